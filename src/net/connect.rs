@@ -1,0 +1,221 @@
+//! Where to connect: parsing `HOST[:PORT]`, resolving, and connecting with a timeout.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::error::NetError;
+
+/// A server to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl Target {
+    /// Parses `host`, `host:port`, `1.2.3.4:port`, `[::1]:port` or a bare `::1`.
+    pub fn parse(spec: &str, default_port: u16) -> Result<Target, String> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err("the server address is empty".into());
+        }
+        if let Some(rest) = spec.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("{spec:?}: '[' without a closing ']'"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => parse_port(p, spec)?,
+                None if after.is_empty() => default_port,
+                None => return Err(format!("{spec:?}: unexpected {after:?} after ']'")),
+            };
+            return Ok(Target {
+                host: host.to_string(),
+                port,
+            });
+        }
+        // More than one colon and no brackets: a bare IPv6 address.
+        if spec.matches(':').count() > 1 {
+            return Ok(Target {
+                host: spec.to_string(),
+                port: default_port,
+            });
+        }
+        match spec.split_once(':') {
+            Some((host, port)) if !host.is_empty() => Ok(Target {
+                host: host.to_string(),
+                port: parse_port(port, spec)?,
+            }),
+            Some(_) => Err(format!("{spec:?}: no host before the port")),
+            None => Ok(Target {
+                host: spec.to_string(),
+                port: default_port,
+            }),
+        }
+    }
+}
+
+fn parse_port(p: &str, spec: &str) -> Result<u16, String> {
+    match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{spec:?}: {p:?} is not a port number (1-65535)")),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// Resolves and connects, trying each address in turn within `timeout` overall.
+pub async fn connect(
+    target: &Target,
+    timeout: Duration,
+) -> Result<(TcpStream, SocketAddr), NetError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout_at(
+        deadline,
+        tokio::net::lookup_host((target.host.as_str(), target.port)),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(NetError::ConnectTimeout {
+                target: target.to_string(),
+                secs: timeout.as_secs_f64(),
+            });
+        }
+        Ok(Err(source)) => {
+            return Err(NetError::Resolve {
+                host: target.host.clone(),
+                reason: source.to_string(),
+            });
+        }
+        Ok(Ok(addrs)) => addrs.collect(),
+    };
+    if addrs.is_empty() {
+        return Err(NetError::Resolve {
+            host: target.host.clone(),
+            reason: "no addresses".into(),
+        });
+    }
+    let mut last = None;
+    for addr in addrs {
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            Err(_) => {
+                return Err(NetError::ConnectTimeout {
+                    target: format!("{target} ({addr})"),
+                    secs: timeout.as_secs_f64(),
+                });
+            }
+            Ok(Ok(stream)) => {
+                // Commands are small and interactive; Nagle would only add latency.
+                let _ = stream.set_nodelay(true);
+                return Ok((stream, addr));
+            }
+            Ok(Err(e)) => last = Some((addr, e)),
+        }
+    }
+    Err(match last {
+        Some((addr, e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => NetError::Refused {
+            target: format!("{target} ({addr})"),
+        },
+        Some((addr, e)) => NetError::Connect {
+            target: format!("{target} ({addr})"),
+            reason: e.to_string(),
+        },
+        None => NetError::Resolve {
+            host: target.host.clone(),
+            reason: "no addresses".into(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_address_form() {
+        let t = |s: &str| Target::parse(s, 25);
+        assert_eq!(
+            t("mx.example.com"),
+            Ok(Target {
+                host: "mx.example.com".into(),
+                port: 25
+            })
+        );
+        assert_eq!(
+            t("mx.example.com:587"),
+            Ok(Target {
+                host: "mx.example.com".into(),
+                port: 587
+            })
+        );
+        assert_eq!(
+            t("127.0.0.1:2525"),
+            Ok(Target {
+                host: "127.0.0.1".into(),
+                port: 2525
+            })
+        );
+        assert_eq!(
+            t("[::1]:2525"),
+            Ok(Target {
+                host: "::1".into(),
+                port: 2525
+            })
+        );
+        assert_eq!(
+            t("[::1]"),
+            Ok(Target {
+                host: "::1".into(),
+                port: 25
+            })
+        );
+        assert_eq!(
+            t("::1"),
+            Ok(Target {
+                host: "::1".into(),
+                port: 25
+            })
+        );
+        assert!(t("").is_err());
+        assert!(t("host:0").is_err());
+        assert!(t("host:99999").is_err());
+        assert!(t(":25").is_err());
+        assert!(t("[::1").is_err());
+        assert_eq!(
+            Target {
+                host: "::1".into(),
+                port: 25
+            }
+            .to_string(),
+            "[::1]:25"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_named() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let err = connect(&target, Duration::from_secs(5))
+            .await
+            .expect_err("nothing listens");
+        assert!(matches!(err, NetError::Refused { .. }), "{err}");
+        assert!(err.to_string().contains("refused"), "{err}");
+    }
+}

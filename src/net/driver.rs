@@ -1,0 +1,572 @@
+//! A live connection: feeds bytes between the socket and the protocol core, performs the
+//! STARTTLS upgrade, enforces timeouts, and records everything in the transcript.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::smtp::auth::{Credentials, Mechanism, SaslClient, SecretLine, secret_needles};
+use crate::smtp::command::{Command, Verb};
+use crate::smtp::reply::{Reply, ReplyLimits, ReplyParser};
+use crate::smtp::session::{SecurityPolicy, Session};
+use crate::transcript::{Event, Transcript};
+
+use super::connect::{Target, connect};
+use super::error::NetError;
+use super::tls::{self, TlsInfo, TlsOptions};
+
+/// How TLS is used on the connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Plain SMTP; STARTTLS is never sent.
+    None,
+    /// STARTTLS when the server advertises it (required with `require_tls`).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465, RFC 8314).
+    Implicit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// The longest wait for one complete reply.
+    pub reply: Duration,
+    /// The longest the whole session may take.
+    pub session: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            reply: Duration::from_secs(30),
+            session: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub target: Target,
+    pub tls_mode: TlsMode,
+    pub tls: TlsOptions,
+    pub policy: SecurityPolicy,
+    pub timeouts: Timeouts,
+    pub limits: ReplyLimits,
+}
+
+impl ConnectOptions {
+    pub fn new(target: Target) -> Self {
+        ConnectOptions {
+            target,
+            tls_mode: TlsMode::default(),
+            tls: TlsOptions::default(),
+            policy: SecurityPolicy::default(),
+            timeouts: Timeouts::default(),
+            limits: ReplyLimits::default(),
+        }
+    }
+
+    /// Implicit TLS always requires TLS: there is no plaintext to fall back to.
+    pub fn effective_policy(&self) -> SecurityPolicy {
+        let mut p = self.policy;
+        if self.tls_mode == TlsMode::Implicit {
+            p.require_tls = true;
+        }
+        p
+    }
+}
+
+enum Io {
+    Closed,
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+/// Upper bound on plaintext collected after STARTTLS's 220, to show it without unbounded memory.
+const INJECTION_SAMPLE: usize = 64 * 1024;
+
+pub struct Connection {
+    opts: ConnectOptions,
+    io: Io,
+    parser: ReplyParser,
+    /// Bytes read from the socket but not yet parsed (they followed a complete reply).
+    pending: Vec<u8>,
+    dropped: u64,
+    session: Session,
+    transcript: Transcript,
+    tls_info: Option<TlsInfo>,
+    session_deadline: Option<Instant>,
+}
+
+impl Connection {
+    pub fn new(opts: ConnectOptions, transcript: Transcript) -> Self {
+        let session = Session::new(opts.effective_policy(), false);
+        let parser = ReplyParser::new(opts.limits);
+        Connection {
+            opts,
+            io: Io::Closed,
+            parser,
+            pending: Vec::new(),
+            dropped: 0,
+            session,
+            transcript,
+            tls_info: None,
+            session_deadline: None,
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    pub fn into_transcript(self) -> Transcript {
+        self.transcript
+    }
+
+    pub fn options(&self) -> &ConnectOptions {
+        &self.opts
+    }
+
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref()
+    }
+
+    pub fn is_open(&self) -> bool {
+        !matches!(self.io, Io::Closed)
+    }
+
+    fn tls(&self) -> bool {
+        matches!(self.io, Io::Tls(_))
+    }
+
+    fn fail(&mut self, e: NetError) -> NetError {
+        self.transcript
+            .event(Event::Error(e.to_string()), self.tls());
+        e
+    }
+
+    /// Records an event of the caller's (a note, a warning) in the transcript.
+    pub fn note(&mut self, event: Event) {
+        let tls = self.tls();
+        self.transcript.event(event, tls);
+    }
+
+    /// Connects (and for implicit TLS, completes the handshake) and reads the banner.
+    pub async fn open(&mut self) -> Result<Reply, NetError> {
+        self.open_without_banner().await?;
+        self.read_reply().await
+    }
+
+    /// Connects (and for implicit TLS, completes the handshake) without reading anything.
+    pub async fn open_without_banner(&mut self) -> Result<(), NetError> {
+        self.session_deadline = Some(Instant::now() + self.opts.timeouts.session);
+        let target = self.opts.target.clone();
+        self.transcript.event(
+            Event::Connecting {
+                target: target.to_string(),
+            },
+            false,
+        );
+        let (stream, peer) = match connect(&target, self.opts.timeouts.connect).await {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.fail(e)),
+        };
+        self.transcript.event(
+            Event::Connected {
+                peer: peer.to_string(),
+            },
+            false,
+        );
+        self.io = Io::Plain(stream);
+        self.session = Session::new(self.opts.effective_policy(), false);
+        if self.opts.tls_mode == TlsMode::Implicit {
+            self.handshake().await?;
+            self.session = Session::new(self.opts.effective_policy(), true);
+        }
+        Ok(())
+    }
+
+    fn deadline(&self) -> (Instant, bool) {
+        let reply = Instant::now() + self.opts.timeouts.reply;
+        match self.session_deadline {
+            Some(s) if s < reply => (s, true),
+            _ => (reply, false),
+        }
+    }
+
+    /// Reads one complete reply, however it is split on the wire, within the reply timeout.
+    pub async fn read_reply(&mut self) -> Result<Reply, NetError> {
+        let waiting_for = self
+            .session
+            .awaiting()
+            .map_or_else(|| "an unsolicited reply".to_string(), |a| a.to_string());
+        let (deadline, session_limit) = self.deadline();
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            if !self.pending.is_empty() {
+                let fed = self.parser.feed(&self.pending);
+                self.pending.drain(..fed.consumed);
+                self.dropped += fed.discarded;
+                if let Some(reply) = fed.reply {
+                    self.record_reply(reply.clone());
+                    return Ok(reply);
+                }
+                continue;
+            }
+            self.flush_dropped();
+            let read = match &mut self.io {
+                Io::Closed => return Err(self.fail(NetError::NotConnected)),
+                Io::Plain(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
+                Io::Tls(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
+            };
+            match read {
+                Err(_) => {
+                    self.keep_partial();
+                    let after = self.opts.timeouts.reply;
+                    self.transcript.event(
+                        Event::Timeout {
+                            waiting_for: waiting_for.clone(),
+                            after,
+                        },
+                        self.tls(),
+                    );
+                    let e = if session_limit {
+                        NetError::SessionTimeout {
+                            waiting_for,
+                            secs: self.opts.timeouts.session.as_secs_f64(),
+                        }
+                    } else {
+                        NetError::Timeout {
+                            waiting_for,
+                            secs: after.as_secs_f64(),
+                        }
+                    };
+                    return Err(e);
+                }
+                Ok(Ok(0)) => {
+                    self.keep_partial();
+                    self.transcript.event(
+                        Event::ClosedByPeer {
+                            waiting_for: waiting_for.clone(),
+                        },
+                        self.tls(),
+                    );
+                    self.io = Io::Closed;
+                    self.session.closed();
+                    return Err(NetError::Closed { waiting_for });
+                }
+                Ok(Ok(n)) => self.pending.extend_from_slice(&buf[..n]),
+                Ok(Err(e)) => {
+                    self.keep_partial();
+                    self.io = Io::Closed;
+                    self.session.closed();
+                    return Err(self.fail(NetError::Io {
+                        doing: format!("waiting for {waiting_for}"),
+                        reason: e.to_string(),
+                    }));
+                }
+            }
+        }
+    }
+
+    fn flush_dropped(&mut self) {
+        if self.dropped > 0 {
+            let count = std::mem::take(&mut self.dropped);
+            self.transcript.event(
+                Event::Dropped {
+                    count,
+                    reason: "over the reply size limits".into(),
+                },
+                self.tls(),
+            );
+        }
+    }
+
+    /// Records whatever part of a reply had arrived, so a timeout or close loses nothing.
+    fn keep_partial(&mut self) {
+        self.flush_dropped();
+        if let Some(partial) = self.parser.finish() {
+            self.session.received(&partial);
+            self.transcript.received(partial, self.tls());
+        }
+    }
+
+    fn record_reply(&mut self, reply: Reply) {
+        self.flush_dropped();
+        self.session.received(&reply);
+        self.transcript.received(reply, self.tls());
+    }
+
+    async fn write(&mut self, bytes: &[u8], shown_if_secret: Option<&str>) -> Result<(), NetError> {
+        let tls = self.tls();
+        self.transcript.sent(bytes, tls, shown_if_secret);
+        let (deadline, _) = self.deadline();
+        let result = match &mut self.io {
+            Io::Closed => return Err(self.fail(NetError::NotConnected)),
+            Io::Plain(s) => {
+                tokio::time::timeout_at(deadline, async {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                })
+                .await
+            }
+            Io::Tls(s) => {
+                tokio::time::timeout_at(deadline, async {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                })
+                .await
+            }
+        };
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.io = Io::Closed;
+                self.session.closed();
+                Err(self.fail(NetError::Io {
+                    doing: "sending".into(),
+                    reason: e.to_string(),
+                }))
+            }
+            Err(_) => Err(self.fail(NetError::Timeout {
+                waiting_for: "the server to accept our bytes".into(),
+                secs: self.opts.timeouts.reply.as_secs_f64(),
+            })),
+        }
+    }
+
+    fn gate(&mut self, verb: Verb) -> Result<(), NetError> {
+        if let Err(refusal) = self.session.check(verb) {
+            self.transcript
+                .event(Event::Refused(refusal.to_string()), self.tls());
+            return Err(NetError::Refusal(refusal));
+        }
+        Ok(())
+    }
+
+    /// Sends a command without waiting for its reply (after the security gate).
+    pub async fn send(&mut self, cmd: &Command) -> Result<(), NetError> {
+        let verb = cmd.gate_verb();
+        self.gate(verb)?;
+        self.write(&cmd.to_wire(), None).await?;
+        self.session.sent(verb);
+        Ok(())
+    }
+
+    /// Sends a command and reads its reply.
+    pub async fn command(&mut self, cmd: &Command) -> Result<Reply, NetError> {
+        if *cmd == Command::StartTls {
+            return self.starttls().await;
+        }
+        self.send(cmd).await?;
+        self.read_reply().await
+    }
+
+    /// STARTTLS and the handshake. A reply other than 220 is returned as
+    /// [`NetError::StartTlsRefused`] with the session still usable in plaintext.
+    pub async fn starttls(&mut self) -> Result<Reply, NetError> {
+        self.send(&Command::StartTls).await?;
+        let reply = self.read_reply().await?;
+        if reply.code() != Some(220) {
+            return Err(self.fail(NetError::StartTlsRefused {
+                reply: reply.summary(),
+            }));
+        }
+        // Anything already received after the 220 came in plaintext, yet a client that kept
+        // it would read it as the server's answer inside TLS (Poddebniak et al. 2021, B_1).
+        // It is shown, never parsed, and the session stops.
+        let mut leftover = std::mem::take(&mut self.pending);
+        if let Io::Plain(s) = &self.io {
+            let mut buf = vec![0u8; READ_CHUNK];
+            while leftover.len() < INJECTION_SAMPLE {
+                match s.try_read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => leftover.extend_from_slice(&buf[..n]),
+                }
+            }
+        }
+        if !leftover.is_empty() || self.parser.in_progress() {
+            let count = leftover.len();
+            self.transcript.event(
+                Event::Discarded {
+                    bytes: leftover,
+                    reason: "plaintext after the 220 to STARTTLS, before the TLS handshake".into(),
+                },
+                false,
+            );
+            self.io = Io::Closed;
+            self.session.closed();
+            return Err(self.fail(NetError::Injection { count }));
+        }
+        self.handshake().await?;
+        self.session.tls_established();
+        Ok(reply)
+    }
+
+    async fn handshake(&mut self) -> Result<(), NetError> {
+        let tcp = match std::mem::replace(&mut self.io, Io::Closed) {
+            Io::Plain(tcp) => tcp,
+            other => {
+                self.io = other;
+                return Err(self.fail(NetError::Handshake {
+                    reason: "TLS is already active".into(),
+                }));
+            }
+        };
+        let (config, record) = match tls::client_config(&self.opts.tls) {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.fail(e.into())),
+        };
+        let name_str = self
+            .opts
+            .tls
+            .tls_name
+            .clone()
+            .unwrap_or_else(|| self.opts.target.host.clone());
+        let name = match tls::server_name(&name_str) {
+            Ok(n) => n,
+            Err(e) => return Err(self.fail(e.into())),
+        };
+        let (deadline, _) = self.deadline();
+        let connector = TlsConnector::from(config);
+        match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
+            Err(_) => {
+                self.session.closed();
+                Err(self.fail(NetError::Timeout {
+                    waiting_for: "the TLS handshake".into(),
+                    secs: self.opts.timeouts.reply.as_secs_f64(),
+                }))
+            }
+            Ok(Err(e)) => {
+                self.session.closed();
+                let failure = match record.lock() {
+                    Ok(r) => r.failure.clone(),
+                    Err(p) => p.into_inner().failure.clone(),
+                };
+                let reason = match failure {
+                    Some(f) => format!(
+                        "certificate rejected for {name_str}: {f} (use --ca-file, --tls-name, or --insecure to continue anyway)"
+                    ),
+                    None => e.to_string(),
+                };
+                Err(self.fail(NetError::Handshake { reason }))
+            }
+            Ok(Ok(stream)) => {
+                let info = tls::tls_info(
+                    stream.get_ref().1,
+                    &record,
+                    &name_str,
+                    tls::trust_label(&self.opts.tls),
+                );
+                self.io = Io::Tls(Box::new(stream));
+                self.transcript
+                    .event(Event::TlsEstablished(Box::new(info.clone())), true);
+                self.tls_info = Some(info);
+                Ok(())
+            }
+        }
+    }
+
+    async fn write_secret(&mut self, line: &SecretLine) -> Result<(), NetError> {
+        let mut wire = zeroize::Zeroizing::new(line.expose().as_bytes().to_vec());
+        wire.extend_from_slice(b"\r\n");
+        let shown = line.redacted();
+        let shown = line.carries_secret().then_some(shown.as_str());
+        self.write(&wire, shown).await
+    }
+
+    /// Runs a SASL exchange. Returns the final reply (235 on success); a challenge the
+    /// mechanism cannot answer cancels the exchange with `*` (RFC 4954 §4).
+    pub async fn authenticate(
+        &mut self,
+        mechanism: Mechanism,
+        credentials: Credentials,
+        initial_response: bool,
+    ) -> Result<Reply, NetError> {
+        self.gate(Verb::Auth)?;
+        self.transcript
+            .add_secrets(secret_needles(mechanism, &credentials));
+        let identity = credentials.username.clone();
+        let mut sasl = SaslClient::new(mechanism, credentials);
+        let first = sasl.start(initial_response);
+        self.write_secret(&first).await?;
+        self.session.auth_sent(&identity);
+        // Every mechanism here finishes in at most three round trips; a server that keeps
+        // challenging is cut off rather than answered forever.
+        for _ in 0..8 {
+            let reply = self.read_reply().await?;
+            if reply.code() != Some(334) {
+                return Ok(reply);
+            }
+            let challenge = reply.lines.last().map(|l| l.text()).unwrap_or_default();
+            match sasl.step(challenge.trim()) {
+                Ok(line) => {
+                    self.write_secret(&line).await?;
+                    self.session.auth_step_sent();
+                }
+                Err(e) => {
+                    self.write(b"*\r\n", None).await?;
+                    self.session.auth_step_sent();
+                    let _ = self.read_reply().await;
+                    return Err(self.fail(NetError::Sasl(e)));
+                }
+            }
+        }
+        self.write(b"*\r\n", None).await?;
+        self.session.auth_step_sent();
+        let _ = self.read_reply().await;
+        Err(self.fail(NetError::Io {
+            doing: "authenticating".into(),
+            reason: "the server kept sending challenges; exchange cancelled".into(),
+        }))
+    }
+
+    /// Sends the message after DATA's 354. `wire` is sent exactly as given: it must already be
+    /// dot-stuffed and end with the end-of-data sequence (see [`crate::smtp::data`]).
+    pub async fn send_message(&mut self, wire: &[u8]) -> Result<Reply, NetError> {
+        self.write(wire, None).await?;
+        self.session.message_sent();
+        self.read_reply().await
+    }
+
+    /// QUIT, then close. A server that closes without answering is not an error here.
+    pub async fn quit(&mut self) -> Result<Option<Reply>, NetError> {
+        if !self.is_open() {
+            return Ok(None);
+        }
+        self.send(&Command::Quit).await?;
+        let reply = match self.read_reply().await {
+            Ok(r) => Some(r),
+            Err(NetError::Closed { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        self.close().await;
+        Ok(reply)
+    }
+
+    /// Closes the connection (TLS close_notify first, when TLS is up).
+    pub async fn close(&mut self) {
+        match std::mem::replace(&mut self.io, Io::Closed) {
+            Io::Tls(mut s) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
+            }
+            Io::Plain(mut s) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
+            }
+            Io::Closed => {}
+        }
+        self.session.closed();
+    }
+}

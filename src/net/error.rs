@@ -1,0 +1,70 @@
+//! Everything that can end a session early, each saying what happened and where.
+
+use crate::smtp::auth::SaslError;
+use crate::smtp::session::Refusal;
+
+use super::tls::TlsSetupError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve { host: String, reason: String },
+    #[error("connection to {target} refused")]
+    Refused { target: String },
+    #[error("no connection to {target} within {secs:.1} s")]
+    ConnectTimeout { target: String, secs: f64 },
+    #[error("cannot connect to {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("no reply within {secs:.1} s while waiting for {waiting_for}")]
+    Timeout { waiting_for: String, secs: f64 },
+    #[error(
+        "the session ran past its overall limit of {secs:.1} s while waiting for {waiting_for}"
+    )]
+    SessionTimeout { waiting_for: String, secs: f64 },
+    #[error("connection closed by the server while waiting for {waiting_for}")]
+    Closed { waiting_for: String },
+    #[error("network error while {doing}: {reason}")]
+    Io { doing: String, reason: String },
+    #[error("TLS setup: {0}")]
+    TlsSetup(#[from] TlsSetupError),
+    #[error("TLS handshake failed: {reason}")]
+    Handshake { reason: String },
+    #[error("TLS is required but the server does not advertise STARTTLS")]
+    StartTlsNotOffered,
+    #[error("TLS is required but the server refused STARTTLS: {reply}")]
+    StartTlsRefused { reply: String },
+    #[error(
+        "possible STARTTLS response injection (CVE-2011-0411 class): {count} bytes arrived in plaintext after the 220 to STARTTLS and before the TLS handshake; they were discarded and the session stopped"
+    )]
+    Injection { count: usize },
+    #[error("{0}")]
+    Refusal(#[from] Refusal),
+    #[error("AUTH: {0}")]
+    Sasl(#[from] SaslError),
+    #[error("the connection is not open")]
+    NotConnected,
+}
+
+impl NetError {
+    /// True for failures of TLS itself (setup, handshake, unavailable when required).
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self,
+            NetError::TlsSetup(_)
+                | NetError::Handshake { .. }
+                | NetError::StartTlsNotOffered
+                | NetError::StartTlsRefused { .. }
+        )
+    }
+
+    /// True for failures to reach the server at all.
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self,
+            NetError::Resolve { .. }
+                | NetError::Refused { .. }
+                | NetError::ConnectTimeout { .. }
+                | NetError::Connect { .. }
+        )
+    }
+}

@@ -1,0 +1,11 @@
+//! The tokio shell around the protocol core: connecting, TLS, and moving bytes between the
+//! socket and [`crate::smtp`], recording everything in the transcript.
+
+pub mod connect;
+pub mod driver;
+pub mod error;
+pub mod tls;
+
+pub use connect::Target;
+pub use driver::{ConnectOptions, Connection, Timeouts, TlsMode};
+pub use error::NetError;

@@ -1,0 +1,440 @@
+//! SMTP commands and their exact wire form.
+
+use std::fmt;
+
+/// BODY= values of MAIL FROM (RFC 6152, RFC 3030).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    SevenBit,
+    EightBitMime,
+    BinaryMime,
+}
+
+impl Body {
+    fn keyword(self) -> &'static str {
+        match self {
+            Body::SevenBit => "7BIT",
+            Body::EightBitMime => "8BITMIME",
+            Body::BinaryMime => "BINARYMIME",
+        }
+    }
+}
+
+/// RET= of MAIL FROM (RFC 3461 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ret {
+    Full,
+    Hdrs,
+}
+
+/// NOTIFY= of RCPT TO (RFC 3461 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notify {
+    Never,
+    Success,
+    Failure,
+    Delay,
+}
+
+impl Notify {
+    fn keyword(self) -> &'static str {
+        match self {
+            Notify::Never => "NEVER",
+            Notify::Success => "SUCCESS",
+            Notify::Failure => "FAILURE",
+            Notify::Delay => "DELAY",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailParams {
+    pub size: Option<u64>,
+    pub body: Option<Body>,
+    pub smtputf8: bool,
+    /// RFC 8689.
+    pub requiretls: bool,
+    pub ret: Option<Ret>,
+    /// RFC 3461 envelope id, given unencoded; xtext-encoded on the wire.
+    pub envid: Option<String>,
+    /// Further parameters, sent as given.
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RcptParams {
+    pub notify: Vec<Notify>,
+    /// Original recipient (RFC 3461 §4.2), given unencoded; sent as `ORCPT=rfc822;<xtext>`.
+    pub orcpt: Option<String>,
+    pub extra: Vec<String>,
+}
+
+/// A command the client can send. AUTH lines carrying credentials are not here: they come from
+/// [`super::auth::SaslClient`] so that secrets stay in one guarded type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Ehlo(String),
+    Helo(String),
+    /// RFC 2033, for LMTP servers.
+    Lhlo(String),
+    StartTls,
+    /// `AUTH <mechanism>` with no initial response.
+    AuthStart(String),
+    /// Reverse-path without angle brackets; empty for the null sender `<>`.
+    MailFrom(String, MailParams),
+    RcptTo(String, RcptParams),
+    Data,
+    /// RFC 3030: the chunk itself follows the command line, sent separately.
+    Bdat {
+        size: u64,
+        last: bool,
+    },
+    Rset,
+    Noop(Option<String>),
+    Vrfy(String),
+    Expn(String),
+    Help(Option<String>),
+    Quit,
+    /// Bytes sent exactly as given — bare CR, bare LF and NUL included — for experiments.
+    Raw(Vec<u8>),
+}
+
+/// The verb of a command, for session bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verb {
+    Ehlo,
+    Helo,
+    Lhlo,
+    StartTls,
+    Auth,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat,
+    Rset,
+    Noop,
+    Vrfy,
+    Expn,
+    Help,
+    Quit,
+    Raw,
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Verb::Ehlo => "EHLO",
+            Verb::Helo => "HELO",
+            Verb::Lhlo => "LHLO",
+            Verb::StartTls => "STARTTLS",
+            Verb::Auth => "AUTH",
+            Verb::Mail => "MAIL FROM",
+            Verb::Rcpt => "RCPT TO",
+            Verb::Data => "DATA",
+            Verb::Bdat => "BDAT",
+            Verb::Rset => "RSET",
+            Verb::Noop => "NOOP",
+            Verb::Vrfy => "VRFY",
+            Verb::Expn => "EXPN",
+            Verb::Help => "HELP",
+            Verb::Quit => "QUIT",
+            Verb::Raw => "raw bytes",
+        };
+        f.write_str(s)
+    }
+}
+
+impl Command {
+    pub fn verb(&self) -> Verb {
+        match self {
+            Command::Ehlo(_) => Verb::Ehlo,
+            Command::Helo(_) => Verb::Helo,
+            Command::Lhlo(_) => Verb::Lhlo,
+            Command::StartTls => Verb::StartTls,
+            Command::AuthStart(_) => Verb::Auth,
+            Command::MailFrom(..) => Verb::Mail,
+            Command::RcptTo(..) => Verb::Rcpt,
+            Command::Data => Verb::Data,
+            Command::Bdat { .. } => Verb::Bdat,
+            Command::Rset => Verb::Rset,
+            Command::Noop(_) => Verb::Noop,
+            Command::Vrfy(_) => Verb::Vrfy,
+            Command::Expn(_) => Verb::Expn,
+            Command::Help(_) => Verb::Help,
+            Command::Quit => Verb::Quit,
+            Command::Raw(_) => Verb::Raw,
+        }
+    }
+
+    /// The verb the security gate judges this command by. Raw bytes count as the command they
+    /// start with, so `AUTH PLAIN ...` typed as raw bytes is still held back on a cleartext
+    /// connection.
+    pub fn gate_verb(&self) -> Verb {
+        match self {
+            Command::Raw(bytes) => classify_raw(bytes),
+            other => other.verb(),
+        }
+    }
+
+    /// The exact bytes to send, CRLF included (raw commands are sent as given, nothing added).
+    pub fn to_wire(&self) -> Vec<u8> {
+        if let Command::Raw(bytes) = self {
+            return bytes.clone();
+        }
+        let mut line = self.line();
+        line.push_str("\r\n");
+        line.into_bytes()
+    }
+
+    /// The command line without CRLF (raw commands rendered with escapes).
+    pub fn line(&self) -> String {
+        match self {
+            Command::Ehlo(d) => format!("EHLO {d}"),
+            Command::Helo(d) => format!("HELO {d}"),
+            Command::Lhlo(d) => format!("LHLO {d}"),
+            Command::StartTls => "STARTTLS".into(),
+            Command::AuthStart(m) => format!("AUTH {m}"),
+            Command::MailFrom(addr, p) => {
+                let mut s = format!("MAIL FROM:<{addr}>");
+                if let Some(size) = p.size {
+                    s.push_str(&format!(" SIZE={size}"));
+                }
+                if let Some(body) = p.body {
+                    s.push_str(&format!(" BODY={}", body.keyword()));
+                }
+                if p.smtputf8 {
+                    s.push_str(" SMTPUTF8");
+                }
+                if p.requiretls {
+                    s.push_str(" REQUIRETLS");
+                }
+                match p.ret {
+                    Some(Ret::Full) => s.push_str(" RET=FULL"),
+                    Some(Ret::Hdrs) => s.push_str(" RET=HDRS"),
+                    None => {}
+                }
+                if let Some(id) = &p.envid {
+                    s.push_str(&format!(" ENVID={}", xtext(id)));
+                }
+                push_extra(&mut s, &p.extra);
+                s
+            }
+            Command::RcptTo(addr, p) => {
+                let mut s = format!("RCPT TO:<{addr}>");
+                if !p.notify.is_empty() {
+                    let list: Vec<&str> = p.notify.iter().map(|n| n.keyword()).collect();
+                    s.push_str(&format!(" NOTIFY={}", list.join(",")));
+                }
+                if let Some(orcpt) = &p.orcpt {
+                    s.push_str(&format!(" ORCPT=rfc822;{}", xtext(orcpt)));
+                }
+                push_extra(&mut s, &p.extra);
+                s
+            }
+            Command::Data => "DATA".into(),
+            Command::Bdat { size, last } => {
+                if *last {
+                    format!("BDAT {size} LAST")
+                } else {
+                    format!("BDAT {size}")
+                }
+            }
+            Command::Rset => "RSET".into(),
+            Command::Noop(arg) => with_optional("NOOP", arg),
+            Command::Vrfy(a) => format!("VRFY {a}"),
+            Command::Expn(a) => format!("EXPN {a}"),
+            Command::Help(arg) => with_optional("HELP", arg),
+            Command::Quit => "QUIT".into(),
+            Command::Raw(bytes) => escape_bytes(bytes),
+        }
+    }
+}
+
+/// The verb a raw line starts with (case-insensitive), or [`Verb::Raw`] when it is none.
+pub fn classify_raw(bytes: &[u8]) -> Verb {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let word: Vec<u8> = bytes[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    match word.as_slice() {
+        b"EHLO" => Verb::Ehlo,
+        b"HELO" => Verb::Helo,
+        b"LHLO" => Verb::Lhlo,
+        b"STARTTLS" => Verb::StartTls,
+        b"AUTH" => Verb::Auth,
+        b"MAIL" => Verb::Mail,
+        b"RCPT" => Verb::Rcpt,
+        b"DATA" => Verb::Data,
+        b"BDAT" => Verb::Bdat,
+        b"RSET" => Verb::Rset,
+        b"NOOP" => Verb::Noop,
+        b"VRFY" => Verb::Vrfy,
+        b"EXPN" => Verb::Expn,
+        b"HELP" => Verb::Help,
+        b"QUIT" => Verb::Quit,
+        _ => Verb::Raw,
+    }
+}
+
+fn with_optional(verb: &str, arg: &Option<String>) -> String {
+    match arg {
+        Some(a) => format!("{verb} {a}"),
+        None => verb.to_string(),
+    }
+}
+
+fn push_extra(s: &mut String, extra: &[String]) {
+    for e in extra {
+        s.push(' ');
+        s.push_str(e);
+    }
+}
+
+/// RFC 3461 §4: xtext encodes '+', '=' and anything outside printable ASCII as "+HH".
+pub fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Renders bytes for display: printable ASCII as is, CR/LF/TAB/NUL and other bytes escaped,
+/// so a transcript shows exactly what travelled.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            0 => out.push_str("\\0"),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_commands_end_with_crlf() {
+        assert_eq!(
+            Command::Ehlo("probe.example".into()).to_wire(),
+            b"EHLO probe.example\r\n"
+        );
+        assert_eq!(Command::Helo("h".into()).to_wire(), b"HELO h\r\n");
+        assert_eq!(Command::Lhlo("h".into()).to_wire(), b"LHLO h\r\n");
+        assert_eq!(Command::StartTls.to_wire(), b"STARTTLS\r\n");
+        assert_eq!(
+            Command::AuthStart("LOGIN".into()).to_wire(),
+            b"AUTH LOGIN\r\n"
+        );
+        assert_eq!(Command::Data.to_wire(), b"DATA\r\n");
+        assert_eq!(Command::Rset.to_wire(), b"RSET\r\n");
+        assert_eq!(Command::Noop(None).to_wire(), b"NOOP\r\n");
+        assert_eq!(Command::Noop(Some("x".into())).to_wire(), b"NOOP x\r\n");
+        assert_eq!(
+            Command::Vrfy("postmaster".into()).to_wire(),
+            b"VRFY postmaster\r\n"
+        );
+        assert_eq!(Command::Expn("staff".into()).to_wire(), b"EXPN staff\r\n");
+        assert_eq!(
+            Command::Help(Some("MAIL".into())).to_wire(),
+            b"HELP MAIL\r\n"
+        );
+        assert_eq!(Command::Quit.to_wire(), b"QUIT\r\n");
+        assert_eq!(
+            Command::Bdat {
+                size: 42,
+                last: true
+            }
+            .to_wire(),
+            b"BDAT 42 LAST\r\n"
+        );
+        assert_eq!(
+            Command::Bdat {
+                size: 7,
+                last: false
+            }
+            .to_wire(),
+            b"BDAT 7\r\n"
+        );
+    }
+
+    #[test]
+    fn mail_from_carries_every_parameter() {
+        let p = MailParams {
+            size: Some(1000),
+            body: Some(Body::EightBitMime),
+            smtputf8: true,
+            requiretls: true,
+            ret: Some(Ret::Hdrs),
+            envid: Some("id+1=x y".into()),
+            extra: vec!["MT-PRIORITY=3".into()],
+        };
+        assert_eq!(
+            Command::MailFrom("a@b.example".into(), p).line(),
+            "MAIL FROM:<a@b.example> SIZE=1000 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id+2B1+3Dx+20y MT-PRIORITY=3"
+        );
+        assert_eq!(
+            Command::MailFrom(String::new(), MailParams::default()).to_wire(),
+            b"MAIL FROM:<>\r\n"
+        );
+    }
+
+    #[test]
+    fn rcpt_to_carries_notify_and_orcpt() {
+        let p = RcptParams {
+            notify: vec![Notify::Success, Notify::Failure],
+            orcpt: Some("x@y.example".into()),
+            extra: vec![],
+        };
+        assert_eq!(
+            Command::RcptTo("x@y.example".into(), p).line(),
+            "RCPT TO:<x@y.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x@y.example"
+        );
+    }
+
+    #[test]
+    fn raw_bytes_go_out_exactly() {
+        let bytes = b"MAIL FROM:<a>\n\r\x00.\r".to_vec();
+        let c = Command::Raw(bytes.clone());
+        assert_eq!(c.to_wire(), bytes);
+        assert_eq!(c.line(), "MAIL FROM:<a>\\n\\r\\0.\\r");
+        assert_eq!(c.verb(), Verb::Raw);
+    }
+
+    #[test]
+    fn raw_lines_are_gated_by_their_verb() {
+        assert_eq!(
+            Command::Raw(b"auth plain AGEAYg==\r\n".to_vec()).gate_verb(),
+            Verb::Auth
+        );
+        assert_eq!(
+            Command::Raw(b"  MAIL FROM:<>\r\n".to_vec()).gate_verb(),
+            Verb::Mail
+        );
+        assert_eq!(Command::Raw(b"\x00junk".to_vec()).gate_verb(), Verb::Raw);
+        assert_eq!(Command::Rset.gate_verb(), Verb::Rset);
+    }
+
+    #[test]
+    fn escape_shows_non_utf8() {
+        assert_eq!(escape_bytes(b"a\xff\\"), "a\\xff\\\\");
+    }
+}
