@@ -97,6 +97,12 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     }
     let banner = conn.open().await.map_err(net)?;
     *reached = QuitAfter::Banner;
+    if banner.code().is_none() {
+        return Err(Stop(
+            Failure::ProtocolViolation,
+            format!("the banner is not an SMTP reply: {}", banner.summary()),
+        ));
+    }
     if !banner.is_positive() {
         return Err(Stop(
             Failure::Session,

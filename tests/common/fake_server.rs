@@ -1,0 +1,269 @@
+//! A scripted SMTP server for fault injection and security-invariant tests: each test says
+//! exactly what the server sends and checks exactly what it received. Loopback only.
+//!
+//! It complements, never replaces, the real Postfix tests.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A CA and a server certificate signed by it, generated per test run; the private keys live
+/// only in memory.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub ca_file: tempfile::NamedTempFile,
+    pub cert_der: CertificateDer<'static>,
+    pub key_der: Vec<u8>,
+}
+
+impl TestPki {
+    /// `names` become the server certificate's SANs; `expired` sets its validity in the past.
+    pub fn new(names: &[&str], expired: bool) -> TestPki {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "smtpscope test CA");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+        let issuer = Issuer::new(ca, ca_key);
+
+        let mut leaf =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .expect("leaf params");
+        leaf.distinguished_name
+            .push(DnType::CommonName, names.first().copied().unwrap_or("test"));
+        if expired {
+            leaf.not_before = rcgen::date_time_ymd(2001, 1, 1);
+            leaf.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        }
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf cert");
+
+        let ca_pem = ca_cert.pem();
+        let mut ca_file = tempfile::NamedTempFile::new().expect("temp CA file");
+        ca_file.write_all(ca_pem.as_bytes()).expect("write CA");
+        TestPki {
+            ca_pem,
+            ca_file,
+            cert_der: leaf_cert.der().clone(),
+            key_der: leaf_key.serialize_der(),
+        }
+    }
+
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()));
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("protocol versions")
+                .with_no_client_auth()
+                .with_single_cert(vec![self.cert_der.clone()], key)
+                .expect("server cert"),
+        )
+    }
+
+    pub fn ca_path(&self) -> String {
+        self.ca_file.path().display().to_string()
+    }
+}
+
+enum Stream {
+    Plain(BufReader<TcpStream>),
+    Tls(Box<BufReader<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>>),
+    Gone,
+}
+
+/// The server's side of one connection, driven by a test's script.
+pub struct Peer {
+    stream: Stream,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// Every line received, with whether it arrived inside TLS.
+    pub log: Arc<Mutex<Vec<(bool, Vec<u8>)>>>,
+}
+
+impl Peer {
+    fn tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        let r = match &mut self.stream {
+            Stream::Plain(s) => s
+                .get_mut()
+                .write_all(bytes)
+                .and_then(|_| s.get_mut().flush()),
+            Stream::Tls(s) => s
+                .get_mut()
+                .write_all(bytes)
+                .and_then(|_| s.get_mut().flush()),
+            Stream::Gone => Ok(()),
+        };
+        if r.is_err() {
+            self.stream = Stream::Gone;
+        }
+    }
+
+    /// Reads one line (up to LF). `None` when the client closed or sent nothing in 10 s.
+    pub fn line(&mut self) -> Option<Vec<u8>> {
+        let mut buf = Vec::new();
+        let tls = self.tls();
+        let n = match &mut self.stream {
+            Stream::Plain(s) => s.read_until(b'\n', &mut buf).ok()?,
+            Stream::Tls(s) => s.read_until(b'\n', &mut buf).ok()?,
+            Stream::Gone => return None,
+        };
+        if n == 0 {
+            return None;
+        }
+        self.log.lock().expect("log").push((tls, buf.clone()));
+        Some(buf)
+    }
+
+    /// Reads a line and checks it starts with `prefix` (case-insensitive).
+    pub fn expect(&mut self, prefix: &str) -> Vec<u8> {
+        let line = self
+            .line()
+            .unwrap_or_else(|| panic!("client closed; expected {prefix}"));
+        assert!(
+            line.to_ascii_uppercase()
+                .starts_with(prefix.to_ascii_uppercase().as_bytes()),
+            "expected {prefix}, got {:?}",
+            String::from_utf8_lossy(&line)
+        );
+        line
+    }
+
+    /// Waits until the client closes; returns whatever bytes it sent meanwhile.
+    pub fn drain(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        let _ = match &mut self.stream {
+            Stream::Plain(s) => s.read_to_end(&mut rest),
+            Stream::Tls(s) => s.read_to_end(&mut rest),
+            Stream::Gone => Ok(0),
+        };
+        if !rest.is_empty() {
+            let tls = self.tls();
+            self.log.lock().expect("log").push((tls, rest.clone()));
+        }
+        rest
+    }
+
+    /// Server side of the TLS handshake on the plaintext connection.
+    pub fn start_tls(&mut self) -> bool {
+        let Some(config) = self.tls_config.clone() else {
+            panic!("no TLS config for this fake server");
+        };
+        let Stream::Plain(reader) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return false;
+        };
+        assert!(
+            reader.buffer().is_empty(),
+            "client pipelined bytes before the handshake"
+        );
+        let tcp = reader.into_inner();
+        let Ok(conn) = rustls::ServerConnection::new(config) else {
+            return false;
+        };
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            if tls.conn.complete_io(&mut tls.sock).is_err() {
+                return false;
+            }
+        }
+        self.stream = Stream::Tls(Box::new(BufReader::new(tls)));
+        true
+    }
+
+    pub fn close(&mut self) {
+        if let Stream::Tls(s) = &mut self.stream {
+            s.get_mut().conn.send_close_notify();
+            let _ = s.get_mut().flush();
+        }
+        self.stream = Stream::Gone;
+    }
+}
+
+pub struct FakeServer {
+    pub port: u16,
+    pub log: Arc<Mutex<Vec<(bool, Vec<u8>)>>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl FakeServer {
+    /// Accepts one connection and runs `script` on it in a thread.
+    pub fn start(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        implicit_tls: bool,
+        script: impl FnOnce(&mut Peer) + Send + 'static,
+    ) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let peer_log = Arc::clone(&log);
+        let handle = std::thread::spawn(move || {
+            let Ok((tcp, _)) = listener.accept() else {
+                return;
+            };
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut peer = Peer {
+                stream: Stream::Plain(BufReader::new(tcp)),
+                tls_config: tls,
+                log: peer_log,
+            };
+            if implicit_tls && !peer.start_tls() {
+                return;
+            }
+            script(&mut peer);
+        });
+        FakeServer {
+            port,
+            log,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Waits for the script to finish and returns every line the server received.
+    pub fn finish(mut self) -> Vec<(bool, String)> {
+        if let Some(h) = self.handle.take() {
+            h.join().expect("fake server thread");
+        }
+        self.received()
+    }
+
+    pub fn received(&self) -> Vec<(bool, String)> {
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .map(|(tls, l)| (*tls, String::from_utf8_lossy(l).into_owned()))
+            .collect()
+    }
+}
+
+/// Standard opening: banner, then answer EHLO with `caps`.
+pub fn greet(peer: &mut Peer, caps: &[&str]) {
+    peer.send(b"220 fake.test ESMTP\r\n");
+    peer.expect("EHLO");
+    send_ehlo(peer, caps);
+}
+
+pub fn send_ehlo(peer: &mut Peer, caps: &[&str]) {
+    let mut lines = vec!["fake.test".to_string()];
+    lines.extend(caps.iter().map(|s| s.to_string()));
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+        out.push_str(&format!("250{sep}{l}\r\n"));
+    }
+    peer.send(out.as_bytes());
+}

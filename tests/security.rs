@@ -1,0 +1,347 @@
+//! The security invariants of the engine, each against a scripted local server that tries to
+//! make the client break it. Every test checks what the server actually received, so it fails
+//! if the invariant is removed.
+
+mod common;
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use common::fake_server::{FakeServer, Peer, TestPki, greet, send_ehlo};
+
+fn smtpscope() -> Command {
+    let mut cmd = Command::cargo_bin("smtpscope").expect("binary");
+    cmd.timeout(Duration::from_secs(30));
+    cmd
+}
+
+fn output(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().expect("run smtpscope");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn lines_after<'a>(received: &'a [(bool, String)], verb: &str) -> &'a [(bool, String)] {
+    match received
+        .iter()
+        .position(|(_, l)| l.to_ascii_uppercase().starts_with(verb))
+    {
+        Some(i) => &received[i + 1..],
+        None => &[],
+    }
+}
+
+/// Invariant a: plaintext that follows STARTTLS's 220 is never parsed as a reply; the client
+/// stops before the handshake and shows the bytes as discarded.
+#[test]
+fn starttls_response_injection_stops_the_session() {
+    let pki = TestPki::new(&["localhost"], false);
+    let server = FakeServer::start(Some(pki.server_config()), false, |peer: &mut Peer| {
+        greet(peer, &["STARTTLS", "AUTH PLAIN"]);
+        peer.expect("STARTTLS");
+        // Poddebniak et al. 2021, case B_1: the forged post-TLS EHLO answer rides along.
+        peer.send(b"220 Ready to start TLS\r\n250-evil.example\r\n250 AUTH LOGIN\r\n");
+        peer.drain();
+    });
+    let (code, out) = output(smtpscope().args([
+        "session",
+        "--server",
+        &server.addr(),
+        "--ca-file",
+        &pki.ca_path(),
+        "--tls-name",
+        "localhost",
+        "--helo",
+        "probe.test",
+        "--timeout",
+        "5",
+    ]));
+    let received = server.finish();
+    assert_eq!(code, 9, "{out}");
+    assert!(out.contains("STARTTLS response injection"), "{out}");
+    assert!(out.contains("bytes discarded"), "{out}");
+    assert!(
+        out.contains("250-evil.example"),
+        "the discarded bytes are shown: {out}"
+    );
+    assert!(
+        lines_after(&received, "STARTTLS").is_empty(),
+        "nothing, not even a ClientHello, may follow: {received:?}"
+    );
+    assert!(!out.contains("TLS established"), "{out}");
+}
+
+fn require_tls_args(addr: &str, ca: &str) -> Vec<String> {
+    [
+        "session",
+        "--server",
+        addr,
+        "--require-tls",
+        "--ca-file",
+        ca,
+        "--tls-name",
+        "localhost",
+        "--auth",
+        "plain",
+        "--user",
+        "alice",
+        "--password-env",
+        "SMTPSCOPE_TEST_PW",
+        "--to",
+        "bob@elsewhere.example",
+        "--timeout",
+        "5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Invariant b: TLS required but STARTTLS not advertised — nothing more is sent.
+#[test]
+fn required_tls_not_offered_sends_nothing_more() {
+    let pki = TestPki::new(&["localhost"], false);
+    let server = FakeServer::start(None, false, |peer: &mut Peer| {
+        greet(peer, &["AUTH PLAIN LOGIN", "PIPELINING"]);
+        peer.drain();
+    });
+    let (code, out) = output(
+        smtpscope()
+            .args(require_tls_args(&server.addr(), &pki.ca_path()))
+            .env("SMTPSCOPE_TEST_PW", "s3cret-pw"),
+    );
+    let received = server.finish();
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("does not advertise STARTTLS"), "{out}");
+    assert!(lines_after(&received, "EHLO").is_empty(), "{received:?}");
+}
+
+/// Invariant b: STARTTLS refused (454, 502, or an odd 354) — nothing more is sent.
+#[test]
+fn required_tls_refused_sends_nothing_more() {
+    for refusal in [
+        "454 4.7.0 TLS not available due to local problem\r\n",
+        "502 5.5.1 no\r\n",
+        "354 go on\r\n",
+    ] {
+        let pki = TestPki::new(&["localhost"], false);
+        let server = FakeServer::start(None, false, move |peer: &mut Peer| {
+            greet(peer, &["STARTTLS", "AUTH PLAIN"]);
+            peer.expect("STARTTLS");
+            peer.send(refusal.as_bytes());
+            peer.drain();
+        });
+        let (code, out) = output(
+            smtpscope()
+                .args(require_tls_args(&server.addr(), &pki.ca_path()))
+                .env("SMTPSCOPE_TEST_PW", "s3cret-pw"),
+        );
+        let received = server.finish();
+        assert_eq!(code, 4, "{refusal}: {out}");
+        assert!(out.contains("refused STARTTLS"), "{out}");
+        assert!(
+            lines_after(&received, "STARTTLS").is_empty(),
+            "{refusal}: {received:?}"
+        );
+    }
+}
+
+/// Invariant b: the handshake fails (untrusted certificate) — no AUTH, no MAIL, exit 4, and the
+/// error says why.
+#[test]
+fn required_tls_handshake_failure_sends_nothing_more() {
+    let pki = TestPki::new(&["localhost"], false);
+    let server = FakeServer::start(Some(pki.server_config()), false, |peer: &mut Peer| {
+        greet(peer, &["STARTTLS", "AUTH PLAIN"]);
+        peer.expect("STARTTLS");
+        peer.send(b"220 2.0.0 Ready to start TLS\r\n");
+        let _ = peer.start_tls();
+        peer.drain();
+    });
+    // No --ca-file: the test CA is not in the platform store.
+    let (code, out) = output(
+        smtpscope()
+            .args([
+                "session",
+                "--server",
+                &server.addr(),
+                "--require-tls",
+                "--tls-name",
+                "localhost",
+                "--auth",
+                "plain",
+                "--user",
+                "alice",
+                "--password-env",
+                "SMTPSCOPE_TEST_PW",
+                "--to",
+                "bob@elsewhere.example",
+                "--timeout",
+                "5",
+            ])
+            .env("SMTPSCOPE_TEST_PW", "s3cret-pw"),
+    );
+    let received = server.finish();
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("unknown issuer"), "{out}");
+    assert!(
+        !received
+            .iter()
+            .any(|(_, l)| l.to_ascii_uppercase().starts_with("AUTH")
+                || l.to_ascii_uppercase().starts_with("MAIL")),
+        "{received:?}"
+    );
+}
+
+/// Invariant b, implicit TLS: a certificate for the wrong name fails the session before any
+/// SMTP, and the error names both names.
+#[test]
+fn implicit_tls_with_wrong_name_fails_with_both_names() {
+    let pki = TestPki::new(&["other.example"], false);
+    let server = FakeServer::start(Some(pki.server_config()), true, |peer: &mut Peer| {
+        peer.send(b"220 fake ESMTP\r\n");
+        peer.drain();
+    });
+    let (code, out) = output(smtpscope().args([
+        "session",
+        "--server",
+        &server.addr(),
+        "--tls",
+        "implicit",
+        "--ca-file",
+        &pki.ca_path(),
+        "--tls-name",
+        "localhost",
+        "--timeout",
+        "5",
+    ]));
+    let received = server.finish();
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("name mismatch"), "{out}");
+    assert!(
+        out.contains("localhost") && out.contains("other.example"),
+        "{out}"
+    );
+    assert!(received.is_empty(), "{received:?}");
+}
+
+/// Invariant c: AUTH is never sent on a cleartext connection unless explicitly allowed. The
+/// allowed run is the control: it shows the server would have seen the AUTH line.
+#[test]
+fn auth_is_never_sent_in_cleartext_unless_allowed() {
+    for allow in [false, true] {
+        let server = FakeServer::start(None, false, |peer: &mut Peer| {
+            greet(peer, &["AUTH PLAIN LOGIN"]);
+            while let Some(line) = peer.line() {
+                let upper = String::from_utf8_lossy(&line).to_ascii_uppercase();
+                if upper.starts_with("AUTH") {
+                    peer.send(b"535 5.7.8 no\r\n");
+                } else if upper.starts_with("QUIT") {
+                    peer.send(b"221 bye\r\n");
+                    break;
+                } else {
+                    peer.send(b"250 ok\r\n");
+                }
+            }
+        });
+        let addr = server.addr();
+        let mut args = vec![
+            "session",
+            "--server",
+            &addr,
+            "--tls",
+            "none",
+            "--auth",
+            "plain",
+            "--user",
+            "alice",
+            "--password-env",
+            "SMTPSCOPE_TEST_PW",
+            "--timeout",
+            "5",
+        ];
+        if allow {
+            args.push("--allow-cleartext-auth");
+        }
+        let (code, out) = output(
+            smtpscope()
+                .args(&args)
+                .env("SMTPSCOPE_TEST_PW", "s3cret-pw"),
+        );
+        let received = server.finish();
+        let auth_lines: Vec<_> = received
+            .iter()
+            .filter(|(_, l)| l.to_ascii_uppercase().starts_with("AUTH"))
+            .collect();
+        assert_eq!(code, 5, "{out}");
+        if allow {
+            assert_eq!(auth_lines.len(), 1, "control run: {received:?}");
+        } else {
+            assert!(auth_lines.is_empty(), "{received:?}");
+            assert!(out.contains("refusing to send AUTH without TLS"), "{out}");
+        }
+        assert!(!out.contains("s3cret-pw"), "{out}");
+    }
+}
+
+/// Invariant d: after STARTTLS, EHLO is sent again inside TLS and only its capabilities count.
+#[test]
+fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
+    let pki = TestPki::new(&["localhost"], false);
+    let server = FakeServer::start(Some(pki.server_config()), false, |peer: &mut Peer| {
+        greet(peer, &["STARTTLS", "SIZE 1000", "AUTH PLAIN"]);
+        peer.expect("STARTTLS");
+        peer.send(b"220 2.0.0 Ready\r\n");
+        assert!(peer.start_tls(), "handshake");
+        peer.expect("EHLO");
+        send_ehlo(peer, &["SIZE 2000", "AUTH LOGIN"]);
+        peer.expect("QUIT");
+        peer.send(b"221 bye\r\n");
+        peer.close();
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut opts = smtpscope::net::ConnectOptions::new(
+        smtpscope::net::Target::parse(&server.addr(), 25).expect("target"),
+    );
+    opts.tls.ca_file = Some(pki.ca_file.path().to_path_buf());
+    opts.tls.tls_name = Some("localhost".into());
+    opts.timeouts.reply = Duration::from_secs(5);
+    let mut conn = smtpscope::net::Connection::new(opts, smtpscope::transcript::Transcript::new());
+    let plan = smtpscope::oneshot::Plan {
+        helo: "probe.test".into(),
+        auth: None,
+        from: "a@b.example".into(),
+        to: vec![],
+        message: vec![],
+        quit_after: smtpscope::cli::QuitAfter::Tls,
+    };
+    let outcome = rt.block_on(smtpscope::oneshot::run(&plan, &mut conn));
+    let received = server.finish();
+    assert_eq!(outcome.failure.as_ref().map(|f| &f.1), None);
+    let ehlos: Vec<bool> = received
+        .iter()
+        .filter(|(_, l)| l.starts_with("EHLO"))
+        .map(|(tls, _)| *tls)
+        .collect();
+    assert_eq!(
+        ehlos,
+        vec![false, true],
+        "one EHLO before TLS, one inside: {received:?}"
+    );
+    let caps = conn
+        .session()
+        .capabilities()
+        .expect("post-TLS capabilities");
+    assert_eq!(caps.size_limit(), Some(2000));
+    assert_eq!(caps.auth_mechanisms(), vec!["LOGIN".to_string()]);
+    assert!(conn.tls_info().is_some_and(|t| t.verification.verified));
+    let text = conn.transcript().to_text();
+    assert!(text.contains("tls C: EHLO probe.test"), "{text}");
+}
