@@ -2,6 +2,8 @@
 //! within the configured timeout, the transcript so far is kept and printed, and nothing
 //! panics or hangs.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
 mod common;
 
 use std::time::{Duration, Instant};

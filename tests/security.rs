@@ -2,6 +2,8 @@
 //! make the client break it. Every test checks what the server actually received, so it fails
 //! if the invariant is removed.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
 mod common;
 
 use std::time::Duration;

@@ -73,6 +73,9 @@ impl TestPki {
     }
 }
 
+/// Lines the server received, each with whether it came inside TLS.
+pub type ReceivedLog = Arc<Mutex<Vec<(bool, Vec<u8>)>>>;
+
 enum Stream {
     Plain(BufReader<TcpStream>),
     Tls(Box<BufReader<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>>),
@@ -84,7 +87,7 @@ pub struct Peer {
     stream: Stream,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     /// Every line received, with whether it arrived inside TLS.
-    pub log: Arc<Mutex<Vec<(bool, Vec<u8>)>>>,
+    pub log: ReceivedLog,
 }
 
 impl Peer {
@@ -191,7 +194,7 @@ impl Peer {
 
 pub struct FakeServer {
     pub port: u16,
-    pub log: Arc<Mutex<Vec<(bool, Vec<u8>)>>>,
+    pub log: ReceivedLog,
     handle: Option<JoinHandle<()>>,
 }
 

@@ -1,3 +1,4 @@
-#![allow(dead_code)]
+//! Test support shared by the integration tests.
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 
 pub mod fake_server;
