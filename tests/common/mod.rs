@@ -2,3 +2,4 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 
 pub mod fake_server;
+pub mod postfix;
