@@ -9,6 +9,7 @@ pub mod commands;
 pub mod exit;
 pub mod net;
 pub mod oneshot;
+pub mod profile;
 pub mod secret;
 pub mod smtp;
 pub mod transcript;

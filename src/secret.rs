@@ -34,6 +34,45 @@ pub fn from_file(path: &Path) -> Result<SecretString, String> {
     Ok(SecretString::from(line.to_string()))
 }
 
+/// Runs a password manager command (e.g. `["pass", "show", "mail/alice"]`) and takes the first
+/// line of its output. Bounded: a command that does not finish in 30 s is abandoned.
+pub fn from_command(argv: &[String]) -> Result<SecretString, String> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or("password_command is empty")?;
+    let shown = argv.join(" ");
+    let child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run password_command `{shown}`: {e}"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Err(format!("password_command `{shown}` failed: {e}")),
+        Err(_) => return Err(format!("password_command `{shown}` did not finish within 30 s")),
+    };
+    let stdout = Zeroizing::new(output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "password_command `{shown}` exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let text = std::str::from_utf8(&stdout)
+        .map_err(|_| format!("password_command `{shown}` printed invalid UTF-8"))?;
+    match text.lines().next() {
+        Some(line) if !line.is_empty() => Ok(SecretString::from(line.to_string())),
+        _ => Err(format!("password_command `{shown}` printed nothing")),
+    }
+}
+
 /// Asks on the terminal without echo; refuses when there is no terminal, so a pipeline never
 /// hangs on a prompt.
 pub fn prompt(label: &str) -> Result<SecretString, String> {
@@ -80,6 +119,18 @@ mod tests {
                 .expect_err("missing")
                 .contains("cannot read password file")
         );
+    }
+
+    #[test]
+    fn command_source_takes_the_first_line_and_reports_failures() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ok = from_command(&argv(&["printf", "pw-from-cmd\\nsecond\\n"])).expect("runs");
+        assert_eq!(ok.expose_secret(), "pw-from-cmd");
+        let failed = from_command(&argv(&["false"])).expect_err("fails");
+        assert!(failed.contains("exited with"), "{failed}");
+        let missing = from_command(&argv(&["/nonexistent/smtpscope-pw"])).expect_err("missing");
+        assert!(missing.contains("cannot run password_command"), "{missing}");
+        assert!(from_command(&[]).is_err());
     }
 
     #[test]

@@ -1,0 +1,468 @@
+//! Server profiles: TOML files `profiles/NAME.toml` in the config directory.
+//!
+//! A profile never holds a password written by smtpscope: it names where the password comes
+//! from (`password_env`, `password_command`). A `password` typed into the file by hand is read,
+//! with a warning, and never written back. Writes are atomic and private (0600); a file that
+//! does not parse is reported with line and column and never overwritten.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::net::TlsMode;
+use crate::smtp::auth::Mechanism;
+
+/// Environment variable that overrides the config directory (tests use it).
+pub const CONFIG_DIR_ENV: &str = "SMTPSCOPE_CONFIG_DIR";
+
+/// The config directory: `$SMTPSCOPE_CONFIG_DIR`, else the platform's (e.g.
+/// `~/.config/smtpscope` on Linux).
+pub fn config_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "smtpscope")
+        .map(|d| d.config_dir().to_path_buf())
+        .ok_or_else(|| {
+            format!("cannot find a home directory for the config; set {CONFIG_DIR_ENV}")
+        })
+}
+
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verify {
+    #[default]
+    Platform,
+    Mozilla,
+    /// Accept certificates that fail verification (the failure is still recorded).
+    Insecure,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mechanism: Mechanism,
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_command: Option<Vec<String>>,
+    /// Read if present (with a warning); never written.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+}
+
+/// The addresses the relay scenarios use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayAddresses {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_recipient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_sender: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_recipient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_recipient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallowed_recipient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_local_sender: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub server: String,
+    #[serde(default)]
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub require_tls: bool,
+    #[serde(default)]
+    pub verify: Verify,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
+    #[serde(default)]
+    pub relay: RelayAddresses,
+}
+
+#[derive(Debug)]
+pub enum ProfileError {
+    BadName(String),
+    NotFound { name: String, path: PathBuf },
+    Read { path: PathBuf, reason: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    Write { path: PathBuf, reason: String },
+    Config(String),
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProfileError::BadName(n) => write!(
+                f,
+                "{n:?} is not a valid profile name (letters, digits, '.', '_' and '-'; not starting with '.')"
+            ),
+            ProfileError::NotFound { name, path } => {
+                write!(f, "no profile {name:?} (looked for {})", path.display())
+            }
+            ProfileError::Read { path, reason } => {
+                write!(f, "cannot read {}: {reason}", path.display())
+            }
+            ProfileError::Parse {
+                path,
+                line,
+                column,
+                reason,
+            } => write!(f, "{}:{line}:{column}: {reason}", path.display()),
+            ProfileError::Write { path, reason } => {
+                write!(f, "cannot write {}: {reason}", path.display())
+            }
+            ProfileError::Config(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Line and column (1-based) of a byte offset, for error messages.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Parses TOML text into `T`, turning an error into file:line:column and the reason.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ProfileError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        ProfileError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            reason: e.message().trim().to_string(),
+        }
+    })
+}
+
+impl Profile {
+    pub fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
+        let profile: Profile = parse_toml(text, path)?;
+        if profile.server.trim().is_empty() {
+            return Err(ProfileError::Parse {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                reason: "`server` is empty".into(),
+            });
+        }
+        Ok(profile)
+    }
+
+    /// Warnings a user should see when this profile is used.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.auth.as_ref().is_some_and(|a| a.password.is_some()) {
+            w.push(
+                "the profile holds a plain `password`: smtpscope reads it but never writes it back; prefer password_env or password_command"
+                    .into(),
+            );
+        }
+        if self.verify == Verify::Insecure {
+            w.push("certificate verification is off (verify = \"insecure\")".into());
+        }
+        w
+    }
+
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string_pretty(self).map_err(|e| e.to_string())
+    }
+}
+
+pub fn load_path(path: &Path) -> Result<Profile, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Profile::parse(&text, path)
+}
+
+/// The profiles directory of one config directory.
+#[derive(Debug, Clone)]
+pub struct ProfileStore {
+    dir: PathBuf,
+}
+
+impl ProfileStore {
+    pub fn new(config_dir: &Path) -> Self {
+        ProfileStore {
+            dir: config_dir.join("profiles"),
+        }
+    }
+
+    /// The store in the user's config directory (or `$SMTPSCOPE_CONFIG_DIR`).
+    pub fn from_env() -> Result<Self, ProfileError> {
+        Ok(Self::new(&config_dir().map_err(ProfileError::Config)?))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, name: &str) -> Result<PathBuf, ProfileError> {
+        if !valid_name(name) {
+            return Err(ProfileError::BadName(name.to_string()));
+        }
+        Ok(self.dir.join(format!("{name}.toml")))
+    }
+
+    pub fn load(&self, name: &str) -> Result<Profile, ProfileError> {
+        let path = self.path(name)?;
+        if !path.exists() {
+            return Err(ProfileError::NotFound {
+                name: name.to_string(),
+                path,
+            });
+        }
+        load_path(&path)
+    }
+
+    /// Every profile file, parsed or with the error that stops it parsing, sorted by name.
+    pub fn list(&self) -> Result<Vec<(String, Result<Profile, ProfileError>)>, ProfileError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(ProfileError::Read {
+                    path: self.dir.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "toml")
+                && let Some(name) = path.file_stem().and_then(|s| s.to_str())
+                && valid_name(name)
+            {
+                out.push((name.to_string(), load_path(&path)));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Saves atomically (temporary file in the same directory, then rename) with mode 0600.
+    /// An existing file that does not parse is left untouched: the user may have work in it.
+    pub fn save(&self, name: &str, profile: &Profile) -> Result<PathBuf, ProfileError> {
+        let path = self.path(name)?;
+        if path.exists()
+            && let Err(e @ ProfileError::Parse { .. }) = load_path(&path)
+        {
+            return Err(ProfileError::Write {
+                path: path.clone(),
+                reason: format!("the existing file does not parse ({e}); fix or remove it first"),
+            });
+        }
+        let text = profile.to_toml().map_err(|reason| ProfileError::Write {
+            path: path.clone(),
+            reason,
+        })?;
+        write_private_atomic(&path, text.as_bytes()).map_err(|reason| ProfileError::Write {
+            path: path.clone(),
+            reason,
+        })?;
+        Ok(path)
+    }
+}
+
+fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let dir = path.parent().ok_or("no parent directory")?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("profile"),
+        std::process::id()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let result = (|| {
+        let mut f = options.open(&tmp).map_err(|e| e.to_string())?;
+        f.write_all(bytes).map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Resolves the password of a profile's `[auth]`: `password_env`, then `password_command`,
+/// then a plain `password`. Never prompts: `check` must not hang in CI.
+pub fn resolve_password(auth: &AuthConfig) -> Result<SecretString, String> {
+    if let Some(var) = &auth.password_env {
+        return crate::secret::from_env(var);
+    }
+    if let Some(cmd) = &auth.password_command {
+        return crate::secret::from_command(cmd);
+    }
+    if let Some(p) = &auth.password {
+        return Ok(SecretString::from(p.clone()));
+    }
+    Err(format!(
+        "no password source for {}: set password_env or password_command in [auth]",
+        auth.username
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+server = "mx.example.com:25"
+tls = "starttls"
+require_tls = true
+verify = "platform"
+ca_file = "/path/ca.pem"
+tls_name = "mx.example.com"
+helo = "probe.example.com"
+timeout_secs = 30
+
+[auth]
+mechanism = "cram-md5"
+username = "alice@example.com"
+password_env = "SMTPSCOPE_PASSWORD"
+
+[relay]
+local_recipient = "postmaster@example.com"
+external_sender = "relay-test@outside.example.net"
+external_recipient = "relay-test@elsewhere.example.org"
+approved_recipient = "someone@partner.example"
+disallowed_recipient = "someone@not-approved.example"
+other_local_sender = "someone-else@example.com"
+"#;
+
+    #[test]
+    fn the_documented_example_parses_and_round_trips() {
+        let p = Profile::parse(FULL, Path::new("x.toml")).expect("parses");
+        assert_eq!(p.tls, TlsMode::Starttls);
+        assert!(p.require_tls);
+        assert_eq!(p.auth.as_ref().map(|a| a.mechanism), Some(Mechanism::CramMd5));
+        assert_eq!(p.relay.approved_recipient.as_deref(), Some("someone@partner.example"));
+        let again = Profile::parse(&p.to_toml().expect("toml"), Path::new("y.toml")).expect("re-parses");
+        assert_eq!(again, p);
+    }
+
+    #[test]
+    fn errors_give_line_column_and_reason() {
+        let text = "server = \"a:25\"\ntls = \"sometimes\"\n";
+        match Profile::parse(text, Path::new("/c/profiles/p.toml")) {
+            Err(e @ ProfileError::Parse { line: 2, column: 7, .. }) => {
+                let s = e.to_string();
+                assert!(s.starts_with("/c/profiles/p.toml:2:7: "), "{s}");
+                assert!(s.contains("sometimes") || s.contains("variant"), "{s}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let typo = "server = \"a:25\"\nrequre_tls = true\n";
+        let e = Profile::parse(typo, Path::new("p.toml")).expect_err("unknown key");
+        assert!(e.to_string().contains("requre_tls"), "{e}");
+    }
+
+    #[test]
+    fn a_plain_password_is_read_with_a_warning_and_never_written() {
+        let text = "server = \"a:25\"\n[auth]\nmechanism = \"plain\"\nusername = \"u\"\npassword = \"hunter2\"\n";
+        let p = Profile::parse(text, Path::new("p.toml")).expect("parses");
+        assert_eq!(p.auth.as_ref().and_then(|a| a.password.as_deref()), Some("hunter2"));
+        assert!(p.warnings().iter().any(|w| w.contains("plain `password`")));
+        let written = p.to_toml().expect("toml");
+        assert!(!written.contains("hunter2"), "{written}");
+        assert!(!written.contains("password ="), "{written}");
+    }
+
+    #[test]
+    fn save_is_private_atomic_and_never_clobbers_a_broken_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ProfileStore::new(dir.path());
+        assert!(store.list().expect("empty list").is_empty());
+        let p = Profile::parse(FULL, Path::new("x.toml")).expect("parses");
+        let path = store.save("mx", &p).expect("saved");
+        assert_eq!(store.load("mx").expect("loads"), p);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(store.path("broken").expect("path"), "server = [\n").expect("write");
+        let before = std::fs::read(store.path("broken").expect("path")).expect("read");
+        let e = store.save("broken", &p).expect_err("refuses");
+        assert!(e.to_string().contains("does not parse"), "{e}");
+        assert_eq!(std::fs::read(store.path("broken").expect("path")).expect("read"), before);
+        let listed = store.list().expect("list");
+        assert_eq!(listed.len(), 2);
+        assert!(matches!(listed[0], (ref n, Err(ProfileError::Parse { line: 1, .. })) if n == "broken"));
+        assert!(matches!(store.load("nope"), Err(ProfileError::NotFound { .. })));
+        assert!(matches!(store.path("../x"), Err(ProfileError::BadName(_))));
+        let leftovers: Vec<_> = std::fs::read_dir(store.dir())
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(valid_name("lab-secure"));
+        assert!(valid_name("mx1.example_2"));
+        assert!(!valid_name("../etc"));
+        assert!(!valid_name(".hidden"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a/b"));
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}
