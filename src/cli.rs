@@ -24,6 +24,107 @@ pub enum Cmd {
     /// Run one scripted SMTP session and print its transcript (like swaks).
     #[command(after_help = EXIT_CODES_HELP)]
     Session(SessionArgs),
+    /// Run relay-policy scenarios against a server, headless, for people and CI.
+    #[command(after_help = CHECK_EXIT_CODES_HELP)]
+    Check(CheckArgs),
+    /// List and show saved server profiles.
+    #[command(subcommand)]
+    Profiles(ProfilesCmd),
+    /// List and explain the scenarios.
+    #[command(subcommand)]
+    Scenarios(ScenariosCmd),
+}
+
+pub const CHECK_EXIT_CODES_HELP: &str = "\
+Exit codes:
+   0  no FAIL and no INCONCLUSIVE verdict
+   1  at least one FAIL
+   2  usage or configuration error (bad flag, broken profile, missing secret)
+   3  at least one INCONCLUSIVE verdict, and no FAIL";
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesCmd {
+    /// List the saved profiles (broken files are shown with their error).
+    List,
+    /// Show one profile (passwords are never shown).
+    Show { name: String },
+    /// Print the profiles directory.
+    Path,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScenariosCmd {
+    /// List the catalogue: built-in and your own scenarios.
+    List,
+    /// Show a scenario: what it tests, why it matters, its steps and how to fix a failure.
+    Show { id: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Junit,
+}
+
+/// The [relay] addresses, overriding the profile's.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RelayArgs {
+    /// A mailbox this server accepts (the control).
+    #[arg(long, value_name = "ADDR")]
+    pub local_recipient: Option<String>,
+    /// An outside sender address for relay probes.
+    #[arg(long, value_name = "ADDR")]
+    pub external_sender: Option<String>,
+    /// An outside recipient (its domain should exist) for relay probes.
+    #[arg(long, value_name = "ADDR")]
+    pub external_recipient: Option<String>,
+    /// A recipient the authenticated user may relay to (scenario B).
+    #[arg(long, value_name = "ADDR")]
+    pub approved_recipient: Option<String>,
+    /// A recipient the authenticated user must not relay to (scenario C).
+    #[arg(long, value_name = "ADDR")]
+    pub disallowed_recipient: Option<String>,
+    /// Another local address the authenticated user must not send as.
+    #[arg(long, value_name = "ADDR")]
+    pub other_local_sender: Option<String>,
+    /// The address the authenticated user sends as (default: the user name if it is one).
+    #[arg(long, value_name = "ADDR")]
+    pub auth_sender: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub relay: RelayArgs,
+    /// Scenario to run, by id or alias (A, B, C); repeat for several.
+    #[arg(long = "scenario", value_name = "ID")]
+    pub scenarios: Vec<String>,
+    /// Run the default set (the default when no --scenario is given).
+    #[arg(long)]
+    pub all: bool,
+    /// After an accepted RCPT, send a short test message (off: stop before DATA, so testing an
+    /// open relay never relays anything).
+    #[arg(long)]
+    pub send_data: bool,
+    /// Include each session's transcript in the report.
+    #[arg(long)]
+    pub transcripts: bool,
+    /// Show every step, not only those that did not pass.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Sessions run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,15 +179,18 @@ pub enum Format {
     Json,
 }
 
-/// Flags that say how to reach a server. Later subcommands reuse them.
+/// Flags that say how to reach a server; each overrides the profile's value.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
+    /// Saved profile to start from (see `smtpscope profiles list`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Server to connect to: HOST, HOST:PORT, IP:PORT or [IPv6]:PORT.
     #[arg(long, value_name = "HOST[:PORT]")]
-    pub server: String,
-    /// How to use TLS.
-    #[arg(long, value_enum, default_value_t = TlsArg::Starttls)]
-    pub tls: TlsArg,
+    pub server: Option<String>,
+    /// How to use TLS [default: starttls].
+    #[arg(long, value_enum)]
+    pub tls: Option<TlsArg>,
     /// Stop, sending nothing more, unless TLS is established.
     #[arg(long)]
     pub require_tls: bool,
@@ -96,21 +200,21 @@ pub struct TargetArgs {
     /// Trust the CA certificates in this PEM file instead of the system's.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Where trusted roots come from when no --ca-file is given.
-    #[arg(long, value_enum, default_value_t = TrustArg::Platform)]
-    pub trust: TrustArg,
+    /// Where trusted roots come from when no --ca-file is given [default: platform].
+    #[arg(long, value_enum)]
+    pub trust: Option<TrustArg>,
     /// Name to verify the certificate against and send as SNI (default: the server's host).
     #[arg(long, value_name = "NAME")]
     pub tls_name: Option<String>,
     /// Name to announce in EHLO (default: this machine's host name).
     #[arg(long, value_name = "NAME")]
     pub helo: Option<String>,
-    /// Seconds to wait for a connection and for each reply.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub timeout: f64,
-    /// Seconds the whole session may take.
-    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
-    pub session_timeout: f64,
+    /// Seconds to wait for a connection and for each reply [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Seconds one session may take [default: 600].
+    #[arg(long, value_name = "SECS")]
+    pub session_timeout: Option<f64>,
 }
 
 /// How to authenticate. A password is never taken on the command line.
@@ -120,7 +224,7 @@ pub struct AuthArgs {
     #[arg(long, value_enum, value_name = "MECHANISM")]
     pub auth: Option<AuthArg>,
     /// User name for AUTH.
-    #[arg(long, value_name = "USER", requires = "auth")]
+    #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// Read the password (or XOAUTH2 token) from this environment variable.
     #[arg(long, value_name = "VAR", conflicts_with = "password_file")]

@@ -10,6 +10,8 @@ pub mod exit;
 pub mod net;
 pub mod oneshot;
 pub mod profile;
+pub mod report;
+pub mod scenario;
 pub mod secret;
 pub mod smtp;
 pub mod transcript;

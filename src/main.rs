@@ -2,14 +2,19 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use smtpscope::cli::{Cli, Cmd};
+use smtpscope::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let code = match cli.command {
         None => {
             let _ = Cli::command().print_help();
-            ExitCode::SUCCESS
+            0
         }
-        Some(Cmd::Session(args)) => ExitCode::from(smtpscope::commands::session::run(args)),
-    }
+        Some(Cmd::Session(args)) => commands::session::run(args),
+        Some(Cmd::Check(args)) => commands::check::run(args),
+        Some(Cmd::Profiles(cmd)) => commands::profiles::run(cmd),
+        Some(Cmd::Scenarios(cmd)) => commands::catalog::run(cmd),
+    };
+    ExitCode::from(code)
 }

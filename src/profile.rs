@@ -25,11 +25,8 @@ pub fn config_dir() -> Result<PathBuf, String> {
     }
     directories::ProjectDirs::from("", "", "smtpscope")
         .map(|d| d.config_dir().to_path_buf())
-        .ok_or_else(|| {
-            format!("cannot find a home directory for the config; set {CONFIG_DIR_ENV}")
-        })
+        .ok_or_else(|| format!("cannot find a home directory for the config; set {CONFIG_DIR_ENV}"))
 }
-
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -71,6 +68,10 @@ pub struct RelayAddresses {
     pub disallowed_recipient: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_local_sender: Option<String>,
+    /// The address the authenticated user may send as (default: the username when it is an
+    /// address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_sender: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,15 +101,24 @@ pub struct Profile {
 #[derive(Debug)]
 pub enum ProfileError {
     BadName(String),
-    NotFound { name: String, path: PathBuf },
-    Read { path: PathBuf, reason: String },
+    NotFound {
+        name: String,
+        path: PathBuf,
+    },
+    Read {
+        path: PathBuf,
+        reason: String,
+    },
     Parse {
         path: PathBuf,
         line: usize,
         column: usize,
         reason: String,
     },
-    Write { path: PathBuf, reason: String },
+    Write {
+        path: PathBuf,
+        reason: String,
+    },
     Config(String),
 }
 
@@ -216,6 +226,9 @@ pub fn load_path(path: &Path) -> Result<Profile, ProfileError> {
     Profile::parse(&text, path)
 }
 
+/// A profile file by name, parsed or with the error that stops it parsing.
+pub type Listed = (String, Result<Profile, ProfileError>);
+
 /// The profiles directory of one config directory.
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
@@ -257,7 +270,7 @@ impl ProfileStore {
     }
 
     /// Every profile file, parsed or with the error that stops it parsing, sorted by name.
-    pub fn list(&self) -> Result<Vec<(String, Result<Profile, ProfileError>)>, ProfileError> {
+    pub fn list(&self) -> Result<Vec<Listed>, ProfileError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -312,7 +325,9 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("profile"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("profile"),
         std::process::id()
     ));
     let mut options = std::fs::OpenOptions::new();
@@ -385,9 +400,16 @@ other_local_sender = "someone-else@example.com"
         let p = Profile::parse(FULL, Path::new("x.toml")).expect("parses");
         assert_eq!(p.tls, TlsMode::Starttls);
         assert!(p.require_tls);
-        assert_eq!(p.auth.as_ref().map(|a| a.mechanism), Some(Mechanism::CramMd5));
-        assert_eq!(p.relay.approved_recipient.as_deref(), Some("someone@partner.example"));
-        let again = Profile::parse(&p.to_toml().expect("toml"), Path::new("y.toml")).expect("re-parses");
+        assert_eq!(
+            p.auth.as_ref().map(|a| a.mechanism),
+            Some(Mechanism::CramMd5)
+        );
+        assert_eq!(
+            p.relay.approved_recipient.as_deref(),
+            Some("someone@partner.example")
+        );
+        let again =
+            Profile::parse(&p.to_toml().expect("toml"), Path::new("y.toml")).expect("re-parses");
         assert_eq!(again, p);
     }
 
@@ -395,7 +417,11 @@ other_local_sender = "someone-else@example.com"
     fn errors_give_line_column_and_reason() {
         let text = "server = \"a:25\"\ntls = \"sometimes\"\n";
         match Profile::parse(text, Path::new("/c/profiles/p.toml")) {
-            Err(e @ ProfileError::Parse { line: 2, column: 7, .. }) => {
+            Err(
+                e @ ProfileError::Parse {
+                    line: 2, column: 7, ..
+                },
+            ) => {
                 let s = e.to_string();
                 assert!(s.starts_with("/c/profiles/p.toml:2:7: "), "{s}");
                 assert!(s.contains("sometimes") || s.contains("variant"), "{s}");
@@ -411,7 +437,10 @@ other_local_sender = "someone-else@example.com"
     fn a_plain_password_is_read_with_a_warning_and_never_written() {
         let text = "server = \"a:25\"\n[auth]\nmechanism = \"plain\"\nusername = \"u\"\npassword = \"hunter2\"\n";
         let p = Profile::parse(text, Path::new("p.toml")).expect("parses");
-        assert_eq!(p.auth.as_ref().and_then(|a| a.password.as_deref()), Some("hunter2"));
+        assert_eq!(
+            p.auth.as_ref().and_then(|a| a.password.as_deref()),
+            Some("hunter2")
+        );
         assert!(p.warnings().iter().any(|w| w.contains("plain `password`")));
         let written = p.to_toml().expect("toml");
         assert!(!written.contains("hunter2"), "{written}");
@@ -436,11 +465,19 @@ other_local_sender = "someone-else@example.com"
         let before = std::fs::read(store.path("broken").expect("path")).expect("read");
         let e = store.save("broken", &p).expect_err("refuses");
         assert!(e.to_string().contains("does not parse"), "{e}");
-        assert_eq!(std::fs::read(store.path("broken").expect("path")).expect("read"), before);
+        assert_eq!(
+            std::fs::read(store.path("broken").expect("path")).expect("read"),
+            before
+        );
         let listed = store.list().expect("list");
         assert_eq!(listed.len(), 2);
-        assert!(matches!(listed[0], (ref n, Err(ProfileError::Parse { line: 1, .. })) if n == "broken"));
-        assert!(matches!(store.load("nope"), Err(ProfileError::NotFound { .. })));
+        assert!(
+            matches!(listed[0], (ref n, Err(ProfileError::Parse { line: 1, .. })) if n == "broken")
+        );
+        assert!(matches!(
+            store.load("nope"),
+            Err(ProfileError::NotFound { .. })
+        ));
         assert!(matches!(store.path("../x"), Err(ProfileError::BadName(_))));
         let leftovers: Vec<_> = std::fs::read_dir(store.dir())
             .expect("dir")

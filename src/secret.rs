@@ -37,9 +37,7 @@ pub fn from_file(path: &Path) -> Result<SecretString, String> {
 /// Runs a password manager command (e.g. `["pass", "show", "mail/alice"]`) and takes the first
 /// line of its output. Bounded: a command that does not finish in 30 s is abandoned.
 pub fn from_command(argv: &[String]) -> Result<SecretString, String> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or("password_command is empty")?;
+    let (program, args) = argv.split_first().ok_or("password_command is empty")?;
     let shown = argv.join(" ");
     let child = std::process::Command::new(program)
         .args(args)
@@ -55,7 +53,11 @@ pub fn from_command(argv: &[String]) -> Result<SecretString, String> {
     let output = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => return Err(format!("password_command `{shown}` failed: {e}")),
-        Err(_) => return Err(format!("password_command `{shown}` did not finish within 30 s")),
+        Err(_) => {
+            return Err(format!(
+                "password_command `{shown}` did not finish within 30 s"
+            ));
+        }
     };
     let stdout = Zeroizing::new(output.stdout);
     if !output.status.success() {

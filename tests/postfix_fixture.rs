@@ -190,6 +190,41 @@ fn swaks_tls_auth<'a>(
     ]
 }
 
+/// (command, reply) pairs of a swaks transcript, in order; the lines of a multi-line
+/// reply are joined with '\n'. The banner (no command) is left out.
+fn swaks_transcript(text: &str) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let Some((tag, rest)) = line.trim_start().split_once(' ') else {
+            continue;
+        };
+        match tag {
+            // Client lines: plain, then over TLS.
+            "->" | "~>" => pairs.push((rest.trim_start().to_owned(), String::new())),
+            // Server lines: plain, TLS, and the error-marked variants.
+            "<-" | "<~" | "<**" | "<~*" => {
+                if let Some((_, reply)) = pairs.last_mut() {
+                    if !reply.is_empty() {
+                        reply.push('\n');
+                    }
+                    reply.push_str(rest.trim_start());
+                }
+            }
+            _ => {}
+        }
+    }
+    pairs
+}
+
+/// The reply swaks got to the (first) command `command`.
+fn swaks_reply<'a>(pairs: &'a [(String, String)], command: &str) -> Result<&'a str, String> {
+    pairs
+        .iter()
+        .find(|(c, _)| c == command)
+        .map(|(_, reply)| reply.as_str())
+        .ok_or_else(|| format!("swaks did not send {command:?}: {pairs:#?}"))
+}
+
 #[test]
 fn banner_is_220_with_hostname() -> Result<(), String> {
     let Some(pf) = shared("banner_is_220_with_hostname") else {
@@ -208,7 +243,7 @@ fn ehlo_offers_starttls_but_no_auth_before_tls() -> Result<(), String> {
     let Some(pf) = shared("ehlo_offers_starttls_but_no_auth_before_tls") else {
         return Ok(());
     };
-    for port in [pf.starttls_port, pf.relaxed_port] {
+    for port in [pf.starttls_port, pf.relaxed_port, pf.open_relay_port] {
         let (mut smtp, _) = Smtp::connect(port)?;
         let ehlo = smtp.expect("EHLO client.test", 250)?;
         let keywords: Vec<String> = ehlo
@@ -235,14 +270,266 @@ fn unauthenticated_relay_is_denied() -> Result<(), String> {
     let Some(pf) = shared("unauthenticated_relay_is_denied") else {
         return Ok(());
     };
-    let (mut smtp, _) = Smtp::connect(pf.starttls_port)?;
+    for port in [pf.starttls_port, pf.relaxed_port] {
+        let (mut smtp, _) = Smtp::connect(port)?;
+        smtp.expect("EHLO client.test", 250)?;
+        smtp.expect("MAIL FROM:<x@outside.example.net>", 250)?;
+        let rcpt = smtp.cmd("RCPT TO:<y@elsewhere.example.org>")?;
+        assert_eq!(
+            rcpt.text(),
+            "554 5.7.1 <y@elsewhere.example.org>: Relay access denied",
+            "port {port}"
+        );
+        smtp.expect("QUIT", 221)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn open_relay_port_relays_unauthenticated() -> Result<(), String> {
+    let Some(pf) = shared("open_relay_port_relays_unauthenticated") else {
+        return Ok(());
+    };
+    // Accepted at RCPT, then abandoned: nothing may be queued or delivered.
+    let abandoned = unique("open-relay-rset");
+    let (mut smtp, _) = Smtp::connect(pf.open_relay_port)?;
     smtp.expect("EHLO client.test", 250)?;
-    smtp.expect("MAIL FROM:<x@outside.example.net>", 250)?;
+    smtp.expect(&format!("MAIL FROM:<{abandoned}@outside.example.net>"), 250)?;
     let rcpt = smtp.cmd("RCPT TO:<y@elsewhere.example.org>")?;
-    assert_eq!(rcpt.code, 554, "{rcpt:?}");
-    assert!(rcpt.text().starts_with("554 5.7.1 "), "{rcpt:?}");
-    assert!(rcpt.text().contains("Relay access denied"), "{rcpt:?}");
+    assert_eq!(rcpt.text(), "250 2.1.5 Ok", "open relay refused: {rcpt:?}");
+    smtp.expect("RSET", 250)?;
+    // Any sender goes, the local domain's included.
+    smtp.expect(&format!("MAIL FROM:<{}@{}>", pf.user, pf.domain), 250)?;
+    smtp.expect("RCPT TO:<y@elsewhere.example.org>", 250)?;
     smtp.expect("QUIT", 221)?;
+
+    // A message actually relayed lands in the local sink.
+    let sent = unique("open-relay-data");
+    let (mut smtp, _) = Smtp::connect(pf.open_relay_port)?;
+    smtp.expect("EHLO client.test", 250)?;
+    smtp.expect(&format!("MAIL FROM:<{sent}@outside.example.net>"), 250)?;
+    smtp.expect("RCPT TO:<y@elsewhere.example.org>", 250)?;
+    smtp.expect("DATA", 354)?;
+    smtp.expect(&format!("Subject: {sent}\r\n\r\nrelayed\r\n."), 250)?;
+    smtp.expect("QUIT", 221)?;
+    let relayed =
+        pf.wait_for_relayed_message_containing(sent.as_bytes(), Duration::from_secs(10))?;
+    let text = String::from_utf8_lossy(&relayed);
+    assert!(
+        text.contains("Delivered-To: y@elsewhere.example.org"),
+        "{text}"
+    );
+
+    // The second message was delivered after the first session ended; had the first
+    // been queued, qmgr would have logged its sender by now.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pf
+        .log()
+        .contains(&format!("from=<{sent}@outside.example.net>"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no qmgr line for {sent}:\n{}",
+            pf.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let log = pf.log();
+    assert!(
+        !log.contains(&format!("from=<{abandoned}@")),
+        "RSET message was queued:\n{log}"
+    );
+    for entry in std::fs::read_dir(pf.relayed_maildir().join("new")).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&abandoned),
+            "RSET message delivered: {}",
+            path.display()
+        );
+    }
+    for forbidden in ["postfix/smtp[", "postfix/lmtp[", "relay=smtp", "relay=lmtp"] {
+        assert!(
+            !log.contains(forbidden),
+            "{forbidden} in the maillog:\n{log}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn no_transport_can_send_mail_off_the_machine() -> Result<(), String> {
+    let Some(pf) = shared("no_transport_can_send_mail_off_the_machine") else {
+        return Ok(());
+    };
+    // No master.cf service runs a delivery agent that talks to the network or
+    // runs commands.
+    let services = pf.postconf(&["-M"])?;
+    for line in services.lines().filter(|l| !l.trim().is_empty()) {
+        let command = line.split_whitespace().nth(7).unwrap_or_default();
+        assert!(
+            !["smtp", "lmtp", "pipe", "local", "spawn"].contains(&command),
+            "master.cf runs {command}: {line}"
+        );
+    }
+    for (param, expected) in [
+        ("default_transport", "sink"),
+        ("relay_transport", "sink"),
+        ("relayhost", ""),
+        ("transport_maps", ""),
+        ("sender_dependent_default_transport_maps", ""),
+        ("sender_dependent_relayhost_maps", ""),
+        ("smtp_fallback_relay", ""),
+    ] {
+        let value = pf.postconf(&["-xh", param])?;
+        assert_eq!(value.trim(), expected, "{param}");
+    }
+    // No -o override touches transports.
+    let overrides = pf.postconf(&["-P"])?;
+    assert!(
+        !overrides.contains("transport") && !overrides.contains("relayhost"),
+        "{overrides}"
+    );
+    Ok(())
+}
+
+#[test]
+fn tarpit_settings_per_port() -> Result<(), String> {
+    let Some(pf) = shared("tarpit_settings_per_port") else {
+        return Ok(());
+    };
+    // main.cf keeps Postfix's defaults ...
+    let defaults = pf.postconf(&[
+        "-h",
+        "smtpd_error_sleep_time",
+        "smtpd_soft_error_limit",
+        "smtpd_hard_error_limit",
+    ])?;
+    let defaults: Vec<&str> = defaults.lines().collect();
+    assert_eq!(defaults.first(), Some(&"1s"), "{defaults:?}");
+    assert_eq!(defaults.get(1), Some(&"10"), "{defaults:?}");
+    // "${stress?{1}:{20}}": 20 unless the server is overloaded.
+    assert!(
+        defaults
+            .get(2)
+            .is_some_and(|v| v.contains("{20}") || *v == "20"),
+        "{defaults:?}"
+    );
+    // ... which only the relaxed and open-relay listeners override.
+    let overrides = pf.postconf(&["-P"])?;
+    let service = |port: u16| format!("127.0.0.1:{port}/inet/");
+    for port in [pf.starttls_port, pf.implicit_port] {
+        assert!(
+            !overrides
+                .lines()
+                .any(|l| l.starts_with(&service(port)) && l.contains("error")),
+            "port {port} has tarpit overrides:\n{overrides}"
+        );
+    }
+    for port in [pf.relaxed_port, pf.open_relay_port] {
+        for setting in [
+            "smtpd_error_sleep_time = 0",
+            "smtpd_soft_error_limit = 1000",
+            "smtpd_hard_error_limit = 1000",
+            "smtpd_junk_command_limit = 1000",
+        ] {
+            let line = format!("{}{setting}", service(port));
+            assert!(
+                overrides.lines().any(|l| l == line),
+                "missing {line}:\n{overrides}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn vrfy_expn_and_auth_before_starttls_replies() -> Result<(), String> {
+    let Some(pf) = shared("vrfy_expn_and_auth_before_starttls_replies") else {
+        return Ok(());
+    };
+    for port in [pf.starttls_port, pf.relaxed_port, pf.open_relay_port] {
+        let (mut smtp, _) = Smtp::connect(port)?;
+        smtp.expect("EHLO client.test", 250)?;
+        for (command, expected) in [
+            ("VRFY postmaster", "252 2.0.0 postmaster"),
+            ("EXPN postmaster", "500 5.5.2 Error: command not recognized"),
+            // Dummy credentials ("\0alice\0x"); AUTH is not enabled before TLS.
+            (
+                "AUTH PLAIN AGFsaWNlAHg=",
+                "503 5.5.1 Error: authentication not enabled",
+            ),
+        ] {
+            let reply = smtp.cmd(command)?;
+            assert_eq!(reply.text(), expected, "port {port}: {command}");
+        }
+        smtp.expect("QUIT", 221)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn policy_replies_after_starttls_auth() -> Result<(), String> {
+    let test = "policy_replies_after_starttls_auth";
+    let Some(pf) = shared(test) else {
+        return Ok(());
+    };
+    if !have_swaks(test)? {
+        return Ok(());
+    }
+    let server = format!("127.0.0.1:{}", pf.relaxed_port);
+    let bob_addr = format!("{}@{}", pf.restricted_user, pf.domain);
+    let partner_rcpt = format!("someone@{}", pf.partner_domain);
+
+    // bob: partner.example only.
+    let mut args = swaks_tls_auth(
+        pf,
+        &server,
+        &pf.restricted_user,
+        &pf.restricted_password,
+        "PLAIN",
+    );
+    let to = format!("{partner_rcpt},someone@not-approved.example");
+    args.extend(["--from", &bob_addr, "--to", &to, "--quit-after", "RCPT"]);
+    let text = combined(&swaks(&args)?);
+    let pairs = swaks_transcript(&text);
+    assert!(
+        swaks_reply(&pairs, "AUTH PLAIN AGJvYgBQYXJ0bmVyLTBubHktQjBi")?.starts_with("235 2.7.0"),
+        "{text}"
+    );
+    assert_eq!(
+        swaks_reply(&pairs, &format!("RCPT TO:<{partner_rcpt}>"))?,
+        "250 2.1.5 Ok",
+        "{text}"
+    );
+    assert_eq!(
+        swaks_reply(&pairs, "RCPT TO:<someone@not-approved.example>")?,
+        "554 5.7.1 <someone@not-approved.example>: Recipient address rejected: bob may relay only to partner.example",
+        "{text}"
+    );
+
+    // alice may not use bob's address (Cyrus reports her login as alice@lab.example).
+    let mut args = swaks_tls_auth(pf, &server, &pf.user, &pf.password, "PLAIN");
+    args.extend([
+        "--from",
+        &bob_addr,
+        "--to",
+        "y@elsewhere.example.org",
+        "--quit-after",
+        "RCPT",
+    ]);
+    let text = combined(&swaks(&args)?);
+    let pairs = swaks_transcript(&text);
+    assert_eq!(
+        swaks_reply(&pairs, &format!("MAIL FROM:<{bob_addr}>"))?,
+        "250 2.1.0 Ok",
+        "{text}"
+    );
+    assert_eq!(
+        swaks_reply(&pairs, "RCPT TO:<y@elsewhere.example.org>")?,
+        "553 5.7.1 <bob@lab.example>: Sender address rejected: not owned by user alice@lab.example",
+        "{text}"
+    );
     Ok(())
 }
 
@@ -307,17 +594,18 @@ fn unknown_local_user_and_unauthenticated_own_sender_are_rejected() -> Result<()
     Ok(())
 }
 
-/// Sends `count` rejected RCPTs in one session and returns how long they took.
-fn failing_rcpts(port: u16, count: usize) -> Result<Duration, String> {
+/// Sends `count` rejected RCPTs (`probe<i>@<domain>`, rejected with `code`) in one
+/// session and returns how long they took.
+fn failing_rcpts(port: u16, count: usize, domain: &str, code: u16) -> Result<Duration, String> {
     let (mut smtp, _) = Smtp::connect(port)?;
     smtp.expect("EHLO client.test", 250)?;
     smtp.expect("MAIL FROM:<x@outside.example.net>", 250)?;
     let started = Instant::now();
     for i in 0..count {
-        let reply = smtp.cmd(&format!("RCPT TO:<probe{i}@elsewhere.example.org>"))?;
-        if reply.code != 554 {
+        let reply = smtp.cmd(&format!("RCPT TO:<probe{i}@{domain}>"))?;
+        if reply.code != code {
             return Err(format!(
-                "rcpt {i} on port {port}: expected 554, got {reply:?}"
+                "rcpt {i} on port {port}: expected {code}, got {reply:?}"
             ));
         }
     }
@@ -332,10 +620,24 @@ fn relaxed_port_does_not_tarpit() -> Result<(), String> {
         return Ok(());
     };
     // 25 errors: past the default soft (10) and hard (20) limits.
-    let elapsed = failing_rcpts(pf.relaxed_port, 25)?;
+    let elapsed = failing_rcpts(pf.relaxed_port, 25, "elsewhere.example.org", 554)?;
     assert!(
         elapsed < Duration::from_secs(2),
         "relaxed port tarpitted: 25 rejections took {elapsed:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn open_relay_port_does_not_tarpit() -> Result<(), String> {
+    let Some(pf) = shared("open_relay_port_does_not_tarpit") else {
+        return Ok(());
+    };
+    // Everything relays there; unknown local users are still errors (550).
+    let elapsed = failing_rcpts(pf.open_relay_port, 25, &pf.domain, 550)?;
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "open relay port tarpitted: 25 rejections took {elapsed:?}"
     );
     Ok(())
 }
@@ -346,7 +648,7 @@ fn starttls_port_keeps_the_default_tarpit() -> Result<(), String> {
         return Ok(());
     };
     // Replies 11 and 12 come after the soft limit (10) and are delayed 1 s each.
-    let elapsed = failing_rcpts(pf.starttls_port, 12)?;
+    let elapsed = failing_rcpts(pf.starttls_port, 12, "elsewhere.example.org", 554)?;
     assert!(
         elapsed >= Duration::from_millis(1500),
         "no tarpit: 12 rejections took {elapsed:?}"
@@ -364,7 +666,7 @@ fn tls_certificate_verifies_against_generated_ca() -> Result<(), String> {
         return Ok(());
     }
     let ca = pf.ca_pem_path.to_str().ok_or("CA path not UTF-8")?;
-    let cases: [(u16, &[&str], &str); 4] = [
+    let cases: [(u16, &[&str], &str); 5] = [
         (
             pf.starttls_port,
             &["-starttls", "smtp", "-verify_hostname", "localhost"],
@@ -379,6 +681,11 @@ fn tls_certificate_verifies_against_generated_ca() -> Result<(), String> {
             pf.relaxed_port,
             &["-starttls", "smtp", "-verify_hostname", &pf.hostname],
             "STARTTLS hostname",
+        ),
+        (
+            pf.open_relay_port,
+            &["-starttls", "smtp", "-verify_hostname", "localhost"],
+            "STARTTLS open relay",
         ),
         (
             pf.implicit_port,
@@ -690,10 +997,11 @@ fn hold_postfix_for_manual_use() -> Result<(), String> {
         .unwrap_or(300)
         .min(3600);
     println!(
-        "postfix on 127.0.0.1: starttls {} implicit {} relaxed {}; CA {}; user {} password {}; holding {secs} s",
+        "postfix on 127.0.0.1: starttls {} implicit {} relaxed {} open relay {}; CA {}; user {} password {}; holding {secs} s",
         pf.starttls_port,
         pf.implicit_port,
         pf.relaxed_port,
+        pf.open_relay_port,
         pf.ca_pem_path.display(),
         pf.user,
         pf.password

@@ -104,6 +104,7 @@ pub struct Connection {
     transcript: Transcript,
     tls_info: Option<TlsInfo>,
     session_deadline: Option<Instant>,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl Connection {
@@ -120,6 +121,7 @@ impl Connection {
             transcript,
             tls_info: None,
             session_deadline: None,
+            peer: None,
         }
     }
 
@@ -141,6 +143,11 @@ impl Connection {
 
     pub fn tls_info(&self) -> Option<&TlsInfo> {
         self.tls_info.as_ref()
+    }
+
+    /// The address connected to.
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.peer
     }
 
     pub fn is_open(&self) -> bool {
@@ -189,6 +196,7 @@ impl Connection {
             },
             false,
         );
+        self.peer = Some(peer);
         self.io = Io::Plain(stream);
         self.session = Session::new(self.opts.effective_policy(), false);
         if self.opts.tls_mode == TlsMode::Implicit {
@@ -539,6 +547,53 @@ impl Connection {
         self.write(wire, None).await?;
         self.session.message_sent();
         self.read_reply().await
+    }
+
+    /// Reads a reply, but treats silence for `wait` as an answer in itself (`None`) rather
+    /// than a failure: a smuggling probe hopes the server keeps reading.
+    pub async fn read_reply_for(&mut self, wait: Duration) -> Result<Option<Reply>, NetError> {
+        let normal = self.opts.timeouts.reply;
+        self.opts.timeouts.reply = wait;
+        let result = self.read_reply().await;
+        self.opts.timeouts.reply = normal;
+        match result {
+            Ok(r) => Ok(Some(r)),
+            Err(NetError::Timeout { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends part of a message body after DATA's 354, exactly as given. `ends_message` says
+    /// the bytes are meant to complete it, so a reply is now due.
+    pub async fn send_message_part(
+        &mut self,
+        bytes: &[u8],
+        ends_message: bool,
+    ) -> Result<(), NetError> {
+        self.write(bytes, None).await?;
+        if ends_message {
+            self.session.message_sent();
+        }
+        Ok(())
+    }
+
+    /// Sends `AUTH PLAIN` with a made-up credential, past the cleartext-AUTH gate. This is the
+    /// one exception to that rule, and safe because the credential is worthless: it answers
+    /// whether the server would accept AUTH before TLS. A 334 is answered with `*` to cancel.
+    pub async fn probe_cleartext_auth(&mut self) -> Result<Reply, NetError> {
+        use base64::Engine;
+        let dummy = base64::engine::general_purpose::STANDARD
+            .encode(b"\0smtpscope-probe\0not-a-real-password");
+        let line = format!("AUTH PLAIN {dummy}\r\n");
+        self.write(line.as_bytes(), None).await?;
+        self.session.sent(Verb::Auth);
+        let reply = self.read_reply().await?;
+        if reply.code() == Some(334) {
+            self.write(b"*\r\n", None).await?;
+            self.session.auth_step_sent();
+            let _ = self.read_reply().await;
+        }
+        Ok(reply)
     }
 
     /// QUIT, then close. A server that closes without answering is not an error here.

@@ -44,14 +44,44 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running private Postfix instance. Stopped (and its directory removed) on drop;
 /// a watchdog process also stops it within about a second after the test process exits.
+///
+/// Four smtpd listeners on 127.0.0.1, all with the same certificate and SASL users:
+///
+/// | port              | TLS        | relay policy                      | tarpit             |
+/// |-------------------|------------|-----------------------------------|--------------------|
+/// | `starttls_port`   | STARTTLS   | correct (AUTH required to relay)  | Postfix default    |
+/// | `implicit_port`   | implicit   | correct                           | Postfix default    |
+/// | `relaxed_port`    | STARTTLS   | correct                           | none               |
+/// | `open_relay_port` | STARTTLS   | **open relay** (trusts every IP)  | none               |
+///
+/// "Postfix default" tarpit: `smtpd_error_sleep_time = 1s`, `smtpd_soft_error_limit = 10`,
+/// `smtpd_hard_error_limit = 20`: once a session has made more than 10 errors (without
+/// delivering mail) every reply, 250s included, is delayed 1 s; the command after the
+/// 20th error gets `421 4.7.0 mail.lab.example Error: too many errors` and the server
+/// disconnects (measured: errors 1-10 immediate, 11-20 and the 421 one second each).
+/// (The hard limit is really `${stress?{1}:{20}}`: 1 while all smtpd processes are busy,
+/// which the tests never get near.)
+/// "None": `smtpd_error_sleep_time = 0`, soft/hard error and junk command limits 1000.
+///
+/// On every port AUTH is offered only after TLS (`smtpd_tls_auth_only = yes`); an `AUTH`
+/// before STARTTLS gets `503 5.5.1 Error: authentication not enabled`.
 pub struct Postfix {
     /// smtpd with STARTTLS offered (`smtpd_tls_security_level = may`), AUTH only after
-    /// TLS, Postfix's default tarpit (`smtpd_error_sleep_time = 1s`, soft/hard limits 10/20).
+    /// TLS. Correct relay policy. Keeps Postfix's default tarpit (`smtpd_error_sleep_time
+    /// = 1s` per reply after 10 errors, disconnect after 20), like a real server.
     pub starttls_port: u16,
-    /// Same policy with `smtpd_tls_wrappermode = yes` (implicit TLS, "smtps").
+    /// Same policy and tarpit with `smtpd_tls_wrappermode = yes` (implicit TLS, "smtps").
     pub implicit_port: u16,
     /// Like `starttls_port` but without the tarpit: error sleep 0, error and junk limits 1000.
     pub relaxed_port: u16,
+    /// The classic open-relay misconfiguration, for tests that must see an open relay
+    /// fail: `mynetworks = 0.0.0.0/0` with `permit_mynetworks` first in the relay,
+    /// recipient and sender restrictions, so any client may relay unauthenticated
+    /// (`MAIL FROM:<x@outside.example.net>` + `RCPT TO:<y@elsewhere.example.org>` gets
+    /// `250 2.1.5 Ok`) and use any sender address. STARTTLS offered, AUTH after TLS,
+    /// no tarpit (as `relaxed_port`). Relayed mail still lands only in
+    /// [`Postfix::relayed_maildir`].
+    pub open_relay_port: u16,
     /// PEM of the CA that signed the server certificate (SANs: localhost, 127.0.0.1,
     /// mail.lab.example). The CA key is never written anywhere.
     pub ca_pem_path: PathBuf,
@@ -71,6 +101,7 @@ pub struct Postfix {
     /// Time `start()` took, for reporting.
     pub startup_time: Duration,
     postfix_bin: PathBuf,
+    postconf_bin: PathBuf,
     config_dir: PathBuf,
     watchdog: Option<Child>,
     claimed: Mutex<HashSet<PathBuf>>,
@@ -82,6 +113,7 @@ pub struct Postfix {
 struct Tools {
     postfix: PathBuf,
     postmap: PathBuf,
+    postconf: PathBuf,
     saslpasswd2: PathBuf,
 }
 
@@ -95,6 +127,8 @@ fn find_tools() -> Result<Tools, String> {
         .ok_or("postfix not installed (apt-get install postfix sasl2-bin)")?;
     let postmap = find_program("postmap")
         .ok_or("postmap not found although postfix is (broken postfix install?)")?;
+    let postconf = find_program("postconf")
+        .ok_or("postconf not found although postfix is (broken postfix install?)")?;
     let saslpasswd2 = find_program("saslpasswd2")
         .ok_or("saslpasswd2 not installed (apt-get install sasl2-bin)")?;
     if !sasl_plugin_installed("libplain.so") {
@@ -108,6 +142,7 @@ fn find_tools() -> Result<Tools, String> {
     Ok(Tools {
         postfix,
         postmap,
+        postconf,
         saslpasswd2,
     })
 }
@@ -230,6 +265,7 @@ impl Postfix {
             starttls_port: 0,
             implicit_port: 0,
             relaxed_port: 0,
+            open_relay_port: 0,
             ca_pem_path,
             domain: DOMAIN.into(),
             hostname: HOSTNAME.into(),
@@ -240,6 +276,7 @@ impl Postfix {
             partner_domain: PARTNER_DOMAIN.into(),
             startup_time: Duration::ZERO,
             postfix_bin: tools.postfix,
+            postconf_bin: tools.postconf,
             config_dir,
             watchdog: Some(watchdog),
             claimed: Mutex::new(HashSet::new()),
@@ -251,11 +288,13 @@ impl Postfix {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let [starttls, implicit, relaxed] = free_ports()?;
+            let ports = free_ports()?;
+            let [starttls, implicit, relaxed, open_relay] = ports;
             postfix.starttls_port = starttls;
             postfix.implicit_port = implicit;
             postfix.relaxed_port = relaxed;
-            write_master_cf(&postfix.config_dir, starttls, implicit, relaxed)?;
+            postfix.open_relay_port = open_relay;
+            write_master_cf(&postfix.config_dir, ports)?;
             match postfix.run_postfix_start() {
                 Ok(()) => break,
                 Err(e) if attempt < START_ATTEMPTS && e.contains("Address already in use") => {
@@ -300,7 +339,12 @@ impl Postfix {
     /// Waits until all listeners accept and smtpd answers with a 220 banner.
     fn wait_until_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        for port in [self.starttls_port, self.implicit_port, self.relaxed_port] {
+        for port in [
+            self.starttls_port,
+            self.implicit_port,
+            self.relaxed_port,
+            self.open_relay_port,
+        ] {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             loop {
                 match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
@@ -357,6 +401,28 @@ impl Postfix {
     /// The instance's config directory (for `postconf -c`, `postqueue -c`, ...).
     pub fn config_dir(&self) -> &Path {
         &self.config_dir
+    }
+
+    /// Runs `postconf -c <config dir> ARGS` and returns its standard output, e.g.
+    /// `["-xh", "default_transport"]` (value with `$names` expanded), `["-M"]` (master.cf
+    /// services), `["-P"]` (their `-o` overrides).
+    pub fn postconf(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(&self.postconf_bin)
+            .arg("-c")
+            .arg(&self.config_dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running postconf: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "postconf {args:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
     }
 
     /// Maildir of a local mailbox of [`DOMAIN`] such as "postmaster", "alice", "bob".
@@ -536,13 +602,13 @@ fn temp_base() -> PathBuf {
     }
 }
 
-fn free_ports() -> Result<[u16; 3], String> {
-    // Hold all three at once so they differ.
-    let listeners = (0..3)
+fn free_ports<const N: usize>() -> Result<[u16; N], String> {
+    // Hold all of them at once so they differ.
+    let listeners = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding 127.0.0.1:0 to find a free port: {e}"))?;
-    let mut ports = [0u16; 3];
+    let mut ports = [0u16; N];
     for (slot, listener) in ports.iter_mut().zip(&listeners) {
         *slot = listener
             .local_addr()
@@ -817,14 +883,29 @@ smtpd_sender_restrictions = reject_sender_login_mismatch
     write_file(&conf_dir.join("main.cf"), main_cf.as_bytes(), 0o644)
 }
 
-fn write_master_cf(conf: &Path, starttls: u16, implicit: u16, relaxed: u16) -> Result<(), String> {
+/// `ports`: starttls, implicit, relaxed, open relay.
+fn write_master_cf(conf: &Path, ports: [u16; 4]) -> Result<(), String> {
+    let [starttls, implicit, relaxed, open_relay] = ports;
     let master_cf = format!(
         "\
 # service type private unpriv chroot wakeup maxproc command
+# Postfix's default tarpit (smtpd_error_sleep_time 1s, soft/hard error limits 10/20).
 127.0.0.1:{starttls} inet n - n - - smtpd
 127.0.0.1:{implicit} inet n - n - - smtpd
   -o smtpd_tls_wrappermode=yes
+# Same policy, no tarpit.
 127.0.0.1:{relaxed} inet n - n - - smtpd
+  -o smtpd_error_sleep_time=0
+  -o smtpd_soft_error_limit=1000
+  -o smtpd_hard_error_limit=1000
+  -o smtpd_junk_command_limit=1000
+# Open relay, the classic misconfiguration: every client is trusted by IP address.
+# No tarpit.
+127.0.0.1:{open_relay} inet n - n - - smtpd
+  -o mynetworks=0.0.0.0/0
+  -o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination
+  -o smtpd_recipient_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination
+  -o smtpd_sender_restrictions=permit_mynetworks,reject_sender_login_mismatch
   -o smtpd_error_sleep_time=0
   -o smtpd_soft_error_limit=1000
   -o smtpd_hard_error_limit=1000

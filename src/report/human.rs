@@ -1,0 +1,82 @@
+//! The report a person reads in a terminal or a CI log.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::{Summary, TargetInfo};
+use crate::scenario::{ScenarioResult, Verdict};
+
+pub fn render(
+    target: &TargetInfo,
+    results: &[ScenarioResult],
+    elapsed: Duration,
+    verbose: bool,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "smtpscope check: {} (TLS {}{})",
+        target.server,
+        target.tls,
+        target
+            .profile
+            .as_deref()
+            .map(|p| format!(", profile {p}"))
+            .unwrap_or_default()
+    );
+    let width = results.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    for r in results {
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<3} {:<width$}  {}",
+            r.verdict.to_string(),
+            if r.scenario.len() <= 3 {
+                r.scenario.as_str()
+            } else {
+                ""
+            },
+            r.id,
+            r.reason
+        );
+        let show_steps = verbose
+            || matches!(
+                r.verdict,
+                Verdict::Fail | Verdict::Inconclusive | Verdict::Warn
+            );
+        if show_steps {
+            for s in r
+                .steps
+                .iter()
+                .filter(|s| verbose || s.verdict != Verdict::Pass)
+            {
+                let _ = writeln!(
+                    out,
+                    "      {:<12} {}: {}",
+                    s.verdict.to_string(),
+                    s.name
+                        .as_deref()
+                        .map_or(s.command.clone(), |n| format!("{n}: {}", s.command)),
+                    s.reason
+                );
+            }
+        }
+        for t in &r.transcripts {
+            let _ = writeln!(out, "    transcript of {}:", r.id);
+            for line in t.lines() {
+                let _ = writeln!(out, "    | {line}");
+            }
+        }
+    }
+    let s = Summary::of(results);
+    let _ = writeln!(
+        out,
+        "{} pass, {} fail, {} warn, {} inconclusive, {} skipped in {:.2} s",
+        s.pass,
+        s.fail,
+        s.warn,
+        s.inconclusive,
+        s.skipped,
+        elapsed.as_secs_f64()
+    );
+    out
+}

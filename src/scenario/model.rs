@@ -1,0 +1,311 @@
+//! The scenario file format (TOML). Built-in scenarios in `assets/scenarios/` and user
+//! scenarios in `<config>/scenarios/` use the same one.
+
+use serde::{Deserialize, Serialize};
+
+/// What a step's reply must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    /// 2xx, or 3xx where the command continues (354 to DATA).
+    Accept,
+    /// A permanent 5xx.
+    Reject,
+    /// A 5xx for policy reasons: a 5.1.x (bad or unknown address) is no relay evidence, so it
+    /// makes the step inconclusive.
+    RejectPolicy,
+    /// Any refusal, 4xx or 5xx (e.g. AUTH before TLS: 503, 530 and 538 all count).
+    Refuse,
+    /// Informational: any reply is fine.
+    Anything,
+}
+
+/// What kind of evidence a step is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The evidence the verdict rests on: a mismatch fails (or warns) the scenario.
+    #[default]
+    Probe,
+    /// Getting into position (MAIL FROM before the RCPT probe): a mismatch makes the scenario
+    /// inconclusive, not failed.
+    Setup,
+}
+
+/// Built-in actions a step can take instead of sending a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// STARTTLS and the handshake, then EHLO inside TLS.
+    Starttls,
+    /// AUTH with the profile's credentials (only ever after TLS unless explicitly allowed).
+    Auth,
+    /// AUTH PLAIN with a made-up credential, allowed in cleartext because it is worthless: it
+    /// shows whether the server would take AUTH before TLS.
+    AuthDummy,
+    Rset,
+    /// Send a message: DATA, a short test body, the end of data.
+    Data,
+    /// DATA, a body ending in a non-standard end-of-data `sequence`, then wait: a reply means
+    /// the server took it as the end of data.
+    Smuggle,
+    /// Evaluate a named assertion about the session so far (see [`Assertion`]).
+    Check,
+}
+
+/// Named facts about the session a `check` step can assert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Assertion {
+    StarttlsAdvertised,
+    TlsVerified,
+    Tls12OrNewer,
+    /// AUTH is not in the EHLO answer before TLS.
+    AuthNotAdvertisedBeforeTls,
+    /// The last two replies have the same code (e.g. VRFY of a real and of an unknown user).
+    SameAnswerTwice,
+}
+
+/// Which TLS the scenario's session uses before its steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsUse {
+    /// As the profile says (STARTTLS when offered, unless the profile says none).
+    #[default]
+    Profile,
+    /// TLS must be up first (the scenario authenticates).
+    Required,
+    /// No TLS before the steps: the scenario handles STARTTLS itself.
+    Plaintext,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// A label for reports.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A command line with `{variables}`, sent with CRLF appended.
+    #[serde(default)]
+    pub send: Option<String>,
+    #[serde(default)]
+    pub action: Option<Action>,
+    #[serde(default)]
+    pub assert: Option<Assertion>,
+    /// For `smuggle`: the end-of-data sequence, with escapes (`\n.\n`).
+    #[serde(default)]
+    pub sequence: Option<String>,
+    pub expect: Expect,
+    #[serde(default)]
+    pub role: Role,
+    /// Reply codes that count as a mismatch even though `expect` would allow them.
+    #[serde(default)]
+    pub fail_on: Vec<u16>,
+    /// A rejection here is the outcome the scenario wants: the step passes and the rest of its
+    /// group is skipped.
+    #[serde(default)]
+    pub reject_passes: bool,
+    /// Steps sharing a group form one transaction; RSET follows each group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Teaching note shown with this step's result.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fix {
+    pub summary: String,
+    #[serde(default)]
+    pub postfix: Option<String>,
+    #[serde(default)]
+    pub exim: Option<String>,
+    #[serde(default)]
+    pub opensmtpd: Option<String>,
+}
+
+/// Requirements that, when unmet by the configuration, make the scenario SKIPPED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requirement {
+    /// Credentials are configured.
+    Auth,
+    /// The connection starts in plaintext (not implicit TLS).
+    Plaintext,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub id: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub title: String,
+    /// What it tests, one or two sentences.
+    pub tests: String,
+    /// Why it matters: the teaching text.
+    pub why: String,
+    /// Part of `--all`.
+    #[serde(default)]
+    pub default: bool,
+    /// Runs only when asked for by name (never in `--all`).
+    #[serde(default)]
+    pub opt_in: bool,
+    /// What a mismatched probe makes the scenario: "fail" (default) or "warn".
+    #[serde(default)]
+    pub severity: Severity,
+    /// Relay rejections prove nothing unless the local-delivery control passes.
+    #[serde(default)]
+    pub needs_control: bool,
+    #[serde(default)]
+    pub requires: Vec<Requirement>,
+    #[serde(default)]
+    pub tls: TlsUse,
+    /// Authenticate with the profile's credentials before the steps.
+    #[serde(default)]
+    pub authenticate: bool,
+    /// Groups per session: failing probes are spread over sessions so that no session trips a
+    /// tarpit (Postfix slows down after 10 errors in one session).
+    #[serde(default)]
+    pub groups_per_session: Option<usize>,
+    pub fix: Fix,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    #[default]
+    Fail,
+    Warn,
+}
+
+impl Scenario {
+    /// Checks what serde cannot: each step does exactly one thing, and ids are sane.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok_id = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !ok_id(&self.id) {
+            return Err(format!(
+                "id {:?}: use letters, digits, '-' and '_'",
+                self.id
+            ));
+        }
+        if let Some(a) = self.aliases.iter().find(|a| !ok_id(a)) {
+            return Err(format!("alias {a:?}: use letters, digits, '-' and '_'"));
+        }
+        if self.steps.is_empty() {
+            return Err("a scenario needs at least one step".into());
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            let n = i + 1;
+            match (&step.send, step.action) {
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "step {n}: give either `send` or `action`, not both"
+                    ));
+                }
+                (None, None) => return Err(format!("step {n}: give `send` or `action`")),
+                (Some(line), None) if line.contains('\r') || line.contains('\n') => {
+                    return Err(format!(
+                        "step {n}: `send` is one command line; CR and LF are added for you"
+                    ));
+                }
+                _ => {}
+            }
+            if step.action == Some(Action::Check) && step.assert.is_none() {
+                return Err(format!("step {n}: action \"check\" needs `assert`"));
+            }
+            if step.action == Some(Action::Smuggle) && step.sequence.is_none() {
+                return Err(format!("step {n}: action \"smuggle\" needs `sequence`"));
+            }
+        }
+        if self.groups_per_session == Some(0) {
+            return Err("groups_per_session must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Matches the id or an alias, ignoring case.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.id.eq_ignore_ascii_case(name)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    }
+
+    /// The short name reports lead with: the first alias if it is a letter (A, B, C), else
+    /// the id.
+    pub fn label(&self) -> &str {
+        self.aliases
+            .iter()
+            .find(|a| a.len() == 1)
+            .map_or(self.id.as_str(), String::as_str)
+    }
+}
+
+/// Decodes `\r`, `\n`, `\0`, `\t`, `\\` and `\xHH` escapes (used for smuggling sequences and,
+/// later, raw lines typed in the TUI).
+pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = bytes.get(i + 1) else {
+            return Err(format!("a lone backslash at the end (position {})", i + 1));
+        };
+        i += 2;
+        match e {
+            b'r' => out.push(b'\r'),
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'0' => out.push(0),
+            b'\\' => out.push(b'\\'),
+            b'x' => {
+                let hex = text
+                    .get(i..i + 2)
+                    .ok_or_else(|| format!("\\x needs two hex digits (position {})", i - 1))?;
+                let v = u8::from_str_radix(hex, 16)
+                    .map_err(|_| format!("\\x{hex}: not two hex digits (position {})", i - 1))?;
+                out.push(v);
+                i += 2;
+            }
+            other => {
+                return Err(format!(
+                    "unknown escape \\{} at position {} (known: \\r \\n \\t \\0 \\\\ \\xHH)",
+                    other as char,
+                    i - 1
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescape_handles_every_escape_and_reports_bad_ones() {
+        assert_eq!(unescape("\\r\\n.\\r\\n").expect("ok"), b"\r\n.\r\n");
+        assert_eq!(unescape("a\\x00b\\\\\\t").expect("ok"), b"a\x00b\\\t");
+        assert_eq!(unescape("\\0").expect("ok"), b"\0");
+        assert!(
+            unescape("\\q")
+                .expect_err("bad")
+                .contains("\\q at position 1")
+        );
+        assert!(unescape("\\x4").is_err());
+        assert!(unescape("\\xzz").is_err());
+        assert!(unescape("x\\").is_err());
+    }
+}

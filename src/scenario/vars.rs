@@ -1,0 +1,215 @@
+//! `{variables}` in scenario steps: from the profile's [relay] addresses, the credentials, and
+//! what the server says about itself.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::profile::RelayAddresses;
+
+/// Variables the server supplies at run time; always available.
+pub const RUNTIME: &[&str] = &["server_name", "server_ip", "server_literal"];
+
+/// Which configuration setting provides a variable, for "set X" messages.
+pub fn source_of(var: &str) -> &'static str {
+    match var {
+        "local_recipient" | "local_domain" | "unknown_local_user" => {
+            "[relay] local_recipient (or --local-recipient)"
+        }
+        "external_sender" | "sender_local" => "[relay] external_sender (or --external-sender)",
+        "external_recipient" | "external_local" | "external_domain" => {
+            "[relay] external_recipient (or --external-recipient)"
+        }
+        "approved_recipient" => "[relay] approved_recipient (or --approved-recipient)",
+        "disallowed_recipient" => "[relay] disallowed_recipient (or --disallowed-recipient)",
+        "other_local_sender" => "[relay] other_local_sender (or --other-local-sender)",
+        "auth_sender" => "[relay] auth_sender, or an [auth] username that is an address",
+        "username" => "[auth] username (or --user)",
+        "helo" => "helo (or --helo)",
+        _ => "a variable smtpscope does not know",
+    }
+}
+
+/// The variables known before connecting.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    values: BTreeMap<String, String>,
+}
+
+fn split(addr: &str) -> Option<(&str, &str)> {
+    addr.rsplit_once('@')
+        .filter(|(l, d)| !l.is_empty() && !d.is_empty())
+}
+
+impl Vars {
+    pub fn new(helo: &str, relay: &RelayAddresses, username: Option<&str>) -> Vars {
+        let mut v = BTreeMap::new();
+        let mut put = |k: &str, val: &str| {
+            v.insert(k.to_string(), val.to_string());
+        };
+        put("helo", helo);
+        if let Some(a) = &relay.local_recipient {
+            put("local_recipient", a);
+            if let Some((_, d)) = split(a) {
+                put("local_domain", d);
+                put(
+                    "unknown_local_user",
+                    &format!("smtpscope-no-such-user-7f3a@{d}"),
+                );
+            }
+        }
+        if let Some(a) = &relay.external_sender {
+            put("external_sender", a);
+            put("sender_local", split(a).map_or(a.as_str(), |(l, _)| l));
+        }
+        if let Some(a) = &relay.external_recipient {
+            put("external_recipient", a);
+            if let Some((l, d)) = split(a) {
+                put("external_local", l);
+                put("external_domain", d);
+            }
+        }
+        for (k, val) in [
+            ("approved_recipient", &relay.approved_recipient),
+            ("disallowed_recipient", &relay.disallowed_recipient),
+            ("other_local_sender", &relay.other_local_sender),
+        ] {
+            if let Some(a) = val {
+                put(k, a);
+            }
+        }
+        if let Some(u) = username {
+            put("username", u);
+        }
+        let sender = relay
+            .auth_sender
+            .as_deref()
+            .or(username.filter(|u| u.contains('@')));
+        if let Some(s) = sender {
+            put("auth_sender", s);
+        }
+        Vars { values: v }
+    }
+
+    /// Adds what the server told us: its name (from the banner) and address.
+    pub fn with_server(&self, name: &str, ip: Option<IpAddr>) -> Vars {
+        let mut v = self.clone();
+        v.values.insert("server_name".into(), name.to_string());
+        if let Some(ip) = ip {
+            v.values.insert("server_ip".into(), ip.to_string());
+            let literal = match ip {
+                IpAddr::V4(a) => format!("[{a}]"),
+                IpAddr::V6(a) => format!("[IPv6:{a}]"),
+            };
+            v.values.insert("server_literal".into(), literal);
+        }
+        v
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// The variables a template uses that are neither known nor supplied at run time.
+    pub fn missing(&self, template: &str) -> Vec<String> {
+        names(template)
+            .into_iter()
+            .filter(|n| !RUNTIME.contains(&n.as_str()) && !self.values.contains_key(n))
+            .collect()
+    }
+
+    /// Fills in `{name}`s. Unknown names are an error naming them.
+    pub fn expand(&self, template: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed '{{' in {template:?}"))?;
+            let name = &after[..close];
+            let value = self
+                .get(name)
+                .ok_or_else(|| format!("{{{name}}} is not set: set {}", source_of(name)))?;
+            out.push_str(value);
+            rest = &after[close + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// Variable names in a template.
+pub fn names(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                out.push(after[..close].to_string());
+                rest = &after[close + 1..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay() -> RelayAddresses {
+        RelayAddresses {
+            local_recipient: Some("postmaster@lab.example".into()),
+            external_sender: Some("antispam@outside.example.net".into()),
+            external_recipient: Some("relaytest@elsewhere.example.org".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn derived_parts_and_server_values_expand() {
+        let mut r = relay();
+        r.auth_sender = Some("bob@lab.example".into());
+        let v = Vars::new("probe.test", &r, Some("bob"))
+            .with_server("mail.lab.example", Some("127.0.0.1".parse().expect("ip")));
+        assert_eq!(
+            v.expand("<{external_local}%{external_domain}@{server_literal}>")
+                .expect("ok"),
+            "<relaytest%elsewhere.example.org@[127.0.0.1]>"
+        );
+        assert_eq!(
+            v.expand("<{sender_local}@{server_name}>").expect("ok"),
+            "<antispam@mail.lab.example>"
+        );
+        assert_eq!(v.expand("{auth_sender}").expect("ok"), "bob@lab.example");
+        assert!(
+            v.expand("{unknown_local_user}")
+                .expect("ok")
+                .ends_with("@lab.example")
+        );
+        let v6 = v.with_server("x", Some("::1".parse().expect("ip")));
+        assert_eq!(v6.get("server_literal"), Some("[IPv6:::1]"));
+    }
+
+    #[test]
+    fn missing_variables_are_named_with_their_source() {
+        let v = Vars::new("h", &RelayAddresses::default(), Some("bob"));
+        assert_eq!(
+            v.missing("RCPT TO:<{approved_recipient}> {server_name}"),
+            vec!["approved_recipient"]
+        );
+        let e = v
+            .expand("RCPT TO:<{approved_recipient}>")
+            .expect_err("unset");
+        assert!(e.contains("--approved-recipient"), "{e}");
+        assert!(v.expand("{oops").is_err());
+        assert_eq!(
+            v.get("auth_sender"),
+            None,
+            "a bare username is not an address"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Verdicts: how one reply measures up to a step's expectation, and how step results add up
+//! to a scenario's verdict.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::model::Expect;
+use crate::smtp::reply::Reply;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Warn,
+    Inconclusive,
+    Skipped,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Warn => "WARN",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+            Verdict::Skipped => "SKIPPED",
+        })
+    }
+}
+
+/// How a reply compares with what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    Match,
+    Mismatch,
+    /// A 4xx where a decision was expected: greylisting or a tarpit proves nothing.
+    Temporary,
+    /// Rejected, but for a reason that says nothing about relay (5.1.x: bad address).
+    Unrelated,
+    /// The reply has no valid code.
+    Malformed,
+}
+
+/// Is this 530 about TLS rather than authentication? Servers use 530 5.7.0 for both; only the
+/// text tells ("Must issue a STARTTLS command first"). nmap's smtp-open-relay misreads it.
+pub fn is_tls_required(reply: &Reply) -> bool {
+    reply.code() == Some(530) && reply.text().to_ascii_uppercase().contains("STARTTLS")
+}
+
+/// A reply in one line for reasons, with a gloss where codes are easily misread.
+pub fn describe(reply: &Reply) -> String {
+    let text = reply.summary();
+    if is_tls_required(reply) {
+        format!("{text} (TLS is required first; this is not an authentication demand)")
+    } else if reply.code() == Some(530) {
+        format!("{text} (authentication required)")
+    } else {
+        text
+    }
+}
+
+pub fn judge(expect: Expect, fail_on: &[u16], reply: &Reply) -> Judgement {
+    let Some(code) = reply.code() else {
+        return Judgement::Malformed;
+    };
+    if fail_on.contains(&code) {
+        return Judgement::Mismatch;
+    }
+    let class = code / 100;
+    match expect {
+        Expect::Anything => Judgement::Match,
+        Expect::Accept => match class {
+            2 | 3 => Judgement::Match,
+            4 => Judgement::Temporary,
+            _ => Judgement::Mismatch,
+        },
+        Expect::Refuse => match class {
+            4 | 5 => Judgement::Match,
+            _ => Judgement::Mismatch,
+        },
+        Expect::Reject => match class {
+            5 => Judgement::Match,
+            4 => Judgement::Temporary,
+            _ => Judgement::Mismatch,
+        },
+        Expect::RejectPolicy => match class {
+            5 if reply.enhanced().is_some_and(|e| e.subject == 1) => Judgement::Unrelated,
+            5 => Judgement::Match,
+            4 => Judgement::Temporary,
+            _ => Judgement::Mismatch,
+        },
+    }
+}
+
+pub fn expect_text(expect: Expect) -> &'static str {
+    match expect {
+        Expect::Accept => "accepted",
+        Expect::Reject => "rejected (5xx)",
+        Expect::RejectPolicy => "rejected by policy (5xx, not 5.1.x)",
+        Expect::Refuse => "refused (4xx or 5xx)",
+        Expect::Anything => "any reply (informational)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::reply::ReplyParser;
+
+    fn reply(wire: &str) -> Reply {
+        ReplyParser::default()
+            .feed(wire.as_bytes())
+            .reply
+            .expect("reply")
+    }
+
+    #[test]
+    fn rejections_by_class() {
+        let denied = reply("554 5.7.1 <x@y>: Relay access denied\r\n");
+        assert_eq!(judge(Expect::RejectPolicy, &[], &denied), Judgement::Match);
+        assert_eq!(judge(Expect::Accept, &[], &denied), Judgement::Mismatch);
+        let unknown = reply("550 5.1.1 <x@y>: Recipient address rejected: User unknown\r\n");
+        assert_eq!(
+            judge(Expect::RejectPolicy, &[], &unknown),
+            Judgement::Unrelated
+        );
+        assert_eq!(judge(Expect::Reject, &[], &unknown), Judgement::Match);
+        let grey = reply("450 4.7.1 try later\r\n");
+        assert_eq!(
+            judge(Expect::RejectPolicy, &[], &grey),
+            Judgement::Temporary
+        );
+        assert_eq!(judge(Expect::Accept, &[], &grey), Judgement::Temporary);
+        assert_eq!(judge(Expect::Refuse, &[], &grey), Judgement::Match);
+        let ok = reply("250 2.1.5 Ok\r\n");
+        assert_eq!(judge(Expect::RejectPolicy, &[], &ok), Judgement::Mismatch);
+        assert_eq!(judge(Expect::Anything, &[], &ok), Judgement::Match);
+        assert_eq!(
+            judge(Expect::Accept, &[], &reply("354 go\r\n")),
+            Judgement::Match
+        );
+        assert_eq!(
+            judge(Expect::Accept, &[], &reply("xyz\r\n")),
+            Judgement::Malformed
+        );
+    }
+
+    #[test]
+    fn fail_on_overrides_the_expectation() {
+        let failed = reply("535 5.7.8 Error: authentication failed\r\n");
+        assert_eq!(judge(Expect::Refuse, &[], &failed), Judgement::Match);
+        assert_eq!(
+            judge(Expect::Refuse, &[235, 334, 535], &failed),
+            Judgement::Mismatch
+        );
+    }
+
+    #[test]
+    fn starttls_530_is_not_called_authentication() {
+        let tls = reply("530 5.7.0 Must issue a STARTTLS command first\r\n");
+        assert!(is_tls_required(&tls));
+        assert!(describe(&tls).contains("TLS is required first"));
+        let auth = reply("530 5.7.0 Authentication required\r\n");
+        assert!(!is_tls_required(&auth));
+        assert!(describe(&auth).contains("authentication required"));
+    }
+}

@@ -1,0 +1,370 @@
+//! `smtpscope check` against a real Postfix in three configurations: an open relay, a secure
+//! server (relay only after TLS + AUTH, a user restricted to a partner domain, sender-login
+//! checks) and the same secure server with Postfix's default tarpit. Every built-in scenario's
+//! verdict is asserted on each, with the exit codes, and the JSON and JUnit are parsed back.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use common::postfix::{Postfix, shared};
+use serde_json::Value;
+
+/// Writes a profile for `port` into a fresh config dir; `with_auth` adds bob's [auth].
+fn config_dir(pf: &Postfix, port: u16, with_auth: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("config dir");
+    let auth = if with_auth {
+        format!(
+            "[auth]\nmechanism = \"plain\"\nusername = \"{}\"\npassword_env = \"SMTPSCOPE_TEST_BOB_PW\"\n\n",
+            pf.restricted_user
+        )
+    } else {
+        String::new()
+    };
+    let profile = format!(
+        r#"server = "127.0.0.1:{port}"
+tls = "starttls"
+verify = "platform"
+ca_file = "{ca}"
+tls_name = "localhost"
+helo = "probe.test"
+timeout_secs = 20
+
+{auth}[relay]
+local_recipient = "postmaster@{domain}"
+external_sender = "relay-test@outside.example.net"
+external_recipient = "relay-test@elsewhere.example.org"
+approved_recipient = "someone@{partner}"
+disallowed_recipient = "someone@not-approved.example"
+other_local_sender = "{user}@{domain}"
+auth_sender = "{bob}@{domain}"
+"#,
+        ca = pf.ca_pem_path.display(),
+        domain = pf.domain,
+        partner = pf.partner_domain,
+        user = pf.user,
+        bob = pf.restricted_user,
+    );
+    std::fs::create_dir_all(dir.path().join("profiles")).expect("mkdir");
+    std::fs::write(dir.path().join("profiles/target.toml"), profile).expect("write profile");
+    dir
+}
+
+fn check(pf: &Postfix, cfg: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::cargo_bin("smtpscope").expect("binary");
+    cmd.timeout(Duration::from_secs(120));
+    cmd.env("SMTPSCOPE_CONFIG_DIR", cfg);
+    cmd.env("SMTPSCOPE_TEST_BOB_PW", &pf.restricted_password);
+    cmd.args(["check", "--profile", "target"]);
+    cmd.args(extra);
+    let out = cmd.output().expect("run check");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn verdicts(doc: &Value) -> BTreeMap<String, String> {
+    doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().expect("id").to_string(),
+                r["verdict"].as_str().expect("verdict").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The table in README.md.
+const SECURE: &[(&str, &str)] = &[
+    ("unauth-relay", "pass"),
+    ("auth-relay-approved", "pass"),
+    ("auth-relay-disallowed", "pass"),
+    ("local-delivery", "pass"),
+    ("relay-tricks", "pass"),
+    ("starttls", "pass"),
+    ("auth-needs-tls", "pass"),
+    ("sender-spoofing", "pass"),
+    ("vrfy-expn", "warn"),
+];
+
+const OPEN: &[(&str, &str)] = &[
+    ("unauth-relay", "fail"),
+    ("auth-relay-approved", "pass"),
+    ("auth-relay-disallowed", "fail"),
+    ("local-delivery", "pass"),
+    ("relay-tricks", "fail"),
+    ("starttls", "pass"),
+    ("auth-needs-tls", "pass"),
+    ("sender-spoofing", "fail"),
+    ("vrfy-expn", "warn"),
+];
+
+#[test]
+fn secure_postfix_passes_every_scenario() {
+    let Some(pf) = shared("secure_postfix_passes_every_scenario") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.relaxed_port, true);
+    let (code, out, err) = check(pf, cfg.path(), &["--all", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(verdicts(&doc), expected(SECURE), "{doc:#}");
+    assert_eq!(code, 0, "{err}");
+    let a = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["scenario"] == "A")
+        .expect("A");
+    assert!(
+        a["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("554 5.7.1")),
+        "{a:#}"
+    );
+    let rcpt = a["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["command"].as_str().is_some_and(|c| c.starts_with("RCPT")))
+        .expect("RCPT step");
+    assert_eq!(rcpt["reply"]["code"], 554);
+    assert_eq!(rcpt["reply"]["enhanced"], "5.7.1");
+    assert_eq!(doc["summary"]["pass"], 8);
+    assert_eq!(doc["summary"]["warn"], 1);
+    let c = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["scenario"] == "C")
+        .expect("C");
+    assert!(
+        c["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Recipient address rejected")),
+        "{c:#}"
+    );
+}
+
+#[test]
+fn open_relay_fails_and_exits_1() {
+    let Some(pf) = shared("open_relay_fails_and_exits_1") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.open_relay_port, true);
+    let (code, out, err) = check(pf, cfg.path(), &["--all", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(verdicts(&doc), expected(OPEN), "{doc:#}");
+    assert_eq!(code, 1);
+    // Relay tests stop before DATA: nothing reached the relayed sink.
+    assert!(
+        std::fs::read_dir(pf.relayed_maildir().join("new")).map_or(true, |d| d.count() == 0)
+            || !pf.log().contains("relay-test@elsewhere.example.org"),
+        "a relay probe must not send a message without --send-data"
+    );
+}
+
+#[test]
+fn tarpitting_postfix_gives_the_same_verdicts_quickly() {
+    let Some(pf) = shared("tarpitting_postfix_gives_the_same_verdicts_quickly") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.starttls_port, true);
+    let started = std::time::Instant::now();
+    let (code, out, err) = check(pf, cfg.path(), &["--all", "--format", "json"]);
+    let took = started.elapsed();
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(verdicts(&doc), expected(SECURE), "{doc:#}");
+    assert_eq!(code, 0);
+    // The budget (2 s) is measured by scripts/bench-check.sh; this only guards against the
+    // tarpit being hit (which would cost 6 s or more).
+    assert!(
+        took < Duration::from_secs(6),
+        "took {took:?}: did a session trip the tarpit?"
+    );
+}
+
+#[test]
+fn without_credentials_auth_scenarios_are_skipped() {
+    let Some(pf) = shared("without_credentials_auth_scenarios_are_skipped") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.relaxed_port, false);
+    let (code, out, err) = check(pf, cfg.path(), &["--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let v = verdicts(&doc);
+    for id in [
+        "auth-relay-approved",
+        "auth-relay-disallowed",
+        "sender-spoofing",
+    ] {
+        assert_eq!(v[id], "skipped", "{id}: {doc:#}");
+    }
+    assert_eq!(v["unauth-relay"], "pass");
+    assert_eq!(code, 0);
+    let b = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["scenario"] == "B")
+        .expect("B");
+    assert!(
+        b["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("credentials")),
+        "{b:#}"
+    );
+}
+
+#[test]
+fn a_control_that_fails_makes_relay_rejections_inconclusive() {
+    let Some(pf) = shared("a_control_that_fails_makes_relay_rejections_inconclusive") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.relaxed_port, false);
+    // A "local" recipient this server does not accept: the control fails, so A proves nothing.
+    let (code, out, err) = check(
+        pf,
+        cfg.path(),
+        &[
+            "--scenario",
+            "A",
+            "--local-recipient",
+            "nobody@not-local.example",
+            "--format",
+            "json",
+        ],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let v = verdicts(&doc);
+    assert_eq!(v.len(), 1, "only A is reported: {doc:#}");
+    assert_eq!(v["unauth-relay"], "inconclusive", "{doc:#}");
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn junit_has_a_case_per_step_and_failures_carry_the_reply() {
+    let Some(pf) = shared("junit_has_a_case_per_step_and_failures_carry_the_reply") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.open_relay_port, true);
+    let report = cfg.path().join("report.xml");
+    let (code, _, err) = check(
+        pf,
+        cfg.path(),
+        &[
+            "--scenario",
+            "A",
+            "--scenario",
+            "B",
+            "--format",
+            "junit",
+            "--output",
+            &report.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("report written to"), "{err}");
+    let xml = std::fs::read_to_string(&report).expect("report");
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 4, "MAIL and RCPT for A and B: {xml}");
+    let failures: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{xml}");
+    let text = failures[0].text().unwrap_or_default();
+    assert!(
+        text.contains("250 2.1.5"),
+        "the failure carries the reply: {xml}"
+    );
+    assert!(xml.contains("testsuite"), "{xml}");
+}
+
+#[test]
+fn human_output_and_secrets() {
+    let Some(pf) = shared("human_output_and_secrets") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.relaxed_port, true);
+    for format in ["human", "json", "junit"] {
+        let (_, out, err) = check(
+            pf,
+            cfg.path(),
+            &[
+                "--scenario",
+                "B",
+                "--transcripts",
+                "--verbose",
+                "--format",
+                format,
+            ],
+        );
+        let all = format!("{out}{err}");
+        assert!(
+            !all.contains(&pf.restricted_password),
+            "{format} leaked the password: {all}"
+        );
+        if format == "human" {
+            assert!(all.contains("PASS"), "{all}");
+            assert!(
+                all.contains("AUTH PLAIN <redacted>"),
+                "transcript shown, redacted: {all}"
+            );
+        }
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_problem() {
+    let Some(pf) = shared("usage_errors_exit_2_and_name_the_problem") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.relaxed_port, true);
+    let mut cmd = Command::cargo_bin("smtpscope").expect("binary");
+    cmd.env("SMTPSCOPE_CONFIG_DIR", cfg.path())
+        .env_remove("SMTPSCOPE_TEST_BOB_PW");
+    let out = cmd
+        .args(["check", "--profile", "target"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SMTPSCOPE_TEST_BOB_PW"));
+    let (code, _, err) = check(pf, cfg.path(), &["--scenario", "Z"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no scenario \"Z\""), "{err}");
+    std::fs::write(
+        cfg.path().join("profiles/broken.toml"),
+        "server = \"x\"\ntls = 5\n",
+    )
+    .expect("write");
+    let mut cmd = Command::cargo_bin("smtpscope").expect("binary");
+    let out = cmd
+        .env("SMTPSCOPE_CONFIG_DIR", cfg.path())
+        .args(["check", "--profile", "broken"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.toml:2:7"), "{err}");
+}
