@@ -172,12 +172,28 @@ fn open_relay_fails_and_exits_1() {
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     assert_eq!(verdicts(&doc), expected(OPEN), "{doc:#}");
     assert_eq!(code, 1);
-    // Relay tests stop before DATA: nothing reached the relayed sink.
-    assert!(
-        std::fs::read_dir(pf.relayed_maildir().join("new")).map_or(true, |d| d.count() == 0)
-            || !pf.log().contains("relay-test@elsewhere.example.org"),
-        "a relay probe must not send a message without --send-data"
+    // Relay tests stop before DATA: no transcript of any session shows DATA being sent.
+    let (_, out, _) = check(
+        pf,
+        cfg.path(),
+        &["--all", "--transcripts", "--format", "json"],
     );
+    let doc: Value = serde_json::from_str(&out).expect("json");
+    let transcripts: Vec<&str> = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .flat_map(|r| r["transcripts"].as_array().into_iter().flatten())
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(transcripts.len() >= 9, "one or more per scenario");
+    for t in transcripts {
+        assert!(
+            !t.contains("C: DATA"),
+            "a relay probe sent DATA without --send-data: {t}"
+        );
+        assert!(t.contains("C: QUIT"), "{t}");
+    }
 }
 
 #[test]
@@ -367,4 +383,94 @@ fn usage_errors_exit_2_and_name_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.toml:2:7"), "{err}");
+}
+
+#[test]
+fn smuggling_is_opt_in_and_catches_bare_lf_end_of_data() {
+    let Some(pf) = shared("smuggling_is_opt_in_and_catches_bare_lf_end_of_data") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.relaxed_port, false);
+    let (_, out, err) = check(pf, cfg.path(), &["--all", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert!(
+        !verdicts(&doc).contains_key("smuggling"),
+        "never part of --all"
+    );
+    let (code, out, err) = check(
+        pf,
+        cfg.path(),
+        &["--scenario", "smuggling", "--format", "json"],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    // Debian 12's Postfix 3.7 takes a bare "\n.\n" as the end of data unless
+    // smtpd_forbid_bare_newline is set (CVE-2023-51764): the probe must say so.
+    assert_eq!(verdicts(&doc)["smuggling"], "fail", "{doc:#}");
+    assert_eq!(code, 1);
+    let steps = doc["results"][0]["steps"].as_array().expect("steps");
+    let lf = steps
+        .iter()
+        .find(|s| {
+            s["command"]
+                .as_str()
+                .is_some_and(|c| c.ends_with("ending in \\n.\\n"))
+        })
+        .expect("the \\n.\\n probe");
+    assert_eq!(lf["verdict"], "fail", "{lf:#}");
+    let nul = steps
+        .iter()
+        .find(|s| {
+            s["command"]
+                .as_str()
+                .is_some_and(|c| c.contains("\\r\\n\\0.\\r\\n") || c.contains("\\r\\n\\x00.\\r\\n"))
+        })
+        .expect("the NUL probe");
+    assert_eq!(
+        nul["verdict"], "pass",
+        "a NUL before the dot is not an end of data: {nul:#}"
+    );
+}
+
+#[test]
+fn send_data_confirms_relay_and_delivery() {
+    let Some(pf) = shared("send_data_confirms_relay_and_delivery") else {
+        return;
+    };
+    let open = config_dir(pf, pf.open_relay_port, false);
+    let (code, out, err) = check(
+        pf,
+        open.path(),
+        &["--scenario", "A", "--send-data", "--format", "json"],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(code, 1);
+    let steps = doc["results"][0]["steps"].as_array().expect("steps");
+    let data = steps.last().expect("end-of-DATA step");
+    assert_eq!(data["command"], "DATA + test message", "{doc:#}");
+    assert_eq!(data["verdict"], "fail");
+    assert!(
+        data["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("accepted for relay")),
+        "{data:#}"
+    );
+    let relayed = pf
+        .wait_for_relayed_message_containing(b"X-Smtpscope-Test:", Duration::from_secs(15))
+        .expect("the test message reached the local sink");
+    assert!(String::from_utf8_lossy(&relayed).contains("Subject: smtpscope relay test"));
+
+    let secure = config_dir(pf, pf.relaxed_port, true);
+    let (code, out, err) = check(
+        pf,
+        secure.path(),
+        &["--scenario", "B", "--send-data", "--format", "json"],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(code, 0, "{doc:#}");
+    let steps = doc["results"][0]["steps"].as_array().expect("steps");
+    assert_eq!(
+        steps.last().map(|s| s["verdict"].clone()),
+        Some(Value::from("pass")),
+        "{doc:#}"
+    );
 }

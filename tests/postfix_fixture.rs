@@ -997,14 +997,16 @@ fn hold_postfix_for_manual_use() -> Result<(), String> {
         .unwrap_or(300)
         .min(3600);
     println!(
-        "postfix on 127.0.0.1: starttls {} implicit {} relaxed {} open relay {}; CA {}; user {} password {}; holding {secs} s",
+        "postfix on 127.0.0.1: starttls {} implicit {} relaxed {} open relay {}; CA {}; user {} password {}; restricted {} password {}; holding {secs} s",
         pf.starttls_port,
         pf.implicit_port,
         pf.relaxed_port,
         pf.open_relay_port,
         pf.ca_pem_path.display(),
         pf.user,
-        pf.password
+        pf.password,
+        pf.restricted_user,
+        pf.restricted_password
     );
     std::thread::sleep(Duration::from_secs(secs));
     Ok(())
