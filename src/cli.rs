@@ -33,6 +33,65 @@ pub enum Cmd {
     /// List and explain the scenarios.
     #[command(subcommand)]
     Scenarios(ScenariosCmd),
+    /// Start practice SMTP servers on loopback (an open relay and a secure one by default).
+    Lab(LabArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabPolicyArg {
+    /// Relays for anyone: the classic misconfiguration.
+    OpenRelay,
+    /// STARTTLS, AUTH only after TLS, relay only when authenticated, bob limited to
+    /// partner.example, senders must match their login.
+    Secure,
+    /// Like secure, but AUTH is offered (and works) before TLS.
+    AuthCleartext,
+    /// Like secure, but without STARTTLS.
+    NoTls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MisbehaveArg {
+    /// After 10 errors every reply waits 1 s; after 20, 421 and close (like Postfix).
+    Tarpit,
+    /// The banner comes after 5 s.
+    SlowBanner,
+    /// The connection drops halfway through the EHLO reply.
+    DropMidReply,
+    /// The EHLO reply changes its code between lines.
+    BadMultiline,
+    /// Every reply line ends in a bare LF.
+    BareLf,
+    /// Forged plaintext replies ride along with STARTTLS's 220.
+    StarttlsInjection,
+    /// STARTTLS is neither advertised nor accepted.
+    StripStarttls,
+    /// An expired certificate.
+    BadCertExpired,
+    /// A certificate for another name.
+    BadCertName,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LabArgs {
+    /// Address to listen on (loopback only); port 0 picks a free one per server.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Policy of a server to start; repeat for several [default: open-relay and secure].
+    #[arg(long = "policy", value_enum, value_name = "POLICY")]
+    pub policies: Vec<LabPolicyArg>,
+    /// A fault for the servers to commit; repeatable.
+    #[arg(long, value_enum, value_name = "FAULT")]
+    pub misbehave: Vec<MisbehaveArg>,
+    /// Also write each accepted message, byte for byte as it arrived, to DIR/N.eml.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Print each accepted message, byte for byte (escaped), as it arrives.
+    #[arg(long)]
+    pub show_messages: bool,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
 }
 
 pub const CHECK_EXIT_CODES_HELP: &str = "\
@@ -58,6 +117,8 @@ pub enum ScenariosCmd {
     List,
     /// Show a scenario: what it tests, why it matters, its steps and how to fix a failure.
     Show { id: String },
+    /// Explain a topic: `relay` (Relay 101).
+    Explain { topic: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

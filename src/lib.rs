@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod exit;
+pub mod lab;
 pub mod net;
 pub mod oneshot;
 pub mod profile;

@@ -7,14 +7,14 @@ use smtpscope::commands;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        None => {
+        None => commands::first_run(|| {
             let _ = Cli::command().print_help();
-            0
-        }
+        }),
         Some(Cmd::Session(args)) => commands::session::run(args),
         Some(Cmd::Check(args)) => commands::check::run(args),
         Some(Cmd::Profiles(cmd)) => commands::profiles::run(cmd),
         Some(Cmd::Scenarios(cmd)) => commands::catalog::run(cmd),
+        Some(Cmd::Lab(args)) => commands::lab::run(args),
     };
     ExitCode::from(code)
 }

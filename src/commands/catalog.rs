@@ -8,6 +8,9 @@ use crate::scenario::Scenario;
 use crate::scenario::catalogue::Origin;
 use crate::scenario::verdict::expect_text;
 
+/// The Relay 101 page, shown by `scenarios explain relay` and in the TUI's help.
+pub const RELAY_101: &str = include_str!("../../assets/teaching/relay-101.txt");
+
 pub fn run(cmd: ScenariosCmd) -> u8 {
     let cat = catalogue();
     match cmd {
@@ -30,6 +33,18 @@ pub fn run(cmd: ScenariosCmd) -> u8 {
             }
             0
         }
+        ScenariosCmd::Explain { topic } => match topic.to_ascii_lowercase().as_str() {
+            "relay" | "relay-101" | "relay101" => {
+                print!("{RELAY_101}");
+                0
+            }
+            other => {
+                eprintln!(
+                    "smtpscope scenarios: no topic {other:?}; known: relay (or a scenario id: `scenarios show ID`)"
+                );
+                2
+            }
+        },
         ScenariosCmd::Show { id } => match cat.find(&id) {
             Some(s) => {
                 print!("{}", explain(s));

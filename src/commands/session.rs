@@ -88,3 +88,9 @@ fn prepare(args: &SessionArgs) -> Result<(ConnectOptions, Plan), UsageError> {
         },
     ))
 }
+
+/// Shows wire bytes on a terminal: printable ASCII as is, everything else escaped, so control
+/// characters from a server can never drive the operator's terminal.
+pub fn escape_for_terminal(bytes: &[u8]) -> String {
+    crate::smtp::command::escape_bytes(bytes)
+}

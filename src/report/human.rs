@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{Summary, TargetInfo};
-use crate::scenario::{ScenarioResult, Verdict};
+use crate::scenario::{ScenarioResult, StepResult, Verdict};
 
 pub fn render(
     target: &TargetInfo,
@@ -44,19 +44,26 @@ pub fn render(
                 Verdict::Fail | Verdict::Inconclusive | Verdict::Warn
             );
         if show_steps {
-            for s in r
+            let shown: Vec<&StepResult> = r
                 .steps
                 .iter()
                 .filter(|s| verbose || s.verdict != Verdict::Pass)
-            {
+                .collect();
+            let limit = if verbose { shown.len() } else { 5 };
+            for s in shown.iter().take(limit) {
                 let _ = writeln!(
                     out,
-                    "      {:<12} {}: {}",
+                    "      {:<12} {} — {}",
                     s.verdict.to_string(),
-                    s.name
-                        .as_deref()
-                        .map_or(s.command.clone(), |n| format!("{n}: {}", s.command)),
+                    step_label(s),
                     s.reason
+                );
+            }
+            if shown.len() > limit {
+                let _ = writeln!(
+                    out,
+                    "      ... and {} more (--verbose shows all)",
+                    shown.len() - limit
                 );
             }
         }
@@ -79,4 +86,22 @@ pub fn render(
         elapsed.as_secs_f64()
     );
     out
+}
+
+/// "name: command", without repeating the verb when the name already ends with it.
+fn step_label(s: &StepResult) -> String {
+    match s.name.as_deref() {
+        None => s.command.clone(),
+        Some(name) => {
+            let trimmed = name
+                .rsplit_once(": ")
+                .filter(|(_, verb)| {
+                    s.command
+                        .to_ascii_uppercase()
+                        .starts_with(&verb.to_ascii_uppercase())
+                })
+                .map_or(name, |(head, _)| head);
+            format!("{trimmed}: {}", s.command)
+        }
+    }
 }

@@ -1,0 +1,179 @@
+//! `smtpscope lab`: practice servers in the foreground, with the commands to try against them.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::cli::{LabArgs, LabPolicyArg, MisbehaveArg};
+use crate::commands::session::escape_for_terminal;
+use crate::lab::policy::{DOMAIN, PARTNER_DOMAIN, USERS};
+use crate::lab::{Lab, LabConfig, LabEvent, Misbehaviour, Policy};
+
+pub fn policy(arg: LabPolicyArg) -> Policy {
+    match arg {
+        LabPolicyArg::OpenRelay => Policy::OpenRelay,
+        LabPolicyArg::Secure => Policy::Secure,
+        LabPolicyArg::AuthCleartext => Policy::AuthCleartext,
+        LabPolicyArg::NoTls => Policy::NoTls,
+    }
+}
+
+pub fn misbehaviour(arg: MisbehaveArg) -> Misbehaviour {
+    match arg {
+        MisbehaveArg::Tarpit => Misbehaviour::Tarpit,
+        MisbehaveArg::SlowBanner => Misbehaviour::SlowBanner,
+        MisbehaveArg::DropMidReply => Misbehaviour::DropMidReply,
+        MisbehaveArg::BadMultiline => Misbehaviour::BadMultiline,
+        MisbehaveArg::BareLf => Misbehaviour::BareLf,
+        MisbehaveArg::StarttlsInjection => Misbehaviour::StarttlsInjection,
+        MisbehaveArg::StripStarttls => Misbehaviour::StripStarttls,
+        MisbehaveArg::BadCertExpired => Misbehaviour::ExpiredCert,
+        MisbehaveArg::BadCertName => Misbehaviour::WrongNameCert,
+    }
+}
+
+/// The `check` command that exercises every default scenario against a lab server.
+pub fn check_command(lab: &Lab) -> String {
+    let bob = USERS
+        .iter()
+        .find(|u| u.scope.is_some())
+        .map_or("bob", |u| u.name);
+    let pw = USERS
+        .iter()
+        .find(|u| u.name == bob)
+        .map_or("", |u| u.password);
+    format!(
+        "LAB_PW={pw} smtpscope check --server {} --ca-file {} --tls-name localhost --helo probe.test \\\n      --auth plain --user {bob} --password-env LAB_PW --auth-sender {bob}@{DOMAIN} \\\n      --local-recipient postmaster@{DOMAIN} --approved-recipient someone@{PARTNER_DOMAIN} \\\n      --disallowed-recipient someone@elsewhere.example.org --other-local-sender alice@{DOMAIN}",
+        lab.addr,
+        lab.ca_path.display()
+    )
+}
+
+pub fn banner(labs: &[Lab]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "smtpscope practice lab: loopback only; mail is stored here, never sent on."
+    );
+    let _ = writeln!(out, "Test accounts:");
+    for u in USERS {
+        let scope = u
+            .scope
+            .map_or("may relay anywhere after AUTH".to_string(), |s| {
+                format!("may relay only to {s}")
+            });
+        let _ = writeln!(out, "  {} / {}  ({scope})", u.name, u.password);
+    }
+    let _ = writeln!(out, "Mailboxes: postmaster, alice, bob @{DOMAIN}\n");
+    for lab in labs {
+        let _ = writeln!(
+            out,
+            "  {:<15} {}   CA {}",
+            lab.policy.name(),
+            lab.addr,
+            lab.ca_path.display()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nTry, in another terminal (scenario A against both, then compare):"
+    );
+    for lab in labs {
+        let _ = writeln!(out, "\n  # {}\n  {}", lab.policy.name(), check_command(lab));
+    }
+    if let Some(first) = labs.first() {
+        let _ = writeln!(
+            out,
+            "\n  # watch one session by hand\n  smtpscope session --server {} --ca-file {} --tls-name localhost --to someone@elsewhere.example.org --quit-after rcpt",
+            first.addr,
+            first.ca_path.display()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n  smtpscope scenarios explain relay    # Relay 101\n\nPress Ctrl-C to stop."
+    );
+    out
+}
+
+pub fn run(args: LabArgs) -> u8 {
+    let policies: Vec<Policy> = if args.policies.is_empty() {
+        vec![Policy::OpenRelay, Policy::Secure]
+    } else {
+        args.policies.iter().copied().map(policy).collect()
+    };
+    if args.listen.port() != 0 && policies.len() > 1 {
+        eprintln!("smtpscope lab: a fixed port serves one policy; give one --policy, or port 0");
+        return 2;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("smtpscope lab: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut labs = Vec::new();
+        for p in policies {
+            let config = LabConfig {
+                listen: args.listen,
+                policy: p,
+                misbehave: args.misbehave.iter().copied().map(misbehaviour).collect(),
+                store_dir: args.store.clone(),
+            };
+            match Lab::start(config, Some(tx.clone())).await {
+                Ok(lab) => labs.push(lab),
+                Err(e) => {
+                    eprintln!("smtpscope lab: {e}");
+                    return 2;
+                }
+            }
+        }
+        print!("{}", banner(&labs));
+        let deadline = args.duration.map(Duration::from_secs);
+        let stop = async {
+            match deadline {
+                Some(d) => tokio::time::sleep(d).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                event = rx.recv() => match event {
+                    Some(LabEvent::Connection { peer }) => println!("--- connection from {peer}"),
+                    Some(LabEvent::Message(m)) => {
+                        println!(
+                            "--- message {} accepted: from <{}> to {} ({} bytes{}{}{})",
+                            m.id,
+                            m.from,
+                            m.to.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(", "),
+                            m.raw.len(),
+                            if m.tls { ", TLS" } else { "" },
+                            m.auth_user.as_deref().map(|u| format!(", AUTH {u}")).unwrap_or_default(),
+                            if m.relayed { ", RELAYED (kept here)" } else { "" },
+                        );
+                        if args.show_messages {
+                            for line in m.raw.split_inclusive(|&b| b == b'\n') {
+                                println!("    {}", escape_for_terminal(line));
+                            }
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        println!("--- stopped");
+        0
+    })
+}
