@@ -152,7 +152,7 @@ fn units(steps: &[Step]) -> Vec<Vec<Step>> {
 }
 
 /// Units split into sessions of at most `groups_per_session` groups.
-fn sessions(s: &Scenario) -> Vec<Vec<Vec<Step>>> {
+pub fn sessions(s: &Scenario) -> Vec<Vec<Vec<Step>>> {
     let all = units(&s.steps);
     let Some(per) = s.groups_per_session else {
         return vec![all];
@@ -175,9 +175,10 @@ fn sessions(s: &Scenario) -> Vec<Vec<Vec<Step>>> {
     out
 }
 
-struct SessionRun {
-    steps: Vec<StepResult>,
-    transcript: Option<String>,
+/// What one session produced.
+pub struct SessionRun {
+    pub steps: Vec<StepResult>,
+    pub transcript: Option<String>,
 }
 
 fn not_reached(step: &Step, why: &str) -> StepResult {
@@ -364,6 +365,7 @@ async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<V
 /// Runs one step. `Err` means the connection is no longer usable.
 async fn run_step(
     step: &Step,
+    literal: Option<String>,
     s: &Scenario,
     ctx: &Context,
     vars: &Vars,
@@ -374,9 +376,13 @@ async fn run_step(
     let mut command = step_command(step);
     let reply = match (&step.send, step.action) {
         (Some(template), _) => {
-            let line = vars
-                .expand(template)
-                .map_err(|e| failed_step(step, command.clone(), started, e))?;
+            // A line the operator edited goes out exactly as typed.
+            let line = match literal {
+                Some(l) => l,
+                None => vars
+                    .expand(template)
+                    .map_err(|e| failed_step(step, command.clone(), started, e))?,
+            };
             command = line.clone();
             let mut wire = line.into_bytes();
             wire.extend_from_slice(b"\r\n");
@@ -665,76 +671,214 @@ async fn smuggle(
 }
 
 async fn run_session(s: &Scenario, ctx: &Context, units: &[Vec<Step>]) -> SessionRun {
-    let mut conn = Connection::new(ctx.opts.clone(), Transcript::new());
-    let mut results = Vec::new();
-    let mut replies = Vec::new();
-    let all_steps = || units.iter().flatten();
-    let vars = match prepare(s, ctx, &mut conn).await {
-        Ok(v) => v,
-        Err(why) => {
-            results.extend(all_steps().map(|st| not_reached(st, &why)));
-            conn.close().await;
-            return finish(conn, results, ctx);
+    let mut stepper = Stepper::new(s.clone(), ctx.clone(), units.to_vec(), Transcript::new());
+    let _ = stepper.open().await;
+    while stepper.current().is_some() {
+        stepper.advance(None).await;
+    }
+    stepper.finish().await
+}
+
+/// One session of a scenario, run a step at a time: the batch runner calls [`Stepper::advance`]
+/// in a loop; the TUI calls it when the operator presses Enter, possibly with an edited
+/// command line. Both get the same verdicts.
+pub struct Stepper {
+    scenario: Scenario,
+    ctx: Context,
+    conn: Connection,
+    vars: Option<Vars>,
+    units: Vec<Vec<Step>>,
+    unit: usize,
+    step: usize,
+    skip_rest: Option<String>,
+    dead: Option<String>,
+    rcpt_accepted: bool,
+    replies: Vec<Reply>,
+    results: Vec<StepResult>,
+}
+
+impl Stepper {
+    pub fn new(
+        scenario: Scenario,
+        ctx: Context,
+        units: Vec<Vec<Step>>,
+        transcript: Transcript,
+    ) -> Self {
+        let conn = Connection::new(ctx.opts.clone(), transcript);
+        Stepper {
+            scenario,
+            ctx,
+            conn,
+            vars: None,
+            units,
+            unit: 0,
+            step: 0,
+            skip_rest: None,
+            dead: None,
+            rcpt_accepted: false,
+            replies: Vec::new(),
+            results: Vec::new(),
         }
-    };
-    let mut dead: Option<String> = None;
-    for unit in units {
-        let mut skip_rest: Option<String> = None;
-        let mut rcpt_accepted = false;
-        for step in unit {
-            if let Some(why) = &dead {
-                results.push(not_reached(step, why));
-                continue;
+    }
+
+    /// Connects and prepares (EHLO, TLS, AUTH as the scenario says). On failure every step is
+    /// recorded as not reached, with the reason.
+    pub async fn open(&mut self) -> Result<(), String> {
+        match prepare(&self.scenario, &self.ctx, &mut self.conn).await {
+            Ok(v) => {
+                self.vars = Some(v);
+                Ok(())
             }
-            if let Some(why) = &skip_rest {
-                results.push(StepResult {
-                    verdict: Verdict::Skipped,
-                    reason: why.clone(),
-                    ..not_reached(step, "")
-                });
-                continue;
+            Err(why) => {
+                let steps: Vec<Step> = self.remaining().cloned().collect();
+                self.results
+                    .extend(steps.iter().map(|st| not_reached(st, &why)));
+                self.unit = self.units.len();
+                self.conn.close().await;
+                Err(why)
             }
-            match run_step(step, s, ctx, &vars, &mut conn, &mut replies).await {
-                Ok(r) => {
-                    let code = r.reply.as_ref().and_then(|x| x.code);
-                    let rejected = code.is_some_and(|c| c >= 400);
-                    if step.reject_passes && rejected && code.is_some_and(|c| c >= 500) {
-                        skip_rest = Some(format!(
-                            "not needed: {} was refused, so nothing could be relayed",
-                            r.command
-                        ));
-                        results.push(StepResult {
-                            verdict: Verdict::Pass,
-                            reason: format!(
-                                "{}: refused, which is the safe outcome",
-                                r.reply.as_ref().map_or(String::new(), |x| x.text.clone())
-                            ),
-                            ..r
-                        });
-                        continue;
-                    }
-                    if r.command.to_ascii_uppercase().starts_with("RCPT")
-                        && code.is_some_and(|c| c / 100 == 2)
-                    {
-                        rcpt_accepted = true;
-                    }
-                    if (r.verdict == Verdict::Inconclusive && step.role == Role::Setup)
-                        || (step.group.is_some() && rejected && step.role == Role::Setup)
-                    {
-                        skip_rest = Some(format!("not reached: {} was not accepted", r.command));
-                    }
-                    results.push(r);
+        }
+    }
+
+    fn remaining(&self) -> impl Iterator<Item = &Step> {
+        let (u, st) = (self.unit, self.step);
+        self.units
+            .iter()
+            .enumerate()
+            .skip(u)
+            .flat_map(move |(i, unit)| unit.iter().skip(if i == u { st } else { 0 }))
+    }
+
+    /// The step that runs next, if any.
+    pub fn current(&self) -> Option<&Step> {
+        self.units.get(self.unit).and_then(|u| u.get(self.step))
+    }
+
+    /// The next command as it will be sent (variables filled in), or a description of the
+    /// action; `None` at the end.
+    pub fn preview(&self) -> Option<String> {
+        let step = self.current()?;
+        match (&step.send, &self.vars) {
+            (Some(t), Some(v)) => Some(v.expand(t).unwrap_or_else(|e| format!("({e})"))),
+            _ => Some(step_command(step)),
+        }
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn results(&self) -> &[StepResult] {
+        &self.results
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// Runs the current step (with `edited` replacing its command line, for a `send` step) and
+    /// moves on. At the end of a group, sends the test message (with --send-data) and RSET.
+    pub async fn advance(&mut self, edited: Option<String>) -> Option<StepResult> {
+        let step = self.current()?.clone();
+        let result = if let Some(why) = &self.dead {
+            not_reached(&step, why)
+        } else if let Some(why) = &self.skip_rest {
+            StepResult {
+                verdict: Verdict::Skipped,
+                reason: why.clone(),
+                ..not_reached(&step, "")
+            }
+        } else {
+            let vars = self.vars.clone().unwrap_or_default();
+            let literal = edited.filter(|_| step.send.is_some());
+            let outcome = run_step(
+                &step,
+                literal,
+                &self.scenario,
+                &self.ctx,
+                &vars,
+                &mut self.conn,
+                &mut self.replies,
+            )
+            .await;
+            self.judge_outcome(&step, outcome)
+        };
+        self.results.push(result.clone());
+        self.step += 1;
+        if self.step >= self.units.get(self.unit).map_or(0, Vec::len) {
+            self.end_unit().await;
+        }
+        Some(result)
+    }
+
+    /// Records the current step as skipped by the operator and moves on.
+    pub async fn skip(&mut self) -> Option<StepResult> {
+        let step = self.current()?.clone();
+        let result = StepResult {
+            verdict: Verdict::Skipped,
+            reason: "skipped by the operator".into(),
+            ..not_reached(&step, "")
+        };
+        self.results.push(result.clone());
+        self.step += 1;
+        if self.step >= self.units.get(self.unit).map_or(0, Vec::len) {
+            self.end_unit().await;
+        }
+        Some(result)
+    }
+
+    fn judge_outcome(
+        &mut self,
+        step: &Step,
+        outcome: Result<StepResult, StepResult>,
+    ) -> StepResult {
+        match outcome {
+            Ok(r) => {
+                let code = r.reply.as_ref().and_then(|x| x.code);
+                let rejected = code.is_some_and(|c| c >= 400);
+                if step.reject_passes && code.is_some_and(|c| c >= 500) {
+                    self.skip_rest = Some(format!(
+                        "not needed: {} was refused, so nothing could be relayed",
+                        r.command
+                    ));
+                    return StepResult {
+                        verdict: Verdict::Pass,
+                        reason: format!(
+                            "{}: refused, which is the safe outcome",
+                            r.reply.as_ref().map_or(String::new(), |x| x.text.clone())
+                        ),
+                        ..r
+                    };
                 }
-                Err(r) => {
-                    dead = Some(format!("the session ended: {}", r.reason));
-                    results.push(r);
+                if r.command.to_ascii_uppercase().starts_with("RCPT")
+                    && code.is_some_and(|c| c / 100 == 2)
+                {
+                    self.rcpt_accepted = true;
                 }
+                if (r.verdict == Verdict::Inconclusive && step.role == Role::Setup)
+                    || (step.group.is_some() && rejected && step.role == Role::Setup)
+                {
+                    self.skip_rest = Some(format!("not reached: {} was not accepted", r.command));
+                }
+                r
+            }
+            Err(r) => {
+                self.dead = Some(format!("the session ended: {}", r.reason));
+                r
             }
         }
-        if dead.is_some() {
-            continue;
+    }
+
+    async fn end_unit(&mut self) {
+        let unit = self.units.get(self.unit).cloned().unwrap_or_default();
+        self.unit += 1;
+        self.step = 0;
+        self.skip_rest = None;
+        let rcpt_accepted = std::mem::take(&mut self.rcpt_accepted);
+        if self.dead.is_some() {
+            return;
         }
-        if ctx.send_data
+        if self.ctx.send_data
             && rcpt_accepted
             && unit.iter().all(|st| st.action != Some(Action::Smuggle))
         {
@@ -745,29 +889,40 @@ async fn run_session(s: &Scenario, ctx: &Context, units: &[Vec<Step>]) -> Sessio
                     && st.expect == Expect::Accept
             });
             let started = Instant::now();
-            match send_test_message(&mut conn).await {
+            match send_test_message(&mut self.conn).await {
                 Ok(reply) => {
                     let data = {
-                        let mut rcpt = results_probe_fix(&mut results);
+                        let mut rcpt = results_probe_fix(&mut self.results);
                         data_result(reply, expect_accept, started, &mut rcpt)
                     };
-                    results.push(data);
+                    self.results.push(data);
                 }
-                Err(e) => {
-                    dead = Some(format!("the session ended: {e}"));
-                }
+                Err(e) => self.dead = Some(format!("the session ended: {e}")),
             }
         }
-        if unit.first().is_some_and(|st| st.group.is_some()) && dead.is_none() && conn.is_open() {
-            if let Err(e) = conn.command(&Command::Rset).await {
-                dead = Some(format!("the session ended: {e}"));
-            }
+        if unit.first().is_some_and(|st| st.group.is_some())
+            && self.dead.is_none()
+            && self.conn.is_open()
+            && self.current().is_some()
+            && let Err(e) = self.conn.command(&Command::Rset).await
+        {
+            self.dead = Some(format!("the session ended: {e}"));
         }
     }
-    if conn.is_open() {
-        let _ = conn.quit().await;
+
+    /// Ends the session politely and hands back its results (and transcript if asked).
+    pub async fn finish(mut self) -> SessionRun {
+        if self.conn.is_open() {
+            let _ = self.conn.quit().await;
+        }
+        SessionRun {
+            transcript: self
+                .ctx
+                .keep_transcripts
+                .then(|| self.conn.transcript().to_text()),
+            steps: self.results,
+        }
     }
-    finish(conn, results, ctx)
 }
 
 /// Hands back the last RCPT probe result of the group so the DATA outcome can refine it.
@@ -831,16 +986,9 @@ fn data_result(
     }
 }
 
-fn finish(conn: Connection, steps: Vec<StepResult>, ctx: &Context) -> SessionRun {
-    SessionRun {
-        steps,
-        transcript: ctx.keep_transcripts.then(|| conn.transcript().to_text()),
-    }
-}
-
 /// Adds up step verdicts: any failed probe fails the scenario (or warns); a setup that did not
 /// work, a temporary answer or a step not reached makes it inconclusive; otherwise it passes.
-fn aggregate(steps: &[StepResult]) -> (Verdict, String) {
+pub fn aggregate(steps: &[StepResult]) -> (Verdict, String) {
     let describe_step = |s: &StepResult| format!("{} — {}", s.command, s.reason);
     let probes = steps.iter().filter(|s| s.role == Role::Probe).count();
     let count = |v: Verdict| steps.iter().filter(|s| s.verdict == v).count();
