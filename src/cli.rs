@@ -35,6 +35,21 @@ pub enum Cmd {
     Scenarios(ScenariosCmd),
     /// Start practice SMTP servers on loopback (an open relay and a secure one by default).
     Lab(LabArgs),
+    /// The interactive explorer (the default when smtpscope runs with no arguments).
+    Tui(TuiArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TuiArgs {
+    /// Start on this saved profile.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Start this scenario right away (id or alias).
+    #[arg(long, value_name = "ID")]
+    pub scenario: Option<String>,
+    /// Play the scenario through on its own, for demos and teaching.
+    #[arg(long, requires = "scenario")]
+    pub run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -16,3 +16,4 @@ pub mod scenario;
 pub mod secret;
 pub mod smtp;
 pub mod transcript;
+pub mod tui;

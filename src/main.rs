@@ -15,6 +15,11 @@ fn main() -> ExitCode {
         Some(Cmd::Profiles(cmd)) => commands::profiles::run(cmd),
         Some(Cmd::Scenarios(cmd)) => commands::catalog::run(cmd),
         Some(Cmd::Lab(args)) => commands::lab::run(args),
+        Some(Cmd::Tui(args)) => smtpscope::tui::run(smtpscope::tui::TuiOptions {
+            profile: args.profile,
+            scenario: args.scenario,
+            run: args.run,
+        }),
     };
     ExitCode::from(code)
 }

@@ -7,9 +7,14 @@ pub mod profiles;
 pub mod session;
 pub mod target;
 
-/// `smtpscope` with no arguments: with no saved profiles, a new user lands in the practice lab
-/// (an open relay and a secure server side by side); otherwise the overview of commands.
+/// `smtpscope` with no arguments: on a terminal, the TUI (on the practice lab when there are no
+/// profiles); without a terminal, the practice lab in text form when there are no profiles,
+/// otherwise the overview of commands.
 pub fn first_run(help: impl FnOnce()) -> u8 {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        return crate::tui::run(crate::tui::TuiOptions::default());
+    }
     let has_profiles = crate::profile::ProfileStore::from_env()
         .ok()
         .and_then(|s| s.list().ok())

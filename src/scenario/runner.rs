@@ -768,6 +768,11 @@ impl Stepper {
         &self.conn
     }
 
+    /// RSET on the scenario's connection (an operator's reset between steps).
+    pub async fn rset(&mut self) -> Result<Reply, NetError> {
+        self.conn.command(&Command::Rset).await
+    }
+
     pub fn results(&self) -> &[StepResult] {
         &self.results
     }

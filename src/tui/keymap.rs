@@ -1,0 +1,608 @@
+//! Every key binding, defined once: the handlers dispatch on this table, and the footer hints
+//! and the help overlay are generated from it, so they cannot drift apart.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere, even while typing in the editor.
+    Global,
+    Picker,
+    Transcript,
+    Editor,
+}
+
+/// What a key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    FocusNext,
+    FocusPrev,
+    Escape,
+    CycleTls,
+    ToggleRequireTls,
+    CycleVerify,
+    ToggleAuth,
+    CycleMechanism,
+    ToggleSendData,
+    Export,
+    ExportJson,
+    Skip,
+    RunRest,
+    Rset,
+    Reconnect,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Start,
+    NextProfile,
+    Teaching,
+    Capabilities,
+    EditProfile,
+    NewProfile,
+    DuplicateProfile,
+    DeleteProfile,
+    Follow,
+    RawView,
+    Search,
+    SearchNext,
+    Send,
+    HistoryPrev,
+    HistoryNext,
+}
+
+pub struct Binding {
+    pub scope: Scope,
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+    pub action: Action,
+    /// The key as shown to the user.
+    pub key: &'static str,
+    pub label: &'static str,
+    /// Shown in the footer (the rest only in help).
+    pub footer: bool,
+}
+
+const fn b(
+    scope: Scope,
+    code: KeyCode,
+    mods: KeyModifiers,
+    action: Action,
+    key: &'static str,
+    label: &'static str,
+    footer: bool,
+) -> Binding {
+    Binding {
+        scope,
+        code,
+        mods,
+        action,
+        key,
+        label,
+        footer,
+    }
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+
+pub const BINDINGS: &[Binding] = &[
+    b(
+        Scope::Global,
+        KeyCode::Char('c'),
+        CTRL,
+        Action::Quit,
+        "Ctrl-C",
+        "quit",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(1),
+        NONE,
+        Action::Help,
+        "F1",
+        "help",
+        true,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::Tab,
+        NONE,
+        Action::FocusNext,
+        "Tab",
+        "next pane",
+        true,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::BackTab,
+        SHIFT,
+        Action::FocusPrev,
+        "Shift-Tab",
+        "previous pane",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::Esc,
+        NONE,
+        Action::Escape,
+        "Esc",
+        "close / abort",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(2),
+        NONE,
+        Action::CycleTls,
+        "F2",
+        "TLS mode",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(3),
+        NONE,
+        Action::ToggleRequireTls,
+        "F3",
+        "require TLS",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(4),
+        NONE,
+        Action::CycleVerify,
+        "F4",
+        "verification",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(5),
+        NONE,
+        Action::ToggleAuth,
+        "F5",
+        "AUTH on/off",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(6),
+        NONE,
+        Action::CycleMechanism,
+        "F6",
+        "AUTH mechanism",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(7),
+        NONE,
+        Action::ToggleSendData,
+        "F7",
+        "send data",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(8),
+        NONE,
+        Action::Export,
+        "F8",
+        "export transcript (text)",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::F(9),
+        NONE,
+        Action::ExportJson,
+        "F9",
+        "export transcript (JSON)",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::Char('n'),
+        CTRL,
+        Action::Skip,
+        "Ctrl-N",
+        "skip step",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::Char('r'),
+        CTRL,
+        Action::RunRest,
+        "Ctrl-R",
+        "run the remaining steps",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::Char('x'),
+        CTRL,
+        Action::Rset,
+        "Ctrl-X",
+        "RSET",
+        false,
+    ),
+    b(
+        Scope::Global,
+        KeyCode::Char('l'),
+        CTRL,
+        Action::Reconnect,
+        "Ctrl-L",
+        "reconnect",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('q'),
+        NONE,
+        Action::Quit,
+        "q",
+        "quit",
+        true,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('?'),
+        NONE,
+        Action::Help,
+        "?",
+        "help",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Up,
+        NONE,
+        Action::Up,
+        "Up/k",
+        "select",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('k'),
+        NONE,
+        Action::Up,
+        "k",
+        "select up",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Down,
+        NONE,
+        Action::Down,
+        "Down/j",
+        "select",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('j'),
+        NONE,
+        Action::Down,
+        "j",
+        "select down",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Enter,
+        NONE,
+        Action::Start,
+        "Enter",
+        "start scenario",
+        true,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('p'),
+        NONE,
+        Action::NextProfile,
+        "p",
+        "next profile",
+        true,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('i'),
+        NONE,
+        Action::Teaching,
+        "i",
+        "why / how to fix",
+        true,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('c'),
+        NONE,
+        Action::Capabilities,
+        "c",
+        "capabilities",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('e'),
+        NONE,
+        Action::EditProfile,
+        "e",
+        "edit profile",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('a'),
+        NONE,
+        Action::NewProfile,
+        "a",
+        "add profile",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('d'),
+        NONE,
+        Action::DuplicateProfile,
+        "d",
+        "duplicate profile",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('D'),
+        SHIFT,
+        Action::DeleteProfile,
+        "D",
+        "delete profile",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('s'),
+        NONE,
+        Action::Skip,
+        "s",
+        "skip step",
+        false,
+    ),
+    b(
+        Scope::Picker,
+        KeyCode::Char('r'),
+        NONE,
+        Action::RunRest,
+        "r",
+        "run the rest",
+        true,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Char('q'),
+        NONE,
+        Action::Quit,
+        "q",
+        "quit",
+        false,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Char('?'),
+        NONE,
+        Action::Help,
+        "?",
+        "help",
+        false,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Up,
+        NONE,
+        Action::Up,
+        "Up/Down",
+        "select line",
+        true,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Down,
+        NONE,
+        Action::Down,
+        "Down",
+        "select line",
+        false,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::PageUp,
+        NONE,
+        Action::PageUp,
+        "PgUp/PgDn",
+        "scroll",
+        true,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::PageDown,
+        NONE,
+        Action::PageDown,
+        "PgDn",
+        "scroll",
+        false,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Home,
+        NONE,
+        Action::Top,
+        "Home",
+        "top",
+        false,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::End,
+        NONE,
+        Action::Bottom,
+        "End",
+        "bottom",
+        false,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Char('f'),
+        NONE,
+        Action::Follow,
+        "f",
+        "follow",
+        true,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Char('w'),
+        NONE,
+        Action::RawView,
+        "w",
+        "raw bytes",
+        true,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Char('/'),
+        NONE,
+        Action::Search,
+        "/",
+        "search",
+        true,
+    ),
+    b(
+        Scope::Transcript,
+        KeyCode::Char('n'),
+        NONE,
+        Action::SearchNext,
+        "n",
+        "next match",
+        false,
+    ),
+    b(
+        Scope::Editor,
+        KeyCode::Enter,
+        NONE,
+        Action::Send,
+        "Enter",
+        "send",
+        true,
+    ),
+    b(
+        Scope::Editor,
+        KeyCode::Up,
+        NONE,
+        Action::HistoryPrev,
+        "Up/Down",
+        "history",
+        true,
+    ),
+    b(
+        Scope::Editor,
+        KeyCode::Down,
+        NONE,
+        Action::HistoryNext,
+        "Down",
+        "history",
+        false,
+    ),
+];
+
+/// The action for a key in a scope: the scope's own bindings first, then the global ones.
+pub fn lookup(scope: Scope, key: &KeyEvent) -> Option<Action> {
+    let matches = |bd: &&Binding| {
+        bd.code == key.code
+            && (bd.mods == key.modifiers
+                || (bd.mods == SHIFT && matches!(key.code, KeyCode::Char(_) | KeyCode::BackTab)))
+    };
+    BINDINGS
+        .iter()
+        .filter(|bd| bd.scope == scope)
+        .find(matches)
+        .or_else(|| {
+            BINDINGS
+                .iter()
+                .filter(|bd| bd.scope == Scope::Global)
+                .find(matches)
+        })
+        .map(|bd| bd.action)
+}
+
+/// Footer hints for a scope: its own footer bindings, then the global ones.
+pub fn footer(scope: Scope) -> Vec<(&'static str, &'static str)> {
+    BINDINGS
+        .iter()
+        .filter(|bd| bd.footer && (bd.scope == scope || bd.scope == Scope::Global))
+        .map(|bd| (bd.key, bd.label))
+        .collect()
+}
+
+pub fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Global => "Everywhere",
+        Scope::Picker => "Scenario list",
+        Scope::Transcript => "Transcript",
+        Scope::Editor => "Command editor",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_has_distinct_keys() {
+        for scope in [
+            Scope::Global,
+            Scope::Picker,
+            Scope::Transcript,
+            Scope::Editor,
+        ] {
+            let keys: Vec<_> = BINDINGS
+                .iter()
+                .filter(|b| b.scope == scope)
+                .map(|b| (b.code, b.mods))
+                .collect();
+            let mut dedup = keys.clone();
+            dedup.sort_by_key(|k| format!("{k:?}"));
+            dedup.dedup();
+            assert_eq!(keys.len(), dedup.len(), "duplicate key in {scope:?}");
+        }
+    }
+
+    #[test]
+    fn scope_bindings_win_and_globals_apply_everywhere() {
+        let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Picker, &q), Some(Action::Quit));
+        assert_eq!(
+            lookup(Scope::Editor, &q),
+            None,
+            "typing q in the editor is text"
+        );
+        let f1 = KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Editor, &f1), Some(Action::Help));
+        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Editor, &enter), Some(Action::Send));
+        assert_eq!(lookup(Scope::Picker, &enter), Some(Action::Start));
+        assert!(footer(Scope::Editor).iter().any(|(k, _)| *k == "Enter"));
+    }
+}

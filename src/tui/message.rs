@@ -1,0 +1,100 @@
+//! What flows into `update` (messages) and out of it (effects for the runtime to carry out).
+
+use std::path::PathBuf;
+
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+use secrecy::SecretString;
+
+use super::state::{ConnInfo, Toggles};
+use crate::profile::Profile;
+use crate::scenario::{Scenario, StepResult, Verdict};
+use crate::smtp::auth::Mechanism;
+use crate::transcript::Entry;
+
+/// Reports from the network side.
+#[derive(Debug, Clone)]
+pub enum NetEvent {
+    Entry(Entry),
+    /// The next step's command, to pre-fill the editor.
+    Preview {
+        index: usize,
+        text: String,
+    },
+    Step {
+        index: usize,
+        result: StepResult,
+    },
+    Conn(ConnInfo),
+    Done {
+        verdict: Verdict,
+        reason: String,
+    },
+    /// The network side is idle again.
+    Idle,
+    Info(String),
+    Error(String),
+    Exported(PathBuf),
+    ProfileSaved {
+        name: String,
+        path: PathBuf,
+        profile: Box<Profile>,
+    },
+    ProfileDeleted {
+        name: String,
+    },
+}
+
+#[derive(Debug)]
+pub enum Message {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize,
+    Net(Box<NetEvent>),
+}
+
+/// Everything needed to connect, decided by the UI and carried out by the runtime.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub profile_name: String,
+    pub profile: Profile,
+    pub toggles: Toggles,
+    pub password: Option<SecretString>,
+}
+
+#[derive(Debug)]
+pub enum Effect {
+    StartScenario {
+        target: Box<Target>,
+        scenario: Box<Scenario>,
+        run_all: bool,
+    },
+    Advance {
+        edited: Option<String>,
+    },
+    Skip,
+    RunRest,
+    Rset,
+    Reconnect {
+        target: Box<Target>,
+    },
+    Abort,
+    /// A command typed by hand, escapes decoded, sent as given.
+    Manual {
+        target: Box<Target>,
+        bytes: Vec<u8>,
+    },
+    ManualAuth {
+        target: Box<Target>,
+        mechanism: Mechanism,
+    },
+    Export {
+        json: bool,
+    },
+    SaveProfile {
+        name: String,
+        text: String,
+    },
+    DeleteProfile {
+        name: String,
+    },
+}

@@ -1,0 +1,351 @@
+//! The interactive explorer (ratatui). Elm-style: terminal and network events become
+//! [`message::Message`]s; [`update::update`] changes [`state::State`] and returns effects that
+//! the [`worker::Worker`] carries out; [`view::view`] draws. No relay logic lives here: the
+//! worker drives the same [`crate::scenario::runner::Stepper`] as `check`.
+
+pub mod keymap;
+pub mod message;
+pub mod state;
+pub mod update;
+pub mod view;
+pub mod worker;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{Event as TermEvent, EventStream};
+use tokio::sync::{mpsc, watch};
+
+use message::{Effect, Message};
+use state::{ProfileEntry, State};
+use view::Theme;
+
+use crate::lab::policy::{DOMAIN, PARTNER_DOMAIN, USERS};
+use crate::lab::{Lab, LabConfig, Policy};
+use crate::net::TlsMode;
+use crate::profile::{AuthConfig, Profile, ProfileStore, RelayAddresses, Verify};
+use crate::smtp::auth::Mechanism;
+
+/// How the TUI was asked to start.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    pub profile: Option<String>,
+    pub scenario: Option<String>,
+    /// Play the scenario through on its own (demos, teaching).
+    pub run: bool,
+}
+
+/// Where the log goes: the platform's data directory (never the terminal).
+pub fn log_path() -> Option<PathBuf> {
+    let dir = match std::env::var_os("SMTPSCOPE_DATA_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => directories::ProjectDirs::from("", "", "smtpscope")?
+            .data_dir()
+            .to_path_buf(),
+    };
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("smtpscope.log"))
+}
+
+/// Appends one line to the log file; logging must never disturb the screen or fail the app.
+pub fn log(path: Option<&PathBuf>, line: &str) {
+    if let Some(p) = path
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+    {
+        let _ = writeln!(f, "{} {line}", jiff::Timestamp::now());
+    }
+}
+
+/// In-memory profiles for the practice lab servers (saved only if the user saves them).
+pub fn lab_profile(lab: &Lab) -> Profile {
+    let bob = USERS.iter().find(|u| u.scope.is_some());
+    Profile {
+        server: lab.addr.to_string(),
+        tls: TlsMode::Starttls,
+        require_tls: false,
+        verify: Verify::Platform,
+        ca_file: Some(lab.ca_path.clone()),
+        tls_name: Some("localhost".into()),
+        helo: Some("probe.test".into()),
+        timeout_secs: Some(10.0),
+        auth: bob.map(|u| AuthConfig {
+            mechanism: Mechanism::Plain,
+            username: u.name.into(),
+            password_env: None,
+            password_command: None,
+            password: Some(u.password.into()),
+        }),
+        relay: RelayAddresses {
+            local_recipient: Some(format!("postmaster@{DOMAIN}")),
+            external_sender: Some("relay-test@outside.example.net".into()),
+            external_recipient: Some("relay-test@elsewhere.example.org".into()),
+            approved_recipient: Some(format!("someone@{PARTNER_DOMAIN}")),
+            disallowed_recipient: Some("someone@elsewhere.example.org".into()),
+            other_local_sender: Some(format!("alice@{DOMAIN}")),
+            auth_sender: bob.map(|u| format!("{}@{DOMAIN}", u.name)),
+        },
+    }
+}
+
+/// The channels between the app loop and the worker.
+pub struct AppIo {
+    pub effects: mpsc::UnboundedSender<Effect>,
+    pub abort: watch::Sender<u64>,
+    pub net: mpsc::UnboundedReceiver<message::NetEvent>,
+    /// Receives the screen text after each draw (tests wait on it).
+    pub on_draw: Option<watch::Sender<String>>,
+}
+
+/// Runs the app loop on any backend: draws, waits for the next message (no ticks, so an idle
+/// app sleeps), updates, and hands effects to the worker. `on_draw` receives the screen text
+/// after each draw (tests wait on it).
+pub async fn run_app<B: Backend>(
+    terminal: &mut Terminal<B>,
+    state: &mut State,
+    mut events: impl Stream<Item = Message> + Unpin,
+    io: AppIo,
+    theme: Theme,
+    initial: Vec<Effect>,
+) -> Result<(), String>
+where
+    B::Error: std::fmt::Display,
+{
+    let AppIo {
+        effects,
+        abort,
+        mut net,
+        on_draw,
+    } = io;
+    for e in initial {
+        let _ = effects.send(e);
+    }
+    loop {
+        let completed = terminal
+            .draw(|f| view::view(state, f, theme))
+            .map_err(|e| format!("cannot draw: {e}"))?;
+        if let Some(tx) = &on_draw {
+            let buf = completed.buffer;
+            let mut text = String::new();
+            for y in 0..buf.area.height {
+                for x in 0..buf.area.width {
+                    text.push_str(buf[(x, y)].symbol());
+                }
+                text.push('\n');
+            }
+            let _ = tx.send(text);
+        }
+        let mut batch = Vec::new();
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(m) => batch.push(m),
+                None => return Ok(()),
+            },
+            ev = net.recv() => match ev {
+                Some(n) => batch.push(Message::Net(Box::new(n))),
+                None => return Ok(()),
+            },
+        }
+        // Drain what else has arrived before drawing again: one frame for a burst.
+        while batch.len() < 512 {
+            match net.try_recv() {
+                Ok(n) => batch.push(Message::Net(Box::new(n))),
+                Err(_) => break,
+            }
+        }
+        for msg in batch {
+            for effect in update::update(state, msg) {
+                if matches!(effect, Effect::Abort) {
+                    abort.send_modify(|n| *n += 1);
+                }
+                let _ = effects.send(effect);
+            }
+        }
+        if state.quit {
+            return Ok(());
+        }
+    }
+}
+
+fn load_profiles(notices: &mut Vec<String>) -> Vec<ProfileEntry> {
+    match ProfileStore::from_env().and_then(|s| s.list()) {
+        Ok(list) => list
+            .into_iter()
+            .filter_map(|(name, p)| match p {
+                Ok(profile) => Some(ProfileEntry {
+                    name,
+                    profile,
+                    saved: true,
+                }),
+                Err(e) => {
+                    notices.push(format!("profile not loaded (file left untouched): {e}"));
+                    None
+                }
+            })
+            .collect(),
+        Err(e) => {
+            notices.push(e.to_string());
+            Vec::new()
+        }
+    }
+}
+
+/// The TUI's entry point; returns the process exit code.
+pub fn run(opts: TuiOptions) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("smtpscope: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let mut notices = Vec::new();
+    let mut profiles = load_profiles(&mut notices);
+    let catalogue: Vec<_> = crate::commands::check::catalogue()
+        .entries
+        .into_iter()
+        .map(|e| e.scenario)
+        .collect();
+    let log_file = log_path();
+    log(log_file.as_ref(), "smtpscope tui starting");
+
+    // A new user with no profiles lands on two practice servers, side by side.
+    let mut labs = Vec::new();
+    let mut welcome = None;
+    if profiles.is_empty() {
+        for (policy, name) in [
+            (Policy::OpenRelay, "lab-open"),
+            (Policy::Secure, "lab-secure"),
+        ] {
+            let config = LabConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                policy,
+                misbehave: Vec::new(),
+                store_dir: None,
+            };
+            match runtime.block_on(Lab::start(config, None)) {
+                Ok(lab) => {
+                    profiles.push(ProfileEntry {
+                        name: name.into(),
+                        profile: lab_profile(&lab),
+                        saved: false,
+                    });
+                    labs.push(lab);
+                }
+                Err(e) => notices.push(format!("practice lab did not start: {e}")),
+            }
+        }
+        welcome = Some("Welcome! lab-open is an open relay, lab-secure is not: run A on both (Enter) and compare; p switches profile, F1 help.".to_string());
+    }
+    let mut start_profile = 0;
+    if let Some(name) = &opts.profile {
+        match profiles.iter().position(|p| &p.name == name) {
+            Some(i) => start_profile = i,
+            None => {
+                eprintln!("smtpscope tui: no profile {name:?} (see `smtpscope profiles list`)");
+                return 2;
+            }
+        }
+    }
+    let mut state = State::new(profiles, catalogue);
+    state.profile = start_profile;
+    if let Some(p) = state.current_profile() {
+        state.toggles = state::Toggles::from_profile(&p.profile);
+    }
+    state.log_path = log_file.clone();
+    state.welcome = welcome;
+    if let Some(n) = notices.first() {
+        state.notice = Some((true, n.clone()));
+    }
+    let mut initial = Vec::new();
+    if let Some(id) = &opts.scenario {
+        match state.catalogue.iter().position(|s| s.answers_to(id)) {
+            Some(i) => {
+                state.selected = i;
+                initial = update::update(
+                    &mut state,
+                    Message::Key(ratatui::crossterm::event::KeyEvent::new(
+                        ratatui::crossterm::event::KeyCode::Enter,
+                        ratatui::crossterm::event::KeyModifiers::NONE,
+                    )),
+                );
+                if opts.run {
+                    initial.push(Effect::RunRest);
+                }
+            }
+            None => {
+                eprintln!("smtpscope tui: no scenario {id:?} (see `smtpscope scenarios list`)");
+                return 2;
+            }
+        }
+    }
+    let theme = Theme {
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+
+    let result = runtime.block_on(async move {
+        let (effect_tx, effect_rx) = mpsc::unbounded_channel();
+        let (net_tx, net_rx) = mpsc::unbounded_channel();
+        let (abort_tx, abort_rx) = watch::channel(0u64);
+        let export_dir = std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir());
+        let worker = worker::Worker::new(net_tx, export_dir);
+        tokio::spawn(worker.run(effect_rx, abort_rx));
+        // ratatui::init sets raw mode and the alternate screen, and installs a panic hook
+        // that restores the terminal before the panic message is printed.
+        let mut terminal = ratatui::init();
+        let _ = ratatui::crossterm::execute!(
+            std::io::stdout(),
+            ratatui::crossterm::event::EnableMouseCapture
+        );
+        let events = EventStream::new().filter_map(|ev| async move {
+            match ev {
+                Ok(TermEvent::Key(k)) => Some(Message::Key(k)),
+                Ok(TermEvent::Mouse(m)) => Some(Message::Mouse(m)),
+                Ok(TermEvent::Resize(..)) => Some(Message::Resize),
+                _ => None,
+            }
+        });
+        let io = AppIo {
+            effects: effect_tx,
+            abort: abort_tx,
+            net: net_rx,
+            on_draw: None,
+        };
+        let out = run_app(
+            &mut terminal,
+            &mut state,
+            Box::pin(events),
+            io,
+            theme,
+            initial,
+        )
+        .await;
+        let _ = ratatui::crossterm::execute!(
+            std::io::stdout(),
+            ratatui::crossterm::event::DisableMouseCapture
+        );
+        ratatui::restore();
+        drop(labs);
+        out
+    });
+    match result {
+        Ok(()) => {
+            log(log_file.as_ref(), "smtpscope tui stopped");
+            0
+        }
+        Err(e) => {
+            log(log_file.as_ref(), &format!("error: {e}"));
+            eprintln!("smtpscope: {e}");
+            1
+        }
+    }
+}

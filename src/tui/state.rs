@@ -1,0 +1,320 @@
+//! Everything the screen shows, and nothing that does I/O: `update` changes it, `view` draws
+//! it, and tests drive it with no terminal at all.
+
+use std::path::PathBuf;
+
+use ratatui_textarea::TextArea;
+use secrecy::SecretString;
+
+use crate::net::TlsMode;
+use crate::net::tls::TlsInfo;
+use crate::profile::{Profile, Verify};
+use crate::scenario::{Scenario, StepResult, Verdict};
+use crate::smtp::auth::Mechanism;
+use crate::transcript::{Entry, EntryKind, Event, describe_event};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Picker,
+    Transcript,
+    Editor,
+}
+
+/// Settings for the next connection, always visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Toggles {
+    pub tls: TlsMode,
+    pub require_tls: bool,
+    pub verify: Verify,
+    pub auth: bool,
+    pub mechanism: Mechanism,
+    pub send_data: bool,
+}
+
+impl Toggles {
+    pub fn from_profile(p: &Profile) -> Toggles {
+        Toggles {
+            tls: p.tls,
+            require_tls: p.require_tls,
+            verify: p.verify,
+            auth: p.auth.is_some(),
+            mechanism: p.auth.as_ref().map_or(Mechanism::Plain, |a| a.mechanism),
+            send_data: false,
+        }
+    }
+}
+
+/// A profile as the TUI knows it: saved on disk, or kept in memory (the lab's).
+#[derive(Debug, Clone)]
+pub struct ProfileEntry {
+    pub name: String,
+    pub profile: Profile,
+    pub saved: bool,
+}
+
+/// What kind of line a transcript line is, for colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Sent,
+    Received,
+    Event,
+    Violation,
+    Error,
+}
+
+/// One display line of the transcript, derived once when its entry arrives so drawing costs
+/// only what is visible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DisplayLine {
+    pub ms: u128,
+    pub tls: bool,
+    pub kind: LineKind,
+    pub text: String,
+    /// The same line with every byte escaped (the raw view).
+    pub raw: String,
+    /// For a reply line: its code and enhanced code, for "what does this mean".
+    pub code: Option<(u16, Option<crate::smtp::reply::EnhancedCode>)>,
+    /// Time from the last command to this reply, on a reply's last line.
+    pub latency_ms: Option<u128>,
+}
+
+/// One step of the scenario being run, as the verdict panel shows it.
+#[derive(Debug, Clone)]
+pub struct StepView {
+    pub label: String,
+    pub expected: String,
+    pub result: Option<StepResult>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunView {
+    pub scenario: Scenario,
+    pub steps: Vec<StepView>,
+    /// Index of the step the editor holds.
+    pub current: Option<usize>,
+    pub busy: bool,
+    pub verdict: Option<(Verdict, String)>,
+}
+
+/// Modal panes over the main screen.
+#[derive(Debug)]
+pub enum Overlay {
+    Help {
+        scroll: u16,
+    },
+    Teaching {
+        scroll: u16,
+    },
+    Capabilities,
+    Password {
+        field: Box<TextArea<'static>>,
+        then: PendingAfterPassword,
+    },
+    ProfileEditor {
+        name: String,
+        field: Box<TextArea<'static>>,
+        error: Option<String>,
+    },
+    ConfirmDelete {
+        name: String,
+    },
+}
+
+/// What to do once the operator has typed a password.
+#[derive(Debug, Clone)]
+pub enum PendingAfterPassword {
+    StartScenario { run_all: bool },
+    ManualAuth { mechanism: Mechanism },
+}
+
+/// The connection as the status bar shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    pub phase: String,
+    pub tls: Option<TlsInfo>,
+    pub auth: Option<String>,
+    pub caps_before: Vec<(String, String)>,
+    pub caps_after: Vec<(String, String)>,
+}
+
+pub struct State {
+    pub profiles: Vec<ProfileEntry>,
+    pub profile: usize,
+    pub catalogue: Vec<Scenario>,
+    pub selected: usize,
+    pub last_verdicts: Vec<Option<Verdict>>,
+    pub focus: Focus,
+    pub toggles: Toggles,
+    /// The toggles in force on the current connection, to say when a change is pending.
+    pub toggles_in_use: Option<Toggles>,
+    pub lines: Vec<DisplayLine>,
+    /// Lines from the bottom when not following.
+    pub scroll: usize,
+    pub follow: bool,
+    pub raw_view: bool,
+    pub selected_line: Option<usize>,
+    pub search: Option<String>,
+    pub search_input: Option<String>,
+    pub run: Option<RunView>,
+    pub editor: TextArea<'static>,
+    pub history: Vec<String>,
+    pub history_pos: Option<usize>,
+    pub conn: ConnInfo,
+    /// The latest notice for the status line: (is_error, text).
+    pub notice: Option<(bool, String)>,
+    pub overlay: Option<Overlay>,
+    /// Kept in memory only, never written anywhere.
+    pub password: Option<SecretString>,
+    pub log_path: Option<PathBuf>,
+    pub relay_101: &'static str,
+    pub quit: bool,
+    pub welcome: Option<String>,
+}
+
+pub fn new_editor() -> TextArea<'static> {
+    let mut t = TextArea::default();
+    t.set_placeholder_text("type an SMTP command, or pick a scenario and press Enter");
+    t
+}
+
+impl State {
+    pub fn new(profiles: Vec<ProfileEntry>, catalogue: Vec<Scenario>) -> State {
+        let toggles = profiles
+            .first()
+            .map_or(Toggles::from_profile(&Profile::default()), |p| {
+                Toggles::from_profile(&p.profile)
+            });
+        let n = catalogue.len();
+        State {
+            profiles,
+            profile: 0,
+            catalogue,
+            selected: 0,
+            last_verdicts: vec![None; n],
+            focus: Focus::Picker,
+            toggles,
+            toggles_in_use: None,
+            lines: Vec::new(),
+            scroll: 0,
+            follow: true,
+            raw_view: false,
+            selected_line: None,
+            search: None,
+            search_input: None,
+            run: None,
+            editor: new_editor(),
+            history: Vec::new(),
+            history_pos: None,
+            conn: ConnInfo::default(),
+            notice: None,
+            overlay: None,
+            password: None,
+            log_path: None,
+            relay_101: crate::commands::catalog::RELAY_101,
+            quit: false,
+            welcome: None,
+        }
+    }
+
+    pub fn current_profile(&self) -> Option<&ProfileEntry> {
+        self.profiles.get(self.profile)
+    }
+
+    pub fn selected_scenario(&self) -> Option<&Scenario> {
+        self.catalogue.get(self.selected)
+    }
+
+    pub fn editor_text(&self) -> String {
+        self.editor.lines().join("")
+    }
+
+    pub fn set_editor(&mut self, text: &str) {
+        let mut t = new_editor();
+        t.insert_str(text);
+        self.editor = t;
+    }
+
+    /// True when the toggles differ from the connection in use.
+    pub fn toggles_pending(&self) -> bool {
+        self.toggles_in_use.is_some_and(|t| t != self.toggles)
+    }
+
+    /// Adds a transcript entry as display lines.
+    pub fn push_entry(&mut self, e: &Entry) {
+        let ms = e.at.as_millis();
+        match &e.kind {
+            EntryKind::Sent { bytes, .. } => {
+                for l in bytes.split_inclusive(|&b| b == b'\n') {
+                    self.lines.push(DisplayLine {
+                        ms,
+                        tls: e.tls,
+                        kind: LineKind::Sent,
+                        text: printable(l),
+                        raw: crate::smtp::command::escape_bytes(l),
+                        code: None,
+                        latency_ms: None,
+                    });
+                }
+            }
+            EntryKind::Received { reply, latency } => {
+                let n = reply.lines.len();
+                for (i, l) in reply.lines.iter().enumerate() {
+                    self.lines.push(DisplayLine {
+                        ms,
+                        tls: e.tls,
+                        kind: LineKind::Received,
+                        text: printable(&l.raw),
+                        raw: crate::smtp::command::escape_bytes(&l.raw),
+                        code: l.code.map(|c| (c, l.enhanced)),
+                        latency_ms: if i + 1 == n {
+                            latency.map(|d| d.as_millis())
+                        } else {
+                            None
+                        },
+                    });
+                }
+                for v in &reply.violations {
+                    let text = format!("protocol violation: {v}");
+                    self.lines.push(DisplayLine {
+                        ms,
+                        tls: e.tls,
+                        kind: LineKind::Violation,
+                        raw: text.clone(),
+                        text,
+                        code: None,
+                        latency_ms: None,
+                    });
+                }
+            }
+            EntryKind::Event(ev) => {
+                let kind = match ev {
+                    Event::Error(_)
+                    | Event::Refused(_)
+                    | Event::Timeout { .. }
+                    | Event::ClosedByPeer { .. } => LineKind::Error,
+                    Event::Discarded { .. } | Event::Dropped { .. } => LineKind::Violation,
+                    _ => LineKind::Event,
+                };
+                let text = describe_event(ev);
+                self.lines.push(DisplayLine {
+                    ms,
+                    tls: e.tls,
+                    kind,
+                    raw: text.clone(),
+                    text,
+                    code: None,
+                    latency_ms: None,
+                });
+            }
+        }
+    }
+}
+
+/// A wire line for display: the CRLF dropped, anything unprintable escaped.
+fn printable(raw: &[u8]) -> String {
+    let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
+    match std::str::from_utf8(body) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => crate::smtp::command::escape_bytes(body),
+    }
+}

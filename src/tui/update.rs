@@ -1,0 +1,809 @@
+//! `update`: the only place state changes. It does no I/O; it returns effects.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
+use secrecy::SecretString;
+
+use super::keymap::{Action, Scope, lookup};
+use super::message::{Effect, Message, NetEvent, Target};
+use super::state::{Focus, Overlay, PendingAfterPassword, RunView, State, StepView, Toggles};
+use crate::net::TlsMode;
+use crate::profile::{Profile, Verify};
+use crate::scenario::model::unescape;
+use crate::scenario::verdict::expect_text;
+use crate::smtp::auth::Mechanism;
+
+pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
+    match msg {
+        Message::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
+        Message::Key(key) => on_key(state, key),
+        Message::Mouse(m) => {
+            match m.kind {
+                MouseEventKind::ScrollUp => scroll_up(state, 3),
+                MouseEventKind::ScrollDown => scroll_down(state, 3),
+                _ => {}
+            }
+            Vec::new()
+        }
+        Message::Resize => Vec::new(),
+        Message::Net(ev) => {
+            on_net(state, *ev);
+            Vec::new()
+        }
+    }
+}
+
+fn scope(state: &State) -> Scope {
+    match state.focus {
+        Focus::Picker => Scope::Picker,
+        Focus::Transcript => Scope::Transcript,
+        Focus::Editor => Scope::Editor,
+    }
+}
+
+fn notice(state: &mut State, text: impl Into<String>) {
+    state.notice = Some((false, text.into()));
+}
+
+fn error(state: &mut State, text: impl Into<String>) {
+    state.notice = Some((true, text.into()));
+}
+
+/// The connection target from the selected profile and the toggles.
+fn target(state: &State) -> Option<Box<Target>> {
+    let p = state.current_profile()?;
+    Some(Box::new(Target {
+        profile_name: p.name.clone(),
+        profile: p.profile.clone(),
+        toggles: state.toggles,
+        password: state.password.clone(),
+    }))
+}
+
+/// True when AUTH is on but nothing says where the password comes from: ask for it.
+fn needs_password(state: &State) -> bool {
+    state.toggles.auth
+        && state.password.is_none()
+        && state.current_profile().is_some_and(|p| {
+            p.profile.auth.as_ref().is_none_or(|a| {
+                a.password_env.is_none() && a.password_command.is_none() && a.password.is_none()
+            })
+        })
+}
+
+fn password_prompt(then: PendingAfterPassword) -> Overlay {
+    let mut field = ratatui_textarea::TextArea::default();
+    field.set_mask_char('•');
+    field.set_placeholder_text("password (kept in memory only)");
+    Overlay::Password {
+        field: Box::new(field),
+        then,
+    }
+}
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    if state.overlay.is_some() {
+        return on_overlay_key(state, key);
+    }
+    if let Some(input) = state.search_input.as_mut() {
+        match key.code {
+            KeyCode::Enter => {
+                let q = std::mem::take(input);
+                state.search_input = None;
+                state.search = (!q.is_empty()).then_some(q);
+                search_next(state);
+            }
+            KeyCode::Esc => state.search_input = None,
+            KeyCode::Backspace => {
+                input.pop();
+            }
+            KeyCode::Char(c) => input.push(c),
+            _ => {}
+        }
+        return Vec::new();
+    }
+    let Some(action) = lookup(scope(state), &key) else {
+        if state.focus == Focus::Editor {
+            state.editor.input(key);
+        } else if let KeyCode::Char(c) = key.code
+            && (key.modifiers - KeyModifiers::SHIFT).is_empty()
+            && state.focus == Focus::Picker
+            && c.is_ascii_graphic()
+        {
+            // Typing in the scenario list starts a hand-typed command.
+            state.focus = Focus::Editor;
+            state.editor.input(key);
+        }
+        return Vec::new();
+    };
+    on_action(state, action)
+}
+
+fn cycle_tls(t: TlsMode) -> TlsMode {
+    match t {
+        TlsMode::None => TlsMode::Starttls,
+        TlsMode::Starttls => TlsMode::Implicit,
+        TlsMode::Implicit => TlsMode::None,
+    }
+}
+
+fn cycle_verify(v: Verify) -> Verify {
+    match v {
+        Verify::Platform => Verify::Mozilla,
+        Verify::Mozilla => Verify::Insecure,
+        Verify::Insecure => Verify::Platform,
+    }
+}
+
+fn cycle_mech(m: Mechanism) -> Mechanism {
+    let all = Mechanism::ALL;
+    let i = all.iter().position(|x| *x == m).unwrap_or(0);
+    all[(i + 1) % all.len()]
+}
+
+fn toggled(state: &mut State, what: &str) {
+    let pending = if state.toggles_in_use.is_some() {
+        " (applies to the next connection: Ctrl-L reconnects)"
+    } else {
+        ""
+    };
+    notice(state, format!("{what}{pending}"));
+}
+
+fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Quit => {
+            state.quit = true;
+            vec![Effect::Abort]
+        }
+        Action::Help => {
+            state.overlay = Some(Overlay::Help { scroll: 0 });
+            Vec::new()
+        }
+        Action::FocusNext | Action::FocusPrev => {
+            let order = [Focus::Picker, Focus::Transcript, Focus::Editor];
+            let i = order.iter().position(|f| *f == state.focus).unwrap_or(0);
+            let step = if action == Action::FocusNext {
+                1
+            } else {
+                order.len() - 1
+            };
+            state.focus = order[(i + step) % order.len()];
+            Vec::new()
+        }
+        Action::Escape => {
+            if state.run.as_ref().is_some_and(|r| r.busy) {
+                notice(state, "aborted");
+                if let Some(r) = state.run.as_mut() {
+                    r.busy = false;
+                }
+                return vec![Effect::Abort];
+            }
+            state.focus = Focus::Picker;
+            Vec::new()
+        }
+        Action::CycleTls => {
+            state.toggles.tls = cycle_tls(state.toggles.tls);
+            let t = state.toggles.tls;
+            toggled(state, &format!("TLS mode: {}", tls_name(t)));
+            Vec::new()
+        }
+        Action::ToggleRequireTls => {
+            state.toggles.require_tls = !state.toggles.require_tls;
+            let on = state.toggles.require_tls;
+            toggled(state, &format!("require TLS: {}", on_off(on)));
+            Vec::new()
+        }
+        Action::CycleVerify => {
+            state.toggles.verify = cycle_verify(state.toggles.verify);
+            let v = state.toggles.verify;
+            toggled(
+                state,
+                &format!("certificate verification: {}", verify_name(v)),
+            );
+            Vec::new()
+        }
+        Action::ToggleAuth => {
+            state.toggles.auth = !state.toggles.auth;
+            let on = state.toggles.auth;
+            toggled(state, &format!("AUTH: {}", on_off(on)));
+            Vec::new()
+        }
+        Action::CycleMechanism => {
+            state.toggles.mechanism = cycle_mech(state.toggles.mechanism);
+            let m = state.toggles.mechanism;
+            toggled(state, &format!("AUTH mechanism: {}", m.name()));
+            Vec::new()
+        }
+        Action::ToggleSendData => {
+            state.toggles.send_data = !state.toggles.send_data;
+            let on = state.toggles.send_data;
+            toggled(
+                state,
+                &format!("send data after an accepted RCPT: {}", on_off(on)),
+            );
+            Vec::new()
+        }
+        Action::Export => vec![Effect::Export { json: false }],
+        Action::ExportJson => vec![Effect::Export { json: true }],
+        Action::Skip => with_run(state, Effect::Skip),
+        Action::RunRest => {
+            let effects = with_run(state, Effect::RunRest);
+            if !effects.is_empty() {
+                state.editor = super::state::new_editor();
+            }
+            effects
+        }
+        Action::Rset => with_run_or_manual(state, Effect::Rset),
+        Action::Reconnect => match target(state) {
+            Some(t) => {
+                state.toggles_in_use = Some(state.toggles);
+                notice(state, "reconnecting");
+                vec![Effect::Reconnect { target: t }]
+            }
+            None => Vec::new(),
+        },
+        Action::Up => {
+            match state.focus {
+                Focus::Picker => state.selected = state.selected.saturating_sub(1),
+                Focus::Transcript => select_line(state, -1),
+                Focus::Editor => {}
+            }
+            Vec::new()
+        }
+        Action::Down => {
+            match state.focus {
+                Focus::Picker => {
+                    if state.selected + 1 < state.catalogue.len() {
+                        state.selected += 1;
+                    }
+                }
+                Focus::Transcript => select_line(state, 1),
+                Focus::Editor => {}
+            }
+            Vec::new()
+        }
+        Action::PageUp => {
+            scroll_up(state, 10);
+            Vec::new()
+        }
+        Action::PageDown => {
+            scroll_down(state, 10);
+            Vec::new()
+        }
+        Action::Top => {
+            state.follow = false;
+            state.scroll = state.lines.len();
+            Vec::new()
+        }
+        Action::Bottom | Action::Follow => {
+            state.follow = true;
+            state.scroll = 0;
+            state.selected_line = None;
+            Vec::new()
+        }
+        Action::RawView => {
+            state.raw_view = !state.raw_view;
+            Vec::new()
+        }
+        Action::Search => {
+            state.search_input = Some(String::new());
+            Vec::new()
+        }
+        Action::SearchNext => {
+            search_next(state);
+            Vec::new()
+        }
+        Action::Start => start_scenario(state, false),
+        Action::NextProfile => {
+            if !state.profiles.is_empty() {
+                state.profile = (state.profile + 1) % state.profiles.len();
+                state.password = None;
+                if let Some(p) = state.current_profile() {
+                    state.toggles = Toggles::from_profile(&p.profile);
+                }
+                let name = state
+                    .current_profile()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                notice(
+                    state,
+                    format!("profile {name} (applies to the next connection)"),
+                );
+            }
+            Vec::new()
+        }
+        Action::Teaching => {
+            state.overlay = Some(Overlay::Teaching { scroll: 0 });
+            Vec::new()
+        }
+        Action::Capabilities => {
+            state.overlay = Some(Overlay::Capabilities);
+            Vec::new()
+        }
+        Action::EditProfile => {
+            let Some(p) = state.current_profile() else {
+                return Vec::new();
+            };
+            let text = p.profile.to_toml().unwrap_or_default();
+            let name = p.name.clone();
+            open_profile_editor(state, name, &text);
+            Vec::new()
+        }
+        Action::NewProfile => {
+            let n = state.profiles.len() + 1;
+            open_profile_editor(state, format!("new-{n}"), PROFILE_TEMPLATE);
+            Vec::new()
+        }
+        Action::DuplicateProfile => {
+            let Some(p) = state.current_profile() else {
+                return Vec::new();
+            };
+            let text = p.profile.to_toml().unwrap_or_default();
+            let name = format!("{}-copy", p.name);
+            open_profile_editor(state, name, &text);
+            Vec::new()
+        }
+        Action::DeleteProfile => {
+            if let Some(p) = state.current_profile() {
+                state.overlay = Some(Overlay::ConfirmDelete {
+                    name: p.name.clone(),
+                });
+            }
+            Vec::new()
+        }
+        Action::Send => send(state),
+        Action::HistoryPrev => {
+            if state.history.is_empty() {
+                return Vec::new();
+            }
+            let pos = match state.history_pos {
+                None => state.history.len() - 1,
+                Some(p) => p.saturating_sub(1),
+            };
+            state.history_pos = Some(pos);
+            let text = state.history[pos].clone();
+            state.set_editor(&text);
+            Vec::new()
+        }
+        Action::HistoryNext => {
+            match state.history_pos {
+                Some(p) if p + 1 < state.history.len() => {
+                    state.history_pos = Some(p + 1);
+                    let text = state.history[p + 1].clone();
+                    state.set_editor(&text);
+                }
+                _ => {
+                    state.history_pos = None;
+                    state.set_editor("");
+                }
+            }
+            Vec::new()
+        }
+    }
+}
+
+const PROFILE_TEMPLATE: &str = "server = \"mx.example.com:25\"\ntls = \"starttls\"\nrequire_tls = false\nverify = \"platform\"\nhelo = \"probe.example.com\"\n\n# [auth]\n# mechanism = \"plain\"\n# username = \"alice@example.com\"\n# password_env = \"SMTPSCOPE_PASSWORD\"\n\n[relay]\nlocal_recipient = \"postmaster@example.com\"\n";
+
+fn open_profile_editor(state: &mut State, name: String, text: &str) {
+    let mut field = ratatui_textarea::TextArea::new(text.lines().map(str::to_string).collect());
+    field.set_placeholder_text("profile TOML");
+    state.overlay = Some(Overlay::ProfileEditor {
+        name,
+        field: Box::new(field),
+        error: None,
+    });
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+pub fn tls_name(t: TlsMode) -> &'static str {
+    match t {
+        TlsMode::None => "none",
+        TlsMode::Starttls => "STARTTLS",
+        TlsMode::Implicit => "implicit",
+    }
+}
+
+pub fn verify_name(v: Verify) -> &'static str {
+    match v {
+        Verify::Platform => "platform",
+        Verify::Mozilla => "mozilla",
+        Verify::Insecure => "INSECURE",
+    }
+}
+
+fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
+    match state.run.as_mut() {
+        Some(r) if r.verdict.is_none() && !r.busy => {
+            r.busy = true;
+            vec![effect]
+        }
+        Some(r) if r.busy => {
+            notice(state, "busy: waiting for the server (Esc aborts)");
+            Vec::new()
+        }
+        _ => {
+            notice(state, "no scenario running: pick one and press Enter");
+            Vec::new()
+        }
+    }
+}
+
+fn with_run_or_manual(state: &mut State, effect: Effect) -> Vec<Effect> {
+    if state.run.as_ref().is_some_and(|r| r.verdict.is_none()) {
+        return with_run(state, effect);
+    }
+    match target(state) {
+        Some(t) => vec![Effect::Manual {
+            target: t,
+            bytes: b"RSET\r\n".to_vec(),
+        }],
+        None => Vec::new(),
+    }
+}
+
+fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
+    let Some(scenario) = state.selected_scenario().cloned() else {
+        return Vec::new();
+    };
+    if state.run.as_ref().is_some_and(|r| r.busy) {
+        notice(state, "busy: waiting for the server (Esc aborts)");
+        return Vec::new();
+    }
+    if needs_password(state)
+        && (scenario.authenticate
+            || scenario
+                .requires
+                .contains(&crate::scenario::model::Requirement::Auth))
+    {
+        state.overlay = Some(password_prompt(PendingAfterPassword::StartScenario {
+            run_all,
+        }));
+        return Vec::new();
+    }
+    let Some(t) = target(state) else {
+        error(state, "no profile: press a to add one");
+        return Vec::new();
+    };
+    state.toggles_in_use = Some(state.toggles);
+    state.run = Some(RunView {
+        steps: scenario
+            .steps
+            .iter()
+            .map(|s| StepView {
+                label: s.name.clone().unwrap_or_else(|| {
+                    s.send.clone().unwrap_or_else(|| {
+                        format!(
+                            "{:?}",
+                            s.action.unwrap_or(crate::scenario::model::Action::Check)
+                        )
+                        .to_lowercase()
+                    })
+                }),
+                expected: expect_text(s.expect).to_string(),
+                result: None,
+            })
+            .collect(),
+        scenario: scenario.clone(),
+        current: None,
+        busy: true,
+        verdict: None,
+    });
+    state.focus = Focus::Editor;
+    state.set_editor("");
+    notice(
+        state,
+        format!("connecting for {} ({})", scenario.id, scenario.title),
+    );
+    vec![Effect::StartScenario {
+        target: t,
+        scenario: Box::new(scenario),
+        run_all,
+    }]
+}
+
+/// Enter in the editor: the scenario's step (edited or not), or a command typed by hand.
+fn send(state: &mut State) -> Vec<Effect> {
+    let text = state.editor_text();
+    if !text.trim().is_empty() && state.history.last() != Some(&text) {
+        state.history.push(text.clone());
+    }
+    state.history_pos = None;
+    if let Some(run) = state.run.as_mut()
+        && run.verdict.is_none()
+        && run.current.is_some()
+    {
+        if run.busy {
+            notice(state, "busy: waiting for the server (Esc aborts)");
+            return Vec::new();
+        }
+        run.busy = true;
+        let edited = Some(text).filter(|t| !t.trim().is_empty());
+        return vec![Effect::Advance { edited }];
+    }
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    let Some(t) = target(state) else {
+        error(state, "no profile: press a to add one");
+        return Vec::new();
+    };
+    // AUTH typed by hand goes through the secure AUTH path: masked prompt, TLS gate, redaction.
+    let upper = text.trim_start().to_ascii_uppercase();
+    if let Some(rest) = upper.strip_prefix("AUTH ") {
+        let mech = rest
+            .split_whitespace()
+            .next()
+            .and_then(Mechanism::parse)
+            .unwrap_or(state.toggles.mechanism);
+        state.set_editor("");
+        if state.password.is_none() && needs_password_for_manual(state) {
+            state.overlay = Some(password_prompt(PendingAfterPassword::ManualAuth {
+                mechanism: mech,
+            }));
+            return Vec::new();
+        }
+        return vec![Effect::ManualAuth {
+            target: t,
+            mechanism: mech,
+        }];
+    }
+    let mut bytes = match unescape(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            error(state, format!("cannot send: {e}"));
+            return Vec::new();
+        }
+    };
+    // A line without an explicit line ending gets CRLF; an escape like \r or \n means the
+    // operator is shaping the bytes themselves.
+    if !text.contains("\\r") && !text.contains("\\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    state.toggles_in_use = Some(state.toggles);
+    state.set_editor("");
+    vec![Effect::Manual { target: t, bytes }]
+}
+
+fn needs_password_for_manual(state: &State) -> bool {
+    state.current_profile().is_some_and(|p| {
+        p.profile.auth.as_ref().is_none_or(|a| {
+            a.password_env.is_none() && a.password_command.is_none() && a.password.is_none()
+        })
+    })
+}
+
+fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl_c {
+        state.quit = true;
+        return vec![Effect::Abort];
+    }
+    let Some(overlay) = state.overlay.as_mut() else {
+        return Vec::new();
+    };
+    match overlay {
+        Overlay::Help { scroll } | Overlay::Teaching { scroll } => match key.code {
+            KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+            KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+            KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
+            KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+            _ => state.overlay = None,
+        },
+        Overlay::Capabilities => state.overlay = None,
+        Overlay::Password { field, then } => match key.code {
+            KeyCode::Esc => {
+                state.overlay = None;
+                notice(state, "cancelled");
+            }
+            KeyCode::Enter => {
+                let pw = field.lines().join("");
+                let then = then.clone();
+                state.overlay = None;
+                if pw.is_empty() {
+                    error(state, "no password given");
+                    return Vec::new();
+                }
+                state.password = Some(SecretString::from(pw));
+                return match then {
+                    PendingAfterPassword::StartScenario { run_all } => {
+                        start_scenario(state, run_all)
+                    }
+                    PendingAfterPassword::ManualAuth { mechanism } => match target(state) {
+                        Some(t) => vec![Effect::ManualAuth {
+                            target: t,
+                            mechanism,
+                        }],
+                        None => Vec::new(),
+                    },
+                };
+            }
+            _ => {
+                field.input(key);
+            }
+        },
+        Overlay::ProfileEditor {
+            name,
+            field,
+            error: err,
+        } => match (key.code, key.modifiers.contains(KeyModifiers::CONTROL)) {
+            (KeyCode::Esc, _) => state.overlay = None,
+            (KeyCode::Char('s'), true) => {
+                let text = field.lines().join("\n");
+                match Profile::parse(&text, std::path::Path::new(&format!("{name}.toml"))) {
+                    Ok(_) => {
+                        let effect = Effect::SaveProfile {
+                            name: name.clone(),
+                            text,
+                        };
+                        state.overlay = None;
+                        return vec![effect];
+                    }
+                    Err(e) => *err = Some(e.to_string()),
+                }
+            }
+            _ => {
+                field.input(key);
+            }
+        },
+        Overlay::ConfirmDelete { name } => {
+            let name = name.clone();
+            state.overlay = None;
+            if key.code == KeyCode::Char('y') {
+                let saved = state.current_profile().is_some_and(|p| p.saved);
+                state.profiles.retain(|p| p.name != name);
+                state.profile = 0;
+                if saved {
+                    return vec![Effect::DeleteProfile { name }];
+                }
+                notice(state, format!("profile {name} removed"));
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn on_net(state: &mut State, ev: NetEvent) {
+    match ev {
+        NetEvent::Entry(e) => {
+            state.push_entry(&e);
+            if !state.follow {
+                // Keep the view still while new lines arrive below it.
+                let added = state.lines.len();
+                let _ = added;
+            }
+        }
+        NetEvent::Preview { index, text } => {
+            if let Some(run) = state.run.as_mut() {
+                run.current = Some(index);
+                run.busy = false;
+            }
+            state.set_editor(&text);
+            state.focus = Focus::Editor;
+        }
+        NetEvent::Step { index, result } => {
+            if let Some(run) = state.run.as_mut() {
+                if let Some(s) = run.steps.get_mut(index) {
+                    s.result = Some(result);
+                } else {
+                    run.steps.push(StepView {
+                        label: result
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| result.command.clone()),
+                        expected: result.expected.clone(),
+                        result: Some(result),
+                    });
+                }
+            }
+        }
+        NetEvent::Conn(info) => state.conn = info,
+        NetEvent::Done { verdict, reason } => {
+            if let Some(run) = state.run.as_mut() {
+                run.verdict = Some((verdict, reason.clone()));
+                run.current = None;
+                run.busy = false;
+                if let Some(i) = state.catalogue.iter().position(|s| s.id == run.scenario.id)
+                    && let Some(slot) = state.last_verdicts.get_mut(i)
+                {
+                    *slot = Some(verdict);
+                }
+            }
+            state.set_editor("");
+            state.focus = Focus::Picker;
+            notice(state, format!("{verdict}: {reason}"));
+        }
+        NetEvent::Idle => {
+            if let Some(run) = state.run.as_mut() {
+                run.busy = false;
+            }
+        }
+        NetEvent::Info(t) => notice(state, t),
+        NetEvent::Error(t) => {
+            if let Some(run) = state.run.as_mut() {
+                run.busy = false;
+            }
+            error(state, t);
+        }
+        NetEvent::Exported(path) => {
+            notice(state, format!("transcript written to {}", path.display()))
+        }
+        NetEvent::ProfileSaved {
+            name,
+            path,
+            profile,
+        } => {
+            match state.profiles.iter().position(|p| p.name == name) {
+                Some(i) => {
+                    state.profiles[i].profile = *profile;
+                    state.profiles[i].saved = true;
+                    state.profile = i;
+                }
+                None => {
+                    state.profiles.push(super::state::ProfileEntry {
+                        name: name.clone(),
+                        profile: *profile,
+                        saved: true,
+                    });
+                    state.profile = state.profiles.len() - 1;
+                }
+            }
+            notice(state, format!("profile {name} saved to {}", path.display()));
+        }
+        NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
+    }
+}
+
+fn scroll_up(state: &mut State, n: usize) {
+    state.follow = false;
+    state.scroll = (state.scroll + n).min(state.lines.len());
+}
+
+fn scroll_down(state: &mut State, n: usize) {
+    state.scroll = state.scroll.saturating_sub(n);
+    if state.scroll == 0 {
+        state.follow = true;
+    }
+}
+
+fn select_line(state: &mut State, delta: isize) {
+    if state.lines.is_empty() {
+        return;
+    }
+    let last = state.lines.len() - 1;
+    let cur = state.selected_line.unwrap_or(last);
+    let next = if delta < 0 {
+        cur.saturating_sub(1)
+    } else {
+        (cur + 1).min(last)
+    };
+    state.selected_line = Some(next);
+    state.follow = false;
+    // Keep the selection on screen: scroll is counted from the bottom.
+    let from_bottom = last - next;
+    if from_bottom < state.scroll {
+        state.scroll = from_bottom;
+    }
+}
+
+fn search_next(state: &mut State) {
+    let Some(q) = state.search.clone() else {
+        return;
+    };
+    let q = q.to_lowercase();
+    let start = state.selected_line.map_or(0, |i| i + 1);
+    let n = state.lines.len();
+    let found = (0..n)
+        .map(|k| (start + k) % n.max(1))
+        .find(|&i| state.lines[i].text.to_lowercase().contains(&q));
+    match found {
+        Some(i) => {
+            state.selected_line = Some(i);
+            state.follow = false;
+            state.scroll = n - 1 - i;
+        }
+        None => notice(state, format!("no match for {q:?}")),
+    }
+}

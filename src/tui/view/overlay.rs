@@ -1,0 +1,177 @@
+//! Modal panes: help (generated from the key table), teaching text, capabilities, the password
+//! prompt and the profile editor.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::Theme;
+use crate::commands::catalog::explain;
+use crate::tui::keymap::{BINDINGS, Scope, scope_name};
+use crate::tui::state::{Overlay, State};
+
+fn centered(area: Rect, pct_x: u16, pct_y: u16) -> Rect {
+    let v = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Percentage((100 - pct_y) / 2),
+            Constraint::Percentage(pct_y),
+            Constraint::Percentage((100 - pct_y) / 2),
+        ])
+        .split(area);
+    Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([
+            Constraint::Percentage((100 - pct_x) / 2),
+            Constraint::Percentage(pct_x),
+            Constraint::Percentage((100 - pct_x) / 2),
+        ])
+        .split(v[1])[1]
+}
+
+/// The help text: every binding by scope, the escape syntax, the log file, then Relay 101.
+pub fn help_text(state: &State) -> Vec<String> {
+    let mut out = vec![
+        "Keys (any other key closes this help; Up/Down/PgUp/PgDn scroll)".to_string(),
+        String::new(),
+    ];
+    for scope in [
+        Scope::Global,
+        Scope::Picker,
+        Scope::Transcript,
+        Scope::Editor,
+    ] {
+        out.push(format!("{}:", scope_name(scope)));
+        for b in BINDINGS.iter().filter(|b| b.scope == scope) {
+            out.push(format!("  {:<10} {}", b.key, b.label));
+        }
+        out.push(String::new());
+    }
+    out.extend([
+        "Typing commands by hand: the line is sent with CRLF added. Escapes send exact".to_string(),
+        "bytes: \\r \\n \\t \\0 \\\\ \\xHH; a line containing \\r or \\n gets no CRLF added."
+            .to_string(),
+        "AUTH typed by hand asks for the password (masked) and keeps it in memory only."
+            .to_string(),
+        "STARTTLS typed by hand upgrades the connection properly.".to_string(),
+        String::new(),
+        format!(
+            "Log file: {}",
+            state
+                .log_path
+                .as_ref()
+                .map_or("(none)".to_string(), |p| p.display().to_string())
+        ),
+        String::new(),
+    ]);
+    out.extend(state.relay_101.lines().map(str::to_string));
+    out
+}
+
+pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
+    let Some(overlay) = &state.overlay else {
+        return;
+    };
+    match overlay {
+        Overlay::Help { scroll } => {
+            let r = centered(area, 90, 90);
+            frame.render_widget(Clear, r);
+            let text: Vec<Line> = help_text(state).into_iter().map(Line::from).collect();
+            frame.render_widget(
+                Paragraph::new(text)
+                    .block(Block::default().borders(Borders::ALL).title(" Help "))
+                    .scroll((*scroll, 0)),
+                r,
+            );
+        }
+        Overlay::Teaching { scroll } => {
+            let r = centered(area, 90, 90);
+            frame.render_widget(Clear, r);
+            let text = state.selected_scenario().map(explain).unwrap_or_default();
+            frame.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: false })
+                    .block(
+                        Block::default()
+                            .borders(Borders::ALL)
+                            .title(" Why it matters and how to fix it "),
+                    )
+                    .scroll((*scroll, 0)),
+                r,
+            );
+        }
+        Overlay::Capabilities => {
+            let r = centered(area, 80, 80);
+            frame.render_widget(Clear, r);
+            let mut lines = Vec::new();
+            for (title, caps) in [
+                ("Before TLS", &state.conn.caps_before),
+                (
+                    "After TLS (the only ones trusted once TLS is up)",
+                    &state.conn.caps_after,
+                ),
+            ] {
+                lines.push(Line::from(Span::styled(title, theme.focus(true))));
+                if caps.is_empty() {
+                    lines.push(Line::from("  (none seen yet)"));
+                }
+                for (k, m) in caps {
+                    lines.push(Line::from(format!("  {k:<28} {m}")));
+                }
+                lines.push(Line::from(""));
+            }
+            frame.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" Capabilities "),
+                ),
+                r,
+            );
+        }
+        Overlay::Password { field, .. } => {
+            let r = centered(area, 60, 20);
+            frame.render_widget(Clear, r);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .title(" Password (Enter to use, Esc to cancel; never saved) ");
+            let inner = block.inner(r);
+            frame.render_widget(block, r);
+            frame.render_widget(field.as_ref(), inner);
+        }
+        Overlay::ProfileEditor { name, field, error } => {
+            let r = centered(area, 90, 85);
+            frame.render_widget(Clear, r);
+            let title =
+                format!(" Profile {name} — Ctrl-S saves to profiles/{name}.toml, Esc cancels ");
+            let block = Block::default().borders(Borders::ALL).title(title);
+            let inner = block.inner(r);
+            frame.render_widget(block, r);
+            let parts = Layout::default()
+                .direction(Direction::Vertical)
+                .constraints([Constraint::Min(3), Constraint::Length(2)])
+                .split(inner);
+            frame.render_widget(field.as_ref(), parts[0]);
+            if let Some(e) = error {
+                frame.render_widget(
+                    Paragraph::new(Span::styled(e.clone(), theme.fg(Color::Red)))
+                        .wrap(Wrap { trim: false }),
+                    parts[1],
+                );
+            }
+        }
+        Overlay::ConfirmDelete { name } => {
+            let r = centered(area, 50, 20);
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(format!(
+                    "Delete profile {name}? y deletes, any other key keeps it."
+                ))
+                .block(Block::default().borders(Borders::ALL).title(" Delete ")),
+                r,
+            );
+        }
+    }
+}
