@@ -174,6 +174,11 @@ pub struct State {
 pub fn new_editor() -> TextArea<'static> {
     let mut t = TextArea::default();
     t.set_placeholder_text("type an SMTP command, or pick a scenario and press Enter");
+    // Dim rather than grey, so the placeholder stays readable under NO_COLOR.
+    t.set_placeholder_style(
+        ratatui::style::Style::default().add_modifier(ratatui::style::Modifier::DIM),
+    );
+    t.set_cursor_line_style(ratatui::style::Style::default());
     t
 }
 

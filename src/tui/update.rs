@@ -807,3 +807,251 @@ fn search_next(state: &mut State) {
         None => notice(state, format!("no match for {q:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+    use crate::scenario::Catalogue;
+    use crate::tui::state::ProfileEntry;
+    use ratatui::crossterm::event::KeyEvent;
+
+    fn key(code: KeyCode) -> Message {
+        Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn ctrl(c: char) -> Message {
+        Message::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+    }
+
+    fn typed(state: &mut State, text: &str) {
+        for c in text.chars() {
+            update(state, key(KeyCode::Char(c)));
+        }
+    }
+
+    fn state_with(auth_source: bool) -> State {
+        let mut profile = Profile::parse(
+            "server = \"127.0.0.1:2525\"\n[auth]\nmechanism = \"plain\"\nusername = \"bob\"\n[relay]\nlocal_recipient = \"postmaster@lab.example\"\n",
+            std::path::Path::new("p.toml"),
+        )
+        .expect("profile");
+        if auth_source && let Some(a) = profile.auth.as_mut() {
+            a.password_env = Some("PW".into());
+        }
+        let cat = Catalogue::built_in()
+            .entries
+            .into_iter()
+            .map(|e| e.scenario)
+            .collect();
+        State::new(
+            vec![ProfileEntry {
+                name: "p".into(),
+                profile,
+                saved: true,
+            }],
+            cat,
+        )
+    }
+
+    #[test]
+    fn enter_on_a_scenario_starts_it_and_waits_for_the_first_step() {
+        let mut s = state_with(true);
+        let effects = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(effects.as_slice(), [Effect::StartScenario { scenario, run_all: false, .. }] if scenario.id == "unauth-relay")
+        );
+        let run = s.run.as_ref().expect("run view");
+        assert!(run.busy);
+        assert_eq!(run.steps.len(), 2);
+        assert_eq!(s.focus, Focus::Editor);
+        update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            })),
+        );
+        assert_eq!(s.editor_text(), "MAIL FROM:<x@y>");
+        assert_eq!(s.run.as_ref().and_then(|r| r.current), Some(0));
+        // Enter sends the step as shown; an edit goes out as edited.
+        typed(&mut s, " SIZE=1");
+        let effects = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(effects.as_slice(), [Effect::Advance { edited: Some(t) }] if t == "MAIL FROM:<x@y> SIZE=1")
+        );
+        // While the server has not answered, a second Enter does nothing.
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(s.notice.as_ref().is_some_and(|(_, t)| t.contains("busy")));
+    }
+
+    #[test]
+    fn step_results_and_the_verdict_land_in_the_panel_and_picker() {
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Enter));
+        let result = crate::scenario::StepResult {
+            name: None,
+            command: "RCPT TO:<a@b>".into(),
+            expected: "rejected".into(),
+            reply: None,
+            verdict: crate::scenario::Verdict::Pass,
+            reason: "554".into(),
+            elapsed_ms: 1,
+            role: crate::scenario::model::Role::Probe,
+            note: None,
+        };
+        update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::Step { index: 1, result })),
+        );
+        assert!(s.run.as_ref().is_some_and(|r| r.steps[1].result.is_some()));
+        update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::Done {
+                verdict: crate::scenario::Verdict::Pass,
+                reason: "554 5.7.1".into(),
+            })),
+        );
+        assert_eq!(s.last_verdicts[0], Some(crate::scenario::Verdict::Pass));
+        assert_eq!(s.focus, Focus::Picker);
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.starts_with("PASS"))
+        );
+    }
+
+    #[test]
+    fn toggles_change_and_say_they_apply_next_time() {
+        let mut s = state_with(true);
+        s.toggles_in_use = Some(s.toggles);
+        update(&mut s, key(KeyCode::F(2)));
+        assert_eq!(s.toggles.tls, TlsMode::Implicit);
+        assert!(s.toggles_pending());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("next connection"))
+        );
+        update(&mut s, key(KeyCode::F(4)));
+        update(&mut s, key(KeyCode::F(4)));
+        assert_eq!(s.toggles.verify, Verify::Insecure);
+        update(&mut s, key(KeyCode::F(6)));
+        assert_eq!(s.toggles.mechanism, Mechanism::Login);
+        update(&mut s, key(KeyCode::F(7)));
+        assert!(s.toggles.send_data);
+        update(&mut s, key(KeyCode::F(3)));
+        assert!(s.toggles.require_tls);
+    }
+
+    #[test]
+    fn hand_typed_commands_decode_escapes_and_keep_history() {
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Tab));
+        update(&mut s, key(KeyCode::Tab));
+        assert_eq!(s.focus, Focus::Editor);
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::Manual { bytes, .. }] if bytes == b"NOOP\r\n"));
+        typed(&mut s, "MAIL FROM:<a>\\n\\x00");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Manual { bytes, .. }] if bytes == b"MAIL FROM:<a>\n\0"),
+            "{e:?}"
+        );
+        typed(&mut s, "bad \\q");
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(err, t)| *err && t.contains("unknown escape"))
+        );
+        update(&mut s, key(KeyCode::Up));
+        assert_eq!(s.editor_text(), "bad \\q");
+        update(&mut s, key(KeyCode::Up));
+        assert_eq!(s.editor_text(), "MAIL FROM:<a>\\n\\x00");
+        update(&mut s, key(KeyCode::Down));
+        update(&mut s, key(KeyCode::Down));
+        assert_eq!(s.editor_text(), "");
+    }
+
+    #[test]
+    fn auth_typed_by_hand_asks_for_the_password_and_keeps_it_in_memory() {
+        let mut s = state_with(false);
+        s.focus = Focus::Editor;
+        typed(&mut s, "AUTH LOGIN");
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(matches!(s.overlay, Some(Overlay::Password { .. })));
+        typed(&mut s, "s3cret");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::ManualAuth { mechanism: Mechanism::Login, target }] if target.password.is_some())
+        );
+        assert!(s.password.is_some());
+        assert!(s.overlay.is_none());
+    }
+
+    #[test]
+    fn a_scenario_needing_auth_prompts_when_the_profile_names_no_source() {
+        let mut s = state_with(false);
+        s.selected = 1; // B authenticates
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(matches!(s.overlay, Some(Overlay::Password { .. })));
+        update(&mut s, key(KeyCode::Esc));
+        assert!(s.overlay.is_none());
+        assert!(s.run.is_none());
+    }
+
+    #[test]
+    fn transcript_scrolls_selects_searches_and_quits() {
+        let mut s = state_with(true);
+        for i in 0..50 {
+            s.lines.push(crate::tui::state::DisplayLine {
+                ms: i,
+                tls: false,
+                kind: crate::tui::state::LineKind::Received,
+                text: format!("250 line {i}"),
+                raw: format!("250 line {i}\\r\\n"),
+                code: Some((250, None)),
+                latency_ms: None,
+            });
+        }
+        s.focus = Focus::Transcript;
+        update(&mut s, key(KeyCode::PageUp));
+        assert!(!s.follow);
+        assert_eq!(s.scroll, 10);
+        update(&mut s, key(KeyCode::End));
+        assert!(s.follow);
+        update(&mut s, key(KeyCode::Up));
+        assert_eq!(s.selected_line, Some(48));
+        update(&mut s, key(KeyCode::Char('/')));
+        typed(&mut s, "line 7");
+        update(&mut s, key(KeyCode::Enter));
+        assert_eq!(s.selected_line, Some(7));
+        update(&mut s, key(KeyCode::Char('w')));
+        assert!(s.raw_view);
+        let e = update(&mut s, ctrl('c'));
+        assert!(s.quit);
+        assert!(matches!(e.as_slice(), [Effect::Abort]));
+    }
+
+    #[test]
+    fn help_and_profile_editor_overlays() {
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::F(1)));
+        assert!(matches!(s.overlay, Some(Overlay::Help { .. })));
+        update(&mut s, key(KeyCode::Char('x')));
+        assert!(s.overlay.is_none());
+        update(&mut s, key(KeyCode::Char('a')));
+        assert!(matches!(s.overlay, Some(Overlay::ProfileEditor { .. })));
+        typed(&mut s, "oops = ");
+        let e = update(&mut s, ctrl('s'));
+        assert!(e.is_empty(), "a broken profile is not saved");
+        match &s.overlay {
+            Some(Overlay::ProfileEditor {
+                error: Some(err), ..
+            }) => assert!(err.contains("new-2.toml:1:"), "{err}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -62,20 +62,20 @@ pub fn render_toggles(state: &State, frame: &mut Frame, area: Rect, theme: Theme
     };
     let mut spans = vec![
         Span::raw(format!(
-            " F2 TLS:{}  F3 require:{}  F4 verify:",
+            " F2 tls:{} F3 req:{} F4 cert:",
             tls_name(t.tls),
             if t.require_tls { "on" } else { "off" }
         )),
         Span::styled(verify, verify_style),
         Span::raw(format!(
-            "  F5 AUTH:{}  F6 {}  F7 data:{}",
+            " F5 auth:{} F6 {} F7 data:{}",
             if t.auth { "on" } else { "off" },
             t.mechanism.name(),
             if t.send_data { "on" } else { "off" }
         )),
     ];
     if state.toggles_pending() {
-        spans.push(Span::styled("  (next connection)", theme.fg(Color::Yellow)));
+        spans.push(Span::styled(" (next connection)", theme.fg(Color::Yellow)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

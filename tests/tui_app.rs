@@ -1,0 +1,244 @@
+//! The whole app (update, view, worker) driven by key messages against a practice lab server
+//! in-process, on a TestBackend, waiting for what the screen shows.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use smtpscope::lab::{Lab, LabConfig, Policy};
+use smtpscope::scenario::Catalogue;
+use smtpscope::tui::message::Message;
+use smtpscope::tui::state::{ProfileEntry, State};
+use smtpscope::tui::view::Theme;
+use smtpscope::tui::{AppIo, lab_profile, run_app, worker::Worker};
+use tokio::sync::{mpsc, watch};
+use tokio_stream_shim::ReceiverStream;
+
+mod tokio_stream_shim {
+    //! A tiny Stream over an mpsc receiver, so the test can feed keys.
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    pub struct ReceiverStream<T>(pub tokio::sync::mpsc::UnboundedReceiver<T>);
+    impl<T> futures::Stream for ReceiverStream<T> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}
+
+async fn wait_for(screen: &mut watch::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = screen.borrow_and_update().clone();
+        if text.contains(needle) {
+            return text;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "{needle:?} never appeared; last screen:\n{text}"
+        );
+        let _ = tokio::time::timeout(left, screen.changed()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_through_a_on_open_and_secure_labs() {
+    let mut labs = Vec::new();
+    let mut profiles = Vec::new();
+    for (policy, name) in [
+        (Policy::OpenRelay, "lab-open"),
+        (Policy::Secure, "lab-secure"),
+    ] {
+        let lab = Lab::start(
+            LabConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                policy,
+                misbehave: vec![],
+                store_dir: None,
+            },
+            None,
+        )
+        .await
+        .expect("lab");
+        profiles.push(ProfileEntry {
+            name: name.into(),
+            profile: lab_profile(&lab),
+            saved: false,
+        });
+        labs.push(lab);
+    }
+    let catalogue = Catalogue::built_in()
+        .entries
+        .into_iter()
+        .map(|e| e.scenario)
+        .collect();
+    let mut state = State::new(profiles, catalogue);
+    let (key_tx, key_rx) = mpsc::unbounded_channel();
+    let (effect_tx, effect_rx) = mpsc::unbounded_channel();
+    let (net_tx, net_rx) = mpsc::unbounded_channel();
+    let (abort_tx, abort_rx) = watch::channel(0u64);
+    let (draw_tx, mut screen) = watch::channel(String::new());
+    let export_dir = tempfile::tempdir().expect("tempdir");
+    tokio::spawn(Worker::new(net_tx, export_dir.path().to_path_buf()).run(effect_rx, abort_rx));
+    let app = tokio::spawn(async move {
+        let mut terminal = Terminal::new(TestBackend::new(120, 35)).expect("terminal");
+        let io = AppIo {
+            effects: effect_tx,
+            abort: abort_tx,
+            net: net_rx,
+            on_draw: Some(draw_tx),
+        };
+        run_app(
+            &mut terminal,
+            &mut state,
+            ReceiverStream(key_rx),
+            io,
+            Theme { color: false },
+            Vec::new(),
+        )
+        .await
+    });
+    let press = |code: KeyCode| {
+        key_tx
+            .send(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+            .expect("app alive")
+    };
+
+    wait_for(&mut screen, "lab-open").await;
+    press(KeyCode::Enter);
+    wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
+    press(KeyCode::Enter);
+    wait_for(&mut screen, "\n│RCPT TO:<relay-test@elsewhere.example.org>").await;
+    press(KeyCode::Enter);
+    let s = wait_for(&mut screen, "FAIL:").await;
+    assert!(s.contains("250 2.1.5 Ok"), "{s}");
+
+    press(KeyCode::Char('p'));
+    wait_for(&mut screen, "lab-secure").await;
+    press(KeyCode::Enter);
+    wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
+    press(KeyCode::Enter);
+    wait_for(&mut screen, "\n│RCPT TO:<relay-test@elsewhere.example.org>").await;
+    press(KeyCode::Enter);
+    let s = wait_for(&mut screen, "PASS:").await;
+    assert!(s.contains("554 5.7.1"), "{s}");
+    assert!(
+        s.contains("unauth-relay PASS"),
+        "the picker shows the last verdict: {s}"
+    );
+
+    // Hand-typed commands on a fresh connection, and an export.
+    press(KeyCode::Tab);
+    press(KeyCode::Tab);
+    for c in "NOOP".chars() {
+        press(KeyCode::Char(c));
+    }
+    press(KeyCode::Enter);
+    wait_for(&mut screen, "C: NOOP").await;
+    wait_for(&mut screen, "S: 250 2.0.0 Ok").await;
+    press(KeyCode::F(8));
+    let s = wait_for(&mut screen, "transcript written to").await;
+    let written: Vec<_> = std::fs::read_dir(export_dir.path())
+        .expect("dir")
+        .flatten()
+        .collect();
+    assert_eq!(written.len(), 1, "{s}");
+    let text = std::fs::read_to_string(written[0].path()).expect("export");
+    assert!(text.contains("C: NOOP"), "{text}");
+
+    key_tx
+        .send(Message::Key(KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL,
+        )))
+        .expect("alive");
+    tokio::time::timeout(Duration::from_secs(5), app)
+        .await
+        .expect("quits")
+        .expect("joins")
+        .expect("no error");
+    drop(labs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_server_leaves_the_ui_responsive_and_esc_aborts() {
+    let lab = Lab::start(
+        LabConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            policy: Policy::Secure,
+            misbehave: vec![smtpscope::lab::Misbehaviour::SlowBanner],
+            store_dir: None,
+        },
+        None,
+    )
+    .await
+    .expect("lab");
+    let catalogue = Catalogue::built_in()
+        .entries
+        .into_iter()
+        .map(|e| e.scenario)
+        .collect();
+    let mut state = State::new(
+        vec![ProfileEntry {
+            name: "slow".into(),
+            profile: lab_profile(&lab),
+            saved: false,
+        }],
+        catalogue,
+    );
+    let (key_tx, key_rx) = mpsc::unbounded_channel();
+    let (effect_tx, effect_rx) = mpsc::unbounded_channel();
+    let (net_tx, net_rx) = mpsc::unbounded_channel();
+    let (abort_tx, abort_rx) = watch::channel(0u64);
+    let (draw_tx, mut screen) = watch::channel(String::new());
+    tokio::spawn(Worker::new(net_tx, std::env::temp_dir()).run(effect_rx, abort_rx));
+    let app = tokio::spawn(async move {
+        let mut terminal = Terminal::new(TestBackend::new(120, 35)).expect("terminal");
+        let io = AppIo {
+            effects: effect_tx,
+            abort: abort_tx,
+            net: net_rx,
+            on_draw: Some(draw_tx),
+        };
+        run_app(
+            &mut terminal,
+            &mut state,
+            ReceiverStream(key_rx),
+            io,
+            Theme { color: false },
+            Vec::new(),
+        )
+        .await
+    });
+    let press = |code: KeyCode| {
+        key_tx
+            .send(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+            .expect("app alive")
+    };
+    press(KeyCode::Enter);
+    wait_for(&mut screen, "waiting for the server").await;
+    // The banner takes 5 s; the UI answers at once meanwhile.
+    let started = Instant::now();
+    press(KeyCode::F(1));
+    wait_for(&mut screen, "Keys (any other key closes").await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    press(KeyCode::Char('x'));
+    press(KeyCode::Esc);
+    wait_for(&mut screen, "aborted").await;
+    key_tx
+        .send(Message::Key(KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL,
+        )))
+        .expect("alive");
+    tokio::time::timeout(Duration::from_secs(5), app)
+        .await
+        .expect("quits")
+        .expect("joins")
+        .expect("no error");
+}
