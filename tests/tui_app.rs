@@ -70,6 +70,15 @@ async fn step_through_a_on_open_and_secure_labs() {
             profile: lab_profile(&lab),
             saved: false,
         });
+        if policy == Policy::Secure {
+            let mut bad = lab_profile(&lab);
+            bad.relay.local_recipient = Some("nobody@lab.example".into());
+            profiles.push(ProfileEntry {
+                name: "bad-control".into(),
+                profile: bad,
+                saved: false,
+            });
+        }
         labs.push(lab);
     }
     let catalogue = Catalogue::built_in()
@@ -131,6 +140,17 @@ async fn step_through_a_on_open_and_secure_labs() {
         s.contains("unauth-relay PASS"),
         "the picker shows the last verdict: {s}"
     );
+
+    // A "local" recipient the server refuses: the control fails, so A proves nothing.
+    press(KeyCode::Char('p'));
+    wait_for(&mut screen, "bad-control").await;
+    press(KeyCode::Enter);
+    wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
+    press(KeyCode::Enter);
+    wait_for(&mut screen, "\n│RCPT TO:<relay-test@elsewhere.example.org>").await;
+    press(KeyCode::Enter);
+    let s = wait_for(&mut screen, "INCONCLUSIVE:").await;
+    assert!(s.contains("proves nothing"), "{s}");
 
     // Hand-typed commands on a fresh connection, and an export.
     press(KeyCode::Tab);

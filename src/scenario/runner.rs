@@ -1121,6 +1121,32 @@ pub async fn run(
     results
 }
 
+/// Runs the local-delivery control for a scenario stepped by hand (the TUI) and applies it to
+/// that scenario's verdict, exactly as `check` does.
+pub async fn with_control(
+    verdict: Verdict,
+    reason: String,
+    control: Scenario,
+    ctx: Context,
+) -> (Verdict, String) {
+    let limit = Arc::new(Semaphore::new(1));
+    let control_result = run_scenario(control, Arc::new(ctx), limit).await;
+    let mut results = [ScenarioResult {
+        scenario: String::new(),
+        id: String::new(),
+        title: String::new(),
+        verdict,
+        reason,
+        steps: Vec::new(),
+        elapsed_ms: 0,
+        transcripts: Vec::new(),
+        needs_control: true,
+    }];
+    apply_control(&mut results, Some(&control_result));
+    let [r] = results;
+    (r.verdict, r.reason)
+}
+
 /// Downgrades the verdicts of scenarios that depend on the control.
 fn apply_control(results: &mut [ScenarioResult], control: Option<&ScenarioResult>) {
     for r in results.iter_mut() {

@@ -66,6 +66,8 @@ pub enum Effect {
     StartScenario {
         target: Box<Target>,
         scenario: Box<Scenario>,
+        /// The local-delivery control, for scenarios whose rejections mean nothing without it.
+        control: Option<Box<Scenario>>,
         run_all: bool,
     },
     Advance {

@@ -497,9 +497,21 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         state,
         format!("connecting for {} ({})", scenario.id, scenario.title),
     );
+    let control = scenario
+        .needs_control
+        .then(|| {
+            state
+                .catalogue
+                .iter()
+                .find(|s| s.id == "local-delivery")
+                .cloned()
+                .map(Box::new)
+        })
+        .flatten();
     vec![Effect::StartScenario {
         target: t,
         scenario: Box::new(scenario),
+        control,
         run_all,
     }]
 }
@@ -859,7 +871,7 @@ mod tests {
         let mut s = state_with(true);
         let effects = update(&mut s, key(KeyCode::Enter));
         assert!(
-            matches!(effects.as_slice(), [Effect::StartScenario { scenario, run_all: false, .. }] if scenario.id == "unauth-relay")
+            matches!(effects.as_slice(), [Effect::StartScenario { scenario, control: Some(c), run_all: false, .. }] if scenario.id == "unauth-relay" && c.id == "local-delivery")
         );
         let run = s.run.as_ref().expect("run view");
         assert!(run.busy);

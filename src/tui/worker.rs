@@ -146,6 +146,7 @@ struct Driver {
     session: usize,
     stepper: Option<Stepper>,
     results: Vec<StepResult>,
+    control: Option<Scenario>,
 }
 
 pub struct Worker {
@@ -206,8 +207,12 @@ impl Worker {
             Effect::StartScenario {
                 target,
                 scenario,
+                control,
                 run_all,
-            } => self.start(&target, *scenario, run_all).await,
+            } => {
+                self.start(&target, *scenario, control.map(|c| *c), run_all)
+                    .await
+            }
             Effect::Advance { edited } => self.advance(edited, false).await,
             Effect::Skip => self.advance(None, true).await,
             Effect::RunRest => {
@@ -347,7 +352,13 @@ impl Worker {
         result.map_err(|e| e.to_string())
     }
 
-    async fn start(&mut self, target: &Target, scenario: Scenario, run_all: bool) {
+    async fn start(
+        &mut self,
+        target: &Target,
+        scenario: Scenario,
+        control: Option<Scenario>,
+        run_all: bool,
+    ) {
         self.driver = None;
         if let Some(mut c) = self.manual.take() {
             c.close().await;
@@ -374,6 +385,7 @@ impl Worker {
             session: 0,
             stepper: None,
             results: Vec::new(),
+            control,
         });
         self.open_session().await;
         if run_all {
@@ -392,6 +404,21 @@ impl Worker {
             };
             if d.session >= d.sessions.len() {
                 let (verdict, reason) = aggregate(&d.results);
+                let (verdict, reason) = match d.control.take() {
+                    Some(control) if verdict == crate::scenario::Verdict::Pass => {
+                        let _ = self
+                            .tx
+                            .send(NetEvent::Info("running the local-delivery control…".into()));
+                        crate::scenario::runner::with_control(
+                            verdict,
+                            reason,
+                            control,
+                            d.ctx.clone(),
+                        )
+                        .await
+                    }
+                    _ => (verdict, reason),
+                };
                 self.send(NetEvent::Done { verdict, reason });
                 self.driver = None;
                 return;
