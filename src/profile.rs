@@ -323,8 +323,12 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     let dir = path.parent().ok_or("no parent directory")?;
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    // Unique per process and per call, so concurrent saves never share a temporary file;
+    // the rename then makes one complete file win.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{n}",
         path.file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("profile"),
@@ -485,6 +489,48 @@ other_local_sender = "someone-else@example.com"
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn concurrent_saves_never_leave_a_corrupt_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ProfileStore::new(dir.path());
+        let base = Profile::parse(FULL, Path::new("x.toml")).expect("parses");
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let store = store.clone();
+                let mut p = base.clone();
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        p.helo = Some(format!("writer-{t}-{i}.example"));
+                        store.save("shared", &p).expect("save");
+                    }
+                });
+            }
+            let reader = store.clone();
+            scope.spawn(move || {
+                for _ in 0..200 {
+                    match reader.load("shared") {
+                        Ok(p) => assert!(p.helo.is_some_and(|h| h.starts_with("writer-"))),
+                        Err(ProfileError::NotFound { .. }) => {}
+                        Err(e) => panic!("a reader saw a broken profile: {e}"),
+                    }
+                }
+            });
+        });
+        assert!(store.load("shared").is_ok());
+        let leftovers = std::fs::read_dir(store.dir()).expect("dir").count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
+
+    #[test]
+    fn a_profile_from_the_first_release_still_loads() {
+        // The smallest file 0.1 wrote: only what was required then.
+        let old = "server = \"mx.example.com:25\"\n[auth]\nmechanism = \"login\"\nusername = \"u\"\npassword_env = \"P\"\n";
+        let p = Profile::parse(old, Path::new("old.toml")).expect("old profiles load");
+        assert_eq!(p.tls, TlsMode::Starttls);
+        assert_eq!(p.verify, Verify::Platform);
+        assert!(p.relay.auth_sender.is_none());
     }
 
     #[test]
