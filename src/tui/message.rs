@@ -50,6 +50,8 @@ pub enum Message {
     Mouse(MouseEvent),
     Resize,
     Net(Box<NetEvent>),
+    /// SIGTERM or SIGHUP: quit cleanly, restoring the terminal.
+    Terminate(&'static str),
 }
 
 /// Everything needed to connect, decided by the UI and carried out by the runtime.

@@ -172,6 +172,30 @@ where
     }
 }
 
+/// SIGTERM and SIGHUP as messages, so the app quits through its normal path and restores the
+/// terminal instead of dying mid-screen.
+fn signal_stream() -> impl Stream<Item = Message> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        for (kind, name) in [
+            (SignalKind::terminate(), "SIGTERM"),
+            (SignalKind::hangup(), "SIGHUP"),
+        ] {
+            if let Ok(mut sig) = signal(kind) {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    if sig.recv().await.is_some() {
+                        let _ = tx.send(Message::Terminate(name));
+                    }
+                });
+            }
+        }
+    }
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
+}
+
 fn load_profiles(notices: &mut Vec<String>) -> Vec<ProfileEntry> {
     match ProfileStore::from_env().and_then(|s| s.list()) {
         Ok(list) => list
@@ -306,7 +330,7 @@ pub fn run(opts: TuiOptions) -> u8 {
             std::io::stdout(),
             ratatui::crossterm::event::EnableMouseCapture
         );
-        let events = EventStream::new().filter_map(|ev| async move {
+        let terminal_events = EventStream::new().filter_map(|ev| async move {
             match ev {
                 Ok(TermEvent::Key(k)) => Some(Message::Key(k)),
                 Ok(TermEvent::Mouse(m)) => Some(Message::Mouse(m)),
@@ -314,6 +338,12 @@ pub fn run(opts: TuiOptions) -> u8 {
                 _ => None,
             }
         });
+        let events = futures::stream::select(terminal_events, signal_stream());
+        if std::env::var_os("SMTPSCOPE_TEST_PANIC").is_some() {
+            let _ = terminal.draw(|f| view::view(&state, f, theme));
+            // Lets the test suite prove the panic hook restores the terminal.
+            panic!("SMTPSCOPE_TEST_PANIC is set: panicking on purpose after the first frame");
+        }
         let io = AppIo {
             effects: effect_tx,
             abort: abort_tx,

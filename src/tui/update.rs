@@ -25,6 +25,11 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
             Vec::new()
         }
         Message::Resize => Vec::new(),
+        Message::Terminate(signal) => {
+            state.quit = true;
+            notice(state, format!("{signal}: quitting"));
+            vec![Effect::Abort]
+        }
         Message::Net(ev) => {
             on_net(state, *ev);
             Vec::new()

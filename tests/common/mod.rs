@@ -3,3 +3,4 @@
 
 pub mod fake_server;
 pub mod postfix;
+pub mod pty;
