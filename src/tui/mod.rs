@@ -159,6 +159,11 @@ where
             }
         }
         for msg in batch {
+            if let Message::Net(ev) = &msg
+                && let message::NetEvent::Error(t) | message::NetEvent::Info(t) = ev.as_ref()
+            {
+                log(state.log_path.as_ref(), t);
+            }
             for effect in update::update(state, msg) {
                 if matches!(effect, Effect::Abort) {
                     abort.send_modify(|n| *n += 1);

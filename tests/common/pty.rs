@@ -212,6 +212,16 @@ impl Tui {
 }
 
 impl Tui {
+    /// The child's data directory (SMTPSCOPE_DATA_DIR: the log file lives here).
+    pub fn data_dir(&self) -> &Path {
+        self._data.path()
+    }
+
+    /// The child's working directory (exports land here).
+    pub fn cwd(&self) -> &Path {
+        self._cwd.path()
+    }
+
     /// The child's process id, for sending it signals.
     pub fn pid(&self) -> Option<u32> {
         self.child.process_id()
