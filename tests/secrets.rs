@@ -15,6 +15,9 @@ use common::pty::{ENTER, Tui};
 use smtpscope::lab::{Lab, LabConfig, Policy};
 use smtpscope::smtp::auth::{Credentials, Mechanism, secret_needles};
 
+/// A test on the status bar's text.
+type StatusCheck = fn(&str) -> bool;
+
 const MECHS: [&str; 4] = ["plain", "login", "cram-md5", "xoauth2"];
 
 fn needles(user: &str, password: &str) -> Vec<String> {
@@ -185,7 +188,7 @@ fn tui_exports_and_log_never_contain_the_password() {
                 t.rows()[0].contains("│ greeted │") && t.rows()[0].contains("no TLS")
             });
         }
-        let steps: [(&str, fn(&str) -> bool); 3] = [
+        let steps: [(&str, StatusCheck); 3] = [
             ("EHLO probe.test", |bar| {
                 bar.contains("│ ready │") && bar.contains("no TLS")
             }),
