@@ -324,11 +324,6 @@ pub fn describe_event(ev: &Event) -> String {
     }
 }
 
-/// Entries as one JSON document (for exports spanning several sessions).
-pub fn entries_json(entries: &[Entry]) -> Value {
-    json!({ "entries": entries.iter().map(entry_json).collect::<Vec<_>>() })
-}
-
 fn entry_json(e: &Entry) -> Value {
     let base = json!({ "ms": e.at.as_millis() as u64, "tls": e.tls });
     let mut obj = match base {

@@ -91,8 +91,10 @@ pub enum Effect {
         target: Box<Target>,
         mechanism: Mechanism,
     },
+    /// Write the transcript as shown (text or JSON) to a file.
     Export {
         json: bool,
+        contents: String,
     },
     SaveProfile {
         name: String,

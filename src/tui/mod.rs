@@ -4,6 +4,7 @@
 //! worker drives the same [`crate::scenario::runner::Stepper`] as `check`.
 
 pub mod keymap;
+pub mod lines;
 pub mod message;
 pub mod state;
 pub mod update;

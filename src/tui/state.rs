@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use ratatui_textarea::TextArea;
 use secrecy::SecretString;
 
+pub use super::lines::{LineKind, LineMeta, Lines};
 use crate::net::TlsMode;
 use crate::net::tls::TlsInfo;
 use crate::profile::{Profile, Verify};
 use crate::scenario::{Scenario, StepResult, Verdict};
 use crate::smtp::auth::Mechanism;
-use crate::transcript::{Entry, EntryKind, Event, describe_event};
+use crate::transcript::Entry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -50,32 +51,6 @@ pub struct ProfileEntry {
     pub name: String,
     pub profile: Profile,
     pub saved: bool,
-}
-
-/// What kind of line a transcript line is, for colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineKind {
-    Sent,
-    Received,
-    Event,
-    Violation,
-    Error,
-}
-
-/// One display line of the transcript, derived once when its entry arrives so drawing costs
-/// only what is visible.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DisplayLine {
-    pub ms: u128,
-    pub tls: bool,
-    pub kind: LineKind,
-    pub text: String,
-    /// The same line with every byte escaped (the raw view).
-    pub raw: String,
-    /// For a reply line: its code and enhanced code, for "what does this mean".
-    pub code: Option<(u16, Option<crate::smtp::reply::EnhancedCode>)>,
-    /// Time from the last command to this reply, on a reply's last line.
-    pub latency_ms: Option<u128>,
 }
 
 /// One step of the scenario being run, as the verdict panel shows it.
@@ -147,7 +122,7 @@ pub struct State {
     pub toggles: Toggles,
     /// The toggles in force on the current connection, to say when a change is pending.
     pub toggles_in_use: Option<Toggles>,
-    pub lines: Vec<DisplayLine>,
+    pub lines: Lines,
     /// Lines from the bottom when not following.
     pub scroll: usize,
     pub follow: bool,
@@ -199,7 +174,7 @@ impl State {
             focus: Focus::Picker,
             toggles,
             toggles_in_use: None,
-            lines: Vec::new(),
+            lines: Lines::default(),
             scroll: 0,
             follow: true,
             raw_view: false,
@@ -246,80 +221,6 @@ impl State {
 
     /// Adds a transcript entry as display lines.
     pub fn push_entry(&mut self, e: &Entry) {
-        let ms = e.at.as_millis();
-        match &e.kind {
-            EntryKind::Sent { bytes, .. } => {
-                for l in bytes.split_inclusive(|&b| b == b'\n') {
-                    self.lines.push(DisplayLine {
-                        ms,
-                        tls: e.tls,
-                        kind: LineKind::Sent,
-                        text: printable(l),
-                        raw: crate::smtp::command::escape_bytes(l),
-                        code: None,
-                        latency_ms: None,
-                    });
-                }
-            }
-            EntryKind::Received { reply, latency } => {
-                let n = reply.lines.len();
-                for (i, l) in reply.lines.iter().enumerate() {
-                    self.lines.push(DisplayLine {
-                        ms,
-                        tls: e.tls,
-                        kind: LineKind::Received,
-                        text: printable(&l.raw),
-                        raw: crate::smtp::command::escape_bytes(&l.raw),
-                        code: l.code.map(|c| (c, l.enhanced)),
-                        latency_ms: if i + 1 == n {
-                            latency.map(|d| d.as_millis())
-                        } else {
-                            None
-                        },
-                    });
-                }
-                for v in &reply.violations {
-                    let text = format!("protocol violation: {v}");
-                    self.lines.push(DisplayLine {
-                        ms,
-                        tls: e.tls,
-                        kind: LineKind::Violation,
-                        raw: text.clone(),
-                        text,
-                        code: None,
-                        latency_ms: None,
-                    });
-                }
-            }
-            EntryKind::Event(ev) => {
-                let kind = match ev {
-                    Event::Error(_)
-                    | Event::Refused(_)
-                    | Event::Timeout { .. }
-                    | Event::ClosedByPeer { .. } => LineKind::Error,
-                    Event::Discarded { .. } | Event::Dropped { .. } => LineKind::Violation,
-                    _ => LineKind::Event,
-                };
-                let text = describe_event(ev);
-                self.lines.push(DisplayLine {
-                    ms,
-                    tls: e.tls,
-                    kind,
-                    raw: text.clone(),
-                    text,
-                    code: None,
-                    latency_ms: None,
-                });
-            }
-        }
-    }
-}
-
-/// A wire line for display: the CRLF dropped, anything unprintable escaped.
-fn printable(raw: &[u8]) -> String {
-    let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
-    match std::str::from_utf8(body) {
-        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
-        _ => crate::smtp::command::escape_bytes(body),
+        self.lines.push_entry(e);
     }
 }

@@ -228,8 +228,14 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             );
             Vec::new()
         }
-        Action::Export => vec![Effect::Export { json: false }],
-        Action::ExportJson => vec![Effect::Export { json: true }],
+        Action::Export => vec![Effect::Export {
+            json: false,
+            contents: state.lines.export_text(),
+        }],
+        Action::ExportJson => vec![Effect::Export {
+            json: true,
+            contents: serde_json::to_string_pretty(&state.lines.export_json()).unwrap_or_default(),
+        }],
         Action::Skip => with_run(state, Effect::Skip),
         Action::RunRest => {
             let effects = with_run(state, Effect::RunRest);
@@ -685,11 +691,11 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 fn on_net(state: &mut State, ev: NetEvent) {
     match ev {
         NetEvent::Entry(e) => {
+            let before = state.lines.len();
             state.push_entry(&e);
             if !state.follow {
                 // Keep the view still while new lines arrive below it.
-                let added = state.lines.len();
-                let _ = added;
+                state.scroll += state.lines.len() - before;
             }
         }
         NetEvent::Preview { index, text } => {
@@ -809,12 +815,9 @@ fn search_next(state: &mut State) {
     let Some(q) = state.search.clone() else {
         return;
     };
-    let q = q.to_lowercase();
-    let start = state.selected_line.map_or(0, |i| i + 1);
     let n = state.lines.len();
-    let found = (0..n)
-        .map(|k| (start + k) % n.max(1))
-        .find(|&i| state.lines[i].text.to_lowercase().contains(&q));
+    let start = state.selected_line.map_or(0, |i| (i + 1) % n.max(1));
+    let found = state.lines.find(&q, start);
     match found {
         Some(i) => {
             state.selected_line = Some(i);
@@ -1023,14 +1026,17 @@ mod tests {
     fn transcript_scrolls_selects_searches_and_quits() {
         let mut s = state_with(true);
         for i in 0..50 {
-            s.lines.push(crate::tui::state::DisplayLine {
-                ms: i,
+            let reply = crate::smtp::reply::ReplyParser::default()
+                .feed(format!("250 line {i}\r\n").as_bytes())
+                .reply
+                .expect("reply");
+            s.push_entry(&crate::transcript::Entry {
+                at: std::time::Duration::from_millis(i),
                 tls: false,
-                kind: crate::tui::state::LineKind::Received,
-                text: format!("250 line {i}"),
-                raw: format!("250 line {i}\\r\\n"),
-                code: Some((250, None)),
-                latency_ms: None,
+                kind: crate::transcript::EntryKind::Received {
+                    reply,
+                    latency: None,
+                },
             });
         }
         s.focus = Focus::Transcript;

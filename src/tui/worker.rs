@@ -2,7 +2,6 @@
 //! reports back through a channel, so the screen never waits on a server.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
@@ -18,7 +17,7 @@ use crate::scenario::{Context, Scenario, StepResult};
 use crate::smtp::auth::Credentials;
 use crate::smtp::command::Command;
 use crate::smtp::session::SecurityPolicy;
-use crate::transcript::{Entry, Transcript, entries_json, render_entry};
+use crate::transcript::Transcript;
 
 type Sink = mpsc::UnboundedSender<NetEvent>;
 
@@ -125,15 +124,11 @@ fn conn_info(conn: &Connection) -> ConnInfo {
     }
 }
 
-/// A transcript whose entries go to the screen (and the export store) as they are recorded.
-fn live_transcript(tx: &Sink, store: &Arc<Mutex<Vec<Entry>>>) -> Transcript {
+/// A transcript whose entries go to the screen as they are recorded.
+fn live_transcript(tx: &Sink) -> Transcript {
     let tx = tx.clone();
-    let store = Arc::clone(store);
     let mut t = Transcript::new();
     t.observe(move |e| {
-        if let Ok(mut s) = store.lock() {
-            s.push(e.clone());
-        }
         let _ = tx.send(NetEvent::Entry(e.clone()));
     });
     t
@@ -151,7 +146,6 @@ struct Driver {
 
 pub struct Worker {
     tx: Sink,
-    store: Arc<Mutex<Vec<Entry>>>,
     driver: Option<Driver>,
     manual: Option<Connection>,
     export_dir: PathBuf,
@@ -161,7 +155,6 @@ impl Worker {
     pub fn new(tx: Sink, export_dir: PathBuf) -> Worker {
         Worker {
             tx,
-            store: Arc::new(Mutex::new(Vec::new())),
             driver: None,
             manual: None,
             export_dir,
@@ -286,7 +279,7 @@ impl Worker {
                 }
                 self.send(NetEvent::Idle);
             }
-            Effect::Export { json } => self.export(json),
+            Effect::Export { json, contents } => self.export(json, &contents),
             Effect::SaveProfile { name, text } => {
                 let result = (|| {
                     let store = ProfileStore::from_env().map_err(|e| e.to_string())?;
@@ -324,7 +317,7 @@ impl Worker {
         let open = self.manual.as_ref().is_some_and(Connection::is_open);
         if !open {
             let ctx = context(target)?;
-            let mut conn = Connection::new(ctx.opts, live_transcript(&self.tx, &self.store));
+            let mut conn = Connection::new(ctx.opts, live_transcript(&self.tx));
             let opened = conn.open().await;
             self.send(NetEvent::Conn(conn_info(&conn)));
             opened.map_err(|e| e.to_string())?;
@@ -428,7 +421,7 @@ impl Worker {
                 d.scenario.clone(),
                 d.ctx.clone(),
                 units,
-                live_transcript(&self.tx, &self.store),
+                live_transcript(&self.tx),
             );
             let opened = st.open().await;
             let info = conn_info(st.connection());
@@ -501,32 +494,13 @@ impl Worker {
         }
     }
 
-    fn export(&self, json: bool) {
-        let entries = match self.store.lock() {
-            Ok(e) => e.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
+    fn export(&self, json: bool, contents: &str) {
         let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
-        let (path, text) = if json {
-            let doc = entries_json(&entries);
-            (
-                self.export_dir
-                    .join(format!("smtpscope-transcript-{stamp}.json")),
-                serde_json::to_string_pretty(&doc).unwrap_or_default(),
-            )
-        } else {
-            let text: String = entries
-                .iter()
-                .flat_map(render_entry)
-                .map(|l| l + "\n")
-                .collect();
-            (
-                self.export_dir
-                    .join(format!("smtpscope-transcript-{stamp}.txt")),
-                text,
-            )
-        };
-        match std::fs::write(&path, text) {
+        let ext = if json { "json" } else { "txt" };
+        let path = self
+            .export_dir
+            .join(format!("smtpscope-transcript-{stamp}.{ext}"));
+        match std::fs::write(&path, contents) {
             Ok(()) => self.send(NetEvent::Exported(path)),
             Err(e) => self.send(NetEvent::Error(format!(
                 "cannot write {}: {e}",

@@ -9,9 +9,10 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::Theme;
 use crate::smtp::status;
-use crate::tui::state::{DisplayLine, Focus, LineKind, State};
+use crate::tui::lines::{LineMeta, direction};
+use crate::tui::state::{Focus, LineKind, State};
 
-fn style_for(l: &DisplayLine, theme: Theme) -> ratatui::style::Style {
+fn style_for(l: &LineMeta, theme: Theme) -> ratatui::style::Style {
     match l.kind {
         LineKind::Sent => theme.fg(Color::Cyan),
         LineKind::Received => match l.code.map(|(c, _)| c / 100) {
@@ -41,7 +42,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     frame.render_widget(block, area);
     let meaning = state
         .selected_line
-        .and_then(|i| state.lines.get(i))
+        .and_then(|i| state.lines.meta(i))
         .and_then(|l| l.code)
         .map(|(code, enhanced)| status::explain(code, enhanced).one_line());
     let height = inner.height.saturating_sub(u16::from(meaning.is_some())) as usize;
@@ -50,21 +51,24 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let start = end.saturating_sub(height);
     let query = state.search.as_ref().map(|q| q.to_lowercase());
     let mut lines: Vec<Line> = Vec::with_capacity(height + 1);
-    for (i, l) in state.lines[start..end].iter().enumerate() {
-        let idx = start + i;
-        let dir = match l.kind {
-            LineKind::Sent => "C:",
-            LineKind::Received => "S:",
-            LineKind::Violation => "!!",
-            _ => "--",
+    for idx in start..end {
+        let Some(l) = state.lines.meta(idx) else {
+            break;
         };
-        let body = if state.raw_view { &l.raw } else { &l.text };
+        let text = state.lines.text(idx);
+        let raw;
+        let body = if state.raw_view {
+            raw = state.lines.raw(idx);
+            raw.as_str()
+        } else {
+            text
+        };
         let mut style = style_for(l, theme);
         if state.selected_line == Some(idx) {
             style = style.add_modifier(Modifier::REVERSED);
         } else if query
             .as_ref()
-            .is_some_and(|q| l.text.to_lowercase().contains(q.as_str()))
+            .is_some_and(|q| text.to_lowercase().contains(q.as_str()))
         {
             style = style.add_modifier(Modifier::UNDERLINED);
         }
@@ -73,7 +77,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 format!("{:>6} {} ", l.ms, if l.tls { "tls" } else { "   " }),
                 theme.fg(Color::DarkGray),
             ),
-            Span::styled(format!("{dir} {body}"), style),
+            Span::styled(format!("{} {body}", direction(l.kind)), style),
         ];
         if let Some(lat) = l.latency_ms {
             spans.push(Span::styled(

@@ -1,0 +1,329 @@
+//! The transcript as the TUI holds it: every display line's text in one contiguous buffer,
+//! plus a small fixed-size record per line. Drawing touches only the visible lines, a search
+//! scans one buffer, and memory stays close to the transcript's own size.
+
+use crate::smtp::command::escape_bytes;
+use crate::smtp::reply::EnhancedCode;
+use crate::transcript::{Entry, EntryKind, Event, describe_event};
+
+/// What kind of line a transcript line is, for colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Sent,
+    Received,
+    Event,
+    Violation,
+    Error,
+}
+
+/// One display line: where its text is, and what it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineMeta {
+    start: usize,
+    len: u32,
+    pub ms: u64,
+    pub tls: bool,
+    pub kind: LineKind,
+    /// The text is the wire line itself (printable UTF-8), so the raw view can re-escape it.
+    clean: bool,
+    /// The wire line ended with CRLF (shown only in the raw view).
+    crlf: bool,
+    /// For a reply line: its code and enhanced code, for "what does this mean".
+    pub code: Option<(u16, Option<EnhancedCode>)>,
+    /// Time from the last command to this reply, on a reply's last line.
+    pub latency_ms: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub struct Lines {
+    text: String,
+    meta: Vec<LineMeta>,
+}
+
+impl Lines {
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
+    pub fn meta(&self, i: usize) -> Option<&LineMeta> {
+        self.meta.get(i)
+    }
+
+    /// The line as shown normally: CRLF dropped, anything unprintable escaped.
+    pub fn text(&self, i: usize) -> &str {
+        self.meta
+            .get(i)
+            .and_then(|m| self.text.get(m.start..m.start + m.len as usize))
+            .unwrap_or("")
+    }
+
+    /// The line with every byte escaped, CR and LF included.
+    pub fn raw(&self, i: usize) -> String {
+        let Some(m) = self.meta.get(i) else {
+            return String::new();
+        };
+        let text = self.text(i);
+        if !m.clean {
+            return text.to_string();
+        }
+        let mut out = escape_bytes(text.as_bytes());
+        if m.crlf {
+            out.push_str("\\r\\n");
+        }
+        out
+    }
+
+    /// Bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.meta.capacity() * std::mem::size_of::<LineMeta>()
+    }
+
+    fn push(&mut self, wire: &[u8], base: LineMeta) {
+        let body = wire.strip_suffix(b"\r\n");
+        let crlf = body.is_some();
+        let body = body.unwrap_or(wire);
+        let (shown, clean) = match std::str::from_utf8(body) {
+            Ok(s) if !s.chars().any(char::is_control) => (std::borrow::Cow::Borrowed(s), true),
+            _ => (std::borrow::Cow::Owned(escape_bytes(body)), false),
+        };
+        self.push_text(
+            &shown,
+            LineMeta {
+                clean,
+                crlf,
+                ..base
+            },
+        );
+    }
+
+    fn push_text(&mut self, text: &str, base: LineMeta) {
+        // One line per record: a newline inside would break the offsets' meaning.
+        let text = text.replace('\n', " ");
+        let start = self.text.len();
+        self.text.push_str(&text);
+        self.text.push('\n');
+        self.meta.push(LineMeta {
+            start,
+            len: u32::try_from(text.len()).unwrap_or(u32::MAX),
+            ..base
+        });
+    }
+
+    /// Adds a transcript entry as display lines.
+    pub fn push_entry(&mut self, e: &Entry) {
+        let base = LineMeta {
+            start: 0,
+            len: 0,
+            ms: u64::try_from(e.at.as_millis()).unwrap_or(u64::MAX),
+            tls: e.tls,
+            kind: LineKind::Event,
+            clean: false,
+            crlf: false,
+            code: None,
+            latency_ms: None,
+        };
+        match &e.kind {
+            EntryKind::Sent { bytes, .. } => {
+                for l in bytes.split_inclusive(|&b| b == b'\n') {
+                    self.push(
+                        l,
+                        LineMeta {
+                            kind: LineKind::Sent,
+                            ..base
+                        },
+                    );
+                }
+            }
+            EntryKind::Received { reply, latency } => {
+                let n = reply.lines.len();
+                for (i, l) in reply.lines.iter().enumerate() {
+                    let latency_ms = if i + 1 == n {
+                        latency.map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+                    } else {
+                        None
+                    };
+                    self.push(
+                        &l.raw,
+                        LineMeta {
+                            kind: LineKind::Received,
+                            code: l.code.map(|c| (c, l.enhanced)),
+                            latency_ms,
+                            ..base
+                        },
+                    );
+                }
+                for v in &reply.violations {
+                    self.push_text(
+                        &format!("protocol violation: {v}"),
+                        LineMeta {
+                            kind: LineKind::Violation,
+                            ..base
+                        },
+                    );
+                }
+            }
+            EntryKind::Event(ev) => {
+                let kind = match ev {
+                    Event::Error(_)
+                    | Event::Refused(_)
+                    | Event::Timeout { .. }
+                    | Event::ClosedByPeer { .. } => LineKind::Error,
+                    Event::Discarded { .. } | Event::Dropped { .. } => LineKind::Violation,
+                    _ => LineKind::Event,
+                };
+                self.push_text(&describe_event(ev), LineMeta { kind, ..base });
+            }
+        }
+    }
+
+    /// The first line at or after `from` (wrapping around) whose text contains `query`,
+    /// ignoring ASCII case. One pass over one buffer: fast even at a million lines.
+    pub fn find(&self, query: &str, from: usize) -> Option<usize> {
+        let q = query.as_bytes();
+        if q.is_empty() || self.meta.is_empty() {
+            return None;
+        }
+        let from = from.min(self.meta.len() - 1);
+        let start_byte = self.meta[from].start;
+        let hay = self.text.as_bytes();
+        find_ci(&hay[start_byte..], q)
+            .map(|p| p + start_byte)
+            .or_else(|| find_ci(&hay[..start_byte], q))
+            .map(|pos| self.line_at(pos))
+    }
+
+    fn line_at(&self, byte: usize) -> usize {
+        match self.meta.binary_search_by(|m| m.start.cmp(&byte)) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    /// Every line as plain text with its time, direction and TLS marker (text export).
+    pub fn export_text(&self) -> String {
+        let mut out = String::with_capacity(self.text.len() + self.meta.len() * 16);
+        for (i, m) in self.meta.iter().enumerate() {
+            out.push_str(&format!(
+                "{:>7} ms {} {} {}\n",
+                m.ms,
+                if m.tls { "tls" } else { "   " },
+                direction(m.kind),
+                self.text(i)
+            ));
+        }
+        out
+    }
+
+    /// Every line as JSON (JSON export).
+    pub fn export_json(&self) -> serde_json::Value {
+        let lines: Vec<serde_json::Value> = self
+            .meta
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                serde_json::json!({
+                    "ms": m.ms,
+                    "tls": m.tls,
+                    "direction": match m.kind {
+                        LineKind::Sent => "sent",
+                        LineKind::Received => "received",
+                        LineKind::Violation => "violation",
+                        LineKind::Error => "error",
+                        LineKind::Event => "event",
+                    },
+                    "text": self.text(i),
+                    "raw": self.raw(i),
+                    "code": m.code.map(|(c, _)| c),
+                    "enhanced": m.code.and_then(|(_, e)| e).map(|e| e.to_string()),
+                    "latency_ms": m.latency_ms,
+                })
+            })
+            .collect();
+        serde_json::json!({ "lines": lines })
+    }
+}
+
+pub fn direction(kind: LineKind) -> &'static str {
+    match kind {
+        LineKind::Sent => "C:",
+        LineKind::Received => "S:",
+        LineKind::Violation => "!!",
+        LineKind::Event | LineKind::Error => "--",
+    }
+}
+
+/// ASCII-case-insensitive substring search: SIMD scan for the first byte in either case, then a
+/// comparison at each candidate.
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = needle[0];
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lo, up, hay).find(|&i| {
+        hay.len() - i >= needle.len() && hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::reply::ReplyParser;
+    use std::time::Duration;
+
+    fn entry(kind: EntryKind) -> Entry {
+        Entry {
+            at: Duration::from_millis(5),
+            tls: false,
+            kind,
+        }
+    }
+
+    #[test]
+    fn text_raw_and_search() {
+        let mut l = Lines::default();
+        l.push_entry(&entry(EntryKind::Sent {
+            bytes: b"EHLO x\r\n".to_vec(),
+            redacted: false,
+        }));
+        let reply = ReplyParser::default()
+            .feed(b"250-a\r\n250 Bare\n")
+            .reply
+            .expect("reply");
+        l.push_entry(&entry(EntryKind::Received {
+            reply,
+            latency: Some(Duration::from_millis(3)),
+        }));
+        assert_eq!(l.len(), 4);
+        assert_eq!(l.text(0), "EHLO x");
+        assert_eq!(l.raw(0), "EHLO x\\r\\n");
+        assert_eq!(l.text(2), "250 Bare\\n");
+        assert_eq!(l.raw(2), "250 Bare\\n");
+        assert_eq!(l.meta(2).and_then(|m| m.latency_ms), Some(3));
+        assert!(l.text(3).starts_with("protocol violation"));
+        assert_eq!(l.find("bare", 0), Some(2));
+        assert_eq!(l.find("EHLO", 1), Some(0), "wraps around");
+        assert_eq!(l.find("nothing", 0), None);
+        assert!(l.export_text().contains("C: EHLO x"));
+        assert_eq!(l.export_json()["lines"][1]["code"], 250);
+    }
+
+    #[test]
+    fn unprintable_bytes_are_escaped_for_display() {
+        let mut l = Lines::default();
+        let reply = ReplyParser::default()
+            .feed(b"250 a\x1b[2Jb\xff\r\n")
+            .reply
+            .expect("reply");
+        l.push_entry(&entry(EntryKind::Received {
+            reply,
+            latency: None,
+        }));
+        assert!(
+            !l.text(0).contains('\x1b'),
+            "no terminal control sequences reach the screen"
+        );
+        assert!(l.text(0).contains("\\x1b"));
+    }
+}
