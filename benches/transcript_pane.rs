@@ -21,7 +21,13 @@ fn main() {
     // Memory: what the TUI holds for a transcript, against the transcript's own wire bytes.
     let lines = 1_000_000;
     let wire: usize = (0..lines)
-        .map(|i| if i % 2 == 0 { format!("RCPT TO:<user{i}@example.org>\r\n").len() } else { format!("250 2.1.5 Ok {i}\r\n").len() })
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("RCPT TO:<user{i}@example.org>\r\n").len()
+            } else {
+                format!("250 2.1.5 Ok {i}\r\n").len()
+            }
+        })
         .sum();
     let s = state_with_lines(lines);
     let held = s.lines.heap_bytes();

@@ -180,9 +180,16 @@ pub struct CheckArgs {
     /// Scenario to run, by id or alias (A, B, C); repeat for several.
     #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
-    /// Run the default set (the default when no --scenario is given).
+    /// Run the default set (the default when no --scenario is given); with --domain it
+    /// includes the posture checks.
     #[arg(long)]
     pub all: bool,
+    /// With --domain: test every MX host, not only the most preferred.
+    #[arg(long, requires = "domain")]
+    pub all_mx: bool,
+    /// With --domain: check the DKIM key at this selector.
+    #[arg(long, value_name = "SELECTOR")]
+    pub dkim_selector: Option<String>,
     /// After an accepted RCPT, send a short test message (off: stop before DATA, so testing an
     /// open relay never relays anything).
     #[arg(long)]
@@ -264,6 +271,15 @@ pub struct TargetArgs {
     /// Server to connect to: HOST, HOST:PORT, IP:PORT or [IPv6]:PORT.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub server: Option<String>,
+    /// Find the servers from this domain's MX records (in preference order); `--server` wins.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// DNS server for MX and posture lookups (default: the system's resolver).
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// Port to use on MX hosts found with --domain [default: 25].
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub mx_port: u16,
     /// How to use TLS [default: starttls].
     #[arg(long, value_enum)]
     pub tls: Option<TlsArg>,

@@ -97,7 +97,7 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     }
     let banner = conn.open().await.map_err(net)?;
     *reached = QuitAfter::Banner;
-    if banner.code().is_none() {
+    if !banner.has_valid_code() {
         return Err(Stop(
             Failure::ProtocolViolation,
             format!("the banner is not an SMTP reply: {}", banner.summary()),
@@ -257,7 +257,15 @@ async fn greet(plan: &Plan, conn: &mut Connection) -> Result<(), Stop> {
 }
 
 async fn command(conn: &mut Connection, cmd: Command) -> Result<Reply, Stop> {
-    conn.command(&cmd).await.map_err(net)
+    let verb = cmd.verb();
+    let reply = conn.command(&cmd).await.map_err(net)?;
+    if !reply.has_valid_code() {
+        return Err(Stop(
+            Failure::ProtocolViolation,
+            format!("{verb} was answered with something that is not an SMTP reply: {}", reply.summary()),
+        ));
+    }
+    Ok(reply)
 }
 
 fn rejected(kind: Failure, what: &str, reply: &Reply) -> Stop {

@@ -77,7 +77,15 @@ pub struct RelayAddresses {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// May be empty when `domain` is set: the MX records then say where to connect.
+    #[serde(default)]
     pub server: String,
+    /// Find the server from this domain's MX records when `server` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// DNS server (IP:PORT) for MX lookups; the system's resolver when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<String>,
     #[serde(default)]
     pub tls: TlsMode,
     #[serde(default)]
@@ -187,12 +195,12 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
 impl Profile {
     pub fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
         let profile: Profile = parse_toml(text, path)?;
-        if profile.server.trim().is_empty() {
+        if profile.server.trim().is_empty() && profile.domain.is_none() {
             return Err(ProfileError::Parse {
                 path: path.to_path_buf(),
                 line: 1,
                 column: 1,
-                reason: "`server` is empty".into(),
+                reason: "give `server`, or `domain` to find it from the MX records".into(),
             });
         }
         Ok(profile)

@@ -71,10 +71,55 @@ fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
     let user = credentials.as_ref().map(|(_, c)| c.username.clone());
     let vars = Vars::new(&resolved.helo, &relay, user.as_deref());
     let cat = catalogue();
-    let scenarios = select(&cat, args)?;
+    // "posture" is not an SMTP scenario: it is asked for by name or comes with --all and a
+    // domain.
+    let names: Vec<String> = args.scenarios.iter().filter(|n| !n.eq_ignore_ascii_case("posture")).cloned().collect();
+    let asked_posture = args.scenarios.iter().any(|n| n.eq_ignore_ascii_case("posture"));
+    #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
+    let want_posture = resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked_posture);
+    let scenarios = if names.is_empty() && asked_posture && !args.all {
+        Vec::new()
+    } else {
+        select(&cat, &CheckArgs { scenarios: names, ..args.clone() })?
+    };
     let control = cat.find("local-delivery").cloned();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
+    let started = Instant::now();
+    let mut results = Vec::new();
+    #[cfg_attr(not(feature = "dns"), allow(unused_mut))]
+    let mut targets = vec![(resolved.opts.target.to_string(), resolved.opts.clone())];
+    if resolved.domain.is_some() {
+        #[cfg(feature = "dns")]
+        {
+            let domain = resolved.domain.clone().unwrap_or_default();
+            let dns = crate::dns::resolve::Dns::new(args.target.dns_server).map_err(UsageError)?;
+            if want_posture {
+                let (posture, _) = runtime.block_on(crate::dns::posture::all(&dns, &domain, args.dkim_selector.as_deref()));
+                results.extend(posture);
+            }
+            if let Some(d) = &resolved.mx_domain {
+                match runtime.block_on(target::mx_targets(&dns, d, &resolved.opts, args.target.mx_port, args.all_mx)) {
+                    Ok(t) => targets = t,
+                    Err(e) => {
+                        eprintln!("smtpscope check: no SMTP target: {e}");
+                        targets.clear();
+                    }
+                }
+            }
+        }
+        #[cfg(not(feature = "dns"))]
+        return Err(UsageError("--domain needs smtpscope built with the `dns` feature".into()));
+    }
     let info = TargetInfo {
-        server: resolved.opts.target.to_string(),
+        server: if targets.is_empty() {
+            resolved.domain.clone().unwrap_or_default()
+        } else {
+            targets.iter().map(|(h, o)| if *h == o.target.to_string() { h.clone() } else { format!("{h} ({})", o.target) }).collect::<Vec<_>>().join(", ")
+        },
         tls: match resolved.opts.tls_mode {
             TlsMode::None => "none",
             TlsMode::Starttls => "starttls",
@@ -85,22 +130,28 @@ fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
         helo: resolved.helo.clone(),
         auth_user: user,
     };
-    let ctx = Context {
-        opts: resolved.opts,
-        helo: resolved.helo,
-        credentials,
-        vars,
-        send_data: args.send_data,
-        keep_transcripts: args.transcripts,
-        concurrency: usize::from(args.concurrency),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
-    let started = Instant::now();
-    let results = runtime.block_on(runner::run(scenarios, control, ctx));
+    let several = targets.len() > 1;
+    for (host, opts) in targets {
+        if scenarios.is_empty() {
+            break;
+        }
+        let ctx = Context {
+            opts,
+            helo: resolved.helo.clone(),
+            credentials: credentials.clone(),
+            vars: vars.clone(),
+            send_data: args.send_data,
+            keep_transcripts: args.transcripts,
+            concurrency: usize::from(args.concurrency),
+        };
+        let mut batch = runtime.block_on(runner::run(scenarios.clone(), control.clone(), ctx));
+        if several {
+            for r in &mut batch {
+                r.title = format!("{} [{host}]", r.title);
+            }
+        }
+        results.extend(batch);
+    }
     let elapsed = started.elapsed();
     let text = match args.format {
         CheckFormat::Human => report::human::render(&info, &results, elapsed, args.verbose),

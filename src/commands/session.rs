@@ -13,7 +13,8 @@ use crate::transcript::{Transcript, render_entry};
 
 /// Runs the subcommand; returns the process exit code.
 pub fn run(args: SessionArgs) -> u8 {
-    let (opts, plan) = match prepare(&args) {
+    #[cfg_attr(not(feature = "dns"), allow(unused_mut))]
+    let (mut opts, plan, mx_domain) = match prepare(&args) {
         Ok(ok) => ok,
         Err(UsageError(msg)) => {
             eprintln!("smtpscope session: {msg}");
@@ -30,6 +31,36 @@ pub fn run(args: SessionArgs) -> u8 {
             return Failure::Session.code();
         }
     };
+    if let Some(domain) = mx_domain {
+        #[cfg(feature = "dns")]
+        {
+            let found = crate::dns::resolve::Dns::new(args.target.dns_server).and_then(|dns| {
+                runtime.block_on(target::mx_targets(&dns, &domain, &opts, args.target.mx_port, false))
+            });
+            match found {
+                Ok(mut t) if !t.is_empty() => {
+                    let (host, o) = t.remove(0);
+                    if args.format == Format::Text {
+                        println!("=== {domain}: MX {host} ({})", o.target);
+                    }
+                    opts = o;
+                }
+                Ok(_) => {
+                    eprintln!("smtpscope session: {domain}: no MX host");
+                    return Failure::Connect.code();
+                }
+                Err(e) => {
+                    eprintln!("smtpscope session: {e}");
+                    return Failure::Connect.code();
+                }
+            }
+        }
+        #[cfg(not(feature = "dns"))]
+        {
+            eprintln!("smtpscope session: --domain {domain} needs the `dns` feature");
+            return Failure::Usage.code();
+        }
+    }
     let mut transcript = Transcript::new();
     if args.format == Format::Text {
         transcript.observe(|entry| {
@@ -59,7 +90,7 @@ pub fn run(args: SessionArgs) -> u8 {
     outcome.exit_code()
 }
 
-fn prepare(args: &SessionArgs) -> Result<(ConnectOptions, Plan), UsageError> {
+fn prepare(args: &SessionArgs) -> Result<(ConnectOptions, Plan, Option<String>), UsageError> {
     let resolved = target::resolve(&args.target, args.auth.allow_cleartext_auth)?;
     let profile = resolved.profile.as_ref().map(|(_, p)| p);
     let auth = target::credentials(&args.auth, profile, true)?;
@@ -86,6 +117,7 @@ fn prepare(args: &SessionArgs) -> Result<(ConnectOptions, Plan), UsageError> {
             message,
             quit_after: args.quit_after,
         },
+        resolved.mx_domain,
     ))
 }
 

@@ -21,6 +21,9 @@ pub struct Resolved {
     pub opts: ConnectOptions,
     pub helo: String,
     pub profile: Option<(String, Profile)>,
+    /// Set when the servers come from this domain's MX records (no --server given).
+    pub mx_domain: Option<String>,
+    pub domain: Option<String>,
 }
 
 fn secs(value: f64, flag: &str) -> Result<Duration, UsageError> {
@@ -71,12 +74,15 @@ pub fn resolve(t: &TargetArgs, allow_cleartext_auth: bool) -> Result<Resolved, U
     if tls_mode == TlsMode::None && require_tls {
         return Err(UsageError("require-tls contradicts TLS mode none".into()));
     }
+    let domain = t.domain.clone().or_else(|| p.and_then(|p| p.domain.clone()));
     let server = t
         .server
         .clone()
-        .or_else(|| p.map(|p| p.server.clone()))
+        .or_else(|| p.map(|p| p.server.clone()).filter(|s| !s.trim().is_empty()))
+        // Replaced by the MX hosts once DNS has answered (see `mx_targets`).
+        .or_else(|| domain.clone())
         .ok_or_else(|| {
-            UsageError("no server: give --server HOST[:PORT] or --profile NAME".into())
+            UsageError("no server: give --server HOST[:PORT], --domain DOMAIN or --profile NAME".into())
         })?;
     let default_port = if tls_mode == TlsMode::Implicit {
         465
@@ -135,10 +141,15 @@ pub fn resolve(t: &TargetArgs, allow_cleartext_auth: bool) -> Result<Resolved, U
         .clone()
         .or_else(|| p.and_then(|p| p.helo.clone()))
         .unwrap_or_else(default_helo);
+    let mx_domain = domain
+        .clone()
+        .filter(|_| t.server.is_none() && p.is_none_or(|p| p.server.trim().is_empty()));
     Ok(Resolved {
         opts,
         helo,
         profile,
+        mx_domain,
+        domain,
     })
 }
 
@@ -222,4 +233,40 @@ pub fn relay_addresses(r: &RelayArgs, profile: Option<&Profile>) -> RelayAddress
         other_local_sender: pick(&r.other_local_sender, base.other_local_sender),
         auth_sender: pick(&r.auth_sender, base.auth_sender),
     }
+}
+
+/// One connection target per MX host (only the first unless `all`), resolved through `dns`, so
+/// the names resolve on the same server the MX records came from. The certificate is checked
+/// against the MX host's name unless --tls-name says otherwise.
+#[cfg(feature = "dns")]
+pub async fn mx_targets(
+    dns: &crate::dns::resolve::Dns,
+    domain: &str,
+    base: &ConnectOptions,
+    port: u16,
+    all: bool,
+) -> Result<Vec<(String, ConnectOptions)>, String> {
+    use crate::dns::resolve::MailHosts;
+    let hosts: Vec<String> = match dns.mail_hosts(domain).await? {
+        MailHosts::Mx { hosts } => hosts.into_iter().map(|(_, h)| h).collect(),
+        MailHosts::Implicit { .. } => vec![domain.to_string()],
+        MailHosts::NullMx => return Err(format!("{domain} has a null MX (RFC 7505): it accepts no mail")),
+        MailHosts::Nothing => return Err(format!("{domain} has no MX and no address")),
+    };
+    let mut out = Vec::new();
+    for host in hosts.iter().take(if all { usize::MAX } else { 1 }) {
+        let ip = dns
+            .addresses(host)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("MX host {host} has no address"))?;
+        let mut opts = base.clone();
+        opts.target = Target { host: ip.to_string(), port };
+        if opts.tls.tls_name.is_none() {
+            opts.tls.tls_name = Some(host.clone());
+        }
+        out.push((host.clone(), opts));
+    }
+    Ok(out)
 }

@@ -105,6 +105,8 @@ pub struct Connection {
     tls_info: Option<TlsInfo>,
     session_deadline: Option<Instant>,
     peer: Option<std::net::SocketAddr>,
+    /// A reply timed out: the server is not answering, so QUIT would only wait again.
+    stalled: bool,
 }
 
 impl Connection {
@@ -122,6 +124,7 @@ impl Connection {
             tls_info: None,
             session_deadline: None,
             peer: None,
+            stalled: false,
         }
     }
 
@@ -233,7 +236,10 @@ impl Connection {
                 }
                 continue;
             }
-            self.flush_dropped();
+            // One "dropped" line per flood, not one per read: report once the discarding ends.
+            if !self.parser.discarding() {
+                self.flush_dropped();
+            }
             let read = match &mut self.io {
                 Io::Closed => return Err(self.fail(NetError::NotConnected)),
                 Io::Plain(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
@@ -241,7 +247,8 @@ impl Connection {
             };
             match read {
                 Err(_) => {
-                    self.keep_partial();
+                    let bare_cr = self.keep_partial();
+                    self.stalled = true;
                     let after = self.opts.timeouts.reply;
                     self.transcript.event(
                         Event::Timeout {
@@ -259,6 +266,11 @@ impl Connection {
                         NetError::Timeout {
                             waiting_for,
                             secs: after.as_secs_f64(),
+                            hint: if bare_cr {
+                                "; the last line ended in a bare CR, so the server may be ending lines with CR alone (RFC 5321 requires CRLF)".into()
+                            } else {
+                                String::new()
+                            },
                         }
                     };
                     return Err(e);
@@ -303,11 +315,17 @@ impl Connection {
     }
 
     /// Records whatever part of a reply had arrived, so a timeout or close loses nothing.
-    fn keep_partial(&mut self) {
+    /// Returns true when it ended in a bare CR.
+    fn keep_partial(&mut self) -> bool {
         self.flush_dropped();
-        if let Some(partial) = self.parser.finish() {
-            self.session.received(&partial);
-            self.transcript.received(partial, self.tls());
+        match self.parser.finish() {
+            Some(partial) => {
+                let bare_cr = partial.has_bare_cr();
+                self.session.received(&partial);
+                self.transcript.received(partial, self.tls());
+                bare_cr
+            }
+            None => false,
         }
     }
 
@@ -348,10 +366,14 @@ impl Connection {
                     reason: e.to_string(),
                 }))
             }
-            Err(_) => Err(self.fail(NetError::Timeout {
-                waiting_for: "the server to accept our bytes".into(),
-                secs: self.opts.timeouts.reply.as_secs_f64(),
-            })),
+            Err(_) => {
+                self.stalled = true;
+                Err(self.fail(NetError::Timeout {
+                    waiting_for: "the server to accept our bytes".into(),
+                    secs: self.opts.timeouts.reply.as_secs_f64(),
+                    hint: String::new(),
+                }))
+            }
         }
     }
 
@@ -455,6 +477,7 @@ impl Connection {
                 Err(self.fail(NetError::Timeout {
                     waiting_for: "the TLS handshake".into(),
                     secs: self.opts.timeouts.reply.as_secs_f64(),
+                    hint: String::new(),
                 }))
             }
             Ok(Err(e)) => {
@@ -463,10 +486,12 @@ impl Connection {
                     Ok(r) => r.failure.clone(),
                     Err(p) => p.into_inner().failure.clone(),
                 };
+                let eof = e.kind() == std::io::ErrorKind::UnexpectedEof;
                 let reason = match failure {
                     Some(f) => format!(
                         "certificate rejected for {name_str}: {f} (use --ca-file, --tls-name, or --insecure to continue anyway)"
                     ),
+                    None if eof => "the server closed the connection during the TLS handshake".into(),
                     None => e.to_string(),
                 };
                 Err(self.fail(NetError::Handshake { reason }))
@@ -599,6 +624,12 @@ impl Connection {
     /// QUIT, then close. A server that closes without answering is not an error here.
     pub async fn quit(&mut self) -> Result<Option<Reply>, NetError> {
         if !self.is_open() {
+            return Ok(None);
+        }
+        if self.stalled {
+            // The server stopped answering: QUIT would only wait out another timeout.
+            self.note(Event::Info("not sending QUIT: the server stopped answering".into()));
+            self.close().await;
             return Ok(None);
         }
         self.send(&Command::Quit).await?;

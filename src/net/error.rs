@@ -15,8 +15,13 @@ pub enum NetError {
     ConnectTimeout { target: String, secs: f64 },
     #[error("cannot connect to {target}: {reason}")]
     Connect { target: String, reason: String },
-    #[error("no reply within {secs:.1} s while waiting for {waiting_for}")]
-    Timeout { waiting_for: String, secs: f64 },
+    #[error("no reply within {secs:.1} s while waiting for {waiting_for}{hint}")]
+    Timeout {
+        waiting_for: String,
+        secs: f64,
+        /// What the bytes that did arrive suggest (e.g. bare CR line ends); empty if nothing.
+        hint: String,
+    },
     #[error(
         "the session ran past its overall limit of {secs:.1} s while waiting for {waiting_for}"
     )]

@@ -287,6 +287,26 @@ impl Reply {
     pub fn is_malformed(&self) -> bool {
         !self.violations.is_empty()
     }
+
+    /// True when the reply has a code a client may act on: three digits in the RFC 5321
+    /// range, followed by a space or hyphen. `999`, `abc` and `2500` are not.
+    pub fn has_valid_code(&self) -> bool {
+        self.code().is_some()
+            && !self.violations.iter().any(|v| {
+                matches!(
+                    v,
+                    Violation::NonDigitCode { .. }
+                        | Violation::CodeOutOfRange { .. }
+                        | Violation::MissingSeparator { .. }
+                        | Violation::TooShort { .. }
+                )
+            })
+    }
+
+    /// True when some line ended with a bare CR.
+    pub fn has_bare_cr(&self) -> bool {
+        self.violations.iter().any(|v| matches!(v, Violation::BareCr { .. }))
+    }
 }
 
 /// Bounds that keep a hostile server from exhausting memory.
@@ -372,6 +392,11 @@ impl ReplyParser {
         self.discarded_total
     }
 
+    /// True while bytes past a limit are being counted and dropped.
+    pub fn discarding(&self) -> bool {
+        self.discard != Discard::Off
+    }
+
     /// True when part of a reply has arrived but not all of it.
     pub fn in_progress(&self) -> bool {
         !self.line.is_empty() || self.pending_cr || !self.lines.is_empty()
@@ -445,13 +470,20 @@ impl ReplyParser {
         if self.line.is_empty() && !self.pending_cr && self.lines.is_empty() {
             return None;
         }
+        // A CR with nothing after it: the server may end its lines with CR alone. Say so, and
+        // if that line was the last of its reply, the reply itself is complete.
+        let ending = if self.pending_cr { LineEnding::Cr } else { LineEnding::None };
         self.pending_cr = false;
+        let mut complete = false;
         if !self.line.is_empty() {
             let line_no = self.lines.len() + 1;
-            let line = self.build_line(line_no, LineEnding::None);
+            let line = self.build_line(line_no, ending);
+            complete = ending == LineEnding::Cr && !line.continues;
             self.lines.push(line);
         }
-        self.violations.push(Violation::Incomplete);
+        if !complete {
+            self.violations.push(Violation::Incomplete);
+        }
         Some(self.take_reply())
     }
 
@@ -899,6 +931,30 @@ mod tests {
         assert_eq!(kinds(&replies[0]), ["too-many-lines"]);
         assert_eq!(discarded, 45 * 10 + 9);
         assert_eq!(replies[1].code(), Some(220));
+    }
+
+    #[test]
+    fn a_final_line_ending_in_cr_then_silence_is_a_complete_reply_with_a_bare_cr() {
+        let mut p = ReplyParser::default();
+        assert!(p.feed(b"220 hi\r").reply.is_none(), "the CR alone cannot decide yet");
+        let r = p.finish().expect("reply");
+        assert_eq!(r.code(), Some(220));
+        assert!(r.has_bare_cr());
+        assert!(!r.violations.contains(&Violation::Incomplete));
+        let mut p = ReplyParser::default();
+        p.feed(b"250-more\r");
+        let r = p.finish().expect("reply");
+        assert!(r.violations.contains(&Violation::Incomplete), "a continuation line is not an end");
+    }
+
+    #[test]
+    fn invalid_codes_are_not_actionable() {
+        for wire in [&b"999 what\r\n"[..], b"abc x\r\n", b"2500 ok\r\n", b"25\r\n"] {
+            let r = ReplyParser::default().feed(wire).reply.expect("reply");
+            assert!(!r.has_valid_code(), "{}", wire.escape_ascii());
+        }
+        let ok = ReplyParser::default().feed(b"250 ok\n").reply.expect("reply");
+        assert!(ok.has_valid_code(), "a bare LF is a violation, but the code is fine");
     }
 
     #[test]

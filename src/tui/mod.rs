@@ -68,6 +68,8 @@ pub fn lab_profile(lab: &Lab) -> Profile {
     let bob = USERS.iter().find(|u| u.scope.is_some());
     Profile {
         server: lab.addr.to_string(),
+        domain: None,
+        dns_server: None,
         tls: TlsMode::Starttls,
         require_tls: false,
         verify: Verify::Platform,

@@ -30,7 +30,8 @@ pub fn context(t: &Target) -> Result<Context, String> {
     } else {
         25
     };
-    let target = crate::net::Target::parse(&p.server, default_port)
+    let server = if p.server.trim().is_empty() { p.domain.clone().unwrap_or_default() } else { p.server.clone() };
+    let target = crate::net::Target::parse(&server, default_port)
         .map_err(|e| format!("profile {}: server: {e}", t.profile_name))?;
     let mut opts = ConnectOptions::new(target);
     opts.tls_mode = tg.tls;
@@ -91,6 +92,29 @@ pub fn context(t: &Target) -> Result<Context, String> {
         keep_transcripts: false,
         concurrency: 1,
     })
+}
+
+/// Like [`context`], and when the profile names a domain instead of a server, the most
+/// preferred MX host found through the profile's DNS server (or the system's).
+pub async fn context_resolved(t: &Target) -> Result<Context, String> {
+    #[cfg_attr(not(feature = "dns"), allow(unused_mut))]
+    let mut ctx = context(t)?;
+    #[cfg(feature = "dns")]
+    if t.profile.server.trim().is_empty()
+        && let Some(domain) = &t.profile.domain
+    {
+        let server = match &t.profile.dns_server {
+            Some(s) => Some(s.parse().map_err(|_| format!("profile {}: dns_server {s:?} is not IP:PORT", t.profile_name))?),
+            None => None,
+        };
+        let dns = crate::dns::resolve::Dns::new(server)?;
+        let mut found = crate::commands::target::mx_targets(&dns, domain, &ctx.opts, 25, false).await?;
+        if found.is_empty() {
+            return Err(format!("{domain}: no MX host"));
+        }
+        ctx.opts = found.remove(0).1;
+    }
+    Ok(ctx)
 }
 
 fn conn_info(conn: &Connection) -> ConnInfo {
@@ -316,7 +340,7 @@ impl Worker {
     async fn manual_conn(&mut self, target: &Target) -> Result<&mut Connection, String> {
         let open = self.manual.as_ref().is_some_and(Connection::is_open);
         if !open {
-            let ctx = context(target)?;
+            let ctx = context_resolved(target).await?;
             let mut conn = Connection::new(ctx.opts, live_transcript(&self.tx));
             let opened = conn.open().await;
             self.send(NetEvent::Conn(conn_info(&conn)));
@@ -356,7 +380,7 @@ impl Worker {
         if let Some(mut c) = self.manual.take() {
             c.close().await;
         }
-        let ctx = match context(target) {
+        let ctx = match context_resolved(target).await {
             Ok(c) => c,
             Err(e) => {
                 self.send(NetEvent::Error(e));
