@@ -262,7 +262,10 @@ async fn command(conn: &mut Connection, cmd: Command) -> Result<Reply, Stop> {
     if !reply.has_valid_code() {
         return Err(Stop(
             Failure::ProtocolViolation,
-            format!("{verb} was answered with something that is not an SMTP reply: {}", reply.summary()),
+            format!(
+                "{verb} was answered with something that is not an SMTP reply: {}",
+                reply.summary()
+            ),
         ));
     }
     Ok(reply)

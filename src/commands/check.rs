@@ -73,14 +73,29 @@ fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
     let cat = catalogue();
     // "posture" is not an SMTP scenario: it is asked for by name or comes with --all and a
     // domain.
-    let names: Vec<String> = args.scenarios.iter().filter(|n| !n.eq_ignore_ascii_case("posture")).cloned().collect();
-    let asked_posture = args.scenarios.iter().any(|n| n.eq_ignore_ascii_case("posture"));
+    let names: Vec<String> = args
+        .scenarios
+        .iter()
+        .filter(|n| !n.eq_ignore_ascii_case("posture"))
+        .cloned()
+        .collect();
+    let asked_posture = args
+        .scenarios
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case("posture"));
     #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
-    let want_posture = resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked_posture);
+    let want_posture =
+        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked_posture);
     let scenarios = if names.is_empty() && asked_posture && !args.all {
         Vec::new()
     } else {
-        select(&cat, &CheckArgs { scenarios: names, ..args.clone() })?
+        select(
+            &cat,
+            &CheckArgs {
+                scenarios: names,
+                ..args.clone()
+            },
+        )?
     };
     let control = cat.find("local-delivery").cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -98,11 +113,21 @@ fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
             let domain = resolved.domain.clone().unwrap_or_default();
             let dns = crate::dns::resolve::Dns::new(args.target.dns_server).map_err(UsageError)?;
             if want_posture {
-                let (posture, _) = runtime.block_on(crate::dns::posture::all(&dns, &domain, args.dkim_selector.as_deref()));
+                let (posture, _) = runtime.block_on(crate::dns::posture::all(
+                    &dns,
+                    &domain,
+                    args.dkim_selector.as_deref(),
+                ));
                 results.extend(posture);
             }
             if let Some(d) = &resolved.mx_domain {
-                match runtime.block_on(target::mx_targets(&dns, d, &resolved.opts, args.target.mx_port, args.all_mx)) {
+                match runtime.block_on(target::mx_targets(
+                    &dns,
+                    d,
+                    &resolved.opts,
+                    args.target.mx_port,
+                    args.all_mx,
+                )) {
                     Ok(t) => targets = t,
                     Err(e) => {
                         eprintln!("smtpscope check: no SMTP target: {e}");
@@ -112,13 +137,25 @@ fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
             }
         }
         #[cfg(not(feature = "dns"))]
-        return Err(UsageError("--domain needs smtpscope built with the `dns` feature".into()));
+        return Err(UsageError(
+            "--domain needs smtpscope built with the `dns` feature".into(),
+        ));
     }
     let info = TargetInfo {
         server: if targets.is_empty() {
             resolved.domain.clone().unwrap_or_default()
         } else {
-            targets.iter().map(|(h, o)| if *h == o.target.to_string() { h.clone() } else { format!("{h} ({})", o.target) }).collect::<Vec<_>>().join(", ")
+            targets
+                .iter()
+                .map(|(h, o)| {
+                    if *h == o.target.to_string() {
+                        h.clone()
+                    } else {
+                        format!("{h} ({})", o.target)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         },
         tls: match resolved.opts.tls_mode {
             TlsMode::None => "none",

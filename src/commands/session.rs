@@ -35,7 +35,13 @@ pub fn run(args: SessionArgs) -> u8 {
         #[cfg(feature = "dns")]
         {
             let found = crate::dns::resolve::Dns::new(args.target.dns_server).and_then(|dns| {
-                runtime.block_on(target::mx_targets(&dns, &domain, &opts, args.target.mx_port, false))
+                runtime.block_on(target::mx_targets(
+                    &dns,
+                    &domain,
+                    &opts,
+                    args.target.mx_port,
+                    false,
+                ))
             });
             match found {
                 Ok(mut t) if !t.is_empty() => {

@@ -74,7 +74,10 @@ pub fn resolve(t: &TargetArgs, allow_cleartext_auth: bool) -> Result<Resolved, U
     if tls_mode == TlsMode::None && require_tls {
         return Err(UsageError("require-tls contradicts TLS mode none".into()));
     }
-    let domain = t.domain.clone().or_else(|| p.and_then(|p| p.domain.clone()));
+    let domain = t
+        .domain
+        .clone()
+        .or_else(|| p.and_then(|p| p.domain.clone()));
     let server = t
         .server
         .clone()
@@ -82,7 +85,9 @@ pub fn resolve(t: &TargetArgs, allow_cleartext_auth: bool) -> Result<Resolved, U
         // Replaced by the MX hosts once DNS has answered (see `mx_targets`).
         .or_else(|| domain.clone())
         .ok_or_else(|| {
-            UsageError("no server: give --server HOST[:PORT], --domain DOMAIN or --profile NAME".into())
+            UsageError(
+                "no server: give --server HOST[:PORT], --domain DOMAIN or --profile NAME".into(),
+            )
         })?;
     let default_port = if tls_mode == TlsMode::Implicit {
         465
@@ -250,7 +255,11 @@ pub async fn mx_targets(
     let hosts: Vec<String> = match dns.mail_hosts(domain).await? {
         MailHosts::Mx { hosts } => hosts.into_iter().map(|(_, h)| h).collect(),
         MailHosts::Implicit { .. } => vec![domain.to_string()],
-        MailHosts::NullMx => return Err(format!("{domain} has a null MX (RFC 7505): it accepts no mail")),
+        MailHosts::NullMx => {
+            return Err(format!(
+                "{domain} has a null MX (RFC 7505): it accepts no mail"
+            ));
+        }
         MailHosts::Nothing => return Err(format!("{domain} has no MX and no address")),
     };
     let mut out = Vec::new();
@@ -262,7 +271,10 @@ pub async fn mx_targets(
             .next()
             .ok_or_else(|| format!("MX host {host} has no address"))?;
         let mut opts = base.clone();
-        opts.target = Target { host: ip.to_string(), port };
+        opts.target = Target {
+            host: ip.to_string(),
+            port,
+        };
         if opts.tls.tls_name.is_none() {
             opts.tls.tls_name = Some(host.clone());
         }

@@ -491,7 +491,9 @@ impl Connection {
                     Some(f) => format!(
                         "certificate rejected for {name_str}: {f} (use --ca-file, --tls-name, or --insecure to continue anyway)"
                     ),
-                    None if eof => "the server closed the connection during the TLS handshake".into(),
+                    None if eof => {
+                        "the server closed the connection during the TLS handshake".into()
+                    }
                     None => e.to_string(),
                 };
                 Err(self.fail(NetError::Handshake { reason }))
@@ -628,7 +630,9 @@ impl Connection {
         }
         if self.stalled {
             // The server stopped answering: QUIT would only wait out another timeout.
-            self.note(Event::Info("not sending QUIT: the server stopped answering".into()));
+            self.note(Event::Info(
+                "not sending QUIT: the server stopped answering".into(),
+            ));
             self.close().await;
             return Ok(None);
         }

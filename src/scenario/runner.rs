@@ -321,7 +321,10 @@ async fn starttls(conn: &mut Connection, helo: &str) -> Result<Reply, String> {
 async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<Vars, String> {
     let banner = conn.open().await.map_err(|e| e.to_string())?;
     if !banner.has_valid_code() {
-        return Err(format!("the banner is not an SMTP reply: {}", describe(&banner)));
+        return Err(format!(
+            "the banner is not an SMTP reply: {}",
+            describe(&banner)
+        ));
     }
     if !banner.is_positive() {
         return Err(format!(
@@ -351,7 +354,10 @@ async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<V
             .map_err(|e| format!("TLS could not be established: {e}"))?;
     }
     // Scenarios that start in plaintext handle STARTTLS as a step of their own.
-    if s.tls != TlsUse::Plaintext && ctx.opts.effective_policy().require_tls && !conn.session().tls_active() {
+    if s.tls != TlsUse::Plaintext
+        && ctx.opts.effective_policy().require_tls
+        && !conn.session().tls_active()
+    {
         return Err(if offered {
             "TLS is required, but STARTTLS was not used".into()
         } else {

@@ -305,7 +305,9 @@ impl Reply {
 
     /// True when some line ended with a bare CR.
     pub fn has_bare_cr(&self) -> bool {
-        self.violations.iter().any(|v| matches!(v, Violation::BareCr { .. }))
+        self.violations
+            .iter()
+            .any(|v| matches!(v, Violation::BareCr { .. }))
     }
 }
 
@@ -472,7 +474,11 @@ impl ReplyParser {
         }
         // A CR with nothing after it: the server may end its lines with CR alone. Say so, and
         // if that line was the last of its reply, the reply itself is complete.
-        let ending = if self.pending_cr { LineEnding::Cr } else { LineEnding::None };
+        let ending = if self.pending_cr {
+            LineEnding::Cr
+        } else {
+            LineEnding::None
+        };
         self.pending_cr = false;
         let mut complete = false;
         if !self.line.is_empty() {
@@ -936,7 +942,10 @@ mod tests {
     #[test]
     fn a_final_line_ending_in_cr_then_silence_is_a_complete_reply_with_a_bare_cr() {
         let mut p = ReplyParser::default();
-        assert!(p.feed(b"220 hi\r").reply.is_none(), "the CR alone cannot decide yet");
+        assert!(
+            p.feed(b"220 hi\r").reply.is_none(),
+            "the CR alone cannot decide yet"
+        );
         let r = p.finish().expect("reply");
         assert_eq!(r.code(), Some(220));
         assert!(r.has_bare_cr());
@@ -944,17 +953,31 @@ mod tests {
         let mut p = ReplyParser::default();
         p.feed(b"250-more\r");
         let r = p.finish().expect("reply");
-        assert!(r.violations.contains(&Violation::Incomplete), "a continuation line is not an end");
+        assert!(
+            r.violations.contains(&Violation::Incomplete),
+            "a continuation line is not an end"
+        );
     }
 
     #[test]
     fn invalid_codes_are_not_actionable() {
-        for wire in [&b"999 what\r\n"[..], b"abc x\r\n", b"2500 ok\r\n", b"25\r\n"] {
+        for wire in [
+            &b"999 what\r\n"[..],
+            b"abc x\r\n",
+            b"2500 ok\r\n",
+            b"25\r\n",
+        ] {
             let r = ReplyParser::default().feed(wire).reply.expect("reply");
             assert!(!r.has_valid_code(), "{}", wire.escape_ascii());
         }
-        let ok = ReplyParser::default().feed(b"250 ok\n").reply.expect("reply");
-        assert!(ok.has_valid_code(), "a bare LF is a violation, but the code is fine");
+        let ok = ReplyParser::default()
+            .feed(b"250 ok\n")
+            .reply
+            .expect("reply");
+        assert!(
+            ok.has_valid_code(),
+            "a bare LF is a violation, but the code is fine"
+        );
     }
 
     #[test]

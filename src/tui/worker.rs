@@ -30,7 +30,11 @@ pub fn context(t: &Target) -> Result<Context, String> {
     } else {
         25
     };
-    let server = if p.server.trim().is_empty() { p.domain.clone().unwrap_or_default() } else { p.server.clone() };
+    let server = if p.server.trim().is_empty() {
+        p.domain.clone().unwrap_or_default()
+    } else {
+        p.server.clone()
+    };
     let target = crate::net::Target::parse(&server, default_port)
         .map_err(|e| format!("profile {}: server: {e}", t.profile_name))?;
     let mut opts = ConnectOptions::new(target);
@@ -104,11 +108,17 @@ pub async fn context_resolved(t: &Target) -> Result<Context, String> {
         && let Some(domain) = &t.profile.domain
     {
         let server = match &t.profile.dns_server {
-            Some(s) => Some(s.parse().map_err(|_| format!("profile {}: dns_server {s:?} is not IP:PORT", t.profile_name))?),
+            Some(s) => Some(s.parse().map_err(|_| {
+                format!(
+                    "profile {}: dns_server {s:?} is not IP:PORT",
+                    t.profile_name
+                )
+            })?),
             None => None,
         };
         let dns = crate::dns::resolve::Dns::new(server)?;
-        let mut found = crate::commands::target::mx_targets(&dns, domain, &ctx.opts, 25, false).await?;
+        let mut found =
+            crate::commands::target::mx_targets(&dns, domain, &ctx.opts, 25, false).await?;
         if found.is_empty() {
             return Err(format!("{domain}: no MX host"));
         }
