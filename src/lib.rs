@@ -6,6 +6,8 @@
 
 pub mod cli;
 pub mod commands;
+#[cfg(feature = "dns")]
+pub mod dns;
 pub mod exit;
 pub mod lab;
 pub mod net;

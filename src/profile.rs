@@ -86,6 +86,9 @@ pub struct Profile {
     /// DNS server (IP:PORT) for MX lookups; the system's resolver when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_server: Option<String>,
+    /// Port on the MX hosts (default 25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mx_port: Option<u16>,
     #[serde(default)]
     pub tls: TlsMode,
     #[serde(default)]

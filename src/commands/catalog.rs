@@ -31,6 +31,11 @@ pub fn run(cmd: ScenariosCmd) -> u8 {
                     s.title
                 );
             }
+            #[cfg(feature = "dns")]
+            println!(
+                "{:<3} {:<22} {:<8} MX, SPF, DMARC, MTA-STS, TLS-RPT, DKIM records (with --domain)",
+                "", "posture", "domain"
+            );
             0
         }
         ScenariosCmd::Explain { topic } => match topic.to_ascii_lowercase().as_str() {
@@ -45,6 +50,11 @@ pub fn run(cmd: ScenariosCmd) -> u8 {
                 2
             }
         },
+        #[cfg(feature = "dns")]
+        ScenariosCmd::Show { id } if id.eq_ignore_ascii_case("posture") => {
+            print!("{}", crate::dns::posture::explain());
+            0
+        }
         ScenariosCmd::Show { id } => match cat.find(&id) {
             Some(s) => {
                 print!("{}", explain(s));

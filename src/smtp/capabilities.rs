@@ -187,10 +187,14 @@ impl Capability {
             .params
             .iter()
             .all(|p| p.bytes().all(|b| (33..=126).contains(&b)));
-        // Tokens lose the spacing, so also insist on single SPs between them.
-        let expected_len =
-            self.keyword.len() + self.params.iter().map(|p| p.len() + 1).sum::<usize>();
-        keyword_ok && params_ok && self.raw.len() == expected_len
+        // Tokens lose the spacing, so also insist on exactly one SP between them: other
+        // whitespace (TAB, form feed, a stray LF) is not a separator in RFC 5321 §4.1.1.1.
+        let mut rebuilt = self.keyword.clone();
+        for p in &self.params {
+            rebuilt.push(' ');
+            rebuilt.push_str(p);
+        }
+        keyword_ok && params_ok && self.raw == rebuilt
     }
 }
 

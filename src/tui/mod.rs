@@ -70,6 +70,7 @@ pub fn lab_profile(lab: &Lab) -> Profile {
         server: lab.addr.to_string(),
         domain: None,
         dns_server: None,
+        mx_port: None,
         tls: TlsMode::Starttls,
         require_tls: false,
         verify: Verify::Platform,

@@ -117,8 +117,9 @@ pub async fn context_resolved(t: &Target) -> Result<Context, String> {
             None => None,
         };
         let dns = crate::dns::resolve::Dns::new(server)?;
+        let port = t.profile.mx_port.unwrap_or(25);
         let mut found =
-            crate::commands::target::mx_targets(&dns, domain, &ctx.opts, 25, false).await?;
+            crate::commands::target::mx_targets(&dns, domain, &ctx.opts, port, false).await?;
         if found.is_empty() {
             return Err(format!("{domain}: no MX host"));
         }

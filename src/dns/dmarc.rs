@@ -1,0 +1,527 @@
+//! DMARC policy records (RFC 7489 §6.3 tags, §6.4 syntax, §6.6.3 record selection).
+//!
+//! Pure parsers: the caller fetches the TXT strings at `_dmarc.<domain>` (joining each record's
+//! character-strings) and passes them in.
+
+use super::txt_records::tag_list;
+
+/// The handling a domain asks receivers to apply to mail that fails DMARC (RFC 7489 §6.3 `p=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Policy {
+    None,
+    Quarantine,
+    Reject,
+}
+
+/// A parsed DMARC record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DmarcRecord {
+    /// `p=`: required.
+    pub policy: Policy,
+    /// `sp=`: for subdomains; absent means subdomains inherit `p=` (RFC 7489 §6.3).
+    pub subdomain_policy: Option<Policy>,
+    /// `pct=`: share of failing mail the policy applies to; 100 when absent (RFC 7489 §6.3).
+    pub pct: u8,
+    /// `rua=`: aggregate report URIs, as written (including any `!size` suffix).
+    pub rua: Vec<String>,
+    /// `ruf=`: failure report URIs, as written.
+    pub ruf: Vec<String>,
+    /// `adkim=s`: DKIM alignment must be exact, not relaxed (the default).
+    pub adkim_strict: bool,
+    /// `aspf=s`: SPF alignment must be exact, not relaxed (the default).
+    pub aspf_strict: bool,
+    /// Every tag in record order with lower-cased names and values as written, known or not:
+    /// RFC 7489 §6.3 has receivers ignore unknown tags, but a report should still show them.
+    pub tags: Vec<(String, String)>,
+}
+
+impl DmarcRecord {
+    /// True when the record asks for aggregate (`rua=`) or failure (`ruf=`) reports.
+    pub fn reports_requested(&self) -> bool {
+        !self.rua.is_empty() || !self.ruf.is_empty()
+    }
+}
+
+/// True when the record begins with the tag `v=DMARC1` (RFC 7489 §6.6.3 discards records that do
+/// not). Per the §6.4 ABNF the tag name `v` is case-insensitive (a quoted string) but `DMARC1` is
+/// case-sensitive (spelled as %x values), and only WSP may surround the `=`. The version must be
+/// followed by the end, WSP or `;`, so `v=DMARC10` is not DMARC but `v=DMARC1 p=none` (a missing
+/// `;`) is — `parse` then explains what is wrong with it.
+pub fn is_dmarc(txt: &str) -> bool {
+    let Some(rest) = txt.strip_prefix(['v', 'V']) else {
+        return false;
+    };
+    let Some(rest) = rest.trim_start_matches([' ', '\t']).strip_prefix('=') else {
+        return false;
+    };
+    rest.trim_start_matches([' ', '\t'])
+        .strip_prefix("DMARC1")
+        .is_some_and(|after| after.is_empty() || after.starts_with([';', ' ', '\t']))
+}
+
+/// Picks the DMARC record among the TXT strings at `_dmarc.<domain>`. RFC 7489 §6.6.3: records
+/// that are not DMARC are discarded, and if more than one remains, DMARC does not apply at all.
+pub fn select(txts: &[String]) -> Result<Option<String>, String> {
+    let found: Vec<&String> = txts.iter().filter(|t| is_dmarc(t)).collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some((*one).clone())),
+        many => Err(format!(
+            "{} DMARC records found; with more than one, receivers apply no DMARC policy at all (RFC 7489 §6.6.3)",
+            many.len()
+        )),
+    }
+}
+
+/// Parses a DMARC record: `v=DMARC1` first, a valid `p=`, and well-formed `sp`, `pct`, `rua`,
+/// `ruf`, `adkim` and `aspf`. Other tags (`fo`, `rf`, `ri`, unknown ones) are kept in `tags`.
+pub fn parse(txt: &str) -> Result<DmarcRecord, String> {
+    let tags: Vec<(String, String)> = tag_list(txt)?
+        .into_iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .collect();
+    // tag_list compared names case-sensitively; DMARC's are case-insensitive (§6.4 ABNF quoted
+    // strings), so `p=none; P=reject` is a duplicate too.
+    for (i, (name, _)) in tags.iter().enumerate() {
+        if tags.iter().take(i).any(|(seen, _)| seen == name) {
+            return Err(format!("tag '{name}' appears more than once"));
+        }
+    }
+
+    match tags.first() {
+        Some((name, value)) if name == "v" && value == "DMARC1" => {}
+        Some((name, value)) if name == "v" && value.starts_with("DMARC1") => {
+            return Err(format!(
+                "v={value} is not DMARC1: tags must be separated by ';'"
+            ));
+        }
+        Some((name, value)) if name == "v" => {
+            return Err(format!(
+                "v={value} is not DMARC1 (RFC 7489 §6.4; the version is case-sensitive)"
+            ));
+        }
+        Some((name, value)) => {
+            return Err(format!(
+                "the record must start with v=DMARC1 (RFC 7489 §6.4), not '{name}={value}'"
+            ));
+        }
+        None => return Err("empty record: expected v=DMARC1 first (RFC 7489 §6.4)".to_string()),
+    }
+
+    let get = |name: &str| {
+        tags.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+
+    let policy = match get("p") {
+        Some(p) => parse_policy("p", p)?,
+        None => return Err("no p= tag: the policy is required (RFC 7489 §6.3)".to_string()),
+    };
+    let subdomain_policy = get("sp").map(|sp| parse_policy("sp", sp)).transpose()?;
+    let pct = get("pct").map(parse_pct).transpose()?.unwrap_or(100);
+    let rua = get("rua")
+        .map(|v| parse_uris("rua", v))
+        .transpose()?
+        .unwrap_or_default();
+    let ruf = get("ruf")
+        .map(|v| parse_uris("ruf", v))
+        .transpose()?
+        .unwrap_or_default();
+    let adkim_strict = get("adkim")
+        .map(|v| parse_alignment("adkim", v))
+        .transpose()?
+        .unwrap_or(false);
+    let aspf_strict = get("aspf")
+        .map(|v| parse_alignment("aspf", v))
+        .transpose()?
+        .unwrap_or(false);
+
+    Ok(DmarcRecord {
+        policy,
+        subdomain_policy,
+        pct,
+        rua,
+        ruf,
+        adkim_strict,
+        aspf_strict,
+        tags,
+    })
+}
+
+/// `none`, `quarantine` or `reject`, case-insensitive as §6.4's quoted strings are.
+fn parse_policy(tag: &str, value: &str) -> Result<Policy, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "none" => Ok(Policy::None),
+        "quarantine" => Ok(Policy::Quarantine),
+        "reject" => Ok(Policy::Reject),
+        _ => Err(format!("{tag}={value} is not none, quarantine or reject")),
+    }
+}
+
+/// §6.3: an integer from 0 to 100; the §6.4 ABNF allows one to three digits and nothing else.
+fn parse_pct(value: &str) -> Result<u8, String> {
+    let digits_ok = (1..=3).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<u8>() {
+        Ok(n) if digits_ok && n <= 100 => Ok(n),
+        _ => Err(format!("pct={value} is not a whole number from 0 to 100")),
+    }
+}
+
+/// `r` (relaxed) or `s` (strict); returns whether strict.
+fn parse_alignment(tag: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "s" | "S" => Ok(true),
+        "r" | "R" => Ok(false),
+        _ => Err(format!("{tag}={value} is not r (relaxed) or s (strict)")),
+    }
+}
+
+/// A comma-separated list of DMARC URIs (§6.4 `dmarc-uri = URI [ "!" 1*DIGIT [ "k" / "m" / "g" /
+/// "t" ] ]`, with `*WSP "," *WSP` between them). Kept as written; each is checked for a scheme,
+/// a non-empty body, an address in `mailto:` URIs, and a well-formed size limit.
+fn parse_uris(tag: &str, value: &str) -> Result<Vec<String>, String> {
+    value
+        .split(',')
+        .map(|u| u.trim_matches([' ', '\t']))
+        .map(|u| check_uri(tag, u).map(|()| u.to_string()))
+        .collect()
+}
+
+fn check_uri(tag: &str, uri: &str) -> Result<(), String> {
+    if uri.is_empty() {
+        return Err(format!("{tag}= has an empty URI"));
+    }
+    // §6.4 requires literal '!' inside a URI to be %-encoded, so a '!' starts the size limit.
+    let (body, size) = match uri.split_once('!') {
+        Some((body, size)) => (body, Some(size)),
+        None => (uri, None),
+    };
+    if let Some(size) = size {
+        let digits = size
+            .strip_suffix(['k', 'm', 'g', 't', 'K', 'M', 'G', 'T'])
+            .unwrap_or(size);
+        // The numeric part must fit an unsigned 64-bit integer (§6.4).
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.parse::<u64>().is_err()
+        {
+            return Err(format!(
+                "{tag} '{uri}' has a bad size limit '!{size}' (a number, then k, m, g or t)"
+            ));
+        }
+    }
+    // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ':'.
+    let scheme_ok = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    };
+    match body.split_once(':') {
+        Some((scheme, rest)) if scheme_ok(scheme) && !rest.is_empty() => {
+            // §6.2: mailto: is the scheme receivers must support; it needs an address.
+            if scheme.eq_ignore_ascii_case("mailto") && !rest.contains('@') {
+                return Err(format!("{tag} '{uri}' has no address (mailto:user@domain)"));
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "{tag} '{uri}' is not a URI such as mailto:reports@example.com"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn minimal_record_gets_defaults() {
+        let r = parse("v=DMARC1; p=none").unwrap();
+        assert_eq!(
+            r,
+            DmarcRecord {
+                policy: Policy::None,
+                subdomain_policy: None,
+                pct: 100,
+                rua: vec![],
+                ruf: vec![],
+                adkim_strict: false,
+                aspf_strict: false,
+                tags: vec![("v".into(), "DMARC1".into()), ("p".into(), "none".into())],
+            }
+        );
+        assert!(!r.reports_requested());
+    }
+
+    #[test]
+    fn full_record() {
+        let r = parse(
+            "v=DMARC1; p=reject; sp=quarantine; pct=25; rua=mailto:agg@example.com, mailto:x@thirdparty.example!10m; \
+             ruf=mailto:forensic@example.com; adkim=s; aspf=r; fo=1; ri=3600; future=yes;",
+        )
+        .unwrap();
+        assert_eq!(r.policy, Policy::Reject);
+        assert_eq!(r.subdomain_policy, Some(Policy::Quarantine));
+        assert_eq!(r.pct, 25);
+        assert_eq!(
+            r.rua,
+            vec![
+                "mailto:agg@example.com".to_string(),
+                "mailto:x@thirdparty.example!10m".to_string()
+            ]
+        );
+        assert_eq!(r.ruf, vec!["mailto:forensic@example.com".to_string()]);
+        assert!(r.adkim_strict);
+        assert!(!r.aspf_strict);
+        assert!(r.reports_requested());
+        let names: Vec<&str> = r.tags.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "v", "p", "sp", "pct", "rua", "ruf", "adkim", "aspf", "fo", "ri", "future"
+            ]
+        );
+        assert!(r.tags.contains(&("future".to_string(), "yes".to_string())));
+    }
+
+    #[test]
+    fn reports_requested_by_ruf_alone() {
+        assert!(
+            parse("v=DMARC1; p=none; ruf=mailto:f@example.com")
+                .unwrap()
+                .reports_requested()
+        );
+        assert!(
+            parse("v=DMARC1; p=none; rua=mailto:a@example.com")
+                .unwrap()
+                .reports_requested()
+        );
+    }
+
+    #[test]
+    fn names_and_policy_words_are_case_insensitive() {
+        let r = parse("V=DMARC1; P=Reject; SP=NONE; ADKIM=S; Aspf=S").unwrap();
+        assert_eq!(r.policy, Policy::Reject);
+        assert_eq!(r.subdomain_policy, Some(Policy::None));
+        assert!(r.adkim_strict && r.aspf_strict);
+        assert_eq!(r.tags[1], ("p".to_string(), "Reject".to_string()));
+    }
+
+    #[test]
+    fn whitespace_tolerant() {
+        let r = parse("v = DMARC1 ;p= quarantine ;  pct = 0 ").unwrap();
+        assert_eq!(r.policy, Policy::Quarantine);
+        assert_eq!(r.pct, 0);
+    }
+
+    #[test]
+    fn version_must_come_first_and_be_exact() {
+        assert_eq!(
+            parse("p=reject; v=DMARC1").unwrap_err(),
+            "the record must start with v=DMARC1 (RFC 7489 §6.4), not 'p=reject'"
+        );
+        assert!(
+            parse("v=DMARC2; p=reject")
+                .unwrap_err()
+                .starts_with("v=DMARC2 is not DMARC1")
+        );
+        assert!(
+            parse("v=dmarc1; p=reject")
+                .unwrap_err()
+                .contains("case-sensitive")
+        );
+        assert_eq!(
+            parse("v=DMARC1 p=reject").unwrap_err(),
+            "v=DMARC1 p=reject is not DMARC1: tags must be separated by ';'"
+        );
+        assert!(parse("").unwrap_err().starts_with("empty record"));
+    }
+
+    #[test]
+    fn policy_required_and_valid() {
+        assert_eq!(
+            parse("v=DMARC1").unwrap_err(),
+            "no p= tag: the policy is required (RFC 7489 §6.3)"
+        );
+        assert_eq!(
+            parse("v=DMARC1; rua=mailto:a@example.com").unwrap_err(),
+            "no p= tag: the policy is required (RFC 7489 §6.3)"
+        );
+        assert_eq!(
+            parse("v=DMARC1; p=maybe").unwrap_err(),
+            "p=maybe is not none, quarantine or reject"
+        );
+        assert_eq!(
+            parse("v=DMARC1; p=").unwrap_err(),
+            "p= is not none, quarantine or reject"
+        );
+        assert_eq!(
+            parse("v=DMARC1; p=none; sp=deny").unwrap_err(),
+            "sp=deny is not none, quarantine or reject"
+        );
+    }
+
+    #[test]
+    fn pct_bounds() {
+        assert_eq!(parse("v=DMARC1; p=none; pct=100").unwrap().pct, 100);
+        assert_eq!(parse("v=DMARC1; p=none; pct=007").unwrap().pct, 7);
+        for bad in [
+            "101",
+            "-1",
+            "+5",
+            "",
+            "1000",
+            "0100",
+            "50%",
+            "5 0",
+            "256",
+            "99999999999",
+        ] {
+            let e = parse(&format!("v=DMARC1; p=none; pct={bad}")).unwrap_err();
+            assert_eq!(e, format!("pct={bad} is not a whole number from 0 to 100"));
+        }
+    }
+
+    #[test]
+    fn alignment_values() {
+        assert!(!parse("v=DMARC1; p=none; adkim=r").unwrap().adkim_strict);
+        assert_eq!(
+            parse("v=DMARC1; p=none; adkim=strict").unwrap_err(),
+            "adkim=strict is not r (relaxed) or s (strict)"
+        );
+        assert_eq!(
+            parse("v=DMARC1; p=none; aspf=").unwrap_err(),
+            "aspf= is not r (relaxed) or s (strict)"
+        );
+    }
+
+    #[test]
+    fn report_uris_checked() {
+        assert_eq!(
+            parse("v=DMARC1; p=none; rua=").unwrap_err(),
+            "rua= has an empty URI"
+        );
+        assert_eq!(
+            parse("v=DMARC1; p=none; rua=mailto:a@example.com,").unwrap_err(),
+            "rua= has an empty URI"
+        );
+        assert!(
+            parse("v=DMARC1; p=none; rua=a@example.com")
+                .unwrap_err()
+                .contains("is not a URI")
+        );
+        assert!(
+            parse("v=DMARC1; p=none; ruf=mailto:")
+                .unwrap_err()
+                .contains("is not a URI")
+        );
+        assert!(
+            parse("v=DMARC1; p=none; rua=mailto:nobody")
+                .unwrap_err()
+                .contains("has no address")
+        );
+        assert!(
+            parse("v=DMARC1; p=none; rua=mailto:a@example.com!")
+                .unwrap_err()
+                .contains("bad size limit")
+        );
+        assert!(
+            parse("v=DMARC1; p=none; rua=mailto:a@example.com!10x")
+                .unwrap_err()
+                .contains("bad size limit")
+        );
+        assert!(
+            parse("v=DMARC1; p=none; rua=mailto:a@example.com!99999999999999999999")
+                .unwrap_err()
+                .contains("bad size limit")
+        );
+        assert_eq!(
+            parse("v=DMARC1; p=none; rua=https://r.example/dmarc!5")
+                .unwrap()
+                .rua,
+            vec!["https://r.example/dmarc!5".to_string()]
+        );
+        assert_eq!(
+            parse("v=DMARC1; p=none; rua = mailto:a@example.com ,\tmailto:b@example.com")
+                .unwrap()
+                .rua
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn duplicate_tags_rejected_case_insensitively() {
+        assert_eq!(
+            parse("v=DMARC1; p=none; P=reject").unwrap_err(),
+            "tag 'p' appears more than once"
+        );
+        assert!(
+            parse("v=DMARC1; p=none; p=none")
+                .unwrap_err()
+                .contains("more than once")
+        );
+    }
+
+    #[test]
+    fn is_dmarc_cases() {
+        assert!(is_dmarc("v=DMARC1; p=none"));
+        assert!(is_dmarc("v=DMARC1"));
+        assert!(is_dmarc("v = DMARC1;p=none"));
+        assert!(is_dmarc("V=DMARC1; p=none"));
+        assert!(is_dmarc("v=DMARC1 p=none"));
+        assert!(!is_dmarc("v=DMARC10; p=none"));
+        assert!(!is_dmarc("v=dmarc1; p=none"));
+        assert!(!is_dmarc("p=none; v=DMARC1"));
+        assert!(!is_dmarc("v=spf1 -all"));
+        assert!(!is_dmarc(" v=DMARC1; p=none"));
+        assert!(!is_dmarc(""));
+    }
+
+    #[test]
+    fn select_cases() {
+        assert_eq!(select(&[]).unwrap(), None);
+        assert_eq!(select(&strings(&["v=spf1 -all", "hello"])).unwrap(), None);
+        assert_eq!(
+            select(&strings(&["hello", "v=DMARC1; p=reject"])).unwrap(),
+            Some("v=DMARC1; p=reject".to_string())
+        );
+        let e = select(&strings(&["v=DMARC1; p=reject", "v=DMARC1; p=none", "x"])).unwrap_err();
+        assert!(e.starts_with("2 DMARC records found"), "{e}");
+        assert!(e.contains("RFC 7489 §6.6.3"), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*") {
+            let _ = parse(&s);
+            let _ = is_dmarc(&s);
+        }
+
+        #[test]
+        fn pct_round_trips(n in 0u8..=100) {
+            prop_assert_eq!(parse(&format!("v=DMARC1; p=none; pct={n}")).unwrap().pct, n);
+        }
+
+        #[test]
+        fn pct_over_100_rejected(n in 101u32..1000) {
+            let txt = format!("v=DMARC1; p=none; pct={n}");
+            prop_assert!(parse(&txt).is_err());
+        }
+
+        #[test]
+        fn parsed_records_are_dmarc(p in "(none|quarantine|reject)", extra in "[a-z]{2,5}=[a-z0-9]{1,5}") {
+            // Whatever parses must also be selected: `is_dmarc` and `parse` agree on the start.
+            let txt = format!("v=DMARC1; p={p}; {extra}");
+            if parse(&txt).is_ok() {
+                prop_assert!(is_dmarc(&txt));
+            }
+        }
+    }
+}

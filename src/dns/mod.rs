@@ -1,0 +1,8 @@
+//! Domains: MX targets and the posture records (SPF, DMARC, MTA-STS, TLS-RPT, DKIM). The
+//! record parsers do no I/O; `resolve` asks a DNS server; `posture` judges what it found.
+
+pub mod dmarc;
+pub mod posture;
+pub mod resolve;
+pub mod spf;
+pub mod txt_records;
