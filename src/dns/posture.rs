@@ -250,22 +250,24 @@ pub async fn spf_check(dns: &Dns, domain: &str) -> ScenarioResult {
     result("posture-spf", "SPF", vec![st])
 }
 
-pub async fn dmarc_check(dns: &Dns, domain: &str) -> ScenarioResult {
+/// One TXT record checked the usual way: found at `name`, selected (two is an error), parsed,
+/// then judged; `missing` says what its absence means.
+async fn record_check<T>(
+    dns: &Dns,
+    name: String,
+    select: fn(&[String]) -> Result<Option<String>, String>,
+    parse: fn(&str) -> Result<T, String>,
+    missing: (Verdict, &str),
+    judge: impl Fn(&T) -> (Verdict, String),
+) -> StepResult {
     let started = Instant::now();
-    let name = format!("_dmarc.{domain}");
     let cmd = format!("TXT {name}");
-    let st = match dns.txt(&name).await {
+    match dns.txt(&name).await {
         Err(e) => step(cmd, None, Verdict::Inconclusive, e, started),
-        Ok(txts) => match dmarc::select(&txts) {
+        Ok(txts) => match select(&txts) {
             Err(e) => step(cmd, Some(txts.join(" | ")), Verdict::Fail, e, started),
-            Ok(None) => step(
-                cmd,
-                None,
-                Verdict::Fail,
-                "no DMARC record: receivers get no policy for mail that fails SPF and DKIM".into(),
-                started,
-            ),
-            Ok(Some(text)) => match dmarc::parse(&text) {
+            Ok(None) => step(cmd, None, missing.0, missing.1.to_string(), started),
+            Ok(Some(text)) => match parse(&text) {
                 Err(e) => step(
                     cmd,
                     Some(text),
@@ -273,105 +275,84 @@ pub async fn dmarc_check(dns: &Dns, domain: &str) -> ScenarioResult {
                     format!("the record does not parse: {e}"),
                     started,
                 ),
-                Ok(r) => {
-                    let reports = if r.reports_requested() {
-                        "reports requested"
-                    } else {
-                        "no reports requested (add rua=mailto:...)"
-                    };
-                    let (v, what) = match r.policy {
-                        dmarc::Policy::Reject => {
-                            (Verdict::Pass, "p=reject: failing mail is rejected")
-                        }
-                        dmarc::Policy::Quarantine => {
-                            (Verdict::Pass, "p=quarantine: failing mail goes to spam")
-                        }
-                        dmarc::Policy::None => (
-                            Verdict::Warn,
-                            "p=none: monitoring only, failing mail is delivered",
-                        ),
-                    };
-                    step(cmd, Some(text), v, format!("{what}; {reports}"), started)
+                Ok(record) => {
+                    let (v, reason) = judge(&record);
+                    step(cmd, Some(text), v, reason, started)
                 }
             },
         },
-    };
+    }
+}
+
+pub async fn dmarc_check(dns: &Dns, domain: &str) -> ScenarioResult {
+    let st = record_check(
+        dns,
+        format!("_dmarc.{domain}"),
+        dmarc::select,
+        dmarc::parse,
+        (
+            Verdict::Fail,
+            "no DMARC record: receivers get no policy for mail that fails SPF and DKIM",
+        ),
+        |r: &dmarc::DmarcRecord| {
+            let reports = if r.reports_requested() {
+                "reports requested"
+            } else {
+                "no reports requested (add rua=mailto:...)"
+            };
+            let (v, what) = match r.policy {
+                dmarc::Policy::Reject => (Verdict::Pass, "p=reject: failing mail is rejected"),
+                dmarc::Policy::Quarantine => {
+                    (Verdict::Pass, "p=quarantine: failing mail goes to spam")
+                }
+                dmarc::Policy::None => (
+                    Verdict::Warn,
+                    "p=none: monitoring only, failing mail is delivered",
+                ),
+            };
+            (v, format!("{what}; {reports}"))
+        },
+    )
+    .await;
     result("posture-dmarc", "DMARC", vec![st])
 }
 
 pub async fn mta_sts_check(dns: &Dns, domain: &str) -> ScenarioResult {
-    let started = Instant::now();
-    let name = format!("_mta-sts.{domain}");
-    let cmd = format!("TXT {name}");
-    let st = match dns.txt(&name).await {
-        Err(e) => step(cmd, None, Verdict::Inconclusive, e, started),
-        Ok(txts) => match txt_records::select_mta_sts(&txts) {
-            Err(e) => step(cmd, Some(txts.join(" | ")), Verdict::Fail, e, started),
-            Ok(None) => step(
-                cmd,
-                None,
-                Verdict::Warn,
-                "no MTA-STS: senders may deliver over an unauthenticated or stripped connection"
-                    .into(),
-                started,
-            ),
-            Ok(Some(text)) => match txt_records::parse_mta_sts(&text) {
-                Ok(r) => step(
-                    cmd,
-                    Some(text),
-                    Verdict::Pass,
-                    format!(
-                        "MTA-STS announced (id {}); the policy itself is at https://mta-sts.{domain}/.well-known/mta-sts.txt",
-                        r.id
-                    ),
-                    started,
-                ),
-                Err(e) => step(
-                    cmd,
-                    Some(text),
-                    Verdict::Fail,
-                    format!("the record does not parse: {e}"),
-                    started,
-                ),
-            },
+    let st = record_check(
+        dns,
+        format!("_mta-sts.{domain}"),
+        txt_records::select_mta_sts,
+        txt_records::parse_mta_sts,
+        (Verdict::Warn, "no MTA-STS: senders may deliver over an unauthenticated or stripped connection"),
+        |r: &txt_records::MtaSts| {
+            (
+                Verdict::Pass,
+                format!("MTA-STS announced (id {}); the policy itself is at https://mta-sts.{domain}/.well-known/mta-sts.txt", r.id),
+            )
         },
-    };
+    )
+    .await;
     result("posture-mta-sts", "MTA-STS", vec![st])
 }
 
 pub async fn tls_rpt_check(dns: &Dns, domain: &str) -> ScenarioResult {
-    let started = Instant::now();
-    let name = format!("_smtp._tls.{domain}");
-    let cmd = format!("TXT {name}");
-    let st = match dns.txt(&name).await {
-        Err(e) => step(cmd, None, Verdict::Inconclusive, e, started),
-        Ok(txts) => match txt_records::select_tls_rpt(&txts) {
-            Err(e) => step(cmd, Some(txts.join(" | ")), Verdict::Fail, e, started),
-            Ok(None) => step(
-                cmd,
-                None,
-                Verdict::Warn,
-                "no TLS-RPT: you will not hear about failed TLS deliveries".into(),
-                started,
-            ),
-            Ok(Some(text)) => match txt_records::parse_tls_rpt(&text) {
-                Ok(r) => step(
-                    cmd,
-                    Some(text),
-                    Verdict::Pass,
-                    format!("TLS reports go to {}", r.rua.join(", ")),
-                    started,
-                ),
-                Err(e) => step(
-                    cmd,
-                    Some(text),
-                    Verdict::Fail,
-                    format!("the record does not parse: {e}"),
-                    started,
-                ),
-            },
+    let st = record_check(
+        dns,
+        format!("_smtp._tls.{domain}"),
+        txt_records::select_tls_rpt,
+        txt_records::parse_tls_rpt,
+        (
+            Verdict::Warn,
+            "no TLS-RPT: you will not hear about failed TLS deliveries",
+        ),
+        |r: &txt_records::TlsRpt| {
+            (
+                Verdict::Pass,
+                format!("TLS reports go to {}", r.rua.join(", ")),
+            )
         },
-    };
+    )
+    .await;
     result("posture-tls-rpt", "TLS-RPT", vec![st])
 }
 
