@@ -45,6 +45,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(meaning, keyword_meaning(&e.keyword.to_ascii_lowercase()));
         assert_eq!(meaning, keyword_meaning(&e.keyword.to_ascii_uppercase()));
         if e.is_well_formed() {
+            // RFC 5321 §4.1.1.1: keyword and params separated by single SPs (fuzz finding F1,
+            // fixed in 2ef30c9: TAB, LF, FF and CR were taken as separators).
             assert!(!e.keyword.is_empty());
             assert!(e.raw.bytes().all(|b| (32..=126).contains(&b)));
             assert!(!e.raw.contains("  ") && !e.raw.starts_with(' ') && !e.raw.ends_with(' '));

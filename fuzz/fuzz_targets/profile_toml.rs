@@ -42,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(t) => t,
         Err(e) => panic!("to_toml failed for a parsed profile: {e}\nprofile: {first:?}"),
     };
-    assert!(!written.contains("password ="), "a password was written:\n{written}");
+    assert!(
+        !written.contains("password ="),
+        "a password was written:\n{written}"
+    );
     let second = match Profile::parse(&written, path) {
         Ok(p) => p,
         Err(e) => panic!("the written profile does not parse: {e}\nwritten:\n{written}"),

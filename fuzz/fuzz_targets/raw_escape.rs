@@ -22,13 +22,19 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let escaped = escape_bytes(data);
-    assert!(escaped.is_ascii(), "escape_bytes produced non-ASCII: {escaped:?}");
+    assert!(
+        escaped.is_ascii(),
+        "escape_bytes produced non-ASCII: {escaped:?}"
+    );
     assert!(
         !escaped.contains(['\r', '\n', '\0']),
         "escape_bytes left a control byte raw: {escaped:?}"
     );
     match unescape(&escaped) {
-        Ok(back) => assert_eq!(back, data, "round trip changed the bytes; escaped: {escaped:?}"),
+        Ok(back) => assert_eq!(
+            back, data,
+            "round trip changed the bytes; escaped: {escaped:?}"
+        ),
         Err(e) => panic!("unescape rejected escape_bytes output {escaped:?}: {e}"),
     }
 });

@@ -14,7 +14,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtpscope::smtp::reply::{EnhancedCode, LineEnding, Reply, ReplyLimits, ReplyParser, Violation};
+use smtpscope::smtp::reply::{
+    EnhancedCode, LineEnding, Reply, ReplyLimits, ReplyParser, Violation,
+};
 
 struct Run {
     replies: Vec<Reply>,
@@ -45,7 +47,10 @@ fn run(input: &[u8], sizes: &[usize], limits: ReplyLimits) -> Run {
         let mut stalls = 0;
         while !rest.is_empty() {
             let fed = parser.feed(rest);
-            assert!(fed.consumed <= rest.len(), "consumed more than it was given");
+            assert!(
+                fed.consumed <= rest.len(),
+                "consumed more than it was given"
+            );
             assert!(
                 fed.discarded <= fed.consumed as u64,
                 "discarded {} of {} consumed bytes",
@@ -55,7 +60,10 @@ fn run(input: &[u8], sizes: &[usize], limits: ReplyLimits) -> Run {
             if fed.consumed == 0 {
                 // Allowed once, only when a bare CR ended the reply and the next byte was left
                 // for the next reply.
-                assert!(fed.reply.is_some(), "feed consumed nothing and returned no reply");
+                assert!(
+                    fed.reply.is_some(),
+                    "feed consumed nothing and returned no reply"
+                );
                 stalls += 1;
                 assert!(stalls < 2, "feed made no progress twice in a row");
             } else {
@@ -68,11 +76,18 @@ fn run(input: &[u8], sizes: &[usize], limits: ReplyLimits) -> Run {
             replies.extend(fed.reply);
             rest = &rest[fed.consumed..];
         }
-        assert_eq!(parser.discarded_total(), discarded, "discarded_total disagrees");
+        assert_eq!(
+            parser.discarded_total(),
+            discarded,
+            "discarded_total disagrees"
+        );
     }
     replies.extend(parser.finish());
     assert!(!parser.in_progress(), "in progress after finish");
-    assert!(parser.finish().is_none(), "a second finish returned a reply");
+    assert!(
+        parser.finish().is_none(),
+        "a second finish returned a reply"
+    );
     Run { replies, discarded }
 }
 
@@ -81,7 +96,11 @@ fn check_reply(reply: &Reply, limits: ReplyLimits) {
     let max_line = limits.max_line.max(8);
     let max_lines = limits.max_lines.max(1);
     assert!(!reply.lines.is_empty(), "a reply without lines");
-    assert!(reply.lines.len() <= max_lines, "{} lines > {max_lines}", reply.lines.len());
+    assert!(
+        reply.lines.len() <= max_lines,
+        "{} lines > {max_lines}",
+        reply.lines.len()
+    );
     let last = reply.lines.len() - 1;
     let ended_by_limit_or_eof = reply
         .violations
@@ -112,20 +131,34 @@ fn check_reply(reply: &Reply, limits: ReplyLimits) {
         }
         if let Some(code) = line.code {
             assert!(content.len() >= 3 && content[..3].iter().all(u8::is_ascii_digit));
-            let digits = std::str::from_utf8(&content[..3]).ok().and_then(|s| s.parse().ok());
+            let digits = std::str::from_utf8(&content[..3])
+                .ok()
+                .and_then(|s| s.parse().ok());
             assert_eq!(digits, Some(code));
             assert!(line.text_bytes().len() <= content.len());
         } else {
-            assert!(line.enhanced.is_none(), "an enhanced code without a reply code");
+            assert!(
+                line.enhanced.is_none(),
+                "an enhanced code without a reply code"
+            );
             assert!(!line.continues, "a continuation line without a code");
         }
         if let Some(e) = line.enhanced {
             let shown = e.to_string();
-            assert_eq!(EnhancedCode::parse(&shown), Some(e), "enhanced code {shown}");
+            assert_eq!(
+                EnhancedCode::parse(&shown),
+                Some(e),
+                "enhanced code {shown}"
+            );
             assert!(matches!(e.class, 2 | 4 | 5) && e.subject <= 999 && e.detail <= 999);
         }
         if i < last {
-            assert!(line.continues, "line {} of {} does not continue", i + 1, last + 1);
+            assert!(
+                line.continues,
+                "line {} of {} does not continue",
+                i + 1,
+                last + 1
+            );
         } else if line.continues {
             assert!(ended_by_limit_or_eof, "the last line continues");
         }
@@ -189,10 +222,25 @@ fuzz_target!(|data: &[u8]| {
         input.len()
     );
     if whole.discarded == 0 {
-        assert_eq!(kept, input, "nothing discarded, but the kept bytes differ from the input");
+        assert_eq!(
+            kept, input,
+            "nothing discarded, but the kept bytes differ from the input"
+        );
     }
-    assert_eq!(chunked.replies, whole.replies, "chunking {sizes:?} changed the replies");
-    assert_eq!(chunked.discarded, whole.discarded, "chunking changed the discard count");
-    assert_eq!(bytewise.replies, whole.replies, "1-byte feeding changed the replies");
-    assert_eq!(bytewise.discarded, whole.discarded, "1-byte feeding changed the discard count");
+    assert_eq!(
+        chunked.replies, whole.replies,
+        "chunking {sizes:?} changed the replies"
+    );
+    assert_eq!(
+        chunked.discarded, whole.discarded,
+        "chunking changed the discard count"
+    );
+    assert_eq!(
+        bytewise.replies, whole.replies,
+        "1-byte feeding changed the replies"
+    );
+    assert_eq!(
+        bytewise.discarded, whole.discarded,
+        "1-byte feeding changed the discard count"
+    );
 });

@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             if let ProfileError::Parse { line, column, .. } = &e {
                 assert!(*line >= 1 && *column >= 1);
-                assert!(*line <= text.matches('\n').count() + 1, "line {line} past the end");
+                assert!(
+                    *line <= text.matches('\n').count() + 1,
+                    "line {line} past the end"
+                );
             }
             assert!(!e.to_string().is_empty());
         }
