@@ -273,15 +273,19 @@ pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
                 let hex = text
                     .get(i..i + 2)
                     .ok_or_else(|| format!("\\x needs two hex digits (position {})", i - 1))?;
-                let v = u8::from_str_radix(hex, 16)
-                    .map_err(|_| format!("\\x{hex}: not two hex digits (position {})", i - 1))?;
+                // from_str_radix alone would take a sign ("\\x+f"), so check the digits first.
+                let v = Some(hex)
+                    .filter(|h| h.bytes().all(|d| d.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("\\x{hex}: not two hex digits (position {})", i - 1))?;
                 out.push(v);
                 i += 2;
             }
-            other => {
+            _ => {
+                // Name the whole character, not its first UTF-8 byte.
+                let other = text[i - 1..].chars().next().unwrap_or('?');
                 return Err(format!(
-                    "unknown escape \\{} at position {} (known: \\r \\n \\t \\0 \\\\ \\xHH)",
-                    other as char,
+                    "unknown escape \\{other} at position {} (known: \\r \\n \\t \\0 \\\\ \\xHH)",
                     i - 1
                 ));
             }
@@ -306,6 +310,13 @@ mod tests {
         );
         assert!(unescape("\\x4").is_err());
         assert!(unescape("\\xzz").is_err());
+        assert!(unescape("\\x+f").is_err(), "a sign is not a hex digit");
+        assert!(unescape("\\x-1").is_err());
+        assert!(
+            unescape("\\é")
+                .expect_err("bad")
+                .contains("\\é at position 1")
+        );
         assert!(unescape("x\\").is_err());
     }
 }

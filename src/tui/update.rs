@@ -580,9 +580,10 @@ fn send(state: &mut State) -> Vec<Effect> {
             return Vec::new();
         }
     };
-    // A line without an explicit line ending gets CRLF; an escape like \r or \n means the
-    // operator is shaping the bytes themselves.
-    if !text.contains("\\r") && !text.contains("\\n") {
+    // A line without a line ending of its own gets CRLF; a CR or LF written as an escape
+    // (\r, \n, \x0d, \x0a) means the operator is shaping the bytes themselves. Look at the
+    // decoded bytes: "\\r" is a backslash and an r, not a CR.
+    if !bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
         bytes.extend_from_slice(b"\r\n");
     }
     state.toggles_in_use = Some(state.toggles);
@@ -979,6 +980,17 @@ mod tests {
             matches!(e.as_slice(), [Effect::Manual { bytes, .. }] if bytes == b"MAIL FROM:<a>\n\0"),
             "{e:?}"
         );
+        // An escaped backslash before r is text, so the line still gets its CRLF ...
+        typed(&mut s, "NOOP C:\\\\radio");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Manual { bytes, .. }] if bytes == b"NOOP C:\\radio\r\n"),
+            "{e:?}"
+        );
+        // ... while a hex-escaped bare CR is the operator's own line ending.
+        typed(&mut s, "NOOP\\x0d");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::Manual { bytes, .. }] if bytes == b"NOOP\r"));
         typed(&mut s, "bad \\q");
         assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
         assert!(
@@ -989,7 +1001,7 @@ mod tests {
         update(&mut s, key(KeyCode::Up));
         assert_eq!(s.editor_text(), "bad \\q");
         update(&mut s, key(KeyCode::Up));
-        assert_eq!(s.editor_text(), "MAIL FROM:<a>\\n\\x00");
+        assert_eq!(s.editor_text(), "NOOP\\x0d");
         update(&mut s, key(KeyCode::Down));
         update(&mut s, key(KeyCode::Down));
         assert_eq!(s.editor_text(), "");
