@@ -393,7 +393,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     }
 }
 
-const PROFILE_TEMPLATE: &str = "server = \"mx.example.com:25\"\ntls = \"starttls\"\nrequire_tls = false\nverify = \"platform\"\nhelo = \"probe.example.com\"\n\n# [auth]\n# mechanism = \"plain\"\n# username = \"alice@example.com\"\n# password_env = \"SMTPSCOPE_PASSWORD\"\n\n[relay]\nlocal_recipient = \"postmaster@example.com\"\n";
+const PROFILE_TEMPLATE: &str = "server = \"mx.example.com:25\"\n# Or leave server out and start from a domain: its most preferred MX host.\n# domain = \"example.com\"\n# dns_server = \"127.0.0.1:53\"\ntls = \"starttls\"\nrequire_tls = false\nverify = \"platform\"\nhelo = \"probe.example.com\"\n\n# [auth]\n# mechanism = \"plain\"\n# username = \"alice@example.com\"\n# password_env = \"SMTPSCOPE_PASSWORD\"\n\n[relay]\nlocal_recipient = \"postmaster@example.com\"\n";
 
 fn open_profile_editor(state: &mut State, name: String, text: &str) {
     let mut field = ratatui_textarea::TextArea::new(text.lines().map(str::to_string).collect());
@@ -1068,6 +1068,27 @@ mod tests {
         let e = update(&mut s, ctrl('c'));
         assert!(s.quit);
         assert!(matches!(e.as_slice(), [Effect::Abort]));
+    }
+
+    #[test]
+    fn the_new_profile_template_parses_and_its_domain_variant_too() {
+        let path = std::path::Path::new("new-1.toml");
+        let p = Profile::parse(PROFILE_TEMPLATE, path).expect("template parses");
+        assert_eq!(p.server, "mx.example.com:25");
+        assert!(p.domain.is_none());
+        // What a user does to start from a domain: drop server, uncomment domain.
+        let by_domain: String = PROFILE_TEMPLATE
+            .lines()
+            .filter(|l| !l.starts_with("server ="))
+            .map(|l| {
+                l.strip_prefix("# domain")
+                    .map_or(l.to_string(), |r| format!("domain{r}"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = Profile::parse(&by_domain, path).expect("domain variant parses");
+        assert!(p.server.is_empty());
+        assert_eq!(p.domain.as_deref(), Some("example.com"));
     }
 
     #[test]
