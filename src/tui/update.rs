@@ -393,7 +393,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     }
 }
 
-const PROFILE_TEMPLATE: &str = "server = \"mx.example.com:25\"\n# Or leave server out and start from a domain: its most preferred MX host.\n# domain = \"example.com\"\n# dns_server = \"127.0.0.1:53\"\ntls = \"starttls\"\nrequire_tls = false\nverify = \"platform\"\nhelo = \"probe.example.com\"\n\n# [auth]\n# mechanism = \"plain\"\n# username = \"alice@example.com\"\n# password_env = \"SMTPSCOPE_PASSWORD\"\n\n[relay]\nlocal_recipient = \"postmaster@example.com\"\n";
+const PROFILE_TEMPLATE: &str = "server = \"mx.example.com:25\"\n# Or, instead of server, a domain (its best MX host):\n# domain = \"example.com\"\n# dns_server = \"127.0.0.1:53\"\ntls = \"starttls\"\nrequire_tls = false\nverify = \"platform\"\nhelo = \"probe.example.com\"\n\n# [auth]\n# mechanism = \"plain\"\n# username = \"alice@example.com\"\n# password_env = \"SMTPSCOPE_PASSWORD\"\n\n[relay]\nlocal_recipient = \"postmaster@example.com\"\n";
 
 fn open_profile_editor(state: &mut State, name: String, text: &str) {
     let mut field = ratatui_textarea::TextArea::new(text.lines().map(str::to_string).collect());
