@@ -5,6 +5,7 @@
 
 pub mod keymap;
 pub mod lines;
+pub mod masked;
 pub mod message;
 pub mod state;
 pub mod update;

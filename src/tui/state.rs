@@ -7,6 +7,7 @@ use ratatui_textarea::TextArea;
 use secrecy::SecretString;
 
 pub use super::lines::{LineKind, LineMeta, Lines};
+use super::masked::MaskedInput;
 use crate::net::TlsMode;
 use crate::net::tls::TlsInfo;
 use crate::profile::{Profile, Verify};
@@ -82,7 +83,7 @@ pub enum Overlay {
     },
     Capabilities,
     Password {
-        field: Box<TextArea<'static>>,
+        field: MaskedInput,
         then: PendingAfterPassword,
     },
     ProfileEditor {

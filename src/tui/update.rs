@@ -1,9 +1,9 @@
 //! `update`: the only place state changes. It does no I/O; it returns effects.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
-use secrecy::SecretString;
 
 use super::keymap::{Action, Scope, lookup};
+use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
 use super::state::{Focus, Overlay, PendingAfterPassword, RunView, State, StepView, Toggles};
 use crate::net::TlsMode;
@@ -76,11 +76,8 @@ fn needs_password(state: &State) -> bool {
 }
 
 fn password_prompt(then: PendingAfterPassword) -> Overlay {
-    let mut field = ratatui_textarea::TextArea::default();
-    field.set_mask_char('•');
-    field.set_placeholder_text("password (kept in memory only)");
     Overlay::Password {
-        field: Box::new(field),
+        field: MaskedInput::default(),
         then,
     }
 }
@@ -623,14 +620,15 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 notice(state, "cancelled");
             }
             KeyCode::Enter => {
-                let pw = field.lines().join("");
+                let empty = field.is_empty();
+                let pw = field.take();
                 let then = then.clone();
                 state.overlay = None;
-                if pw.is_empty() {
+                if empty {
                     error(state, "no password given");
                     return Vec::new();
                 }
-                state.password = Some(SecretString::from(pw));
+                state.password = Some(pw);
                 return match then {
                     PendingAfterPassword::StartScenario { run_all } => {
                         start_scenario(state, run_all)
@@ -644,9 +642,10 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     },
                 };
             }
-            _ => {
-                field.input(key);
-            }
+            KeyCode::Backspace => field.pop(),
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => field.clear(),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => field.push(c),
+            _ => {}
         },
         Overlay::ProfileEditor {
             name,

@@ -139,7 +139,23 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 .title(" Password (Enter to use, Esc to cancel; never saved) ");
             let inner = block.inner(r);
             frame.render_widget(block, r);
-            frame.render_widget(field.as_ref(), inner);
+            // The mask only: one bullet per character, never the text.
+            let shown = if field.is_empty() {
+                Line::from(Span::styled(
+                    "password (kept in memory only)",
+                    theme.fg(Color::DarkGray),
+                ))
+            } else {
+                Line::from("•".repeat(field.len()))
+            };
+            frame.render_widget(Paragraph::new(shown), inner);
+            frame.set_cursor_position((
+                inner.x
+                    + u16::try_from(field.len())
+                        .unwrap_or(u16::MAX)
+                        .min(inner.width.saturating_sub(1)),
+                inner.y,
+            ));
         }
         Overlay::ProfileEditor { name, field, error } => {
             let r = centered(area, 90, 85);
