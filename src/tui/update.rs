@@ -699,9 +699,25 @@ fn on_net(state: &mut State, ev: NetEvent) {
             }
         }
         NetEvent::Preview { index, text } => {
+            let mut hint = None;
             if let Some(run) = state.run.as_mut() {
                 run.current = Some(index);
                 run.busy = false;
+                hint = run.steps.get(index).map(|s| {
+                    format!(
+                        "step {} of {}: {} — edit if you like, Enter sends, Ctrl-N skips",
+                        index + 1,
+                        run.steps.len(),
+                        s.label
+                    )
+                });
+            }
+            // Replace "connecting …" or the last step's hint, never an error the operator
+            // has not read yet.
+            if let Some(h) = hint
+                && !state.notice.as_ref().is_some_and(|(err, _)| *err)
+            {
+                notice(state, h);
             }
             state.set_editor(&text);
             state.focus = Focus::Editor;
@@ -894,6 +910,23 @@ mod tests {
         );
         assert_eq!(s.editor_text(), "MAIL FROM:<x@y>");
         assert_eq!(s.run.as_ref().and_then(|r| r.current), Some(0));
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(err, t)| !*err && t.starts_with("step 1 of 2:")),
+            "{:?}",
+            s.notice
+        );
+        // An error the operator has not read yet is not replaced by the next hint.
+        error(&mut s, "cannot send: unknown escape");
+        update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            })),
+        );
+        assert!(s.notice.as_ref().is_some_and(|(err, _)| *err));
         // Enter sends the step as shown; an edit goes out as edited.
         typed(&mut s, " SIZE=1");
         let effects = update(&mut s, key(KeyCode::Enter));
