@@ -500,3 +500,59 @@ fn cram_md5_and_login_work_and_wrong_passwords_do_not() {
         assert!(out.contains("535 5.7.8"), "{mech}: {out}");
     }
 }
+
+#[test]
+fn the_lab_command_cleans_up_on_sigterm_and_sighup() {
+    use std::io::{BufRead, BufReader};
+    for sig in ["-TERM", "-HUP"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtpscope"))
+            .arg("lab")
+            .env("TMPDIR", tmp.path())
+            .env(
+                "SMTPSCOPE_CONFIG_DIR",
+                std::env::temp_dir().join("smtpscope-lab-tests-empty-config"),
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn lab");
+        let stdout = child.stdout.take().expect("stdout");
+        // The banner ends with the stop hint, printed once both servers listen.
+        let ready = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("Press Ctrl-C to stop"));
+        assert!(ready, "{sig}: the lab printed its banner");
+        assert!(
+            std::fs::read_dir(tmp.path()).expect("tmp").next().is_some(),
+            "{sig}: the lab wrote its CA under TMPDIR"
+        );
+        let pid = child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("try_wait") {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("{sig}: the lab did not stop within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "{sig}: a clean stop");
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .expect("tmp")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{sig}: the lab left files behind: {left:?}"
+        );
+    }
+}

@@ -33,6 +33,17 @@ pub fn misbehaviour(arg: MisbehaveArg) -> Misbehaviour {
     }
 }
 
+/// println! that ignores a closed stdout (`smtpscope lab | head`, a reader that went away):
+/// println! would panic there and skip the clean-up that removes the CA files.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 /// The `check` command that exercises every default scenario against a lab server.
 pub fn check_command(lab: &Lab) -> String {
     let bob = USERS
@@ -136,14 +147,12 @@ pub fn run(args: LabArgs) -> u8 {
                 }
             }
         }
-        print!("{}", banner(&labs));
+        say!("{}", banner(&labs).trim_end_matches('\n'));
         let deadline = args.duration.map(Duration::from_secs);
         let stop = async {
             match deadline {
                 Some(d) => tokio::time::sleep(d).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+                None => stop_signal().await,
             }
         };
         tokio::pin!(stop);
@@ -151,9 +160,9 @@ pub fn run(args: LabArgs) -> u8 {
             tokio::select! {
                 _ = &mut stop => break,
                 event = rx.recv() => match event {
-                    Some(LabEvent::Connection { peer }) => println!("--- connection from {peer}"),
+                    Some(LabEvent::Connection { peer }) => say!("--- connection from {peer}"),
                     Some(LabEvent::Message(m)) => {
-                        println!(
+                        say!(
                             "--- message {} accepted: from <{}> to {} ({} bytes{}{}{})",
                             m.id,
                             m.from,
@@ -165,7 +174,7 @@ pub fn run(args: LabArgs) -> u8 {
                         );
                         if args.show_messages {
                             for line in m.raw.split_inclusive(|&b| b == b'\n') {
-                                println!("    {}", escape_for_terminal(line));
+                                say!("    {}", escape_for_terminal(line));
                             }
                         }
                     }
@@ -173,7 +182,27 @@ pub fn run(args: LabArgs) -> u8 {
                 },
             }
         }
-        println!("--- stopped");
+        say!("--- stopped");
         0
     })
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP: each ends the lab through its normal path, so the servers stop
+/// and their CA files are removed (a closed terminal or `kill` would otherwise leave them).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let hup = signal(SignalKind::hangup());
+        if let (Ok(mut term), Ok(mut hup)) = (term, hup) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -3,6 +3,7 @@
 //! the [`worker::Worker`] carries out; [`view::view`] draws. No relay logic lives here: the
 //! worker drives the same [`crate::scenario::runner::Stepper`] as `check`.
 
+pub mod hangup;
 pub mod keymap;
 pub mod lines;
 pub mod masked;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use futures::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use ratatui::crossterm::event::{Event as TermEvent, EventStream};
+use ratatui::crossterm::event::Event as TermEvent;
 use tokio::sync::{mpsc, watch};
 
 use message::{Effect, Message};
@@ -164,6 +165,9 @@ where
             }
         }
         for msg in batch {
+            if let Message::Terminate(why) = &msg {
+                log(state.log_path.as_ref(), &format!("quitting: {why}"));
+            }
             if let Message::Net(ev) = &msg
                 && let message::NetEvent::Error(t) | message::NetEvent::Info(t) = ev.as_ref()
             {
@@ -182,10 +186,31 @@ where
     }
 }
 
-/// SIGTERM and SIGHUP as messages, so the app quits through its normal path and restores the
-/// terminal instead of dying mid-screen.
-fn signal_stream() -> impl Stream<Item = Message> {
+/// Keys, mouse and resizes from the terminal, and SIGTERM, SIGHUP and a terminal hang-up as
+/// messages, so the app quits through its normal path and restores the terminal instead of
+/// dying mid-screen.
+fn outside_events() -> impl Stream<Item = Message> {
     let (tx, rx) = mpsc::unbounded_channel();
+    // Not crossterm's EventStream: on a terminal that hung up, its reader loops on end-of-file
+    // inside poll_next, on the executor's own thread, and then nothing else (not even SIGHUP)
+    // is ever handled. In a thread of its own that loop cannot stop the app, which quits on
+    // the hang-up; the thread dies with the process.
+    let input_tx = tx.clone();
+    let _ = std::thread::Builder::new()
+        .name("terminal-input".into())
+        .spawn(move || {
+            while let Ok(ev) = ratatui::crossterm::event::read() {
+                let msg = match ev {
+                    TermEvent::Key(k) => Message::Key(k),
+                    TermEvent::Mouse(m) => Message::Mouse(m),
+                    TermEvent::Resize(..) => Message::Resize,
+                    _ => continue,
+                };
+                if input_tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -202,6 +227,17 @@ fn signal_stream() -> impl Stream<Item = Message> {
                 });
             }
         }
+    }
+    // A plain thread: it blocks in poll(2) for the life of the app and is never joined.
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let hangup_tx = tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("hangup-watch".into())
+            .spawn(move || {
+                if hangup::wait_for_hangup() {
+                    let _ = hangup_tx.send(Message::Terminate("terminal hang-up"));
+                }
+            });
     }
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
 }
@@ -326,6 +362,7 @@ pub fn run(opts: TuiOptions) -> u8 {
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
 
+    let restore_log = log_file.clone();
     let result = runtime.block_on(async move {
         let (effect_tx, effect_rx) = mpsc::unbounded_channel();
         let (net_tx, net_rx) = mpsc::unbounded_channel();
@@ -340,15 +377,7 @@ pub fn run(opts: TuiOptions) -> u8 {
             std::io::stdout(),
             ratatui::crossterm::event::EnableMouseCapture
         );
-        let terminal_events = EventStream::new().filter_map(|ev| async move {
-            match ev {
-                Ok(TermEvent::Key(k)) => Some(Message::Key(k)),
-                Ok(TermEvent::Mouse(m)) => Some(Message::Mouse(m)),
-                Ok(TermEvent::Resize(..)) => Some(Message::Resize),
-                _ => None,
-            }
-        });
-        let events = futures::stream::select(terminal_events, signal_stream());
+        let events = outside_events();
         if std::env::var_os("SMTPSCOPE_TEST_PANIC").is_some() {
             let _ = terminal.draw(|f| view::view(&state, f, theme));
             // Lets the test suite prove the panic hook restores the terminal.
@@ -373,7 +402,16 @@ pub fn run(opts: TuiOptions) -> u8 {
             std::io::stdout(),
             ratatui::crossterm::event::DisableMouseCapture
         );
-        ratatui::restore();
+        // Not ratatui::restore(): it reports failure with eprintln!, which panics when the
+        // terminal is gone (a hang-up), and a panic here would skip the clean-up below.
+        if let Err(e) = ratatui::try_restore() {
+            log(restore_log.as_ref(), &format!("terminal not restored: {e}"));
+        }
+        if terminal.show_cursor().is_err() {
+            // The terminal is gone; Terminal's Drop would eprintln! the same failure and
+            // panic, so skip it. It holds no resource that outlives the process.
+            std::mem::forget(terminal);
+        }
         drop(labs);
         out
     });
@@ -382,9 +420,17 @@ pub fn run(opts: TuiOptions) -> u8 {
             log(log_file.as_ref(), "smtpscope tui stopped");
             0
         }
+        // A frame drawn between the hang-up and its message fails; that is a quit, not an
+        // error, and there is no terminal left to tell.
+        Err(e) if hangup::is_hung_up() => {
+            log(log_file.as_ref(), &format!("terminal hung up ({e})"));
+            log(log_file.as_ref(), "smtpscope tui stopped");
+            0
+        }
         Err(e) => {
             log(log_file.as_ref(), &format!("error: {e}"));
-            eprintln!("smtpscope: {e}");
+            // Not eprintln!: it panics when stderr is a terminal that has gone away.
+            let _ = writeln!(std::io::stderr(), "smtpscope: {e}");
             1
         }
     }

@@ -1,0 +1,61 @@
+//! Notices when the terminal goes away. The kernel sends SIGHUP only to the session leader, so
+//! when smtpscope runs under a shell that survives the hang-up (or ignores SIGHUP), no signal
+//! comes; crossterm's reader then sees end-of-file forever and spins. A thread blocked in
+//! poll(2) on the terminal with no events requested wakes only for POLLHUP or POLLERR, so it
+//! costs nothing while the terminal lives.
+
+use std::os::fd::AsFd;
+
+/// Blocks until standard input hangs up; returns false if it cannot be polled. The caller
+/// checks first that standard input is a terminal: not here, since a thread may start after
+/// the hang-up, when isatty already fails.
+#[cfg(unix)]
+pub fn wait_for_hangup() -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    loop {
+        let mut fds = [PollFd::new(&fd, PollFlags::empty())];
+        match poll(&mut fds, None) {
+            Ok(_) => {
+                let r = fds[0].revents();
+                if r.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                    return true;
+                }
+            }
+            // A signal (a resize, say) interrupted the wait: wait again.
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn wait_for_hangup() -> bool {
+    false
+}
+
+/// Whether standard input has hung up, without waiting. Asked only after the screen could
+/// not be drawn; no isatty check, since isatty itself fails on a terminal that hung up.
+#[cfg(unix)]
+pub fn is_hung_up() -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let mut fds = [PollFd::new(&fd, PollFlags::empty())];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(&mut fds, Some(&now)).is_ok()
+        && fds[0]
+            .revents()
+            .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL)
+}
+
+#[cfg(not(unix))]
+pub fn is_hung_up() -> bool {
+    false
+}
