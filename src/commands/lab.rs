@@ -147,12 +147,14 @@ pub fn run(args: LabArgs) -> u8 {
                 }
             }
         }
+        // Listen before the banner: a signal sent as soon as it is read must not kill us.
+        let stopper = stop_signal();
         say!("{}", banner(&labs).trim_end_matches('\n'));
         let deadline = args.duration.map(Duration::from_secs);
         let stop = async {
             match deadline {
                 Some(d) => tokio::time::sleep(d).await,
-                None => stop_signal().await,
+                None => stopper.await,
             }
         };
         tokio::pin!(stop);
@@ -189,20 +191,26 @@ pub fn run(args: LabArgs) -> u8 {
 
 /// Ctrl-C, SIGTERM or SIGHUP: each ends the lab through its normal path, so the servers stop
 /// and their CA files are removed (a closed terminal or `kill` would otherwise leave them).
-async fn stop_signal() {
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let hup = signal(SignalKind::hangup());
-        if let (Ok(mut term), Ok(mut hup)) = (term, hup) {
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::hangup()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Some(mut int), Some(mut term), Some(mut hup)) = signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
                 _ = hup.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
