@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::exit::EXIT_CODES_HELP;
+use crate::exit::{CHECK_EXIT_CODES_HELP, EXIT_CODES_HELP};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -108,13 +108,6 @@ pub struct LabArgs {
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
 }
-
-pub const CHECK_EXIT_CODES_HELP: &str = "\
-Exit codes:
-   0  no FAIL and no INCONCLUSIVE verdict
-   1  at least one FAIL
-   2  usage or configuration error (bad flag, broken profile, missing secret)
-   3  at least one INCONCLUSIVE verdict, and no FAIL";
 
 #[derive(Debug, Subcommand)]
 pub enum ProfilesCmd {
@@ -242,10 +235,14 @@ pub enum QuitAfter {
     Connect,
     /// After the banner.
     Banner,
-    /// After EHLO.
-    Ehlo,
+    /// After the first EHLO, before STARTTLS (swaks's first-helo).
+    #[value(alias = "first-helo")]
+    FirstEhlo,
     /// After STARTTLS and the EHLO inside TLS.
     Tls,
+    /// After the last EHLO: the one inside TLS when TLS is used (swaks's helo).
+    #[value(alias = "helo")]
+    Ehlo,
     /// After AUTH.
     Auth,
     /// After MAIL FROM.
@@ -277,9 +274,9 @@ pub struct TargetArgs {
     /// DNS server for MX and posture lookups (default: the system's resolver).
     #[arg(long, value_name = "IP:PORT")]
     pub dns_server: Option<std::net::SocketAddr>,
-    /// Port to use on MX hosts found with --domain [default: 25].
-    #[arg(long, value_name = "PORT", default_value_t = 25)]
-    pub mx_port: u16,
+    /// Port to use on MX hosts found with --domain [default: the profile's mx_port, else 25].
+    #[arg(long, value_name = "PORT")]
+    pub mx_port: Option<u16>,
     /// How to use TLS [default: starttls].
     #[arg(long, value_enum)]
     pub tls: Option<TlsArg>,
@@ -346,7 +343,8 @@ pub struct SessionArgs {
     /// generated test message.
     #[arg(long, value_name = "FILE")]
     pub data_file: Option<PathBuf>,
-    /// Stop after this step, then QUIT.
+    /// Stop after this step, then QUIT. In session order: connect, banner, first-ehlo (before
+    /// STARTTLS), tls, ehlo (the last EHLO, inside TLS when TLS is used), auth, mail, rcpt, data.
     #[arg(long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Data)]
     pub quit_after: QuitAfter,
     /// Output format: a live transcript, or one JSON document at the end.

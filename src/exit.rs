@@ -1,19 +1,10 @@
-//! Process exit codes, one per way a session can fail, so scripts can tell them apart.
+//! Process exit codes, decided here and nowhere else, from the kind of outcome or error, so
+//! scripts can tell failures apart and a runtime failure is never mistaken for a usage error.
 
-/// Why a session did not reach its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Failure {
-    Usage,
-    Connect,
-    Tls,
-    Auth,
-    SenderRejected,
-    NoRecipient,
-    DataRejected,
-    ProtocolViolation,
-    Session,
-}
+use crate::report::Summary;
+use crate::target::TargetError;
+
+pub use crate::oneshot::Failure;
 
 impl Failure {
     pub fn code(self) -> u8 {
@@ -27,6 +18,16 @@ impl Failure {
             Failure::DataRejected => 8,
             Failure::ProtocolViolation => 9,
             Failure::Session => 10,
+        }
+    }
+
+    /// A target that could not be resolved: DNS not answering is a failure to connect; a bad
+    /// setting is a usage error.
+    pub fn of_target(e: &TargetError) -> Failure {
+        if e.is_lookup() {
+            Failure::Connect
+        } else {
+            Failure::Usage
         }
     }
 }
@@ -44,12 +45,84 @@ Exit codes:
    9  protocol violation by the server, or a possible STARTTLS response injection
   10  other session failure (banner or EHLO rejected, timeout, closed by the server)";
 
+/// How a `check` run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckExit {
+    /// No FAIL, no INCONCLUSIVE, and something was tested.
+    Clean,
+    Fail,
+    Usage,
+    /// INCONCLUSIVE without FAIL, or nothing could be tested at all.
+    Inconclusive,
+    /// smtpscope itself could not work: no async runtime, the report not written.
+    Internal,
+}
+
+impl CheckExit {
+    pub fn code(self) -> u8 {
+        match self {
+            CheckExit::Clean => 0,
+            CheckExit::Fail => 1,
+            CheckExit::Usage => 2,
+            CheckExit::Inconclusive => 3,
+            CheckExit::Internal => 4,
+        }
+    }
+
+    /// From the verdicts. A run that tested nothing (no result but SKIPPED) never passes.
+    pub fn of_summary(s: &Summary) -> CheckExit {
+        if s.fail > 0 {
+            CheckExit::Fail
+        } else if s.inconclusive > 0 || s.pass + s.warn == 0 {
+            CheckExit::Inconclusive
+        } else {
+            CheckExit::Clean
+        }
+    }
+
+    /// A target that could not be resolved before anything ran.
+    pub fn of_target(e: &TargetError) -> CheckExit {
+        if e.is_lookup() {
+            CheckExit::Inconclusive
+        } else {
+            CheckExit::Usage
+        }
+    }
+}
+
+pub const CHECK_EXIT_CODES_HELP: &str = "\
+Exit codes:
+   0  no FAIL and no INCONCLUSIVE verdict, and at least one check ran
+   1  at least one FAIL
+   2  usage or configuration error (bad flag, broken profile, missing secret)
+   3  at least one INCONCLUSIVE verdict and no FAIL, or nothing could be tested (e.g. no MX host)
+   4  smtpscope could not run or could not write the report";
+
+/// The other commands (`tui`, `lab`, `profiles`, `scenarios`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok,
+    /// The command ran and failed (the lab or the terminal could not start).
+    Error,
+    Usage,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Error => 1,
+            Exit::Usage => 2,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_distinct_and_documented() {
+    fn session_codes_are_distinct_and_documented() {
         let all = [
             Failure::Usage,
             Failure::Connect,
@@ -71,5 +144,95 @@ mod tests {
                 "code {c} undocumented"
             );
         }
+    }
+
+    #[test]
+    fn check_codes_are_distinct_and_documented() {
+        let all = [
+            CheckExit::Clean,
+            CheckExit::Fail,
+            CheckExit::Usage,
+            CheckExit::Inconclusive,
+            CheckExit::Internal,
+        ];
+        let mut codes: Vec<u8> = all.iter().map(|f| f.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        for c in codes {
+            assert!(
+                CHECK_EXIT_CODES_HELP.contains(&format!("\n{c:>4}  ")),
+                "code {c} undocumented"
+            );
+        }
+    }
+
+    /// Error kind to exit code, as a table: a change to the mapping must change this test.
+    #[test]
+    fn error_kinds_map_to_their_codes() {
+        use crate::net::NetError;
+        use crate::net::connect::AddressError;
+        use crate::secret::SecretError;
+        let target_cases: Vec<(TargetError, u8, u8)> = vec![
+            (TargetError::NoServer, 2, 2),
+            (TargetError::RequireTlsWithoutTls, 2, 2),
+            (
+                TargetError::Timeout {
+                    setting: "timeout",
+                    value: 0.0,
+                },
+                2,
+                2,
+            ),
+            (TargetError::Address(AddressError::Empty), 2, 2),
+            (
+                TargetError::Secret(SecretError::EnvUnset { var: "X".into() }),
+                2,
+                2,
+            ),
+            (
+                TargetError::Lookup {
+                    domain: "d".into(),
+                    reason: "timed out".into(),
+                },
+                3,
+                3,
+            ),
+            (TargetError::NullMx { domain: "d".into() }, 3, 3),
+            (TargetError::NoMailHost { domain: "d".into() }, 3, 3),
+            (TargetError::MxWithoutAddress { host: "h".into() }, 3, 3),
+        ];
+        for (e, session, check) in target_cases {
+            assert_eq!(Failure::of_target(&e).code(), session, "session: {e}");
+            assert_eq!(CheckExit::of_target(&e).code(), check, "check: {e}");
+        }
+        let net_cases: Vec<(NetError, u8)> = vec![
+            (NetError::Injection { count: 3 }, 9),
+            (NetError::Refused { target: "t".into() }, 3),
+            (NetError::StartTlsNotOffered, 4),
+            (NetError::Handshake { reason: "r".into() }, 4),
+            (
+                NetError::Closed {
+                    waiting_for: "w".into(),
+                },
+                10,
+            ),
+        ];
+        for (e, code) in net_cases {
+            assert_eq!(Failure::of_net(&e).code(), code, "{e}");
+        }
+        let summary = |pass, fail, inconclusive, skipped| Summary {
+            pass,
+            fail,
+            warn: 0,
+            inconclusive,
+            skipped,
+        };
+        assert_eq!(CheckExit::of_summary(&summary(3, 0, 0, 1)).code(), 0);
+        assert_eq!(CheckExit::of_summary(&summary(3, 1, 1, 0)).code(), 1);
+        assert_eq!(CheckExit::of_summary(&summary(3, 0, 1, 0)).code(), 3);
+        // Nothing tested is never a pass.
+        assert_eq!(CheckExit::of_summary(&summary(0, 0, 0, 0)).code(), 3);
+        assert_eq!(CheckExit::of_summary(&summary(0, 0, 0, 4)).code(), 3);
     }
 }

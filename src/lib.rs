@@ -1,8 +1,14 @@
 //! smtpscope: explore SMTP sessions and test mail relay policy.
 //!
-//! The protocol core ([`smtp`]) does no I/O; [`net`] drives it over TCP and TLS and records
-//! everything in a [`transcript::Transcript`]; front ends (the `session` command now, `check`
-//! and the TUI later) drive [`net::Connection`].
+//! Layers, each using only those below it (a test enforces it):
+//!
+//! - front ends: `main.rs`, [`cli`] and [`commands`], [`tui`]; [`exit`] maps outcomes to codes;
+//! - [`target`]: a profile plus overrides become one resolved target;
+//! - [`dns`] (MX and posture), [`scenario`], [`report`], [`oneshot`] (one scripted session);
+//! - [`profile`], [`lab`], [`secret`];
+//! - [`net`]: the tokio shell, connecting, TLS, moving bytes, the shared exchanges;
+//! - [`transcript`] and [`tls_info`]: what happened on the wire, the source of truth;
+//! - [`smtp`]: the protocol core and client flow, with no I/O at all.
 
 pub mod cli;
 pub mod commands;
@@ -17,5 +23,7 @@ pub mod report;
 pub mod scenario;
 pub mod secret;
 pub mod smtp;
+pub mod target;
+pub mod tls_info;
 pub mod transcript;
 pub mod tui;

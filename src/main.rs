@@ -1,15 +1,15 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use smtpscope::cli::{Cli, Cmd};
+use smtpscope::cli::{Cli, Cmd, LabArgs};
 use smtpscope::commands;
+use smtpscope::exit::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        None => commands::first_run(|| {
-            let _ = Cli::command().print_help();
-        }),
+        None => first_run(),
         Some(Cmd::Session(args)) => commands::session::run(args),
         Some(Cmd::Check(args)) => commands::check::run(args),
         Some(Cmd::Profiles(cmd)) => commands::profiles::run(cmd),
@@ -22,4 +22,32 @@ fn main() -> ExitCode {
         }),
     };
     ExitCode::from(code)
+}
+
+/// `smtpscope` with no arguments: on a terminal, the TUI (on the practice lab when there are no
+/// profiles); without a terminal, the practice lab in text form when there are no profiles,
+/// otherwise the overview of commands.
+fn first_run() -> u8 {
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        return smtpscope::tui::run(smtpscope::tui::TuiOptions::default());
+    }
+    let has_profiles = smtpscope::profile::ProfileStore::from_env()
+        .ok()
+        .and_then(|s| s.list().ok())
+        .is_some_and(|l| !l.is_empty());
+    if has_profiles {
+        let _ = Cli::command().print_help();
+        return Exit::Ok.code();
+    }
+    println!(
+        "No saved profiles yet: starting the practice lab. (`smtpscope --help` lists every command.)\n"
+    );
+    commands::lab::run(LabArgs {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        policies: Vec::new(),
+        misbehave: Vec::new(),
+        store: None,
+        show_messages: false,
+        duration: None,
+    })
 }

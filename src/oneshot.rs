@@ -7,14 +7,48 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli::QuitAfter;
-use crate::exit::Failure;
 use crate::net::{Connection, NetError, TlsMode};
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::capabilities::Capabilities;
 use crate::smtp::command::{Command, MailParams, RcptParams};
 use crate::smtp::reply::Reply;
 use crate::transcript::Event;
+
+/// Where a session may stop (then QUIT), in the order a session passes them; swaks's
+/// `--quit-after` points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QuitAfter {
+    /// The TCP (and implicit TLS) connection, without reading the banner.
+    Connect,
+    Banner,
+    /// The first EHLO, before STARTTLS.
+    FirstEhlo,
+    /// STARTTLS and the EHLO inside TLS.
+    Tls,
+    /// The last EHLO: inside TLS when TLS is used.
+    Ehlo,
+    Auth,
+    Mail,
+    Rcpt,
+    /// The message: the whole session.
+    Data,
+}
+
+impl QuitAfter {
+    pub fn name(self) -> &'static str {
+        match self {
+            QuitAfter::Connect => "connect",
+            QuitAfter::Banner => "banner",
+            QuitAfter::FirstEhlo => "first-ehlo",
+            QuitAfter::Tls => "tls",
+            QuitAfter::Ehlo => "ehlo",
+            QuitAfter::Auth => "auth",
+            QuitAfter::Mail => "mail",
+            QuitAfter::Rcpt => "rcpt",
+            QuitAfter::Data => "data",
+        }
+    }
+}
 
 /// What to do in the session.
 pub struct Plan {
@@ -27,6 +61,37 @@ pub struct Plan {
     pub quit_after: QuitAfter,
 }
 
+/// Why a session did not reach its end; [`crate::exit`] gives each its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failure {
+    Usage,
+    Connect,
+    Tls,
+    Auth,
+    SenderRejected,
+    NoRecipient,
+    DataRejected,
+    ProtocolViolation,
+    Session,
+}
+
+impl Failure {
+    /// A network error that ended the session.
+    pub fn of_net(e: &NetError) -> Failure {
+        use crate::smtp::flow::{BannerProblem, GreetProblem};
+        match e {
+            NetError::Injection { .. }
+            | NetError::Banner(BannerProblem::NotSmtp(_))
+            | NetError::Greeting(GreetProblem::NotSmtp { .. }) => Failure::ProtocolViolation,
+            e if e.is_connect() => Failure::Connect,
+            e if e.is_tls() => Failure::Tls,
+            NetError::Sasl(_) => Failure::Auth,
+            _ => Failure::Session,
+        }
+    }
+}
+
 /// How the session ended.
 #[derive(Debug)]
 pub struct Outcome {
@@ -35,26 +100,10 @@ pub struct Outcome {
     pub reached: QuitAfter,
 }
 
-impl Outcome {
-    pub fn exit_code(&self) -> u8 {
-        self.failure.as_ref().map_or(0, |(f, _)| f.code())
-    }
-}
-
 struct Stop(Failure, String);
 
-fn classify(e: &NetError) -> Failure {
-    match e {
-        NetError::Injection { .. } => Failure::ProtocolViolation,
-        e if e.is_connect() => Failure::Connect,
-        e if e.is_tls() => Failure::Tls,
-        NetError::Sasl(_) => Failure::Auth,
-        _ => Failure::Session,
-    }
-}
-
 fn net(e: NetError) -> Stop {
-    Stop(classify(&e), e.to_string())
+    Stop(Failure::of_net(&e), e.to_string())
 }
 
 /// Runs the plan on a fresh connection. The transcript inside `conn` holds everything that
@@ -95,30 +144,15 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         conn.open_without_banner().await.map_err(net)?;
         return Ok(());
     }
-    let banner = conn.open().await.map_err(net)?;
+    conn.open_checked().await.map_err(net)?;
     *reached = QuitAfter::Banner;
-    if !banner.has_valid_code() {
-        return Err(Stop(
-            Failure::ProtocolViolation,
-            format!("the banner is not an SMTP reply: {}", banner.summary()),
-        ));
-    }
-    if !banner.is_positive() {
-        return Err(Stop(
-            Failure::Session,
-            format!(
-                "the server refused the session in its banner: {}",
-                banner.summary()
-            ),
-        ));
-    }
     if quit_after == QuitAfter::Banner {
         return Ok(());
     }
 
-    greet(plan, conn).await?;
-    *reached = QuitAfter::Ehlo;
-    if quit_after == QuitAfter::Ehlo {
+    conn.greet(&plan.helo).await.map_err(net)?;
+    *reached = QuitAfter::FirstEhlo;
+    if quit_after == QuitAfter::FirstEhlo {
         return Ok(());
     }
 
@@ -136,8 +170,8 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
             }
             info(conn, "STARTTLS not offered: continuing without TLS");
         } else {
-            match conn.starttls().await {
-                Ok(_) => greet(plan, conn).await?,
+            match conn.starttls_and_greet(&plan.helo).await {
+                Ok(_) => {}
                 Err(NetError::StartTlsRefused { reply }) if !policy.require_tls => {
                     info(
                         conn,
@@ -150,6 +184,10 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     }
     *reached = QuitAfter::Tls;
     if quit_after == QuitAfter::Tls {
+        return Ok(());
+    }
+    *reached = QuitAfter::Ehlo;
+    if quit_after == QuitAfter::Ehlo {
         return Ok(());
     }
 
@@ -228,47 +266,37 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         return Ok(());
     }
 
-    let reply = command(conn, Command::Data).await?;
-    if reply.code() != Some(354) {
-        return Err(rejected(Failure::DataRejected, "DATA", &reply));
+    let outcome = conn.data(&plan.message).await.map_err(net)?;
+    if !outcome.data.has_valid_code() {
+        return Err(not_smtp("DATA", &outcome.data));
     }
-    let reply = conn.send_message(&plan.message).await.map_err(net)?;
-    if !reply.is_positive() {
-        return Err(rejected(Failure::DataRejected, "the message", &reply));
+    let Some(end) = outcome.end else {
+        return Err(rejected(Failure::DataRejected, "DATA", &outcome.data));
+    };
+    if !end.is_positive() {
+        return Err(rejected(Failure::DataRejected, "the message", &end));
     }
     *reached = QuitAfter::Data;
     Ok(())
-}
-
-/// EHLO, falling back to HELO for a server that does not speak ESMTP (RFC 5321 §4.1.4).
-async fn greet(plan: &Plan, conn: &mut Connection) -> Result<(), Stop> {
-    let reply = command(conn, Command::Ehlo(plan.helo.clone())).await?;
-    if reply.is_positive() {
-        return Ok(());
-    }
-    if matches!(reply.code(), Some(500..=502)) {
-        let helo = command(conn, Command::Helo(plan.helo.clone())).await?;
-        if helo.is_positive() {
-            return Ok(());
-        }
-        return Err(rejected(Failure::Session, "HELO", &helo));
-    }
-    Err(rejected(Failure::Session, "EHLO", &reply))
 }
 
 async fn command(conn: &mut Connection, cmd: Command) -> Result<Reply, Stop> {
     let verb = cmd.verb();
     let reply = conn.command(&cmd).await.map_err(net)?;
     if !reply.has_valid_code() {
-        return Err(Stop(
-            Failure::ProtocolViolation,
-            format!(
-                "{verb} was answered with something that is not an SMTP reply: {}",
-                reply.summary()
-            ),
-        ));
+        return Err(not_smtp(&verb.to_string(), &reply));
     }
     Ok(reply)
+}
+
+fn not_smtp(verb: &str, reply: &Reply) -> Stop {
+    Stop(
+        Failure::ProtocolViolation,
+        format!(
+            "{verb} was answered with something that is not an SMTP reply: {}",
+            reply.summary()
+        ),
+    )
 }
 
 fn rejected(kind: Failure, what: &str, reply: &Reply) -> Stop {
@@ -283,34 +311,23 @@ fn conn_event_error(conn: &mut Connection, e: &NetError) {
     conn.note(Event::Error(e.to_string()));
 }
 
-/// A short test message: RFC 5322 headers and a line of text.
-pub fn test_message(from: &str, to: &[String], helo: &str) -> Vec<u8> {
-    let now = jiff::Timestamp::now();
-    let date = now
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .strftime("%a, %d %b %Y %H:%M:%S +0000")
-        .to_string();
-    let id = format!("{}.{}@{}", now.as_second(), now.subsec_nanosecond(), helo);
-    format!(
-        "Date: {date}\r\nFrom: <{from}>\r\nTo: {}\r\nSubject: smtpscope test {date}\r\nMessage-ID: <{id}>\r\nX-Mailer: smtpscope {}\r\n\r\nThis is a test message sent by smtpscope.\r\n",
-        to.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(", "),
-        env!("CARGO_PKG_VERSION"),
-    )
-    .into_bytes()
-}
-
 /// The one JSON document `--format json` prints.
-pub fn json_report(conn: &Connection, outcome: &Outcome, elapsed: Duration) -> Value {
+pub fn json_report(
+    conn: &Connection,
+    outcome: &Outcome,
+    exit_code: u8,
+    elapsed: Duration,
+) -> Value {
     let session = conn.session();
     json!({
         "target": conn.options().target.to_string(),
         "tls_mode": conn.options().tls_mode,
         "result": {
             "ok": outcome.failure.is_none(),
-            "exit_code": outcome.exit_code(),
+            "exit_code": exit_code,
             "failure": outcome.failure.as_ref().map(|(f, _)| f),
             "error": outcome.failure.as_ref().map(|(_, m)| m),
-            "reached": format!("{:?}", outcome.reached).to_lowercase(),
+            "reached": outcome.reached.name(),
             "elapsed_ms": elapsed.as_millis() as u64,
         },
         "tls": conn.tls_info(),

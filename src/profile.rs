@@ -5,10 +5,8 @@
 //! with a warning, and never written back. Writes are atomic and private (0600); a file that
 //! does not parse is reported with line and column and never overwritten.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::net::TlsMode;
@@ -19,13 +17,13 @@ pub const CONFIG_DIR_ENV: &str = "SMTPSCOPE_CONFIG_DIR";
 
 /// The config directory: `$SMTPSCOPE_CONFIG_DIR`, else the platform's (e.g.
 /// `~/.config/smtpscope` on Linux).
-pub fn config_dir() -> Result<PathBuf, String> {
+pub fn config_dir() -> Result<PathBuf, ProfileError> {
     if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
     directories::ProjectDirs::from("", "", "smtpscope")
         .map(|d| d.config_dir().to_path_buf())
-        .ok_or_else(|| format!("cannot find a home directory for the config; set {CONFIG_DIR_ENV}"))
+        .ok_or(ProfileError::NoConfigDir)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,64 +101,37 @@ pub struct Profile {
     pub helo: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<f64>,
+    /// The longest one session may take (default 600 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_timeout_secs: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
     #[serde(default)]
     pub relay: RelayAddresses,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
+    #[error(
+        "{0:?} is not a valid profile name (letters, digits, '.', '_' and '-'; not starting with '.')"
+    )]
     BadName(String),
-    NotFound {
-        name: String,
-        path: PathBuf,
-    },
-    Read {
-        path: PathBuf,
-        reason: String,
-    },
+    #[error("no profile {name:?} (looked for {})", path.display())]
+    NotFound { name: String, path: PathBuf },
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    #[error("{}:{line}:{column}: {reason}", path.display())]
     Parse {
         path: PathBuf,
         line: usize,
         column: usize,
         reason: String,
     },
-    Write {
-        path: PathBuf,
-        reason: String,
-    },
-    Config(String),
+    #[error("cannot write {}: {reason}", path.display())]
+    Write { path: PathBuf, reason: String },
+    #[error("cannot find a home directory for the config; set {CONFIG_DIR_ENV}")]
+    NoConfigDir,
 }
-
-impl fmt::Display for ProfileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProfileError::BadName(n) => write!(
-                f,
-                "{n:?} is not a valid profile name (letters, digits, '.', '_' and '-'; not starting with '.')"
-            ),
-            ProfileError::NotFound { name, path } => {
-                write!(f, "no profile {name:?} (looked for {})", path.display())
-            }
-            ProfileError::Read { path, reason } => {
-                write!(f, "cannot read {}: {reason}", path.display())
-            }
-            ProfileError::Parse {
-                path,
-                line,
-                column,
-                reason,
-            } => write!(f, "{}:{line}:{column}: {reason}", path.display()),
-            ProfileError::Write { path, reason } => {
-                write!(f, "cannot write {}: {reason}", path.display())
-            }
-            ProfileError::Config(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for ProfileError {}
 
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -224,8 +195,8 @@ impl Profile {
         w
     }
 
-    pub fn to_toml(&self) -> Result<String, String> {
-        toml::to_string_pretty(self).map_err(|e| e.to_string())
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
     }
 }
 
@@ -255,7 +226,7 @@ impl ProfileStore {
 
     /// The store in the user's config directory (or `$SMTPSCOPE_CONFIG_DIR`).
     pub fn from_env() -> Result<Self, ProfileError> {
-        Ok(Self::new(&config_dir().map_err(ProfileError::Config)?))
+        Ok(Self::new(&config_dir()?))
     }
 
     pub fn dir(&self) -> &Path {
@@ -318,22 +289,24 @@ impl ProfileStore {
                 reason: format!("the existing file does not parse ({e}); fix or remove it first"),
             });
         }
-        let text = profile.to_toml().map_err(|reason| ProfileError::Write {
+        let text = profile.to_toml().map_err(|e| ProfileError::Write {
             path: path.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
-        write_private_atomic(&path, text.as_bytes()).map_err(|reason| ProfileError::Write {
+        write_private_atomic(&path, text.as_bytes()).map_err(|e| ProfileError::Write {
             path: path.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
         Ok(path)
     }
 }
 
-fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().ok_or("no parent directory")?;
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let dir = path.parent().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no parent directory")
+    })?;
+    std::fs::create_dir_all(dir)?;
     // Unique per process and per call, so concurrent saves never share a temporary file;
     // the rename then makes one complete file win.
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -353,33 +326,15 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
         options.mode(0o600);
     }
     let result = (|| {
-        let mut f = options.open(&tmp).map_err(|e| e.to_string())?;
-        f.write_all(bytes).map_err(|e| e.to_string())?;
-        f.sync_all().map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Resolves the password of a profile's `[auth]`: `password_env`, then `password_command`,
-/// then a plain `password`. Never prompts: `check` must not hang in CI.
-pub fn resolve_password(auth: &AuthConfig) -> Result<SecretString, String> {
-    if let Some(var) = &auth.password_env {
-        return crate::secret::from_env(var);
-    }
-    if let Some(cmd) = &auth.password_command {
-        return crate::secret::from_command(cmd);
-    }
-    if let Some(p) = &auth.password {
-        return Ok(SecretString::from(p.clone()));
-    }
-    Err(format!(
-        "no password source for {}: set password_env or password_command in [auth]",
-        auth.username
-    ))
 }
 
 #[cfg(test)]

@@ -7,37 +7,83 @@ use std::path::Path;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
+/// Why a password could not be had, naming the source that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {var} is not set")]
+    EnvUnset { var: String },
+    #[error("environment variable {var} is empty")]
+    EnvEmpty { var: String },
+    #[error("environment variable {var} is not valid UTF-8")]
+    EnvNotUnicode { var: String },
+    #[error("cannot read password file {}: {reason}", path.display())]
+    FileUnreadable {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("password file {} is empty", path.display())]
+    FileEmpty { path: std::path::PathBuf },
+    #[error("password_command is empty")]
+    CommandEmpty,
+    #[error("cannot run password_command `{shown}`: {reason}")]
+    CommandNotRun { shown: String, reason: String },
+    #[error("password_command `{shown}` failed: {reason}")]
+    CommandFailed { shown: String, reason: String },
+    #[error("password_command `{shown}` did not finish within 30 s")]
+    CommandTimeout { shown: String },
+    #[error("password_command `{shown}` exited with {status}: {stderr}")]
+    CommandExit {
+        shown: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("password_command `{shown}` printed invalid UTF-8")]
+    CommandNotUtf8 { shown: String },
+    #[error("password_command `{shown}` printed nothing")]
+    CommandSilent { shown: String },
+    #[error(
+        "no password source: give --password-env VAR or --password-file FILE (no terminal to prompt on)"
+    )]
+    NoTerminal,
+    #[error("cannot read the password from the terminal: {0}")]
+    Prompt(String),
+}
+
 /// Reads a secret from an environment variable.
-pub fn from_env(var: &str) -> Result<SecretString, String> {
+pub fn from_env(var: &str) -> Result<SecretString, SecretError> {
+    let var_name = || var.to_string();
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Ok(SecretString::from(v)),
-        Ok(_) => Err(format!("environment variable {var} is empty")),
-        Err(std::env::VarError::NotPresent) => {
-            Err(format!("environment variable {var} is not set"))
-        }
+        Ok(_) => Err(SecretError::EnvEmpty { var: var_name() }),
+        Err(std::env::VarError::NotPresent) => Err(SecretError::EnvUnset { var: var_name() }),
         Err(std::env::VarError::NotUnicode(_)) => {
-            Err(format!("environment variable {var} is not valid UTF-8"))
+            Err(SecretError::EnvNotUnicode { var: var_name() })
         }
     }
 }
 
 /// Reads a secret from the first line of a file.
-pub fn from_file(path: &Path) -> Result<SecretString, String> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read password file {}: {e}", path.display()))?,
-    );
+pub fn from_file(path: &Path) -> Result<SecretString, SecretError> {
+    let text =
+        Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| SecretError::FileUnreadable {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?,
+        );
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
-        return Err(format!("password file {} is empty", path.display()));
+        return Err(SecretError::FileEmpty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(SecretString::from(line.to_string()))
 }
 
 /// Runs a password manager command (e.g. `["pass", "show", "mail/alice"]`) and takes the first
 /// line of its output. Bounded: a command that does not finish in 30 s is abandoned.
-pub fn from_command(argv: &[String]) -> Result<SecretString, String> {
-    let (program, args) = argv.split_first().ok_or("password_command is empty")?;
+pub fn from_command(argv: &[String]) -> Result<SecretString, SecretError> {
+    let (program, args) = argv.split_first().ok_or(SecretError::CommandEmpty)?;
     let shown = argv.join(" ");
     let child = std::process::Command::new(program)
         .args(args)
@@ -45,48 +91,50 @@ pub fn from_command(argv: &[String]) -> Result<SecretString, String> {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run password_command `{shown}`: {e}"))?;
+        .map_err(|e| SecretError::CommandNotRun {
+            shown: shown.clone(),
+            reason: e.to_string(),
+        })?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     let output = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
         Ok(Ok(out)) => out,
-        Ok(Err(e)) => return Err(format!("password_command `{shown}` failed: {e}")),
-        Err(_) => {
-            return Err(format!(
-                "password_command `{shown}` did not finish within 30 s"
-            ));
+        Ok(Err(e)) => {
+            return Err(SecretError::CommandFailed {
+                shown,
+                reason: e.to_string(),
+            });
         }
+        Err(_) => return Err(SecretError::CommandTimeout { shown }),
     };
     let stdout = Zeroizing::new(output.stdout);
     if !output.status.success() {
-        return Err(format!(
-            "password_command `{shown}` exited with {}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(SecretError::CommandExit {
+            shown,
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
-    let text = std::str::from_utf8(&stdout)
-        .map_err(|_| format!("password_command `{shown}` printed invalid UTF-8"))?;
+    let Ok(text) = std::str::from_utf8(&stdout) else {
+        return Err(SecretError::CommandNotUtf8 { shown });
+    };
     match text.lines().next() {
         Some(line) if !line.is_empty() => Ok(SecretString::from(line.to_string())),
-        _ => Err(format!("password_command `{shown}` printed nothing")),
+        _ => Err(SecretError::CommandSilent { shown }),
     }
 }
 
 /// Asks on the terminal without echo; refuses when there is no terminal, so a pipeline never
 /// hangs on a prompt.
-pub fn prompt(label: &str) -> Result<SecretString, String> {
+pub fn prompt(label: &str) -> Result<SecretString, SecretError> {
     if !std::io::stdin().is_terminal() {
-        return Err(
-            "no password source: give --password-env VAR or --password-file FILE (no terminal to prompt on)"
-                .into(),
-        );
+        return Err(SecretError::NoTerminal);
     }
     rpassword::prompt_password(label)
         .map(SecretString::from)
-        .map_err(|e| format!("cannot read the password from the terminal: {e}"))
+        .map_err(|e| SecretError::Prompt(e.to_string()))
 }
 
 /// The first source given wins: environment variable, then file, then a prompt.
@@ -94,7 +142,7 @@ pub fn resolve(
     env: Option<&str>,
     file: Option<&Path>,
     label: &str,
-) -> Result<SecretString, String> {
+) -> Result<SecretString, SecretError> {
     match (env, file) {
         (Some(var), _) => from_env(var),
         (None, Some(path)) => from_file(path),
@@ -114,11 +162,17 @@ mod tests {
         std::fs::write(&path, "s3cret\nignored\n").expect("write");
         assert_eq!(from_file(&path).expect("read").expose_secret(), "s3cret");
         std::fs::write(&path, "").expect("write");
-        assert!(from_file(&path).expect_err("empty").contains("is empty"));
+        assert!(
+            from_file(&path)
+                .expect_err("empty")
+                .to_string()
+                .contains("is empty")
+        );
         let missing = dir.path().join("missing");
         assert!(
             from_file(&missing)
                 .expect_err("missing")
+                .to_string()
                 .contains("cannot read password file")
         );
     }
@@ -128,9 +182,13 @@ mod tests {
         let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let ok = from_command(&argv(&["printf", "pw-from-cmd\\nsecond\\n"])).expect("runs");
         assert_eq!(ok.expose_secret(), "pw-from-cmd");
-        let failed = from_command(&argv(&["false"])).expect_err("fails");
+        let failed = from_command(&argv(&["false"]))
+            .expect_err("fails")
+            .to_string();
         assert!(failed.contains("exited with"), "{failed}");
-        let missing = from_command(&argv(&["/nonexistent/smtpscope-pw"])).expect_err("missing");
+        let missing = from_command(&argv(&["/nonexistent/smtpscope-pw"]))
+            .expect_err("missing")
+            .to_string();
         assert!(missing.contains("cannot run password_command"), "{missing}");
         assert!(from_command(&[]).is_err());
     }
@@ -138,6 +196,10 @@ mod tests {
     #[test]
     fn missing_env_var_is_named() {
         let err = from_env("SMTPSCOPE_TEST_SURELY_UNSET_VAR").expect_err("unset");
+        assert!(
+            matches!(&err, SecretError::EnvUnset { var } if var == "SMTPSCOPE_TEST_SURELY_UNSET_VAR")
+        );
+        let err = err.to_string();
         assert!(err.contains("SMTPSCOPE_TEST_SURELY_UNSET_VAR"), "{err}");
     }
 }

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::net::tls::TlsInfo;
 use crate::smtp::command::escape_bytes;
 use crate::smtp::reply::Reply;
 use crate::smtp::status;
+use crate::tls_info::TlsInfo;
 
 pub const REDACTED: &str = "<redacted>";
 

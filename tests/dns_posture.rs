@@ -189,9 +189,19 @@ fn check_all_from_a_domain_tests_its_mx_hosts() {
             .is_some_and(|t| t.contains("mx2.good.example"))
     );
 
-    let (_, doc, err) = check(dns, &["--domain", "nullmx.example", "--scenario", "A"]);
+    // A run that could test nothing says why in the report and never exits 0.
+    let (code, doc, err) = check(dns, &["--domain", "nullmx.example", "--scenario", "A"]);
     assert!(err.contains("null MX"), "{err}");
-    assert!(doc["results"].as_array().unwrap().is_empty());
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{doc:#}");
+    assert_eq!(results[0]["verdict"], "inconclusive", "{doc:#}");
+    assert!(
+        results[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no SMTP target") && r.contains("null MX")),
+        "{doc:#}"
+    );
+    assert_eq!(code, 3, "{doc:#}");
 }
 
 /// The TUI starts a session from a domain: a profile with `domain` and no `server` connects to
@@ -266,4 +276,82 @@ fn the_tui_connects_to_a_domain_through_its_mx() {
     );
     assert!(seen.contains("S: 220 mail.lab.example"), "{seen}");
     assert!(seen.contains("S: 250 2.0.0 Ok"), "{seen}");
+}
+
+/// `check --profile` and `session --profile` honour the profile's `dns_server` and `mx_port`,
+/// as the TUI does: all three test the same MX host.
+#[test]
+fn a_domain_profile_means_the_same_mx_in_check_and_session() {
+    let Some(dns) = shared("a_domain_profile_means_the_same_mx_in_check_and_session") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let lab = rt
+        .block_on(Lab::start(
+            LabConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                policy: Policy::Secure,
+                misbehave: vec![],
+                store_dir: None,
+            },
+            None,
+        ))
+        .expect("lab");
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(config.path().join("profiles")).unwrap();
+    std::fs::write(
+        config.path().join("profiles/d.toml"),
+        format!(
+            "domain = \"good.example\"\ndns_server = \"{}\"\nmx_port = {}\nca_file = \"{}\"\ntls_name = \"localhost\"\n[relay]\nlocal_recipient = \"postmaster@lab.example\"\n",
+            dns.addr,
+            lab.addr.port(),
+            lab.ca_path.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("smtpscope")
+            .unwrap()
+            .env("SMTPSCOPE_CONFIG_DIR", config.path())
+            .args(args)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&[
+        "check",
+        "--profile",
+        "d",
+        "--scenario",
+        "A",
+        "--format",
+        "json",
+    ]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert!(
+        doc["target"]["server"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("mx1.good.example")),
+        "{doc:#} {err}"
+    );
+    assert_eq!(verdicts(&doc)["unauth-relay"].0, "pass", "{doc:#}");
+    assert_eq!(code, Some(0), "{doc:#} {err}");
+    let (code, out, err) = run(&["session", "--profile", "d", "--quit-after", "banner"]);
+    assert!(
+        out.contains(&format!(
+            "=== good.example: MX mx1.good.example (127.0.0.1:{})",
+            lab.addr.port()
+        )),
+        "{out} {err}"
+    );
+    assert_eq!(code, Some(0), "{out} {err}");
 }

@@ -322,7 +322,7 @@ fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
         from: "a@b.example".into(),
         to: vec![],
         message: vec![],
-        quit_after: smtpscope::cli::QuitAfter::Tls,
+        quit_after: smtpscope::oneshot::QuitAfter::Tls,
     };
     let outcome = rt.block_on(smtpscope::oneshot::run(&plan, &mut conn));
     let received = server.finish();

@@ -1,149 +1,154 @@
 //! `smtpscope check`: scenarios headless, with a report and an exit code for CI.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use super::target::{self, UsageError};
+use super::{catalogue, target};
 use crate::cli::{CheckArgs, CheckFormat};
-use crate::net::TlsMode;
-use crate::profile::config_dir;
+use crate::exit::CheckExit;
+use crate::net::{ConnectOptions, TlsMode};
 use crate::report::{self, Summary, TargetInfo};
-use crate::scenario::runner;
-use crate::scenario::vars::Vars;
-use crate::scenario::{Catalogue, Context, Scenario};
+use crate::scenario::runner::{self, ScenarioResult};
+use crate::scenario::{Catalogue, Scenario, Verdict};
+use crate::target::{RunOptions, TargetError};
 
-pub const USAGE_EXIT: u8 = 2;
+/// Why `check` stopped before or after running: each kind has its exit code.
+#[derive(Debug, thiserror::Error)]
+enum CheckError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("no scenario {name:?}; known: {known} (aliases A, B, C)")]
+    UnknownScenario { name: String, known: String },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot render the report: {0}")]
+    Render(String),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl CheckError {
+    fn exit(&self) -> CheckExit {
+        match self {
+            CheckError::Target(e) => CheckExit::of_target(e),
+            CheckError::UnknownScenario { .. } => CheckExit::Usage,
+            CheckError::Runtime(_) | CheckError::Render(_) | CheckError::Write { .. } => {
+                CheckExit::Internal
+            }
+        }
+    }
+}
 
 pub fn run(args: CheckArgs) -> u8 {
     match run_inner(&args) {
-        Ok(code) => code,
-        Err(UsageError(msg)) => {
-            eprintln!("smtpscope check: {msg}");
-            USAGE_EXIT
+        Ok(exit) => exit.code(),
+        Err(e) => {
+            eprintln!("smtpscope check: {e}");
+            e.exit().code()
         }
     }
 }
 
-/// The user's catalogue; broken user files are reported on stderr and skipped.
-pub fn catalogue() -> Catalogue {
-    let cat = match config_dir() {
-        Ok(dir) => Catalogue::with_user_dir(&dir.join("scenarios")),
-        Err(_) => Catalogue::built_in(),
+fn select(
+    cat: &Catalogue,
+    args: &CheckArgs,
+    names: &[String],
+) -> Result<Vec<Scenario>, CheckError> {
+    let mut chosen: Vec<Scenario> = if names.is_empty() || args.all {
+        cat.defaults().into_iter().cloned().collect()
+    } else {
+        Vec::new()
     };
-    for e in &cat.errors {
-        eprintln!("smtpscope: warning: scenario not loaded: {e}");
-    }
-    cat
-}
-
-fn select(cat: &Catalogue, args: &CheckArgs) -> Result<Vec<Scenario>, UsageError> {
-    if args.scenarios.is_empty() || args.all {
-        let mut chosen: Vec<Scenario> = cat.defaults().into_iter().cloned().collect();
-        for name in &args.scenarios {
-            add(cat, name, &mut chosen)?;
+    for name in names {
+        let s = cat.find(name).ok_or_else(|| CheckError::UnknownScenario {
+            name: name.clone(),
+            known: cat.ids().join(", "),
+        })?;
+        if !chosen.iter().any(|c| c.id == s.id) {
+            chosen.push(s.clone());
         }
-        return Ok(chosen);
-    }
-    let mut chosen = Vec::new();
-    for name in &args.scenarios {
-        add(cat, name, &mut chosen)?;
     }
     Ok(chosen)
 }
 
-fn add(cat: &Catalogue, name: &str, chosen: &mut Vec<Scenario>) -> Result<(), UsageError> {
-    let s = cat.find(name).ok_or_else(|| {
-        UsageError(format!(
-            "no scenario {name:?}; known: {} (aliases A, B, C)",
-            cat.ids().join(", ")
-        ))
-    })?;
-    if !chosen.iter().any(|c| c.id == s.id) {
-        chosen.push(s.clone());
-    }
-    Ok(())
+/// Every scenario INCONCLUSIVE for one reason: nothing could be tested.
+fn untested(scenarios: &[Scenario], reason: &str) -> Vec<ScenarioResult> {
+    scenarios
+        .iter()
+        .map(|s| ScenarioResult {
+            verdict: Verdict::Inconclusive,
+            ..ScenarioResult::skipped(s, reason.to_string())
+        })
+        .collect()
 }
 
-fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
-    let resolved = target::resolve(&args.target, args.auth.allow_cleartext_auth)?;
-    let profile = resolved.profile.as_ref().map(|(_, p)| p);
-    let credentials = target::credentials(&args.auth, profile, false)?;
-    let relay = target::relay_addresses(&args.relay, profile);
-    let user = credentials.as_ref().map(|(_, c)| c.username.clone());
-    let vars = Vars::new(&resolved.helo, &relay, user.as_deref());
+fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
+    let resolved = target::resolve(&args.target, &args.auth, &args.relay, false)?;
+    // Read once for the whole run: every connection that authenticates uses the same secret.
+    let credentials = resolved.read_credentials()?;
     let cat = catalogue();
     // "posture" is not an SMTP scenario: it is asked for by name or comes with --all and a
     // domain.
-    let names: Vec<String> = args
+    let (posture_names, names): (Vec<String>, Vec<String>) = args
         .scenarios
         .iter()
-        .filter(|n| !n.eq_ignore_ascii_case("posture"))
         .cloned()
-        .collect();
-    let asked_posture = args
-        .scenarios
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case("posture"));
+        .partition(|n| n.eq_ignore_ascii_case("posture"));
+    let asked_posture = !posture_names.is_empty();
     #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
     let want_posture =
         resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked_posture);
     let scenarios = if names.is_empty() && asked_posture && !args.all {
         Vec::new()
     } else {
-        select(
-            &cat,
-            &CheckArgs {
-                scenarios: names,
-                ..args.clone()
-            },
-        )?
+        select(&cat, args, &names)?
     };
     let control = cat.find("local-delivery").cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
+        .map_err(CheckError::Runtime)?;
     let started = Instant::now();
     let mut results = Vec::new();
-    #[cfg_attr(not(feature = "dns"), allow(unused_mut))]
-    let mut targets = vec![(resolved.opts.target.to_string(), resolved.opts.clone())];
-    if resolved.domain.is_some() {
-        #[cfg(feature = "dns")]
-        {
-            let domain = resolved.domain.clone().unwrap_or_default();
-            let dns = crate::dns::resolve::Dns::new(args.target.dns_server).map_err(UsageError)?;
-            if want_posture {
-                let (posture, _) = runtime.block_on(crate::dns::posture::all(
-                    &dns,
-                    &domain,
-                    args.dkim_selector.as_deref(),
-                ));
-                results.extend(posture);
+    #[cfg(feature = "dns")]
+    if want_posture && let Some(domain) = &resolved.domain {
+        let dns = crate::dns::resolve::Dns::new(resolved.dns_server).map_err(|e| {
+            TargetError::Lookup {
+                domain: domain.clone(),
+                reason: e.to_string(),
             }
-            if let Some(d) = &resolved.mx_domain {
-                match runtime.block_on(target::mx_targets(
-                    &dns,
-                    d,
-                    &resolved.opts,
-                    args.target.mx_port,
-                    args.all_mx,
-                )) {
-                    Ok(t) => targets = t,
-                    Err(e) => {
-                        eprintln!("smtpscope check: no SMTP target: {e}");
-                        targets.clear();
-                    }
-                }
-            }
-        }
-        #[cfg(not(feature = "dns"))]
-        return Err(UsageError(
-            "--domain needs smtpscope built with the `dns` feature".into(),
+        })?;
+        let (posture, _) = runtime.block_on(crate::dns::posture::all(
+            &dns,
+            domain,
+            args.dkim_selector.as_deref(),
         ));
+        results.extend(posture);
     }
+    let targets: Vec<(String, ConnectOptions)> = if scenarios.is_empty() {
+        Vec::new()
+    } else {
+        match runtime.block_on(resolved.endpoints(args.all_mx)) {
+            Ok(t) => t,
+            Err(e) if e.is_lookup() => {
+                // Said in the report too, so a CI log shows why nothing ran.
+                eprintln!("smtpscope check: no SMTP target: {e}");
+                results.extend(untested(&scenarios, &format!("no SMTP target: {e}")));
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let info = TargetInfo {
         server: if targets.is_empty() {
-            resolved.domain.clone().unwrap_or_default()
+            resolved
+                .domain
+                .clone()
+                .unwrap_or_else(|| resolved.opts.target.to_string())
         } else {
             targets
                 .iter()
@@ -163,24 +168,18 @@ fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
             TlsMode::Implicit => "implicit",
         }
         .to_string(),
-        profile: resolved.profile.as_ref().map(|(n, _)| n.clone()),
+        profile: resolved.profile_name.clone(),
         helo: resolved.helo.clone(),
-        auth_user: user,
+        auth_user: resolved.credentials.as_ref().map(|c| c.username.clone()),
+    };
+    let run = RunOptions {
+        send_data: args.send_data,
+        keep_transcripts: args.transcripts,
+        concurrency: usize::from(args.concurrency),
     };
     let several = targets.len() > 1;
     for (host, opts) in targets {
-        if scenarios.is_empty() {
-            break;
-        }
-        let ctx = Context {
-            opts,
-            helo: resolved.helo.clone(),
-            credentials: credentials.clone(),
-            vars: vars.clone(),
-            send_data: args.send_data,
-            keep_transcripts: args.transcripts,
-            concurrency: usize::from(args.concurrency),
-        };
+        let ctx = resolved.context(opts, credentials.clone(), run);
         let mut batch = runtime.block_on(runner::run(scenarios.clone(), control.clone(), ctx));
         if several {
             for r in &mut batch {
@@ -194,27 +193,30 @@ fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
         CheckFormat::Human => report::human::render(&info, &results, elapsed, args.verbose),
         CheckFormat::Json => {
             let doc = report::json::render(&info, &results, elapsed.as_millis() as u64);
-            serde_json::to_string_pretty(&doc)
-                .map_err(|e| UsageError(format!("cannot render JSON: {e}")))?
+            serde_json::to_string_pretty(&doc).map_err(|e| CheckError::Render(e.to_string()))?
         }
-        CheckFormat::Junit => report::junit::render(&info, &results).map_err(UsageError)?,
+        CheckFormat::Junit => {
+            report::junit::render(&info, &results).map_err(|e| CheckError::Render(e.to_string()))?
+        }
     };
+    let summary = Summary::of(&results);
     match &args.output {
         Some(path) => {
-            std::fs::write(path, text.as_bytes())
-                .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
-            let s = Summary::of(&results);
+            std::fs::write(path, text.as_bytes()).map_err(|source| CheckError::Write {
+                path: path.clone(),
+                source,
+            })?;
             eprintln!(
                 "smtpscope check: report written to {} ({} pass, {} fail, {} warn, {} inconclusive, {} skipped)",
                 path.display(),
-                s.pass,
-                s.fail,
-                s.warn,
-                s.inconclusive,
-                s.skipped
+                summary.pass,
+                summary.fail,
+                summary.warn,
+                summary.inconclusive,
+                summary.skipped
             );
         }
         None => print!("{text}"),
     }
-    Ok(Summary::of(&results).exit_code())
+    Ok(CheckExit::of_summary(&summary))
 }

@@ -3,23 +3,60 @@
 use std::io::Write;
 use std::time::Instant;
 
-use super::target::{self, UsageError};
-use crate::cli::{Format, SessionArgs};
+use super::target;
+use crate::cli::{Format, QuitAfter as QuitAfterArg, RelayArgs, SessionArgs};
 use crate::exit::Failure;
-use crate::net::{ConnectOptions, Connection};
-use crate::oneshot::{self, Plan};
+use crate::net::Connection;
+use crate::oneshot::{self, Plan, QuitAfter};
 use crate::smtp::data::encode_data;
+use crate::target::{Endpoint, ResolvedTarget, TargetError};
 use crate::transcript::{Transcript, render_entry};
+
+/// Why the session could not start: each kind has its exit code (see [`crate::exit`]).
+#[derive(Debug, thiserror::Error)]
+enum PrepareError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("--data-file {path}: {reason}")]
+    DataFile { path: String, reason: String },
+}
+
+impl PrepareError {
+    fn failure(&self) -> Failure {
+        match self {
+            PrepareError::Target(e) => Failure::of_target(e),
+            PrepareError::DataFile { .. } => Failure::Usage,
+        }
+    }
+}
+
+fn quit_after(arg: QuitAfterArg) -> QuitAfter {
+    match arg {
+        QuitAfterArg::Connect => QuitAfter::Connect,
+        QuitAfterArg::Banner => QuitAfter::Banner,
+        QuitAfterArg::FirstEhlo => QuitAfter::FirstEhlo,
+        QuitAfterArg::Tls => QuitAfter::Tls,
+        QuitAfterArg::Ehlo => QuitAfter::Ehlo,
+        QuitAfterArg::Auth => QuitAfter::Auth,
+        QuitAfterArg::Mail => QuitAfter::Mail,
+        QuitAfterArg::Rcpt => QuitAfter::Rcpt,
+        QuitAfterArg::Data => QuitAfter::Data,
+    }
+}
 
 /// Runs the subcommand; returns the process exit code.
 pub fn run(args: SessionArgs) -> u8 {
-    #[cfg_attr(not(feature = "dns"), allow(unused_mut))]
-    let (mut opts, plan, mx_domain) = match prepare(&args) {
-        Ok(ok) => ok,
-        Err(UsageError(msg)) => {
-            eprintln!("smtpscope session: {msg}");
-            return Failure::Usage.code();
-        }
+    let fail = |e: &dyn std::fmt::Display, kind: Failure| {
+        eprintln!("smtpscope session: {e}");
+        kind.code()
+    };
+    let resolved = match target::resolve(&args.target, &args.auth, &RelayArgs::default(), true) {
+        Ok(r) => r,
+        Err(e) => return fail(&e, Failure::of_target(&e)),
+    };
+    let plan = match plan(&args, &resolved) {
+        Ok(p) => p,
+        Err(e) => return fail(&e, e.failure()),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -27,46 +64,24 @@ pub fn run(args: SessionArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("smtpscope session: cannot start the async runtime: {e}");
-            return Failure::Session.code();
+            return fail(
+                &format!("cannot start the async runtime: {e}"),
+                Failure::Session,
+            );
         }
     };
-    if let Some(domain) = mx_domain {
-        #[cfg(feature = "dns")]
-        {
-            let found = crate::dns::resolve::Dns::new(args.target.dns_server).and_then(|dns| {
-                runtime.block_on(target::mx_targets(
-                    &dns,
-                    &domain,
-                    &opts,
-                    args.target.mx_port,
-                    false,
-                ))
-            });
-            match found {
-                Ok(mut t) if !t.is_empty() => {
-                    let (host, o) = t.remove(0);
-                    if args.format == Format::Text {
-                        println!("=== {domain}: MX {host} ({})", o.target);
-                    }
-                    opts = o;
-                }
-                Ok(_) => {
-                    eprintln!("smtpscope session: {domain}: no MX host");
-                    return Failure::Connect.code();
-                }
-                Err(e) => {
-                    eprintln!("smtpscope session: {e}");
-                    return Failure::Connect.code();
-                }
+    let endpoint = runtime.block_on(resolved.endpoints(false));
+    let opts = match endpoint {
+        Ok(mut list) if !list.is_empty() => {
+            let (host, opts) = list.remove(0);
+            if let (Format::Text, Endpoint::Mx { domain, .. }) = (args.format, &resolved.endpoint) {
+                println!("=== {domain}: MX {host} ({})", opts.target);
             }
+            opts
         }
-        #[cfg(not(feature = "dns"))]
-        {
-            eprintln!("smtpscope session: --domain {domain} needs the `dns` feature");
-            return Failure::Usage.code();
-        }
-    }
+        Ok(_) => return fail(&"no SMTP target", Failure::Connect),
+        Err(e) => return fail(&e, Failure::of_target(&e)),
+    };
     let mut transcript = Transcript::new();
     if args.format == Format::Text {
         transcript.observe(|entry| {
@@ -80,51 +95,54 @@ pub fn run(args: SessionArgs) -> u8 {
     let started = Instant::now();
     let mut conn = Connection::new(opts, transcript);
     let outcome = runtime.block_on(oneshot::run(&plan, &mut conn));
+    let code = outcome.failure.as_ref().map_or(0, |(f, _)| f.code());
     match args.format {
         Format::Text => match &outcome.failure {
             None => println!("=== session complete (exit 0)"),
             Some((kind, msg)) => println!("*** {msg} (exit {})", kind.code()),
         },
         Format::Json => {
-            let doc = oneshot::json_report(&conn, &outcome, started.elapsed());
+            let doc = oneshot::json_report(&conn, &outcome, code, started.elapsed());
             match serde_json::to_string_pretty(&doc) {
                 Ok(text) => println!("{text}"),
                 Err(e) => eprintln!("smtpscope session: cannot render JSON: {e}"),
             }
         }
     }
-    outcome.exit_code()
+    code
 }
 
-fn prepare(args: &SessionArgs) -> Result<(ConnectOptions, Plan, Option<String>), UsageError> {
-    let resolved = target::resolve(&args.target, args.auth.allow_cleartext_auth)?;
-    let profile = resolved.profile.as_ref().map(|(_, p)| p);
-    let auth = target::credentials(&args.auth, profile, true)?;
-    let helo = resolved.helo;
+/// The plan, with the secret read once (only when the session authenticates).
+fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareError> {
+    let auth = resolved.read_credentials()?;
+    let helo = resolved.helo.clone();
     let from = args
         .from
         .clone()
         .unwrap_or_else(|| format!("smtpscope@{helo}"));
     let message = match &args.data_file {
         Some(path) => {
-            let body = std::fs::read(path)
-                .map_err(|e| UsageError(format!("--data-file {}: {e}", path.display())))?;
+            let body = std::fs::read(path).map_err(|e| PrepareError::DataFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
             encode_data(&body)
         }
-        None => encode_data(&oneshot::test_message(&from, &args.to, &helo)),
+        None => encode_data(&crate::net::exchange::test_message(
+            Some(&from),
+            &args.to,
+            &helo,
+            "test",
+        )),
     };
-    Ok((
-        resolved.opts,
-        Plan {
-            helo,
-            auth,
-            from,
-            to: args.to.clone(),
-            message,
-            quit_after: args.quit_after,
-        },
-        resolved.mx_domain,
-    ))
+    Ok(Plan {
+        helo,
+        auth,
+        from,
+        to: args.to.clone(),
+        message,
+        quit_after: quit_after(args.quit_after),
+    })
 }
 
 /// Shows wire bytes on a terminal: printable ASCII as is, everything else escaped, so control

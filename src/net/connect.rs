@@ -8,6 +8,21 @@ use tokio::net::TcpStream;
 
 use super::error::NetError;
 
+/// Why a `HOST[:PORT]` could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("the server address is empty")]
+    Empty,
+    #[error("{spec:?}: '[' without a closing ']'")]
+    UnclosedBracket { spec: String },
+    #[error("{spec:?}: unexpected {after:?} after ']'")]
+    AfterBracket { spec: String, after: String },
+    #[error("{spec:?}: no host before the port")]
+    NoHost { spec: String },
+    #[error("{spec:?}: {port:?} is not a port number (1-65535)")]
+    BadPort { spec: String, port: String },
+}
+
 /// A server to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -28,19 +43,24 @@ impl fmt::Display for Target {
 
 impl Target {
     /// Parses `host`, `host:port`, `1.2.3.4:port`, `[::1]:port` or a bare `::1`.
-    pub fn parse(spec: &str, default_port: u16) -> Result<Target, String> {
+    pub fn parse(spec: &str, default_port: u16) -> Result<Target, AddressError> {
         let spec = spec.trim();
         if spec.is_empty() {
-            return Err("the server address is empty".into());
+            return Err(AddressError::Empty);
         }
         if let Some(rest) = spec.strip_prefix('[') {
             let (host, after) = rest
                 .split_once(']')
-                .ok_or_else(|| format!("{spec:?}: '[' without a closing ']'"))?;
+                .ok_or_else(|| AddressError::UnclosedBracket { spec: spec.into() })?;
             let port = match after.strip_prefix(':') {
                 Some(p) => parse_port(p, spec)?,
                 None if after.is_empty() => default_port,
-                None => return Err(format!("{spec:?}: unexpected {after:?} after ']'")),
+                None => {
+                    return Err(AddressError::AfterBracket {
+                        spec: spec.into(),
+                        after: after.into(),
+                    });
+                }
             };
             return Ok(Target {
                 host: host.to_string(),
@@ -59,7 +79,7 @@ impl Target {
                 host: host.to_string(),
                 port: parse_port(port, spec)?,
             }),
-            Some(_) => Err(format!("{spec:?}: no host before the port")),
+            Some(_) => Err(AddressError::NoHost { spec: spec.into() }),
             None => Ok(Target {
                 host: spec.to_string(),
                 port: default_port,
@@ -68,9 +88,12 @@ impl Target {
     }
 }
 
-fn parse_port(p: &str, spec: &str) -> Result<u16, String> {
+fn parse_port(p: &str, spec: &str) -> Result<u16, AddressError> {
     match p.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("{spec:?}: {p:?} is not a port number (1-65535)")),
+        Ok(0) | Err(_) => Err(AddressError::BadPort {
+            spec: spec.into(),
+            port: p.into(),
+        }),
         Ok(n) => Ok(n),
     }
 }

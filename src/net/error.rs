@@ -1,6 +1,7 @@
 //! Everything that can end a session early, each saying what happened and where.
 
 use crate::smtp::auth::SaslError;
+use crate::smtp::flow::{BannerProblem, GreetProblem};
 use crate::smtp::session::Refusal;
 
 use super::tls::TlsSetupError;
@@ -48,6 +49,10 @@ pub enum NetError {
     Sasl(#[from] SaslError),
     #[error("the connection is not open")]
     NotConnected,
+    #[error(transparent)]
+    Banner(#[from] BannerProblem),
+    #[error(transparent)]
+    Greeting(#[from] GreetProblem),
 }
 
 impl NetError {

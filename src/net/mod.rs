@@ -4,8 +4,10 @@
 pub mod connect;
 pub mod driver;
 pub mod error;
+pub mod exchange;
 pub mod tls;
 
 pub use connect::Target;
 pub use driver::{ConnectOptions, Connection, Timeouts, TlsMode};
 pub use error::NetError;
+pub use exchange::DataOutcome;

@@ -43,15 +43,4 @@ impl Summary {
         }
         s
     }
-
-    /// `check`'s exit code: 1 for any FAIL, 3 for INCONCLUSIVE without FAIL, else 0.
-    pub fn exit_code(&self) -> u8 {
-        if self.fail > 0 {
-            1
-        } else if self.inconclusive > 0 {
-            3
-        } else {
-            0
-        }
-    }
 }

@@ -143,6 +143,15 @@ impl Catalogue {
         cat
     }
 
+    /// The built-ins plus the user's own, from `<config>/scenarios` (or
+    /// `$SMTPSCOPE_CONFIG_DIR/scenarios`). Files that do not load are in `errors`.
+    pub fn for_user() -> Catalogue {
+        match crate::profile::config_dir() {
+            Ok(dir) => Self::with_user_dir(&dir.join("scenarios")),
+            Err(_) => Self::built_in(),
+        }
+    }
+
     pub fn find(&self, name: &str) -> Option<&Scenario> {
         self.entries
             .iter()

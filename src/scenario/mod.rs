@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod model;
 pub mod runner;
+pub mod teaching;
 pub mod vars;
 pub mod verdict;
 

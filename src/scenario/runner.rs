@@ -18,6 +18,7 @@ use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::capabilities::Capabilities;
 use crate::smtp::command::Command;
 use crate::smtp::data::encode_data;
+use crate::smtp::flow;
 use crate::smtp::reply::Reply;
 use crate::transcript::Transcript;
 
@@ -87,7 +88,7 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
-    fn skipped(s: &Scenario, reason: String) -> Self {
+    pub fn skipped(s: &Scenario, reason: String) -> Self {
         ScenarioResult {
             scenario: s.label().to_string(),
             id: s.id.clone(),
@@ -282,60 +283,13 @@ fn failed_step(step: &Step, command: String, started: Instant, reason: String) -
     }
 }
 
-/// The server's name from its banner (`220 mail.example.com ESMTP ...`).
-fn server_name(banner: &Reply) -> String {
-    banner
-        .lines
-        .first()
-        .map(|l| l.text())
-        .and_then(|t| t.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "localhost".into())
-}
-
-async fn greet(conn: &mut Connection, helo: &str) -> Result<(), String> {
-    let reply = conn
-        .command(&Command::Ehlo(helo.to_string()))
-        .await
-        .map_err(|e| e.to_string())?;
-    if reply.is_positive() {
-        return Ok(());
-    }
-    let reply = conn
-        .command(&Command::Helo(helo.to_string()))
-        .await
-        .map_err(|e| e.to_string())?;
-    if reply.is_positive() {
-        Ok(())
-    } else {
-        Err(format!("EHLO and HELO rejected: {}", describe(&reply)))
-    }
-}
-
-async fn starttls(conn: &mut Connection, helo: &str) -> Result<Reply, String> {
-    let reply = conn.starttls().await.map_err(|e| e.to_string())?;
-    greet(conn, helo).await?;
-    Ok(reply)
-}
-
 /// Connects and brings the session to where the steps start. Errors say why it could not.
 async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<Vars, String> {
-    let banner = conn.open().await.map_err(|e| e.to_string())?;
-    if !banner.has_valid_code() {
-        return Err(format!(
-            "the banner is not an SMTP reply: {}",
-            describe(&banner)
-        ));
-    }
-    if !banner.is_positive() {
-        return Err(format!(
-            "the server refused the session: {}",
-            describe(&banner)
-        ));
-    }
+    let banner = conn.open_checked().await.map_err(|e| e.to_string())?;
     let vars = ctx
         .vars
-        .with_server(&server_name(&banner), conn.peer().map(|p| p.ip()));
-    greet(conn, &ctx.helo).await?;
+        .with_server(&flow::server_name(&banner), conn.peer().map(|p| p.ip()));
+    conn.greet(&ctx.helo).await.map_err(|e| e.to_string())?;
     let offered = conn
         .session()
         .capabilities()
@@ -349,7 +303,7 @@ async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<V
         if !offered {
             return Err("TLS is needed first, but the server does not offer STARTTLS".into());
         }
-        starttls(conn, &ctx.helo)
+        conn.starttls_and_greet(&ctx.helo)
             .await
             .map_err(|e| format!("TLS could not be established: {e}"))?;
     }
@@ -407,8 +361,8 @@ async fn run_step(
         }
         (None, Some(Action::Starttls)) => match conn.starttls().await {
             Ok(r) => {
-                if let Err(e) = greet(conn, &ctx.helo).await {
-                    return Err(failed_step(step, command, started, e));
+                if let Err(e) = conn.greet(&ctx.helo).await {
+                    return Err(failed_step(step, command, started, e.to_string()));
                 }
                 Ok(r)
             }
@@ -452,7 +406,7 @@ async fn run_step(
         },
         (None, Some(Action::AuthDummy)) => conn.probe_cleartext_auth().await,
         (None, Some(Action::Rset)) => conn.command(&Command::Rset).await,
-        (None, Some(Action::Data)) => send_test_message(conn).await,
+        (None, Some(Action::Data)) => send_test_message(conn, &ctx.helo).await,
         (None, Some(Action::Smuggle)) => return smuggle(step, s, conn, started, command).await,
         (None, Some(Action::Check)) => {
             let (ok, detail) = check(step.assert, conn, replies);
@@ -582,22 +536,10 @@ fn check(assert: Option<Assertion>, conn: &Connection, replies: &[Reply]) -> (bo
     }
 }
 
-async fn send_test_message(conn: &mut Connection) -> Result<Reply, NetError> {
-    let reply = conn.command(&Command::Data).await?;
-    if reply.code() != Some(354) {
-        return Ok(reply);
-    }
-    conn.send_message(&encode_data(&test_message())).await
-}
-
-/// A short message that names itself as a smtpscope test, with a unique id.
-pub fn test_message() -> Vec<u8> {
-    let now = jiff::Timestamp::now();
-    let id = format!("{}.{}", now.as_second(), now.subsec_nanosecond());
-    format!(
-        "Subject: smtpscope relay test {id}\r\nX-Smtpscope-Test: {id}\r\nMessage-ID: <{id}@smtpscope.invalid>\r\n\r\nThis message was sent by smtpscope to test relay policy. It can be deleted.\r\n"
-    )
-    .into_bytes()
+/// DATA and the test message; the reply that decides (DATA's refusal, or the message's).
+async fn send_test_message(conn: &mut Connection, id_domain: &str) -> Result<Reply, NetError> {
+    let message = crate::net::exchange::test_message(None, &[], id_domain, "relay test");
+    Ok(conn.data(&encode_data(&message)).await?.last().clone())
 }
 
 /// SEC Consult's rule: a reply straight after a bare end-of-data sequence means the server
@@ -911,7 +853,7 @@ impl Stepper {
                     && st.expect == Expect::Accept
             });
             let started = Instant::now();
-            match send_test_message(&mut self.conn).await {
+            match send_test_message(&mut self.conn, &self.ctx.helo).await {
                 Ok(reply) => {
                     let data = {
                         let mut rcpt = results_probe_fix(&mut self.results);

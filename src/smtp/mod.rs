@@ -6,6 +6,7 @@ pub mod auth;
 pub mod capabilities;
 pub mod command;
 pub mod data;
+pub mod flow;
 pub mod reply;
 pub mod session;
 pub mod status;

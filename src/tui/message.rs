@@ -32,7 +32,8 @@ pub enum NetEvent {
     /// The network side is idle again.
     Idle,
     Info(String),
-    Error(String),
+    /// Shared, so the event stays cheap to clone while the error keeps its type.
+    Error(std::sync::Arc<super::worker::WorkerError>),
     Exported(PathBuf),
     ProfileSaved {
         name: String,

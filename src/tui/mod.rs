@@ -80,6 +80,7 @@ pub fn lab_profile(lab: &Lab) -> Profile {
         tls_name: Some("localhost".into()),
         helo: Some("probe.test".into()),
         timeout_secs: Some(10.0),
+        session_timeout_secs: None,
         auth: bob.map(|u| AuthConfig {
             mechanism: Mechanism::Plain,
             username: u.name.into(),
@@ -168,10 +169,12 @@ where
             if let Message::Terminate(why) = &msg {
                 log(state.log_path.as_ref(), &format!("quitting: {why}"));
             }
-            if let Message::Net(ev) = &msg
-                && let message::NetEvent::Error(t) | message::NetEvent::Info(t) = ev.as_ref()
-            {
-                log(state.log_path.as_ref(), t);
+            if let Message::Net(ev) = &msg {
+                match ev.as_ref() {
+                    message::NetEvent::Info(t) => log(state.log_path.as_ref(), t),
+                    message::NetEvent::Error(e) => log(state.log_path.as_ref(), &e.to_string()),
+                    _ => {}
+                }
             }
             for effect in update::update(state, msg) {
                 if matches!(effect, Effect::Abort) {
@@ -280,11 +283,14 @@ pub fn run(opts: TuiOptions) -> u8 {
     };
     let mut notices = Vec::new();
     let mut profiles = load_profiles(&mut notices);
-    let catalogue: Vec<_> = crate::commands::check::catalogue()
-        .entries
-        .into_iter()
-        .map(|e| e.scenario)
-        .collect();
+    let loaded = crate::scenario::Catalogue::for_user();
+    notices.extend(
+        loaded
+            .errors
+            .iter()
+            .map(|e| format!("scenario not loaded: {e}")),
+    );
+    let catalogue: Vec<_> = loaded.entries.into_iter().map(|e| e.scenario).collect();
     let log_file = log_path();
     log(log_file.as_ref(), "smtpscope tui starting");
 

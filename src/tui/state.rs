@@ -9,10 +9,11 @@ use secrecy::SecretString;
 pub use super::lines::{LineKind, LineMeta, Lines};
 use super::masked::MaskedInput;
 use crate::net::TlsMode;
-use crate::net::tls::TlsInfo;
+use crate::net::tls::{TlsInfo, Trust};
 use crate::profile::{Profile, Verify};
 use crate::scenario::{Scenario, StepResult, Verdict};
 use crate::smtp::auth::Mechanism;
+use crate::target::{AuthOverrides, Overrides, PasswordSource};
 use crate::transcript::Entry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,38 @@ pub struct Toggles {
 }
 
 impl Toggles {
+    /// The toggles as overrides of `profile`, for [`crate::target::resolve`]: the TUI's share of
+    /// target resolution, as flags are the command line's.
+    pub fn overrides(&self, profile: &Profile, typed_password: Option<SecretString>) -> Overrides {
+        let (trust, insecure) = match self.verify {
+            Verify::Platform => (Trust::Platform, false),
+            Verify::Mozilla => (Trust::Mozilla, false),
+            Verify::Insecure => (
+                if profile.verify == Verify::Mozilla {
+                    Trust::Mozilla
+                } else {
+                    Trust::Platform
+                },
+                true,
+            ),
+        };
+        Overrides {
+            tls: Some(self.tls),
+            require_tls: Some(self.require_tls),
+            trust: Some(trust),
+            insecure: Some(insecure),
+            auth: AuthOverrides {
+                enabled: Some(self.auth),
+                // The mechanism toggle only chooses among the profile's credentials.
+                mechanism: profile.auth.is_some().then_some(self.mechanism),
+                user: None,
+                password: typed_password.map(PasswordSource::Given),
+                may_prompt: false,
+            },
+            ..Overrides::default()
+        }
+    }
+
     pub fn from_profile(p: &Profile) -> Toggles {
         Toggles {
             tls: p.tls,
@@ -191,7 +224,7 @@ impl State {
             overlay: None,
             password: None,
             log_path: None,
-            relay_101: crate::commands::catalog::RELAY_101,
+            relay_101: crate::scenario::teaching::RELAY_101,
             quit: false,
             welcome: None,
         }

@@ -760,11 +760,11 @@ fn on_net(state: &mut State, ev: NetEvent) {
             }
         }
         NetEvent::Info(t) => notice(state, t),
-        NetEvent::Error(t) => {
+        NetEvent::Error(e) => {
             if let Some(run) = state.run.as_mut() {
                 run.busy = false;
             }
-            error(state, t);
+            error(state, e.to_string());
         }
         NetEvent::Exported(path) => {
             notice(state, format!("transcript written to {}", path.display()))

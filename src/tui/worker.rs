@@ -5,127 +5,91 @@ use std::path::PathBuf;
 
 use tokio::sync::{mpsc, watch};
 
+use std::sync::Arc;
+
 use super::message::{Effect, NetEvent, Target};
-use super::state::{ConnInfo, Toggles};
-use crate::cli::RelayArgs;
-use crate::net::tls::{TlsOptions, Trust};
-use crate::net::{ConnectOptions, Connection, Timeouts};
-use crate::profile::{Profile, ProfileStore, Verify};
+use super::state::ConnInfo;
+use crate::net::{ConnectOptions, Connection, NetError};
+use crate::profile::{Profile, ProfileError, ProfileStore};
 use crate::scenario::runner::{Stepper, aggregate, sessions};
-use crate::scenario::vars::Vars;
 use crate::scenario::{Context, Scenario, StepResult};
-use crate::smtp::auth::Credentials;
 use crate::smtp::command::Command;
-use crate::smtp::session::SecurityPolicy;
+use crate::target::{ResolvedTarget, RunOptions, TargetError};
 use crate::transcript::Transcript;
 
 type Sink = mpsc::UnboundedSender<NetEvent>;
 
-/// Connection options and scenario context from a profile and the toggles.
-pub fn context(t: &Target) -> Result<Context, String> {
-    let p: &Profile = &t.profile;
-    let tg: Toggles = t.toggles;
-    let default_port = if tg.tls == crate::net::TlsMode::Implicit {
-        465
-    } else {
-        25
-    };
-    let server = if p.server.trim().is_empty() {
-        p.domain.clone().unwrap_or_default()
-    } else {
-        p.server.clone()
-    };
-    let target = crate::net::Target::parse(&server, default_port)
-        .map_err(|e| format!("profile {}: server: {e}", t.profile_name))?;
-    let mut opts = ConnectOptions::new(target);
-    opts.tls_mode = tg.tls;
-    opts.tls = TlsOptions {
-        trust: if tg.verify == Verify::Mozilla {
-            Trust::Mozilla
-        } else {
-            Trust::Platform
-        },
-        ca_file: p.ca_file.clone(),
-        insecure: tg.verify == Verify::Insecure,
-        tls_name: p.tls_name.clone(),
-    };
-    opts.policy = SecurityPolicy {
-        require_tls: tg.require_tls && tg.tls != crate::net::TlsMode::None,
-        allow_cleartext_auth: false,
-    };
-    let secs = p
-        .timeout_secs
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-        .unwrap_or(30.0);
-    let per = std::time::Duration::from_secs_f64(secs);
-    opts.timeouts = Timeouts {
-        connect: per,
-        reply: per,
-        session: std::time::Duration::from_secs(3600),
-    };
-    let credentials = match (&p.auth, tg.auth) {
-        (Some(a), true) => {
-            let secret = match &t.password {
-                Some(pw) => pw.clone(),
-                None => crate::profile::resolve_password(a)?,
-            };
-            Some((
-                tg.mechanism,
-                Credentials {
-                    username: a.username.clone(),
-                    secret,
-                    authzid: None,
-                },
-            ))
-        }
-        _ => None,
-    };
-    let helo = p
-        .helo
-        .clone()
-        .unwrap_or_else(crate::commands::target::default_helo);
-    let relay = crate::commands::target::relay_addresses(&RelayArgs::default(), Some(p));
-    let user = credentials.as_ref().map(|(_, c)| c.username.clone());
-    let vars = Vars::new(&helo, &relay, user.as_deref());
-    Ok(Context {
-        opts,
-        helo,
-        credentials,
-        vars,
-        send_data: tg.send_data,
-        keep_transcripts: false,
-        concurrency: 1,
-    })
+/// What can go wrong on the network side, kept typed so the screen can react to the kind.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("profile {profile}: {source}")]
+    Target {
+        profile: String,
+        #[source]
+        source: TargetError,
+    },
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("the profile has no [auth] username: press e to edit it")]
+    NoAuth,
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot delete {}: {source}", path.display())]
+    Delete {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
-/// Like [`context`], and when the profile names a domain instead of a server, the most
-/// preferred MX host found through the profile's DNS server (or the system's).
-pub async fn context_resolved(t: &Target) -> Result<Context, String> {
-    #[cfg_attr(not(feature = "dns"), allow(unused_mut))]
-    let mut ctx = context(t)?;
-    #[cfg(feature = "dns")]
-    if t.profile.server.trim().is_empty()
-        && let Some(domain) = &t.profile.domain
-    {
-        let server = match &t.profile.dns_server {
-            Some(s) => Some(s.parse().map_err(|_| {
-                format!(
-                    "profile {}: dns_server {s:?} is not IP:PORT",
-                    t.profile_name
-                )
-            })?),
-            None => None,
-        };
-        let dns = crate::dns::resolve::Dns::new(server)?;
-        let port = t.profile.mx_port.unwrap_or(25);
-        let mut found =
-            crate::commands::target::mx_targets(&dns, domain, &ctx.opts, port, false).await?;
-        if found.is_empty() {
-            return Err(format!("{domain}: no MX host"));
+impl WorkerError {
+    fn target(t: &Target, source: TargetError) -> WorkerError {
+        WorkerError::Target {
+            profile: t.profile_name.clone(),
+            source,
         }
-        ctx.opts = found.remove(0).1;
     }
-    Ok(ctx)
+}
+
+/// The profile and toggles resolved exactly as `check` and `session` resolve a profile and
+/// flags.
+pub fn resolve(t: &Target) -> Result<ResolvedTarget, TargetError> {
+    crate::target::resolve(
+        Some((&t.profile_name, &t.profile)),
+        &t.toggles.overrides(&t.profile, t.password.clone()),
+    )
+}
+
+/// Where to connect: the server, or the most preferred MX host. Reads no secret.
+async fn connect_options(t: &Target) -> Result<(ResolvedTarget, ConnectOptions), WorkerError> {
+    let resolved = resolve(t).map_err(|e| WorkerError::target(t, e))?;
+    let mut found = resolved
+        .endpoints(false)
+        .await
+        .map_err(|e| WorkerError::target(t, e))?;
+    if found.is_empty() {
+        return Err(WorkerError::target(t, TargetError::NoServer));
+    }
+    let (_, opts) = found.remove(0);
+    Ok((resolved, opts))
+}
+
+/// Everything a scenario run needs; the secret is read here, once per run.
+pub async fn context(t: &Target) -> Result<Context, WorkerError> {
+    let (resolved, opts) = connect_options(t).await?;
+    let credentials = resolved
+        .read_credentials()
+        .map_err(|e| WorkerError::target(t, e))?;
+    let run = RunOptions {
+        send_data: t.toggles.send_data,
+        keep_transcripts: false,
+        concurrency: 1,
+    };
+    Ok(resolved.context(opts, credentials, run))
 }
 
 fn conn_info(conn: &Connection) -> ConnInfo {
@@ -200,6 +164,10 @@ impl Worker {
         let _ = self.tx.send(ev);
     }
 
+    fn error(&self, e: WorkerError) {
+        self.send(NetEvent::Error(Arc::new(e)));
+    }
+
     /// Runs until the effect channel closes. An abort signal interrupts whatever is in flight.
     pub async fn run(
         mut self,
@@ -251,7 +219,7 @@ impl Worker {
             Effect::Rset => {
                 if let Some(st) = self.driver.as_mut().and_then(|d| d.stepper.as_mut()) {
                     if let Err(e) = st.rset().await {
-                        self.send(NetEvent::Error(e.to_string()));
+                        let _ = self.tx.send(NetEvent::Error(Arc::new(e.into())));
                     }
                     let info = self
                         .driver
@@ -270,44 +238,30 @@ impl Worker {
                     c.close().await;
                 }
                 if let Err(e) = self.manual_conn(&target).await {
-                    self.send(NetEvent::Error(e));
+                    self.error(e);
                 }
                 self.send(NetEvent::Idle);
             }
             Effect::Abort => self.abort().await,
             Effect::Manual { target, bytes } => {
                 if let Err(e) = self.manual_send(&target, bytes).await {
-                    self.send(NetEvent::Error(e));
+                    self.error(e);
                 }
                 self.send(NetEvent::Idle);
             }
             Effect::ManualAuth { target, mechanism } => {
                 let result = async {
-                    let ctx = context(&target)?;
-                    let auth = target
-                        .profile
-                        .auth
-                        .as_ref()
-                        .ok_or("the profile has no [auth] username: press e to edit it")?;
-                    let secret = match &target.password {
-                        Some(p) => p.clone(),
-                        None => crate::profile::resolve_password(auth)?,
-                    };
-                    let _ = ctx;
+                    let resolved = resolve(&target).map_err(|e| WorkerError::target(&target, e))?;
+                    let source = resolved.credentials.ok_or(WorkerError::NoAuth)?;
+                    // Read once, before connecting: a password_command runs once per AUTH.
+                    let creds = source.read().map_err(|e| WorkerError::target(&target, e))?;
                     let conn = self.manual_conn(&target).await?;
-                    let creds = Credentials {
-                        username: auth.username.clone(),
-                        secret,
-                        authzid: None,
-                    };
-                    conn.authenticate(mechanism, creds, true)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok::<(), String>(())
+                    conn.authenticate(mechanism, creds, true).await?;
+                    Ok::<(), WorkerError>(())
                 }
                 .await;
                 if let Err(e) = result {
-                    self.send(NetEvent::Error(e));
+                    self.error(e);
                 }
                 if let Some(c) = &self.manual {
                     self.send(NetEvent::Conn(conn_info(c)));
@@ -317,11 +271,11 @@ impl Worker {
             Effect::Export { json, contents } => self.export(json, &contents),
             Effect::SaveProfile { name, text } => {
                 let result = (|| {
-                    let store = ProfileStore::from_env().map_err(|e| e.to_string())?;
-                    let path = store.path(&name).map_err(|e| e.to_string())?;
-                    let profile = Profile::parse(&text, &path).map_err(|e| e.to_string())?;
-                    let path = store.save(&name, &profile).map_err(|e| e.to_string())?;
-                    Ok::<_, String>((path, profile))
+                    let store = ProfileStore::from_env()?;
+                    let path = store.path(&name)?;
+                    let profile = Profile::parse(&text, &path)?;
+                    let path = store.save(&name, &profile)?;
+                    Ok::<_, ProfileError>((path, profile))
                 })();
                 match result {
                     Ok((path, profile)) => self.send(NetEvent::ProfileSaved {
@@ -329,41 +283,41 @@ impl Worker {
                         path,
                         profile: Box::new(profile),
                     }),
-                    Err(e) => self.send(NetEvent::Error(e)),
+                    Err(e) => self.error(e.into()),
                 }
             }
             Effect::DeleteProfile { name } => {
                 let result = ProfileStore::from_env()
                     .and_then(|s| s.path(&name))
-                    .map_err(|e| e.to_string())
-                    .and_then(|p| {
-                        std::fs::remove_file(&p)
-                            .map_err(|e| format!("cannot delete {}: {e}", p.display()))
+                    .map_err(WorkerError::from)
+                    .and_then(|path| {
+                        std::fs::remove_file(&path)
+                            .map_err(|source| WorkerError::Delete { path, source })
                     });
                 match result {
                     Ok(()) => self.send(NetEvent::ProfileDeleted { name }),
-                    Err(e) => self.send(NetEvent::Error(e)),
+                    Err(e) => self.error(e),
                 }
             }
         }
     }
 
-    async fn manual_conn(&mut self, target: &Target) -> Result<&mut Connection, String> {
+    async fn manual_conn(&mut self, target: &Target) -> Result<&mut Connection, WorkerError> {
         let open = self.manual.as_ref().is_some_and(Connection::is_open);
         if !open {
-            let ctx = context_resolved(target).await?;
-            let mut conn = Connection::new(ctx.opts, live_transcript(&self.tx));
+            let (_, opts) = connect_options(target).await?;
+            let mut conn = Connection::new(opts, live_transcript(&self.tx));
             let opened = conn.open().await;
             self.send(NetEvent::Conn(conn_info(&conn)));
-            opened.map_err(|e| e.to_string())?;
+            opened?;
             self.manual = Some(conn);
         }
         self.manual
             .as_mut()
-            .ok_or_else(|| "no connection".to_string())
+            .ok_or(WorkerError::Net(NetError::NotConnected))
     }
 
-    async fn manual_send(&mut self, target: &Target, bytes: Vec<u8>) -> Result<(), String> {
+    async fn manual_send(&mut self, target: &Target, bytes: Vec<u8>) -> Result<(), WorkerError> {
         self.driver = None;
         let conn = self.manual_conn(target).await?;
         let is_starttls = bytes.eq_ignore_ascii_case(b"STARTTLS\r\n");
@@ -377,7 +331,7 @@ impl Worker {
         };
         let info = conn_info(conn);
         self.send(NetEvent::Conn(info));
-        result.map_err(|e| e.to_string())
+        result.map_err(WorkerError::from)
     }
 
     async fn start(
@@ -391,10 +345,10 @@ impl Worker {
         if let Some(mut c) = self.manual.take() {
             c.close().await;
         }
-        let ctx = match context_resolved(target).await {
+        let ctx = match context(target).await {
             Ok(c) => c,
             Err(e) => {
-                self.send(NetEvent::Error(e));
+                self.error(e);
                 return;
             }
         };
@@ -537,10 +491,7 @@ impl Worker {
             .join(format!("smtpscope-transcript-{stamp}.{ext}"));
         match std::fs::write(&path, contents) {
             Ok(()) => self.send(NetEvent::Exported(path)),
-            Err(e) => self.send(NetEvent::Error(format!(
-                "cannot write {}: {e}",
-                path.display()
-            ))),
+            Err(source) => self.error(WorkerError::Write { path, source }),
         }
     }
 }

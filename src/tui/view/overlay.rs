@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::Theme;
-use crate::commands::catalog::explain;
+use crate::scenario::teaching::explain;
 use crate::tui::keymap::{BINDINGS, Scope, scope_name};
 use crate::tui::state::{Overlay, State};
 

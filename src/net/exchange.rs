@@ -1,0 +1,87 @@
+//! The SMTP exchanges every front end uses, each written once: the checked banner, the
+//! greeting (EHLO, HELO when needed), STARTTLS followed by the EHLO inside TLS, and DATA with
+//! its message. The decisions are the core's ([`crate::smtp::flow`]); this drives them.
+
+use crate::smtp::command::Command;
+use crate::smtp::flow::{self, GreetStep, Greeting, TestMessage};
+use crate::smtp::reply::Reply;
+
+use super::driver::Connection;
+use super::error::NetError;
+
+/// How DATA went: its own reply, and the reply to the message when DATA was accepted.
+#[derive(Debug, Clone)]
+pub struct DataOutcome {
+    pub data: Reply,
+    pub end: Option<Reply>,
+}
+
+impl DataOutcome {
+    /// The reply that decides: the message's, else DATA's refusal.
+    pub fn last(&self) -> &Reply {
+        self.end.as_ref().unwrap_or(&self.data)
+    }
+}
+
+impl Connection {
+    /// Connects, reads the banner and checks it is a 2xx SMTP reply.
+    pub async fn open_checked(&mut self) -> Result<Reply, NetError> {
+        let banner = self.open().await?;
+        flow::check_banner(&banner)?;
+        Ok(banner)
+    }
+
+    /// EHLO, falling back to HELO as [`Greeting`] decides. Returns the accepting reply.
+    pub async fn greet(&mut self, name: &str) -> Result<Reply, NetError> {
+        let mut greeting = Greeting::new(name);
+        let mut next = greeting.start();
+        loop {
+            let reply = self.command(&next).await?;
+            match greeting.on_reply(&reply) {
+                GreetStep::Done => return Ok(reply),
+                GreetStep::Send(cmd) => next = cmd,
+                GreetStep::Failed(problem) => return Err(problem.into()),
+            }
+        }
+    }
+
+    /// STARTTLS, the handshake, and the new EHLO RFC 3207 §4.2 requires: nothing the server
+    /// said before TLS is trusted. Returns the 220 to STARTTLS.
+    pub async fn starttls_and_greet(&mut self, name: &str) -> Result<Reply, NetError> {
+        let ready = self.starttls().await?;
+        self.greet(name).await?;
+        Ok(ready)
+    }
+
+    /// DATA, and on 354 the message (`wire`: dot-stuffed and terminated, see
+    /// [`crate::smtp::data::encode_data`]).
+    pub async fn data(&mut self, wire: &[u8]) -> Result<DataOutcome, NetError> {
+        let data = self.command(&Command::Data).await?;
+        if data.code() != Some(354) {
+            return Ok(DataOutcome { data, end: None });
+        }
+        let end = self.send_message(wire).await?;
+        Ok(DataOutcome {
+            data,
+            end: Some(end),
+        })
+    }
+}
+
+/// The test message, stamped with the time now (see [`flow::test_message`]).
+pub fn test_message(from: Option<&str>, to: &[String], id_domain: &str, purpose: &str) -> Vec<u8> {
+    let now = jiff::Timestamp::now();
+    let date = now
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .strftime("%a, %d %b %Y %H:%M:%S +0000")
+        .to_string();
+    let unique = format!("{}.{}", now.as_second(), now.subsec_nanosecond());
+    flow::test_message(&TestMessage {
+        from,
+        to,
+        date: &date,
+        unique: &unique,
+        id_domain,
+        purpose,
+    })
+}

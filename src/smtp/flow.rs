@@ -1,0 +1,148 @@
+//! The client's side of each SMTP exchange, decided once: what a banner must look like, when
+//! EHLO falls back to HELO, and the test message. Pure functions and a small state machine:
+//! the caller sends what [`Greeting`] asks for and feeds back each reply; `net` drives it over
+//! a socket, tests drive it with bytes.
+
+use super::command::Command;
+use super::reply::Reply;
+
+/// Why a session cannot go on after the banner.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BannerProblem {
+    #[error("the banner is not an SMTP reply: {0}")]
+    NotSmtp(String),
+    #[error("the server refused the session in its banner: {0}")]
+    Refused(String),
+}
+
+/// A banner worth greeting: a well-formed 2xx (RFC 5321 §3.1: 220, or 554 to refuse).
+pub fn check_banner(banner: &Reply) -> Result<(), BannerProblem> {
+    if !banner.has_valid_code() {
+        return Err(BannerProblem::NotSmtp(banner.summary()));
+    }
+    if !banner.is_positive() {
+        return Err(BannerProblem::Refused(banner.summary()));
+    }
+    Ok(())
+}
+
+/// The server's name from its banner (`220 mail.example.com ESMTP ...`).
+pub fn server_name(banner: &Reply) -> String {
+    banner
+        .lines
+        .first()
+        .map(|l| l.text())
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Why the greeting failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GreetProblem {
+    #[error("{verb} was answered with something that is not an SMTP reply: {summary}")]
+    NotSmtp { verb: &'static str, summary: String },
+    #[error("{verb} rejected: {summary}")]
+    Rejected { verb: &'static str, summary: String },
+}
+
+/// What to do after a greeting reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GreetStep {
+    /// Send this command and feed its reply back.
+    Send(Command),
+    /// The server accepted the greeting.
+    Done,
+    Failed(GreetProblem),
+}
+
+/// EHLO, and HELO for a server that does not speak ESMTP.
+///
+/// RFC 5321 §4.1.4 has a server that does not accept EHLO answer 500, 501, 502 or 550 and stay
+/// in the same state, so HELO may follow. Any other refusal (421, 554, a 4xx) is about the
+/// session rather than the command: HELO would only be refused again, or the server is gone.
+#[derive(Debug, Clone)]
+pub struct Greeting {
+    name: String,
+    sent_helo: bool,
+}
+
+const HELO_FALLBACK: [u16; 4] = [500, 501, 502, 550];
+
+impl Greeting {
+    pub fn new(name: &str) -> Self {
+        Greeting {
+            name: name.to_string(),
+            sent_helo: false,
+        }
+    }
+
+    /// The first command: always EHLO.
+    pub fn start(&self) -> Command {
+        Command::Ehlo(self.name.clone())
+    }
+
+    pub fn on_reply(&mut self, reply: &Reply) -> GreetStep {
+        let verb = if self.sent_helo { "HELO" } else { "EHLO" };
+        if !reply.has_valid_code() {
+            return GreetStep::Failed(GreetProblem::NotSmtp {
+                verb,
+                summary: reply.summary(),
+            });
+        }
+        if reply.is_positive() {
+            return GreetStep::Done;
+        }
+        let falls_back = reply.code().is_some_and(|c| HELO_FALLBACK.contains(&c));
+        if !self.sent_helo && falls_back {
+            self.sent_helo = true;
+            return GreetStep::Send(Command::Helo(self.name.clone()));
+        }
+        GreetStep::Failed(GreetProblem::Rejected {
+            verb,
+            summary: reply.summary(),
+        })
+    }
+}
+
+/// A test message's headers and text. The caller supplies the clock's answers, so this stays
+/// pure and tests are deterministic.
+#[derive(Debug, Clone)]
+pub struct TestMessage<'a> {
+    pub from: Option<&'a str>,
+    pub to: &'a [String],
+    /// RFC 5322 date, e.g. `Mon, 30 Nov 2026 22:42:50 +0000`.
+    pub date: &'a str,
+    /// Unique per message: Message-ID's left part and the X-Smtpscope-Test value.
+    pub unique: &'a str,
+    /// Message-ID's right part.
+    pub id_domain: &'a str,
+    /// What the message is for, shown in its subject.
+    pub purpose: &'a str,
+}
+
+/// The message as text (CRLF line ends, not yet dot-stuffed: see [`super::data::encode_data`]).
+/// It names itself as a smtpscope test so whoever finds it knows it can be deleted.
+pub fn test_message(m: &TestMessage<'_>) -> Vec<u8> {
+    let mut out = format!("Date: {}\r\n", m.date);
+    if let Some(from) = m.from {
+        out.push_str(&format!("From: <{from}>\r\n"));
+    }
+    if !m.to.is_empty() {
+        let to: Vec<String> = m.to.iter().map(|t| format!("<{t}>")).collect();
+        out.push_str(&format!("To: {}\r\n", to.join(", ")));
+    }
+    out.push_str(&format!(
+        "Subject: smtpscope {} {}\r\nMessage-ID: <{}@{}>\r\nX-Smtpscope-Test: {}\r\nX-Mailer: smtpscope {}\r\n\r\nThis message was sent by smtpscope ({}). It can be deleted.\r\n",
+        m.purpose,
+        m.unique,
+        m.unique,
+        m.id_domain,
+        m.unique,
+        env!("CARGO_PKG_VERSION"),
+        m.purpose,
+    ));
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests;

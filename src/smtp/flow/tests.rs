@@ -1,0 +1,160 @@
+use super::*;
+use crate::smtp::reply::{ReplyLimits, ReplyParser};
+
+/// Every reply in `wire`, parsed from the bytes split in two at `at`.
+fn replies_split_at(wire: &[u8], at: usize) -> Vec<Reply> {
+    let mut parser = ReplyParser::new(ReplyLimits::default());
+    let mut out = Vec::new();
+    for chunk in [&wire[..at], &wire[at..]] {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let fed = parser.feed(rest);
+            rest = &rest[fed.consumed..];
+            out.extend(fed.reply);
+        }
+    }
+    out
+}
+
+/// Drives a greeting with the server's bytes, split at every position; each split must give
+/// the same commands and the same end.
+fn greet_over_wire(server: &[u8]) -> (Vec<Command>, GreetStep) {
+    let mut seen: Option<(Vec<Command>, GreetStep)> = None;
+    for at in 0..=server.len() {
+        let replies = replies_split_at(server, at);
+        let mut g = Greeting::new("probe.test");
+        let mut sent = vec![g.start()];
+        let mut end = None;
+        for reply in &replies {
+            match g.on_reply(reply) {
+                GreetStep::Send(c) => sent.push(c),
+                other => {
+                    end = Some(other);
+                    break;
+                }
+            }
+        }
+        let end = end.unwrap_or_else(|| panic!("no end at split {at}"));
+        match &seen {
+            Some(first) => assert_eq!(first, &(sent.clone(), end.clone()), "split at {at}"),
+            None => seen = Some((sent, end)),
+        }
+    }
+    seen.expect("at least one split")
+}
+
+#[test]
+fn ehlo_accepted_needs_nothing_more() {
+    let (sent, end) = greet_over_wire(b"250-mail.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
+    assert_eq!(sent, vec![Command::Ehlo("probe.test".into())]);
+    assert_eq!(end, GreetStep::Done);
+}
+
+#[test]
+fn helo_follows_the_refusals_rfc_5321_names() {
+    for code in ["500", "501", "502", "550"] {
+        let wire = format!("{code} 5.5.1 EHLO not understood\r\n250 mail.test\r\n");
+        let (sent, end) = greet_over_wire(wire.as_bytes());
+        assert_eq!(
+            sent,
+            vec![
+                Command::Ehlo("probe.test".into()),
+                Command::Helo("probe.test".into())
+            ],
+            "{code}"
+        );
+        assert_eq!(end, GreetStep::Done, "{code}");
+    }
+}
+
+#[test]
+fn other_refusals_do_not_fall_back() {
+    for code in ["421", "451", "554"] {
+        let wire = format!("{code} go away\r\n");
+        let (sent, end) = greet_over_wire(wire.as_bytes());
+        assert_eq!(sent.len(), 1, "{code}: only EHLO");
+        assert_eq!(
+            end,
+            GreetStep::Failed(GreetProblem::Rejected {
+                verb: "EHLO",
+                summary: format!("{code} go away"),
+            })
+        );
+    }
+}
+
+#[test]
+fn helo_refused_too_ends_with_helo_named() {
+    let (sent, end) = greet_over_wire(b"502 no EHLO\r\n554 no HELO either\r\n");
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        end,
+        GreetStep::Failed(GreetProblem::Rejected {
+            verb: "HELO",
+            summary: "554 no HELO either".into(),
+        })
+    );
+}
+
+#[test]
+fn a_reply_that_is_not_smtp_stops_the_greeting() {
+    let (_, end) = greet_over_wire(b"HTTP/1.1 400 Bad Request\r\n");
+    assert!(
+        matches!(
+            end,
+            GreetStep::Failed(GreetProblem::NotSmtp { verb: "EHLO", .. })
+        ),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn banners_are_checked_at_every_split() {
+    let cases: [(&[u8], Result<(), &str>); 4] = [
+        (b"220 mail.test ESMTP\r\n", Ok(())),
+        (b"220-mail.test\r\n220 ESMTP ready\r\n", Ok(())),
+        (b"554 5.7.1 no service for you\r\n", Err("refused")),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", Err("not SMTP")),
+    ];
+    for (wire, want) in cases {
+        for at in 0..=wire.len() {
+            let replies = replies_split_at(wire, at);
+            let got = check_banner(&replies[0]);
+            match (want, &got) {
+                (Ok(()), Ok(())) => {}
+                (Err("refused"), Err(BannerProblem::Refused(_))) => {}
+                (Err("not SMTP"), Err(BannerProblem::NotSmtp(_))) => {}
+                _ => panic!("{:?} split at {at}: {got:?}", String::from_utf8_lossy(wire)),
+            }
+        }
+    }
+    let banner = replies_split_at(b"220 mx1.example.org ESMTP Postfix\r\n", 7);
+    assert_eq!(server_name(&banner[0]), "mx1.example.org");
+}
+
+#[test]
+fn the_test_message_names_itself_and_its_envelope() {
+    let to = vec!["a@x.test".to_string(), "b@y.test".to_string()];
+    let text = test_message(&TestMessage {
+        from: Some("me@z.test"),
+        to: &to,
+        date: "Mon, 30 Nov 2026 22:42:50 +0000",
+        unique: "1796.42",
+        id_domain: "probe.test",
+        purpose: "relay test",
+    });
+    let text = String::from_utf8(text).expect("ASCII");
+    assert_eq!(
+        text.split("\r\n").take(4).collect::<Vec<_>>(),
+        [
+            "Date: Mon, 30 Nov 2026 22:42:50 +0000",
+            "From: <me@z.test>",
+            "To: <a@x.test>, <b@y.test>",
+            "Subject: smtpscope relay test 1796.42",
+        ]
+    );
+    assert!(text.contains("\r\nMessage-ID: <1796.42@probe.test>\r\n"));
+    assert!(text.contains("\r\nX-Smtpscope-Test: 1796.42\r\n"));
+    assert!(text.contains("\r\n\r\nThis message was sent by smtpscope"));
+    assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
+}

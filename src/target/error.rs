@@ -1,0 +1,59 @@
+//! Why a profile plus overrides does not make a target: each error names the setting and where
+//! it came from.
+
+use std::path::PathBuf;
+
+use crate::profile::ProfileError;
+use crate::secret::SecretError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("no server: give --server HOST[:PORT], --domain DOMAIN or --profile NAME")]
+    NoServer,
+    #[error("server: {0}")]
+    Address(#[from] crate::net::connect::AddressError),
+    #[error("require-tls contradicts TLS mode none")]
+    RequireTlsWithoutTls,
+    #[error("{setting} must be a number of seconds between 0 and {max}, not {value}", max = super::MAX_TIMEOUT_SECS)]
+    Timeout { setting: &'static str, value: f64 },
+    #[error("CA file {}: no such file", .0.display())]
+    CaFileMissing(PathBuf),
+    #[error("dns_server {value:?} is not IP:PORT")]
+    DnsServer { value: String },
+    #[error("--user or a password source was given without --auth")]
+    UserWithoutAuth,
+    #[error("AUTH {mechanism} needs a user name: give --user")]
+    NoUser { mechanism: &'static str },
+    #[error("no password source: give --password-env VAR or --password-file FILE")]
+    NoPasswordFlag,
+    #[error("no password source for {user}: set password_env or password_command in [auth]")]
+    NoPasswordInProfile { user: String },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{domain}: {reason}")]
+    Lookup { domain: String, reason: String },
+    #[error("{domain} has a null MX (RFC 7505): it accepts no mail")]
+    NullMx { domain: String },
+    #[error("{domain} has no MX and no address")]
+    NoMailHost { domain: String },
+    #[error("MX host {host} has no address")]
+    MxWithoutAddress { host: String },
+    #[error("--domain {domain} needs smtpscope built with the `dns` feature")]
+    NoDnsSupport { domain: String },
+}
+
+impl TargetError {
+    /// True when the configuration was fine but DNS could not say where to connect: a failure
+    /// to reach the server, not a usage error.
+    pub fn is_lookup(&self) -> bool {
+        matches!(
+            self,
+            TargetError::Lookup { .. }
+                | TargetError::NullMx { .. }
+                | TargetError::NoMailHost { .. }
+                | TargetError::MxWithoutAddress { .. }
+        )
+    }
+}

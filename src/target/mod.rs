@@ -1,0 +1,370 @@
+//! One resolution of "what to connect to and how", below every front end: a profile plus
+//! overrides (command-line flags, or the TUI's toggles) become one [`ResolvedTarget`], with one
+//! set of rules, defaults and limits. A profile therefore means the same thing in `check`,
+//! `session` and the TUI.
+
+mod credentials;
+mod error;
+#[cfg(feature = "dns")]
+mod mx;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use credentials::{CredentialSource, PasswordSource};
+pub use error::TargetError;
+
+use crate::net::tls::{TlsOptions, Trust};
+use crate::net::{ConnectOptions, Target, Timeouts, TlsMode};
+use crate::profile::{Profile, ProfileStore, RelayAddresses, Verify};
+use crate::scenario::Context;
+use crate::scenario::vars::Vars;
+use crate::smtp::auth::{Credentials, Mechanism};
+use crate::smtp::session::SecurityPolicy;
+
+/// The longest timeout accepted anywhere (a day): longer is a typo, not a plan.
+pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+/// Per connection attempt and per reply.
+pub const DEFAULT_TIMEOUT_SECS: f64 = 30.0;
+/// For a whole session, start to QUIT.
+pub const DEFAULT_SESSION_TIMEOUT_SECS: f64 = 600.0;
+/// SMTP submission over implicit TLS (RFC 8314), and plain SMTP.
+const IMPLICIT_TLS_PORT: u16 = 465;
+const SMTP_PORT: u16 = 25;
+
+/// Settings that win over the profile's. The CLI fills them from flags, the TUI from its
+/// toggles; `None` means "as the profile says, else the default".
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub server: Option<String>,
+    pub domain: Option<String>,
+    pub dns_server: Option<SocketAddr>,
+    pub mx_port: Option<u16>,
+    pub tls: Option<TlsMode>,
+    pub require_tls: Option<bool>,
+    pub trust: Option<Trust>,
+    pub insecure: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub tls_name: Option<String>,
+    pub helo: Option<String>,
+    pub timeout: Option<f64>,
+    pub session_timeout: Option<f64>,
+    pub allow_cleartext_auth: bool,
+    pub auth: AuthOverrides,
+    /// Each address set here replaces the profile's.
+    pub relay: RelayAddresses,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuthOverrides {
+    /// `Some(false)`: do not authenticate even though the profile has `[auth]`.
+    pub enabled: Option<bool>,
+    pub mechanism: Option<Mechanism>,
+    pub user: Option<String>,
+    pub password: Option<PasswordSource>,
+    /// With no password source anywhere, prompt on the terminal instead of failing.
+    pub may_prompt: bool,
+}
+
+/// Where to connect: one server, or the MX hosts of a domain (looked up when connecting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Server(Target),
+    Mx {
+        domain: String,
+        dns_server: Option<SocketAddr>,
+        port: u16,
+    },
+}
+
+/// Everything a front end needs to connect and run scenarios.
+#[derive(Debug, Clone)]
+pub struct ResolvedTarget {
+    pub profile_name: Option<String>,
+    pub endpoint: Endpoint,
+    /// Connection settings; for [`Endpoint::Mx`] the target is filled in per MX host.
+    pub opts: ConnectOptions,
+    /// The mail domain (for MX lookups and the posture checks), if any.
+    pub domain: Option<String>,
+    pub dns_server: Option<SocketAddr>,
+    pub helo: String,
+    pub credentials: Option<CredentialSource>,
+    pub relay: RelayAddresses,
+}
+
+/// How a run of scenarios behaves, beyond the target.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub send_data: bool,
+    pub keep_transcripts: bool,
+    pub concurrency: usize,
+}
+
+/// Loads a saved profile by name from the user's config directory.
+pub fn load_profile(name: &str) -> Result<Profile, TargetError> {
+    Ok(ProfileStore::from_env()?.load(name)?)
+}
+
+/// The name to announce: the machine's host name, as swaks does.
+pub fn default_helo() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        })
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn seconds(value: f64, setting: &'static str) -> Result<Duration, TargetError> {
+    if value.is_finite() && value > 0.0 && value <= MAX_TIMEOUT_SECS {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(TargetError::Timeout { setting, value })
+    }
+}
+
+fn pick<T: Clone>(over: &Option<T>, profile: Option<&T>) -> Option<T> {
+    over.clone().or_else(|| profile.cloned())
+}
+
+/// The one set of rules: `o` over `profile` over the defaults.
+pub fn resolve(
+    profile: Option<(&str, &Profile)>,
+    o: &Overrides,
+) -> Result<ResolvedTarget, TargetError> {
+    let p = profile.map(|(_, p)| p);
+    let tls_mode = o.tls.or(p.map(|p| p.tls)).unwrap_or_default();
+    let require_tls = o
+        .require_tls
+        .unwrap_or_else(|| p.is_some_and(|p| p.require_tls));
+    if tls_mode == TlsMode::None && require_tls {
+        return Err(TargetError::RequireTlsWithoutTls);
+    }
+    let domain = pick(&o.domain, p.and_then(|p| p.domain.as_ref()));
+    let dns_server = match (o.dns_server, p.and_then(|p| p.dns_server.as_deref())) {
+        (Some(s), _) => Some(s),
+        (None, Some(text)) => Some(text.trim().parse().map_err(|_| TargetError::DnsServer {
+            value: text.to_string(),
+        })?),
+        (None, None) => None,
+    };
+    let default_port = if tls_mode == TlsMode::Implicit {
+        IMPLICIT_TLS_PORT
+    } else {
+        SMTP_PORT
+    };
+    let server = o
+        .server
+        .clone()
+        .or_else(|| p.map(|p| p.server.clone()).filter(|s| !s.trim().is_empty()));
+    let (endpoint, target) = match (server, &domain) {
+        (Some(server), _) => {
+            let t = Target::parse(&server, default_port)?;
+            (Endpoint::Server(t.clone()), t)
+        }
+        (None, Some(domain)) => {
+            let port = o.mx_port.or(p.and_then(|p| p.mx_port)).unwrap_or(SMTP_PORT);
+            let endpoint = Endpoint::Mx {
+                domain: domain.clone(),
+                dns_server,
+                port,
+            };
+            // A stand-in until DNS names the hosts; shown as what was asked for.
+            let t = Target {
+                host: domain.clone(),
+                port,
+            };
+            (endpoint, t)
+        }
+        (None, None) => return Err(TargetError::NoServer),
+    };
+    let ca_file = pick(&o.ca_file, p.and_then(|p| p.ca_file.as_ref()));
+    if let Some(path) = &ca_file
+        && !path.is_file()
+    {
+        return Err(TargetError::CaFileMissing(path.clone()));
+    }
+    let verify = p.map_or(Verify::Platform, |p| p.verify);
+    let trust = o.trust.unwrap_or(if verify == Verify::Mozilla {
+        Trust::Mozilla
+    } else {
+        Trust::Platform
+    });
+    let mut opts = ConnectOptions::new(target);
+    opts.tls_mode = tls_mode;
+    opts.tls = TlsOptions {
+        trust,
+        ca_file,
+        insecure: o.insecure.unwrap_or(verify == Verify::Insecure),
+        tls_name: pick(&o.tls_name, p.and_then(|p| p.tls_name.as_ref())),
+    };
+    opts.policy = SecurityPolicy {
+        require_tls,
+        allow_cleartext_auth: o.allow_cleartext_auth,
+    };
+    let per_step = seconds(
+        o.timeout
+            .or(p.and_then(|p| p.timeout_secs))
+            .unwrap_or(DEFAULT_TIMEOUT_SECS),
+        "timeout",
+    )?;
+    opts.timeouts = Timeouts {
+        connect: per_step,
+        reply: per_step,
+        session: seconds(
+            o.session_timeout
+                .or(p.and_then(|p| p.session_timeout_secs))
+                .unwrap_or(DEFAULT_SESSION_TIMEOUT_SECS),
+            "session timeout",
+        )?,
+    };
+    let helo = pick(&o.helo, p.and_then(|p| p.helo.as_ref())).unwrap_or_else(default_helo);
+    Ok(ResolvedTarget {
+        profile_name: profile.map(|(n, _)| n.to_string()),
+        endpoint,
+        opts,
+        domain,
+        dns_server,
+        helo,
+        credentials: credential_source(p, &o.auth)?,
+        relay: relay_addresses(p, &o.relay),
+    })
+}
+
+fn credential_source(
+    p: Option<&Profile>,
+    o: &AuthOverrides,
+) -> Result<Option<CredentialSource>, TargetError> {
+    if o.enabled == Some(false) {
+        return Ok(None);
+    }
+    let pauth = p.and_then(|p| p.auth.as_ref());
+    let mechanism = match (o.mechanism, pauth) {
+        (Some(m), _) => m,
+        (None, Some(pa)) => pa.mechanism,
+        (None, None) => {
+            if o.password.is_some() || o.user.is_some() {
+                return Err(TargetError::UserWithoutAuth);
+            }
+            return Ok(None);
+        }
+    };
+    let username = pick(&o.user, pauth.map(|pa| &pa.username)).ok_or(TargetError::NoUser {
+        mechanism: mechanism.name(),
+    })?;
+    let from_profile = pauth.and_then(|pa| {
+        if let Some(var) = &pa.password_env {
+            Some(PasswordSource::Env(var.clone()))
+        } else if let Some(argv) = &pa.password_command {
+            Some(PasswordSource::Command(argv.clone()))
+        } else {
+            pa.password
+                .as_ref()
+                .map(|pw| PasswordSource::Given(pw.clone().into()))
+        }
+    });
+    // A user named on the command line is not the profile's user: its password is not the
+    // profile's either.
+    let profile_applies =
+        o.user.is_none() || pauth.is_some_and(|pa| Some(&pa.username) == o.user.as_ref());
+    let password = match (&o.password, from_profile.filter(|_| profile_applies)) {
+        (Some(src), _) => src.clone(),
+        (None, Some(src)) => src,
+        (None, None) if o.may_prompt => PasswordSource::Prompt,
+        (None, None) => match pauth {
+            Some(_) if profile_applies => {
+                return Err(TargetError::NoPasswordInProfile { user: username });
+            }
+            _ => return Err(TargetError::NoPasswordFlag),
+        },
+    };
+    Ok(Some(CredentialSource {
+        mechanism,
+        username,
+        password,
+    }))
+}
+
+/// The relay scenarios' addresses: overrides over the profile's `[relay]`, with outside
+/// addresses that exist nowhere as the defaults.
+fn relay_addresses(p: Option<&Profile>, o: &RelayAddresses) -> RelayAddresses {
+    let base = p.map(|p| p.relay.clone()).unwrap_or_default();
+    let or = |over: &Option<String>, from: Option<String>| over.clone().or(from);
+    RelayAddresses {
+        local_recipient: or(&o.local_recipient, base.local_recipient),
+        external_sender: or(&o.external_sender, base.external_sender)
+            .or_else(|| Some("relay-test@outside.example.net".into())),
+        external_recipient: or(&o.external_recipient, base.external_recipient)
+            .or_else(|| Some("relay-test@elsewhere.example.org".into())),
+        approved_recipient: or(&o.approved_recipient, base.approved_recipient),
+        disallowed_recipient: or(&o.disallowed_recipient, base.disallowed_recipient),
+        other_local_sender: or(&o.other_local_sender, base.other_local_sender),
+        auth_sender: or(&o.auth_sender, base.auth_sender),
+    }
+}
+
+impl ResolvedTarget {
+    /// The scenario variables known before connecting.
+    pub fn vars(&self) -> Vars {
+        let user = self.credentials.as_ref().map(|c| c.username.as_str());
+        Vars::new(&self.helo, &self.relay, user)
+    }
+
+    /// Reads the secret, if AUTH is configured. Once per run or connection that needs it.
+    pub fn read_credentials(&self) -> Result<Option<(Mechanism, Credentials)>, TargetError> {
+        self.credentials
+            .as_ref()
+            .map(|c| Ok((c.mechanism, c.read()?)))
+            .transpose()
+    }
+
+    /// What the scenario runner needs for one connection target.
+    pub fn context(
+        &self,
+        opts: ConnectOptions,
+        credentials: Option<(Mechanism, Credentials)>,
+        run: RunOptions,
+    ) -> Context {
+        Context {
+            opts,
+            helo: self.helo.clone(),
+            credentials,
+            vars: self.vars(),
+            send_data: run.send_data,
+            keep_transcripts: run.keep_transcripts,
+            concurrency: run.concurrency,
+        }
+    }
+
+    /// The connection targets: the server, or the MX hosts in preference order (only the
+    /// first unless `all_mx`), each with the certificate checked against the MX host's name
+    /// unless a TLS name was given.
+    pub async fn endpoints(
+        &self,
+        all_mx: bool,
+    ) -> Result<Vec<(String, ConnectOptions)>, TargetError> {
+        match &self.endpoint {
+            Endpoint::Server(t) => Ok(vec![(t.to_string(), self.opts.clone())]),
+            #[cfg(feature = "dns")]
+            Endpoint::Mx {
+                domain,
+                dns_server,
+                port,
+            } => mx::targets(domain, *dns_server, &self.opts, *port, all_mx).await,
+            #[cfg(not(feature = "dns"))]
+            Endpoint::Mx { domain, .. } => {
+                let _ = all_mx;
+                Err(TargetError::NoDnsSupport {
+                    domain: domain.clone(),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
