@@ -111,7 +111,8 @@ fn run_inner(args: &CheckArgs) -> Result<u8, UsageError> {
         #[cfg(feature = "dns")]
         {
             let domain = resolved.domain.clone().unwrap_or_default();
-            let dns = crate::dns::resolve::Dns::new(args.target.dns_server).map_err(UsageError)?;
+            let dns = crate::dns::resolve::Dns::new(args.target.dns_server)
+                .map_err(|e| UsageError(e.to_string()))?;
             if want_posture {
                 let (posture, _) = runtime.block_on(crate::dns::posture::all(
                     &dns,

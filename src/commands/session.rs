@@ -34,7 +34,9 @@ pub fn run(args: SessionArgs) -> u8 {
     if let Some(domain) = mx_domain {
         #[cfg(feature = "dns")]
         {
-            let found = crate::dns::resolve::Dns::new(args.target.dns_server).and_then(|dns| {
+            let dns =
+                crate::dns::resolve::Dns::new(args.target.dns_server).map_err(|e| e.to_string());
+            let found = dns.and_then(|dns| {
                 runtime.block_on(target::mx_targets(
                     &dns,
                     &domain,

@@ -252,7 +252,7 @@ pub async fn mx_targets(
     all: bool,
 ) -> Result<Vec<(String, ConnectOptions)>, String> {
     use crate::dns::resolve::MailHosts;
-    let hosts: Vec<String> = match dns.mail_hosts(domain).await? {
+    let hosts: Vec<String> = match dns.mail_hosts(domain).await.map_err(|e| e.to_string())? {
         MailHosts::Mx { hosts } => hosts.into_iter().map(|(_, h)| h).collect(),
         MailHosts::Implicit { .. } => vec![domain.to_string()],
         MailHosts::NullMx => {
@@ -266,7 +266,8 @@ pub async fn mx_targets(
     for host in hosts.iter().take(if all { usize::MAX } else { 1 }) {
         let ip = dns
             .addresses(host)
-            .await?
+            .await
+            .map_err(|e| e.to_string())?
             .into_iter()
             .next()
             .ok_or_else(|| format!("MX host {host} has no address"))?;

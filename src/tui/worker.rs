@@ -116,7 +116,7 @@ pub async fn context_resolved(t: &Target) -> Result<Context, String> {
             })?),
             None => None,
         };
-        let dns = crate::dns::resolve::Dns::new(server)?;
+        let dns = crate::dns::resolve::Dns::new(server).map_err(|e| e.to_string())?;
         let port = t.profile.mx_port.unwrap_or(25);
         let mut found =
             crate::commands::target::mx_targets(&dns, domain, &ctx.opts, port, false).await?;
