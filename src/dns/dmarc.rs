@@ -3,7 +3,54 @@
 //! Pure parsers: the caller fetches the TXT strings at `_dmarc.<domain>` (joining each record's
 //! character-strings) and passes them in.
 
-use super::txt_records::tag_list;
+use super::txt_records::{RecordError, tag_list};
+
+/// Why a DMARC record is not usable. `tag` fields are the lower-cased tag name (`p`, `sp`,
+/// `rua`...) and values are as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DmarcError {
+    /// The record is not even a well-formed tag list.
+    #[error(transparent)]
+    TagList(#[from] RecordError),
+    #[error(
+        "{count} DMARC records found; with more than one, receivers apply no DMARC policy at all (RFC 7489 §6.6.3)"
+    )]
+    SeveralRecords { count: usize },
+    /// Names differing only in case count as the same tag here.
+    #[error("tag '{name}' appears more than once")]
+    DuplicateTag { name: String },
+    /// The version ran into the next tag, a missing `;` (`v=DMARC1 p=none`).
+    #[error("v={value} is not DMARC1: tags must be separated by ';'")]
+    VersionRunOn { value: String },
+    #[error("v={value} is not DMARC1 (RFC 7489 §6.4; the version is case-sensitive)")]
+    WrongVersion { value: String },
+    /// The first tag is `name=value` rather than the version.
+    #[error("the record must start with v=DMARC1 (RFC 7489 §6.4), not '{name}={value}'")]
+    VersionNotFirst { name: String, value: String },
+    #[error("empty record: expected v=DMARC1 first (RFC 7489 §6.4)")]
+    Empty,
+    #[error("no p= tag: the policy is required (RFC 7489 §6.3)")]
+    NoPolicy,
+    #[error("{tag}={value} is not none, quarantine or reject")]
+    BadPolicy { tag: &'static str, value: String },
+    #[error("pct={value} is not a whole number from 0 to 100")]
+    BadPct { value: String },
+    #[error("{tag}={value} is not r (relaxed) or s (strict)")]
+    BadAlignment { tag: &'static str, value: String },
+    #[error("{tag}= has an empty URI")]
+    EmptyUri { tag: &'static str },
+    /// `size` is what follows the `!`.
+    #[error("{tag} '{uri}' has a bad size limit '!{size}' (a number, then k, m, g or t)")]
+    BadSizeLimit {
+        tag: &'static str,
+        uri: String,
+        size: String,
+    },
+    #[error("{tag} '{uri}' has no address (mailto:user@domain)")]
+    NoMailtoAddress { tag: &'static str, uri: String },
+    #[error("{tag} '{uri}' is not a URI such as mailto:reports@example.com")]
+    NotAUri { tag: &'static str, uri: String },
+}
 
 /// The handling a domain asks receivers to apply to mail that fails DMARC (RFC 7489 §6.3 `p=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -61,21 +108,18 @@ pub fn is_dmarc(txt: &str) -> bool {
 
 /// Picks the DMARC record among the TXT strings at `_dmarc.<domain>`. RFC 7489 §6.6.3: records
 /// that are not DMARC are discarded, and if more than one remains, DMARC does not apply at all.
-pub fn select(txts: &[String]) -> Result<Option<String>, String> {
+pub fn select(txts: &[String]) -> Result<Option<String>, DmarcError> {
     let found: Vec<&String> = txts.iter().filter(|t| is_dmarc(t)).collect();
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some((*one).clone())),
-        many => Err(format!(
-            "{} DMARC records found; with more than one, receivers apply no DMARC policy at all (RFC 7489 §6.6.3)",
-            many.len()
-        )),
+        many => Err(DmarcError::SeveralRecords { count: many.len() }),
     }
 }
 
 /// Parses a DMARC record: `v=DMARC1` first, a valid `p=`, and well-formed `sp`, `pct`, `rua`,
 /// `ruf`, `adkim` and `aspf`. Other tags (`fo`, `rf`, `ri`, unknown ones) are kept in `tags`.
-pub fn parse(txt: &str) -> Result<DmarcRecord, String> {
+pub fn parse(txt: &str) -> Result<DmarcRecord, DmarcError> {
     let tags: Vec<(String, String)> = tag_list(txt)?
         .into_iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value))
@@ -84,28 +128,29 @@ pub fn parse(txt: &str) -> Result<DmarcRecord, String> {
     // strings), so `p=none; P=reject` is a duplicate too.
     for (i, (name, _)) in tags.iter().enumerate() {
         if tags.iter().take(i).any(|(seen, _)| seen == name) {
-            return Err(format!("tag '{name}' appears more than once"));
+            return Err(DmarcError::DuplicateTag { name: name.clone() });
         }
     }
 
     match tags.first() {
         Some((name, value)) if name == "v" && value == "DMARC1" => {}
         Some((name, value)) if name == "v" && value.starts_with("DMARC1") => {
-            return Err(format!(
-                "v={value} is not DMARC1: tags must be separated by ';'"
-            ));
+            return Err(DmarcError::VersionRunOn {
+                value: value.clone(),
+            });
         }
         Some((name, value)) if name == "v" => {
-            return Err(format!(
-                "v={value} is not DMARC1 (RFC 7489 §6.4; the version is case-sensitive)"
-            ));
+            return Err(DmarcError::WrongVersion {
+                value: value.clone(),
+            });
         }
         Some((name, value)) => {
-            return Err(format!(
-                "the record must start with v=DMARC1 (RFC 7489 §6.4), not '{name}={value}'"
-            ));
+            return Err(DmarcError::VersionNotFirst {
+                name: name.clone(),
+                value: value.clone(),
+            });
         }
-        None => return Err("empty record: expected v=DMARC1 first (RFC 7489 §6.4)".to_string()),
+        None => return Err(DmarcError::Empty),
     }
 
     let get = |name: &str| {
@@ -116,7 +161,7 @@ pub fn parse(txt: &str) -> Result<DmarcRecord, String> {
 
     let policy = match get("p") {
         Some(p) => parse_policy("p", p)?,
-        None => return Err("no p= tag: the policy is required (RFC 7489 §6.3)".to_string()),
+        None => return Err(DmarcError::NoPolicy),
     };
     let subdomain_policy = get("sp").map(|sp| parse_policy("sp", sp)).transpose()?;
     let pct = get("pct").map(parse_pct).transpose()?.unwrap_or(100);
@@ -150,37 +195,45 @@ pub fn parse(txt: &str) -> Result<DmarcRecord, String> {
 }
 
 /// `none`, `quarantine` or `reject`, case-insensitive as §6.4's quoted strings are.
-fn parse_policy(tag: &str, value: &str) -> Result<Policy, String> {
+fn parse_policy(tag: &'static str, value: &str) -> Result<Policy, DmarcError> {
     match value.to_ascii_lowercase().as_str() {
         "none" => Ok(Policy::None),
         "quarantine" => Ok(Policy::Quarantine),
         "reject" => Ok(Policy::Reject),
-        _ => Err(format!("{tag}={value} is not none, quarantine or reject")),
+        _ => Err(DmarcError::BadPolicy {
+            tag,
+            value: value.to_string(),
+        }),
     }
 }
 
 /// §6.3: an integer from 0 to 100; the §6.4 ABNF allows one to three digits and nothing else.
-fn parse_pct(value: &str) -> Result<u8, String> {
+fn parse_pct(value: &str) -> Result<u8, DmarcError> {
     let digits_ok = (1..=3).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
     match value.parse::<u8>() {
         Ok(n) if digits_ok && n <= 100 => Ok(n),
-        _ => Err(format!("pct={value} is not a whole number from 0 to 100")),
+        _ => Err(DmarcError::BadPct {
+            value: value.to_string(),
+        }),
     }
 }
 
 /// `r` (relaxed) or `s` (strict); returns whether strict.
-fn parse_alignment(tag: &str, value: &str) -> Result<bool, String> {
+fn parse_alignment(tag: &'static str, value: &str) -> Result<bool, DmarcError> {
     match value {
         "s" | "S" => Ok(true),
         "r" | "R" => Ok(false),
-        _ => Err(format!("{tag}={value} is not r (relaxed) or s (strict)")),
+        _ => Err(DmarcError::BadAlignment {
+            tag,
+            value: value.to_string(),
+        }),
     }
 }
 
 /// A comma-separated list of DMARC URIs (§6.4 `dmarc-uri = URI [ "!" 1*DIGIT [ "k" / "m" / "g" /
 /// "t" ] ]`, with `*WSP "," *WSP` between them). Kept as written; each is checked for a scheme,
 /// a non-empty body, an address in `mailto:` URIs, and a well-formed size limit.
-fn parse_uris(tag: &str, value: &str) -> Result<Vec<String>, String> {
+fn parse_uris(tag: &'static str, value: &str) -> Result<Vec<String>, DmarcError> {
     value
         .split(',')
         .map(|u| u.trim_matches([' ', '\t']))
@@ -188,9 +241,9 @@ fn parse_uris(tag: &str, value: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
-fn check_uri(tag: &str, uri: &str) -> Result<(), String> {
+fn check_uri(tag: &'static str, uri: &str) -> Result<(), DmarcError> {
     if uri.is_empty() {
-        return Err(format!("{tag}= has an empty URI"));
+        return Err(DmarcError::EmptyUri { tag });
     }
     // §6.4 requires literal '!' inside a URI to be %-encoded, so a '!' starts the size limit.
     let (body, size) = match uri.split_once('!') {
@@ -206,9 +259,11 @@ fn check_uri(tag: &str, uri: &str) -> Result<(), String> {
             || !digits.bytes().all(|b| b.is_ascii_digit())
             || digits.parse::<u64>().is_err()
         {
-            return Err(format!(
-                "{tag} '{uri}' has a bad size limit '!{size}' (a number, then k, m, g or t)"
-            ));
+            return Err(DmarcError::BadSizeLimit {
+                tag,
+                uri: uri.to_string(),
+                size: size.to_string(),
+            });
         }
     }
     // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ':'.
@@ -221,13 +276,17 @@ fn check_uri(tag: &str, uri: &str) -> Result<(), String> {
         Some((scheme, rest)) if scheme_ok(scheme) && !rest.is_empty() => {
             // §6.2: mailto: is the scheme receivers must support; it needs an address.
             if scheme.eq_ignore_ascii_case("mailto") && !rest.contains('@') {
-                return Err(format!("{tag} '{uri}' has no address (mailto:user@domain)"));
+                return Err(DmarcError::NoMailtoAddress {
+                    tag,
+                    uri: uri.to_string(),
+                });
             }
             Ok(())
         }
-        _ => Err(format!(
-            "{tag} '{uri}' is not a URI such as mailto:reports@example.com"
-        )),
+        _ => Err(DmarcError::NotAUri {
+            tag,
+            uri: uri.to_string(),
+        }),
     }
 }
 
@@ -323,46 +382,55 @@ mod tests {
     #[test]
     fn version_must_come_first_and_be_exact() {
         assert_eq!(
-            parse("p=reject; v=DMARC1").unwrap_err(),
+            parse("p=reject; v=DMARC1").unwrap_err().to_string(),
             "the record must start with v=DMARC1 (RFC 7489 §6.4), not 'p=reject'"
         );
         assert!(
             parse("v=DMARC2; p=reject")
                 .unwrap_err()
+                .to_string()
                 .starts_with("v=DMARC2 is not DMARC1")
         );
         assert!(
             parse("v=dmarc1; p=reject")
                 .unwrap_err()
+                .to_string()
                 .contains("case-sensitive")
         );
         assert_eq!(
-            parse("v=DMARC1 p=reject").unwrap_err(),
+            parse("v=DMARC1 p=reject").unwrap_err().to_string(),
             "v=DMARC1 p=reject is not DMARC1: tags must be separated by ';'"
         );
-        assert!(parse("").unwrap_err().starts_with("empty record"));
+        assert!(
+            parse("")
+                .unwrap_err()
+                .to_string()
+                .starts_with("empty record")
+        );
     }
 
     #[test]
     fn policy_required_and_valid() {
         assert_eq!(
-            parse("v=DMARC1").unwrap_err(),
+            parse("v=DMARC1").unwrap_err().to_string(),
             "no p= tag: the policy is required (RFC 7489 §6.3)"
         );
         assert_eq!(
-            parse("v=DMARC1; rua=mailto:a@example.com").unwrap_err(),
+            parse("v=DMARC1; rua=mailto:a@example.com")
+                .unwrap_err()
+                .to_string(),
             "no p= tag: the policy is required (RFC 7489 §6.3)"
         );
         assert_eq!(
-            parse("v=DMARC1; p=maybe").unwrap_err(),
+            parse("v=DMARC1; p=maybe").unwrap_err().to_string(),
             "p=maybe is not none, quarantine or reject"
         );
         assert_eq!(
-            parse("v=DMARC1; p=").unwrap_err(),
+            parse("v=DMARC1; p=").unwrap_err().to_string(),
             "p= is not none, quarantine or reject"
         );
         assert_eq!(
-            parse("v=DMARC1; p=none; sp=deny").unwrap_err(),
+            parse("v=DMARC1; p=none; sp=deny").unwrap_err().to_string(),
             "sp=deny is not none, quarantine or reject"
         );
     }
@@ -383,7 +451,9 @@ mod tests {
             "256",
             "99999999999",
         ] {
-            let e = parse(&format!("v=DMARC1; p=none; pct={bad}")).unwrap_err();
+            let e = parse(&format!("v=DMARC1; p=none; pct={bad}"))
+                .unwrap_err()
+                .to_string();
             assert_eq!(e, format!("pct={bad} is not a whole number from 0 to 100"));
         }
     }
@@ -392,11 +462,13 @@ mod tests {
     fn alignment_values() {
         assert!(!parse("v=DMARC1; p=none; adkim=r").unwrap().adkim_strict);
         assert_eq!(
-            parse("v=DMARC1; p=none; adkim=strict").unwrap_err(),
+            parse("v=DMARC1; p=none; adkim=strict")
+                .unwrap_err()
+                .to_string(),
             "adkim=strict is not r (relaxed) or s (strict)"
         );
         assert_eq!(
-            parse("v=DMARC1; p=none; aspf=").unwrap_err(),
+            parse("v=DMARC1; p=none; aspf=").unwrap_err().to_string(),
             "aspf= is not r (relaxed) or s (strict)"
         );
     }
@@ -404,41 +476,49 @@ mod tests {
     #[test]
     fn report_uris_checked() {
         assert_eq!(
-            parse("v=DMARC1; p=none; rua=").unwrap_err(),
+            parse("v=DMARC1; p=none; rua=").unwrap_err().to_string(),
             "rua= has an empty URI"
         );
         assert_eq!(
-            parse("v=DMARC1; p=none; rua=mailto:a@example.com,").unwrap_err(),
+            parse("v=DMARC1; p=none; rua=mailto:a@example.com,")
+                .unwrap_err()
+                .to_string(),
             "rua= has an empty URI"
         );
         assert!(
             parse("v=DMARC1; p=none; rua=a@example.com")
                 .unwrap_err()
+                .to_string()
                 .contains("is not a URI")
         );
         assert!(
             parse("v=DMARC1; p=none; ruf=mailto:")
                 .unwrap_err()
+                .to_string()
                 .contains("is not a URI")
         );
         assert!(
             parse("v=DMARC1; p=none; rua=mailto:nobody")
                 .unwrap_err()
+                .to_string()
                 .contains("has no address")
         );
         assert!(
             parse("v=DMARC1; p=none; rua=mailto:a@example.com!")
                 .unwrap_err()
+                .to_string()
                 .contains("bad size limit")
         );
         assert!(
             parse("v=DMARC1; p=none; rua=mailto:a@example.com!10x")
                 .unwrap_err()
+                .to_string()
                 .contains("bad size limit")
         );
         assert!(
             parse("v=DMARC1; p=none; rua=mailto:a@example.com!99999999999999999999")
                 .unwrap_err()
+                .to_string()
                 .contains("bad size limit")
         );
         assert_eq!(
@@ -459,14 +539,44 @@ mod tests {
     #[test]
     fn duplicate_tags_rejected_case_insensitively() {
         assert_eq!(
-            parse("v=DMARC1; p=none; P=reject").unwrap_err(),
+            parse("v=DMARC1; p=none; P=reject").unwrap_err().to_string(),
             "tag 'p' appears more than once"
         );
         assert!(
             parse("v=DMARC1; p=none; p=none")
                 .unwrap_err()
+                .to_string()
                 .contains("more than once")
         );
+    }
+
+    #[test]
+    fn errors_carry_the_tag_and_value() {
+        assert_eq!(
+            parse("v=DMARC1; p=none; aspf=x"),
+            Err(DmarcError::BadAlignment {
+                tag: "aspf",
+                value: "x".into(),
+            })
+        );
+        assert_eq!(
+            parse("v=DMARC1; p=none; ruf=mailto:f@example.com!5q"),
+            Err(DmarcError::BadSizeLimit {
+                tag: "ruf",
+                uri: "mailto:f@example.com!5q".into(),
+                size: "5q".into(),
+            })
+        );
+        // A tag-list error stays what it was, and reads the same.
+        let e = parse("v=DMARC1; reject").unwrap_err();
+        assert_eq!(
+            e,
+            DmarcError::TagList(RecordError::NoEquals {
+                position: 2,
+                segment: "reject".into(),
+            })
+        );
+        assert_eq!(e.to_string(), "tag 2 'reject' has no '='");
     }
 
     #[test]
@@ -492,7 +602,9 @@ mod tests {
             select(&strings(&["hello", "v=DMARC1; p=reject"])).unwrap(),
             Some("v=DMARC1; p=reject".to_string())
         );
-        let e = select(&strings(&["v=DMARC1; p=reject", "v=DMARC1; p=none", "x"])).unwrap_err();
+        let e = select(&strings(&["v=DMARC1; p=reject", "v=DMARC1; p=none", "x"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2 DMARC records found"), "{e}");
         assert!(e.contains("RFC 7489 §6.6.3"), "{e}");
     }

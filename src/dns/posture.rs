@@ -139,7 +139,7 @@ pub async fn mail_hosts(dns: &Dns, domain: &str) -> (ScenarioResult, MailHosts) 
                 format!("MX {domain}"),
                 None,
                 Verdict::Inconclusive,
-                e,
+                e.to_string(),
                 started,
             ),
         ),
@@ -170,7 +170,8 @@ async fn spf_lookups(
             Ok(Ok(None)) => notes.push(format!(
                 "{target} has no SPF record (a permerror for include)"
             )),
-            Ok(Err(e)) | Err(e) => notes.push(format!("{target}: {e}")),
+            Ok(Err(e)) => notes.push(format!("{target}: {e}")),
+            Err(e) => notes.push(format!("{target}: {e}")),
         }
         if total > SPF_LOOKUP_LIMIT {
             break;
@@ -183,7 +184,7 @@ pub async fn spf_check(dns: &Dns, domain: &str) -> ScenarioResult {
     let started = Instant::now();
     let cmd = format!("TXT {domain} (v=spf1)");
     let st = match dns.txt(domain).await {
-        Err(e) => step(cmd, None, Verdict::Inconclusive, e, started),
+        Err(e) => step(cmd, None, Verdict::Inconclusive, e.to_string(), started),
         Ok(txts) => {
             match spf::select(&txts) {
                 Err(e) => step(
@@ -196,7 +197,7 @@ pub async fn spf_check(dns: &Dns, domain: &str) -> ScenarioResult {
                             .join(" | "),
                     ),
                     Verdict::Fail,
-                    e,
+                    e.to_string(),
                     started,
                 ),
                 Ok(None) => step(
@@ -251,21 +252,28 @@ pub async fn spf_check(dns: &Dns, domain: &str) -> ScenarioResult {
 }
 
 /// One TXT record checked the usual way: found at `name`, selected (two is an error), parsed,
-/// then judged; `missing` says what its absence means.
-async fn record_check<T>(
+/// then judged; `missing` says what its absence means. `E` is the record module's error type,
+/// which only ends up as a reason's text.
+async fn record_check<T, E: std::fmt::Display>(
     dns: &Dns,
     name: String,
-    select: fn(&[String]) -> Result<Option<String>, String>,
-    parse: fn(&str) -> Result<T, String>,
+    select: fn(&[String]) -> Result<Option<String>, E>,
+    parse: fn(&str) -> Result<T, E>,
     missing: (Verdict, &str),
     judge: impl Fn(&T) -> (Verdict, String),
 ) -> StepResult {
     let started = Instant::now();
     let cmd = format!("TXT {name}");
     match dns.txt(&name).await {
-        Err(e) => step(cmd, None, Verdict::Inconclusive, e, started),
+        Err(e) => step(cmd, None, Verdict::Inconclusive, e.to_string(), started),
         Ok(txts) => match select(&txts) {
-            Err(e) => step(cmd, Some(txts.join(" | ")), Verdict::Fail, e, started),
+            Err(e) => step(
+                cmd,
+                Some(txts.join(" | ")),
+                Verdict::Fail,
+                e.to_string(),
+                started,
+            ),
             Ok(None) => step(cmd, None, missing.0, missing.1.to_string(), started),
             Ok(Some(text)) => match parse(&text) {
                 Err(e) => step(
@@ -371,7 +379,7 @@ pub async fn dkim_check(dns: &Dns, domain: &str, selector: Option<&str>) -> Scen
     let name = format!("{sel}._domainkey.{domain}");
     let cmd = format!("TXT {name}");
     let st = match dns.txt(&name).await {
-        Err(e) => step(cmd, None, Verdict::Inconclusive, e, started),
+        Err(e) => step(cmd, None, Verdict::Inconclusive, e.to_string(), started),
         Ok(txts) => {
             let keys: Vec<&String> = txts.iter().filter(|t| t.contains("p=")).collect();
             match keys.as_slice() {

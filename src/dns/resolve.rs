@@ -6,8 +6,50 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::{Resolver, TokioResolver};
+
+/// Why a DNS lookup could not be made or answered. "No such record" and NXDOMAIN are answers,
+/// not errors: they come back as empty results.
+///
+/// The resolver's error is part of each message, so it is kept as a field rather than offered
+/// again as `source()`, which would print it twice in a chained report. It is boxed because
+/// it is large, and every `Result` returned here would otherwise carry its size.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DnsError {
+    #[error("cannot read the system's DNS configuration: {cause}")]
+    SystemConfig { cause: Box<NetError> },
+    #[error("cannot build a DNS resolver: {cause}")]
+    Build { cause: Box<NetError> },
+    /// A query failed or timed out; `server` is the resolver's label, as in [`Dns::server`].
+    #[error("{query} {name} via {server}: {cause}")]
+    Lookup {
+        query: Query,
+        name: String,
+        server: String,
+        cause: Box<NetError>,
+    },
+}
+
+/// The kind of query that failed, written as the record types asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    Txt,
+    Mx,
+    /// A and AAAA together, as one address lookup.
+    Address,
+}
+
+impl std::fmt::Display for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Query::Txt => "TXT",
+            Query::Mx => "MX",
+            Query::Address => "A/AAAA",
+        })
+    }
+}
 
 pub struct Dns {
     resolver: TokioResolver,
@@ -38,7 +80,7 @@ fn fqdn(name: &str) -> String {
 
 impl Dns {
     /// A resolver for `server`, or the system's when `None`.
-    pub fn new(server: Option<SocketAddr>) -> Result<Dns, String> {
+    pub fn new(server: Option<SocketAddr>) -> Result<Dns, DnsError> {
         let mut opts = ResolverOpts::default();
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
@@ -61,14 +103,14 @@ impl Dns {
             }
             None => (
                 Resolver::builder_tokio()
-                    .map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?,
+                    .map_err(|e| DnsError::SystemConfig { cause: Box::new(e) })?,
                 "the system resolver".to_string(),
             ),
         };
         let resolver = builder
             .with_options(opts)
             .build()
-            .map_err(|e| format!("cannot build a DNS resolver: {e}"))?;
+            .map_err(|e| DnsError::Build { cause: Box::new(e) })?;
         Ok(Dns {
             resolver,
             server: label,
@@ -76,7 +118,7 @@ impl Dns {
     }
 
     /// The TXT records at `name`, each one's strings joined (RFC 7208 §3.3); none is empty.
-    pub async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         match self.resolver.txt_lookup(fqdn(name)).await {
             Ok(lookup) => Ok(lookup
                 .answers()
@@ -92,11 +134,11 @@ impl Dns {
                 })
                 .collect()),
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
-            Err(e) => Err(format!("TXT {name} via {}: {e}", self.server)),
+            Err(e) => Err(self.lookup_error(Query::Txt, name, e)),
         }
     }
 
-    pub async fn mail_hosts(&self, domain: &str) -> Result<MailHosts, String> {
+    pub async fn mail_hosts(&self, domain: &str) -> Result<MailHosts, DnsError> {
         let mx = match self.resolver.mx_lookup(fqdn(domain)).await {
             Ok(lookup) => lookup
                 .answers()
@@ -109,7 +151,7 @@ impl Dns {
                 })
                 .collect::<Vec<_>>(),
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Vec::new(),
-            Err(e) => return Err(format!("MX {domain} via {}: {e}", self.server)),
+            Err(e) => return Err(self.lookup_error(Query::Mx, domain, e)),
         };
         if mx.len() == 1 && (mx[0].1 == "." || mx[0].1.is_empty()) {
             return Ok(MailHosts::NullMx);
@@ -118,7 +160,7 @@ impl Dns {
             let addresses = match self.resolver.lookup_ip(fqdn(domain)).await {
                 Ok(ips) => ips.iter().collect(),
                 Err(e) if e.is_no_records_found() || e.is_nx_domain() => Vec::new(),
-                Err(e) => return Err(format!("A/AAAA {domain} via {}: {e}", self.server)),
+                Err(e) => return Err(self.lookup_error(Query::Address, domain, e)),
             };
             return Ok(if addresses.is_empty() {
                 MailHosts::Nothing
@@ -135,11 +177,44 @@ impl Dns {
     }
 
     /// The addresses of a host, for connecting to an MX on a resolver of our choosing.
-    pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+    pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         self.resolver
             .lookup_ip(fqdn(host))
             .await
             .map(|ips| ips.iter().collect())
-            .map_err(|e| format!("A/AAAA {host} via {}: {e}", self.server))
+            .map_err(|e| self.lookup_error(Query::Address, host, e))
+    }
+
+    fn lookup_error(&self, query: Query, name: &str, cause: NetError) -> DnsError {
+        DnsError::Lookup {
+            query,
+            name: name.to_string(),
+            server: self.server.clone(),
+            cause: Box::new(cause),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_error_names_the_query_and_keeps_the_cause() {
+        let e = DnsError::Lookup {
+            query: Query::Address,
+            name: "mx.example.com".into(),
+            server: "127.0.0.1:5353".into(),
+            cause: Box::new(NetError::Timeout),
+        };
+        assert_eq!(
+            e.to_string(),
+            "A/AAAA mx.example.com via 127.0.0.1:5353: request timed out"
+        );
+        let DnsError::Lookup { query, cause, .. } = e else {
+            panic!("not a lookup error: {e:?}");
+        };
+        assert_eq!(query, Query::Address);
+        assert!(matches!(*cause, NetError::Timeout));
     }
 }

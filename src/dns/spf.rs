@@ -6,6 +6,96 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// Why an SPF record is not usable: several at one name, no `v=spf1`, or a bad term.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpfError {
+    #[error(
+        "{count} SPF records (v=spf1) found; more than one is a permerror (RFC 7208 §4.5), so SPF fails for every message"
+    )]
+    SeveralRecords { count: usize },
+    #[error("the record does not start with 'v=spf1' (RFC 7208 §4.5)")]
+    NotSpf,
+    /// `position` counts terms from 1 after `v=spf1`; `term` is the term as written.
+    #[error("term {position} '{term}' {problem}")]
+    Term {
+        position: usize,
+        term: String,
+        problem: TermError,
+    },
+}
+
+/// What is wrong with one SPF term. The messages read on from the term they follow, as in
+/// `term 3 'ip4:' has no address`. `domain` and `macro_text` fields hold the offending part of
+/// the term, as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TermError {
+    #[error("is a modifier, and modifiers take no qualifier")]
+    QualifiedModifier,
+    #[error("takes no argument: 'all' matches every sender")]
+    AllTakesNoArgument,
+    #[error(
+        "is not a known mechanism (all, include, a, mx, ptr, ip4, ip6, exists) or a name=value modifier"
+    )]
+    UnknownMechanism,
+    #[error("is not a known mechanism, and not a modifier: the name before '=' is not valid")]
+    BadModifierName,
+    /// `redirect=` or `exp=` with nothing after the `=`.
+    #[error("has no domain after '='")]
+    NoModifierTarget,
+    /// RFC 7208 §6 allows `redirect` and `exp` once each.
+    #[error("repeats the {modifier} modifier (RFC 7208 §6 allows one)")]
+    RepeatedModifier { modifier: &'static str },
+    /// A `v=` modifier: most likely two records joined into one.
+    #[error("repeats the version: two SPF records run together?")]
+    RepeatedVersion,
+    #[error("has no domain")]
+    NoDomain,
+    #[error("has no domain, and takes no prefix length")]
+    NoDomainAndPrefix,
+    #[error("has no domain after ':'")]
+    NoDomainAfterColon,
+    #[error("takes no prefix length")]
+    PrefixNotAllowed,
+    /// An `a` or `mx` dual CIDR suffix (`/24`, `//64`, `/24//64`), as written.
+    #[error("has an invalid prefix length '{cidr}' (/0-32 for IPv4, //0-128 for IPv6)")]
+    BadDualCidr { cidr: String },
+    #[error("has no address")]
+    NoAddress,
+    /// `family` is 4 or 6.
+    #[error("has an invalid IPv{family} address '{address}'")]
+    BadAddress { family: u8, address: String },
+    /// An `ip4`/`ip6` prefix length after the `/`, and the most the family allows.
+    #[error("has an invalid prefix length '/{prefix}' (0-{max})")]
+    BadPrefix { prefix: String, max: u8 },
+    #[error(
+        "has domain '{domain}', which is not a fully qualified name (RFC 7208 §7.1 needs a dot and a top label)"
+    )]
+    NotFullyQualified { domain: String },
+    #[error(
+        "has domain '{domain}', whose last label '{label}' is not a valid top label (RFC 7208 §7.1)"
+    )]
+    BadTopLabel { domain: String, label: String },
+    /// `character` is the first one outside visible ASCII.
+    #[error("has a space, control or non-ASCII character")]
+    BadCharacter { character: char },
+    /// A `%` that starts no macro; `rest` is the text from that `%` on.
+    #[error("has a bad macro at '{rest}': a literal '%' is written '%%'")]
+    LonePercent { rest: String },
+    #[error("has an unclosed macro '{rest}'")]
+    UnclosedMacro { rest: String },
+    #[error("has an empty macro '{macro_text}'")]
+    EmptyMacro { macro_text: String },
+    /// `%{c}`, `%{r}` and `%{t}` are for `exp=` text, not for the record.
+    #[error("uses macro '{macro_text}', which is allowed only in explanation text (RFC 7208 §7.1)")]
+    ExplanationOnlyMacro { macro_text: String },
+    #[error("has an unknown macro letter in '{macro_text}' (RFC 7208 §7.1)")]
+    UnknownMacroLetter { macro_text: String },
+    #[error("has macro '{macro_text}' keeping zero labels (RFC 7208 §7.3)")]
+    ZeroLabelMacro { macro_text: String },
+    #[error("has a malformed macro '{macro_text}' (RFC 7208 §7.1)")]
+    MalformedMacro { macro_text: String },
+}
+
 /// The result a directive gives when its mechanism matches (RFC 7208 §4.6.2).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Qualifier {
@@ -138,15 +228,12 @@ pub fn is_spf(txt: &str) -> bool {
 }
 
 /// Picks SPF records among a domain's TXT strings: RFC 7208 §4.5 — more than one is a permerror.
-pub fn select(txts: &[String]) -> Result<Option<String>, String> {
+pub fn select(txts: &[String]) -> Result<Option<String>, SpfError> {
     let found: Vec<&String> = txts.iter().filter(|t| is_spf(t)).collect();
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some((*one).clone())),
-        many => Err(format!(
-            "{} SPF records (v=spf1) found; more than one is a permerror (RFC 7208 §4.5), so SPF fails for every message",
-            many.len()
-        )),
+        many => Err(SpfError::SeveralRecords { count: many.len() }),
     }
 }
 
@@ -155,9 +242,9 @@ pub fn select(txts: &[String]) -> Result<Option<String>, String> {
 ///
 /// RFC 7208 §12 separates terms with single spaces (`1*SP`); we accept any run of spaces and
 /// tabs, since real records carry doubled spaces and evaluators tolerate them.
-pub fn parse(txt: &str) -> Result<SpfRecord, String> {
+pub fn parse(txt: &str) -> Result<SpfRecord, SpfError> {
     if !is_spf(txt) {
-        return Err("the record does not start with 'v=spf1' (RFC 7208 §4.5)".to_string());
+        return Err(SpfError::NotSpf);
     }
     let mut record = SpfRecord {
         terms: Vec::new(),
@@ -171,23 +258,24 @@ pub fn parse(txt: &str) -> Result<SpfRecord, String> {
         .filter(|t| !t.is_empty())
         .enumerate()
     {
-        let n = i + 1;
-        let parsed = parse_term(token).map_err(|why| format!("term {n} '{token}' {why}"))?;
-        match parsed {
+        let bad_term = |problem| SpfError::Term {
+            position: i + 1,
+            term: token.to_string(),
+            problem,
+        };
+        match parse_term(token).map_err(bad_term)? {
             Parsed::Directive(term) => record.terms.push(term),
             Parsed::Redirect(target) => {
                 // RFC 7208 §6: redirect and exp each appear at most once, else permerror.
                 if record.redirect.replace(target).is_some() {
-                    return Err(format!(
-                        "term {n} '{token}' repeats the redirect modifier (RFC 7208 §6 allows one)"
-                    ));
+                    return Err(bad_term(TermError::RepeatedModifier {
+                        modifier: "redirect",
+                    }));
                 }
             }
             Parsed::Exp(target) => {
                 if record.exp.replace(target).is_some() {
-                    return Err(format!(
-                        "term {n} '{token}' repeats the exp modifier (RFC 7208 §6 allows one)"
-                    ));
+                    return Err(bad_term(TermError::RepeatedModifier { modifier: "exp" }));
                 }
             }
             Parsed::Unknown => record.unknown_modifiers.push(token.to_string()),
@@ -204,7 +292,7 @@ enum Parsed {
 }
 
 /// One term; the error is the reason only, `parse` adds the position and text.
-fn parse_term(token: &str) -> Result<Parsed, String> {
+fn parse_term(token: &str) -> Result<Parsed, TermError> {
     let (qualifier, explicit, body) = match token.chars().next() {
         Some('+') => (Qualifier::Pass, true, &token[1..]),
         Some('-') => (Qualifier::Fail, true, &token[1..]),
@@ -219,28 +307,26 @@ fn parse_term(token: &str) -> Result<Parsed, String> {
     if let Some(eq) = split.filter(|&i| body[i..].starts_with('=')) {
         let (name, value) = (&body[..eq], &body[eq + 1..]);
         if explicit {
-            return Err("is a modifier, and modifiers take no qualifier".to_string());
+            return Err(TermError::QualifiedModifier);
         }
         return parse_modifier(name, value);
     }
     let (name, arg) = body.split_at(split.unwrap_or(body.len()));
     let mechanism = match name.to_ascii_lowercase().as_str() {
         "all" if arg.is_empty() => Mechanism::All,
-        "all" => return Err("takes no argument: 'all' matches every sender".to_string()),
+        "all" => return Err(TermError::AllTakesNoArgument),
         "include" => Mechanism::Include(required_domain(arg)?),
         "exists" => Mechanism::Exists(required_domain(arg)?),
         "a" => Mechanism::A(optional_domain_with_cidr(arg)?),
         "mx" => Mechanism::Mx(optional_domain_with_cidr(arg)?),
         "ptr" => Mechanism::Ptr(match arg.strip_prefix(':') {
             None if arg.is_empty() => None,
-            None => return Err("takes no prefix length".to_string()),
+            None => return Err(TermError::PrefixNotAllowed),
             Some(domain) => Some(check_plain_domain(domain)?),
         }),
         "ip4" => Mechanism::Ip4(ip_network(arg, 4)?),
         "ip6" => Mechanism::Ip6(ip_network(arg, 6)?),
-        _ => {
-            return Err("is not a known mechanism (all, include, a, mx, ptr, ip4, ip6, exists) or a name=value modifier".to_string());
-        }
+        _ => return Err(TermError::UnknownMechanism),
     };
     Ok(Parsed::Directive(Term {
         qualifier,
@@ -249,47 +335,44 @@ fn parse_term(token: &str) -> Result<Parsed, String> {
 }
 
 /// `redirect=`, `exp=` or an unknown modifier (RFC 7208 §6; names are case-insensitive, §4.6.1).
-fn parse_modifier(name: &str, value: &str) -> Result<Parsed, String> {
+fn parse_modifier(name: &str, value: &str) -> Result<Parsed, TermError> {
     // RFC 7208 §12: name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." )
     let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !valid_name {
-        return Err(
-            "is not a known mechanism, and not a modifier: the name before '=' is not valid"
-                .to_string(),
-        );
+        return Err(TermError::BadModifierName);
     }
     match name.to_ascii_lowercase().as_str() {
-        "redirect" | "exp" if value.is_empty() => Err("has no domain after '='".to_string()),
+        "redirect" | "exp" if value.is_empty() => Err(TermError::NoModifierTarget),
         "redirect" => check_domain_spec(value).map(|()| Parsed::Redirect(value.to_string())),
         "exp" => check_domain_spec(value).map(|()| Parsed::Exp(value.to_string())),
         // Grammatically an unknown modifier, but in practice a second record run into the first
         // (two TXT records joined, or a copy-paste); evaluators would silently use only the
         // first part, so it is worth failing loudly.
-        "v" => Err("repeats the version: two SPF records run together?".to_string()),
+        "v" => Err(TermError::RepeatedVersion),
         _ => check_macro_string(value).map(|_| Parsed::Unknown),
     }
 }
 
 /// `include:` and `exists:` need a domain-spec and take no CIDR suffix.
-fn required_domain(arg: &str) -> Result<String, String> {
+fn required_domain(arg: &str) -> Result<String, TermError> {
     match arg.strip_prefix(':') {
-        Some("") | None if !arg.starts_with('/') => Err("has no domain".to_string()),
-        None => Err("has no domain, and takes no prefix length".to_string()),
+        Some("") | None if !arg.starts_with('/') => Err(TermError::NoDomain),
+        None => Err(TermError::NoDomainAndPrefix),
         Some(domain) => check_plain_domain(domain),
     }
 }
 
 /// A domain-spec where no CIDR suffix is allowed; a '/' gets a clearer message than the
 /// domain-end check would give.
-fn check_plain_domain(domain: &str) -> Result<String, String> {
+fn check_plain_domain(domain: &str) -> Result<String, TermError> {
     if domain.is_empty() {
-        return Err("has no domain after ':'".to_string());
+        return Err(TermError::NoDomainAfterColon);
     }
     if domain.contains('/') {
-        return Err("takes no prefix length".to_string());
+        return Err(TermError::PrefixNotAllowed);
     }
     check_domain_spec(domain)?;
     Ok(domain.to_string())
@@ -297,7 +380,7 @@ fn check_plain_domain(domain: &str) -> Result<String, String> {
 
 /// `a` and `mx`: `[ ":" domain-spec ] [ dual-cidr-length ]` (RFC 7208 §5.3, §5.4). Returns the
 /// argument as written, without the ':'.
-fn optional_domain_with_cidr(arg: &str) -> Result<Option<String>, String> {
+fn optional_domain_with_cidr(arg: &str) -> Result<Option<String>, TermError> {
     if arg.is_empty() {
         return Ok(None);
     }
@@ -306,7 +389,7 @@ fn optional_domain_with_cidr(arg: &str) -> Result<Option<String>, String> {
     let (domain, cidr) = written.split_at(written.find('/').unwrap_or(written.len()));
     if arg.starts_with(':') {
         if domain.is_empty() {
-            return Err("has no domain after ':'".to_string());
+            return Err(TermError::NoDomainAfterColon);
         }
         check_domain_spec(domain)?;
     }
@@ -318,11 +401,11 @@ fn optional_domain_with_cidr(arg: &str) -> Result<Option<String>, String> {
 
 /// `dual-cidr-length = [ ip4-cidr-length ] [ "/" ip6-cidr-length ]`, i.e. `/24`, `//64` or
 /// `/24//64` (RFC 7208 §5.6).
-fn check_dual_cidr(cidr: &str) -> Result<(), String> {
+fn check_dual_cidr(cidr: &str) -> Result<(), TermError> {
     let bad = || {
-        Err(format!(
-            "has an invalid prefix length '{cidr}' (/0-32 for IPv4, //0-128 for IPv6)"
-        ))
+        Err(TermError::BadDualCidr {
+            cidr: cidr.to_string(),
+        })
     };
     let (v4, v6) = match cidr.strip_prefix("//") {
         Some(v6) => (None, Some(v6)),
@@ -353,10 +436,10 @@ fn prefix_len(text: &str, max: u8) -> Option<u8> {
 
 /// `ip4:` / `ip6:` with an address and an optional single CIDR suffix (RFC 7208 §5.6). The
 /// address must be literal: macros are not allowed here.
-fn ip_network(arg: &str, family: u8) -> Result<String, String> {
+fn ip_network(arg: &str, family: u8) -> Result<String, TermError> {
     let written = match arg.strip_prefix(':') {
         Some(w) if !w.is_empty() => w,
-        _ => return Err("has no address".to_string()),
+        _ => return Err(TermError::NoAddress),
     };
     let (addr, cidr) = match written.split_once('/') {
         Some((addr, cidr)) => (addr, Some(cidr)),
@@ -368,10 +451,16 @@ fn ip_network(arg: &str, family: u8) -> Result<String, String> {
         (addr.parse::<Ipv6Addr>().is_ok(), 128)
     };
     if !addr_ok {
-        return Err(format!("has an invalid IPv{family} address '{addr}'"));
+        return Err(TermError::BadAddress {
+            family,
+            address: addr.to_string(),
+        });
     }
     if let Some(cidr) = cidr.filter(|c| prefix_len(c, max).is_none()) {
-        return Err(format!("has an invalid prefix length '/{cidr}' (0-{max})"));
+        return Err(TermError::BadPrefix {
+            prefix: cidr.to_string(),
+            max,
+        });
     }
     Ok(written.to_string())
 }
@@ -380,7 +469,7 @@ fn ip_network(arg: &str, family: u8) -> Result<String, String> {
 /// `domain-end = ( "." toplabel [ "." ] ) / macro-expand` (RFC 7208 §7.1): valid macros, and
 /// either a macro at the end or at least two labels with a real top label — so `a:localhost`
 /// and `include:1.2.3.4` are errors, as RFC 7208 makes them.
-fn check_domain_spec(spec: &str) -> Result<(), String> {
+fn check_domain_spec(spec: &str) -> Result<(), TermError> {
     if check_macro_string(spec)? {
         return Ok(());
     }
@@ -388,9 +477,9 @@ fn check_domain_spec(spec: &str) -> Result<(), String> {
     let top = match trimmed.rsplit_once('.') {
         Some((_, top)) => top,
         None => {
-            return Err(format!(
-                "has domain '{spec}', which is not a fully qualified name (RFC 7208 §7.1 needs a dot and a top label)"
-            ));
+            return Err(TermError::NotFullyQualified {
+                domain: spec.to_string(),
+            });
         }
     };
     // toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )
@@ -400,9 +489,10 @@ fn check_domain_spec(spec: &str) -> Result<(), String> {
         && !top.ends_with('-')
         && top.chars().any(|c| c.is_ascii_alphabetic() || c == '-');
     if !toplabel_ok {
-        return Err(format!(
-            "has domain '{spec}', whose last label '{top}' is not a valid top label (RFC 7208 §7.1)"
-        ));
+        return Err(TermError::BadTopLabel {
+            domain: spec.to_string(),
+            label: top.to_string(),
+        });
     }
     Ok(())
 }
@@ -410,13 +500,17 @@ fn check_domain_spec(spec: &str) -> Result<(), String> {
 /// Validates a macro-string (RFC 7208 §7.1): visible ASCII, with `%` only in `%%`, `%_`, `%-`
 /// or `%{` letter [digits] [r] *delimiter `}`. Letters c, r and t are for explanation text only,
 /// not for the record. Returns whether the string ends with a macro (a valid domain-end).
-fn check_macro_string(s: &str) -> Result<bool, String> {
+fn check_macro_string(s: &str) -> Result<bool, TermError> {
     let bytes = s.as_bytes();
     let mut i = 0;
     let mut ends_with_macro = false;
     while let Some(&c) = bytes.get(i) {
         if !(0x21..=0x7e).contains(&c) {
-            return Err("has a space, control or non-ASCII character".to_string());
+            // Every byte before `i` was visible ASCII, so `i` is on a character boundary.
+            let character = s.get(i..).and_then(|rest| rest.chars().next());
+            return Err(TermError::BadCharacter {
+                character: character.unwrap_or(char::REPLACEMENT_CHARACTER),
+            });
         }
         if c != b'%' {
             ends_with_macro = false;
@@ -427,10 +521,9 @@ fn check_macro_string(s: &str) -> Result<bool, String> {
             Some(b'%' | b'_' | b'-') => i += 2,
             Some(b'{') => i = macro_end(s, i)?,
             _ => {
-                return Err(format!(
-                    "has a bad macro at '{}': a literal '%' is written '%%'",
-                    &s[i..]
-                ));
+                return Err(TermError::LonePercent {
+                    rest: s[i..].to_string(),
+                });
             }
         }
         ends_with_macro = true;
@@ -439,45 +532,37 @@ fn check_macro_string(s: &str) -> Result<bool, String> {
 }
 
 /// Checks the `%{...}` starting at `start` and returns the index just past its `}`.
-fn macro_end(s: &str, start: usize) -> Result<usize, String> {
+fn macro_end(s: &str, start: usize) -> Result<usize, TermError> {
     let bytes = s.as_bytes();
     let close = s[start..].find('}').map(|off| start + off);
     let Some(close) = close else {
-        return Err(format!("has an unclosed macro '{}'", &s[start..]));
+        return Err(TermError::UnclosedMacro {
+            rest: s[start..].to_string(),
+        });
     };
-    let shown = &s[start..=close];
+    let macro_text = s[start..=close].to_string();
     let inner = &bytes[start + 2..close];
     let Some((&letter, rest)) = inner.split_first() else {
-        return Err(format!("has an empty macro '{shown}'"));
+        return Err(TermError::EmptyMacro { macro_text });
     };
     match letter.to_ascii_lowercase() {
         b's' | b'l' | b'o' | b'd' | b'i' | b'p' | b'h' | b'v' => {}
-        b'c' | b'r' | b't' => {
-            return Err(format!(
-                "uses macro '{shown}', which is allowed only in explanation text (RFC 7208 §7.1)"
-            ));
-        }
-        _ => {
-            return Err(format!(
-                "has an unknown macro letter in '{shown}' (RFC 7208 §7.1)"
-            ));
-        }
+        b'c' | b'r' | b't' => return Err(TermError::ExplanationOnlyMacro { macro_text }),
+        _ => return Err(TermError::UnknownMacroLetter { macro_text }),
     }
     // transformers = *DIGIT [ "r" ], then *delimiter.
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     let (number, rest) = rest.split_at(digits);
     if !number.is_empty() && number.iter().all(|&b| b == b'0') {
         // RFC 7208 §7.3: the number of labels to keep must be nonzero.
-        return Err(format!(
-            "has macro '{shown}' keeping zero labels (RFC 7208 §7.3)"
-        ));
+        return Err(TermError::ZeroLabelMacro { macro_text });
     }
     let rest = match rest.split_first() {
         Some((b'r' | b'R', tail)) => tail,
         _ => rest,
     };
     if !rest.iter().all(|b| b".-+,/_=".contains(b)) {
-        return Err(format!("has a malformed macro '{shown}' (RFC 7208 §7.1)"));
+        return Err(TermError::MalformedMacro { macro_text });
     }
     Ok(close + 1)
 }
@@ -535,7 +620,9 @@ mod tests {
             .unwrap(),
             Some("v=spf1 mx -all".to_string())
         );
-        let e = select(&strings(&["v=spf1 mx -all", "x", "v=spf1 a ~all"])).unwrap_err();
+        let e = select(&strings(&["v=spf1 mx -all", "x", "v=spf1 a ~all"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2 SPF records (v=spf1) found"), "{e}");
         assert!(e.contains("RFC 7208 §4.5"), "{e}");
     }
@@ -713,7 +800,7 @@ mod tests {
             ("v=spf1 include:a%b.example.com", "bad macro"),
             ("v=spf1 foo=%x", "bad macro"),
         ] {
-            let e = parse(record).unwrap_err();
+            let e = parse(record).unwrap_err().to_string();
             assert!(e.starts_with("term 1 '"), "{record}: {e}");
             assert!(e.contains(why), "{record}: {e}");
         }
@@ -724,32 +811,68 @@ mod tests {
     #[test]
     fn error_names_term_and_position() {
         assert_eq!(
-            parse("v=spf1 a mx ip4:").unwrap_err(),
+            parse("v=spf1 a mx ip4:").unwrap_err().to_string(),
             "term 3 'ip4:' has no address"
         );
         assert_eq!(
-            parse("v=spf1 ip4").unwrap_err(),
+            parse("v=spf1 ip4").unwrap_err().to_string(),
             "term 1 'ip4' has no address"
         );
         assert_eq!(
-            parse("v=spf1 ip6:").unwrap_err(),
+            parse("v=spf1 ip6:").unwrap_err().to_string(),
             "term 1 'ip6:' has no address"
         );
         assert_eq!(
-            parse("v=spf1  a   include:").unwrap_err(),
+            parse("v=spf1  a   include:").unwrap_err().to_string(),
             "term 2 'include:' has no domain"
         );
         assert_eq!(
-            parse("v=spf1 include").unwrap_err(),
+            parse("v=spf1 include").unwrap_err().to_string(),
             "term 1 'include' has no domain"
         );
         assert_eq!(
-            parse("v=spf1 exists").unwrap_err(),
+            parse("v=spf1 exists").unwrap_err().to_string(),
             "term 1 'exists' has no domain"
         );
         assert_eq!(
-            parse("v=spf1 mx foo -all").unwrap_err(),
+            parse("v=spf1 mx foo -all").unwrap_err().to_string(),
             "term 2 'foo' is not a known mechanism (all, include, a, mx, ptr, ip4, ip6, exists) or a name=value modifier"
+        );
+    }
+
+    #[test]
+    fn errors_carry_the_term_and_its_problem() {
+        assert_eq!(
+            parse("v=spf1 mx ip4:192.0.2.0/33 -all"),
+            Err(SpfError::Term {
+                position: 2,
+                term: "ip4:192.0.2.0/33".into(),
+                problem: TermError::BadPrefix {
+                    prefix: "33".into(),
+                    max: 32,
+                },
+            })
+        );
+        assert_eq!(
+            parse("v=spf1 exists:%{c}.example.com"),
+            Err(SpfError::Term {
+                position: 1,
+                term: "exists:%{c}.example.com".into(),
+                problem: TermError::ExplanationOnlyMacro {
+                    macro_text: "%{c}".into(),
+                },
+            })
+        );
+        assert!(matches!(
+            parse("v=spf1 include:example.é"),
+            Err(SpfError::Term {
+                problem: TermError::BadCharacter { character: 'é' },
+                ..
+            })
+        ));
+        assert_eq!(
+            select(&strings(&["v=spf1 -all", "v=spf1 mx -all"])),
+            Err(SpfError::SeveralRecords { count: 2 })
         );
     }
 
@@ -758,6 +881,7 @@ mod tests {
         assert!(
             parse("v=spf2 -all")
                 .unwrap_err()
+                .to_string()
                 .contains("does not start with 'v=spf1'")
         );
         assert!(parse("").is_err());
@@ -767,61 +891,71 @@ mod tests {
     #[test]
     fn bad_addresses_and_prefixes() {
         assert_eq!(
-            parse("v=spf1 ip4:192.0.2.999").unwrap_err(),
+            parse("v=spf1 ip4:192.0.2.999").unwrap_err().to_string(),
             "term 1 'ip4:192.0.2.999' has an invalid IPv4 address '192.0.2.999'"
         );
         assert!(
             parse("v=spf1 ip4:192.0.2")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid IPv4 address")
         );
         assert!(
             parse("v=spf1 ip4:2001:db8::1")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid IPv4 address")
         );
         assert!(
             parse("v=spf1 ip6:192.0.2.1")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid IPv6 address")
         );
         assert!(
             parse("v=spf1 ip6:2001:db8::g")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid IPv6 address")
         );
         assert!(
             parse("v=spf1 ip4:%{i}")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid IPv4 address")
         );
         assert_eq!(
-            parse("v=spf1 ip4:192.0.2.0/33").unwrap_err(),
+            parse("v=spf1 ip4:192.0.2.0/33").unwrap_err().to_string(),
             "term 1 'ip4:192.0.2.0/33' has an invalid prefix length '/33' (0-32)"
         );
         assert!(
             parse("v=spf1 ip4:192.0.2.0/")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid prefix length")
         );
         assert!(
             parse("v=spf1 ip4:192.0.2.0/024")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid prefix length")
         );
         assert!(
             parse("v=spf1 ip4:192.0.2.0/24/8")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid prefix length")
         );
         assert!(
             parse("v=spf1 ip4:192.0.2.0//64")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid prefix length")
         );
         assert!(
             parse("v=spf1 ip6:2001:db8::/129")
                 .unwrap_err()
+                .to_string()
                 .contains("(0-128)")
         );
         assert!(parse("v=spf1 ip4:192.0.2.0/0 ip4:192.0.2.0/32 ip6:::/0 ip6:::/128").is_ok());
@@ -841,7 +975,7 @@ mod tests {
             "a/24/64",
             "a/-1",
         ] {
-            let e = parse(&format!("v=spf1 {bad}")).unwrap_err();
+            let e = parse(&format!("v=spf1 {bad}")).unwrap_err().to_string();
             assert!(e.contains("invalid prefix length"), "{bad}: {e}");
         }
     }
@@ -851,50 +985,59 @@ mod tests {
         assert!(
             parse("v=spf1 a:")
                 .unwrap_err()
+                .to_string()
                 .contains("has no domain after ':'")
         );
         assert!(
             parse("v=spf1 a:/24")
                 .unwrap_err()
+                .to_string()
                 .contains("has no domain after ':'")
         );
         assert!(
             parse("v=spf1 ptr:")
                 .unwrap_err()
+                .to_string()
                 .contains("has no domain after ':'")
         );
-        let e = parse("v=spf1 a:localhost").unwrap_err();
+        let e = parse("v=spf1 a:localhost").unwrap_err().to_string();
         assert!(e.contains("not a fully qualified name"), "{e}");
-        let e = parse("v=spf1 include:192.0.2.1").unwrap_err();
+        let e = parse("v=spf1 include:192.0.2.1").unwrap_err().to_string();
         assert!(e.contains("last label '1' is not a valid top label"), "{e}");
         assert!(
             parse("v=spf1 include:example.com:80")
                 .unwrap_err()
+                .to_string()
                 .contains("top label")
         );
         assert!(
             parse("v=spf1 include:example.-com")
                 .unwrap_err()
+                .to_string()
                 .contains("top label")
         );
         assert!(
             parse("v=spf1 include:example.com-")
                 .unwrap_err()
+                .to_string()
                 .contains("top label")
         );
         assert!(
             parse("v=spf1 include:example.")
                 .unwrap_err()
+                .to_string()
                 .contains("fully qualified")
         );
         assert!(
             parse("v=spf1 include:example.é")
                 .unwrap_err()
+                .to_string()
                 .contains("non-ASCII")
         );
         assert!(
             parse("v=spf1 redirect=localhost")
                 .unwrap_err()
+                .to_string()
                 .contains("fully qualified")
         );
         // A hyphenated all-digit top label is allowed by the grammar, and so is `.%{d}` and `%{d}`.
@@ -905,37 +1048,43 @@ mod tests {
     #[test]
     fn arguments_where_none_allowed() {
         assert_eq!(
-            parse("v=spf1 -all:example.com").unwrap_err(),
+            parse("v=spf1 -all:example.com").unwrap_err().to_string(),
             "term 1 '-all:example.com' takes no argument: 'all' matches every sender"
         );
         assert!(
             parse("v=spf1 all/24")
                 .unwrap_err()
+                .to_string()
                 .contains("takes no argument")
         );
         assert!(
             parse("v=spf1 include:example.com/24")
                 .unwrap_err()
+                .to_string()
                 .contains("takes no prefix length")
         );
         assert!(
             parse("v=spf1 include/24")
                 .unwrap_err()
+                .to_string()
                 .contains("takes no prefix length")
         );
         assert!(
             parse("v=spf1 exists:%{i}.example.com/24")
                 .unwrap_err()
+                .to_string()
                 .contains("takes no prefix length")
         );
         assert!(
             parse("v=spf1 ptr/24")
                 .unwrap_err()
+                .to_string()
                 .contains("takes no prefix length")
         );
         assert!(
             parse("v=spf1 ptr:example.com/24")
                 .unwrap_err()
+                .to_string()
                 .contains("takes no prefix length")
         );
     }
@@ -943,49 +1092,59 @@ mod tests {
     #[test]
     fn modifier_errors() {
         assert_eq!(
-            parse("v=spf1 redirect=a.example redirect=b.example").unwrap_err(),
+            parse("v=spf1 redirect=a.example redirect=b.example")
+                .unwrap_err()
+                .to_string(),
             "term 2 'redirect=b.example' repeats the redirect modifier (RFC 7208 §6 allows one)"
         );
         assert_eq!(
-            parse("v=spf1 exp=a.example -all Exp=b.example").unwrap_err(),
+            parse("v=spf1 exp=a.example -all Exp=b.example")
+                .unwrap_err()
+                .to_string(),
             "term 3 'Exp=b.example' repeats the exp modifier (RFC 7208 §6 allows one)"
         );
         assert_eq!(
-            parse("v=spf1 redirect=").unwrap_err(),
+            parse("v=spf1 redirect=").unwrap_err().to_string(),
             "term 1 'redirect=' has no domain after '='"
         );
         assert_eq!(
-            parse("v=spf1 exp=").unwrap_err(),
+            parse("v=spf1 exp=").unwrap_err().to_string(),
             "term 1 'exp=' has no domain after '='"
         );
         assert!(
             parse("v=spf1 -redirect=example.com")
                 .unwrap_err()
+                .to_string()
                 .contains("modifiers take no qualifier")
         );
         assert!(
             parse("v=spf1 ?foo=bar")
                 .unwrap_err()
+                .to_string()
                 .contains("modifiers take no qualifier")
         );
         assert!(
             parse("v=spf1 1foo=bar")
                 .unwrap_err()
+                .to_string()
                 .contains("the name before '=' is not valid")
         );
         assert!(
             parse("v=spf1 =bar")
                 .unwrap_err()
+                .to_string()
                 .contains("the name before '=' is not valid")
         );
         assert!(
             parse("v=spf1 fo!o=bar")
                 .unwrap_err()
+                .to_string()
                 .contains("the name before '=' is not valid")
         );
         assert!(
             parse("v=spf1 mx -all v=spf1 a -all")
                 .unwrap_err()
+                .to_string()
                 .contains("term 3 'v=spf1' repeats the version")
         );
     }
@@ -1007,7 +1166,7 @@ mod tests {
             "include;example.com",
             "all,",
         ] {
-            let e = parse(&format!("v=spf1 {bad}")).unwrap_err();
+            let e = parse(&format!("v=spf1 {bad}")).unwrap_err().to_string();
             assert!(e.starts_with(&format!("term 1 '{bad}' ")), "{bad}: {e}");
         }
     }

@@ -4,6 +4,121 @@
 //! Pure parsers: the caller fetches the TXT strings (joining a record's character-strings, as
 //! RFC 7208 §3.3 and RFC 6376 §3.6.2.2 require) and passes them in.
 
+/// Why a tag-list record (MTA-STS, TLS-RPT, DKIM, or the tag-list layer under DMARC) is
+/// rejected. `rfc` fields name the section whose rule was broken, as the message cites it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// `position` counts non-empty `;`-separated segments from 1.
+    #[error("tag {position} '{segment}' has no '='")]
+    NoEquals { position: usize, segment: String },
+    #[error("tag {position} '{segment}' has no name before '='")]
+    NoName { position: usize, segment: String },
+    #[error(
+        "tag {position} '{segment}': '{name}' is not a tag name (letters, digits, '_', '-', '.')"
+    )]
+    BadTagName {
+        position: usize,
+        segment: String,
+        name: String,
+    },
+    #[error("tag '{name}' appears more than once, which makes the record invalid (RFC 6376 §3.2)")]
+    DuplicateTag { name: String },
+    /// Several records of one kind at a name; `kind` is e.g. `MTA-STS (v=STSv1)`.
+    #[error("{count} {kind} records found; {rfc} makes more than one the same as none")]
+    SeveralRecords {
+        count: usize,
+        kind: &'static str,
+        rfc: &'static str,
+    },
+    /// The version ran into the next tag, a missing `;` (`v=STSv1 id=1`).
+    #[error("v={value} is not {version}: tags must be separated by ';' ({rfc})")]
+    VersionRunOn {
+        value: String,
+        version: &'static str,
+        rfc: &'static str,
+    },
+    #[error("v={value} is not {version} ({rfc}; the version is case-sensitive)")]
+    WrongVersion {
+        value: String,
+        version: &'static str,
+        rfc: &'static str,
+    },
+    /// The first tag is `name=value` rather than the version.
+    #[error("the record must start with v={version} ({rfc}), not '{name}={value}'")]
+    VersionNotFirst {
+        name: String,
+        value: String,
+        version: &'static str,
+        rfc: &'static str,
+    },
+    #[error("empty record: expected v={version} first ({rfc})")]
+    Empty {
+        version: &'static str,
+        rfc: &'static str,
+    },
+    #[error("extension name '{name}' is longer than 32 characters ({rfc})")]
+    ExtensionNameTooLong { name: String, rfc: &'static str },
+    #[error("extension '{name}=' has an empty value ({rfc})")]
+    ExtensionEmpty { name: String, rfc: &'static str },
+    #[error(
+        "extension '{name}={value}' has a character {character:?} not allowed in a value ({rfc})"
+    )]
+    ExtensionBadCharacter {
+        name: String,
+        value: String,
+        character: char,
+        rfc: &'static str,
+    },
+    #[error("id={value} must be 1 to 32 letters and digits (RFC 8461 §3.1)")]
+    BadStsId { value: String },
+    #[error("no id= tag: the policy id is required (RFC 8461 §3.1)")]
+    NoStsId,
+    #[error("no rua= tag: where to send reports is required (RFC 8460 §3)")]
+    NoRua,
+    #[error("rua= has an empty URI (RFC 8460 §3)")]
+    EmptyRuaUri,
+    #[error("rua '{uri}' is not a mailto: address (user@domain)")]
+    BadMailto { uri: String },
+    #[error("rua '{uri}' is not an https:// URL with a host")]
+    BadHttps { uri: String },
+    #[error("rua '{uri}' is not a mailto: or https: URI (RFC 8460 §3)")]
+    BadRuaScheme { uri: String },
+    #[error("v= must be the first tag when present (RFC 6376 §3.6.1)")]
+    DkimVersionNotFirst,
+    #[error("v={value} is not DKIM1; verifiers discard such records (RFC 6376 §3.6.1)")]
+    DkimWrongVersion { value: String },
+    /// `value` as written; the check itself ignores case.
+    #[error(
+        "k={value} is not rsa or ed25519; verifiers cannot use this key (RFC 6376 §3.6.1, RFC 8463)"
+    )]
+    DkimKeyType { value: String },
+    #[error(
+        "s={services} does not include email or *, so mail verifiers ignore this key (RFC 6376 §3.6.1)"
+    )]
+    DkimNotForMail { services: String },
+    #[error("no p= tag: the public key is required (RFC 6376 §3.6.1)")]
+    DkimNoKey,
+    #[error("p= is not valid base64: {0}")]
+    DkimBase64(Base64Error),
+    #[error(
+        "an ed25519 p= must decode to the bare 32-byte key, this one is {bytes} bytes (RFC 8463 §4.2)"
+    )]
+    Ed25519Length { bytes: usize },
+}
+
+/// Why a `p=` value is not strict base64. Positions count characters from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Base64Error {
+    #[error("{count} '=' padding characters, at most 2 are allowed")]
+    TooMuchPadding { count: usize },
+    #[error("length {length} is not a multiple of 4 (missing '=' padding?)")]
+    BadLength { length: usize },
+    #[error("'=' at position {position} is padding but is not at the end")]
+    PaddingInside { position: usize },
+    #[error("character {character:?} at position {position} is not in the base64 alphabet")]
+    NotInAlphabet { character: char, position: usize },
+}
+
 /// An MTA-STS TXT record: the policy's `id`, which senders compare with the one they cached.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MtaSts {
@@ -46,31 +161,39 @@ fn is_fws(c: char) -> bool {
 /// rejected: RFC 6376 allows one trailing `;` and real records often carry a stray extra one.
 /// Names may hold letters, digits, `_`, `-` and `.` and start with a letter or digit — the union
 /// of RFC 6376's tag-name and the extension names of RFC 8461 §3.1 and RFC 8460 §3.
-pub fn tag_list(txt: &str) -> Result<Vec<(String, String)>, String> {
+pub fn tag_list(txt: &str) -> Result<Vec<(String, String)>, RecordError> {
     let mut tags: Vec<(String, String)> = Vec::new();
     let segments = txt
         .split(';')
         .map(|s| s.trim_matches(is_fws))
         .filter(|s| !s.is_empty());
     for (i, segment) in segments.enumerate() {
-        let n = i + 1;
+        let position = i + 1;
         let Some((name, value)) = segment.split_once('=') else {
-            return Err(format!("tag {n} '{segment}' has no '='"));
+            return Err(RecordError::NoEquals {
+                position,
+                segment: segment.to_string(),
+            });
         };
         let name = name.trim_matches(is_fws);
         let value = value.trim_matches(is_fws);
         if name.is_empty() {
-            return Err(format!("tag {n} '{segment}' has no name before '='"));
+            return Err(RecordError::NoName {
+                position,
+                segment: segment.to_string(),
+            });
         }
         if !is_tag_name(name) {
-            return Err(format!(
-                "tag {n} '{segment}': '{name}' is not a tag name (letters, digits, '_', '-', '.')"
-            ));
+            return Err(RecordError::BadTagName {
+                position,
+                segment: segment.to_string(),
+                name: name.to_string(),
+            });
         }
         if tags.iter().any(|(seen, _)| seen == name) {
-            return Err(format!(
-                "tag '{name}' appears more than once, which makes the record invalid (RFC 6376 §3.2)"
-            ));
+            return Err(RecordError::DuplicateTag {
+                name: name.to_string(),
+            });
         }
         tags.push((name.to_string(), value.to_string()));
     }
@@ -94,61 +217,82 @@ fn starts_with_version(txt: &str, prefix: &str) -> bool {
 fn select_one(
     txts: &[String],
     is_kind: impl Fn(&str) -> bool,
-    what: &str,
-    rule: &str,
-) -> Result<Option<String>, String> {
+    kind: &'static str,
+    rfc: &'static str,
+) -> Result<Option<String>, RecordError> {
     let found: Vec<&String> = txts.iter().filter(|t| is_kind(t)).collect();
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some((*one).clone())),
-        many => Err(format!(
-            "{} {what} records found; {rule} makes more than one the same as none",
-            many.len()
-        )),
+        many => Err(RecordError::SeveralRecords {
+            count: many.len(),
+            kind,
+            rfc,
+        }),
     }
 }
 
 /// Checks that the first tag is exactly `v=<version>`: RFC 8461 §3.1 and RFC 8460 §3 put the
 /// version first, with case-sensitive text.
-fn check_version(tags: &[(String, String)], version: &str, rfc: &str) -> Result<(), String> {
+fn check_version(
+    tags: &[(String, String)],
+    version: &'static str,
+    rfc: &'static str,
+) -> Result<(), RecordError> {
     match tags.first() {
         Some((name, value)) if name == "v" && value == version => Ok(()),
-        Some((name, value)) if name == "v" && value.starts_with(version) => Err(format!(
-            "v={value} is not {version}: tags must be separated by ';' ({rfc})"
-        )),
-        Some((name, value)) if name == "v" => Err(format!(
-            "v={value} is not {version} ({rfc}; the version is case-sensitive)"
-        )),
-        Some((name, value)) => Err(format!(
-            "the record must start with v={version} ({rfc}), not '{name}={value}'"
-        )),
-        None => Err(format!("empty record: expected v={version} first ({rfc})")),
+        Some((name, value)) if name == "v" && value.starts_with(version) => {
+            Err(RecordError::VersionRunOn {
+                value: value.clone(),
+                version,
+                rfc,
+            })
+        }
+        Some((name, value)) if name == "v" => Err(RecordError::WrongVersion {
+            value: value.clone(),
+            version,
+            rfc,
+        }),
+        Some((name, value)) => Err(RecordError::VersionNotFirst {
+            name: name.clone(),
+            value: value.clone(),
+            version,
+            rfc,
+        }),
+        None => Err(RecordError::Empty { version, rfc }),
     }
 }
 
 /// Extension fields of MTA-STS (RFC 8461 §3.1) and TLS-RPT (RFC 8460 §3) share one grammar:
 /// a name of at most 32 characters and a non-empty value without `=`, `;`, space or controls.
 /// Unknown extensions are otherwise ignored, but a malformed one makes the record invalid.
-fn check_extension(name: &str, value: &str, rfc: &str) -> Result<(), String> {
+fn check_extension(name: &str, value: &str, rfc: &'static str) -> Result<(), RecordError> {
     if name.len() > 32 {
-        return Err(format!(
-            "extension name '{name}' is longer than 32 characters ({rfc})"
-        ));
+        return Err(RecordError::ExtensionNameTooLong {
+            name: name.to_string(),
+            rfc,
+        });
     }
     if value.is_empty() {
-        return Err(format!("extension '{name}=' has an empty value ({rfc})"));
+        return Err(RecordError::ExtensionEmpty {
+            name: name.to_string(),
+            rfc,
+        });
     }
-    if let Some(bad) = value.chars().find(|c| !c.is_ascii_graphic() || *c == '=') {
-        return Err(format!(
-            "extension '{name}={value}' has a character {bad:?} not allowed in a value ({rfc})"
-        ));
+    if let Some(character) = value.chars().find(|c| !c.is_ascii_graphic() || *c == '=') {
+        return Err(RecordError::ExtensionBadCharacter {
+            name: name.to_string(),
+            value: value.to_string(),
+            character,
+            rfc,
+        });
     }
     Ok(())
 }
 
 /// Picks the MTA-STS record among the TXT strings at `_mta-sts.<domain>`: RFC 8461 §3.1 discards
 /// records that do not begin with `v=STSv1`, and more than one remaining means no MTA-STS.
-pub fn select_mta_sts(txts: &[String]) -> Result<Option<String>, String> {
+pub fn select_mta_sts(txts: &[String]) -> Result<Option<String>, RecordError> {
     select_one(
         txts,
         |t| starts_with_version(t, "v=STSv1"),
@@ -158,7 +302,7 @@ pub fn select_mta_sts(txts: &[String]) -> Result<Option<String>, String> {
 }
 
 /// Parses an MTA-STS TXT record (RFC 8461 §3.1): `v=STSv1; id=<1-32 letters and digits>;`.
-pub fn parse_mta_sts(txt: &str) -> Result<MtaSts, String> {
+pub fn parse_mta_sts(txt: &str) -> Result<MtaSts, RecordError> {
     const RFC: &str = "RFC 8461 §3.1";
     let tags = tag_list(txt)?;
     check_version(&tags, "STSv1", RFC)?;
@@ -170,22 +314,22 @@ pub fn parse_mta_sts(txt: &str) -> Result<MtaSts, String> {
                 || value.len() > 32
                 || !value.chars().all(|c| c.is_ascii_alphanumeric())
             {
-                return Err(format!(
-                    "id={value} must be 1 to 32 letters and digits ({RFC})"
-                ));
+                return Err(RecordError::BadStsId {
+                    value: value.clone(),
+                });
             }
             id = Some(value.clone());
         } else {
             check_extension(name, value, RFC)?;
         }
     }
-    let id = id.ok_or_else(|| format!("no id= tag: the policy id is required ({RFC})"))?;
+    let id = id.ok_or(RecordError::NoStsId)?;
     Ok(MtaSts { id })
 }
 
 /// Picks the TLS-RPT record among the TXT strings at `_smtp._tls.<domain>`: RFC 8460 §3 discards
 /// records that do not begin with `v=TLSRPTv1`, and more than one remaining means no TLS-RPT.
-pub fn select_tls_rpt(txts: &[String]) -> Result<Option<String>, String> {
+pub fn select_tls_rpt(txts: &[String]) -> Result<Option<String>, RecordError> {
     select_one(
         txts,
         |t| starts_with_version(t, "v=TLSRPTv1"),
@@ -196,7 +340,7 @@ pub fn select_tls_rpt(txts: &[String]) -> Result<Option<String>, String> {
 
 /// Parses a TLS-RPT TXT record (RFC 8460 §3): `v=TLSRPTv1; rua=<uri>[,<uri>...]`, where each
 /// URI is `mailto:` (an address to send reports to) or `https:` (an endpoint to POST them to).
-pub fn parse_tls_rpt(txt: &str) -> Result<TlsRpt, String> {
+pub fn parse_tls_rpt(txt: &str) -> Result<TlsRpt, RecordError> {
     const RFC: &str = "RFC 8460 §3";
     let tags = tag_list(txt)?;
     check_version(&tags, "TLSRPTv1", RFC)?;
@@ -207,40 +351,41 @@ pub fn parse_tls_rpt(txt: &str) -> Result<TlsRpt, String> {
                 .split(',')
                 .map(|u| u.trim_matches(is_fws))
                 .map(|u| check_report_uri(u).map(|()| u.to_string()))
-                .collect::<Result<Vec<String>, String>>()?;
+                .collect::<Result<Vec<String>, RecordError>>()?;
             rua = Some(uris);
         } else {
             check_extension(name, value, RFC)?;
         }
     }
-    let rua =
-        rua.ok_or_else(|| format!("no rua= tag: where to send reports is required ({RFC})"))?;
+    let rua = rua.ok_or(RecordError::NoRua)?;
     Ok(TlsRpt { rua })
 }
 
 /// RFC 8460 §3 allows only `mailto:` and `https:` report URIs. URI schemes are case-insensitive
 /// (RFC 3986 §3.1); beyond the scheme we check just enough to catch an empty destination.
-fn check_report_uri(uri: &str) -> Result<(), String> {
+fn check_report_uri(uri: &str) -> Result<(), RecordError> {
     if uri.is_empty() {
-        return Err("rua= has an empty URI (RFC 8460 §3)".to_string());
+        return Err(RecordError::EmptyRuaUri);
     }
     let (scheme, rest) = uri.split_once(':').unwrap_or((uri, ""));
     if scheme.eq_ignore_ascii_case("mailto") {
         match rest.split_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
-            _ => Err(format!(
-                "rua '{uri}' is not a mailto: address (user@domain)"
-            )),
+            _ => Err(RecordError::BadMailto {
+                uri: uri.to_string(),
+            }),
         }
     } else if scheme.eq_ignore_ascii_case("https") {
         match rest.strip_prefix("//") {
             Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
-            _ => Err(format!("rua '{uri}' is not an https:// URL with a host")),
+            _ => Err(RecordError::BadHttps {
+                uri: uri.to_string(),
+            }),
         }
     } else {
-        Err(format!(
-            "rua '{uri}' is not a mailto: or https: URI (RFC 8460 §3)"
-        ))
+        Err(RecordError::BadRuaScheme {
+            uri: uri.to_string(),
+        })
     }
 }
 
@@ -250,8 +395,7 @@ fn check_report_uri(uri: &str) -> Result<(), String> {
 /// `ed25519`; `p=` is required and base64, empty meaning revoked; `s=` must include `*` or
 /// `email` for the key to apply to mail; `t=y` marks testing. Other tags are ignored, as
 /// RFC 6376 §3.6.1 requires of unrecognised tags.
-pub fn parse_dkim(txt: &str) -> Result<DkimKey, String> {
-    const RFC: &str = "RFC 6376 §3.6.1";
+pub fn parse_dkim(txt: &str) -> Result<DkimKey, RecordError> {
     let tags = tag_list(txt)?;
     let get = |name: &str| {
         tags.iter()
@@ -262,22 +406,21 @@ pub fn parse_dkim(txt: &str) -> Result<DkimKey, String> {
     // Tag names are case-sensitive in DKIM (RFC 6376 §3.2), so only `v` is the version tag.
     if let Some(pos) = tags.iter().position(|(n, _)| n == "v") {
         if pos != 0 {
-            return Err(format!("v= must be the first tag when present ({RFC})"));
+            return Err(RecordError::DkimVersionNotFirst);
         }
         if let Some(v) = get("v").filter(|v| *v != "DKIM1") {
-            return Err(format!(
-                "v={v} is not DKIM1; verifiers discard such records ({RFC})"
-            ));
+            return Err(RecordError::DkimWrongVersion {
+                value: v.to_string(),
+            });
         }
     }
 
     // ABNF quoted strings are case-insensitive (RFC 5234 §2.3), so `k=RSA` is rsa.
     let key_type = get("k").map_or_else(|| "rsa".to_string(), str::to_ascii_lowercase);
     if key_type != "rsa" && key_type != "ed25519" {
-        return Err(format!(
-            "k={} is not rsa or ed25519; verifiers cannot use this key ({RFC}, RFC 8463)",
-            get("k").unwrap_or_default()
-        ));
+        return Err(RecordError::DkimKeyType {
+            value: get("k").unwrap_or_default().to_string(),
+        });
     }
 
     if let Some(services) = get("s") {
@@ -287,16 +430,16 @@ pub fn parse_dkim(txt: &str) -> Result<DkimKey, String> {
             .map(|s| s.trim_matches(is_fws))
             .any(|s| s == "*" || s == "email")
         {
-            return Err(format!(
-                "s={services} does not include email or *, so mail verifiers ignore this key ({RFC})"
-            ));
+            return Err(RecordError::DkimNotForMail {
+                services: services.to_string(),
+            });
         }
     }
 
     let testing =
         get("t").is_some_and(|flags| flags.split(':').any(|f| f.trim_matches(is_fws) == "y"));
 
-    let p = get("p").ok_or_else(|| format!("no p= tag: the public key is required ({RFC})"))?;
+    let p = get("p").ok_or(RecordError::DkimNoKey)?;
     // base64string allows FWS between characters (RFC 6376 §2.10), e.g. from a folded zone file.
     let p: String = p.chars().filter(|c| !is_fws(*c)).collect();
     if p.is_empty() {
@@ -307,14 +450,11 @@ pub fn parse_dkim(txt: &str) -> Result<DkimKey, String> {
             testing,
         });
     }
-    let key = decode_base64(&p).map_err(|e| format!("p= is not valid base64: {e}"))?;
+    let key = decode_base64(&p).map_err(RecordError::DkimBase64)?;
     // RFC 8463 §4.2: the ed25519 p= is the bare 32-byte key, not a SubjectPublicKeyInfo; a
     // 44-byte value is the common mistake of publishing the DER wrapping.
     if key_type == "ed25519" && key.len() != 32 {
-        return Err(format!(
-            "an ed25519 p= must decode to the bare 32-byte key, this one is {} bytes (RFC 8463 §4.2)",
-            key.len()
-        ));
+        return Err(RecordError::Ed25519Length { bytes: key.len() });
     }
     Ok(DkimKey {
         key_type,
@@ -327,7 +467,7 @@ pub fn parse_dkim(txt: &str) -> Result<DkimKey, String> {
 /// Standard-alphabet base64 (RFC 4648 §4) with required `=` padding, whitespace already removed.
 /// Hand-written because only this one strict decode is needed; bits past the last full byte
 /// are ignored rather than rejected, since they do not change the key length we report.
-fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
+fn decode_base64(s: &str) -> Result<Vec<u8>, Base64Error> {
     fn value(c: u8) -> Option<u32> {
         match c {
             b'A'..=b'Z' => Some(u32::from(c - b'A')),
@@ -342,32 +482,30 @@ fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
     let data = s.trim_end_matches('=').as_bytes();
     let padding = bytes.len() - data.len();
     if padding > 2 {
-        return Err(format!(
-            "{padding} '=' padding characters, at most 2 are allowed"
-        ));
+        return Err(Base64Error::TooMuchPadding { count: padding });
     }
     if bytes.len() % 4 != 0 {
-        return Err(format!(
-            "length {} is not a multiple of 4 (missing '=' padding?)",
-            bytes.len()
-        ));
+        return Err(Base64Error::BadLength {
+            length: bytes.len(),
+        });
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
     let mut acc: u32 = 0;
     let mut bits = 0u32;
     for (i, &c) in data.iter().enumerate() {
         let Some(v) = value(c) else {
-            let shown = s
+            let character = s
                 .get(i..)
                 .and_then(|rest| rest.chars().next())
                 .unwrap_or('?');
+            let position = i + 1;
             return Err(if c == b'=' {
-                format!("'=' at position {} is padding but is not at the end", i + 1)
+                Base64Error::PaddingInside { position }
             } else {
-                format!(
-                    "character {shown:?} at position {} is not in the base64 alphabet",
-                    i + 1
-                )
+                Base64Error::NotInAlphabet {
+                    character,
+                    position,
+                }
             });
         };
         acc = (acc << 6) | v;
@@ -463,7 +601,7 @@ mod tests {
 
     #[test]
     fn tag_list_rejects_duplicates() {
-        let e = tag_list("v=DKIM1; p=abc; p=def").unwrap_err();
+        let e = tag_list("v=DKIM1; p=abc; p=def").unwrap_err().to_string();
         assert!(e.contains("'p' appears more than once"), "{e}");
         assert!(e.contains("RFC 6376 §3.2"), "{e}");
     }
@@ -480,14 +618,14 @@ mod tests {
     #[test]
     fn tag_list_rejects_missing_equals_and_bad_names() {
         assert_eq!(
-            tag_list("v=DMARC1; reject").unwrap_err(),
+            tag_list("v=DMARC1; reject").unwrap_err().to_string(),
             "tag 2 'reject' has no '='"
         );
         assert_eq!(
-            tag_list("=x").unwrap_err(),
+            tag_list("=x").unwrap_err().to_string(),
             "tag 1 '=x' has no name before '='"
         );
-        let e = tag_list("v=1; a b=c").unwrap_err();
+        let e = tag_list("v=1; a b=c").unwrap_err().to_string();
         assert!(
             e.starts_with("tag 2 'a b=c': 'a b' is not a tag name"),
             "{e}"
@@ -549,17 +687,20 @@ mod tests {
         assert!(
             parse_mta_sts(&too_long)
                 .unwrap_err()
+                .to_string()
                 .contains("1 to 32 letters and digits")
         );
         assert!(
             parse_mta_sts("v=STSv1; id=2016-08-31")
                 .unwrap_err()
+                .to_string()
                 .contains("id=2016-08-31")
         );
         assert!(parse_mta_sts("v=STSv1; id=").is_err());
         assert!(
             parse_mta_sts("v=STSv1; id=a; id=b")
                 .unwrap_err()
+                .to_string()
                 .contains("more than once")
         );
     }
@@ -569,27 +710,36 @@ mod tests {
         assert!(
             parse_mta_sts("v=STSv1;")
                 .unwrap_err()
+                .to_string()
                 .contains("no id= tag")
         );
         // `ID` is not `id`: field names are case-sensitive.
         assert!(
             parse_mta_sts("v=STSv1; ID=abc")
                 .unwrap_err()
+                .to_string()
                 .contains("no id= tag")
         );
         assert!(
             parse_mta_sts("id=abc; v=STSv1")
                 .unwrap_err()
+                .to_string()
                 .contains("must start with v=STSv1")
         );
         assert!(
             parse_mta_sts("v=stsv1; id=abc")
                 .unwrap_err()
+                .to_string()
                 .contains("case-sensitive")
         );
-        assert!(parse_mta_sts("").unwrap_err().contains("empty record"));
+        assert!(
+            parse_mta_sts("")
+                .unwrap_err()
+                .to_string()
+                .contains("empty record")
+        );
         assert_eq!(
-            parse_mta_sts("v=STSv1 id=abc").unwrap_err(),
+            parse_mta_sts("v=STSv1 id=abc").unwrap_err().to_string(),
             "v=STSv1 id=abc is not STSv1: tags must be separated by ';' (RFC 8461 §3.1)"
         );
     }
@@ -603,20 +753,28 @@ mod tests {
         assert!(
             parse_mta_sts("v=STSv1; id=x1; ext=")
                 .unwrap_err()
+                .to_string()
                 .contains("empty value")
         );
         assert!(
             parse_mta_sts("v=STSv1; id=x1; ext=a=b")
                 .unwrap_err()
+                .to_string()
                 .contains("not allowed")
         );
         assert!(
             parse_mta_sts("v=STSv1; id=x1; ext=a b")
                 .unwrap_err()
+                .to_string()
                 .contains("not allowed")
         );
         let long = format!("v=STSv1; id=x1; {}=1", "e".repeat(33));
-        assert!(parse_mta_sts(&long).unwrap_err().contains("longer than 32"));
+        assert!(
+            parse_mta_sts(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("longer than 32")
+        );
     }
 
     #[test]
@@ -643,7 +801,9 @@ mod tests {
             .unwrap(),
             None
         );
-        let e = select_mta_sts(&strings(&["v=STSv1; id=1", "v=STSv1; id=2"])).unwrap_err();
+        let e = select_mta_sts(&strings(&["v=STSv1; id=1", "v=STSv1; id=2"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2 MTA-STS (v=STSv1) records found"), "{e}");
         assert!(e.contains("RFC 8461 §3.1"), "{e}");
     }
@@ -674,42 +834,50 @@ mod tests {
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=ftp://example.com")
                 .unwrap_err()
+                .to_string()
                 .contains("not a mailto: or https: URI")
         );
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=http://example.com")
                 .unwrap_err()
+                .to_string()
                 .contains("not a mailto: or https: URI")
         );
         assert!(parse_tls_rpt("v=TLSRPTv1; rua=tlsrpt@example.com").is_err());
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=mailto:")
                 .unwrap_err()
+                .to_string()
                 .contains("not a mailto: address")
         );
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=mailto:nobody")
                 .unwrap_err()
+                .to_string()
                 .contains("not a mailto: address")
         );
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=https://")
                 .unwrap_err()
+                .to_string()
                 .contains("with a host")
         );
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=https:/x")
                 .unwrap_err()
+                .to_string()
                 .contains("with a host")
         );
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=mailto:a@b.example,")
                 .unwrap_err()
+                .to_string()
                 .contains("empty URI")
         );
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=")
                 .unwrap_err()
+                .to_string()
                 .contains("empty URI")
         );
     }
@@ -719,21 +887,25 @@ mod tests {
         assert!(
             parse_tls_rpt("v=TLSRPTv1;")
                 .unwrap_err()
+                .to_string()
                 .contains("no rua= tag")
         );
         assert!(
             parse_tls_rpt("rua=mailto:a@b.example; v=TLSRPTv1")
                 .unwrap_err()
+                .to_string()
                 .contains("must start with v=TLSRPTv1")
         );
         assert!(
             parse_tls_rpt("v=TLSRPTv2; rua=mailto:a@b.example")
                 .unwrap_err()
+                .to_string()
                 .contains("v=TLSRPTv2 is not TLSRPTv1")
         );
         assert!(
             parse_tls_rpt("v=TLSRPTv1; rua=mailto:a@b.example; x=")
                 .unwrap_err()
+                .to_string()
                 .contains("empty value")
         );
     }
@@ -757,7 +929,8 @@ mod tests {
             "v=TLSRPTv1; rua=mailto:a@b.example",
             "v=TLSRPTv1 ;rua=mailto:c@d.example",
         ]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("2 TLS-RPT"), "{e}");
     }
 
@@ -806,7 +979,9 @@ mod tests {
 
     #[test]
     fn dkim_ed25519_must_be_bare_key() {
-        let e = parse_dkim(&format!("v=DKIM1; k=ed25519; p={RSA_1024}")).unwrap_err();
+        let e = parse_dkim(&format!("v=DKIM1; k=ed25519; p={RSA_1024}"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("32-byte") && e.contains("162 bytes"), "{e}");
     }
 
@@ -852,16 +1027,22 @@ mod tests {
 
     #[test]
     fn dkim_version_rules() {
-        let e = parse_dkim(&format!("k=rsa; v=DKIM1; p={RSA_1024}")).unwrap_err();
+        let e = parse_dkim(&format!("k=rsa; v=DKIM1; p={RSA_1024}"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("v= must be the first tag"), "{e}");
-        let e = parse_dkim(&format!("v=DKIM2; p={RSA_1024}")).unwrap_err();
+        let e = parse_dkim(&format!("v=DKIM2; p={RSA_1024}"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("v=DKIM2 is not DKIM1"), "{e}");
         assert!(parse_dkim(&format!("v=dkim1; p={RSA_1024}")).is_err());
     }
 
     #[test]
     fn dkim_key_type_and_service_rules() {
-        let e = parse_dkim(&format!("k=dsa; p={RSA_1024}")).unwrap_err();
+        let e = parse_dkim(&format!("k=dsa; p={RSA_1024}"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("k=dsa is not rsa or ed25519"), "{e}");
         assert!(parse_dkim(&format!("s=email; p={RSA_1024}")).is_ok());
         assert!(parse_dkim(&format!("s=*; p={RSA_1024}")).is_ok());
@@ -869,6 +1050,7 @@ mod tests {
         assert!(
             parse_dkim(&format!("s=tlsrpt; p={RSA_1024}"))
                 .unwrap_err()
+                .to_string()
                 .contains("s=tlsrpt does not include email")
         );
     }
@@ -878,19 +1060,21 @@ mod tests {
         assert!(
             parse_dkim("v=DKIM1; k=rsa")
                 .unwrap_err()
+                .to_string()
                 .contains("no p= tag")
         );
         // `P` is a different (unknown) tag: names are case-sensitive.
         assert!(
             parse_dkim(&format!("v=DKIM1; P={RSA_1024}"))
                 .unwrap_err()
+                .to_string()
                 .contains("no p= tag")
         );
     }
 
     #[test]
     fn dkim_rejects_invalid_base64() {
-        let e = parse_dkim("p=abc$").unwrap_err();
+        let e = parse_dkim("p=abc$").unwrap_err().to_string();
         assert_eq!(
             e,
             "p= is not valid base64: character '$' at position 4 is not in the base64 alphabet"
@@ -898,21 +1082,66 @@ mod tests {
         assert!(
             parse_dkim("p=abcde")
                 .unwrap_err()
+                .to_string()
                 .contains("not a multiple of 4")
         );
         assert!(
             parse_dkim("p=ab=c")
                 .unwrap_err()
+                .to_string()
                 .contains("'=' at position 3 is padding")
         );
         assert!(
             parse_dkim("p=ab=cdefg")
                 .unwrap_err()
+                .to_string()
                 .contains("'=' at position 3 is padding")
         );
-        assert!(parse_dkim("p=a===").unwrap_err().contains("3 '=' padding"));
-        assert!(parse_dkim("p=ab-_").unwrap_err().contains("'-'"));
+        assert!(
+            parse_dkim("p=a===")
+                .unwrap_err()
+                .to_string()
+                .contains("3 '=' padding")
+        );
+        assert!(
+            parse_dkim("p=ab-_")
+                .unwrap_err()
+                .to_string()
+                .contains("'-'")
+        );
         assert!(parse_dkim("p=abcé").is_err());
+    }
+
+    #[test]
+    fn errors_carry_their_data() {
+        assert_eq!(
+            parse_dkim("p=abc$"),
+            Err(RecordError::DkimBase64(Base64Error::NotInAlphabet {
+                character: '$',
+                position: 4,
+            }))
+        );
+        assert_eq!(
+            parse_tls_rpt("v=TLSRPTv1; rua=mailto:a@b.example; x=a b"),
+            Err(RecordError::ExtensionBadCharacter {
+                name: "x".into(),
+                value: "a b".into(),
+                character: ' ',
+                rfc: "RFC 8460 §3",
+            })
+        );
+        assert_eq!(
+            select_mta_sts(&strings(&[
+                "v=STSv1; id=1",
+                "v=STSv1; id=2",
+                "v=STSv1; id=3"
+            ])),
+            Err(RecordError::SeveralRecords {
+                count: 3,
+                kind: "MTA-STS (v=STSv1)",
+                rfc: "RFC 8461 §3.1",
+            })
+        );
     }
 
     #[test]
