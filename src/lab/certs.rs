@@ -21,11 +21,16 @@ pub struct LabPki {
     pub server_config: Arc<rustls::ServerConfig>,
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    format!("cannot create the lab's certificates: {e}")
+/// The lab's certificates could not be made (rcgen or rustls refused).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the lab's certificates: {0}")]
+pub struct CertError(String);
+
+fn err(e: impl std::fmt::Display) -> CertError {
+    CertError(e.to_string())
 }
 
-pub fn generate(hostname: &str, kind: CertKind) -> Result<LabPki, String> {
+pub fn generate(hostname: &str, kind: CertKind) -> Result<LabPki, CertError> {
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name

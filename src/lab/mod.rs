@@ -7,4 +7,4 @@ pub mod policy;
 pub mod server;
 
 pub use policy::Policy;
-pub use server::{Lab, LabConfig, LabEvent, Misbehaviour, StoredMessage};
+pub use server::{Lab, LabConfig, LabError, LabEvent, Misbehaviour, StoredMessage};

@@ -118,18 +118,39 @@ impl Drop for Lab {
     }
 }
 
+/// Why a practice server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("the lab listens on loopback only (127.0.0.0/8 or ::1), not {0}")]
+    NotLoopback(std::net::IpAddr),
+    #[error(transparent)]
+    Certs(#[from] certs::CertError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    WriteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 impl Lab {
     /// Starts listening; loopback addresses only, so a practice open relay is never reachable
     /// from the network.
     pub async fn start(
         config: LabConfig,
         events: Option<mpsc::UnboundedSender<LabEvent>>,
-    ) -> Result<Lab, String> {
+    ) -> Result<Lab, LabError> {
         if !config.listen.ip().is_loopback() {
-            return Err(format!(
-                "the lab listens on loopback only (127.0.0.0/8 or ::1), not {}",
-                config.listen.ip()
-            ));
+            return Err(LabError::NotLoopback(config.listen.ip()));
         }
         let kind = if config.misbehave.contains(&Misbehaviour::ExpiredCert) {
             CertKind::Expired
@@ -139,23 +160,33 @@ impl Lab {
             CertKind::Good
         };
         let pki = certs::generate(HOSTNAME, kind)?;
+        let listen_error = |source| LabError::Listen {
+            addr: config.listen,
+            source,
+        };
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(listen_error)?;
+        let addr = listener.local_addr().map_err(listen_error)?;
         let dir = std::env::temp_dir().join(format!(
             "smtpscope-lab-{}-{}",
             std::process::id(),
             addr.port()
         ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|source| LabError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
         let ca_path = dir.join("ca.pem");
-        std::fs::write(&ca_path, &pki.ca_pem)
-            .map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
+        std::fs::write(&ca_path, &pki.ca_pem).map_err(|source| LabError::WriteFile {
+            path: ca_path.clone(),
+            source,
+        })?;
         if let Some(store) = &config.store_dir {
-            std::fs::create_dir_all(store)
-                .map_err(|e| format!("cannot create {}: {e}", store.display()))?;
+            std::fs::create_dir_all(store).map_err(|source| LabError::CreateDir {
+                path: store.clone(),
+                source,
+            })?;
         }
         let shared = Arc::new(Shared {
             policy: config.policy,

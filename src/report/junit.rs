@@ -7,7 +7,10 @@ use std::time::Duration;
 use super::TargetInfo;
 use crate::scenario::{ScenarioResult, Verdict};
 
-pub fn render(target: &TargetInfo, results: &[ScenarioResult]) -> Result<String, String> {
+pub fn render(
+    target: &TargetInfo,
+    results: &[ScenarioResult],
+) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new("smtpscope");
     let mut suite = TestSuite::new(format!("smtpscope check {}", target.server));
     for r in results {
@@ -42,7 +45,7 @@ pub fn render(target: &TargetInfo, results: &[ScenarioResult]) -> Result<String,
         }
     }
     report.add_test_suite(suite);
-    report.to_string().map_err(|e| e.to_string())
+    report.to_string()
 }
 
 fn status(verdict: Verdict, reason: &str, reply: &str) -> TestCaseStatus {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::Scenario;
+use super::model::{Scenario, ScenarioError};
 use crate::profile::{ProfileError, parse_toml};
 
 /// Built-in scenarios, in catalogue order.
@@ -63,21 +63,45 @@ pub struct Entry {
     pub origin: Origin,
 }
 
+/// A scenario file that did not load, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    /// Already says file:line:column.
+    #[error(transparent)]
+    Syntax(ProfileError),
+    #[error("{}: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        source: ScenarioError,
+    },
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: id or alias of {id:?} is already used by scenario {other:?}", path.display())]
+    Clash {
+        path: PathBuf,
+        id: String,
+        other: String,
+    },
+}
+
 #[derive(Debug, Default)]
 pub struct Catalogue {
     pub entries: Vec<Entry>,
-    /// Files that could not be loaded, each with file:line:column and the reason.
-    pub errors: Vec<String>,
+    /// Files that could not be loaded.
+    pub errors: Vec<CatalogueError>,
 }
 
-fn parse(text: &str, path: &Path) -> Result<Scenario, String> {
-    let scenario: Scenario = parse_toml(text, path).map_err(|e| match e {
-        ProfileError::Parse { .. } => e.to_string(),
-        other => format!("{}: {other}", path.display()),
-    })?;
+fn parse(text: &str, path: &Path) -> Result<Scenario, CatalogueError> {
+    let scenario: Scenario = parse_toml(text, path).map_err(CatalogueError::Syntax)?;
     scenario
         .validate()
-        .map_err(|reason| format!("{}: {reason}", path.display()))?;
+        .map_err(|source| CatalogueError::Invalid {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(scenario)
 }
 
@@ -108,15 +132,21 @@ impl Catalogue {
                 .filter(|p| p.extension().is_some_and(|e| e == "toml"))
                 .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                cat.errors.push(format!("{}: {e}", dir.display()));
+            Err(source) => {
+                cat.errors.push(CatalogueError::Read {
+                    path: dir.to_path_buf(),
+                    source,
+                });
                 Vec::new()
             }
         };
         files.sort();
         for path in files {
             let loaded = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))
+                .map_err(|source| CatalogueError::Read {
+                    path: path.clone(),
+                    source,
+                })
                 .and_then(|text| parse(&text, &path));
             match loaded {
                 Ok(s) => {
@@ -125,12 +155,11 @@ impl Catalogue {
                             || s.aliases.iter().any(|a| e.scenario.answers_to(a))
                     });
                     match clash {
-                        Some(other) => cat.errors.push(format!(
-                            "{}: id or alias of {:?} is already used by scenario {:?}",
-                            path.display(),
-                            s.id,
-                            other.scenario.id
-                        )),
+                        Some(other) => cat.errors.push(CatalogueError::Clash {
+                            id: s.id.clone(),
+                            other: other.scenario.id.clone(),
+                            path,
+                        }),
                         None => cat.entries.push(Entry {
                             scenario: s,
                             origin: Origin::User(path),
@@ -239,16 +268,22 @@ mod tests {
         let cat = Catalogue::with_user_dir(dir.path());
         assert!(cat.find("my-check").is_some());
         assert_eq!(cat.errors.len(), 2, "{:?}", cat.errors);
-        let bad = cat
-            .errors
+        let errors: Vec<String> = cat.errors.iter().map(ToString::to_string).collect();
+        let bad = errors
             .iter()
             .find(|e| e.contains("bad.toml"))
             .expect("bad reported");
         assert!(bad.contains("bad.toml:2:9"), "{bad}");
         assert!(
-            cat.errors
+            errors
                 .iter()
                 .any(|e| e.contains("clash.toml") && e.contains("already used"))
+        );
+        assert!(
+            cat.errors
+                .iter()
+                .any(|e| matches!(e, CatalogueError::Clash { id, other, .. }
+                    if id == "mine-too" && other == "unauth-relay"))
         );
     }
 }

@@ -181,51 +181,78 @@ pub enum Severity {
     Warn,
 }
 
+/// What serde cannot catch in a scenario file, naming the step (1-based) where it applies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("id {0:?}: use letters, digits, '-' and '_'")]
+    BadId(String),
+    #[error("alias {0:?}: use letters, digits, '-' and '_'")]
+    BadAlias(String),
+    #[error("a scenario needs at least one step")]
+    NoSteps,
+    #[error("step {0}: give either `send` or `action`, not both")]
+    SendAndAction(usize),
+    #[error("step {0}: give `send` or `action`")]
+    NothingToDo(usize),
+    #[error("step {0}: `send` is one command line; CR and LF are added for you")]
+    LineBreakInSend(usize),
+    #[error("step {0}: action \"check\" needs `assert`")]
+    CheckWithoutAssert(usize),
+    #[error("step {0}: action \"smuggle\" needs `sequence`")]
+    SmuggleWithoutSequence(usize),
+    #[error("groups_per_session must be at least 1")]
+    ZeroGroupsPerSession,
+}
+
+/// A bad escape in a smuggling sequence or a hand-typed line, with its position (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EscapeError {
+    #[error("a lone backslash at the end (position {0})")]
+    LoneBackslash(usize),
+    #[error("\\x needs two hex digits (position {0})")]
+    ShortHex(usize),
+    #[error("\\x{hex}: not two hex digits (position {position})")]
+    BadHex { hex: String, position: usize },
+    #[error("unknown escape \\{escape} at position {position} (known: \\r \\n \\t \\0 \\\\ \\xHH)")]
+    Unknown { escape: char, position: usize },
+}
+
 impl Scenario {
     /// Checks what serde cannot: each step does exactly one thing, and ids are sane.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ScenarioError> {
         let ok_id = |s: &str| {
             !s.is_empty()
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
         if !ok_id(&self.id) {
-            return Err(format!(
-                "id {:?}: use letters, digits, '-' and '_'",
-                self.id
-            ));
+            return Err(ScenarioError::BadId(self.id.clone()));
         }
         if let Some(a) = self.aliases.iter().find(|a| !ok_id(a)) {
-            return Err(format!("alias {a:?}: use letters, digits, '-' and '_'"));
+            return Err(ScenarioError::BadAlias(a.clone()));
         }
         if self.steps.is_empty() {
-            return Err("a scenario needs at least one step".into());
+            return Err(ScenarioError::NoSteps);
         }
         for (i, step) in self.steps.iter().enumerate() {
             let n = i + 1;
             match (&step.send, step.action) {
-                (Some(_), Some(_)) => {
-                    return Err(format!(
-                        "step {n}: give either `send` or `action`, not both"
-                    ));
-                }
-                (None, None) => return Err(format!("step {n}: give `send` or `action`")),
+                (Some(_), Some(_)) => return Err(ScenarioError::SendAndAction(n)),
+                (None, None) => return Err(ScenarioError::NothingToDo(n)),
                 (Some(line), None) if line.contains('\r') || line.contains('\n') => {
-                    return Err(format!(
-                        "step {n}: `send` is one command line; CR and LF are added for you"
-                    ));
+                    return Err(ScenarioError::LineBreakInSend(n));
                 }
                 _ => {}
             }
             if step.action == Some(Action::Check) && step.assert.is_none() {
-                return Err(format!("step {n}: action \"check\" needs `assert`"));
+                return Err(ScenarioError::CheckWithoutAssert(n));
             }
             if step.action == Some(Action::Smuggle) && step.sequence.is_none() {
-                return Err(format!("step {n}: action \"smuggle\" needs `sequence`"));
+                return Err(ScenarioError::SmuggleWithoutSequence(n));
             }
         }
         if self.groups_per_session == Some(0) {
-            return Err("groups_per_session must be at least 1".into());
+            return Err(ScenarioError::ZeroGroupsPerSession);
         }
         Ok(())
     }
@@ -248,7 +275,7 @@ impl Scenario {
 
 /// Decodes `\r`, `\n`, `\0`, `\t`, `\\` and `\xHH` escapes (used for smuggling sequences and,
 /// later, raw lines typed in the TUI).
-pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
+pub fn unescape(text: &str) -> Result<Vec<u8>, EscapeError> {
     let mut out = Vec::with_capacity(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -260,7 +287,7 @@ pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
             continue;
         }
         let Some(&e) = bytes.get(i + 1) else {
-            return Err(format!("a lone backslash at the end (position {})", i + 1));
+            return Err(EscapeError::LoneBackslash(i + 1));
         };
         i += 2;
         match e {
@@ -270,24 +297,25 @@ pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
             b'0' => out.push(0),
             b'\\' => out.push(b'\\'),
             b'x' => {
-                let hex = text
-                    .get(i..i + 2)
-                    .ok_or_else(|| format!("\\x needs two hex digits (position {})", i - 1))?;
+                let hex = text.get(i..i + 2).ok_or(EscapeError::ShortHex(i - 1))?;
                 // from_str_radix alone would take a sign ("\\x+f"), so check the digits first.
                 let v = Some(hex)
                     .filter(|h| h.bytes().all(|d| d.is_ascii_hexdigit()))
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("\\x{hex}: not two hex digits (position {})", i - 1))?;
+                    .ok_or_else(|| EscapeError::BadHex {
+                        hex: hex.to_string(),
+                        position: i - 1,
+                    })?;
                 out.push(v);
                 i += 2;
             }
             _ => {
                 // Name the whole character, not its first UTF-8 byte.
                 let other = text[i - 1..].chars().next().unwrap_or('?');
-                return Err(format!(
-                    "unknown escape \\{other} at position {} (known: \\r \\n \\t \\0 \\\\ \\xHH)",
-                    i - 1
-                ));
+                return Err(EscapeError::Unknown {
+                    escape: other,
+                    position: i - 1,
+                });
             }
         }
     }
@@ -306,6 +334,7 @@ mod tests {
         assert!(
             unescape("\\q")
                 .expect_err("bad")
+                .to_string()
                 .contains("\\q at position 1")
         );
         assert!(unescape("\\x4").is_err());
@@ -315,6 +344,7 @@ mod tests {
         assert!(
             unescape("\\é")
                 .expect_err("bad")
+                .to_string()
                 .contains("\\é at position 1")
         );
         assert!(unescape("x\\").is_err());

@@ -283,13 +283,37 @@ fn failed_step(step: &Step, command: String, started: Instant, reason: String) -
     }
 }
 
+/// Why a session could not be brought to its first step.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("TLS is needed first, but the server does not offer STARTTLS")]
+    TlsNotOffered,
+    #[error("TLS could not be established: {0}")]
+    Tls(NetError),
+    #[error("TLS is required, but STARTTLS was not used")]
+    TlsNotUsed,
+    #[error("TLS is required, but the server does not advertise STARTTLS")]
+    TlsRequiredNotAdvertised,
+    #[error("no credentials")]
+    NoCredentials,
+    #[error("AUTH failed: {0}")]
+    AuthError(NetError),
+    #[error("AUTH {mechanism} failed: {reply}")]
+    AuthRejected {
+        mechanism: &'static str,
+        reply: String,
+    },
+}
+
 /// Connects and brings the session to where the steps start. Errors say why it could not.
-async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<Vars, String> {
-    let banner = conn.open_checked().await.map_err(|e| e.to_string())?;
+async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<Vars, SetupError> {
+    let banner = conn.open_checked().await?;
     let vars = ctx
         .vars
         .with_server(&flow::server_name(&banner), conn.peer().map(|p| p.ip()));
-    conn.greet(&ctx.helo).await.map_err(|e| e.to_string())?;
+    conn.greet(&ctx.helo).await?;
     let offered = conn
         .session()
         .capabilities()
@@ -301,11 +325,11 @@ async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<V
     };
     if want_tls && !conn.session().tls_active() {
         if !offered {
-            return Err("TLS is needed first, but the server does not offer STARTTLS".into());
+            return Err(SetupError::TlsNotOffered);
         }
         conn.starttls_and_greet(&ctx.helo)
             .await
-            .map_err(|e| format!("TLS could not be established: {e}"))?;
+            .map_err(SetupError::Tls)?;
     }
     // Scenarios that start in plaintext handle STARTTLS as a step of their own.
     if s.tls != TlsUse::Plaintext
@@ -313,21 +337,24 @@ async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<V
         && !conn.session().tls_active()
     {
         return Err(if offered {
-            "TLS is required, but STARTTLS was not used".into()
+            SetupError::TlsNotUsed
         } else {
-            "TLS is required, but the server does not advertise STARTTLS".into()
+            SetupError::TlsRequiredNotAdvertised
         });
     }
     if s.authenticate {
         let Some((mech, creds)) = &ctx.credentials else {
-            return Err("no credentials".into());
+            return Err(SetupError::NoCredentials);
         };
         let reply = conn
             .authenticate(*mech, creds.clone(), true)
             .await
-            .map_err(|e| format!("AUTH failed: {e}"))?;
+            .map_err(SetupError::AuthError)?;
         if reply.code() != Some(235) {
-            return Err(format!("AUTH {} failed: {}", mech.name(), describe(&reply)));
+            return Err(SetupError::AuthRejected {
+                mechanism: mech.name(),
+                reply: describe(&reply),
+            });
         }
     }
     Ok(vars)
@@ -352,7 +379,7 @@ async fn run_step(
                 Some(l) => l,
                 None => vars
                     .expand(template)
-                    .map_err(|e| failed_step(step, command.clone(), started, e))?,
+                    .map_err(|e| failed_step(step, command.clone(), started, e.to_string()))?,
             };
             command = line.clone();
             let mut wire = line.into_bytes();
@@ -682,16 +709,17 @@ impl Stepper {
 
     /// Connects and prepares (EHLO, TLS, AUTH as the scenario says). On failure every step is
     /// recorded as not reached, with the reason.
-    pub async fn open(&mut self) -> Result<(), String> {
+    pub async fn open(&mut self) -> Result<(), SetupError> {
         match prepare(&self.scenario, &self.ctx, &mut self.conn).await {
             Ok(v) => {
                 self.vars = Some(v);
                 Ok(())
             }
             Err(why) => {
+                let reason = why.to_string();
                 let steps: Vec<Step> = self.remaining().cloned().collect();
                 self.results
-                    .extend(steps.iter().map(|st| not_reached(st, &why)));
+                    .extend(steps.iter().map(|st| not_reached(st, &reason)));
                 self.unit = self.units.len();
                 self.conn.close().await;
                 Err(why)

@@ -29,6 +29,15 @@ pub fn source_of(var: &str) -> &'static str {
     }
 }
 
+/// A template that cannot be filled in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarError {
+    #[error("unclosed '{{' in {template:?}")]
+    Unclosed { template: String },
+    #[error("{{{name}}} is not set: set {}", source_of(name))]
+    Unset { name: String },
+}
+
 /// The variables known before connecting.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
@@ -118,19 +127,19 @@ impl Vars {
     }
 
     /// Fills in `{name}`s. Unknown names are an error naming them.
-    pub fn expand(&self, template: &str) -> Result<String, String> {
+    pub fn expand(&self, template: &str) -> Result<String, VarError> {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(open) = rest.find('{') {
             out.push_str(&rest[..open]);
             let after = &rest[open + 1..];
-            let close = after
-                .find('}')
-                .ok_or_else(|| format!("unclosed '{{' in {template:?}"))?;
+            let close = after.find('}').ok_or_else(|| VarError::Unclosed {
+                template: template.to_string(),
+            })?;
             let name = &after[..close];
-            let value = self
-                .get(name)
-                .ok_or_else(|| format!("{{{name}}} is not set: set {}", source_of(name)))?;
+            let value = self.get(name).ok_or_else(|| VarError::Unset {
+                name: name.to_string(),
+            })?;
             out.push_str(value);
             rest = &after[close + 1..];
         }
@@ -204,7 +213,13 @@ mod tests {
         let e = v
             .expand("RCPT TO:<{approved_recipient}>")
             .expect_err("unset");
-        assert!(e.contains("--approved-recipient"), "{e}");
+        assert_eq!(
+            e,
+            VarError::Unset {
+                name: "approved_recipient".into()
+            }
+        );
+        assert!(e.to_string().contains("--approved-recipient"), "{e}");
         assert!(v.expand("{oops").is_err());
         assert_eq!(
             v.get("auth_sender"),

@@ -1,0 +1,153 @@
+//! Layers point down, never up: a front end may use anything below it, a core layer never a
+//! front end. Read from the source, so a new `use` that points up fails here with its file.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Each top-level module's layer; a module may use modules of a lower layer only.
+const LAYERS: &[(&str, u8)] = &[
+    ("smtp", 0),
+    ("tls_info", 0),
+    ("transcript", 1),
+    ("net", 2),
+    ("secret", 2),
+    ("profile", 3),
+    ("lab", 3),
+    ("scenario", 4),
+    ("oneshot", 4),
+    ("report", 5),
+    ("dns", 5),
+    ("target", 6),
+    ("exit", 7),
+    // The flag definitions, which only the command-line front end reads.
+    ("cli", 8),
+    // The two front ends, side by side: neither may use the other.
+    ("commands", 9),
+    ("tui", 9),
+];
+
+fn layer(module: &str) -> Option<u8> {
+    LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level modules a file names through `crate::`, in code (comments left out), with
+/// grouped imports (`use crate::{a, b::c}`) expanded.
+fn crate_uses(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            if let Some(group) = after.strip_prefix('{') {
+                // Only the first segment of each item at the top of the group matters.
+                let mut depth = 0;
+                let mut item = String::new();
+                for c in group.chars() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            out.insert(first_segment(&item));
+                            item.clear();
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if depth == 0 {
+                        item.push(c);
+                    }
+                }
+                out.insert(first_segment(&item));
+            } else {
+                out.insert(first_segment(after));
+            }
+            rest = after;
+        }
+    }
+    out.retain(|m| !m.is_empty());
+    out
+}
+
+fn first_segment(s: &str) -> String {
+    s.trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+fn module_of(root: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(root).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+#[test]
+fn the_scanner_sees_grouped_and_nested_imports() {
+    let uses = crate_uses(
+        "use crate::{net::{Connection, TlsMode}, smtp::Reply};\n// crate::tui in a comment\nlet x = crate::target::resolve(); use crate::{exit};",
+    );
+    assert_eq!(
+        uses.into_iter().collect::<Vec<_>>(),
+        ["exit", "net", "smtp", "target"]
+    );
+}
+
+#[test]
+fn every_module_uses_only_the_layers_below_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut violations = Vec::new();
+    let mut checked = 0;
+    for file in &files {
+        let module = module_of(&root, file);
+        // The crate root and the binary choose between front ends: they sit above all.
+        let Some(own) = layer(&module) else {
+            assert!(
+                module == "lib" || module == "main",
+                "{}: module {module:?} has no layer; add it to LAYERS",
+                file.display()
+            );
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        for used in crate_uses(&text) {
+            if used == module {
+                continue;
+            }
+            checked += 1;
+            let Some(theirs) = layer(&used) else {
+                violations.push(format!("{}: crate::{used} has no layer", file.display()));
+                continue;
+            };
+            if theirs >= own {
+                violations.push(format!(
+                    "{}: {module} (layer {own}) uses crate::{used} (layer {theirs})",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(checked > 50, "the scan found only {checked} imports");
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
