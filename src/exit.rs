@@ -134,16 +134,7 @@ mod tests {
             Failure::ProtocolViolation,
             Failure::Session,
         ];
-        let mut codes: Vec<u8> = all.iter().map(|f| f.code()).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), all.len());
-        for c in codes {
-            assert!(
-                EXIT_CODES_HELP.contains(&format!("\n{c:>4}  ")),
-                "code {c} undocumented"
-            );
-        }
+        distinct_and_documented(all.map(Failure::code), EXIT_CODES_HELP);
     }
 
     #[test]
@@ -155,13 +146,17 @@ mod tests {
             CheckExit::Inconclusive,
             CheckExit::Internal,
         ];
-        let mut codes: Vec<u8> = all.iter().map(|f| f.code()).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), all.len());
-        for c in codes {
+        distinct_and_documented(all.map(CheckExit::code), CHECK_EXIT_CODES_HELP);
+    }
+
+    fn distinct_and_documented<const N: usize>(codes: [u8; N], help: &str) {
+        let mut sorted = codes.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), N, "two kinds share a code: {codes:?}");
+        for c in sorted {
             assert!(
-                CHECK_EXIT_CODES_HELP.contains(&format!("\n{c:>4}  ")),
+                help.contains(&format!("\n{c:>4}  ")),
                 "code {c} undocumented"
             );
         }

@@ -22,7 +22,8 @@ pub mod profile;
 pub mod report;
 pub mod scenario;
 pub mod secret;
-pub mod smtp;
+/// The protocol core, a crate of its own (`crates/smtp`) so the compiler keeps I/O out of it.
+pub use smtpscope_smtp as smtp;
 pub mod target;
 pub mod tls_info;
 pub mod transcript;

@@ -151,3 +151,42 @@ fn every_module_uses_only_the_layers_below_it() {
     assert!(checked > 50, "the scan found only {checked} imports");
     assert!(violations.is_empty(), "{}", violations.join("\n"));
 }
+
+/// The protocol core is its own crate so the compiler keeps I/O out of it; that holds only as
+/// long as its dependencies stay pure. A new one must be added here, on purpose.
+#[test]
+fn the_protocol_core_depends_on_no_io_crate() {
+    const ALLOWED: &[&str] = &[
+        "base64",
+        "hmac",
+        "md-5",
+        "secrecy",
+        "serde",
+        "thiserror",
+        "zeroize",
+    ];
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/smtp/Cargo.toml"),
+    )
+    .unwrap();
+    let mut in_deps = false;
+    let mut deps = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            // Build and target-specific dependencies count too; dev-dependencies do not ship.
+            in_deps = line.contains("dependencies") && !line.contains("dev-dependencies");
+            continue;
+        }
+        if in_deps && let Some((name, _)) = line.split_once('=') {
+            deps.push(name.trim().to_string());
+        }
+    }
+    assert!(deps.len() >= 5, "dependencies not found in {manifest}");
+    for dep in &deps {
+        assert!(
+            ALLOWED.contains(&dep.as_str()),
+            "crates/smtp depends on {dep}: the protocol core must stay free of I/O crates"
+        );
+    }
+}

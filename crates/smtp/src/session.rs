@@ -367,7 +367,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::reply::ReplyParser;
+    use crate::reply::ReplyParser;
 
     fn reply(wire: &[u8]) -> Reply {
         let mut p = ReplyParser::default();

@@ -1,5 +1,5 @@
 use super::*;
-use crate::smtp::reply::{ReplyLimits, ReplyParser};
+use crate::reply::{ReplyLimits, ReplyParser};
 
 /// Every reply in `wire`, parsed from the bytes split in two at `at`.
 fn replies_split_at(wire: &[u8], at: usize) -> Vec<Reply> {
