@@ -9,8 +9,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::smtp::auth::{Credentials, Mechanism, SaslClient, SecretLine, secret_needles};
+use crate::smtp::auth::{Credentials, Mechanism, SecretLine, secret_needles};
 use crate::smtp::command::{Command, Verb};
+use crate::smtp::flow::{self, AUTH_CANCEL, AuthExchange, AuthStep, StartTlsStep};
 use crate::smtp::reply::{Reply, ReplyLimits, ReplyParser};
 use crate::smtp::session::{SecurityPolicy, Session};
 use crate::transcript::{Event, Transcript};
@@ -409,10 +410,8 @@ impl Connection {
     pub async fn starttls(&mut self) -> Result<Reply, NetError> {
         self.send(&Command::StartTls).await?;
         let reply = self.read_reply().await?;
-        if reply.code() != Some(220) {
-            return Err(self.fail(NetError::StartTlsRefused {
-                reply: reply.summary(),
-            }));
+        if let StartTlsStep::Refused(summary) = flow::after_starttls(&reply, 0) {
+            return Err(self.fail(NetError::StartTlsRefused { reply: summary }));
         }
         // Anything already received after the 220 came in plaintext, yet a client that kept
         // it would read it as the server's answer inside TLS (Poddebniak et al. 2021, B_1).
@@ -427,8 +426,13 @@ impl Connection {
                 }
             }
         }
-        if !leftover.is_empty() || self.parser.in_progress() {
-            let count = leftover.len();
+        let after = if leftover.is_empty() && self.parser.in_progress() {
+            // Part of a line was parsed and nothing is left raw: still bytes after the 220.
+            1
+        } else {
+            leftover.len()
+        };
+        if let StartTlsStep::Injection { count } = flow::after_starttls(&reply, after) {
             self.transcript.event(
                 Event::Discarded {
                     bytes: leftover,
@@ -534,38 +538,30 @@ impl Connection {
         self.transcript
             .add_secrets(secret_needles(mechanism, &credentials));
         let identity = credentials.username.clone();
-        let mut sasl = SaslClient::new(mechanism, credentials);
-        let first = sasl.start(initial_response);
+        let mut exchange = AuthExchange::new(mechanism, credentials);
+        let first = exchange.start(initial_response);
         self.write_secret(&first).await?;
         self.session.auth_sent(&identity);
-        // Every mechanism here finishes in at most three round trips; a server that keeps
-        // challenging is cut off rather than answered forever.
-        for _ in 0..8 {
+        loop {
             let reply = self.read_reply().await?;
-            if reply.code() != Some(334) {
-                return Ok(reply);
-            }
-            let challenge = reply.lines.last().map(|l| l.text()).unwrap_or_default();
-            match sasl.step(challenge.trim()) {
-                Ok(line) => {
+            let failure = match exchange.on_reply(&reply) {
+                AuthStep::Done => return Ok(reply),
+                AuthStep::Respond(line) => {
                     self.write_secret(&line).await?;
                     self.session.auth_step_sent();
+                    continue;
                 }
-                Err(e) => {
-                    self.write(b"*\r\n", None).await?;
-                    self.session.auth_step_sent();
-                    let _ = self.read_reply().await;
-                    return Err(self.fail(NetError::Sasl(e)));
-                }
-            }
+                AuthStep::Cancel(e) => NetError::Sasl(e),
+                AuthStep::TooManyChallenges => NetError::Io {
+                    doing: "authenticating".into(),
+                    reason: "the server kept sending challenges; exchange cancelled".into(),
+                },
+            };
+            self.write(AUTH_CANCEL, None).await?;
+            self.session.auth_step_sent();
+            let _ = self.read_reply().await;
+            return Err(self.fail(failure));
         }
-        self.write(b"*\r\n", None).await?;
-        self.session.auth_step_sent();
-        let _ = self.read_reply().await;
-        Err(self.fail(NetError::Io {
-            doing: "authenticating".into(),
-            reason: "the server kept sending challenges; exchange cancelled".into(),
-        }))
     }
 
     /// Sends the message after DATA's 354. `wire` is sent exactly as given: it must already be

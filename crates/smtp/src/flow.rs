@@ -3,6 +3,7 @@
 //! the caller sends what [`Greeting`] asks for and feeds back each reply; `net` drives it over
 //! a socket, tests drive it with bytes.
 
+use super::auth::{Credentials, Mechanism, SaslClient, SaslError, SecretLine};
 use super::command::Command;
 use super::reply::Reply;
 
@@ -103,6 +104,88 @@ impl Greeting {
         })
     }
 }
+
+/// What to do after the reply to STARTTLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartTlsStep {
+    /// A 220 and nothing after it: start the handshake.
+    Handshake,
+    /// Any other reply: the session goes on in plaintext (or stops, if TLS is required).
+    Refused(String),
+    /// Bytes arrived after the 220, before the handshake. They came in plaintext, yet a
+    /// client that kept them would read them as the server's answer inside TLS (Poddebniak et
+    /// al. 2021, case B_1; CVE-2011-0411 class): never parse them, stop.
+    Injection { count: usize },
+}
+
+/// Decides after STARTTLS's reply. `after` counts the bytes already received past that reply,
+/// whole or partial; the reply parser stops right after a reply, so none is ever hidden.
+pub fn after_starttls(reply: &Reply, after: usize) -> StartTlsStep {
+    if reply.code() != Some(220) {
+        return StartTlsStep::Refused(reply.summary());
+    }
+    if after > 0 {
+        return StartTlsStep::Injection { count: after };
+    }
+    StartTlsStep::Handshake
+}
+
+/// What to do after a reply during AUTH.
+#[derive(Debug)]
+pub enum AuthStep {
+    /// Send this line (a response to a 334 challenge).
+    Respond(SecretLine),
+    /// The exchange is over; the reply says how (235 or a refusal).
+    Done,
+    /// The challenge cannot be answered: send `*` (RFC 4954 §4), read the reply, and report.
+    Cancel(SaslError),
+    /// The server keeps challenging past any mechanism's length: cancel the same way.
+    TooManyChallenges,
+}
+
+/// One AUTH exchange: [`start`](Self::start) gives the AUTH command, each reply goes to
+/// [`on_reply`](Self::on_reply) until it says the exchange is over.
+#[derive(Debug)]
+pub struct AuthExchange {
+    sasl: SaslClient,
+    challenges: usize,
+}
+
+/// Every mechanism here finishes in at most three round trips; a server that keeps
+/// challenging is cut off rather than answered forever.
+const MAX_CHALLENGES: usize = 8;
+
+impl AuthExchange {
+    pub fn new(mechanism: Mechanism, credentials: Credentials) -> Self {
+        AuthExchange {
+            sasl: SaslClient::new(mechanism, credentials),
+            challenges: 0,
+        }
+    }
+
+    pub fn start(&mut self, initial_response: bool) -> SecretLine {
+        self.challenges = 0;
+        self.sasl.start(initial_response)
+    }
+
+    pub fn on_reply(&mut self, reply: &Reply) -> AuthStep {
+        if reply.code() != Some(334) {
+            return AuthStep::Done;
+        }
+        self.challenges += 1;
+        if self.challenges > MAX_CHALLENGES {
+            return AuthStep::TooManyChallenges;
+        }
+        let challenge = reply.lines.last().map(|l| l.text()).unwrap_or_default();
+        match self.sasl.step(challenge.trim()) {
+            Ok(line) => AuthStep::Respond(line),
+            Err(e) => AuthStep::Cancel(e),
+        }
+    }
+}
+
+/// The line that cancels an exchange (RFC 4954 §4).
+pub const AUTH_CANCEL: &[u8] = b"*\r\n";
 
 /// A test message's headers and text. The caller supplies the clock's answers, so this stays
 /// pure and tests are deterministic.

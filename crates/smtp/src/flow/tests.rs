@@ -158,3 +158,125 @@ fn the_test_message_names_itself_and_its_envelope() {
     assert!(text.contains("\r\n\r\nThis message was sent by smtpscope"));
     assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
 }
+
+/// The reply to STARTTLS and whatever follows it, split at every byte: the parser stops right
+/// after the 220, so injected bytes are never taken as part of it and always counted.
+#[test]
+fn starttls_injection_is_seen_at_every_split() {
+    let clean: &[u8] = b"220 2.0.0 Ready to start TLS\r\n";
+    let injected: &[u8] =
+        b"220 2.0.0 Ready to start TLS\r\n250-mail.test\r\n250 AUTH PLAIN LOGIN\r\n";
+    for (wire, want_injection) in [(clean, false), (injected, true)] {
+        for at in 0..=wire.len() {
+            let mut parser = ReplyParser::new(ReplyLimits::default());
+            let mut reply = None;
+            let mut after = 0;
+            for chunk in [&wire[..at], &wire[at..]] {
+                if reply.is_some() {
+                    after += chunk.len();
+                    continue;
+                }
+                let fed = parser.feed(chunk);
+                if fed.reply.is_some() {
+                    reply = fed.reply;
+                    after += chunk.len() - fed.consumed;
+                }
+            }
+            let reply = reply.expect("the 220 is complete");
+            match flow_after(&reply, after) {
+                StartTlsStep::Injection { count } if want_injection => {
+                    assert_eq!(count, injected.len() - clean.len(), "split {at}")
+                }
+                StartTlsStep::Handshake if !want_injection => {}
+                other => panic!("split {at}: {other:?}"),
+            }
+        }
+    }
+    let refused = replies_split_at(b"454 4.7.0 TLS not available\r\n", 3);
+    assert_eq!(
+        flow_after(&refused[0], 0),
+        StartTlsStep::Refused("454 4.7.0 TLS not available".into())
+    );
+}
+
+fn flow_after(reply: &Reply, after: usize) -> StartTlsStep {
+    after_starttls(reply, after)
+}
+
+/// One AUTH exchange per mechanism against the server's bytes, split at every position.
+#[test]
+fn each_auth_mechanism_runs_to_its_end_at_every_split() {
+    use crate::auth::{Credentials, Mechanism};
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let cram = format!(
+        "334 {}\r\n235 2.7.0 ok\r\n",
+        b64("<1896.697170952@postoffice.example.net>")
+    );
+    let login = format!(
+        "334 {}\r\n334 {}\r\n235 2.7.0 ok\r\n",
+        b64("Username:"),
+        b64("Password:")
+    );
+    let cases: Vec<(Mechanism, bool, String, usize)> = vec![
+        (Mechanism::Plain, true, "235 2.7.0 ok\r\n".into(), 0),
+        (
+            Mechanism::Plain,
+            false,
+            "334 \r\n235 2.7.0 ok\r\n".into(),
+            1,
+        ),
+        (Mechanism::Login, true, login, 2),
+        (Mechanism::CramMd5, true, cram, 1),
+        (Mechanism::Xoauth2, true, "235 2.7.0 ok\r\n".into(), 0),
+    ];
+    for (mech, initial, server, responses) in cases {
+        let wire = server.as_bytes();
+        for at in 0..=wire.len() {
+            let mut ex = AuthExchange::new(mech, Credentials::new("alice", "s3cret"));
+            let first = ex.start(initial);
+            assert!(first.expose().starts_with(&format!("AUTH {}", mech.name())));
+            let mut sent = 0;
+            let mut done = false;
+            for reply in replies_split_at(wire, at) {
+                match ex.on_reply(&reply) {
+                    AuthStep::Respond(_) => sent += 1,
+                    AuthStep::Done => {
+                        assert_eq!(reply.code(), Some(235));
+                        done = true;
+                        break;
+                    }
+                    other => panic!("{mech:?} split {at}: {other:?}"),
+                }
+            }
+            assert!(done, "{mech:?} split {at}");
+            assert_eq!(sent, responses, "{mech:?} split {at}");
+        }
+    }
+}
+
+#[test]
+fn an_auth_exchange_that_cannot_answer_is_cancelled_and_an_endless_one_cut_off() {
+    use crate::auth::{Credentials, Mechanism};
+    let mut ex = AuthExchange::new(Mechanism::CramMd5, Credentials::new("a", "b"));
+    ex.start(true);
+    let bad = replies_split_at(b"334 !!not base64!!\r\n", 0);
+    assert!(matches!(ex.on_reply(&bad[0]), AuthStep::Cancel(_)));
+    let mut ex = AuthExchange::new(Mechanism::Login, Credentials::new("a", "b"));
+    ex.start(true);
+    let challenge = replies_split_at(b"334 VXNlcm5hbWU6\r\n", 0);
+    let mut steps = Vec::new();
+    for _ in 0..12 {
+        steps.push(ex.on_reply(&challenge[0]));
+    }
+    // LOGIN has two steps; a third challenge is refused, never answered.
+    assert!(matches!(steps[0], AuthStep::Respond(_)));
+    assert!(matches!(steps[1], AuthStep::Respond(_)));
+    assert!(matches!(steps[2], AuthStep::Cancel(_)), "{:?}", steps[2]);
+    assert!(
+        matches!(steps[11], AuthStep::TooManyChallenges),
+        "{:?}",
+        steps[11]
+    );
+    assert_eq!(AUTH_CANCEL, b"*\r\n");
+}
