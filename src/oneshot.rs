@@ -178,6 +178,9 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
                         &format!("STARTTLS refused ({reply}): continuing without TLS"),
                     );
                 }
+                Err(e @ NetError::StartTlsRefused { .. }) => {
+                    return Err(Stop(Failure::Tls, format!("TLS is required but {e}")));
+                }
                 Err(e) => return Err(net(e)),
             }
         }

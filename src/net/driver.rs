@@ -10,7 +10,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::smtp::auth::{Credentials, Mechanism, SecretLine, secret_needles};
-use crate::smtp::command::{Command, Verb};
+use crate::smtp::command::{Command, Verb, raw_commands, raw_unterminated};
 use crate::smtp::flow::{self, AUTH_CANCEL, AuthExchange, AuthStep, StartTlsStep};
 use crate::smtp::reply::{Reply, ReplyLimits, ReplyParser};
 use crate::smtp::session::{SecurityPolicy, Session};
@@ -387,22 +387,39 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends a command without waiting for its reply (after the security gate).
+    /// Sends a command without waiting for its reply (after the security gate). A raw line
+    /// may hold several commands: each is gated, and nothing goes out if any is refused.
     pub async fn send(&mut self, cmd: &Command) -> Result<(), NetError> {
-        let verb = cmd.gate_verb();
-        self.gate(verb)?;
+        let (answered, unterminated) = match cmd {
+            Command::Raw(bytes) => (raw_commands(bytes), raw_unterminated(bytes)),
+            other => (vec![other.verb()], None),
+        };
+        for verb in answered.iter().chain(unterminated.iter()) {
+            self.gate(*verb)?;
+        }
         self.write(&cmd.to_wire(), None).await?;
-        self.session.sent(verb);
+        for verb in &answered {
+            self.session.sent(*verb);
+        }
         Ok(())
     }
 
-    /// Sends a command and reads its reply.
+    /// Sends a command and reads its reply; for a raw line of several commands, one reply per
+    /// command, in order (the last is returned; all are in the transcript).
     pub async fn command(&mut self, cmd: &Command) -> Result<Reply, NetError> {
         if *cmd == Command::StartTls {
             return self.starttls().await;
         }
+        let expected = match cmd {
+            Command::Raw(bytes) => raw_commands(bytes).len().max(1),
+            _ => 1,
+        };
         self.send(cmd).await?;
-        self.read_reply().await
+        let mut last = self.read_reply().await?;
+        for _ in 1..expected {
+            last = self.read_reply().await?;
+        }
+        Ok(last)
     }
 
     /// STARTTLS and the handshake. A reply other than 220 is returned as

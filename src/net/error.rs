@@ -37,7 +37,7 @@ pub enum NetError {
     Handshake { reason: String },
     #[error("TLS is required but the server does not advertise STARTTLS")]
     StartTlsNotOffered,
-    #[error("TLS is required but the server refused STARTTLS: {reply}")]
+    #[error("the server refused STARTTLS: {reply}")]
     StartTlsRefused { reply: String },
     #[error(
         "possible STARTTLS response injection (CVE-2011-0411 class): {count} bytes arrived in plaintext after the 220 to STARTTLS and before the TLS handshake; they were discarded and the session stopped"

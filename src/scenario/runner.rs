@@ -286,6 +286,10 @@ fn failed_step(step: &Step, command: String, started: Instant, reason: String) -
 /// Why a session could not be brought to its first step.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    /// No SMTP greeting at all: refused, timed out, closed, or refused in the banner. Every
+    /// other connection to this server would end the same way.
+    #[error(transparent)]
+    Unreachable(NetError),
     #[error(transparent)]
     Net(#[from] NetError),
     #[error("TLS is needed first, but the server does not offer STARTTLS")]
@@ -309,7 +313,7 @@ pub enum SetupError {
 
 /// Connects and brings the session to where the steps start. Errors say why it could not.
 async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<Vars, SetupError> {
-    let banner = conn.open_checked().await?;
+    let banner = conn.open_checked().await.map_err(SetupError::Unreachable)?;
     let vars = ctx
         .vars
         .with_server(&flow::server_name(&banner), conn.peer().map(|p| p.ip()));
@@ -327,9 +331,19 @@ async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<V
         if !offered {
             return Err(SetupError::TlsNotOffered);
         }
-        conn.starttls_and_greet(&ctx.helo)
-            .await
-            .map_err(SetupError::Tls)?;
+        match conn.starttls_and_greet(&ctx.helo).await {
+            Ok(_) => {}
+            // Refused in plain words (e.g. 454): when TLS is optional, test the policy the
+            // plaintext session gets, as a sending MTA would fall back.
+            Err(NetError::StartTlsRefused { reply })
+                if s.tls == TlsUse::Profile && !ctx.opts.effective_policy().require_tls =>
+            {
+                conn.note(crate::transcript::Event::Info(format!(
+                    "STARTTLS refused ({reply}): continuing without TLS"
+                )));
+            }
+            Err(e) => return Err(SetupError::Tls(e)),
+        }
     }
     // Scenarios that start in plaintext handle STARTTLS as a step of their own.
     if s.tls != TlsUse::Plaintext
@@ -656,9 +670,35 @@ async fn smuggle(
     })
 }
 
-async fn run_session(s: &Scenario, ctx: &Context, units: &[Vec<Step>]) -> SessionRun {
+/// Set by the first session that finds the server gives no SMTP greeting at all; the sessions
+/// after it do not wait out the same timeout again.
+type Unreachable = std::sync::OnceLock<String>;
+
+async fn run_session(
+    s: &Scenario,
+    ctx: &Context,
+    units: &[Vec<Step>],
+    unreachable: &Unreachable,
+) -> SessionRun {
+    if let Some(why) = unreachable.get() {
+        let reason =
+            format!("not tried: the server did not greet on an earlier connection ({why})");
+        return SessionRun {
+            steps: units
+                .iter()
+                .flatten()
+                .map(|st| StepResult {
+                    reason: reason.clone(),
+                    ..not_reached(st, "")
+                })
+                .collect(),
+            transcript: None,
+        };
+    }
     let mut stepper = Stepper::new(s.clone(), ctx.clone(), units.to_vec(), Transcript::new());
-    let _ = stepper.open().await;
+    if let Err(SetupError::Unreachable(e)) = stepper.open().await {
+        let _ = unreachable.set(e.to_string());
+    }
     while stepper.current().is_some() {
         stepper.advance(None).await;
     }
@@ -1013,7 +1053,12 @@ pub fn aggregate(steps: &[StepResult]) -> (Verdict, String) {
     }
 }
 
-async fn run_scenario(s: Scenario, ctx: Arc<Context>, limit: Arc<Semaphore>) -> ScenarioResult {
+async fn run_scenario(
+    s: Scenario,
+    ctx: Arc<Context>,
+    limit: Arc<Semaphore>,
+    unreachable: Arc<Unreachable>,
+) -> ScenarioResult {
     if let Some(why) = unmet_requirement(&s, &ctx) {
         return ScenarioResult::skipped(&s, why);
     }
@@ -1023,9 +1068,10 @@ async fn run_scenario(s: Scenario, ctx: Arc<Context>, limit: Arc<Semaphore>) -> 
         let s = s.clone();
         let ctx = Arc::clone(&ctx);
         let limit = Arc::clone(&limit);
+        let unreachable = Arc::clone(&unreachable);
         handles.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            run_session(&s, &ctx, &units).await
+            run_session(&s, &ctx, &units, &unreachable).await
         }));
     }
     let mut steps = Vec::new();
@@ -1073,6 +1119,7 @@ pub async fn run(
     ctx: Context,
 ) -> Vec<ScenarioResult> {
     let limit = Arc::new(Semaphore::new(ctx.concurrency.max(1)));
+    let unreachable = Arc::new(Unreachable::new());
     let ctx = Arc::new(ctx);
     let control_needed = scenarios.iter().any(|s| s.needs_control);
     let control_selected = control
@@ -1084,6 +1131,7 @@ pub async fn run(
             s,
             Arc::clone(&ctx),
             Arc::clone(&limit),
+            Arc::clone(&unreachable),
         )));
     }
     let hidden_control = match control {
@@ -1091,6 +1139,7 @@ pub async fn run(
             c,
             Arc::clone(&ctx),
             Arc::clone(&limit),
+            Arc::clone(&unreachable),
         ))),
         _ => None,
     };
@@ -1117,7 +1166,8 @@ pub async fn with_control(
     ctx: Context,
 ) -> (Verdict, String) {
     let limit = Arc::new(Semaphore::new(1));
-    let control_result = run_scenario(control, Arc::new(ctx), limit).await;
+    let control_result =
+        run_scenario(control, Arc::new(ctx), limit, Arc::new(Unreachable::new())).await;
     let mut results = [ScenarioResult {
         scenario: String::new(),
         id: String::new(),

@@ -282,6 +282,43 @@ pub fn classify_raw(bytes: &[u8]) -> Verb {
     }
 }
 
+/// The verbs of the commands in a raw line that may hold several (`NOOP\r\nAUTH ...\r\n`), in
+/// order, so each is gated and answered. A command counts once its line ends (LF); text after
+/// a DATA is the message, not commands, and its closing `.` is answered like a command.
+pub fn raw_commands(bytes: &[u8]) -> Vec<Verb> {
+    scan_raw(bytes).0
+}
+
+/// The verb the security gate must see for the part of a raw line that has no line end yet:
+/// it goes out now, and the server acts on it once the line is finished.
+pub fn raw_unterminated(bytes: &[u8]) -> Option<Verb> {
+    let (_, in_message) = scan_raw(bytes);
+    let tail = bytes.rsplit(|&b| b == b'\n').next().unwrap_or(bytes);
+    (!tail.is_empty() && !in_message).then(|| classify_raw(tail))
+}
+
+/// The verbs of the complete lines, and whether the line ends inside a message body.
+fn scan_raw(bytes: &[u8]) -> (Vec<Verb>, bool) {
+    let mut verbs = Vec::new();
+    let mut in_message = false;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let Some(content) = line.strip_suffix(b"\n") else {
+            break;
+        };
+        if in_message {
+            if content.strip_suffix(b"\r").unwrap_or(content) == b"." {
+                in_message = false;
+                verbs.push(Verb::Raw);
+            }
+            continue;
+        }
+        let verb = classify_raw(line);
+        in_message = verb == Verb::Data;
+        verbs.push(verb);
+    }
+    (verbs, in_message)
+}
+
 fn with_optional(verb: &str, arg: &Option<String>) -> String {
     match arg {
         Some(a) => format!("{verb} {a}"),
@@ -330,6 +367,23 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_raw_line_is_split_into_its_commands() {
+        assert_eq!(
+            raw_commands(b"NOOP\r\nAUTH PLAIN eA==\r\nmail from:<a@b>\n"),
+            vec![Verb::Noop, Verb::Auth, Verb::Mail]
+        );
+        // A message after DATA is not commands; its closing dot is answered.
+        assert_eq!(
+            raw_commands(b"DATA\r\nAUTH is just text here\r\n.\r\nQUIT\r\n"),
+            vec![Verb::Data, Verb::Raw, Verb::Quit]
+        );
+        assert_eq!(raw_commands(b"NOOP"), Vec::<Verb>::new());
+        assert_eq!(raw_unterminated(b"NOOP\r\nAUTH PLAIN"), Some(Verb::Auth));
+        assert_eq!(raw_unterminated(b"DATA\r\nAUTH PLAIN"), None);
+        assert_eq!(raw_unterminated(b"NOOP\r\n"), None);
+    }
 
     #[test]
     fn simple_commands_end_with_crlf() {
