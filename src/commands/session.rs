@@ -9,6 +9,7 @@ use crate::exit::Failure;
 use crate::net::Connection;
 use crate::oneshot::{self, Plan, QuitAfter};
 use crate::smtp::data::encode_data;
+use crate::smtp::validate;
 use crate::target::{Endpoint, ResolvedTarget, TargetError};
 use crate::transcript::{Transcript, render_entry};
 
@@ -120,6 +121,10 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         .from
         .clone()
         .unwrap_or_else(|| format!("smtpscope@{helo}"));
+    validate::mailbox("--from", &from, true).map_err(TargetError::from)?;
+    for to in &args.to {
+        validate::mailbox("--to", to, false).map_err(TargetError::from)?;
+    }
     let message = match &args.data_file {
         Some(path) => {
             let body = std::fs::read(path).map_err(|e| PrepareError::DataFile {

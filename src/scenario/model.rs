@@ -196,6 +196,11 @@ pub enum ScenarioError {
     NothingToDo(usize),
     #[error("step {0}: `send` is one command line; CR and LF are added for you")]
     LineBreakInSend(usize),
+    #[error("step {step}: `send` {source}")]
+    BadSend {
+        step: usize,
+        source: crate::smtp::validate::Problem,
+    },
     #[error("step {0}: action \"check\" needs `assert`")]
     CheckWithoutAssert(usize),
     #[error("step {0}: action \"smuggle\" needs `sequence`")]
@@ -241,6 +246,14 @@ impl Scenario {
                 (None, None) => return Err(ScenarioError::NothingToDo(n)),
                 (Some(line), None) if line.contains('\r') || line.contains('\n') => {
                     return Err(ScenarioError::LineBreakInSend(n));
+                }
+                (Some(line), None) => {
+                    crate::smtp::validate::line("send", line).map_err(|e| {
+                        ScenarioError::BadSend {
+                            step: n,
+                            source: e.problem,
+                        }
+                    })?;
                 }
                 _ => {}
             }

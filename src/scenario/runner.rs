@@ -391,9 +391,16 @@ async fn run_step(
             // A line the operator edited goes out exactly as typed.
             let line = match literal {
                 Some(l) => l,
-                None => vars
-                    .expand(template)
-                    .map_err(|e| failed_step(step, command.clone(), started, e.to_string()))?,
+                None => {
+                    let line = vars
+                        .expand(template)
+                        .map_err(|e| failed_step(step, command.clone(), started, e.to_string()))?;
+                    // The variables were checked where they entered; this guards the join.
+                    if let Err(e) = crate::smtp::validate::line("the filled-in command", &line) {
+                        return Ok(failed_step(step, command, started, e.to_string()));
+                    }
+                    line
+                }
             };
             command = line.clone();
             let mut wire = line.into_bytes();

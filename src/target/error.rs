@@ -40,6 +40,8 @@ pub enum TargetError {
     NoMailHost { domain: String },
     #[error("MX host {host} has no address")]
     MxWithoutAddress { host: String },
+    #[error(transparent)]
+    Field(#[from] crate::smtp::validate::FieldError),
     #[error("--domain {domain} needs smtpscope built with the `dns` feature")]
     NoDnsSupport { domain: String },
 }

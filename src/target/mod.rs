@@ -22,6 +22,7 @@ use crate::scenario::Context;
 use crate::scenario::vars::Vars;
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::session::SecurityPolicy;
+use crate::smtp::validate;
 
 /// The longest timeout accepted anywhere (a day): longer is a typo, not a plan.
 pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
@@ -223,6 +224,12 @@ pub fn resolve(
         )?,
     };
     let helo = pick(&o.helo, p.and_then(|p| p.helo.as_ref())).unwrap_or_else(default_helo);
+    let origin = Origin {
+        profile: profile.map(|(n, _)| n),
+    };
+    validate::helo(&origin.name(o.helo.is_some(), "--helo", "helo"), &helo)?;
+    let relay = relay_addresses(p, &o.relay);
+    check_relay(&relay, &o.relay, &origin)?;
     Ok(ResolvedTarget {
         profile_name: profile.map(|(n, _)| n.to_string()),
         endpoint,
@@ -231,8 +238,77 @@ pub fn resolve(
         dns_server,
         helo,
         credentials: credential_source(p, &o.auth)?,
-        relay: relay_addresses(p, &o.relay),
+        relay,
     })
+}
+
+/// Where a value came from, to name it in an error: a flag, or a profile's setting.
+struct Origin<'a> {
+    profile: Option<&'a str>,
+}
+
+impl Origin<'_> {
+    fn name(&self, overridden: bool, flag: &str, setting: &str) -> String {
+        match (overridden, self.profile) {
+            (true, _) | (false, None) => flag.to_string(),
+            (false, Some(p)) => format!("profile {p}: {setting}"),
+        }
+    }
+}
+
+/// Every relay address goes into MAIL FROM or RCPT TO: none may carry a control character or
+/// exceed RFC 5321's lengths.
+fn check_relay(r: &RelayAddresses, o: &RelayAddresses, origin: &Origin) -> Result<(), TargetError> {
+    let fields = [
+        (
+            &r.local_recipient,
+            &o.local_recipient,
+            "local-recipient",
+            "local_recipient",
+        ),
+        (
+            &r.external_sender,
+            &o.external_sender,
+            "external-sender",
+            "external_sender",
+        ),
+        (
+            &r.external_recipient,
+            &o.external_recipient,
+            "external-recipient",
+            "external_recipient",
+        ),
+        (
+            &r.approved_recipient,
+            &o.approved_recipient,
+            "approved-recipient",
+            "approved_recipient",
+        ),
+        (
+            &r.disallowed_recipient,
+            &o.disallowed_recipient,
+            "disallowed-recipient",
+            "disallowed_recipient",
+        ),
+        (
+            &r.other_local_sender,
+            &o.other_local_sender,
+            "other-local-sender",
+            "other_local_sender",
+        ),
+        (&r.auth_sender, &o.auth_sender, "auth-sender", "auth_sender"),
+    ];
+    for (value, over, flag, setting) in fields {
+        if let Some(v) = value {
+            let name = origin.name(
+                over.is_some(),
+                &format!("--{flag}"),
+                &format!("[relay] {setting}"),
+            );
+            validate::mailbox(&name, v, false)?;
+        }
+    }
+    Ok(())
 }
 
 fn credential_source(

@@ -27,13 +27,15 @@ pub fn check_banner(banner: &Reply) -> Result<(), BannerProblem> {
     Ok(())
 }
 
-/// The server's name from its banner (`220 mail.example.com ESMTP ...`).
+/// The server's name from its banner (`220 mail.example.com ESMTP ...`). It fills in scenario
+/// commands, so a name that could not go into a command line is not used.
 pub fn server_name(banner: &Reply) -> String {
     banner
         .lines
         .first()
         .map(|l| l.text())
         .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .filter(|name| super::validate::helo("server name", name).is_ok())
         .unwrap_or_else(|| "localhost".into())
 }
 

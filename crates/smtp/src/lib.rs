@@ -10,6 +10,7 @@ pub mod flow;
 pub mod reply;
 pub mod session;
 pub mod status;
+pub mod validate;
 
 pub use capabilities::Capabilities;
 pub use command::{Command, Verb};

@@ -1,0 +1,172 @@
+//! Checks for values that go into a command line: an address, a HELO name. Only the operator's
+//! hand-typed raw line may carry CR, LF or other control bytes; a structured value that did
+//! would split into commands of its own (`<a@b>\r\nRSET\r\n…`). Lengths are RFC 5321
+//! §4.5.3.1's.
+
+/// RFC 5321 §4.5.3.1.1: a local part of at most 64 octets.
+pub const MAX_LOCAL_PART: usize = 64;
+/// RFC 5321 §4.5.3.1.2: a domain of at most 255 octets.
+pub const MAX_DOMAIN: usize = 255;
+/// RFC 5321 §4.5.3.1.3: a path of at most 256 octets, angle brackets included.
+pub const MAX_MAILBOX: usize = 254;
+
+/// What is wrong with a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error(
+        "holds {name} at position {position}; only a hand-typed raw line may send control characters"
+    )]
+    Control { name: String, position: usize },
+    #[error("is {len} octets long; RFC 5321 allows at most {max} for {what}")]
+    TooLong {
+        len: usize,
+        max: usize,
+        what: &'static str,
+    },
+    #[error("is empty")]
+    Empty,
+}
+
+/// A value refused, naming the setting it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct FieldError {
+    pub field: String,
+    pub problem: Problem,
+}
+
+fn control_name(b: u8) -> String {
+    match b {
+        b'\r' => "a CR (\\r)".into(),
+        b'\n' => "an LF (\\n)".into(),
+        0 => "a NUL (\\0)".into(),
+        0x1b => "an ESC (\\x1b)".into(),
+        b'\t' => "a TAB (\\t)".into(),
+        other => format!("the control byte \\x{other:02x}"),
+    }
+}
+
+fn no_control(value: &str) -> Result<(), Problem> {
+    match value.bytes().position(|b| b < 0x20 || b == 0x7f) {
+        Some(i) => Err(Problem::Control {
+            name: control_name(value.as_bytes()[i]),
+            position: i + 1,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn at_most(value: &str, max: usize, what: &'static str) -> Result<(), Problem> {
+    if value.len() > max {
+        return Err(Problem::TooLong {
+            len: value.len(),
+            max,
+            what,
+        });
+    }
+    Ok(())
+}
+
+fn field(field: &str, r: Result<(), Problem>) -> Result<(), FieldError> {
+    r.map_err(|problem| FieldError {
+        field: field.to_string(),
+        problem,
+    })
+}
+
+/// An address for MAIL FROM or RCPT TO (without the angle brackets). Empty is the null
+/// sender, allowed only where `allow_empty` says so.
+pub fn mailbox(name: &str, value: &str, allow_empty: bool) -> Result<(), FieldError> {
+    field(name, check_mailbox(value, allow_empty))
+}
+
+fn check_mailbox(value: &str, allow_empty: bool) -> Result<(), Problem> {
+    if value.is_empty() {
+        return if allow_empty {
+            Ok(())
+        } else {
+            Err(Problem::Empty)
+        };
+    }
+    no_control(value)?;
+    at_most(value, MAX_MAILBOX, "an address")?;
+    if let Some((local, domain)) = value.rsplit_once('@') {
+        at_most(local, MAX_LOCAL_PART, "a local part")?;
+        at_most(domain, MAX_DOMAIN, "a domain")?;
+    }
+    Ok(())
+}
+
+/// A name for EHLO, HELO or LHLO.
+pub fn helo(name: &str, value: &str) -> Result<(), FieldError> {
+    field(name, {
+        if value.is_empty() {
+            Err(Problem::Empty)
+        } else {
+            no_control(value).and_then(|()| at_most(value, MAX_DOMAIN, "a domain"))
+        }
+    })
+}
+
+/// Free text that ends up inside a command line, such as a filled-in scenario step.
+pub fn line(name: &str, value: &str) -> Result<(), FieldError> {
+    // RFC 5321 §4.5.3.1.4: 512 octets with the CRLF.
+    field(
+        name,
+        no_control(value).and_then(|()| at_most(value, 510, "a command line")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_bytes_are_named_with_their_position() {
+        let e = mailbox("--to", "postmaster@lab.test>\r\nRSET", false).unwrap_err();
+        assert_eq!(e.field, "--to");
+        assert_eq!(
+            e.problem,
+            Problem::Control {
+                name: "a CR (\\r)".into(),
+                position: 21
+            }
+        );
+        assert!(
+            e.to_string()
+                .starts_with("--to holds a CR (\\r) at position 21"),
+            "{e}"
+        );
+        for bad in ["a\nb@c", "a\0b@c", "a\x1bb@c", "a\x7f@c"] {
+            assert!(mailbox("f", bad, false).is_err(), "{bad:?}");
+            assert!(helo("h", bad).is_err(), "{bad:?}");
+            assert!(line("l", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rfc_5321_lengths() {
+        let local = "a".repeat(MAX_LOCAL_PART);
+        assert!(mailbox("f", &format!("{local}@x.example"), false).is_ok());
+        let e = mailbox("f", &format!("{local}a@x.example"), false).unwrap_err();
+        assert!(matches!(e.problem, Problem::TooLong { max: 64, .. }), "{e}");
+        let long = format!("a@{}", "b".repeat(MAX_MAILBOX));
+        assert!(matches!(
+            mailbox("f", &long, false).unwrap_err().problem,
+            Problem::TooLong { max: 254, .. }
+        ));
+        assert!(helo("h", &"h".repeat(255)).is_ok());
+        assert!(helo("h", &"h".repeat(256)).is_err());
+        assert!(line("l", &"x".repeat(511)).is_err());
+    }
+
+    #[test]
+    fn the_null_sender_only_where_allowed() {
+        assert!(mailbox("--from", "", true).is_ok());
+        assert_eq!(
+            mailbox("--to", "", false).unwrap_err().problem,
+            Problem::Empty
+        );
+        assert!(helo("--helo", "").is_err());
+    }
+}
