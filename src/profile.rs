@@ -150,6 +150,19 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// At most `max` characters of `text`: the parser quotes what it did not like, and a 10 MB key
+/// echoed back in full would bury the message.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..cut],
+            text[cut..].chars().count()
+        ),
+        None => text.to_string(),
+    }
+}
+
 /// Parses TOML text into `T`, turning an error into file:line:column and the reason.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(
     text: &str,
@@ -161,7 +174,7 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
             path: path.to_path_buf(),
             line,
             column,
-            reason: e.message().trim().to_string(),
+            reason: shorten(e.message().trim(), 300),
         }
     })
 }
@@ -381,6 +394,15 @@ other_local_sender = "someone-else@example.com"
         let again =
             Profile::parse(&p.to_toml().expect("toml"), Path::new("y.toml")).expect("re-parses");
         assert_eq!(again, p);
+    }
+
+    #[test]
+    fn a_huge_bad_key_is_not_echoed_in_full() {
+        let text = format!("server = \"a:25\"\n{} = 1\n", "k".repeat(100_000));
+        let e = Profile::parse(&text, Path::new("p.toml")).expect_err("unknown key");
+        let s = e.to_string();
+        assert!(s.len() < 600, "{} characters", s.len());
+        assert!(s.contains("more characters)"), "{s}");
     }
 
     #[test]

@@ -80,6 +80,25 @@ pub fn from_file(path: &Path) -> Result<SecretString, SecretError> {
     Ok(SecretString::from(line.to_string()))
 }
 
+/// A warning when a password file can be read by others, as ssh gives for a private key.
+#[cfg(unix)]
+pub fn file_permissions_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "password file {} is readable by others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )
+    })
+}
+
+#[cfg(not(unix))]
+pub fn file_permissions_warning(_path: &Path) -> Option<String> {
+    None
+}
+
 /// Runs a password manager command (e.g. `["pass", "show", "mail/alice"]`) and takes the first
 /// line of its output. Bounded: a command that does not finish in 30 s is abandoned.
 pub fn from_command(argv: &[String]) -> Result<SecretString, SecretError> {
@@ -191,6 +210,20 @@ mod tests {
             .to_string();
         assert!(missing.contains("cannot run password_command"), "{missing}");
         assert!(from_command(&[]).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_password_file_others_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let w = file_permissions_warning(&path).expect("warned");
+        assert!(w.contains("readable by others (mode 644)"), "{w}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(file_permissions_warning(&path), None);
     }
 
     #[test]

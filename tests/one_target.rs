@@ -135,11 +135,11 @@ fn every_front_end_resolves_a_profile_the_same_way() {
         ),
         (
             "timeout-too-long",
-            "error: timeout must be a number of seconds between 0 and 86400, not 100000",
+            "error: timeout must be more than 0 and at most 86400 seconds, not 100000",
         ),
         (
             "timeout-negative",
-            "error: timeout must be a number of seconds between 0 and 86400, not -1",
+            "error: timeout must be more than 0 and at most 86400 seconds, not -1",
         ),
     ] {
         assert_eq!(tui(name, &profile(name)), error);
@@ -169,7 +169,7 @@ fn errors_read_the_same_from_every_front_end() {
         ("require-tls-none", "require-tls contradicts TLS mode none"),
         (
             "timeout-too-long",
-            "timeout must be a number of seconds between 0 and 86400, not 100000",
+            "timeout must be more than 0 and at most 86400 seconds, not 100000",
         ),
         (
             "password-env-unset",

@@ -131,6 +131,12 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
+            if body.is_empty() {
+                eprintln!(
+                    "smtpscope session: warning: --data-file {} is empty: the message will be empty",
+                    path.display()
+                );
+            }
             encode_data(&body)
         }
         None => encode_data(&crate::net::exchange::test_message(

@@ -84,6 +84,13 @@ pub fn resolve(
         }
         None => None,
     };
+    if let Some(w) = a
+        .password_file
+        .as_deref()
+        .and_then(crate::secret::file_permissions_warning)
+    {
+        eprintln!("smtpscope: warning: {w}");
+    }
     target::resolve(
         profile.as_ref().map(|(n, p)| (n.as_str(), p)),
         &overrides(t, a, r, may_prompt),

@@ -21,6 +21,8 @@ pub enum AddressError {
     NoHost { spec: String },
     #[error("{spec:?}: {port:?} is not a port number (1-65535)")]
     BadPort { spec: String, port: String },
+    #[error("{spec:?}: not a host name, and not an IPv6 address (write [::1]:25 for a port)")]
+    BadIpv6 { spec: String },
 }
 
 /// A server to connect to.
@@ -67,8 +69,11 @@ impl Target {
                 port,
             });
         }
-        // More than one colon and no brackets: a bare IPv6 address.
+        // More than one colon and no brackets: a bare IPv6 address, or nothing usable.
         if spec.matches(':').count() > 1 {
+            if spec.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(AddressError::BadIpv6 { spec: spec.into() });
+            }
             return Ok(Target {
                 host: spec.to_string(),
                 port: default_port,
@@ -216,6 +221,9 @@ mod tests {
         assert!(t("host:99999").is_err());
         assert!(t(":25").is_err());
         assert!(t("[::1").is_err());
+        // Not an address at all: a usage error now, not a failed lookup later.
+        assert!(matches!(t(":::"), Err(AddressError::BadIpv6 { .. })));
+        assert!(matches!(t("a:b:c"), Err(AddressError::BadIpv6 { .. })));
         assert_eq!(
             Target {
                 host: "::1".into(),

@@ -190,7 +190,7 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsSetupError> {
+pub fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsSetupError> {
     let pem = std::fs::read(path).map_err(|source| TlsSetupError::CaFileRead {
         path: path.to_owned(),
         source,

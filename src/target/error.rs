@@ -16,10 +16,15 @@ pub enum TargetError {
     Address(#[from] crate::net::connect::AddressError),
     #[error("require-tls contradicts TLS mode none")]
     RequireTlsWithoutTls,
-    #[error("{setting} must be a number of seconds between 0 and {max}, not {value}", max = super::MAX_TIMEOUT_SECS)]
+    #[error("{setting} must be more than 0 and at most {max} seconds, not {value}", max = super::MAX_TIMEOUT_SECS)]
     Timeout { setting: &'static str, value: f64 },
     #[error("CA file {}: no such file", .0.display())]
     CaFileMissing(PathBuf),
+    #[error("CA file {}: is a directory, not a PEM file", .0.display())]
+    CaFileIsDirectory(PathBuf),
+    /// Read at start, so a broken trust file is the user's error (exit 2), never the server's.
+    #[error(transparent)]
+    CaFile(#[from] crate::net::tls::TlsSetupError),
     #[error("dns_server {value:?} is not IP:PORT")]
     DnsServer { value: String },
     #[error("--user or a password source was given without --auth")]

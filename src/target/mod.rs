@@ -184,10 +184,14 @@ pub fn resolve(
         (None, None) => return Err(TargetError::NoServer),
     };
     let ca_file = pick(&o.ca_file, p.and_then(|p| p.ca_file.as_ref()));
-    if let Some(path) = &ca_file
-        && !path.is_file()
-    {
-        return Err(TargetError::CaFileMissing(path.clone()));
+    if let Some(path) = &ca_file {
+        if path.is_dir() {
+            return Err(TargetError::CaFileIsDirectory(path.clone()));
+        }
+        if !path.exists() {
+            return Err(TargetError::CaFileMissing(path.clone()));
+        }
+        crate::net::tls::load_ca_file(path)?;
     }
     let verify = p.map_or(Verify::Platform, |p| p.verify);
     let trust = o.trust.unwrap_or(if verify == Verify::Mozilla {
