@@ -618,8 +618,8 @@ async fn drive_tui(name: &'static str, profile: Profile) -> Run {
     }
     let run = state.run.as_ref();
     let mut text = String::new();
-    for i in 0..state.lines.len() {
-        text.push_str(state.lines.text(i));
+    for i in 0..state.transcript.lines.len() {
+        text.push_str(state.transcript.lines.text(i));
         text.push('\n');
     }
     if let Some((verdict, reason)) = run.and_then(|r| r.verdict.as_ref()) {

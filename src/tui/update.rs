@@ -18,8 +18,8 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
         Message::Key(key) => on_key(state, key),
         Message::Mouse(m) => {
             match m.kind {
-                MouseEventKind::ScrollUp => scroll_up(state, 3),
-                MouseEventKind::ScrollDown => scroll_down(state, 3),
+                MouseEventKind::ScrollUp => state.transcript.scroll_up(3),
+                MouseEventKind::ScrollDown => state.transcript.scroll_down(3),
                 _ => {}
             }
             Vec::new()
@@ -86,20 +86,9 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if state.overlay.is_some() {
         return on_overlay_key(state, key);
     }
-    if let Some(input) = state.search_input.as_mut() {
-        match key.code {
-            KeyCode::Enter => {
-                let q = std::mem::take(input);
-                state.search_input = None;
-                state.search = (!q.is_empty()).then_some(q);
-                search_next(state);
-            }
-            KeyCode::Esc => state.search_input = None,
-            KeyCode::Backspace => {
-                input.pop();
-            }
-            KeyCode::Char(c) => input.push(c),
-            _ => {}
+    if state.transcript.typing_search() {
+        if state.transcript.search_key(key.code) {
+            search_next(state);
         }
         return Vec::new();
     }
@@ -227,11 +216,12 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Export => vec![Effect::Export {
             json: false,
-            contents: state.lines.export_text(),
+            contents: state.transcript.lines.export_text(),
         }],
         Action::ExportJson => vec![Effect::Export {
             json: true,
-            contents: serde_json::to_string_pretty(&state.lines.export_json()).unwrap_or_default(),
+            contents: serde_json::to_string_pretty(&state.transcript.lines.export_json())
+                .unwrap_or_default(),
         }],
         Action::Skip => with_run(state, Effect::Skip),
         Action::RunRest => {
@@ -253,7 +243,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Up => {
             match state.focus {
                 Focus::Picker => state.selected = state.selected.saturating_sub(1),
-                Focus::Transcript => select_line(state, -1),
+                Focus::Transcript => state.transcript.select_previous(),
                 Focus::Editor => {}
             }
             Vec::new()
@@ -265,36 +255,33 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
                         state.selected += 1;
                     }
                 }
-                Focus::Transcript => select_line(state, 1),
+                Focus::Transcript => state.transcript.select_next(),
                 Focus::Editor => {}
             }
             Vec::new()
         }
         Action::PageUp => {
-            scroll_up(state, 10);
+            state.transcript.scroll_up(10);
             Vec::new()
         }
         Action::PageDown => {
-            scroll_down(state, 10);
+            state.transcript.scroll_down(10);
             Vec::new()
         }
         Action::Top => {
-            state.follow = false;
-            state.scroll = state.lines.len();
+            state.transcript.top();
             Vec::new()
         }
         Action::Bottom | Action::Follow => {
-            state.follow = true;
-            state.scroll = 0;
-            state.selected_line = None;
+            state.transcript.follow();
             Vec::new()
         }
         Action::RawView => {
-            state.raw_view = !state.raw_view;
+            state.transcript.toggle_raw();
             Vec::new()
         }
         Action::Search => {
-            state.search_input = Some(String::new());
+            state.transcript.start_search();
             Vec::new()
         }
         Action::SearchNext => {
@@ -690,14 +677,7 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 
 fn on_net(state: &mut State, ev: NetEvent) {
     match ev {
-        NetEvent::Entry(e) => {
-            let before = state.lines.len();
-            state.push_entry(&e);
-            if !state.follow {
-                // Keep the view still while new lines arrive below it.
-                state.scroll += state.lines.len() - before;
-            }
-        }
+        NetEvent::Entry(e) => state.transcript.push_entry(&e),
         NetEvent::Preview { index, text } => {
             let mut hint = None;
             if let Some(run) = state.run.as_mut() {
@@ -795,52 +775,9 @@ fn on_net(state: &mut State, ev: NetEvent) {
     }
 }
 
-fn scroll_up(state: &mut State, n: usize) {
-    state.follow = false;
-    state.scroll = (state.scroll + n).min(state.lines.len());
-}
-
-fn scroll_down(state: &mut State, n: usize) {
-    state.scroll = state.scroll.saturating_sub(n);
-    if state.scroll == 0 {
-        state.follow = true;
-    }
-}
-
-fn select_line(state: &mut State, delta: isize) {
-    if state.lines.is_empty() {
-        return;
-    }
-    let last = state.lines.len() - 1;
-    let cur = state.selected_line.unwrap_or(last);
-    let next = if delta < 0 {
-        cur.saturating_sub(1)
-    } else {
-        (cur + 1).min(last)
-    };
-    state.selected_line = Some(next);
-    state.follow = false;
-    // Keep the selection on screen: scroll is counted from the bottom.
-    let from_bottom = last - next;
-    if from_bottom < state.scroll {
-        state.scroll = from_bottom;
-    }
-}
-
 fn search_next(state: &mut State) {
-    let Some(q) = state.search.clone() else {
-        return;
-    };
-    let n = state.lines.len();
-    let start = state.selected_line.map_or(0, |i| (i + 1) % n.max(1));
-    let found = state.lines.find(&q, start);
-    match found {
-        Some(i) => {
-            state.selected_line = Some(i);
-            state.follow = false;
-            state.scroll = n - 1 - i;
-        }
-        None => notice(state, format!("no match for {q:?}")),
+    if let Some(q) = state.transcript.search_next() {
+        notice(state, format!("no match for {q:?}"));
     }
 }
 
@@ -1085,18 +1022,18 @@ mod tests {
         }
         s.focus = Focus::Transcript;
         update(&mut s, key(KeyCode::PageUp));
-        assert!(!s.follow);
-        assert_eq!(s.scroll, 10);
+        assert!(!s.transcript.follow);
+        assert_eq!(s.transcript.scroll, 10);
         update(&mut s, key(KeyCode::End));
-        assert!(s.follow);
+        assert!(s.transcript.follow);
         update(&mut s, key(KeyCode::Up));
-        assert_eq!(s.selected_line, Some(48));
+        assert_eq!(s.transcript.selected_line, Some(48));
         update(&mut s, key(KeyCode::Char('/')));
         typed(&mut s, "line 7");
         update(&mut s, key(KeyCode::Enter));
-        assert_eq!(s.selected_line, Some(7));
+        assert_eq!(s.transcript.selected_line, Some(7));
         update(&mut s, key(KeyCode::Char('w')));
-        assert!(s.raw_view);
+        assert!(s.transcript.raw_view);
         let e = update(&mut s, ctrl('c'));
         assert!(s.quit);
         assert!(matches!(e.as_slice(), [Effect::Abort]));

@@ -93,7 +93,7 @@ fn render_editor(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         .border_style(theme.focus(state.focus == Focus::Editor));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if let Some(input) = &state.search_input {
+    if let Some(input) = &state.transcript.search_input {
         frame.render_widget(Paragraph::new(format!("/{input}")), inner);
     } else {
         frame.render_widget(&state.editor, inner);

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use ratatui_textarea::TextArea;
 use secrecy::SecretString;
 
+mod transcript_view;
+
 pub use super::lines::{LineKind, LineMeta, Lines};
 use super::masked::MaskedInput;
 use crate::net::TlsMode;
@@ -15,6 +17,7 @@ use crate::scenario::{Scenario, StepResult, Verdict};
 use crate::smtp::auth::Mechanism;
 use crate::target::{AuthOverrides, Overrides, PasswordSource};
 use crate::transcript::Entry;
+pub use transcript_view::TranscriptView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -156,14 +159,7 @@ pub struct State {
     pub toggles: Toggles,
     /// The toggles in force on the current connection, to say when a change is pending.
     pub toggles_in_use: Option<Toggles>,
-    pub lines: Lines,
-    /// Lines from the bottom when not following.
-    pub scroll: usize,
-    pub follow: bool,
-    pub raw_view: bool,
-    pub selected_line: Option<usize>,
-    pub search: Option<String>,
-    pub search_input: Option<String>,
+    pub transcript: TranscriptView,
     pub run: Option<RunView>,
     pub editor: TextArea<'static>,
     pub history: Vec<String>,
@@ -208,13 +204,7 @@ impl State {
             focus: Focus::Picker,
             toggles,
             toggles_in_use: None,
-            lines: Lines::default(),
-            scroll: 0,
-            follow: true,
-            raw_view: false,
-            selected_line: None,
-            search: None,
-            search_input: None,
+            transcript: TranscriptView::default(),
             run: None,
             editor: new_editor(),
             history: Vec::new(),
@@ -255,6 +245,6 @@ impl State {
 
     /// Adds a transcript entry as display lines.
     pub fn push_entry(&mut self, e: &Entry) {
-        self.lines.push_entry(e);
+        self.transcript.push_entry(e);
     }
 }
