@@ -227,7 +227,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::RunRest => {
             let effects = with_run(state, Effect::RunRest);
             if !effects.is_empty() {
-                state.editor = super::state::new_editor();
+                state.editor.clear();
             }
             effects
         }
@@ -348,30 +348,11 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Send => send(state),
         Action::HistoryPrev => {
-            if state.history.is_empty() {
-                return Vec::new();
-            }
-            let pos = match state.history_pos {
-                None => state.history.len() - 1,
-                Some(p) => p.saturating_sub(1),
-            };
-            state.history_pos = Some(pos);
-            let text = state.history[pos].clone();
-            state.set_editor(&text);
+            state.editor.history_prev();
             Vec::new()
         }
         Action::HistoryNext => {
-            match state.history_pos {
-                Some(p) if p + 1 < state.history.len() => {
-                    state.history_pos = Some(p + 1);
-                    let text = state.history[p + 1].clone();
-                    state.set_editor(&text);
-                }
-                _ => {
-                    state.history_pos = None;
-                    state.set_editor("");
-                }
-            }
+            state.editor.history_next();
             Vec::new()
         }
     }
@@ -487,7 +468,7 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         verdict: None,
     });
     state.focus = Focus::Editor;
-    state.set_editor("");
+    state.editor.clear();
     notice(
         state,
         format!("connecting for {} ({})", scenario.id, scenario.title),
@@ -513,11 +494,7 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
 
 /// Enter in the editor: the scenario's step (edited or not), or a command typed by hand.
 fn send(state: &mut State) -> Vec<Effect> {
-    let text = state.editor_text();
-    if !text.trim().is_empty() && state.history.last() != Some(&text) {
-        state.history.push(text.clone());
-    }
-    state.history_pos = None;
+    let text = state.editor.submit();
     if let Some(run) = state.run.as_mut()
         && run.verdict.is_none()
         && run.current.is_some()
@@ -545,7 +522,7 @@ fn send(state: &mut State) -> Vec<Effect> {
             .next()
             .and_then(Mechanism::parse)
             .unwrap_or(state.toggles.mechanism);
-        state.set_editor("");
+        state.editor.clear();
         if state.password.is_none() && needs_password_for_manual(state) {
             state.overlay = Some(password_prompt(PendingAfterPassword::ManualAuth {
                 mechanism: mech,
@@ -571,7 +548,7 @@ fn send(state: &mut State) -> Vec<Effect> {
         bytes.extend_from_slice(b"\r\n");
     }
     state.toggles_in_use = Some(state.toggles);
-    state.set_editor("");
+    state.editor.clear();
     vec![Effect::Manual { target: t, bytes }]
 }
 
@@ -699,7 +676,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
             {
                 notice(state, h);
             }
-            state.set_editor(&text);
+            state.editor.set(&text);
             state.focus = Focus::Editor;
         }
         NetEvent::Step { index, result } => {
@@ -730,7 +707,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
                     *slot = Some(verdict);
                 }
             }
-            state.set_editor("");
+            state.editor.clear();
             state.focus = Focus::Picker;
             notice(state, format!("{verdict}: {reason}"));
         }
@@ -845,7 +822,7 @@ mod tests {
                 text: "MAIL FROM:<x@y>".into(),
             })),
         );
-        assert_eq!(s.editor_text(), "MAIL FROM:<x@y>");
+        assert_eq!(s.editor.text(), "MAIL FROM:<x@y>");
         assert_eq!(s.run.as_ref().and_then(|r| r.current), Some(0));
         assert!(
             s.notice
@@ -968,12 +945,12 @@ mod tests {
                 .is_some_and(|(err, t)| *err && t.contains("unknown escape"))
         );
         update(&mut s, key(KeyCode::Up));
-        assert_eq!(s.editor_text(), "bad \\q");
+        assert_eq!(s.editor.text(), "bad \\q");
         update(&mut s, key(KeyCode::Up));
-        assert_eq!(s.editor_text(), "NOOP\\x0d");
+        assert_eq!(s.editor.text(), "NOOP\\x0d");
         update(&mut s, key(KeyCode::Down));
         update(&mut s, key(KeyCode::Down));
-        assert_eq!(s.editor_text(), "");
+        assert_eq!(s.editor.text(), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use ratatui_textarea::TextArea;
 use secrecy::SecretString;
 
+mod editor;
 mod transcript_view;
 
 pub use super::lines::{LineKind, LineMeta, Lines};
@@ -17,6 +18,7 @@ use crate::scenario::{Scenario, StepResult, Verdict};
 use crate::smtp::auth::Mechanism;
 use crate::target::{AuthOverrides, Overrides, PasswordSource};
 use crate::transcript::Entry;
+pub use editor::Editor;
 pub use transcript_view::TranscriptView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,9 +163,7 @@ pub struct State {
     pub toggles_in_use: Option<Toggles>,
     pub transcript: TranscriptView,
     pub run: Option<RunView>,
-    pub editor: TextArea<'static>,
-    pub history: Vec<String>,
-    pub history_pos: Option<usize>,
+    pub editor: Editor,
     pub conn: ConnInfo,
     /// The latest notice for the status line: (is_error, text).
     pub notice: Option<(bool, String)>,
@@ -174,17 +174,6 @@ pub struct State {
     pub relay_101: &'static str,
     pub quit: bool,
     pub welcome: Option<String>,
-}
-
-pub fn new_editor() -> TextArea<'static> {
-    let mut t = TextArea::default();
-    t.set_placeholder_text("type an SMTP command, or pick a scenario and press Enter");
-    // Dim rather than grey, so the placeholder stays readable under NO_COLOR.
-    t.set_placeholder_style(
-        ratatui::style::Style::default().add_modifier(ratatui::style::Modifier::DIM),
-    );
-    t.set_cursor_line_style(ratatui::style::Style::default());
-    t
 }
 
 impl State {
@@ -206,9 +195,7 @@ impl State {
             toggles_in_use: None,
             transcript: TranscriptView::default(),
             run: None,
-            editor: new_editor(),
-            history: Vec::new(),
-            history_pos: None,
+            editor: Editor::default(),
             conn: ConnInfo::default(),
             notice: None,
             overlay: None,
@@ -226,16 +213,6 @@ impl State {
 
     pub fn selected_scenario(&self) -> Option<&Scenario> {
         self.catalogue.get(self.selected)
-    }
-
-    pub fn editor_text(&self) -> String {
-        self.editor.lines().join("")
-    }
-
-    pub fn set_editor(&mut self, text: &str) {
-        let mut t = new_editor();
-        t.insert_str(text);
-        self.editor = t;
     }
 
     /// True when the toggles differ from the connection in use.

@@ -96,7 +96,7 @@ fn render_editor(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     if let Some(input) = &state.transcript.search_input {
         frame.render_widget(Paragraph::new(format!("/{input}")), inner);
     } else {
-        frame.render_widget(&state.editor, inner);
+        frame.render_widget(state.editor.widget(), inner);
     }
 }
 
