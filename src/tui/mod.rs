@@ -322,20 +322,15 @@ pub fn run(opts: TuiOptions) -> u8 {
         }
         welcome = Some("Welcome! lab-open is an open relay, lab-secure is not: run A on both (Enter) and compare; p switches profile, F1 help.".to_string());
     }
-    let mut start_profile = 0;
+    let mut state = State::new(profiles, catalogue);
     if let Some(name) = &opts.profile {
-        match profiles.iter().position(|p| &p.name == name) {
-            Some(i) => start_profile = i,
+        match state.profiles.position(name) {
+            Some(i) => state.switch_profile(i),
             None => {
                 eprintln!("smtpscope tui: no profile {name:?} (see `smtpscope profiles list`)");
                 return 2;
             }
         }
-    }
-    let mut state = State::new(profiles, catalogue);
-    state.profile = start_profile;
-    if let Some(p) = state.current_profile() {
-        state.toggles = state::Toggles::from_profile(&p.profile);
     }
     state.log_path = log_file.clone();
     state.welcome = welcome;

@@ -5,7 +5,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, M
 use super::keymap::{Action, Scope, lookup};
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
-use super::state::{Focus, Overlay, PendingAfterPassword, RunView, State, StepView, Toggles};
+use super::state::{Focus, Overlay, PendingAfterPassword, RunView, State, StepView};
 use crate::net::TlsMode;
 use crate::profile::{Profile, Verify};
 use crate::scenario::model::unescape;
@@ -55,7 +55,7 @@ fn error(state: &mut State, text: impl Into<String>) {
 
 /// The connection target from the selected profile and the toggles.
 fn target(state: &State) -> Option<Box<Target>> {
-    let p = state.current_profile()?;
+    let p = state.profiles.current()?;
     Some(Box::new(Target {
         profile_name: p.name.clone(),
         profile: p.profile.clone(),
@@ -66,13 +66,7 @@ fn target(state: &State) -> Option<Box<Target>> {
 
 /// True when AUTH is on but nothing says where the password comes from: ask for it.
 fn needs_password(state: &State) -> bool {
-    state.toggles.auth
-        && state.password.is_none()
-        && state.current_profile().is_some_and(|p| {
-            p.profile.auth.as_ref().is_none_or(|a| {
-                a.password_env.is_none() && a.password_command.is_none() && a.password.is_none()
-            })
-        })
+    state.toggles.auth && state.password.is_none() && state.profiles.current_lacks_password_source()
 }
 
 fn password_prompt(then: PendingAfterPassword) -> Overlay {
@@ -290,14 +284,11 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Start => start_scenario(state, false),
         Action::NextProfile => {
-            if !state.profiles.is_empty() {
-                state.profile = (state.profile + 1) % state.profiles.len();
-                state.password = None;
-                if let Some(p) = state.current_profile() {
-                    state.toggles = Toggles::from_profile(&p.profile);
-                }
+            if let Some(i) = state.profiles.next_index() {
+                state.switch_profile(i);
                 let name = state
-                    .current_profile()
+                    .profiles
+                    .current()
                     .map(|p| p.name.clone())
                     .unwrap_or_default();
                 notice(
@@ -316,7 +307,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::EditProfile => {
-            let Some(p) = state.current_profile() else {
+            let Some(p) = state.profiles.current() else {
                 return Vec::new();
             };
             let text = p.profile.to_toml().unwrap_or_default();
@@ -330,7 +321,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::DuplicateProfile => {
-            let Some(p) = state.current_profile() else {
+            let Some(p) = state.profiles.current() else {
                 return Vec::new();
             };
             let text = p.profile.to_toml().unwrap_or_default();
@@ -339,7 +330,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::DeleteProfile => {
-            if let Some(p) = state.current_profile() {
+            if let Some(p) = state.profiles.current() {
                 state.overlay = Some(Overlay::ConfirmDelete {
                     name: p.name.clone(),
                 });
@@ -523,7 +514,7 @@ fn send(state: &mut State) -> Vec<Effect> {
             .and_then(Mechanism::parse)
             .unwrap_or(state.toggles.mechanism);
         state.editor.clear();
-        if state.password.is_none() && needs_password_for_manual(state) {
+        if state.password.is_none() && state.profiles.current_lacks_password_source() {
             state.overlay = Some(password_prompt(PendingAfterPassword::ManualAuth {
                 mechanism: mech,
             }));
@@ -550,14 +541,6 @@ fn send(state: &mut State) -> Vec<Effect> {
     state.toggles_in_use = Some(state.toggles);
     state.editor.clear();
     vec![Effect::Manual { target: t, bytes }]
-}
-
-fn needs_password_for_manual(state: &State) -> bool {
-    state.current_profile().is_some_and(|p| {
-        p.profile.auth.as_ref().is_none_or(|a| {
-            a.password_env.is_none() && a.password_command.is_none() && a.password.is_none()
-        })
-    })
 }
 
 fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -639,9 +622,8 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             let name = name.clone();
             state.overlay = None;
             if key.code == KeyCode::Char('y') {
-                let saved = state.current_profile().is_some_and(|p| p.saved);
-                state.profiles.retain(|p| p.name != name);
-                state.profile = 0;
+                let saved = state.profiles.current().is_some_and(|p| p.saved);
+                state.profiles.remove(&name);
                 if saved {
                     return vec![Effect::DeleteProfile { name }];
                 }
@@ -731,21 +713,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
             path,
             profile,
         } => {
-            match state.profiles.iter().position(|p| p.name == name) {
-                Some(i) => {
-                    state.profiles[i].profile = *profile;
-                    state.profiles[i].saved = true;
-                    state.profile = i;
-                }
-                None => {
-                    state.profiles.push(super::state::ProfileEntry {
-                        name: name.clone(),
-                        profile: *profile,
-                        saved: true,
-                    });
-                    state.profile = state.profiles.len() - 1;
-                }
-            }
+            state.profiles.saved(&name, *profile);
             notice(state, format!("profile {name} saved to {}", path.display()));
         }
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),

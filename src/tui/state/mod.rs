@@ -7,6 +7,7 @@ use ratatui_textarea::TextArea;
 use secrecy::SecretString;
 
 mod editor;
+mod profiles;
 mod transcript_view;
 
 pub use super::lines::{LineKind, LineMeta, Lines};
@@ -19,6 +20,7 @@ use crate::smtp::auth::Mechanism;
 use crate::target::{AuthOverrides, Overrides, PasswordSource};
 use crate::transcript::Entry;
 pub use editor::Editor;
+pub use profiles::{ProfileEntry, Profiles};
 pub use transcript_view::TranscriptView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,14 +86,6 @@ impl Toggles {
     }
 }
 
-/// A profile as the TUI knows it: saved on disk, or kept in memory (the lab's).
-#[derive(Debug, Clone)]
-pub struct ProfileEntry {
-    pub name: String,
-    pub profile: Profile,
-    pub saved: bool,
-}
-
 /// One step of the scenario being run, as the verdict panel shows it.
 #[derive(Debug, Clone)]
 pub struct StepView {
@@ -152,8 +146,7 @@ pub struct ConnInfo {
 }
 
 pub struct State {
-    pub profiles: Vec<ProfileEntry>,
-    pub profile: usize,
+    pub profiles: Profiles,
     pub catalogue: Vec<Scenario>,
     pub selected: usize,
     pub last_verdicts: Vec<Option<Verdict>>,
@@ -178,15 +171,15 @@ pub struct State {
 
 impl State {
     pub fn new(profiles: Vec<ProfileEntry>, catalogue: Vec<Scenario>) -> State {
+        let profiles = Profiles::new(profiles);
         let toggles = profiles
-            .first()
+            .current()
             .map_or(Toggles::from_profile(&Profile::default()), |p| {
                 Toggles::from_profile(&p.profile)
             });
         let n = catalogue.len();
         State {
             profiles,
-            profile: 0,
             catalogue,
             selected: 0,
             last_verdicts: vec![None; n],
@@ -207,8 +200,14 @@ impl State {
         }
     }
 
-    pub fn current_profile(&self) -> Option<&ProfileEntry> {
-        self.profiles.get(self.profile)
+    /// Makes the `i`th profile current: its settings become the toggles, and a password
+    /// typed for another profile is forgotten.
+    pub fn switch_profile(&mut self, i: usize) {
+        self.profiles.select(i);
+        self.password = None;
+        if let Some(p) = self.profiles.current() {
+            self.toggles = Toggles::from_profile(&p.profile);
+        }
     }
 
     pub fn selected_scenario(&self) -> Option<&Scenario> {

@@ -13,7 +13,8 @@ use crate::tui::update::{tls_name, verify_name};
 pub fn render_status(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let (profile, server) =
         state
-            .current_profile()
+            .profiles
+            .current()
             .map_or(("no profile".to_string(), "-".to_string()), |p| {
                 let tag = if p.saved { "" } else { " (in memory)" };
                 (format!("{}{tag}", p.name), p.profile.server.clone())
