@@ -5,11 +5,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, M
 use super::keymap::{Action, Scope, lookup};
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
-use super::state::{Focus, Overlay, PendingAfterPassword, RunView, State, StepView};
+use super::state::{Focus, Overlay, PendingAfterPassword, Run, State};
 use crate::net::TlsMode;
 use crate::profile::{Profile, Verify};
 use crate::scenario::model::unescape;
-use crate::scenario::verdict::expect_text;
 use crate::smtp::auth::Mechanism;
 
 pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
@@ -435,29 +434,7 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         return Vec::new();
     };
     state.toggles_in_use = Some(state.toggles);
-    state.run = Some(RunView {
-        steps: scenario
-            .steps
-            .iter()
-            .map(|s| StepView {
-                label: s.name.clone().unwrap_or_else(|| {
-                    s.send.clone().unwrap_or_else(|| {
-                        format!(
-                            "{:?}",
-                            s.action.unwrap_or(crate::scenario::model::Action::Check)
-                        )
-                        .to_lowercase()
-                    })
-                }),
-                expected: expect_text(s.expect).to_string(),
-                result: None,
-            })
-            .collect(),
-        scenario: scenario.clone(),
-        current: None,
-        busy: true,
-        verdict: None,
-    });
+    state.run = Some(Run::new(scenario.clone()));
     state.focus = Focus::Editor;
     state.editor.clear();
     notice(
@@ -642,14 +619,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
             if let Some(run) = state.run.as_mut() {
                 run.current = Some(index);
                 run.busy = false;
-                hint = run.steps.get(index).map(|s| {
-                    format!(
-                        "step {} of {}: {} — edit if you like, Enter sends, Ctrl-N skips",
-                        index + 1,
-                        run.steps.len(),
-                        s.label
-                    )
-                });
+                hint = run.hint(index);
             }
             // Replace "connecting …" or the last step's hint, never an error the operator
             // has not read yet.
@@ -663,18 +633,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
         }
         NetEvent::Step { index, result } => {
             if let Some(run) = state.run.as_mut() {
-                if let Some(s) = run.steps.get_mut(index) {
-                    s.result = Some(result);
-                } else {
-                    run.steps.push(StepView {
-                        label: result
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| result.command.clone()),
-                        expected: result.expected.clone(),
-                        result: Some(result),
-                    });
-                }
+                run.record(index, result);
             }
         }
         NetEvent::Conn(info) => state.conn = info,

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 mod editor;
 mod profiles;
+mod run;
 mod transcript_view;
 
 pub use super::lines::{LineKind, LineMeta, Lines};
@@ -15,12 +16,13 @@ use super::masked::MaskedInput;
 use crate::net::TlsMode;
 use crate::net::tls::{TlsInfo, Trust};
 use crate::profile::{Profile, Verify};
-use crate::scenario::{Scenario, StepResult, Verdict};
+use crate::scenario::{Scenario, Verdict};
 use crate::smtp::auth::Mechanism;
 use crate::target::{AuthOverrides, Overrides, PasswordSource};
 use crate::transcript::Entry;
 pub use editor::Editor;
 pub use profiles::{ProfileEntry, Profiles};
+pub use run::{Run, StepView};
 pub use transcript_view::TranscriptView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,24 +88,6 @@ impl Toggles {
     }
 }
 
-/// One step of the scenario being run, as the verdict panel shows it.
-#[derive(Debug, Clone)]
-pub struct StepView {
-    pub label: String,
-    pub expected: String,
-    pub result: Option<StepResult>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RunView {
-    pub scenario: Scenario,
-    pub steps: Vec<StepView>,
-    /// Index of the step the editor holds.
-    pub current: Option<usize>,
-    pub busy: bool,
-    pub verdict: Option<(Verdict, String)>,
-}
-
 /// Modal panes over the main screen.
 #[derive(Debug)]
 pub enum Overlay {
@@ -155,7 +139,7 @@ pub struct State {
     /// The toggles in force on the current connection, to say when a change is pending.
     pub toggles_in_use: Option<Toggles>,
     pub transcript: TranscriptView,
-    pub run: Option<RunView>,
+    pub run: Option<Run>,
     pub editor: Editor,
     pub conn: ConnInfo,
     /// The latest notice for the status line: (is_error, text).
