@@ -5,7 +5,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, M
 use super::keymap::{Action, Scope, lookup};
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
-use super::state::{Focus, Overlay, PendingAfterPassword, Run, State};
+use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State};
 use crate::net::TlsMode;
 use crate::profile::{Profile, Verify};
 use crate::scenario::model::unescape;
@@ -155,11 +155,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Escape => {
-            if state.run.as_ref().is_some_and(|r| r.busy) {
+            if state.run.as_mut().is_some_and(Run::stop_waiting) {
                 notice(state, "aborted");
-                if let Some(r) = state.run.as_mut() {
-                    r.busy = false;
-                }
                 return vec![Effect::Abort];
             }
             state.focus = Focus::Picker;
@@ -380,17 +377,16 @@ pub fn verify_name(v: Verify) -> &'static str {
     }
 }
 
+const BUSY: &str = "busy: waiting for the server (Esc aborts)";
+
 fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
-    match state.run.as_mut() {
-        Some(r) if r.verdict.is_none() && !r.busy => {
-            r.busy = true;
-            vec![effect]
-        }
-        Some(r) if r.busy => {
-            notice(state, "busy: waiting for the server (Esc aborts)");
+    match state.run.as_mut().map(Run::ask) {
+        Some(Ok(())) => vec![effect],
+        Some(Err(Refusal::Waiting)) => {
+            notice(state, BUSY);
             Vec::new()
         }
-        _ => {
+        Some(Err(Refusal::Finished)) | None => {
             notice(state, "no scenario running: pick one and press Enter");
             Vec::new()
         }
@@ -398,7 +394,7 @@ fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
 }
 
 fn with_run_or_manual(state: &mut State, effect: Effect) -> Vec<Effect> {
-    if state.run.as_ref().is_some_and(|r| r.verdict.is_none()) {
+    if state.run.as_ref().is_some_and(|r| !r.is_finished()) {
         return with_run(state, effect);
     }
     match target(state) {
@@ -414,8 +410,8 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
     let Some(scenario) = state.selected_scenario().cloned() else {
         return Vec::new();
     };
-    if state.run.as_ref().is_some_and(|r| r.busy) {
-        notice(state, "busy: waiting for the server (Esc aborts)");
+    if state.run.as_ref().is_some_and(Run::is_waiting) {
+        notice(state, BUSY);
         return Vec::new();
     }
     if needs_password(state)
@@ -464,14 +460,12 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
 fn send(state: &mut State) -> Vec<Effect> {
     let text = state.editor.submit();
     if let Some(run) = state.run.as_mut()
-        && run.verdict.is_none()
-        && run.current.is_some()
+        && run.step().is_some()
     {
-        if run.busy {
-            notice(state, "busy: waiting for the server (Esc aborts)");
+        if run.ask().is_err() {
+            notice(state, BUSY);
             return Vec::new();
         }
-        run.busy = true;
         let edited = Some(text).filter(|t| !t.trim().is_empty());
         return vec![Effect::Advance { edited }];
     }
@@ -617,8 +611,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
         NetEvent::Preview { index, text } => {
             let mut hint = None;
             if let Some(run) = state.run.as_mut() {
-                run.current = Some(index);
-                run.busy = false;
+                run.offered(index);
                 hint = run.hint(index);
             }
             // Replace "connecting …" or the last step's hint, never an error the operator
@@ -639,9 +632,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
         NetEvent::Conn(info) => state.conn = info,
         NetEvent::Done { verdict, reason } => {
             if let Some(run) = state.run.as_mut() {
-                run.verdict = Some((verdict, reason.clone()));
-                run.current = None;
-                run.busy = false;
+                run.finish(verdict, reason.clone());
                 if let Some(i) = state.catalogue.iter().position(|s| s.id == run.scenario.id)
                     && let Some(slot) = state.last_verdicts.get_mut(i)
                 {
@@ -654,13 +645,13 @@ fn on_net(state: &mut State, ev: NetEvent) {
         }
         NetEvent::Idle => {
             if let Some(run) = state.run.as_mut() {
-                run.busy = false;
+                run.stop_waiting();
             }
         }
         NetEvent::Info(t) => notice(state, t),
         NetEvent::Error(e) => {
             if let Some(run) = state.run.as_mut() {
-                run.busy = false;
+                run.stop_waiting();
             }
             error(state, e.to_string());
         }
@@ -739,7 +730,7 @@ mod tests {
             matches!(effects.as_slice(), [Effect::StartScenario { scenario, control: Some(c), run_all: false, .. }] if scenario.id == "unauth-relay" && c.id == "local-delivery")
         );
         let run = s.run.as_ref().expect("run view");
-        assert!(run.busy);
+        assert!(run.is_waiting());
         assert_eq!(run.steps.len(), 2);
         assert_eq!(s.focus, Focus::Editor);
         update(
@@ -750,7 +741,7 @@ mod tests {
             })),
         );
         assert_eq!(s.editor.text(), "MAIL FROM:<x@y>");
-        assert_eq!(s.run.as_ref().and_then(|r| r.current), Some(0));
+        assert_eq!(s.run.as_ref().and_then(|r| r.step()), Some(0));
         assert!(
             s.notice
                 .as_ref()

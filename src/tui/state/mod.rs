@@ -22,7 +22,7 @@ use crate::target::{AuthOverrides, Overrides, PasswordSource};
 use crate::transcript::Entry;
 pub use editor::Editor;
 pub use profiles::{ProfileEntry, Profiles};
-pub use run::{Run, StepView};
+pub use run::{Phase, Refusal, Run, StepView};
 pub use transcript_view::TranscriptView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
