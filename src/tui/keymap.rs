@@ -3,6 +3,8 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::state::Toggle;
+
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -21,12 +23,8 @@ pub enum Action {
     FocusNext,
     FocusPrev,
     Escape,
-    CycleTls,
-    ToggleRequireTls,
-    CycleVerify,
-    ToggleAuth,
-    CycleMechanism,
-    ToggleSendData,
+    /// F2 to F7: see [`TOGGLES`](super::state::TOGGLES).
+    Toggle(Toggle),
     Export,
     ExportJson,
     Skip,
@@ -142,7 +140,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(2),
         NONE,
-        Action::CycleTls,
+        Action::Toggle(Toggle::Tls),
         "F2",
         "TLS mode",
         false,
@@ -151,7 +149,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(3),
         NONE,
-        Action::ToggleRequireTls,
+        Action::Toggle(Toggle::RequireTls),
         "F3",
         "require TLS",
         false,
@@ -160,7 +158,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(4),
         NONE,
-        Action::CycleVerify,
+        Action::Toggle(Toggle::Verify),
         "F4",
         "verification",
         false,
@@ -169,7 +167,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(5),
         NONE,
-        Action::ToggleAuth,
+        Action::Toggle(Toggle::Auth),
         "F5",
         "AUTH on/off",
         false,
@@ -178,7 +176,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(6),
         NONE,
-        Action::CycleMechanism,
+        Action::Toggle(Toggle::Mechanism),
         "F6",
         "AUTH mechanism",
         false,
@@ -187,7 +185,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(7),
         NONE,
-        Action::ToggleSendData,
+        Action::Toggle(Toggle::SendData),
         "F7",
         "send data",
         false,
@@ -547,6 +545,14 @@ pub fn lookup(scope: Scope, key: &KeyEvent) -> Option<Action> {
         .map(|bd| bd.action)
 }
 
+/// The key for an action, as shown to the user: its first binding.
+pub fn key_for(action: Action) -> Option<&'static str> {
+    BINDINGS
+        .iter()
+        .find(|bd| bd.action == action)
+        .map(|bd| bd.key)
+}
+
 /// Footer hints for a scope: its own footer bindings, then the global ones.
 pub fn footer(scope: Scope) -> Vec<(&'static str, &'static str)> {
     BINDINGS
@@ -604,5 +610,26 @@ mod tests {
         assert_eq!(lookup(Scope::Editor, &enter), Some(Action::Send));
         assert_eq!(lookup(Scope::Picker, &enter), Some(Action::Start));
         assert!(footer(Scope::Editor).iter().any(|(k, _)| *k == "Enter"));
+    }
+
+    #[test]
+    fn every_toggle_has_one_description_and_a_key_everywhere() {
+        use crate::tui::state::TOGGLES;
+        for t in [
+            Toggle::Tls,
+            Toggle::RequireTls,
+            Toggle::Verify,
+            Toggle::Auth,
+            Toggle::Mechanism,
+            Toggle::SendData,
+        ] {
+            assert_eq!(TOGGLES.iter().filter(|s| s.toggle == t).count(), 1, "{t:?}");
+            let bound = BINDINGS
+                .iter()
+                .find(|b| b.action == Action::Toggle(t))
+                .expect("bound");
+            assert_eq!(bound.scope, Scope::Global, "{t:?}");
+        }
+        assert_eq!(key_for(Action::Toggle(Toggle::Tls)), Some("F2"));
     }
 }

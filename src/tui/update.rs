@@ -6,8 +6,7 @@ use super::keymap::{Action, Scope, lookup};
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
 use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State};
-use crate::net::TlsMode;
-use crate::profile::{Profile, Verify};
+use crate::profile::Profile;
 use crate::scenario::model::unescape;
 use crate::smtp::auth::Mechanism;
 
@@ -102,28 +101,6 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     on_action(state, action)
 }
 
-fn cycle_tls(t: TlsMode) -> TlsMode {
-    match t {
-        TlsMode::None => TlsMode::Starttls,
-        TlsMode::Starttls => TlsMode::Implicit,
-        TlsMode::Implicit => TlsMode::None,
-    }
-}
-
-fn cycle_verify(v: Verify) -> Verify {
-    match v {
-        Verify::Platform => Verify::Mozilla,
-        Verify::Mozilla => Verify::Insecure,
-        Verify::Insecure => Verify::Platform,
-    }
-}
-
-fn cycle_mech(m: Mechanism) -> Mechanism {
-    let all = Mechanism::ALL;
-    let i = all.iter().position(|x| *x == m).unwrap_or(0);
-    all[(i + 1) % all.len()]
-}
-
 fn toggled(state: &mut State, what: &str) {
     let pending = if state.toggles_in_use.is_some() {
         " (applies to the next connection: Ctrl-L reconnects)"
@@ -162,46 +139,10 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             state.focus = Focus::Picker;
             Vec::new()
         }
-        Action::CycleTls => {
-            state.toggles.tls = cycle_tls(state.toggles.tls);
-            let t = state.toggles.tls;
-            toggled(state, &format!("TLS mode: {}", tls_name(t)));
-            Vec::new()
-        }
-        Action::ToggleRequireTls => {
-            state.toggles.require_tls = !state.toggles.require_tls;
-            let on = state.toggles.require_tls;
-            toggled(state, &format!("require TLS: {}", on_off(on)));
-            Vec::new()
-        }
-        Action::CycleVerify => {
-            state.toggles.verify = cycle_verify(state.toggles.verify);
-            let v = state.toggles.verify;
-            toggled(
-                state,
-                &format!("certificate verification: {}", verify_name(v)),
-            );
-            Vec::new()
-        }
-        Action::ToggleAuth => {
-            state.toggles.auth = !state.toggles.auth;
-            let on = state.toggles.auth;
-            toggled(state, &format!("AUTH: {}", on_off(on)));
-            Vec::new()
-        }
-        Action::CycleMechanism => {
-            state.toggles.mechanism = cycle_mech(state.toggles.mechanism);
-            let m = state.toggles.mechanism;
-            toggled(state, &format!("AUTH mechanism: {}", m.name()));
-            Vec::new()
-        }
-        Action::ToggleSendData => {
-            state.toggles.send_data = !state.toggles.send_data;
-            let on = state.toggles.send_data;
-            toggled(
-                state,
-                &format!("send data after an accepted RCPT: {}", on_off(on)),
-            );
+        Action::Toggle(t) => {
+            if let Some(what) = state.toggles.cycle(t) {
+                toggled(state, &what);
+            }
             Vec::new()
         }
         Action::Export => vec![Effect::Export {
@@ -355,26 +296,6 @@ fn open_profile_editor(state: &mut State, name: String, text: &str) {
         field: Box::new(field),
         error: None,
     });
-}
-
-fn on_off(b: bool) -> &'static str {
-    if b { "on" } else { "off" }
-}
-
-pub fn tls_name(t: TlsMode) -> &'static str {
-    match t {
-        TlsMode::None => "none",
-        TlsMode::Starttls => "STARTTLS",
-        TlsMode::Implicit => "implicit",
-    }
-}
-
-pub fn verify_name(v: Verify) -> &'static str {
-    match v {
-        Verify::Platform => "platform",
-        Verify::Mozilla => "mozilla",
-        Verify::Insecure => "INSECURE",
-    }
 }
 
 const BUSY: &str = "busy: waiting for the server (Esc aborts)";
@@ -679,7 +600,8 @@ fn search_next(state: &mut State) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Profile;
+    use crate::net::TlsMode;
+    use crate::profile::{Profile, Verify};
     use crate::scenario::Catalogue;
     use crate::tui::state::ProfileEntry;
     use ratatui::crossterm::event::KeyEvent;

@@ -9,20 +9,20 @@ use secrecy::SecretString;
 mod editor;
 mod profiles;
 mod run;
+mod toggles;
 mod transcript_view;
 
 pub use super::lines::{LineKind, LineMeta, Lines};
 use super::masked::MaskedInput;
-use crate::net::TlsMode;
-use crate::net::tls::{TlsInfo, Trust};
-use crate::profile::{Profile, Verify};
+use crate::net::tls::TlsInfo;
+use crate::profile::Profile;
 use crate::scenario::{Scenario, Verdict};
 use crate::smtp::auth::Mechanism;
-use crate::target::{AuthOverrides, Overrides, PasswordSource};
 use crate::transcript::Entry;
 pub use editor::Editor;
 pub use profiles::{ProfileEntry, Profiles};
 pub use run::{Phase, Refusal, Run, StepView};
+pub use toggles::{TOGGLES, Toggle, ToggleSpec, Toggles};
 pub use transcript_view::TranscriptView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,62 +30,6 @@ pub enum Focus {
     Picker,
     Transcript,
     Editor,
-}
-
-/// Settings for the next connection, always visible.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Toggles {
-    pub tls: TlsMode,
-    pub require_tls: bool,
-    pub verify: Verify,
-    pub auth: bool,
-    pub mechanism: Mechanism,
-    pub send_data: bool,
-}
-
-impl Toggles {
-    /// The toggles as overrides of `profile`, for [`crate::target::resolve`]: the TUI's share of
-    /// target resolution, as flags are the command line's.
-    pub fn overrides(&self, profile: &Profile, typed_password: Option<SecretString>) -> Overrides {
-        let (trust, insecure) = match self.verify {
-            Verify::Platform => (Trust::Platform, false),
-            Verify::Mozilla => (Trust::Mozilla, false),
-            Verify::Insecure => (
-                if profile.verify == Verify::Mozilla {
-                    Trust::Mozilla
-                } else {
-                    Trust::Platform
-                },
-                true,
-            ),
-        };
-        Overrides {
-            tls: Some(self.tls),
-            require_tls: Some(self.require_tls),
-            trust: Some(trust),
-            insecure: Some(insecure),
-            auth: AuthOverrides {
-                enabled: Some(self.auth),
-                // The mechanism toggle only chooses among the profile's credentials.
-                mechanism: profile.auth.is_some().then_some(self.mechanism),
-                user: None,
-                password: typed_password.map(PasswordSource::Given),
-                may_prompt: false,
-            },
-            ..Overrides::default()
-        }
-    }
-
-    pub fn from_profile(p: &Profile) -> Toggles {
-        Toggles {
-            tls: p.tls,
-            require_tls: p.require_tls,
-            verify: p.verify,
-            auth: p.auth.is_some(),
-            mechanism: p.auth.as_ref().map_or(Mechanism::Plain, |a| a.mechanism),
-            send_data: false,
-        }
-    }
 }
 
 /// Modal panes over the main screen.
