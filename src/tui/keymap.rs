@@ -15,40 +15,75 @@ pub enum Scope {
     Editor,
 }
 
-/// What a key does.
+/// What a key does, grouped by what it acts on: `update` hands each group to its own handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Quit,
-    Help,
     FocusNext,
     FocusPrev,
+    /// Aborts what the server is doing, or else goes back to the scenario list.
     Escape,
+    Open(Modal),
     /// F2 to F7: see [`TOGGLES`](super::state::TOGGLES).
     Toggle(Toggle),
-    Export,
-    ExportJson,
+    Run(RunAction),
+    Picker(PickerAction),
+    Transcript(TranscriptAction),
+    Profile(ProfileAction),
+    Editor(EditorAction),
+}
+
+/// A pane opened over the main screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Modal {
+    Help,
+    Teaching,
+    Capabilities,
+}
+
+/// The scenario run, or the connection under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunAction {
+    Start,
     Skip,
     RunRest,
     Rset,
     Reconnect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PickerAction {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TranscriptAction {
     Up,
     Down,
     PageUp,
     PageDown,
     Top,
     Bottom,
-    Start,
-    NextProfile,
-    Teaching,
-    Capabilities,
-    EditProfile,
-    NewProfile,
-    DuplicateProfile,
-    DeleteProfile,
     Follow,
     RawView,
     Search,
     SearchNext,
+    Export,
+    ExportJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileAction {
+    Next,
+    Edit,
+    New,
+    Duplicate,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EditorAction {
     Send,
     HistoryPrev,
     HistoryNext,
@@ -104,7 +139,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(1),
         NONE,
-        Action::Help,
+        Action::Open(Modal::Help),
         "F1",
         "help",
         true,
@@ -194,7 +229,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(8),
         NONE,
-        Action::Export,
+        Action::Transcript(TranscriptAction::Export),
         "F8",
         "export transcript (text)",
         false,
@@ -203,7 +238,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(9),
         NONE,
-        Action::ExportJson,
+        Action::Transcript(TranscriptAction::ExportJson),
         "F9",
         "export transcript (JSON)",
         false,
@@ -212,7 +247,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::Char('n'),
         CTRL,
-        Action::Skip,
+        Action::Run(RunAction::Skip),
         "Ctrl-N",
         "skip step",
         false,
@@ -221,7 +256,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::Char('r'),
         CTRL,
-        Action::RunRest,
+        Action::Run(RunAction::RunRest),
         "Ctrl-R",
         "run the remaining steps",
         false,
@@ -230,7 +265,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::Char('x'),
         CTRL,
-        Action::Rset,
+        Action::Run(RunAction::Rset),
         "Ctrl-X",
         "RSET",
         false,
@@ -239,7 +274,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::Char('l'),
         CTRL,
-        Action::Reconnect,
+        Action::Run(RunAction::Reconnect),
         "Ctrl-L",
         "reconnect",
         false,
@@ -257,7 +292,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('?'),
         NONE,
-        Action::Help,
+        Action::Open(Modal::Help),
         "?",
         "help",
         false,
@@ -266,7 +301,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Up,
         NONE,
-        Action::Up,
+        Action::Picker(PickerAction::Up),
         "Up/k",
         "select",
         false,
@@ -275,7 +310,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('k'),
         NONE,
-        Action::Up,
+        Action::Picker(PickerAction::Up),
         "k",
         "select up",
         false,
@@ -284,7 +319,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Down,
         NONE,
-        Action::Down,
+        Action::Picker(PickerAction::Down),
         "Down/j",
         "select",
         false,
@@ -293,7 +328,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('j'),
         NONE,
-        Action::Down,
+        Action::Picker(PickerAction::Down),
         "j",
         "select down",
         false,
@@ -302,7 +337,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Enter,
         NONE,
-        Action::Start,
+        Action::Run(RunAction::Start),
         "Enter",
         "start scenario",
         true,
@@ -311,7 +346,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('p'),
         NONE,
-        Action::NextProfile,
+        Action::Profile(ProfileAction::Next),
         "p",
         "next profile",
         true,
@@ -320,7 +355,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('i'),
         NONE,
-        Action::Teaching,
+        Action::Open(Modal::Teaching),
         "i",
         "why / how to fix",
         true,
@@ -329,7 +364,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('c'),
         NONE,
-        Action::Capabilities,
+        Action::Open(Modal::Capabilities),
         "c",
         "capabilities",
         false,
@@ -338,7 +373,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('e'),
         NONE,
-        Action::EditProfile,
+        Action::Profile(ProfileAction::Edit),
         "e",
         "edit profile",
         false,
@@ -347,7 +382,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('a'),
         NONE,
-        Action::NewProfile,
+        Action::Profile(ProfileAction::New),
         "a",
         "add profile",
         false,
@@ -356,7 +391,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('d'),
         NONE,
-        Action::DuplicateProfile,
+        Action::Profile(ProfileAction::Duplicate),
         "d",
         "duplicate profile",
         false,
@@ -365,7 +400,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('D'),
         SHIFT,
-        Action::DeleteProfile,
+        Action::Profile(ProfileAction::Delete),
         "D",
         "delete profile",
         false,
@@ -374,7 +409,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('s'),
         NONE,
-        Action::Skip,
+        Action::Run(RunAction::Skip),
         "s",
         "skip step",
         false,
@@ -383,7 +418,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('r'),
         NONE,
-        Action::RunRest,
+        Action::Run(RunAction::RunRest),
         "r",
         "run the rest",
         true,
@@ -401,7 +436,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('?'),
         NONE,
-        Action::Help,
+        Action::Open(Modal::Help),
         "?",
         "help",
         false,
@@ -410,7 +445,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Up,
         NONE,
-        Action::Up,
+        Action::Transcript(TranscriptAction::Up),
         "Up/Down",
         "select line",
         true,
@@ -419,7 +454,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Down,
         NONE,
-        Action::Down,
+        Action::Transcript(TranscriptAction::Down),
         "Down",
         "select line",
         false,
@@ -428,7 +463,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::PageUp,
         NONE,
-        Action::PageUp,
+        Action::Transcript(TranscriptAction::PageUp),
         "PgUp/PgDn",
         "scroll",
         true,
@@ -437,7 +472,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::PageDown,
         NONE,
-        Action::PageDown,
+        Action::Transcript(TranscriptAction::PageDown),
         "PgDn",
         "scroll",
         false,
@@ -446,7 +481,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Home,
         NONE,
-        Action::Top,
+        Action::Transcript(TranscriptAction::Top),
         "Home",
         "top",
         false,
@@ -455,7 +490,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::End,
         NONE,
-        Action::Bottom,
+        Action::Transcript(TranscriptAction::Bottom),
         "End",
         "bottom",
         false,
@@ -464,7 +499,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('f'),
         NONE,
-        Action::Follow,
+        Action::Transcript(TranscriptAction::Follow),
         "f",
         "follow",
         true,
@@ -473,7 +508,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('w'),
         NONE,
-        Action::RawView,
+        Action::Transcript(TranscriptAction::RawView),
         "w",
         "raw bytes",
         true,
@@ -482,7 +517,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('/'),
         NONE,
-        Action::Search,
+        Action::Transcript(TranscriptAction::Search),
         "/",
         "search",
         true,
@@ -491,7 +526,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('n'),
         NONE,
-        Action::SearchNext,
+        Action::Transcript(TranscriptAction::SearchNext),
         "n",
         "next match",
         false,
@@ -500,7 +535,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Editor,
         KeyCode::Enter,
         NONE,
-        Action::Send,
+        Action::Editor(EditorAction::Send),
         "Enter",
         "send",
         true,
@@ -509,7 +544,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Editor,
         KeyCode::Up,
         NONE,
-        Action::HistoryPrev,
+        Action::Editor(EditorAction::HistoryPrev),
         "Up/Down",
         "history",
         true,
@@ -518,7 +553,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Editor,
         KeyCode::Down,
         NONE,
-        Action::HistoryNext,
+        Action::Editor(EditorAction::HistoryNext),
         "Down",
         "history",
         false,
@@ -605,10 +640,16 @@ mod tests {
             "typing q in the editor is text"
         );
         let f1 = KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE);
-        assert_eq!(lookup(Scope::Editor, &f1), Some(Action::Help));
+        assert_eq!(lookup(Scope::Editor, &f1), Some(Action::Open(Modal::Help)));
         let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
-        assert_eq!(lookup(Scope::Editor, &enter), Some(Action::Send));
-        assert_eq!(lookup(Scope::Picker, &enter), Some(Action::Start));
+        assert_eq!(
+            lookup(Scope::Editor, &enter),
+            Some(Action::Editor(EditorAction::Send))
+        );
+        assert_eq!(
+            lookup(Scope::Picker, &enter),
+            Some(Action::Run(RunAction::Start))
+        );
         assert!(footer(Scope::Editor).iter().any(|(k, _)| *k == "Enter"));
     }
 

@@ -2,10 +2,13 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
-use super::keymap::{Action, Scope, lookup};
+use super::keymap::{
+    Action, EditorAction, Modal, PickerAction, ProfileAction, RunAction, Scope, TranscriptAction,
+    lookup,
+};
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
-use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State};
+use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State, Toggle};
 use crate::profile::Profile;
 use crate::scenario::model::unescape;
 use crate::smtp::auth::Mechanism;
@@ -101,69 +104,80 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     on_action(state, action)
 }
 
-fn toggled(state: &mut State, what: &str) {
-    let pending = if state.toggles_in_use.is_some() {
-        " (applies to the next connection: Ctrl-L reconnects)"
-    } else {
-        ""
-    };
-    notice(state, format!("{what}{pending}"));
-}
-
 fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => {
             state.quit = true;
             vec![Effect::Abort]
         }
-        Action::Help => {
-            state.overlay = Some(Overlay::Help { scroll: 0 });
-            Vec::new()
-        }
-        Action::FocusNext | Action::FocusPrev => {
-            let order = [Focus::Picker, Focus::Transcript, Focus::Editor];
-            let i = order.iter().position(|f| *f == state.focus).unwrap_or(0);
-            let step = if action == Action::FocusNext {
-                1
-            } else {
-                order.len() - 1
-            };
-            state.focus = order[(i + step) % order.len()];
-            Vec::new()
-        }
-        Action::Escape => {
-            if state.run.as_mut().is_some_and(Run::stop_waiting) {
-                notice(state, "aborted");
-                return vec![Effect::Abort];
-            }
-            state.focus = Focus::Picker;
-            Vec::new()
-        }
-        Action::Toggle(t) => {
-            if let Some(what) = state.toggles.cycle(t) {
-                toggled(state, &what);
-            }
-            Vec::new()
-        }
-        Action::Export => vec![Effect::Export {
-            json: false,
-            contents: state.transcript.lines.export_text(),
-        }],
-        Action::ExportJson => vec![Effect::Export {
-            json: true,
-            contents: serde_json::to_string_pretty(&state.transcript.lines.export_json())
-                .unwrap_or_default(),
-        }],
-        Action::Skip => with_run(state, Effect::Skip),
-        Action::RunRest => {
+        Action::FocusNext => move_focus(state, 1),
+        Action::FocusPrev => move_focus(state, FOCUS_ORDER.len() - 1),
+        Action::Escape => escape(state),
+        Action::Open(modal) => open(state, modal),
+        Action::Toggle(t) => on_toggle(state, t),
+        Action::Run(a) => on_run(state, a),
+        Action::Picker(a) => on_picker(state, a),
+        Action::Transcript(a) => on_transcript(state, a),
+        Action::Profile(a) => on_profile(state, a),
+        Action::Editor(a) => on_editor(state, a),
+    }
+}
+
+const FOCUS_ORDER: [Focus; 3] = [Focus::Picker, Focus::Transcript, Focus::Editor];
+
+/// Moves the focus `step` panes along, wrapping around.
+fn move_focus(state: &mut State, step: usize) -> Vec<Effect> {
+    let i = FOCUS_ORDER
+        .iter()
+        .position(|f| *f == state.focus)
+        .unwrap_or(0);
+    state.focus = FOCUS_ORDER[(i + step) % FOCUS_ORDER.len()];
+    Vec::new()
+}
+
+fn escape(state: &mut State) -> Vec<Effect> {
+    if state.run.as_mut().is_some_and(Run::stop_waiting) {
+        notice(state, "aborted");
+        return vec![Effect::Abort];
+    }
+    state.focus = Focus::Picker;
+    Vec::new()
+}
+
+fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
+    state.overlay = Some(match modal {
+        Modal::Help => Overlay::Help { scroll: 0 },
+        Modal::Teaching => Overlay::Teaching { scroll: 0 },
+        Modal::Capabilities => Overlay::Capabilities,
+    });
+    Vec::new()
+}
+
+fn on_toggle(state: &mut State, toggle: Toggle) -> Vec<Effect> {
+    if let Some(what) = state.toggles.cycle(toggle) {
+        let pending = if state.toggles_in_use.is_some() {
+            " (applies to the next connection: Ctrl-L reconnects)"
+        } else {
+            ""
+        };
+        notice(state, format!("{what}{pending}"));
+    }
+    Vec::new()
+}
+
+fn on_run(state: &mut State, action: RunAction) -> Vec<Effect> {
+    match action {
+        RunAction::Start => start_scenario(state, false),
+        RunAction::Skip => with_run(state, Effect::Skip),
+        RunAction::RunRest => {
             let effects = with_run(state, Effect::RunRest);
             if !effects.is_empty() {
                 state.editor.clear();
             }
             effects
         }
-        Action::Rset => with_run_or_manual(state, Effect::Rset),
-        Action::Reconnect => match target(state) {
+        RunAction::Rset => with_run_or_manual(state, Effect::Rset),
+        RunAction::Reconnect => match target(state) {
             Some(t) => {
                 state.toggles_in_use = Some(state.toggles);
                 notice(state, "reconnecting");
@@ -171,56 +185,53 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             }
             None => Vec::new(),
         },
-        Action::Up => {
-            match state.focus {
-                Focus::Picker => state.selected = state.selected.saturating_sub(1),
-                Focus::Transcript => state.transcript.select_previous(),
-                Focus::Editor => {}
+    }
+}
+
+fn on_picker(state: &mut State, action: PickerAction) -> Vec<Effect> {
+    match action {
+        PickerAction::Up => state.selected = state.selected.saturating_sub(1),
+        PickerAction::Down => {
+            if state.selected + 1 < state.catalogue.len() {
+                state.selected += 1;
             }
-            Vec::new()
         }
-        Action::Down => {
-            match state.focus {
-                Focus::Picker => {
-                    if state.selected + 1 < state.catalogue.len() {
-                        state.selected += 1;
-                    }
-                }
-                Focus::Transcript => state.transcript.select_next(),
-                Focus::Editor => {}
-            }
-            Vec::new()
+    }
+    Vec::new()
+}
+
+fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
+    let view = &mut state.transcript;
+    match action {
+        TranscriptAction::Up => view.select_previous(),
+        TranscriptAction::Down => view.select_next(),
+        TranscriptAction::PageUp => view.scroll_up(10),
+        TranscriptAction::PageDown => view.scroll_down(10),
+        TranscriptAction::Top => view.top(),
+        TranscriptAction::Bottom | TranscriptAction::Follow => view.follow(),
+        TranscriptAction::RawView => view.toggle_raw(),
+        TranscriptAction::Search => view.start_search(),
+        TranscriptAction::SearchNext => search_next(state),
+        TranscriptAction::Export => {
+            return vec![Effect::Export {
+                json: false,
+                contents: view.lines.export_text(),
+            }];
         }
-        Action::PageUp => {
-            state.transcript.scroll_up(10);
-            Vec::new()
+        TranscriptAction::ExportJson => {
+            return vec![Effect::Export {
+                json: true,
+                contents: serde_json::to_string_pretty(&view.lines.export_json())
+                    .unwrap_or_default(),
+            }];
         }
-        Action::PageDown => {
-            state.transcript.scroll_down(10);
-            Vec::new()
-        }
-        Action::Top => {
-            state.transcript.top();
-            Vec::new()
-        }
-        Action::Bottom | Action::Follow => {
-            state.transcript.follow();
-            Vec::new()
-        }
-        Action::RawView => {
-            state.transcript.toggle_raw();
-            Vec::new()
-        }
-        Action::Search => {
-            state.transcript.start_search();
-            Vec::new()
-        }
-        Action::SearchNext => {
-            search_next(state);
-            Vec::new()
-        }
-        Action::Start => start_scenario(state, false),
-        Action::NextProfile => {
+    }
+    Vec::new()
+}
+
+fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
+    match action {
+        ProfileAction::Next => {
             if let Some(i) = state.profiles.next_index() {
                 state.switch_profile(i);
                 let name = state
@@ -233,57 +244,43 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
                     format!("profile {name} (applies to the next connection)"),
                 );
             }
-            Vec::new()
         }
-        Action::Teaching => {
-            state.overlay = Some(Overlay::Teaching { scroll: 0 });
-            Vec::new()
+        ProfileAction::Edit => {
+            if let Some(p) = state.profiles.current() {
+                let text = p.profile.to_toml().unwrap_or_default();
+                let name = p.name.clone();
+                open_profile_editor(state, name, &text);
+            }
         }
-        Action::Capabilities => {
-            state.overlay = Some(Overlay::Capabilities);
-            Vec::new()
-        }
-        Action::EditProfile => {
-            let Some(p) = state.profiles.current() else {
-                return Vec::new();
-            };
-            let text = p.profile.to_toml().unwrap_or_default();
-            let name = p.name.clone();
-            open_profile_editor(state, name, &text);
-            Vec::new()
-        }
-        Action::NewProfile => {
+        ProfileAction::New => {
             let n = state.profiles.len() + 1;
             open_profile_editor(state, format!("new-{n}"), PROFILE_TEMPLATE);
-            Vec::new()
         }
-        Action::DuplicateProfile => {
-            let Some(p) = state.profiles.current() else {
-                return Vec::new();
-            };
-            let text = p.profile.to_toml().unwrap_or_default();
-            let name = format!("{}-copy", p.name);
-            open_profile_editor(state, name, &text);
-            Vec::new()
+        ProfileAction::Duplicate => {
+            if let Some(p) = state.profiles.current() {
+                let text = p.profile.to_toml().unwrap_or_default();
+                let name = format!("{}-copy", p.name);
+                open_profile_editor(state, name, &text);
+            }
         }
-        Action::DeleteProfile => {
+        ProfileAction::Delete => {
             if let Some(p) = state.profiles.current() {
                 state.overlay = Some(Overlay::ConfirmDelete {
                     name: p.name.clone(),
                 });
             }
-            Vec::new()
-        }
-        Action::Send => send(state),
-        Action::HistoryPrev => {
-            state.editor.history_prev();
-            Vec::new()
-        }
-        Action::HistoryNext => {
-            state.editor.history_next();
-            Vec::new()
         }
     }
+    Vec::new()
+}
+
+fn on_editor(state: &mut State, action: EditorAction) -> Vec<Effect> {
+    match action {
+        EditorAction::Send => return send(state),
+        EditorAction::HistoryPrev => state.editor.history_prev(),
+        EditorAction::HistoryNext => state.editor.history_next(),
+    }
+    Vec::new()
 }
 
 const PROFILE_TEMPLATE: &str = "server = \"mx.example.com:25\"\n# Or, instead of server, a domain (its best MX host):\n# domain = \"example.com\"\n# dns_server = \"127.0.0.1:53\"\ntls = \"starttls\"\nrequire_tls = false\nverify = \"platform\"\nhelo = \"probe.example.com\"\n\n# [auth]\n# mechanism = \"plain\"\n# username = \"alice@example.com\"\n# password_env = \"SMTPSCOPE_PASSWORD\"\n\n[relay]\nlocal_recipient = \"postmaster@example.com\"\n";
