@@ -342,16 +342,7 @@ pub fn run(opts: TuiOptions) -> u8 {
         match state.catalogue.iter().position(|s| s.answers_to(id)) {
             Some(i) => {
                 state.selected = i;
-                initial = update::update(
-                    &mut state,
-                    Message::Key(ratatui::crossterm::event::KeyEvent::new(
-                        ratatui::crossterm::event::KeyCode::Enter,
-                        ratatui::crossterm::event::KeyModifiers::NONE,
-                    )),
-                );
-                if opts.run {
-                    initial.push(Effect::RunRest);
-                }
+                initial = update::update(&mut state, Message::StartScenario { run_all: opts.run });
             }
             None => {
                 eprintln!("smtpscope tui: no scenario {id:?} (see `smtpscope scenarios list`)");

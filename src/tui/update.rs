@@ -35,6 +35,7 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
             on_net(state, *ev);
             Vec::new()
         }
+        Message::StartScenario { run_all } => start_scenario(state, run_all),
     }
 }
 
@@ -687,6 +688,26 @@ mod tests {
         // While the server has not answered, a second Enter does nothing.
         assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
         assert!(s.notice.as_ref().is_some_and(|(_, t)| t.contains("busy")));
+    }
+
+    #[test]
+    fn starting_from_the_command_line_can_ask_to_play_the_scenario_through() {
+        let mut s = state_with(true);
+        let effects = update(&mut s, Message::StartScenario { run_all: true });
+        assert!(
+            matches!(effects.as_slice(), [Effect::StartScenario { scenario, run_all: true, .. }] if scenario.id == "unauth-relay")
+        );
+        assert!(s.run.as_ref().is_some_and(Run::is_waiting));
+        // A password asked for first does not lose the request.
+        let mut s = state_with(false);
+        s.selected = 1;
+        assert!(update(&mut s, Message::StartScenario { run_all: true }).is_empty());
+        typed(&mut s, "s3cret");
+        let effects = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::StartScenario { run_all: true, .. }]
+        ));
     }
 
     #[test]
