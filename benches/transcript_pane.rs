@@ -30,7 +30,7 @@ fn main() {
         })
         .sum();
     let s = state_with_lines(lines);
-    let held = s.lines.heap_bytes();
+    let held = s.transcript.lines.heap_bytes();
     println!(
         "memory: {lines} lines, {wire} wire bytes, {held} bytes held by the TUI = {:.2}x",
         held as f64 / wire as f64
@@ -136,9 +136,9 @@ fn keypress_end(bencher: divan::Bencher, lines: usize) {
 fn keypress_search_next(bencher: divan::Bencher, lines: usize) {
     let mut s = state_with_lines(lines);
     s.focus = Focus::Transcript;
-    s.search = Some("user999998@".into());
+    s.transcript.search = Some("user999998@".into());
     bencher.bench_local(|| {
-        s.selected_line = Some(0);
+        s.transcript.selected_line = Some(0);
         update(&mut s, key(KeyCode::Char('n')));
     });
 }

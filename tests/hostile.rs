@@ -618,11 +618,11 @@ async fn drive_tui(name: &'static str, profile: Profile) -> Run {
     }
     let run = state.run.as_ref();
     let mut text = String::new();
-    for i in 0..state.lines.len() {
-        text.push_str(state.lines.text(i));
+    for i in 0..state.transcript.lines.len() {
+        text.push_str(state.transcript.lines.text(i));
         text.push('\n');
     }
-    if let Some((verdict, reason)) = run.and_then(|r| r.verdict.as_ref()) {
+    if let Some((verdict, reason)) = run.and_then(|r| r.verdict()) {
         text.push_str(&format!("verdict: {verdict}: {reason}\n"));
     }
     for step in run.map(|r| r.steps.as_slice()).unwrap_or_default() {
@@ -641,9 +641,7 @@ async fn drive_tui(name: &'static str, profile: Profile) -> Run {
     Run {
         front: "tui",
         exit: None,
-        verdict: run
-            .and_then(|r| r.verdict.as_ref())
-            .map(|(v, _)| v.to_string()),
+        verdict: run.and_then(|r| r.verdict()).map(|(v, _)| v.to_string()),
         text,
         elapsed,
         peak_rss_kib: None,

@@ -242,7 +242,7 @@ fn password_prompt_masks() {
     for c in "AUTH PLAIN".chars() {
         key(&mut s, KeyCode::Char(c));
     }
-    s.profiles[0]
+    s.profiles.entries[0]
         .profile
         .auth
         .as_mut()

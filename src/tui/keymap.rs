@@ -3,6 +3,8 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::state::Toggle;
+
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -13,44 +15,75 @@ pub enum Scope {
     Editor,
 }
 
-/// What a key does.
+/// What a key does, grouped by what it acts on: `update` hands each group to its own handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Quit,
-    Help,
     FocusNext,
     FocusPrev,
+    /// Aborts what the server is doing, or else goes back to the scenario list.
     Escape,
-    CycleTls,
-    ToggleRequireTls,
-    CycleVerify,
-    ToggleAuth,
-    CycleMechanism,
-    ToggleSendData,
-    Export,
-    ExportJson,
+    Open(Modal),
+    /// F2 to F7: see [`TOGGLES`](super::state::TOGGLES).
+    Toggle(Toggle),
+    Run(RunAction),
+    Picker(PickerAction),
+    Transcript(TranscriptAction),
+    Profile(ProfileAction),
+    Editor(EditorAction),
+}
+
+/// A pane opened over the main screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Modal {
+    Help,
+    Teaching,
+    Capabilities,
+}
+
+/// The scenario run, or the connection under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunAction {
+    Start,
     Skip,
     RunRest,
     Rset,
     Reconnect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PickerAction {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TranscriptAction {
     Up,
     Down,
     PageUp,
     PageDown,
     Top,
     Bottom,
-    Start,
-    NextProfile,
-    Teaching,
-    Capabilities,
-    EditProfile,
-    NewProfile,
-    DuplicateProfile,
-    DeleteProfile,
     Follow,
     RawView,
     Search,
     SearchNext,
+    Export,
+    ExportJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileAction {
+    Next,
+    Edit,
+    New,
+    Duplicate,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EditorAction {
     Send,
     HistoryPrev,
     HistoryNext,
@@ -106,7 +139,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(1),
         NONE,
-        Action::Help,
+        Action::Open(Modal::Help),
         "F1",
         "help",
         true,
@@ -142,7 +175,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(2),
         NONE,
-        Action::CycleTls,
+        Action::Toggle(Toggle::Tls),
         "F2",
         "TLS mode",
         false,
@@ -151,7 +184,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(3),
         NONE,
-        Action::ToggleRequireTls,
+        Action::Toggle(Toggle::RequireTls),
         "F3",
         "require TLS",
         false,
@@ -160,7 +193,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(4),
         NONE,
-        Action::CycleVerify,
+        Action::Toggle(Toggle::Verify),
         "F4",
         "verification",
         false,
@@ -169,7 +202,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(5),
         NONE,
-        Action::ToggleAuth,
+        Action::Toggle(Toggle::Auth),
         "F5",
         "AUTH on/off",
         false,
@@ -178,7 +211,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(6),
         NONE,
-        Action::CycleMechanism,
+        Action::Toggle(Toggle::Mechanism),
         "F6",
         "AUTH mechanism",
         false,
@@ -187,7 +220,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(7),
         NONE,
-        Action::ToggleSendData,
+        Action::Toggle(Toggle::SendData),
         "F7",
         "send data",
         false,
@@ -196,7 +229,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(8),
         NONE,
-        Action::Export,
+        Action::Transcript(TranscriptAction::Export),
         "F8",
         "export transcript (text)",
         false,
@@ -205,7 +238,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::F(9),
         NONE,
-        Action::ExportJson,
+        Action::Transcript(TranscriptAction::ExportJson),
         "F9",
         "export transcript (JSON)",
         false,
@@ -214,7 +247,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::Char('n'),
         CTRL,
-        Action::Skip,
+        Action::Run(RunAction::Skip),
         "Ctrl-N",
         "skip step",
         false,
@@ -223,7 +256,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::Char('r'),
         CTRL,
-        Action::RunRest,
+        Action::Run(RunAction::RunRest),
         "Ctrl-R",
         "run the remaining steps",
         false,
@@ -232,7 +265,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::Char('x'),
         CTRL,
-        Action::Rset,
+        Action::Run(RunAction::Rset),
         "Ctrl-X",
         "RSET",
         false,
@@ -241,7 +274,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Global,
         KeyCode::Char('l'),
         CTRL,
-        Action::Reconnect,
+        Action::Run(RunAction::Reconnect),
         "Ctrl-L",
         "reconnect",
         false,
@@ -259,7 +292,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('?'),
         NONE,
-        Action::Help,
+        Action::Open(Modal::Help),
         "?",
         "help",
         false,
@@ -268,7 +301,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Up,
         NONE,
-        Action::Up,
+        Action::Picker(PickerAction::Up),
         "Up/k",
         "select",
         false,
@@ -277,7 +310,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('k'),
         NONE,
-        Action::Up,
+        Action::Picker(PickerAction::Up),
         "k",
         "select up",
         false,
@@ -286,7 +319,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Down,
         NONE,
-        Action::Down,
+        Action::Picker(PickerAction::Down),
         "Down/j",
         "select",
         false,
@@ -295,7 +328,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('j'),
         NONE,
-        Action::Down,
+        Action::Picker(PickerAction::Down),
         "j",
         "select down",
         false,
@@ -304,7 +337,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Enter,
         NONE,
-        Action::Start,
+        Action::Run(RunAction::Start),
         "Enter",
         "start scenario",
         true,
@@ -313,7 +346,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('p'),
         NONE,
-        Action::NextProfile,
+        Action::Profile(ProfileAction::Next),
         "p",
         "next profile",
         true,
@@ -322,7 +355,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('i'),
         NONE,
-        Action::Teaching,
+        Action::Open(Modal::Teaching),
         "i",
         "why / how to fix",
         true,
@@ -331,7 +364,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('c'),
         NONE,
-        Action::Capabilities,
+        Action::Open(Modal::Capabilities),
         "c",
         "capabilities",
         false,
@@ -340,7 +373,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('e'),
         NONE,
-        Action::EditProfile,
+        Action::Profile(ProfileAction::Edit),
         "e",
         "edit profile",
         false,
@@ -349,7 +382,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('a'),
         NONE,
-        Action::NewProfile,
+        Action::Profile(ProfileAction::New),
         "a",
         "add profile",
         false,
@@ -358,7 +391,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('d'),
         NONE,
-        Action::DuplicateProfile,
+        Action::Profile(ProfileAction::Duplicate),
         "d",
         "duplicate profile",
         false,
@@ -367,7 +400,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('D'),
         SHIFT,
-        Action::DeleteProfile,
+        Action::Profile(ProfileAction::Delete),
         "D",
         "delete profile",
         false,
@@ -376,7 +409,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('s'),
         NONE,
-        Action::Skip,
+        Action::Run(RunAction::Skip),
         "s",
         "skip step",
         false,
@@ -385,7 +418,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Picker,
         KeyCode::Char('r'),
         NONE,
-        Action::RunRest,
+        Action::Run(RunAction::RunRest),
         "r",
         "run the rest",
         true,
@@ -403,7 +436,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('?'),
         NONE,
-        Action::Help,
+        Action::Open(Modal::Help),
         "?",
         "help",
         false,
@@ -412,7 +445,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Up,
         NONE,
-        Action::Up,
+        Action::Transcript(TranscriptAction::Up),
         "Up/Down",
         "select line",
         true,
@@ -421,7 +454,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Down,
         NONE,
-        Action::Down,
+        Action::Transcript(TranscriptAction::Down),
         "Down",
         "select line",
         false,
@@ -430,7 +463,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::PageUp,
         NONE,
-        Action::PageUp,
+        Action::Transcript(TranscriptAction::PageUp),
         "PgUp/PgDn",
         "scroll",
         true,
@@ -439,7 +472,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::PageDown,
         NONE,
-        Action::PageDown,
+        Action::Transcript(TranscriptAction::PageDown),
         "PgDn",
         "scroll",
         false,
@@ -448,7 +481,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Home,
         NONE,
-        Action::Top,
+        Action::Transcript(TranscriptAction::Top),
         "Home",
         "top",
         false,
@@ -457,7 +490,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::End,
         NONE,
-        Action::Bottom,
+        Action::Transcript(TranscriptAction::Bottom),
         "End",
         "bottom",
         false,
@@ -466,7 +499,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('f'),
         NONE,
-        Action::Follow,
+        Action::Transcript(TranscriptAction::Follow),
         "f",
         "follow",
         true,
@@ -475,7 +508,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('w'),
         NONE,
-        Action::RawView,
+        Action::Transcript(TranscriptAction::RawView),
         "w",
         "raw bytes",
         true,
@@ -484,7 +517,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('/'),
         NONE,
-        Action::Search,
+        Action::Transcript(TranscriptAction::Search),
         "/",
         "search",
         true,
@@ -493,7 +526,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Transcript,
         KeyCode::Char('n'),
         NONE,
-        Action::SearchNext,
+        Action::Transcript(TranscriptAction::SearchNext),
         "n",
         "next match",
         false,
@@ -502,7 +535,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Editor,
         KeyCode::Enter,
         NONE,
-        Action::Send,
+        Action::Editor(EditorAction::Send),
         "Enter",
         "send",
         true,
@@ -511,7 +544,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Editor,
         KeyCode::Up,
         NONE,
-        Action::HistoryPrev,
+        Action::Editor(EditorAction::HistoryPrev),
         "Up/Down",
         "history",
         true,
@@ -520,7 +553,7 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Editor,
         KeyCode::Down,
         NONE,
-        Action::HistoryNext,
+        Action::Editor(EditorAction::HistoryNext),
         "Down",
         "history",
         false,
@@ -545,6 +578,14 @@ pub fn lookup(scope: Scope, key: &KeyEvent) -> Option<Action> {
                 .find(matches)
         })
         .map(|bd| bd.action)
+}
+
+/// The key for an action, as shown to the user: its first binding.
+pub fn key_for(action: Action) -> Option<&'static str> {
+    BINDINGS
+        .iter()
+        .find(|bd| bd.action == action)
+        .map(|bd| bd.key)
 }
 
 /// Footer hints for a scope: its own footer bindings, then the global ones.
@@ -599,10 +640,37 @@ mod tests {
             "typing q in the editor is text"
         );
         let f1 = KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE);
-        assert_eq!(lookup(Scope::Editor, &f1), Some(Action::Help));
+        assert_eq!(lookup(Scope::Editor, &f1), Some(Action::Open(Modal::Help)));
         let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
-        assert_eq!(lookup(Scope::Editor, &enter), Some(Action::Send));
-        assert_eq!(lookup(Scope::Picker, &enter), Some(Action::Start));
+        assert_eq!(
+            lookup(Scope::Editor, &enter),
+            Some(Action::Editor(EditorAction::Send))
+        );
+        assert_eq!(
+            lookup(Scope::Picker, &enter),
+            Some(Action::Run(RunAction::Start))
+        );
         assert!(footer(Scope::Editor).iter().any(|(k, _)| *k == "Enter"));
+    }
+
+    #[test]
+    fn every_toggle_has_one_description_and_a_key_everywhere() {
+        use crate::tui::state::TOGGLES;
+        for t in [
+            Toggle::Tls,
+            Toggle::RequireTls,
+            Toggle::Verify,
+            Toggle::Auth,
+            Toggle::Mechanism,
+            Toggle::SendData,
+        ] {
+            assert_eq!(TOGGLES.iter().filter(|s| s.toggle == t).count(), 1, "{t:?}");
+            let bound = BINDINGS
+                .iter()
+                .find(|b| b.action == Action::Toggle(t))
+                .expect("bound");
+            assert_eq!(bound.scope, Scope::Global, "{t:?}");
+        }
+        assert_eq!(key_for(Action::Toggle(Toggle::Tls)), Some("F2"));
     }
 }

@@ -53,6 +53,11 @@ pub enum Message {
     Net(Box<NetEvent>),
     /// SIGTERM or SIGHUP: quit cleanly, restoring the terminal.
     Terminate(&'static str),
+    /// Start the selected scenario, as Enter in the scenario list does; `run_all` plays it
+    /// through without stopping at each step (`tui --scenario X --run`).
+    StartScenario {
+        run_all: bool,
+    },
 }
 
 /// Everything needed to connect, decided by the UI and carried out by the runtime.

@@ -109,6 +109,15 @@ pub struct AppIo {
     pub on_draw: Option<watch::Sender<String>>,
 }
 
+/// Why the app loop stopped short, with the backend's own error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError<E> {
+    /// A frame could not be drawn: the terminal failed or went away. The cause is in the
+    /// message rather than `source()`, so that a report walking the chain says it once.
+    #[error("cannot draw: {0}")]
+    Draw(E),
+}
+
 /// Runs the app loop on any backend: draws, waits for the next message (no ticks, so an idle
 /// app sleeps), updates, and hands effects to the worker. `on_draw` receives the screen text
 /// after each draw (tests wait on it).
@@ -119,10 +128,7 @@ pub async fn run_app<B: Backend>(
     io: AppIo,
     theme: Theme,
     initial: Vec<Effect>,
-) -> Result<(), String>
-where
-    B::Error: std::fmt::Display,
-{
+) -> Result<(), AppError<B::Error>> {
     let AppIo {
         effects,
         abort,
@@ -135,7 +141,7 @@ where
     loop {
         let completed = terminal
             .draw(|f| view::view(state, f, theme))
-            .map_err(|e| format!("cannot draw: {e}"))?;
+            .map_err(AppError::Draw)?;
         if let Some(tx) = &on_draw {
             let buf = completed.buffer;
             let mut text = String::new();
@@ -322,20 +328,15 @@ pub fn run(opts: TuiOptions) -> u8 {
         }
         welcome = Some("Welcome! lab-open is an open relay, lab-secure is not: run A on both (Enter) and compare; p switches profile, F1 help.".to_string());
     }
-    let mut start_profile = 0;
+    let mut state = State::new(profiles, catalogue);
     if let Some(name) = &opts.profile {
-        match profiles.iter().position(|p| &p.name == name) {
-            Some(i) => start_profile = i,
+        match state.profiles.position(name) {
+            Some(i) => state.switch_profile(i),
             None => {
                 eprintln!("smtpscope tui: no profile {name:?} (see `smtpscope profiles list`)");
                 return 2;
             }
         }
-    }
-    let mut state = State::new(profiles, catalogue);
-    state.profile = start_profile;
-    if let Some(p) = state.current_profile() {
-        state.toggles = state::Toggles::from_profile(&p.profile);
     }
     state.log_path = log_file.clone();
     state.welcome = welcome;
@@ -347,16 +348,7 @@ pub fn run(opts: TuiOptions) -> u8 {
         match state.catalogue.iter().position(|s| s.answers_to(id)) {
             Some(i) => {
                 state.selected = i;
-                initial = update::update(
-                    &mut state,
-                    Message::Key(ratatui::crossterm::event::KeyEvent::new(
-                        ratatui::crossterm::event::KeyCode::Enter,
-                        ratatui::crossterm::event::KeyModifiers::NONE,
-                    )),
-                );
-                if opts.run {
-                    initial.push(Effect::RunRest);
-                }
+                initial = update::update(&mut state, Message::StartScenario { run_all: opts.run });
             }
             None => {
                 eprintln!("smtpscope tui: no scenario {id:?} (see `smtpscope scenarios list`)");
@@ -439,5 +431,17 @@ pub fn run(opts: TuiOptions) -> u8 {
             let _ = writeln!(std::io::stderr(), "smtpscope: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_that_cannot_be_drawn_says_so_with_its_cause() {
+        let e = AppError::Draw(std::io::Error::other("terminal gone"));
+        assert_eq!(e.to_string(), "cannot draw: terminal gone");
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

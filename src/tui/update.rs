@@ -2,14 +2,15 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
-use super::keymap::{Action, Scope, lookup};
+use super::keymap::{
+    Action, EditorAction, Modal, PickerAction, ProfileAction, RunAction, Scope, TranscriptAction,
+    lookup,
+};
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
-use super::state::{Focus, Overlay, PendingAfterPassword, RunView, State, StepView, Toggles};
-use crate::net::TlsMode;
-use crate::profile::{Profile, Verify};
+use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State, Toggle};
+use crate::profile::Profile;
 use crate::scenario::model::unescape;
-use crate::scenario::verdict::expect_text;
 use crate::smtp::auth::Mechanism;
 
 pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
@@ -18,8 +19,8 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
         Message::Key(key) => on_key(state, key),
         Message::Mouse(m) => {
             match m.kind {
-                MouseEventKind::ScrollUp => scroll_up(state, 3),
-                MouseEventKind::ScrollDown => scroll_down(state, 3),
+                MouseEventKind::ScrollUp => state.transcript.scroll_up(3),
+                MouseEventKind::ScrollDown => state.transcript.scroll_down(3),
                 _ => {}
             }
             Vec::new()
@@ -34,6 +35,7 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
             on_net(state, *ev);
             Vec::new()
         }
+        Message::StartScenario { run_all } => start_scenario(state, run_all),
     }
 }
 
@@ -55,7 +57,7 @@ fn error(state: &mut State, text: impl Into<String>) {
 
 /// The connection target from the selected profile and the toggles.
 fn target(state: &State) -> Option<Box<Target>> {
-    let p = state.current_profile()?;
+    let p = state.profiles.current()?;
     Some(Box::new(Target {
         profile_name: p.name.clone(),
         profile: p.profile.clone(),
@@ -66,13 +68,7 @@ fn target(state: &State) -> Option<Box<Target>> {
 
 /// True when AUTH is on but nothing says where the password comes from: ask for it.
 fn needs_password(state: &State) -> bool {
-    state.toggles.auth
-        && state.password.is_none()
-        && state.current_profile().is_some_and(|p| {
-            p.profile.auth.as_ref().is_none_or(|a| {
-                a.password_env.is_none() && a.password_command.is_none() && a.password.is_none()
-            })
-        })
+    state.toggles.auth && state.password.is_none() && state.profiles.current_lacks_password_source()
 }
 
 fn password_prompt(then: PendingAfterPassword) -> Overlay {
@@ -86,20 +82,9 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if state.overlay.is_some() {
         return on_overlay_key(state, key);
     }
-    if let Some(input) = state.search_input.as_mut() {
-        match key.code {
-            KeyCode::Enter => {
-                let q = std::mem::take(input);
-                state.search_input = None;
-                state.search = (!q.is_empty()).then_some(q);
-                search_next(state);
-            }
-            KeyCode::Esc => state.search_input = None,
-            KeyCode::Backspace => {
-                input.pop();
-            }
-            KeyCode::Char(c) => input.push(c),
-            _ => {}
+    if state.transcript.typing_search() {
+        if state.transcript.search_key(key.code) {
+            search_next(state);
         }
         return Vec::new();
     }
@@ -120,129 +105,80 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     on_action(state, action)
 }
 
-fn cycle_tls(t: TlsMode) -> TlsMode {
-    match t {
-        TlsMode::None => TlsMode::Starttls,
-        TlsMode::Starttls => TlsMode::Implicit,
-        TlsMode::Implicit => TlsMode::None,
-    }
-}
-
-fn cycle_verify(v: Verify) -> Verify {
-    match v {
-        Verify::Platform => Verify::Mozilla,
-        Verify::Mozilla => Verify::Insecure,
-        Verify::Insecure => Verify::Platform,
-    }
-}
-
-fn cycle_mech(m: Mechanism) -> Mechanism {
-    let all = Mechanism::ALL;
-    let i = all.iter().position(|x| *x == m).unwrap_or(0);
-    all[(i + 1) % all.len()]
-}
-
-fn toggled(state: &mut State, what: &str) {
-    let pending = if state.toggles_in_use.is_some() {
-        " (applies to the next connection: Ctrl-L reconnects)"
-    } else {
-        ""
-    };
-    notice(state, format!("{what}{pending}"));
-}
-
 fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => {
             state.quit = true;
             vec![Effect::Abort]
         }
-        Action::Help => {
-            state.overlay = Some(Overlay::Help { scroll: 0 });
-            Vec::new()
-        }
-        Action::FocusNext | Action::FocusPrev => {
-            let order = [Focus::Picker, Focus::Transcript, Focus::Editor];
-            let i = order.iter().position(|f| *f == state.focus).unwrap_or(0);
-            let step = if action == Action::FocusNext {
-                1
-            } else {
-                order.len() - 1
-            };
-            state.focus = order[(i + step) % order.len()];
-            Vec::new()
-        }
-        Action::Escape => {
-            if state.run.as_ref().is_some_and(|r| r.busy) {
-                notice(state, "aborted");
-                if let Some(r) = state.run.as_mut() {
-                    r.busy = false;
-                }
-                return vec![Effect::Abort];
-            }
-            state.focus = Focus::Picker;
-            Vec::new()
-        }
-        Action::CycleTls => {
-            state.toggles.tls = cycle_tls(state.toggles.tls);
-            let t = state.toggles.tls;
-            toggled(state, &format!("TLS mode: {}", tls_name(t)));
-            Vec::new()
-        }
-        Action::ToggleRequireTls => {
-            state.toggles.require_tls = !state.toggles.require_tls;
-            let on = state.toggles.require_tls;
-            toggled(state, &format!("require TLS: {}", on_off(on)));
-            Vec::new()
-        }
-        Action::CycleVerify => {
-            state.toggles.verify = cycle_verify(state.toggles.verify);
-            let v = state.toggles.verify;
-            toggled(
-                state,
-                &format!("certificate verification: {}", verify_name(v)),
-            );
-            Vec::new()
-        }
-        Action::ToggleAuth => {
-            state.toggles.auth = !state.toggles.auth;
-            let on = state.toggles.auth;
-            toggled(state, &format!("AUTH: {}", on_off(on)));
-            Vec::new()
-        }
-        Action::CycleMechanism => {
-            state.toggles.mechanism = cycle_mech(state.toggles.mechanism);
-            let m = state.toggles.mechanism;
-            toggled(state, &format!("AUTH mechanism: {}", m.name()));
-            Vec::new()
-        }
-        Action::ToggleSendData => {
-            state.toggles.send_data = !state.toggles.send_data;
-            let on = state.toggles.send_data;
-            toggled(
-                state,
-                &format!("send data after an accepted RCPT: {}", on_off(on)),
-            );
-            Vec::new()
-        }
-        Action::Export => vec![Effect::Export {
-            json: false,
-            contents: state.lines.export_text(),
-        }],
-        Action::ExportJson => vec![Effect::Export {
-            json: true,
-            contents: serde_json::to_string_pretty(&state.lines.export_json()).unwrap_or_default(),
-        }],
-        Action::Skip => with_run(state, Effect::Skip),
-        Action::RunRest => {
+        Action::FocusNext => move_focus(state, 1),
+        Action::FocusPrev => move_focus(state, FOCUS_ORDER.len() - 1),
+        Action::Escape => escape(state),
+        Action::Open(modal) => open(state, modal),
+        Action::Toggle(t) => on_toggle(state, t),
+        Action::Run(a) => on_run(state, a),
+        Action::Picker(a) => on_picker(state, a),
+        Action::Transcript(a) => on_transcript(state, a),
+        Action::Profile(a) => on_profile(state, a),
+        Action::Editor(a) => on_editor(state, a),
+    }
+}
+
+const FOCUS_ORDER: [Focus; 3] = [Focus::Picker, Focus::Transcript, Focus::Editor];
+
+/// Moves the focus `step` panes along, wrapping around.
+fn move_focus(state: &mut State, step: usize) -> Vec<Effect> {
+    let i = FOCUS_ORDER
+        .iter()
+        .position(|f| *f == state.focus)
+        .unwrap_or(0);
+    state.focus = FOCUS_ORDER[(i + step) % FOCUS_ORDER.len()];
+    Vec::new()
+}
+
+fn escape(state: &mut State) -> Vec<Effect> {
+    if state.run.as_mut().is_some_and(Run::stop_waiting) {
+        notice(state, "aborted");
+        return vec![Effect::Abort];
+    }
+    state.focus = Focus::Picker;
+    Vec::new()
+}
+
+fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
+    state.overlay = Some(match modal {
+        Modal::Help => Overlay::Help { scroll: 0 },
+        Modal::Teaching => Overlay::Teaching { scroll: 0 },
+        Modal::Capabilities => Overlay::Capabilities,
+    });
+    Vec::new()
+}
+
+fn on_toggle(state: &mut State, toggle: Toggle) -> Vec<Effect> {
+    if let Some(what) = state.toggles.cycle(toggle) {
+        let pending = if state.toggles_in_use.is_some() {
+            " (applies to the next connection: Ctrl-L reconnects)"
+        } else {
+            ""
+        };
+        notice(state, format!("{what}{pending}"));
+    }
+    Vec::new()
+}
+
+fn on_run(state: &mut State, action: RunAction) -> Vec<Effect> {
+    match action {
+        RunAction::Start => start_scenario(state, false),
+        RunAction::Skip => with_run(state, Effect::Skip),
+        RunAction::RunRest => {
             let effects = with_run(state, Effect::RunRest);
             if !effects.is_empty() {
-                state.editor = super::state::new_editor();
+                state.editor.clear();
             }
             effects
         }
-        Action::Rset => with_run_or_manual(state, Effect::Rset),
-        Action::Reconnect => match target(state) {
+        RunAction::Rset => with_run_or_manual(state, Effect::Rset),
+        RunAction::Reconnect => match target(state) {
             Some(t) => {
                 state.toggles_in_use = Some(state.toggles);
                 notice(state, "reconnecting");
@@ -250,67 +186,58 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             }
             None => Vec::new(),
         },
-        Action::Up => {
-            match state.focus {
-                Focus::Picker => state.selected = state.selected.saturating_sub(1),
-                Focus::Transcript => select_line(state, -1),
-                Focus::Editor => {}
+    }
+}
+
+fn on_picker(state: &mut State, action: PickerAction) -> Vec<Effect> {
+    match action {
+        PickerAction::Up => state.selected = state.selected.saturating_sub(1),
+        PickerAction::Down => {
+            if state.selected + 1 < state.catalogue.len() {
+                state.selected += 1;
             }
-            Vec::new()
         }
-        Action::Down => {
-            match state.focus {
-                Focus::Picker => {
-                    if state.selected + 1 < state.catalogue.len() {
-                        state.selected += 1;
-                    }
-                }
-                Focus::Transcript => select_line(state, 1),
-                Focus::Editor => {}
-            }
-            Vec::new()
+    }
+    Vec::new()
+}
+
+fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
+    let view = &mut state.transcript;
+    match action {
+        TranscriptAction::Up => view.select_previous(),
+        TranscriptAction::Down => view.select_next(),
+        TranscriptAction::PageUp => view.scroll_up(10),
+        TranscriptAction::PageDown => view.scroll_down(10),
+        TranscriptAction::Top => view.top(),
+        TranscriptAction::Bottom | TranscriptAction::Follow => view.follow(),
+        TranscriptAction::RawView => view.toggle_raw(),
+        TranscriptAction::Search => view.start_search(),
+        TranscriptAction::SearchNext => search_next(state),
+        TranscriptAction::Export => {
+            return vec![Effect::Export {
+                json: false,
+                contents: view.lines.export_text(),
+            }];
         }
-        Action::PageUp => {
-            scroll_up(state, 10);
-            Vec::new()
+        TranscriptAction::ExportJson => {
+            return vec![Effect::Export {
+                json: true,
+                contents: serde_json::to_string_pretty(&view.lines.export_json())
+                    .unwrap_or_default(),
+            }];
         }
-        Action::PageDown => {
-            scroll_down(state, 10);
-            Vec::new()
-        }
-        Action::Top => {
-            state.follow = false;
-            state.scroll = state.lines.len();
-            Vec::new()
-        }
-        Action::Bottom | Action::Follow => {
-            state.follow = true;
-            state.scroll = 0;
-            state.selected_line = None;
-            Vec::new()
-        }
-        Action::RawView => {
-            state.raw_view = !state.raw_view;
-            Vec::new()
-        }
-        Action::Search => {
-            state.search_input = Some(String::new());
-            Vec::new()
-        }
-        Action::SearchNext => {
-            search_next(state);
-            Vec::new()
-        }
-        Action::Start => start_scenario(state, false),
-        Action::NextProfile => {
-            if !state.profiles.is_empty() {
-                state.profile = (state.profile + 1) % state.profiles.len();
-                state.password = None;
-                if let Some(p) = state.current_profile() {
-                    state.toggles = Toggles::from_profile(&p.profile);
-                }
+    }
+    Vec::new()
+}
+
+fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
+    match action {
+        ProfileAction::Next => {
+            if let Some(i) = state.profiles.next_index() {
+                state.switch_profile(i);
                 let name = state
-                    .current_profile()
+                    .profiles
+                    .current()
                     .map(|p| p.name.clone())
                     .unwrap_or_default();
                 notice(
@@ -318,76 +245,43 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
                     format!("profile {name} (applies to the next connection)"),
                 );
             }
-            Vec::new()
         }
-        Action::Teaching => {
-            state.overlay = Some(Overlay::Teaching { scroll: 0 });
-            Vec::new()
+        ProfileAction::Edit => {
+            if let Some(p) = state.profiles.current() {
+                let text = p.profile.to_toml().unwrap_or_default();
+                let name = p.name.clone();
+                open_profile_editor(state, name, &text);
+            }
         }
-        Action::Capabilities => {
-            state.overlay = Some(Overlay::Capabilities);
-            Vec::new()
-        }
-        Action::EditProfile => {
-            let Some(p) = state.current_profile() else {
-                return Vec::new();
-            };
-            let text = p.profile.to_toml().unwrap_or_default();
-            let name = p.name.clone();
-            open_profile_editor(state, name, &text);
-            Vec::new()
-        }
-        Action::NewProfile => {
+        ProfileAction::New => {
             let n = state.profiles.len() + 1;
             open_profile_editor(state, format!("new-{n}"), PROFILE_TEMPLATE);
-            Vec::new()
         }
-        Action::DuplicateProfile => {
-            let Some(p) = state.current_profile() else {
-                return Vec::new();
-            };
-            let text = p.profile.to_toml().unwrap_or_default();
-            let name = format!("{}-copy", p.name);
-            open_profile_editor(state, name, &text);
-            Vec::new()
+        ProfileAction::Duplicate => {
+            if let Some(p) = state.profiles.current() {
+                let text = p.profile.to_toml().unwrap_or_default();
+                let name = format!("{}-copy", p.name);
+                open_profile_editor(state, name, &text);
+            }
         }
-        Action::DeleteProfile => {
-            if let Some(p) = state.current_profile() {
+        ProfileAction::Delete => {
+            if let Some(p) = state.profiles.current() {
                 state.overlay = Some(Overlay::ConfirmDelete {
                     name: p.name.clone(),
                 });
             }
-            Vec::new()
-        }
-        Action::Send => send(state),
-        Action::HistoryPrev => {
-            if state.history.is_empty() {
-                return Vec::new();
-            }
-            let pos = match state.history_pos {
-                None => state.history.len() - 1,
-                Some(p) => p.saturating_sub(1),
-            };
-            state.history_pos = Some(pos);
-            let text = state.history[pos].clone();
-            state.set_editor(&text);
-            Vec::new()
-        }
-        Action::HistoryNext => {
-            match state.history_pos {
-                Some(p) if p + 1 < state.history.len() => {
-                    state.history_pos = Some(p + 1);
-                    let text = state.history[p + 1].clone();
-                    state.set_editor(&text);
-                }
-                _ => {
-                    state.history_pos = None;
-                    state.set_editor("");
-                }
-            }
-            Vec::new()
         }
     }
+    Vec::new()
+}
+
+fn on_editor(state: &mut State, action: EditorAction) -> Vec<Effect> {
+    match action {
+        EditorAction::Send => return send(state),
+        EditorAction::HistoryPrev => state.editor.history_prev(),
+        EditorAction::HistoryNext => state.editor.history_next(),
+    }
+    Vec::new()
 }
 
 const PROFILE_TEMPLATE: &str = "server = \"mx.example.com:25\"\n# Or, instead of server, a domain (its best MX host):\n# domain = \"example.com\"\n# dns_server = \"127.0.0.1:53\"\ntls = \"starttls\"\nrequire_tls = false\nverify = \"platform\"\nhelo = \"probe.example.com\"\n\n# [auth]\n# mechanism = \"plain\"\n# username = \"alice@example.com\"\n# password_env = \"SMTPSCOPE_PASSWORD\"\n\n[relay]\nlocal_recipient = \"postmaster@example.com\"\n";
@@ -402,37 +296,16 @@ fn open_profile_editor(state: &mut State, name: String, text: &str) {
     });
 }
 
-fn on_off(b: bool) -> &'static str {
-    if b { "on" } else { "off" }
-}
-
-pub fn tls_name(t: TlsMode) -> &'static str {
-    match t {
-        TlsMode::None => "none",
-        TlsMode::Starttls => "STARTTLS",
-        TlsMode::Implicit => "implicit",
-    }
-}
-
-pub fn verify_name(v: Verify) -> &'static str {
-    match v {
-        Verify::Platform => "platform",
-        Verify::Mozilla => "mozilla",
-        Verify::Insecure => "INSECURE",
-    }
-}
+const BUSY: &str = "busy: waiting for the server (Esc aborts)";
 
 fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
-    match state.run.as_mut() {
-        Some(r) if r.verdict.is_none() && !r.busy => {
-            r.busy = true;
-            vec![effect]
-        }
-        Some(r) if r.busy => {
-            notice(state, "busy: waiting for the server (Esc aborts)");
+    match state.run.as_mut().map(Run::ask) {
+        Some(Ok(())) => vec![effect],
+        Some(Err(Refusal::Waiting)) => {
+            notice(state, BUSY);
             Vec::new()
         }
-        _ => {
+        Some(Err(Refusal::Finished)) | None => {
             notice(state, "no scenario running: pick one and press Enter");
             Vec::new()
         }
@@ -440,7 +313,7 @@ fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
 }
 
 fn with_run_or_manual(state: &mut State, effect: Effect) -> Vec<Effect> {
-    if state.run.as_ref().is_some_and(|r| r.verdict.is_none()) {
+    if state.run.as_ref().is_some_and(|r| !r.is_finished()) {
         return with_run(state, effect);
     }
     match target(state) {
@@ -456,8 +329,8 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
     let Some(scenario) = state.selected_scenario().cloned() else {
         return Vec::new();
     };
-    if state.run.as_ref().is_some_and(|r| r.busy) {
-        notice(state, "busy: waiting for the server (Esc aborts)");
+    if state.run.as_ref().is_some_and(Run::is_waiting) {
+        notice(state, BUSY);
         return Vec::new();
     }
     if needs_password(state)
@@ -476,31 +349,9 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         return Vec::new();
     };
     state.toggles_in_use = Some(state.toggles);
-    state.run = Some(RunView {
-        steps: scenario
-            .steps
-            .iter()
-            .map(|s| StepView {
-                label: s.name.clone().unwrap_or_else(|| {
-                    s.send.clone().unwrap_or_else(|| {
-                        format!(
-                            "{:?}",
-                            s.action.unwrap_or(crate::scenario::model::Action::Check)
-                        )
-                        .to_lowercase()
-                    })
-                }),
-                expected: expect_text(s.expect).to_string(),
-                result: None,
-            })
-            .collect(),
-        scenario: scenario.clone(),
-        current: None,
-        busy: true,
-        verdict: None,
-    });
+    state.run = Some(Run::new(scenario.clone()));
     state.focus = Focus::Editor;
-    state.set_editor("");
+    state.editor.clear();
     notice(
         state,
         format!("connecting for {} ({})", scenario.id, scenario.title),
@@ -526,20 +377,14 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
 
 /// Enter in the editor: the scenario's step (edited or not), or a command typed by hand.
 fn send(state: &mut State) -> Vec<Effect> {
-    let text = state.editor_text();
-    if !text.trim().is_empty() && state.history.last() != Some(&text) {
-        state.history.push(text.clone());
-    }
-    state.history_pos = None;
+    let text = state.editor.submit();
     if let Some(run) = state.run.as_mut()
-        && run.verdict.is_none()
-        && run.current.is_some()
+        && run.step().is_some()
     {
-        if run.busy {
-            notice(state, "busy: waiting for the server (Esc aborts)");
+        if run.ask().is_err() {
+            notice(state, BUSY);
             return Vec::new();
         }
-        run.busy = true;
         let edited = Some(text).filter(|t| !t.trim().is_empty());
         return vec![Effect::Advance { edited }];
     }
@@ -558,8 +403,8 @@ fn send(state: &mut State) -> Vec<Effect> {
             .next()
             .and_then(Mechanism::parse)
             .unwrap_or(state.toggles.mechanism);
-        state.set_editor("");
-        if state.password.is_none() && needs_password_for_manual(state) {
+        state.editor.clear();
+        if state.password.is_none() && state.profiles.current_lacks_password_source() {
             state.overlay = Some(password_prompt(PendingAfterPassword::ManualAuth {
                 mechanism: mech,
             }));
@@ -584,16 +429,8 @@ fn send(state: &mut State) -> Vec<Effect> {
         bytes.extend_from_slice(b"\r\n");
     }
     state.toggles_in_use = Some(state.toggles);
-    state.set_editor("");
+    state.editor.clear();
     vec![Effect::Manual { target: t, bytes }]
-}
-
-fn needs_password_for_manual(state: &State) -> bool {
-    state.current_profile().is_some_and(|p| {
-        p.profile.auth.as_ref().is_none_or(|a| {
-            a.password_env.is_none() && a.password_command.is_none() && a.password.is_none()
-        })
-    })
 }
 
 fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -675,9 +512,8 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             let name = name.clone();
             state.overlay = None;
             if key.code == KeyCode::Char('y') {
-                let saved = state.current_profile().is_some_and(|p| p.saved);
-                state.profiles.retain(|p| p.name != name);
-                state.profile = 0;
+                let saved = state.profiles.current().is_some_and(|p| p.saved);
+                state.profiles.remove(&name);
                 if saved {
                     return vec![Effect::DeleteProfile { name }];
                 }
@@ -690,27 +526,12 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 
 fn on_net(state: &mut State, ev: NetEvent) {
     match ev {
-        NetEvent::Entry(e) => {
-            let before = state.lines.len();
-            state.push_entry(&e);
-            if !state.follow {
-                // Keep the view still while new lines arrive below it.
-                state.scroll += state.lines.len() - before;
-            }
-        }
+        NetEvent::Entry(e) => state.transcript.push_entry(&e),
         NetEvent::Preview { index, text } => {
             let mut hint = None;
             if let Some(run) = state.run.as_mut() {
-                run.current = Some(index);
-                run.busy = false;
-                hint = run.steps.get(index).map(|s| {
-                    format!(
-                        "step {} of {}: {} — edit if you like, Enter sends, Ctrl-N skips",
-                        index + 1,
-                        run.steps.len(),
-                        s.label
-                    )
-                });
+                run.offered(index);
+                hint = run.hint(index);
             }
             // Replace "connecting …" or the last step's hint, never an error the operator
             // has not read yet.
@@ -719,50 +540,37 @@ fn on_net(state: &mut State, ev: NetEvent) {
             {
                 notice(state, h);
             }
-            state.set_editor(&text);
+            state.editor.set(&text);
             state.focus = Focus::Editor;
         }
         NetEvent::Step { index, result } => {
             if let Some(run) = state.run.as_mut() {
-                if let Some(s) = run.steps.get_mut(index) {
-                    s.result = Some(result);
-                } else {
-                    run.steps.push(StepView {
-                        label: result
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| result.command.clone()),
-                        expected: result.expected.clone(),
-                        result: Some(result),
-                    });
-                }
+                run.record(index, result);
             }
         }
         NetEvent::Conn(info) => state.conn = info,
         NetEvent::Done { verdict, reason } => {
             if let Some(run) = state.run.as_mut() {
-                run.verdict = Some((verdict, reason.clone()));
-                run.current = None;
-                run.busy = false;
+                run.finish(verdict, reason.clone());
                 if let Some(i) = state.catalogue.iter().position(|s| s.id == run.scenario.id)
                     && let Some(slot) = state.last_verdicts.get_mut(i)
                 {
                     *slot = Some(verdict);
                 }
             }
-            state.set_editor("");
+            state.editor.clear();
             state.focus = Focus::Picker;
             notice(state, format!("{verdict}: {reason}"));
         }
         NetEvent::Idle => {
             if let Some(run) = state.run.as_mut() {
-                run.busy = false;
+                run.stop_waiting();
             }
         }
         NetEvent::Info(t) => notice(state, t),
         NetEvent::Error(e) => {
             if let Some(run) = state.run.as_mut() {
-                run.busy = false;
+                run.stop_waiting();
             }
             error(state, e.to_string());
         }
@@ -774,80 +582,24 @@ fn on_net(state: &mut State, ev: NetEvent) {
             path,
             profile,
         } => {
-            match state.profiles.iter().position(|p| p.name == name) {
-                Some(i) => {
-                    state.profiles[i].profile = *profile;
-                    state.profiles[i].saved = true;
-                    state.profile = i;
-                }
-                None => {
-                    state.profiles.push(super::state::ProfileEntry {
-                        name: name.clone(),
-                        profile: *profile,
-                        saved: true,
-                    });
-                    state.profile = state.profiles.len() - 1;
-                }
-            }
+            state.profiles.saved(&name, *profile);
             notice(state, format!("profile {name} saved to {}", path.display()));
         }
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
     }
 }
 
-fn scroll_up(state: &mut State, n: usize) {
-    state.follow = false;
-    state.scroll = (state.scroll + n).min(state.lines.len());
-}
-
-fn scroll_down(state: &mut State, n: usize) {
-    state.scroll = state.scroll.saturating_sub(n);
-    if state.scroll == 0 {
-        state.follow = true;
-    }
-}
-
-fn select_line(state: &mut State, delta: isize) {
-    if state.lines.is_empty() {
-        return;
-    }
-    let last = state.lines.len() - 1;
-    let cur = state.selected_line.unwrap_or(last);
-    let next = if delta < 0 {
-        cur.saturating_sub(1)
-    } else {
-        (cur + 1).min(last)
-    };
-    state.selected_line = Some(next);
-    state.follow = false;
-    // Keep the selection on screen: scroll is counted from the bottom.
-    let from_bottom = last - next;
-    if from_bottom < state.scroll {
-        state.scroll = from_bottom;
-    }
-}
-
 fn search_next(state: &mut State) {
-    let Some(q) = state.search.clone() else {
-        return;
-    };
-    let n = state.lines.len();
-    let start = state.selected_line.map_or(0, |i| (i + 1) % n.max(1));
-    let found = state.lines.find(&q, start);
-    match found {
-        Some(i) => {
-            state.selected_line = Some(i);
-            state.follow = false;
-            state.scroll = n - 1 - i;
-        }
-        None => notice(state, format!("no match for {q:?}")),
+    if let Some(q) = state.transcript.search_next() {
+        notice(state, format!("no match for {q:?}"));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Profile;
+    use crate::net::TlsMode;
+    use crate::profile::{Profile, Verify};
     use crate::scenario::Catalogue;
     use crate::tui::state::ProfileEntry;
     use ratatui::crossterm::event::KeyEvent;
@@ -898,7 +650,7 @@ mod tests {
             matches!(effects.as_slice(), [Effect::StartScenario { scenario, control: Some(c), run_all: false, .. }] if scenario.id == "unauth-relay" && c.id == "local-delivery")
         );
         let run = s.run.as_ref().expect("run view");
-        assert!(run.busy);
+        assert!(run.is_waiting());
         assert_eq!(run.steps.len(), 2);
         assert_eq!(s.focus, Focus::Editor);
         update(
@@ -908,8 +660,8 @@ mod tests {
                 text: "MAIL FROM:<x@y>".into(),
             })),
         );
-        assert_eq!(s.editor_text(), "MAIL FROM:<x@y>");
-        assert_eq!(s.run.as_ref().and_then(|r| r.current), Some(0));
+        assert_eq!(s.editor.text(), "MAIL FROM:<x@y>");
+        assert_eq!(s.run.as_ref().and_then(|r| r.step()), Some(0));
         assert!(
             s.notice
                 .as_ref()
@@ -936,6 +688,26 @@ mod tests {
         // While the server has not answered, a second Enter does nothing.
         assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
         assert!(s.notice.as_ref().is_some_and(|(_, t)| t.contains("busy")));
+    }
+
+    #[test]
+    fn starting_from_the_command_line_can_ask_to_play_the_scenario_through() {
+        let mut s = state_with(true);
+        let effects = update(&mut s, Message::StartScenario { run_all: true });
+        assert!(
+            matches!(effects.as_slice(), [Effect::StartScenario { scenario, run_all: true, .. }] if scenario.id == "unauth-relay")
+        );
+        assert!(s.run.as_ref().is_some_and(Run::is_waiting));
+        // A password asked for first does not lose the request.
+        let mut s = state_with(false);
+        s.selected = 1;
+        assert!(update(&mut s, Message::StartScenario { run_all: true }).is_empty());
+        typed(&mut s, "s3cret");
+        let effects = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::StartScenario { run_all: true, .. }]
+        ));
     }
 
     #[test]
@@ -1031,12 +803,12 @@ mod tests {
                 .is_some_and(|(err, t)| *err && t.contains("unknown escape"))
         );
         update(&mut s, key(KeyCode::Up));
-        assert_eq!(s.editor_text(), "bad \\q");
+        assert_eq!(s.editor.text(), "bad \\q");
         update(&mut s, key(KeyCode::Up));
-        assert_eq!(s.editor_text(), "NOOP\\x0d");
+        assert_eq!(s.editor.text(), "NOOP\\x0d");
         update(&mut s, key(KeyCode::Down));
         update(&mut s, key(KeyCode::Down));
-        assert_eq!(s.editor_text(), "");
+        assert_eq!(s.editor.text(), "");
     }
 
     #[test]
@@ -1085,18 +857,18 @@ mod tests {
         }
         s.focus = Focus::Transcript;
         update(&mut s, key(KeyCode::PageUp));
-        assert!(!s.follow);
-        assert_eq!(s.scroll, 10);
+        assert!(!s.transcript.follow);
+        assert_eq!(s.transcript.scroll, 10);
         update(&mut s, key(KeyCode::End));
-        assert!(s.follow);
+        assert!(s.transcript.follow);
         update(&mut s, key(KeyCode::Up));
-        assert_eq!(s.selected_line, Some(48));
+        assert_eq!(s.transcript.selected_line, Some(48));
         update(&mut s, key(KeyCode::Char('/')));
         typed(&mut s, "line 7");
         update(&mut s, key(KeyCode::Enter));
-        assert_eq!(s.selected_line, Some(7));
+        assert_eq!(s.transcript.selected_line, Some(7));
         update(&mut s, key(KeyCode::Char('w')));
-        assert!(s.raw_view);
+        assert!(s.transcript.raw_view);
         let e = update(&mut s, ctrl('c'));
         assert!(s.quit);
         assert!(matches!(e.as_slice(), [Effect::Abort]));

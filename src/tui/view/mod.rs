@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::keymap::{Scope, footer};
-use super::state::{Focus, State};
+use super::state::{Focus, Phase, State};
 
 /// Colours unless NO_COLOR asked for none (https://no-color.org).
 #[derive(Debug, Clone, Copy)]
@@ -81,8 +81,8 @@ pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
 
 fn render_editor(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let title = match &state.run {
-        Some(r) if r.busy => " Command: waiting for the server… (Esc aborts) ".to_string(),
-        Some(r) if r.verdict.is_none() && r.current.is_some() => {
+        Some(r) if r.is_waiting() => " Command: waiting for the server… (Esc aborts) ".to_string(),
+        Some(r) if matches!(r.phase(), Phase::AtStep(_)) => {
             " Command: next step, edit if you like, Enter sends ".to_string()
         }
         _ => " Command (escapes: \\r \\n \\0 \\xHH; AUTH asks for the password) ".to_string(),
@@ -93,10 +93,10 @@ fn render_editor(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         .border_style(theme.focus(state.focus == Focus::Editor));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if let Some(input) = &state.search_input {
+    if let Some(input) = &state.transcript.search_input {
         frame.render_widget(Paragraph::new(format!("/{input}")), inner);
     } else {
-        frame.render_widget(&state.editor, inner);
+        frame.render_widget(state.editor.widget(), inner);
     }
 }
 

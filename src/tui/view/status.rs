@@ -7,13 +7,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::Theme;
-use crate::tui::state::State;
-use crate::tui::update::{tls_name, verify_name};
+use crate::tui::keymap::{Action, key_for};
+use crate::tui::state::{State, TOGGLES};
 
 pub fn render_status(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let (profile, server) =
         state
-            .current_profile()
+            .profiles
+            .current()
             .map_or(("no profile".to_string(), "-".to_string()), |p| {
                 let tag = if p.saved { "" } else { " (in memory)" };
                 (format!("{}{tag}", p.name), p.profile.server.clone())
@@ -53,27 +54,18 @@ pub fn render_status(state: &State, frame: &mut Frame, area: Rect, theme: Theme)
 }
 
 pub fn render_toggles(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
-    let t = state.toggles;
-    let verify = verify_name(t.verify);
-    let verify_style = if verify == "INSECURE" {
-        theme.fg(Color::Red)
-    } else {
-        theme.fg(Color::Reset)
-    };
-    let mut spans = vec![
-        Span::raw(format!(
-            " F2 tls:{} F3 req:{} F4 cert:",
-            tls_name(t.tls),
-            if t.require_tls { "on" } else { "off" }
-        )),
-        Span::styled(verify, verify_style),
-        Span::raw(format!(
-            " F5 auth:{} F6 {} F7 data:{}",
-            if t.auth { "on" } else { "off" },
-            t.mechanism.name(),
-            if t.send_data { "on" } else { "off" }
-        )),
-    ];
+    let t = &state.toggles;
+    let mut spans = Vec::new();
+    for spec in TOGGLES {
+        let key = key_for(Action::Toggle(spec.toggle)).unwrap_or_default();
+        spans.push(Span::raw(format!(" {key} {}", spec.tag)));
+        let value = (spec.value)(t);
+        spans.push(if (spec.alarming)(t) {
+            Span::styled(value, theme.fg(Color::Red))
+        } else {
+            Span::raw(value)
+        });
+    }
     if state.toggles_pending() {
         spans.push(Span::styled(" (next connection)", theme.fg(Color::Yellow)));
     }

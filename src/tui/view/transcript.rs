@@ -28,7 +28,8 @@ fn style_for(l: &LineMeta, theme: Theme) -> ratatui::style::Style {
 
 pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let focused = state.focus == Focus::Transcript;
-    let mode = match (state.follow, state.raw_view) {
+    let t = &state.transcript;
+    let mode = match (t.follow, t.raw_view) {
         (true, false) => "follow",
         (false, false) => "scrolled",
         (true, true) => "follow, raw",
@@ -40,31 +41,31 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         .border_style(theme.focus(focused));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let meaning = state
+    let meaning = t
         .selected_line
-        .and_then(|i| state.lines.meta(i))
+        .and_then(|i| t.lines.meta(i))
         .and_then(|l| l.code)
         .map(|(code, enhanced)| status::explain(code, enhanced).one_line());
     let height = inner.height.saturating_sub(u16::from(meaning.is_some())) as usize;
-    let total = state.lines.len();
-    let end = total.saturating_sub(if state.follow { 0 } else { state.scroll });
+    let total = t.lines.len();
+    let end = total.saturating_sub(if t.follow { 0 } else { t.scroll });
     let start = end.saturating_sub(height);
-    let query = state.search.as_ref().map(|q| q.to_lowercase());
+    let query = t.search.as_ref().map(|q| q.to_lowercase());
     let mut lines: Vec<Line> = Vec::with_capacity(height + 1);
     for idx in start..end {
-        let Some(l) = state.lines.meta(idx) else {
+        let Some(l) = t.lines.meta(idx) else {
             break;
         };
-        let text = state.lines.text(idx);
+        let text = t.lines.text(idx);
         let raw;
-        let body = if state.raw_view {
-            raw = state.lines.raw(idx);
+        let body = if t.raw_view {
+            raw = t.lines.raw(idx);
             raw.as_str()
         } else {
             text
         };
         let mut style = style_for(l, theme);
-        if state.selected_line == Some(idx) {
+        if t.selected_line == Some(idx) {
             style = style.add_modifier(Modifier::REVERSED);
         } else if query
             .as_ref()

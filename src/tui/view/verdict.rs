@@ -38,14 +38,14 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     match (&state.run, state.selected_scenario()) {
         (Some(run), Some(sel)) if run.scenario.id == sel.id => {
             title = format!(" {} {} ", run.scenario.label(), run.scenario.title);
-            if let Some((v, reason)) = &run.verdict {
+            if let Some((v, reason)) = run.verdict() {
                 lines.push(Line::from(vec![
-                    verdict_span(*v, theme),
+                    verdict_span(v, theme),
                     Span::raw(format!(" {reason}")),
                 ]));
             }
             for (i, s) in run.steps.iter().enumerate() {
-                let here = run.current == Some(i) && run.verdict.is_none();
+                let here = run.step() == Some(i);
                 let v = s.result.as_ref().map(|r| r.verdict);
                 let pointer = if here { "▶" } else { " " };
                 let mut spans = vec![Span::raw(format!("{pointer}{} ", mark(v)))];

@@ -1,0 +1,154 @@
+//! Everything the screen shows, and nothing that does I/O: `update` changes it, `view` draws
+//! it, and tests drive it with no terminal at all.
+
+use std::path::PathBuf;
+
+use ratatui_textarea::TextArea;
+use secrecy::SecretString;
+
+mod editor;
+mod profiles;
+mod run;
+mod toggles;
+mod transcript_view;
+
+pub use super::lines::{LineKind, LineMeta, Lines};
+use super::masked::MaskedInput;
+use crate::net::tls::TlsInfo;
+use crate::profile::Profile;
+use crate::scenario::{Scenario, Verdict};
+use crate::smtp::auth::Mechanism;
+use crate::transcript::Entry;
+pub use editor::Editor;
+pub use profiles::{ProfileEntry, Profiles};
+pub use run::{Phase, Refusal, Run, StepView};
+pub use toggles::{TOGGLES, Toggle, ToggleSpec, Toggles};
+pub use transcript_view::TranscriptView;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Picker,
+    Transcript,
+    Editor,
+}
+
+/// Modal panes over the main screen.
+#[derive(Debug)]
+pub enum Overlay {
+    Help {
+        scroll: u16,
+    },
+    Teaching {
+        scroll: u16,
+    },
+    Capabilities,
+    Password {
+        field: MaskedInput,
+        then: PendingAfterPassword,
+    },
+    ProfileEditor {
+        name: String,
+        field: Box<TextArea<'static>>,
+        error: Option<String>,
+    },
+    ConfirmDelete {
+        name: String,
+    },
+}
+
+/// What to do once the operator has typed a password.
+#[derive(Debug, Clone)]
+pub enum PendingAfterPassword {
+    StartScenario { run_all: bool },
+    ManualAuth { mechanism: Mechanism },
+}
+
+/// The connection as the status bar shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    pub phase: String,
+    pub tls: Option<TlsInfo>,
+    pub auth: Option<String>,
+    pub caps_before: Vec<(String, String)>,
+    pub caps_after: Vec<(String, String)>,
+}
+
+pub struct State {
+    pub profiles: Profiles,
+    pub catalogue: Vec<Scenario>,
+    pub selected: usize,
+    pub last_verdicts: Vec<Option<Verdict>>,
+    pub focus: Focus,
+    pub toggles: Toggles,
+    /// The toggles in force on the current connection, to say when a change is pending.
+    pub toggles_in_use: Option<Toggles>,
+    pub transcript: TranscriptView,
+    pub run: Option<Run>,
+    pub editor: Editor,
+    pub conn: ConnInfo,
+    /// The latest notice for the status line: (is_error, text).
+    pub notice: Option<(bool, String)>,
+    pub overlay: Option<Overlay>,
+    /// Kept in memory only, never written anywhere.
+    pub password: Option<SecretString>,
+    pub log_path: Option<PathBuf>,
+    pub relay_101: &'static str,
+    pub quit: bool,
+    pub welcome: Option<String>,
+}
+
+impl State {
+    pub fn new(profiles: Vec<ProfileEntry>, catalogue: Vec<Scenario>) -> State {
+        let profiles = Profiles::new(profiles);
+        let toggles = profiles
+            .current()
+            .map_or(Toggles::from_profile(&Profile::default()), |p| {
+                Toggles::from_profile(&p.profile)
+            });
+        let n = catalogue.len();
+        State {
+            profiles,
+            catalogue,
+            selected: 0,
+            last_verdicts: vec![None; n],
+            focus: Focus::Picker,
+            toggles,
+            toggles_in_use: None,
+            transcript: TranscriptView::default(),
+            run: None,
+            editor: Editor::default(),
+            conn: ConnInfo::default(),
+            notice: None,
+            overlay: None,
+            password: None,
+            log_path: None,
+            relay_101: crate::scenario::teaching::RELAY_101,
+            quit: false,
+            welcome: None,
+        }
+    }
+
+    /// Makes the `i`th profile current: its settings become the toggles, and a password
+    /// typed for another profile is forgotten.
+    pub fn switch_profile(&mut self, i: usize) {
+        self.profiles.select(i);
+        self.password = None;
+        if let Some(p) = self.profiles.current() {
+            self.toggles = Toggles::from_profile(&p.profile);
+        }
+    }
+
+    pub fn selected_scenario(&self) -> Option<&Scenario> {
+        self.catalogue.get(self.selected)
+    }
+
+    /// True when the toggles differ from the connection in use.
+    pub fn toggles_pending(&self) -> bool {
+        self.toggles_in_use.is_some_and(|t| t != self.toggles)
+    }
+
+    /// Adds a transcript entry as display lines.
+    pub fn push_entry(&mut self, e: &Entry) {
+        self.transcript.push_entry(e);
+    }
+}

@@ -1,0 +1,214 @@
+//! The scenario being run, step by step, as the verdict panel and the editor show it.
+
+use crate::scenario::model::Action;
+use crate::scenario::verdict::expect_text;
+use crate::scenario::{Scenario, StepResult, Verdict};
+
+/// One step of the scenario being run, as the verdict panel shows it.
+#[derive(Debug, Clone)]
+pub struct StepView {
+    pub label: String,
+    pub expected: String,
+    pub result: Option<StepResult>,
+}
+
+/// Where a run is, and so whose move it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the server before any step has reached the editor: connecting (or, after
+    /// [`Phase::Stopped`], a request that the server answers with nothing more to run).
+    Starting,
+    /// Step `n` is in the editor, waiting for the operator.
+    AtStep(usize),
+    /// Step `n` went out (sent, skipped, or the rest of the run asked for): waiting for the
+    /// server.
+    Waiting(usize),
+    /// Nobody is waiting and no step is in the editor: aborted, failed or gone idle before
+    /// the first step.
+    Stopped,
+    /// The verdict and why.
+    Finished(Verdict, String),
+}
+
+/// Why a run cannot ask the server for anything now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It is already waiting for the server.
+    Waiting,
+    Finished,
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub scenario: Scenario,
+    pub steps: Vec<StepView>,
+    /// Changed only by the transitions below, so no path can leave a stale phase behind.
+    phase: Phase,
+}
+
+impl Run {
+    /// A run about to connect: every step still to come.
+    pub fn new(scenario: Scenario) -> Run {
+        let steps = scenario
+            .steps
+            .iter()
+            .map(|s| StepView {
+                label: s.name.clone().unwrap_or_else(|| {
+                    s.send.clone().unwrap_or_else(|| {
+                        format!("{:?}", s.action.unwrap_or(Action::Check)).to_lowercase()
+                    })
+                }),
+                expected: expect_text(s.expect).to_string(),
+                result: None,
+            })
+            .collect();
+        Run {
+            scenario,
+            steps,
+            phase: Phase::Starting,
+        }
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// True while the server has the next move.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.phase, Phase::Starting | Phase::Waiting(_))
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Finished(..))
+    }
+
+    pub fn verdict(&self) -> Option<(Verdict, &str)> {
+        match &self.phase {
+            Phase::Finished(v, reason) => Some((*v, reason)),
+            _ => None,
+        }
+    }
+
+    /// The step the run is on: in the editor, or sent and waiting for its reply.
+    pub fn step(&self) -> Option<usize> {
+        match self.phase {
+            Phase::AtStep(n) | Phase::Waiting(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The server offered step `n`, now in the editor. A finished run stays finished.
+    pub fn offered(&mut self, n: usize) {
+        if !self.is_finished() {
+            self.phase = Phase::AtStep(n);
+        }
+    }
+
+    /// The operator asks the server for something (the step, a skip, the rest, RSET).
+    pub fn ask(&mut self) -> Result<(), Refusal> {
+        self.phase = match self.phase {
+            Phase::AtStep(n) => Phase::Waiting(n),
+            Phase::Stopped => Phase::Starting,
+            Phase::Starting | Phase::Waiting(_) => return Err(Refusal::Waiting),
+            Phase::Finished(..) => return Err(Refusal::Finished),
+        };
+        Ok(())
+    }
+
+    /// Stops waiting for the server (aborted, or the network side went idle or failed); a
+    /// step already in the editor stays there. True if it was waiting.
+    pub fn stop_waiting(&mut self) -> bool {
+        let next = match self.phase {
+            Phase::Starting => Phase::Stopped,
+            Phase::Waiting(n) => Phase::AtStep(n),
+            _ => return false,
+        };
+        self.phase = next;
+        true
+    }
+
+    pub fn finish(&mut self, verdict: Verdict, reason: String) {
+        self.phase = Phase::Finished(verdict, reason);
+    }
+
+    /// A step's result. The runner may report steps the scenario does not list (a second
+    /// session's), which are added as they come.
+    pub fn record(&mut self, index: usize, result: StepResult) {
+        if let Some(s) = self.steps.get_mut(index) {
+            s.result = Some(result);
+        } else {
+            self.steps.push(StepView {
+                label: result
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| result.command.clone()),
+                expected: result.expected.clone(),
+                result: Some(result),
+            });
+        }
+    }
+
+    /// What the status line says while step `index` waits in the editor.
+    pub fn hint(&self, index: usize) -> Option<String> {
+        self.steps.get(index).map(|s| {
+            format!(
+                "step {} of {}: {} — edit if you like, Enter sends, Ctrl-N skips",
+                index + 1,
+                self.steps.len(),
+                s.label
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> Run {
+        let scenario = crate::scenario::Catalogue::built_in()
+            .entries
+            .into_iter()
+            .next()
+            .map(|e| e.scenario)
+            .expect("a built-in scenario");
+        Run::new(scenario)
+    }
+
+    #[test]
+    fn a_run_waits_for_the_server_then_the_operator_in_turn() {
+        let mut r = run();
+        assert_eq!(r.phase(), &Phase::Starting);
+        assert_eq!(r.ask(), Err(Refusal::Waiting));
+        r.offered(0);
+        assert_eq!(r.phase(), &Phase::AtStep(0));
+        assert_eq!(r.ask(), Ok(()));
+        assert_eq!(r.phase(), &Phase::Waiting(0));
+        assert_eq!(r.step(), Some(0));
+        assert_eq!(r.ask(), Err(Refusal::Waiting));
+        // An abort, an error or an idle worker hands the step back to the operator.
+        assert!(r.stop_waiting());
+        assert_eq!(r.phase(), &Phase::AtStep(0));
+        assert!(!r.stop_waiting());
+        r.finish(Verdict::Pass, "554".into());
+        assert_eq!(r.verdict(), Some((Verdict::Pass, "554")));
+        assert_eq!(r.step(), None);
+        assert_eq!(r.ask(), Err(Refusal::Finished));
+        r.offered(1);
+        assert!(
+            r.is_finished(),
+            "a late preview does not reopen a finished run"
+        );
+    }
+
+    #[test]
+    fn a_run_stopped_before_its_first_step_has_no_step() {
+        let mut r = run();
+        assert!(r.stop_waiting());
+        assert_eq!(r.phase(), &Phase::Stopped);
+        assert_eq!(r.step(), None);
+        assert!(!r.is_waiting());
+        assert_eq!(r.ask(), Ok(()));
+        assert!(r.is_waiting());
+    }
+}
