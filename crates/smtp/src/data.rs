@@ -73,6 +73,81 @@ pub fn encode_data(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`encode_data`] a chunk at a time, so a message of any size goes out in bounded memory.
+/// Feeding a body in any split and then finishing gives exactly `encode_data(body)`.
+#[derive(Debug, Clone)]
+pub struct DataEncoder {
+    at_line_start: bool,
+    /// A CR ended the last chunk: whether it was a bare CR depends on the next byte.
+    pending_cr: bool,
+    /// Content was written and the last line has no line ending yet.
+    open_line: bool,
+}
+
+impl Default for DataEncoder {
+    fn default() -> Self {
+        DataEncoder {
+            at_line_start: true,
+            pending_cr: false,
+            open_line: false,
+        }
+    }
+}
+
+impl DataEncoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&mut self, b: u8, out: &mut Vec<u8>) {
+        if self.at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        self.at_line_start = false;
+        self.open_line = true;
+    }
+
+    fn end_line(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\r\n");
+        self.at_line_start = true;
+        self.open_line = false;
+    }
+
+    /// Appends the encoding of `chunk` to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        out.reserve(chunk.len() + chunk.len() / 32 + 2);
+        for &b in chunk {
+            if self.pending_cr {
+                self.pending_cr = false;
+                self.end_line(out);
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            match b {
+                b'\r' => self.pending_cr = true,
+                b'\n' => self.end_line(out),
+                _ => self.push(b, out),
+            }
+        }
+    }
+
+    /// Appends what completes the message: the last line's CRLF if it has none, and the
+    /// end-of-data marker.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            self.end_line(out);
+        }
+        if self.open_line {
+            self.end_line(out);
+        }
+        out.extend_from_slice(b".\r\n");
+        *self = DataEncoder::default();
+    }
+}
+
 /// Decodes DATA as a receiving server does: the content runs up to the first
 /// standard terminator ("\r\n.\r\n", or ".\r\n" at the very start) and keeps
 /// the CRLF ending its last line; bytes after the terminator (pipelined
@@ -699,5 +774,59 @@ mod tests {
             verbatim_with_end(b"hi", &EndOfData::Standard),
             b"hi\r\n.\r\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod streaming_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn streamed(body: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut enc = DataEncoder::new();
+        let mut out = Vec::new();
+        let mut last = 0;
+        for &cut in cuts {
+            let cut = cut.min(body.len()).max(last);
+            enc.feed(&body[last..cut], &mut out);
+            last = cut;
+        }
+        enc.feed(&body[last..], &mut out);
+        enc.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn known_bodies_encode_as_encode_data_does_at_every_split() {
+        for body in [
+            &b""[..],
+            b"x",
+            b".",
+            b"a\r\n.b\r\n",
+            b"a\rb\nc\r\n",
+            b"line\r",
+            b"\r\n\r\n",
+            b".\r\n..\n.x\r.",
+        ] {
+            for at in 0..=body.len() {
+                assert_eq!(
+                    streamed(body, &[at]),
+                    encode_data(body),
+                    "{:?} split at {at}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_in_any_chunks_encodes_as_encode_data(
+            body in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), any::<u8>()], 0..300),
+            mut cuts in prop::collection::vec(0usize..300, 0..6),
+        ) {
+            cuts.sort_unstable();
+            prop_assert_eq!(streamed(&body, &cuts), encode_data(&body));
+        }
     }
 }
