@@ -254,6 +254,12 @@ pub enum QuitAfter {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowData {
+    Summary,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
@@ -343,6 +349,13 @@ pub struct SessionArgs {
     /// generated test message.
     #[arg(long, value_name = "FILE")]
     pub data_file: Option<PathBuf>,
+    /// How much of a large message the transcript keeps: its first and last 4 KiB with its
+    /// length and SHA-256 (summary), or every byte (full). The wire always gets every byte.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ShowData::Summary)]
+    pub show_data: ShowData,
+    /// Send the message even when it exceeds the server's advertised SIZE.
+    #[arg(long)]
+    pub force: bool,
     /// Stop after this step, then QUIT. In session order: connect, banner, first-ehlo (before
     /// STARTTLS), tls, ehlo (the last EHLO, inside TLS when TLS is used), auth, mail, rcpt, data.
     #[arg(long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Data)]

@@ -50,14 +50,35 @@ impl QuitAfter {
     }
 }
 
+/// Where the message comes from. A file is read as it is sent, never whole into memory.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Text(Vec<u8>),
+    File(std::path::PathBuf),
+}
+
+impl Body {
+    /// Its length before encoding: what RFC 1870 lets a client compare with SIZE.
+    fn len(&self) -> Option<u64> {
+        match self {
+            Body::Text(t) => Some(t.len() as u64),
+            Body::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+        }
+    }
+}
+
 /// What to do in the session.
 pub struct Plan {
     pub helo: String,
     pub auth: Option<(Mechanism, Credentials)>,
     pub from: String,
     pub to: Vec<String>,
-    /// The message as it goes on the wire (dot-stuffed, terminated).
-    pub message: Vec<u8>,
+    /// The message, encoded for the wire as it is sent.
+    pub body: Body,
+    /// Keep every byte of a large message in the transcript, not its head, tail and digest.
+    pub show_data_full: bool,
+    /// Send even when the server's advertised SIZE says it will refuse.
+    pub force: bool,
     pub quit_after: QuitAfter,
 }
 
@@ -269,7 +290,35 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         return Ok(());
     }
 
-    let outcome = conn.data(&plan.message).await.map_err(net)?;
+    if let (false, Some(limit), Some(len)) = (
+        plan.force,
+        conn.session()
+            .capabilities()
+            .and_then(Capabilities::size_limit),
+        plan.body.len(),
+    ) && len > limit
+    {
+        return Err(Stop(
+            Failure::DataRejected,
+            format!(
+                "the message is {len} octets and the server takes at most {limit} (SIZE): not sent (--force sends it anyway)"
+            ),
+        ));
+    }
+    let outcome = match &plan.body {
+        Body::Text(text) => conn.data(&text[..], plan.show_data_full).await,
+        Body::File(path) => {
+            let file = tokio::fs::File::open(path).await.map_err(|e| {
+                Stop(
+                    Failure::Usage,
+                    format!("--data-file {}: {e}", path.display()),
+                )
+            })?;
+            conn.data(tokio::io::BufReader::new(file), plan.show_data_full)
+                .await
+        }
+    }
+    .map_err(net)?;
     if !outcome.data.has_valid_code() {
         return Err(not_smtp("DATA", &outcome.data));
     }

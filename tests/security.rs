@@ -321,7 +321,9 @@ fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
         auth: None,
         from: "a@b.example".into(),
         to: vec![],
-        message: vec![],
+        body: smtpscope::oneshot::Body::Text(vec![]),
+        show_data_full: false,
+        force: false,
         quit_after: smtpscope::oneshot::QuitAfter::Tls,
     };
     let outcome = rt.block_on(smtpscope::oneshot::run(&plan, &mut conn));

@@ -4,11 +4,10 @@ use std::io::Write;
 use std::time::Instant;
 
 use super::target;
-use crate::cli::{Format, QuitAfter as QuitAfterArg, RelayArgs, SessionArgs};
+use crate::cli::{Format, QuitAfter as QuitAfterArg, RelayArgs, SessionArgs, ShowData};
 use crate::exit::Failure;
 use crate::net::Connection;
-use crate::oneshot::{self, Plan, QuitAfter};
-use crate::smtp::data::encode_data;
+use crate::oneshot::{self, Body, Plan, QuitAfter};
 use crate::smtp::validate;
 use crate::target::{Endpoint, ResolvedTarget, TargetError};
 use crate::transcript::{Transcript, render_entry};
@@ -125,21 +124,28 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
     for to in &args.to {
         validate::mailbox("--to", to, false).map_err(TargetError::from)?;
     }
-    let message = match &args.data_file {
+    let body = match &args.data_file {
         Some(path) => {
-            let body = std::fs::read(path).map_err(|e| PrepareError::DataFile {
+            // Read as it is sent; only checked here, so a mistake is a usage error up front.
+            let meta = std::fs::metadata(path).map_err(|e| PrepareError::DataFile {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-            if body.is_empty() {
+            if !meta.is_file() {
+                return Err(PrepareError::DataFile {
+                    path: path.display().to_string(),
+                    reason: "not a regular file".into(),
+                });
+            }
+            if meta.len() == 0 {
                 eprintln!(
                     "smtpscope session: warning: --data-file {} is empty: the message will be empty",
                     path.display()
                 );
             }
-            encode_data(&body)
+            Body::File(path.clone())
         }
-        None => encode_data(&crate::net::exchange::test_message(
+        None => Body::Text(crate::net::exchange::test_message(
             Some(&from),
             &args.to,
             &helo,
@@ -151,7 +157,9 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         auth,
         from,
         to: args.to.clone(),
-        message,
+        body,
+        show_data_full: args.show_data == ShowData::Full,
+        force: args.force,
         quit_after: quit_after(args.quit_after),
     })
 }

@@ -484,7 +484,7 @@ fn decode_base64(s: &str) -> Result<Vec<u8>, Base64Error> {
     if padding > 2 {
         return Err(Base64Error::TooMuchPadding { count: padding });
     }
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(Base64Error::BadLength {
             length: bytes.len(),
         });

@@ -339,6 +339,18 @@ impl Connection {
     async fn write(&mut self, bytes: &[u8], shown_if_secret: Option<&str>) -> Result<(), NetError> {
         let tls = self.tls();
         self.transcript.sent(bytes, tls, shown_if_secret);
+        let result = self.write_unrecorded(bytes).await;
+        if let Err(NetError::Io { .. }) = &result {
+            self.io = Io::Closed;
+            self.session.closed();
+        }
+        result
+    }
+
+    /// Writes without recording (the caller records what it sent) and, on an I/O error,
+    /// leaves the connection open: a server that refused a message mid-DATA may have said why
+    /// before closing, and that reply is still to be read.
+    pub(super) async fn write_unrecorded(&mut self, bytes: &[u8]) -> Result<(), NetError> {
         let (deadline, _) = self.deadline();
         let result = match &mut self.io {
             Io::Closed => return Err(self.fail(NetError::NotConnected)),
@@ -359,14 +371,10 @@ impl Connection {
         };
         match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.io = Io::Closed;
-                self.session.closed();
-                Err(self.fail(NetError::Io {
-                    doing: "sending".into(),
-                    reason: e.to_string(),
-                }))
-            }
+            Ok(Err(e)) => Err(self.fail(NetError::Io {
+                doing: "sending".into(),
+                reason: e.to_string(),
+            })),
             Err(_) => {
                 self.stalled = true;
                 Err(self.fail(NetError::Timeout {
@@ -376,6 +384,17 @@ impl Connection {
                 }))
             }
         }
+    }
+
+    /// Records bytes sent by [`Self::write_unrecorded`], or a summary standing for them.
+    pub(super) fn record_sent(&mut self, bytes: &[u8]) {
+        let tls = self.tls();
+        self.transcript.sent(bytes, tls, None);
+    }
+
+    /// Marks the message as sent: its reply is due next.
+    pub(super) fn message_sent(&mut self) {
+        self.session.message_sent();
     }
 
     fn gate(&mut self, verb: Verb) -> Result<(), NetError> {
@@ -579,14 +598,6 @@ impl Connection {
             let _ = self.read_reply().await;
             return Err(self.fail(failure));
         }
-    }
-
-    /// Sends the message after DATA's 354. `wire` is sent exactly as given: it must already be
-    /// dot-stuffed and end with the end-of-data sequence (see [`crate::smtp::data`]).
-    pub async fn send_message(&mut self, wire: &[u8]) -> Result<Reply, NetError> {
-        self.write(wire, None).await?;
-        self.session.message_sent();
-        self.read_reply().await
     }
 
     /// Reads a reply, but treats silence for `wait` as an answer in itself (`None`) rather

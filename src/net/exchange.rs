@@ -53,14 +53,18 @@ impl Connection {
         Ok(ready)
     }
 
-    /// DATA, and on 354 the message (`wire`: dot-stuffed and terminated, see
-    /// [`crate::smtp::data::encode_data`]).
-    pub async fn data(&mut self, wire: &[u8]) -> Result<DataOutcome, NetError> {
+    /// DATA, and on 354 the message read from `body` (not yet encoded: the encoding is done
+    /// as it streams, see [`Connection::send_message_from`]).
+    pub async fn data<R: tokio::io::AsyncRead + Unpin>(
+        &mut self,
+        body: R,
+        keep_all: bool,
+    ) -> Result<DataOutcome, NetError> {
         let data = self.command(&Command::Data).await?;
         if data.code() != Some(354) {
             return Ok(DataOutcome { data, end: None });
         }
-        let end = self.send_message(wire).await?;
+        let end = self.send_message_from(body, keep_all).await?;
         Ok(DataOutcome {
             data,
             end: Some(end),

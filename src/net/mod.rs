@@ -5,6 +5,7 @@ pub mod connect;
 pub mod driver;
 pub mod error;
 pub mod exchange;
+pub mod message;
 pub mod tls;
 
 pub use connect::Target;

@@ -17,7 +17,6 @@ use crate::net::{ConnectOptions, Connection, NetError, TlsMode};
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::capabilities::Capabilities;
 use crate::smtp::command::Command;
-use crate::smtp::data::encode_data;
 use crate::smtp::flow;
 use crate::smtp::reply::Reply;
 use crate::transcript::Transcript;
@@ -587,7 +586,7 @@ fn check(assert: Option<Assertion>, conn: &Connection, replies: &[Reply]) -> (bo
 /// DATA and the test message; the reply that decides (DATA's refusal, or the message's).
 async fn send_test_message(conn: &mut Connection, id_domain: &str) -> Result<Reply, NetError> {
     let message = crate::net::exchange::test_message(None, &[], id_domain, "relay test");
-    Ok(conn.data(&encode_data(&message)).await?.last().clone())
+    Ok(conn.data(&message[..], true).await?.last().clone())
 }
 
 /// SEC Consult's rule: a reply straight after a bare end-of-data sequence means the server
