@@ -47,6 +47,8 @@ pub enum Event {
     Refused(String),
     Error(String),
     Info(String),
+    /// The reply just recorded answered no command: the server spoke out of turn.
+    Unsolicited,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -277,6 +279,9 @@ pub fn render_entry(e: &Entry) -> Vec<String> {
             }
             out
         }
+        EntryKind::Event(ev @ Event::Unsolicited) => {
+            vec![format!("{p} !! {}", describe_event(ev))]
+        }
         EntryKind::Event(ev) => vec![format!("{p} -- {}", describe_event(ev))],
     }
 }
@@ -321,6 +326,10 @@ pub fn describe_event(ev: &Event) -> String {
         Event::Refused(why) => format!("not sent: {why}"),
         Event::Error(e) => format!("error: {e}"),
         Event::Info(i) => i.clone(),
+        Event::Unsolicited => {
+            "unsolicited reply: no command was waiting for it (the server answered twice, early, or out of turn)"
+                .into()
+        }
     }
 }
 

@@ -205,7 +205,7 @@ fn errors_read_the_same_from_every_front_end() {
                     .run(effect_rx, abort_rx),
             );
             let scenario = smtpscope::scenario::Catalogue::built_in()
-                .find("A")
+                .find("C")
                 .cloned()
                 .unwrap();
             effect_tx

@@ -110,3 +110,33 @@ fn every_reply_to_a_pipelined_line_is_read_and_recorded() {
     assert_eq!(text.matches("S: 250 2.0.0 Ok").count(), 3, "{text}");
     assert!(text.contains("S: 221 2.0.0 Bye"), "{text}");
 }
+
+/// A server that answers one command twice: the extra reply is recorded and flagged, and the
+/// next command gets its own reply rather than the extra one.
+#[test]
+fn an_unsolicited_reply_is_flagged_and_not_taken_for_the_next_answer() {
+    let server = FakeServer::start(None, false, |peer: &mut Peer| {
+        greet(peer, &[]);
+        peer.expect("NOOP");
+        peer.send(b"250 2.0.0 Ok\r\n250 2.0.0 Ok again, unasked\r\n");
+        peer.expect("RSET");
+        peer.send(b"250 2.0.0 Reset\r\n");
+        peer.expect("QUIT");
+        peer.send(b"221 2.0.0 Bye\r\n");
+        peer.close();
+    });
+    let (rt, mut conn) = connect(&server.addr(), false);
+    let rset = rt.block_on(async {
+        conn.open().await.unwrap();
+        conn.greet("probe.test").await.unwrap();
+        conn.command(&Command::Noop(None)).await.unwrap();
+        let rset = conn.command(&Command::Rset).await.unwrap();
+        conn.quit().await.unwrap();
+        rset
+    });
+    server.finish();
+    assert_eq!(rset.summary(), "250 2.0.0 Reset");
+    let text = conn.transcript().to_text();
+    assert!(text.contains("S: 250 2.0.0 Ok again, unasked"), "{text}");
+    assert!(text.contains("!! unsolicited reply"), "{text}");
+}

@@ -332,8 +332,36 @@ impl Connection {
 
     fn record_reply(&mut self, reply: Reply) {
         self.flush_dropped();
-        self.session.received(&reply);
-        self.transcript.received(reply, self.tls());
+        let answered = self.session.received(&reply);
+        let tls = self.tls();
+        self.transcript.received(reply, tls);
+        if answered.is_none() {
+            self.transcript.event(Event::Unsolicited, tls);
+        }
+    }
+
+    /// Records every complete reply already received that no command is waiting for: a server
+    /// that answers twice, or early, is shown doing so instead of having its extra reply taken
+    /// as the answer to the next command.
+    fn collect_unsolicited(&mut self) {
+        if let Io::Plain(s) = &self.io {
+            let mut buf = vec![0u8; READ_CHUNK];
+            while self.pending.len() < INJECTION_SAMPLE {
+                match s.try_read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                }
+            }
+        }
+        while !self.pending.is_empty() && self.session.awaiting().is_none() {
+            let fed = self.parser.feed(&self.pending);
+            self.pending.drain(..fed.consumed);
+            self.dropped += fed.discarded;
+            match fed.reply {
+                Some(reply) => self.record_reply(reply),
+                None => break,
+            }
+        }
     }
 
     async fn write(&mut self, bytes: &[u8], shown_if_secret: Option<&str>) -> Result<(), NetError> {
@@ -438,6 +466,7 @@ impl Connection {
         for _ in 1..expected {
             last = self.read_reply().await?;
         }
+        self.collect_unsolicited();
         Ok(last)
     }
 

@@ -270,6 +270,14 @@ impl Scenario {
         Ok(())
     }
 
+    /// Whether running it needs the password: it logs in, requires credentials, or has an AUTH
+    /// step. Other scenarios never read the secret.
+    pub fn needs_auth(&self) -> bool {
+        self.authenticate
+            || self.requires.contains(&Requirement::Auth)
+            || self.steps.iter().any(|s| s.action == Some(Action::Auth))
+    }
+
     /// Matches the id or an alias, ignoring case.
     pub fn answers_to(&self, name: &str) -> bool {
         self.id.eq_ignore_ascii_case(name)

@@ -16,7 +16,7 @@ use super::verdict::{Judgement, Verdict, describe, expect_text, judge};
 use crate::net::{ConnectOptions, Connection, NetError, TlsMode};
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::capabilities::Capabilities;
-use crate::smtp::command::Command;
+use crate::smtp::command::{Command, Verb, classify_raw};
 use crate::smtp::flow;
 use crate::smtp::reply::Reply;
 use crate::transcript::Transcript;
@@ -226,14 +226,14 @@ fn assertion_text(a: Option<Assertion>) -> &'static str {
 }
 
 /// The verdict of one reply against a step.
-fn verdict_for(step: &Step, severity: Severity, reply: &Reply) -> (Verdict, String) {
+fn verdict_for(step: &Step, severity: Severity, verb: Verb, reply: &Reply) -> (Verdict, String) {
     let shown = describe(reply);
     let mismatch = || match (step.role, severity) {
         (Role::Setup, _) => Verdict::Inconclusive,
         (Role::Probe, Severity::Fail) => Verdict::Fail,
         (Role::Probe, Severity::Warn) => Verdict::Warn,
     };
-    match judge(step.expect, &step.fail_on, reply) {
+    match judge(step.expect, &step.fail_on, verb, reply) {
         Judgement::Match => (
             Verdict::Pass,
             format!("{shown}: {} as expected", expect_text(step.expect)),
@@ -264,6 +264,12 @@ fn verdict_for(step: &Step, severity: Severity, reply: &Reply) -> (Verdict, Stri
         Judgement::Malformed => (
             Verdict::Inconclusive,
             format!("{shown}: not a valid SMTP reply"),
+        ),
+        Judgement::OutOfOrder => (
+            Verdict::Inconclusive,
+            format!(
+                "{shown}: the server says the dialogue is out of order (a step skipped or repeated), which is no evidence about its policy"
+            ),
         ),
     }
 }
@@ -385,11 +391,15 @@ async fn run_step(
 ) -> Result<StepResult, StepResult> {
     let started = Instant::now();
     let mut command = step_command(step);
+    let mut edited = false;
     let reply = match (&step.send, step.action) {
         (Some(template), _) => {
             // A line the operator edited goes out exactly as typed.
             let line = match literal {
-                Some(l) => l,
+                Some(l) => {
+                    edited = vars.expand(template).ok().as_deref() != Some(l.as_str());
+                    l
+                }
                 None => {
                     let line = vars
                         .expand(template)
@@ -476,7 +486,11 @@ async fn run_step(
     };
     match reply {
         Ok(reply) => {
-            let (verdict, reason) = verdict_for(step, s.severity, &reply);
+            let verb = classify_raw(command.as_bytes());
+            let (verdict, mut reason) = verdict_for(step, s.severity, verb, &reply);
+            if edited {
+                reason.push_str(" (the command was edited by the operator)");
+            }
             let result = StepResult {
                 name: step.name.clone(),
                 command,
@@ -723,6 +737,9 @@ pub struct Stepper {
     unit: usize,
     step: usize,
     skip_rest: Option<String>,
+    /// A setup step the operator skipped: the replies after it in its group answer a dialogue
+    /// out of order, so they are no evidence.
+    tainted: Option<String>,
     dead: Option<String>,
     rcpt_accepted: bool,
     replies: Vec<Reply>,
@@ -746,6 +763,7 @@ impl Stepper {
             unit: 0,
             step: 0,
             skip_rest: None,
+            tainted: None,
             dead: None,
             rcpt_accepted: false,
             replies: Vec::new(),
@@ -799,6 +817,29 @@ impl Stepper {
 
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Whether `line` may stand in for the current step: it is the same command (same verb),
+    /// perhaps with other arguments. Anything else is not this step's evidence.
+    pub fn accepts_edit(&self, line: &str) -> bool {
+        let Some(step) = self.current() else {
+            return false;
+        };
+        let Some(template) = &step.send else {
+            return false;
+        };
+        let expected = self
+            .vars
+            .as_ref()
+            .and_then(|v| v.expand(template).ok())
+            .unwrap_or_else(|| template.clone());
+        classify_raw(expected.as_bytes()) == classify_raw(line.as_bytes())
+    }
+
+    /// Sends a command the operator typed that is not the current step, on the scenario's
+    /// connection: it is recorded in the transcript and never graded; the step stays next.
+    pub async fn send_aside(&mut self, bytes: Vec<u8>) -> Result<Reply, NetError> {
+        self.conn.command(&Command::Raw(bytes)).await
     }
 
     /// RSET on the scenario's connection (an operator's reset between steps).
@@ -857,6 +898,12 @@ impl Stepper {
             reason: "skipped by the operator".into(),
             ..not_reached(&step, "")
         };
+        if step.role == Role::Setup {
+            self.tainted = Some(format!(
+                "{} was skipped by the operator",
+                self.preview().unwrap_or_else(|| step_command(&step))
+            ));
+        }
         self.results.push(result.clone());
         self.step += 1;
         if self.step >= self.units.get(self.unit).map_or(0, Vec::len) {
@@ -870,6 +917,14 @@ impl Stepper {
         step: &Step,
         outcome: Result<StepResult, StepResult>,
     ) -> StepResult {
+        let outcome = match (outcome, &self.tainted) {
+            (Ok(r), Some(why)) if r.reply.is_some() => Ok(StepResult {
+                verdict: Verdict::Inconclusive,
+                reason: format!("{}; but {why}, so this is no evidence", r.reason),
+                ..r
+            }),
+            (other, _) => other,
+        };
         match outcome {
             Ok(r) => {
                 let code = r.reply.as_ref().and_then(|x| x.code);
@@ -912,6 +967,7 @@ impl Stepper {
         self.unit += 1;
         self.step = 0;
         self.skip_rest = None;
+        self.tainted = None;
         let rcpt_accepted = std::mem::take(&mut self.rcpt_accepted);
         if self.dead.is_some() {
             return;

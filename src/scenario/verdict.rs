@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::model::Expect;
+use crate::smtp::command::Verb;
 use crate::smtp::reply::Reply;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -41,6 +42,9 @@ pub enum Judgement {
     Unrelated,
     /// The reply has no valid code.
     Malformed,
+    /// 503 to MAIL, RCPT or DATA: the server says the dialogue is out of order (a step was
+    /// skipped or sent twice), which is no evidence about policy.
+    OutOfOrder,
 }
 
 /// Is this 530 about TLS rather than authentication? Servers use 530 5.7.0 for both; only the
@@ -61,13 +65,22 @@ pub fn describe(reply: &Reply) -> String {
     }
 }
 
-pub fn judge(expect: Expect, fail_on: &[u16], reply: &Reply) -> Judgement {
+/// Judges a reply against a step's expectation. `verb` is the command the reply answers: a 503
+/// means "bad sequence" to a transaction command, but a refusal to AUTH (Postfix answers AUTH
+/// before STARTTLS with `503 5.5.1 Error: authentication not enabled`).
+pub fn judge(expect: Expect, fail_on: &[u16], verb: Verb, reply: &Reply) -> Judgement {
     // 999, "abc" or "2500" are not answers a verdict can rest on, whatever they start with.
     let Some(code) = reply.code().filter(|_| reply.has_valid_code()) else {
         return Judgement::Malformed;
     };
     if fail_on.contains(&code) {
         return Judgement::Mismatch;
+    }
+    if code == 503
+        && matches!(verb, Verb::Mail | Verb::Rcpt | Verb::Data)
+        && expect != Expect::Anything
+    {
+        return Judgement::OutOfOrder;
     }
     let class = code / 100;
     match expect {
@@ -120,40 +133,92 @@ mod tests {
     #[test]
     fn rejections_by_class() {
         let denied = reply("554 5.7.1 <x@y>: Relay access denied\r\n");
-        assert_eq!(judge(Expect::RejectPolicy, &[], &denied), Judgement::Match);
-        assert_eq!(judge(Expect::Accept, &[], &denied), Judgement::Mismatch);
-        let unknown = reply("550 5.1.1 <x@y>: Recipient address rejected: User unknown\r\n");
         assert_eq!(
-            judge(Expect::RejectPolicy, &[], &unknown),
-            Judgement::Unrelated
-        );
-        assert_eq!(judge(Expect::Reject, &[], &unknown), Judgement::Match);
-        let grey = reply("450 4.7.1 try later\r\n");
-        assert_eq!(
-            judge(Expect::RejectPolicy, &[], &grey),
-            Judgement::Temporary
-        );
-        assert_eq!(judge(Expect::Accept, &[], &grey), Judgement::Temporary);
-        assert_eq!(judge(Expect::Refuse, &[], &grey), Judgement::Match);
-        let ok = reply("250 2.1.5 Ok\r\n");
-        assert_eq!(judge(Expect::RejectPolicy, &[], &ok), Judgement::Mismatch);
-        assert_eq!(judge(Expect::Anything, &[], &ok), Judgement::Match);
-        assert_eq!(
-            judge(Expect::Accept, &[], &reply("354 go\r\n")),
+            judge(Expect::RejectPolicy, &[], Verb::Rcpt, &denied),
             Judgement::Match
         );
         assert_eq!(
-            judge(Expect::Accept, &[], &reply("xyz\r\n")),
+            judge(Expect::Accept, &[], Verb::Rcpt, &denied),
+            Judgement::Mismatch
+        );
+        let unknown = reply("550 5.1.1 <x@y>: Recipient address rejected: User unknown\r\n");
+        assert_eq!(
+            judge(Expect::RejectPolicy, &[], Verb::Rcpt, &unknown),
+            Judgement::Unrelated
+        );
+        assert_eq!(
+            judge(Expect::Reject, &[], Verb::Rcpt, &unknown),
+            Judgement::Match
+        );
+        let grey = reply("450 4.7.1 try later\r\n");
+        assert_eq!(
+            judge(Expect::RejectPolicy, &[], Verb::Rcpt, &grey),
+            Judgement::Temporary
+        );
+        assert_eq!(
+            judge(Expect::Accept, &[], Verb::Rcpt, &grey),
+            Judgement::Temporary
+        );
+        assert_eq!(
+            judge(Expect::Refuse, &[], Verb::Rcpt, &grey),
+            Judgement::Match
+        );
+        let ok = reply("250 2.1.5 Ok\r\n");
+        assert_eq!(
+            judge(Expect::RejectPolicy, &[], Verb::Rcpt, &ok),
+            Judgement::Mismatch
+        );
+        assert_eq!(
+            judge(Expect::Anything, &[], Verb::Rcpt, &ok),
+            Judgement::Match
+        );
+        assert_eq!(
+            judge(Expect::Accept, &[], Verb::Rcpt, &reply("354 go\r\n")),
+            Judgement::Match
+        );
+        assert_eq!(
+            judge(Expect::Accept, &[], Verb::Rcpt, &reply("xyz\r\n")),
             Judgement::Malformed
+        );
+    }
+
+    #[test]
+    fn a_503_to_a_transaction_command_is_no_policy_evidence() {
+        let seq = reply("503 5.5.1 Error: need MAIL command\r\n");
+        for verb in [Verb::Mail, Verb::Rcpt, Verb::Data] {
+            for expect in [
+                Expect::RejectPolicy,
+                Expect::Reject,
+                Expect::Refuse,
+                Expect::Accept,
+            ] {
+                assert_eq!(
+                    judge(expect, &[], verb, &seq),
+                    Judgement::OutOfOrder,
+                    "{verb:?}"
+                );
+            }
+        }
+        // To AUTH, 503 is a refusal in its own right.
+        assert_eq!(
+            judge(Expect::Refuse, &[], Verb::Auth, &seq),
+            Judgement::Match
+        );
+        assert_eq!(
+            judge(Expect::Anything, &[], Verb::Rcpt, &seq),
+            Judgement::Match
         );
     }
 
     #[test]
     fn fail_on_overrides_the_expectation() {
         let failed = reply("535 5.7.8 Error: authentication failed\r\n");
-        assert_eq!(judge(Expect::Refuse, &[], &failed), Judgement::Match);
         assert_eq!(
-            judge(Expect::Refuse, &[235, 334, 535], &failed),
+            judge(Expect::Refuse, &[], Verb::Rcpt, &failed),
+            Judgement::Match
+        );
+        assert_eq!(
+            judge(Expect::Refuse, &[235, 334, 535], Verb::Rcpt, &failed),
             Judgement::Mismatch
         );
     }

@@ -78,12 +78,17 @@ async fn connect_options(t: &Target) -> Result<(ResolvedTarget, ConnectOptions),
     Ok((resolved, opts))
 }
 
-/// Everything a scenario run needs; the secret is read here, once per run.
-pub async fn context(t: &Target) -> Result<Context, WorkerError> {
+/// Everything a scenario run needs. The secret is read here, once per run, and only for a
+/// scenario that authenticates: an unset password variable must not stop the others.
+pub async fn context(t: &Target, needs_auth: bool) -> Result<Context, WorkerError> {
     let (resolved, opts) = connect_options(t).await?;
-    let credentials = resolved
-        .read_credentials()
-        .map_err(|e| WorkerError::target(t, e))?;
+    let credentials = if needs_auth {
+        resolved
+            .read_credentials()
+            .map_err(|e| WorkerError::target(t, e))?
+    } else {
+        None
+    };
     let run = RunOptions {
         send_data: t.toggles.send_data,
         keep_transcripts: false,
@@ -345,7 +350,7 @@ impl Worker {
         if let Some(mut c) = self.manual.take() {
             c.close().await;
         }
-        let ctx = match context(target).await {
+        let ctx = match context(target, scenario.needs_auth()).await {
             Ok(c) => c,
             Err(e) => {
                 self.error(e);
@@ -449,6 +454,27 @@ impl Worker {
             self.send(NetEvent::Idle);
             return;
         };
+        // A typed command that is not this step's (NOOP while RCPT is due) goes out on the
+        // scenario's connection but is never graded as the step; the step stays next.
+        if let Some(text) = edited.as_deref().filter(|t| !skip && !st.accepts_edit(t)) {
+            let mut bytes = text.as_bytes().to_vec();
+            if !bytes.ends_with(b"\n") {
+                bytes.extend_from_slice(b"\r\n");
+            }
+            let sent = st.send_aside(bytes).await;
+            let info = conn_info(st.connection());
+            let index = d.results.len() + st.results().len();
+            let preview = st.preview();
+            let _ = self.tx.send(NetEvent::Conn(info));
+            let _ = self.tx.send(NetEvent::Info(match sent {
+                Ok(_) => "sent outside the scenario and not graded: it is not this step's command; the step is still next".into(),
+                Err(e) => format!("not graded, not this step's command: {e}"),
+            }));
+            if let Some(text) = preview {
+                let _ = self.tx.send(NetEvent::Preview { index, text });
+            }
+            return;
+        }
         let before = st.results().len();
         let _ = if skip {
             st.skip().await
