@@ -310,6 +310,19 @@ pub struct TargetArgs {
     /// Seconds one session may take [default: 600].
     #[arg(long, value_name = "SECS")]
     pub session_timeout: Option<f64>,
+    /// Send a HAProxy PROXY header before anything else (v1 text, v2 binary), as a load
+    /// balancer does, so the server takes --proxy-source as the client.
+    #[arg(long, value_enum, value_name = "VERSION", requires = "proxy_source")]
+    pub proxy: Option<ProxyArg>,
+    /// The client address the PROXY header names (IP:PORT, the same family as the server's).
+    #[arg(long, value_name = "IP:PORT", requires = "proxy")]
+    pub proxy_source: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyArg {
+    V1,
+    V2,
 }
 
 /// How to authenticate. A password is never taken on the command line.

@@ -105,6 +105,8 @@ impl Failure {
             NetError::Injection { .. }
             | NetError::Banner(BannerProblem::NotSmtp(_))
             | NetError::Greeting(GreetProblem::NotSmtp { .. }) => Failure::ProtocolViolation,
+            // The operator's own mismatch, found once the server's address is known.
+            NetError::Proxy(_) => Failure::Usage,
             e if e.is_connect() => Failure::Connect,
             e if e.is_tls() => Failure::Tls,
             NetError::Sasl(_) => Failure::Auth,

@@ -104,6 +104,12 @@ pub struct Profile {
     /// The longest one session may take (default 600 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_timeout_secs: Option<f64>,
+    /// A PROXY protocol header to send first (`v1` or `v2`), with `proxy_source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<crate::smtp::proxy::ProxyVersion>,
+    /// The client address the PROXY header names (IP:PORT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
     #[serde(default)]

@@ -1,11 +1,12 @@
 //! The command line's share of target resolution: flags become [`Overrides`]; everything else
 //! (defaults, limits, precedence) is decided once, in [`crate::target`].
 
-use crate::cli::{AuthArg, AuthArgs, RelayArgs, TargetArgs, TlsArg, TrustArg};
+use crate::cli::{AuthArg, AuthArgs, ProxyArg, RelayArgs, TargetArgs, TlsArg, TrustArg};
 use crate::net::TlsMode;
 use crate::net::tls::Trust;
 use crate::profile::{Profile, RelayAddresses};
 use crate::smtp::auth::Mechanism;
+use crate::smtp::proxy::ProxyVersion;
 use crate::target::{self, AuthOverrides, Overrides, PasswordSource, ResolvedTarget, TargetError};
 
 pub fn mechanism(arg: AuthArg) -> Mechanism {
@@ -47,6 +48,11 @@ pub fn overrides(t: &TargetArgs, a: &AuthArgs, r: &RelayArgs, may_prompt: bool) 
         helo: t.helo.clone(),
         timeout: t.timeout,
         session_timeout: t.session_timeout,
+        proxy: t.proxy.map(|v| match v {
+            ProxyArg::V1 => ProxyVersion::V1,
+            ProxyArg::V2 => ProxyVersion::V2,
+        }),
+        proxy_source: t.proxy_source,
         allow_cleartext_auth: a.allow_cleartext_auth,
         auth: AuthOverrides {
             enabled: None,

@@ -12,6 +12,7 @@ use tokio_rustls::client::TlsStream;
 use crate::smtp::auth::{Credentials, Mechanism, SecretLine, secret_needles};
 use crate::smtp::command::{Command, Verb, raw_commands, raw_unterminated};
 use crate::smtp::flow::{self, AUTH_CANCEL, AuthExchange, AuthStep, StartTlsStep};
+use crate::smtp::proxy::{self, ProxyVersion};
 use crate::smtp::reply::{Reply, ReplyLimits, ReplyParser};
 use crate::smtp::session::{SecurityPolicy, Session};
 use crate::transcript::{Event, Transcript};
@@ -55,6 +56,8 @@ impl Default for Timeouts {
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     pub target: Target,
+    /// A PROXY protocol header to send first, naming this client address as the origin.
+    pub proxy: Option<(ProxyVersion, std::net::SocketAddr)>,
     pub tls_mode: TlsMode,
     pub tls: TlsOptions,
     pub policy: SecurityPolicy,
@@ -66,6 +69,7 @@ impl ConnectOptions {
     pub fn new(target: Target) -> Self {
         ConnectOptions {
             target,
+            proxy: None,
             tls_mode: TlsMode::default(),
             tls: TlsOptions::default(),
             policy: SecurityPolicy::default(),
@@ -203,6 +207,18 @@ impl Connection {
         self.peer = Some(peer);
         self.io = Io::Plain(stream);
         self.session = Session::new(self.opts.effective_policy(), false);
+        // The load balancer's header comes before anything else, TLS included.
+        if let Some((version, source)) = self.opts.proxy {
+            let header = match proxy::header(version, source, peer) {
+                Ok(h) => h,
+                Err(e) => {
+                    // Nothing was sent: close quietly rather than greet with a wrong header.
+                    self.close().await;
+                    return Err(self.fail(NetError::Proxy(e)));
+                }
+            };
+            self.write(&header, None).await?;
+        }
         if self.opts.tls_mode == TlsMode::Implicit {
             self.handshake().await?;
             self.session = Session::new(self.opts.effective_policy(), true);

@@ -52,6 +52,8 @@ pub enum NetError {
     #[error(transparent)]
     Banner(#[from] BannerProblem),
     #[error(transparent)]
+    Proxy(#[from] crate::smtp::proxy::FamilyMismatch),
+    #[error(transparent)]
     Greeting(#[from] GreetProblem),
 }
 

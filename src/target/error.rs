@@ -27,6 +27,12 @@ pub enum TargetError {
     CaFile(#[from] crate::net::tls::TlsSetupError),
     #[error("dns_server {value:?} is not IP:PORT")]
     DnsServer { value: String },
+    #[error("proxy_source {value:?} is not IP:PORT")]
+    ProxySource { value: String },
+    #[error(
+        "a PROXY header needs the client address it names: give --proxy-source (or proxy_source)"
+    )]
+    ProxyWithoutSource,
     #[error("--user or a password source was given without --auth")]
     UserWithoutAuth,
     #[error("AUTH {mechanism} needs a user name: give --user")]

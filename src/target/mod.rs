@@ -51,6 +51,8 @@ pub struct Overrides {
     pub helo: Option<String>,
     pub timeout: Option<f64>,
     pub session_timeout: Option<f64>,
+    pub proxy: Option<crate::smtp::proxy::ProxyVersion>,
+    pub proxy_source: Option<SocketAddr>,
     pub allow_cleartext_auth: bool,
     pub auth: AuthOverrides,
     /// Each address set here replaces the profile's.
@@ -210,6 +212,21 @@ pub fn resolve(
     opts.policy = SecurityPolicy {
         require_tls,
         allow_cleartext_auth: o.allow_cleartext_auth,
+    };
+    opts.proxy = match o.proxy.or(p.and_then(|p| p.proxy)) {
+        None => None,
+        Some(version) => {
+            let source = match (o.proxy_source, p.and_then(|p| p.proxy_source.as_deref())) {
+                (Some(s), _) => s,
+                (None, Some(text)) => {
+                    text.trim().parse().map_err(|_| TargetError::ProxySource {
+                        value: text.to_string(),
+                    })?
+                }
+                (None, None) => return Err(TargetError::ProxyWithoutSource),
+            };
+            Some((version, source))
+        }
     };
     let per_step = seconds(
         o.timeout

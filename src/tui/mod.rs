@@ -81,6 +81,8 @@ pub fn lab_profile(lab: &Lab) -> Profile {
         helo: Some("probe.test".into()),
         timeout_secs: Some(10.0),
         session_timeout_secs: None,
+        proxy: None,
+        proxy_source: None,
         auth: bob.map(|u| AuthConfig {
             mechanism: Mechanism::Plain,
             username: u.name.into(),

@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod command;
 pub mod data;
 pub mod flow;
+pub mod proxy;
 pub mod reply;
 pub mod session;
 pub mod status;
