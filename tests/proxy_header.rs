@@ -11,7 +11,10 @@ use assert_cmd::Command;
 
 /// Reads the header (`n` bytes, or one line when `n` is 0), then plays a minimal server until
 /// QUIT; returns the header and everything after it.
-fn server(n: usize) -> (String, std::thread::JoinHandle<(Vec<u8>, Vec<String>)>) {
+/// The header the server read, and the command lines after it.
+type Received = (Vec<u8>, Vec<String>);
+
+fn server(n: usize) -> (String, std::thread::JoinHandle<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let handle = std::thread::spawn(move || {
