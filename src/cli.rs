@@ -369,6 +369,11 @@ pub struct SessionArgs {
     /// Send the message even when it exceeds the server's advertised SIZE.
     #[arg(long)]
     pub force: bool,
+    /// Postfix XCLIENT attribute (NAME, REVERSE_NAME, ADDR, PORT, PROTO, HELO, LOGIN,
+    /// DESTADDR, DESTPORT), repeatable: after EHLO (and TLS) the session is treated as if from
+    /// that client, to test policy by client address. The server must allow this host.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub xclient: Vec<String>,
     /// Stop after this step, then QUIT. In session order: connect, banner, first-ehlo (before
     /// STARTTLS), tls, ehlo (the last EHLO, inside TLS when TLS is used), auth, mail, rcpt, data.
     #[arg(long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Data)]

@@ -79,6 +79,9 @@ pub struct Plan {
     pub show_data_full: bool,
     /// Send even when the server's advertised SIZE says it will refuse.
     pub force: bool,
+    /// Postfix XCLIENT attributes, sent after the greeting (and TLS): the server then treats
+    /// the session as if from that client, and greets again.
+    pub xclient: Vec<(String, String)>,
     pub quit_after: QuitAfter,
 }
 
@@ -212,6 +215,9 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     if quit_after == QuitAfter::Tls {
         return Ok(());
     }
+    if !plan.xclient.is_empty() {
+        xclient(plan, conn).await?;
+    }
     *reached = QuitAfter::Ehlo;
     if quit_after == QuitAfter::Ehlo {
         return Ok(());
@@ -331,6 +337,27 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         return Err(rejected(Failure::DataRejected, "the message", &end));
     }
     *reached = QuitAfter::Data;
+    Ok(())
+}
+
+/// XCLIENT, then the new greeting's EHLO. Only hosts in Postfix's
+/// `smtpd_authorized_xclient_hosts` may use it; others get 550 5.7.0.
+async fn xclient(plan: &Plan, conn: &mut Connection) -> Result<(), Stop> {
+    let offered = conn
+        .session()
+        .capabilities()
+        .is_some_and(|c| c.get("XCLIENT").is_some());
+    if !offered {
+        info(
+            conn,
+            "the server does not advertise XCLIENT; sending it anyway",
+        );
+    }
+    let reply = command(conn, Command::Xclient(plan.xclient.clone())).await?;
+    if reply.code() != Some(220) {
+        return Err(rejected(Failure::Session, "XCLIENT", &reply));
+    }
+    conn.greet(&plan.helo).await.map_err(net)?;
     Ok(())
 }
 

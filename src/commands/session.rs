@@ -19,13 +19,15 @@ enum PrepareError {
     Target(#[from] TargetError),
     #[error("--data-file {path}: {reason}")]
     DataFile { path: String, reason: String },
+    #[error("--xclient {given:?}: {why}")]
+    Xclient { given: String, why: String },
 }
 
 impl PrepareError {
     fn failure(&self) -> Failure {
         match self {
             PrepareError::Target(e) => Failure::of_target(e),
-            PrepareError::DataFile { .. } => Failure::Usage,
+            PrepareError::DataFile { .. } | PrepareError::Xclient { .. } => Failure::Usage,
         }
     }
 }
@@ -152,6 +154,11 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
             "test",
         )),
     };
+    let xclient = args
+        .xclient
+        .iter()
+        .map(|a| xclient_attribute(a))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Plan {
         helo,
         auth,
@@ -160,8 +167,29 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         body,
         show_data_full: args.show_data == ShowData::Full,
         force: args.force,
+        xclient,
         quit_after: quit_after(args.quit_after),
     })
+}
+
+/// `NAME=VALUE` with a name Postfix knows and a value that cannot break the command line.
+fn xclient_attribute(given: &str) -> Result<(String, String), PrepareError> {
+    let bad = |why: String| PrepareError::Xclient {
+        given: given.to_string(),
+        why,
+    };
+    let (name, value) = given
+        .split_once('=')
+        .ok_or_else(|| bad("give NAME=VALUE".into()))?;
+    let name = name.trim().to_ascii_uppercase();
+    if !crate::smtp::command::XCLIENT_ATTRIBUTES.contains(&name.as_str()) {
+        return Err(bad(format!(
+            "{name} is not an XCLIENT attribute; known: {}",
+            crate::smtp::command::XCLIENT_ATTRIBUTES.join(" ")
+        )));
+    }
+    validate::line("the value", value).map_err(|e| bad(e.to_string()))?;
+    Ok((name, value.to_string()))
 }
 
 /// Shows wire bytes on a terminal: printable ASCII as is, everything else escaped, so control

@@ -95,6 +95,9 @@ pub enum Command {
     Expn(String),
     Help(Option<String>),
     Quit,
+    /// Postfix's XCLIENT: attributes (NAME, ADDR, …) with values sent xtext-encoded, so the
+    /// session is treated as if from that client.
+    Xclient(Vec<(String, String)>),
     /// Bytes sent exactly as given — bare CR, bare LF and NUL included — for experiments.
     Raw(Vec<u8>),
 }
@@ -118,6 +121,7 @@ pub enum Verb {
     Expn,
     Help,
     Quit,
+    Xclient,
     Raw,
 }
 
@@ -139,6 +143,7 @@ impl fmt::Display for Verb {
             Verb::Expn => "EXPN",
             Verb::Help => "HELP",
             Verb::Quit => "QUIT",
+            Verb::Xclient => "XCLIENT",
             Verb::Raw => "raw bytes",
         };
         f.write_str(s)
@@ -158,6 +163,7 @@ impl Command {
             Command::Data => Verb::Data,
             Command::Bdat { .. } => Verb::Bdat,
             Command::Rset => Verb::Rset,
+            Command::Xclient(_) => Verb::Xclient,
             Command::Noop(_) => Verb::Noop,
             Command::Vrfy(_) => Verb::Vrfy,
             Command::Expn(_) => Verb::Expn,
@@ -246,6 +252,18 @@ impl Command {
             Command::Expn(a) => format!("EXPN {a}"),
             Command::Help(arg) => with_optional("HELP", arg),
             Command::Quit => "QUIT".into(),
+            Command::Xclient(attrs) => {
+                let mut s = "XCLIENT".to_string();
+                for (name, value) in attrs {
+                    // "[UNAVAILABLE]" and "[TEMPUNAVAIL]" are keywords, not values to encode.
+                    if value.starts_with('[') && value.ends_with(']') {
+                        s.push_str(&format!(" {name}={value}"));
+                    } else {
+                        s.push_str(&format!(" {name}={}", xtext(value)));
+                    }
+                }
+                s
+            }
             Command::Raw(bytes) => escape_bytes(bytes),
         }
     }
@@ -278,6 +296,7 @@ pub fn classify_raw(bytes: &[u8]) -> Verb {
         b"EXPN" => Verb::Expn,
         b"HELP" => Verb::Help,
         b"QUIT" => Verb::Quit,
+        b"XCLIENT" => Verb::Xclient,
         _ => Verb::Raw,
     }
 }
@@ -333,6 +352,19 @@ fn push_extra(s: &mut String, extra: &[String]) {
     }
 }
 
+/// The attributes Postfix's XCLIENT takes (Postfix XCLIENT_README).
+pub const XCLIENT_ATTRIBUTES: &[&str] = &[
+    "NAME",
+    "REVERSE_NAME",
+    "ADDR",
+    "PORT",
+    "PROTO",
+    "HELO",
+    "LOGIN",
+    "DESTADDR",
+    "DESTPORT",
+];
+
 /// RFC 3461 §4: xtext encodes '+', '=' and anything outside printable ASCII as "+HH".
 pub fn xtext(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -367,6 +399,21 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xclient_values_are_xtext_encoded_and_keywords_kept() {
+        let c = Command::Xclient(vec![
+            ("ADDR".into(), "192.0.2.7".into()),
+            ("NAME".into(), "[UNAVAILABLE]".into()),
+            ("HELO".into(), "a b=c".into()),
+        ]);
+        assert_eq!(
+            c.line(),
+            "XCLIENT ADDR=192.0.2.7 NAME=[UNAVAILABLE] HELO=a+20b+3Dc"
+        );
+        assert_eq!(c.verb(), Verb::Xclient);
+        assert_eq!(classify_raw(b"xclient ADDR=1.2.3.4\r\n"), Verb::Xclient);
+    }
 
     #[test]
     fn a_raw_line_is_split_into_its_commands() {

@@ -290,6 +290,18 @@ impl Session {
             Verb::Data if reply.code() == Some(354) => self.phase = Phase::Data,
             Verb::Bdat if ok => {}
             Verb::Rset if ok => self.reset_transaction(),
+            // XCLIENT accepted: the server greets again as if a new client connected, so EHLO
+            // is due and nothing learnt or authenticated before it still holds.
+            Verb::Xclient if reply.code() == Some(220) => {
+                self.authenticated = None;
+                self.auth_pending = None;
+                if self.tls {
+                    self.caps_after_tls = None;
+                } else {
+                    self.caps_before_tls = None;
+                }
+                self.phase = Phase::Greeted;
+            }
             Verb::Quit => self.phase = Phase::Closing,
             _ => {}
         }
