@@ -320,6 +320,12 @@ pub struct TargetArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Smtp,
+    Lmtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProxyArg {
     V1,
     V2,
@@ -369,6 +375,10 @@ pub struct SessionArgs {
     /// Send the message even when it exceeds the server's advertised SIZE.
     #[arg(long)]
     pub force: bool,
+    /// SMTP, or LMTP (RFC 2033: LHLO, and one reply per recipient after the message), as
+    /// swaks's --protocol LMTP.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Smtp)]
+    pub protocol: ProtocolArg,
     /// Postfix XCLIENT attribute (NAME, REVERSE_NAME, ADDR, PORT, PROTO, HELO, LOGIN,
     /// DESTADDR, DESTPORT), repeatable: after EHLO (and TLS) the session is treated as if from
     /// that client, to test policy by client address. The server must allow this host.

@@ -336,6 +336,22 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     if !end.is_positive() {
         return Err(rejected(Failure::DataRejected, "the message", &end));
     }
+    // LMTP answers for each recipient: any refusal means that recipient did not get it.
+    let refused: Vec<String> = outcome
+        .more
+        .iter()
+        .filter(|r| !r.is_positive())
+        .map(Reply::summary)
+        .collect();
+    if !refused.is_empty() {
+        return Err(Stop(
+            Failure::DataRejected,
+            format!(
+                "the message was refused for some recipients: {}",
+                refused.join("; ")
+            ),
+        ));
+    }
     *reached = QuitAfter::Data;
     Ok(())
 }

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::time::Instant;
 
 use super::target;
-use crate::cli::{Format, QuitAfter as QuitAfterArg, RelayArgs, SessionArgs, ShowData};
+use crate::cli::{
+    Format, ProtocolArg, QuitAfter as QuitAfterArg, RelayArgs, SessionArgs, ShowData,
+};
 use crate::exit::Failure;
 use crate::net::Connection;
 use crate::oneshot::{self, Body, Plan, QuitAfter};
@@ -73,7 +75,7 @@ pub fn run(args: SessionArgs) -> u8 {
         }
     };
     let endpoint = runtime.block_on(resolved.endpoints(false));
-    let opts = match endpoint {
+    let mut opts = match endpoint {
         Ok(mut list) if !list.is_empty() => {
             let (host, opts) = list.remove(0);
             if let (Format::Text, Endpoint::Mx { domain, .. }) = (args.format, &resolved.endpoint) {
@@ -84,6 +86,7 @@ pub fn run(args: SessionArgs) -> u8 {
         Ok(_) => return fail(&"no SMTP target", Failure::Connect),
         Err(e) => return fail(&e, Failure::of_target(&e)),
     };
+    opts.lmtp = args.protocol == ProtocolArg::Lmtp;
     let mut transcript = Transcript::new();
     if args.format == Format::Text {
         transcript.observe(|entry| {

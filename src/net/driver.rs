@@ -58,6 +58,8 @@ pub struct ConnectOptions {
     pub target: Target,
     /// A PROXY protocol header to send first, naming this client address as the origin.
     pub proxy: Option<(ProxyVersion, std::net::SocketAddr)>,
+    /// LMTP (RFC 2033) instead of SMTP: LHLO, and one reply per recipient after the message.
+    pub lmtp: bool,
     pub tls_mode: TlsMode,
     pub tls: TlsOptions,
     pub policy: SecurityPolicy,
@@ -70,6 +72,7 @@ impl ConnectOptions {
         ConnectOptions {
             target,
             proxy: None,
+            lmtp: false,
             tls_mode: TlsMode::default(),
             tls: TlsOptions::default(),
             policy: SecurityPolicy::default(),

@@ -14,6 +14,8 @@ use super::error::NetError;
 pub struct DataOutcome {
     pub data: Reply,
     pub end: Option<Reply>,
+    /// LMTP: the replies for the second and later recipients, in RCPT order (RFC 2033 §4.2).
+    pub more: Vec<Reply>,
 }
 
 impl DataOutcome {
@@ -33,7 +35,11 @@ impl Connection {
 
     /// EHLO, falling back to HELO as [`Greeting`] decides. Returns the accepting reply.
     pub async fn greet(&mut self, name: &str) -> Result<Reply, NetError> {
-        let mut greeting = Greeting::new(name);
+        let mut greeting = if self.options().lmtp {
+            Greeting::lmtp(name)
+        } else {
+            Greeting::new(name)
+        };
         let mut next = greeting.start();
         loop {
             let reply = self.command(&next).await?;
@@ -60,14 +66,26 @@ impl Connection {
         body: R,
         keep_all: bool,
     ) -> Result<DataOutcome, NetError> {
+        let recipients = self.session().accepted_recipients();
         let data = self.command(&Command::Data).await?;
         if data.code() != Some(354) {
-            return Ok(DataOutcome { data, end: None });
+            return Ok(DataOutcome {
+                data,
+                end: None,
+                more: Vec::new(),
+            });
         }
         let end = self.send_message_from(body, keep_all).await?;
+        let mut more = Vec::new();
+        if self.options().lmtp {
+            for _ in 1..recipients {
+                more.push(self.read_reply_after_message().await?);
+            }
+        }
         Ok(DataOutcome {
             data,
             end: Some(end),
+            more,
         })
     }
 }

@@ -119,6 +119,12 @@ impl Connection {
         self.read_reply().await
     }
 
+    /// Another reply to the message: LMTP gives one per accepted recipient.
+    pub async fn read_reply_after_message(&mut self) -> Result<Reply, NetError> {
+        self.message_sent();
+        self.read_reply().await
+    }
+
     /// The server stopped taking the message: it may have answered first (552, too big), and
     /// that answer says more than the broken pipe.
     async fn last_words(&mut self, write_error: NetError) -> Result<Reply, NetError> {

@@ -67,6 +67,8 @@ pub enum GreetStep {
 pub struct Greeting {
     name: String,
     sent_helo: bool,
+    /// LMTP (RFC 2033): LHLO, and no HELO to fall back on.
+    lmtp: bool,
 }
 
 const HELO_FALLBACK: [u16; 4] = [500, 501, 502, 550];
@@ -76,16 +78,33 @@ impl Greeting {
         Greeting {
             name: name.to_string(),
             sent_helo: false,
+            lmtp: false,
         }
     }
 
-    /// The first command: always EHLO.
+    /// The LMTP greeting: LHLO, which has no fallback.
+    pub fn lmtp(name: &str) -> Self {
+        Greeting {
+            lmtp: true,
+            ..Greeting::new(name)
+        }
+    }
+
+    /// The first command: EHLO, or LHLO for LMTP.
     pub fn start(&self) -> Command {
-        Command::Ehlo(self.name.clone())
+        if self.lmtp {
+            Command::Lhlo(self.name.clone())
+        } else {
+            Command::Ehlo(self.name.clone())
+        }
     }
 
     pub fn on_reply(&mut self, reply: &Reply) -> GreetStep {
-        let verb = if self.sent_helo { "HELO" } else { "EHLO" };
+        let verb = match (self.lmtp, self.sent_helo) {
+            (true, _) => "LHLO",
+            (false, true) => "HELO",
+            (false, false) => "EHLO",
+        };
         if !reply.has_valid_code() {
             return GreetStep::Failed(GreetProblem::NotSmtp {
                 verb,
@@ -96,7 +115,7 @@ impl Greeting {
             return GreetStep::Done;
         }
         let falls_back = reply.code().is_some_and(|c| HELO_FALLBACK.contains(&c));
-        if !self.sent_helo && falls_back {
+        if !self.sent_helo && !self.lmtp && falls_back {
             self.sent_helo = true;
             return GreetStep::Send(Command::Helo(self.name.clone()));
         }

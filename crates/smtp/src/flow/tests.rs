@@ -280,3 +280,17 @@ fn an_auth_exchange_that_cannot_answer_is_cancelled_and_an_endless_one_cut_off()
     );
     assert_eq!(AUTH_CANCEL, b"*\r\n");
 }
+
+#[test]
+fn lmtp_greets_with_lhlo_and_never_falls_back() {
+    let mut g = Greeting::lmtp("probe.test");
+    assert_eq!(g.start(), Command::Lhlo("probe.test".into()));
+    let refused = replies_split_at(b"500 5.5.1 unknown command\r\n", 0);
+    assert_eq!(
+        g.on_reply(&refused[0]),
+        GreetStep::Failed(GreetProblem::Rejected {
+            verb: "LHLO",
+            summary: "500 5.5.1 unknown command".into(),
+        })
+    );
+}
