@@ -375,6 +375,10 @@ pub struct SessionArgs {
     /// Send the message even when it exceeds the server's advertised SIZE.
     #[arg(long)]
     pub force: bool,
+    /// Send MAIL, every RCPT and DATA as one batch when the server advertises PIPELINING
+    /// (RFC 2920); with --force even when it does not.
+    #[arg(long)]
+    pub pipeline: bool,
     /// SMTP, or LMTP (RFC 2033: LHLO, and one reply per recipient after the message), as
     /// swaks's --protocol LMTP.
     #[arg(long, value_enum, default_value_t = ProtocolArg::Smtp)]

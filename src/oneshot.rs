@@ -79,6 +79,8 @@ pub struct Plan {
     pub show_data_full: bool,
     /// Send even when the server's advertised SIZE says it will refuse.
     pub force: bool,
+    /// Send MAIL, RCPT… and DATA as one batch when the server offers PIPELINING (RFC 2920).
+    pub pipeline: bool,
     /// Postfix XCLIENT attributes, sent after the greeting (and TLS): the server then treats
     /// the session as if from that client, and greets again.
     pub xclient: Vec<(String, String)>,
@@ -267,11 +269,25 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         return Ok(());
     }
 
-    let reply = command(
-        conn,
-        Command::MailFrom(plan.from.clone(), MailParams::default()),
-    )
-    .await?;
+    let mail = Command::MailFrom(plan.from.clone(), MailParams::default());
+    let rcpts: Vec<Command> = plan
+        .to
+        .iter()
+        .map(|r| Command::RcptTo(r.clone(), RcptParams::default()))
+        .collect();
+    let pipelined = plan.pipeline && pipelining_offered(plan, conn);
+    if pipelined {
+        // RFC 2920: MAIL, every RCPT and DATA in one write; the replies come back in order.
+        let mut batch = mail.to_wire();
+        if quit_after > QuitAfter::Mail {
+            rcpts.iter().for_each(|r| batch.extend(r.to_wire()));
+        }
+        if quit_after > QuitAfter::Rcpt {
+            batch.extend(Command::Data.to_wire());
+        }
+        conn.send(&Command::Raw(batch)).await.map_err(net)?;
+    }
+    let reply = answer(conn, mail, pipelined).await?;
     if !reply.is_positive() {
         return Err(rejected(Failure::SenderRejected, "MAIL FROM", &reply));
     }
@@ -281,8 +297,8 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     }
 
     let mut refused = Vec::new();
-    for rcpt in &plan.to {
-        let reply = command(conn, Command::RcptTo(rcpt.clone(), RcptParams::default())).await?;
+    for (rcpt, cmd) in plan.to.iter().zip(rcpts) {
+        let reply = answer(conn, cmd, pipelined).await?;
         if !reply.is_positive() {
             refused.push(format!("<{rcpt}>: {}", reply.summary()));
         }
@@ -313,36 +329,25 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
             ),
         ));
     }
-    let outcome = match &plan.body {
-        Body::Text(text) => conn.data(&text[..], plan.show_data_full).await,
-        Body::File(path) => {
-            let file = tokio::fs::File::open(path).await.map_err(|e| {
-                Stop(
-                    Failure::Usage,
-                    format!("--data-file {}: {e}", path.display()),
-                )
-            })?;
-            conn.data(tokio::io::BufReader::new(file), plan.show_data_full)
-                .await
-        }
+    let recipients = conn.session().accepted_recipients();
+    let data = answer(conn, Command::Data, pipelined).await?;
+    if data.code() != Some(354) {
+        return Err(rejected(Failure::DataRejected, "DATA", &data));
     }
-    .map_err(net)?;
-    if !outcome.data.has_valid_code() {
-        return Err(not_smtp("DATA", &outcome.data));
-    }
-    let Some(end) = outcome.end else {
-        return Err(rejected(Failure::DataRejected, "DATA", &outcome.data));
-    };
+    let end = send_body(plan, conn).await?;
     if !end.is_positive() {
         return Err(rejected(Failure::DataRejected, "the message", &end));
     }
-    // LMTP answers for each recipient: any refusal means that recipient did not get it.
-    let refused: Vec<String> = outcome
-        .more
-        .iter()
-        .filter(|r| !r.is_positive())
-        .map(Reply::summary)
-        .collect();
+    // LMTP answers for each recipient (RFC 2033 §4.2): a refusal means that one did not get it.
+    let mut refused = Vec::new();
+    if conn.options().lmtp {
+        for _ in 1..recipients {
+            let reply = conn.read_reply_after_message().await.map_err(net)?;
+            if !reply.is_positive() {
+                refused.push(reply.summary());
+            }
+        }
+    }
     if !refused.is_empty() {
         return Err(Stop(
             Failure::DataRejected,
@@ -354,6 +359,51 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     }
     *reached = QuitAfter::Data;
     Ok(())
+}
+
+/// Whether to batch the envelope: asked for, and advertised (or forced).
+fn pipelining_offered(plan: &Plan, conn: &mut Connection) -> bool {
+    let offered = conn
+        .session()
+        .capabilities()
+        .is_some_and(|c| c.get("PIPELINING").is_some());
+    if !offered && !plan.force {
+        info(
+            conn,
+            "the server does not advertise PIPELINING: sending one command at a time (--force batches anyway)",
+        );
+    }
+    offered || plan.force
+}
+
+/// The reply to `cmd`: already sent in the pipelined batch, or sent now.
+async fn answer(conn: &mut Connection, cmd: Command, pipelined: bool) -> Result<Reply, Stop> {
+    if !pipelined {
+        return command(conn, cmd).await;
+    }
+    let reply = conn.read_reply().await.map_err(net)?;
+    if !reply.has_valid_code() {
+        return Err(not_smtp(&cmd.verb().to_string(), &reply));
+    }
+    Ok(reply)
+}
+
+/// The message after DATA's 354, streamed from the text or the file.
+async fn send_body(plan: &Plan, conn: &mut Connection) -> Result<Reply, Stop> {
+    match &plan.body {
+        Body::Text(text) => conn.send_message_from(&text[..], plan.show_data_full).await,
+        Body::File(path) => {
+            let file = tokio::fs::File::open(path).await.map_err(|e| {
+                Stop(
+                    Failure::Usage,
+                    format!("--data-file {}: {e}", path.display()),
+                )
+            })?;
+            conn.send_message_from(tokio::io::BufReader::new(file), plan.show_data_full)
+                .await
+        }
+    }
+    .map_err(net)
 }
 
 /// XCLIENT, then the new greeting's EHLO. Only hosts in Postfix's

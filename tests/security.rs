@@ -324,6 +324,7 @@ fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
         body: smtpscope::oneshot::Body::Text(vec![]),
         show_data_full: false,
         force: false,
+        pipeline: false,
         xclient: vec![],
         quit_after: smtpscope::oneshot::QuitAfter::Tls,
     };

@@ -170,6 +170,7 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         body,
         show_data_full: args.show_data == ShowData::Full,
         force: args.force,
+        pipeline: args.pipeline,
         xclient,
         quit_after: quit_after(args.quit_after),
     })

@@ -708,6 +708,13 @@ impl Connection {
             self.close().await;
             return Ok(None);
         }
+        // Replies still owed (a pipelined batch cut short) come first, so QUIT's is its own.
+        while self.session.awaiting().is_some() {
+            if self.read_reply().await.is_err() {
+                self.close().await;
+                return Ok(None);
+            }
+        }
         self.send(&Command::Quit).await?;
         let reply = match self.read_reply().await {
             Ok(r) => Some(r),

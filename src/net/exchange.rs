@@ -14,8 +14,6 @@ use super::error::NetError;
 pub struct DataOutcome {
     pub data: Reply,
     pub end: Option<Reply>,
-    /// LMTP: the replies for the second and later recipients, in RCPT order (RFC 2033 §4.2).
-    pub more: Vec<Reply>,
 }
 
 impl DataOutcome {
@@ -66,26 +64,14 @@ impl Connection {
         body: R,
         keep_all: bool,
     ) -> Result<DataOutcome, NetError> {
-        let recipients = self.session().accepted_recipients();
         let data = self.command(&Command::Data).await?;
         if data.code() != Some(354) {
-            return Ok(DataOutcome {
-                data,
-                end: None,
-                more: Vec::new(),
-            });
+            return Ok(DataOutcome { data, end: None });
         }
         let end = self.send_message_from(body, keep_all).await?;
-        let mut more = Vec::new();
-        if self.options().lmtp {
-            for _ in 1..recipients {
-                more.push(self.read_reply_after_message().await?);
-            }
-        }
         Ok(DataOutcome {
             data,
             end: Some(end),
-            more,
         })
     }
 }
