@@ -320,6 +320,20 @@ pub struct TargetArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DsnRetArg {
+    Full,
+    Hdrs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DsnNotifyArg {
+    Never,
+    Success,
+    Failure,
+    Delay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProtocolArg {
     Smtp,
     Lmtp,
@@ -372,9 +386,44 @@ pub struct SessionArgs {
     /// length and SHA-256 (summary), or every byte (full). The wire always gets every byte.
     #[arg(long, value_enum, value_name = "HOW", default_value_t = ShowData::Summary)]
     pub show_data: ShowData,
-    /// Send the message even when it exceeds the server's advertised SIZE.
+    /// Break the rules on purpose: send the message over the server's advertised SIZE, and
+    /// extension parameters (DSN, REQUIRETLS, SMTPUTF8, 8BITMIME) it does not advertise.
     #[arg(long)]
     pub force: bool,
+    /// Close the connection without QUIT after this step (swaks's --drop-after), to see how the
+    /// server copes with a client that vanishes.
+    #[arg(long, value_enum, value_name = "STEP", conflicts_with = "quit_after")]
+    pub drop_after: Option<QuitAfter>,
+    /// A header for the generated test message, "Name: value"; repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// The generated message's body: TEXT, or @FILE for a file's content.
+    #[arg(long, value_name = "TEXT|@FILE", conflicts_with = "data_file")]
+    pub body: Option<String>,
+    /// DSN (RFC 3461): RET=FULL or HDRS on MAIL FROM.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub dsn_ret: Option<DsnRetArg>,
+    /// DSN: NOTIFY= on each RCPT TO, e.g. success,failure or never.
+    #[arg(long, value_enum, value_name = "WHEN", value_delimiter = ',')]
+    pub dsn_notify: Vec<DsnNotifyArg>,
+    /// DSN: ENVID= on MAIL FROM (xtext-encoded).
+    #[arg(long, value_name = "ID")]
+    pub dsn_envid: Option<String>,
+    /// REQUIRETLS on MAIL FROM (RFC 8689); only inside TLS.
+    #[arg(long)]
+    pub requiretls: bool,
+    /// SMTPUTF8 on MAIL FROM (RFC 6531); added by itself when an address is not ASCII.
+    #[arg(long)]
+    pub smtputf8: bool,
+    /// BODY=8BITMIME on MAIL FROM (RFC 6152).
+    #[arg(long = "8bitmime")]
+    pub eight_bit_mime: bool,
+    /// A further MAIL FROM parameter, sent as given (KEY or KEY=VALUE); repeatable.
+    #[arg(long, value_name = "PARAM")]
+    pub mail_param: Vec<String>,
+    /// A further RCPT TO parameter, sent as given; repeatable.
+    #[arg(long, value_name = "PARAM")]
+    pub rcpt_param: Vec<String>,
     /// Send MAIL, every RCPT and DATA as one batch when the server advertises PIPELINING
     /// (RFC 2920); with --force even when it does not.
     #[arg(long)]

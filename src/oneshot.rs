@@ -85,6 +85,12 @@ pub struct Plan {
     /// the session as if from that client, and greets again.
     pub xclient: Vec<(String, String)>,
     pub quit_after: QuitAfter,
+    /// Close without QUIT at the quit-after point (swaks's --drop-after), to see how the server
+    /// cleans up after a client that vanishes.
+    pub drop: bool,
+    /// MAIL FROM parameters (DSN, REQUIRETLS, SMTPUTF8, BODY, free ones).
+    pub mail_params: MailParams,
+    pub rcpt_params: RcptParams,
 }
 
 /// Why a session did not reach its end; [`crate::exit`] gives each its exit code.
@@ -157,7 +163,17 @@ pub async fn run(plan: &Plan, conn: &mut Connection) -> Outcome {
         // TLS failures stop here without another word: when TLS was required, nothing more
         // may go out in plaintext.
         let tls_failed = matches!(failure, Some((Failure::Tls, _)));
-        if tls_failed || reached == QuitAfter::Connect && plan.quit_after == QuitAfter::Connect {
+        let dropped = plan.drop && failure.is_none();
+        if dropped {
+            conn.note(Event::Info(format!(
+                "closing without QUIT after {} (--drop-after)",
+                reached.name()
+            )));
+        }
+        if tls_failed
+            || dropped
+            || reached == QuitAfter::Connect && plan.quit_after == QuitAfter::Connect
+        {
             conn.close().await;
         } else {
             let _ = conn.quit().await;
@@ -269,11 +285,12 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         return Ok(());
     }
 
-    let mail = Command::MailFrom(plan.from.clone(), MailParams::default());
+    let mail_params = extensions(plan, conn)?;
+    let mail = Command::MailFrom(plan.from.clone(), mail_params);
     let rcpts: Vec<Command> = plan
         .to
         .iter()
-        .map(|r| Command::RcptTo(r.clone(), RcptParams::default()))
+        .map(|r| Command::RcptTo(r.clone(), plan.rcpt_params.clone()))
         .collect();
     let pipelined = plan.pipeline && pipelining_offered(plan, conn);
     if pipelined {
@@ -359,6 +376,65 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     }
     *reached = QuitAfter::Data;
     Ok(())
+}
+
+/// The MAIL parameters, each checked against what the server advertises: an extension it does
+/// not offer is refused before MAIL with a clear reason, unless --force breaks the rule on
+/// purpose. SMTPUTF8 is added when an address is not ASCII (RFC 6531).
+fn extensions(plan: &Plan, conn: &mut Connection) -> Result<MailParams, Stop> {
+    let mut p = plan.mail_params.clone();
+    let non_ascii = !plan.from.is_ascii() || plan.to.iter().any(|t| !t.is_ascii());
+    p.smtputf8 |= non_ascii;
+    let caps = conn.session().capabilities().cloned().unwrap_or_default();
+    let dsn = p.ret.is_some()
+        || p.envid.is_some()
+        || !plan.rcpt_params.notify.is_empty()
+        || plan.rcpt_params.orcpt.is_some();
+    let mut wanted: Vec<(&str, &str)> = Vec::new();
+    if dsn {
+        wanted.push(("DSN", "RET/ENVID/NOTIFY/ORCPT"));
+    }
+    if p.requiretls {
+        wanted.push(("REQUIRETLS", "REQUIRETLS"));
+    }
+    if p.smtputf8 {
+        wanted.push(("SMTPUTF8", "SMTPUTF8"));
+    }
+    match p.body {
+        Some(crate::smtp::command::Body::EightBitMime) => {
+            wanted.push(("8BITMIME", "BODY=8BITMIME"))
+        }
+        Some(crate::smtp::command::Body::BinaryMime) => {
+            wanted.push(("BINARYMIME", "BODY=BINARYMIME"))
+        }
+        _ => {}
+    }
+    for (keyword, what) in wanted {
+        if caps.get(keyword).is_none() {
+            if !plan.force {
+                return Err(Stop(
+                    Failure::Session,
+                    format!(
+                        "the server does not advertise {keyword}: not sending {what} (--force sends it anyway)"
+                    ),
+                ));
+            }
+            info(
+                conn,
+                &format!(
+                    "the server does not advertise {keyword}; sending {what} anyway (--force)"
+                ),
+            );
+        }
+    }
+    // RFC 8689 §4.1: REQUIRETLS only on a session that is itself protected by TLS.
+    if p.requiretls && !conn.session().tls_active() && !plan.force {
+        return Err(Stop(
+            Failure::Tls,
+            "REQUIRETLS needs this session to be inside TLS (RFC 8689): not sending it".into(),
+        ));
+    }
+    Ok(p)
 }
 
 /// Whether to batch the envelope: asked for, and advertised (or forced).

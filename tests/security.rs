@@ -326,6 +326,9 @@ fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
         force: false,
         pipeline: false,
         xclient: vec![],
+        drop: false,
+        mail_params: Default::default(),
+        rcpt_params: Default::default(),
         quit_after: smtpscope::oneshot::QuitAfter::Tls,
     };
     let outcome = rt.block_on(smtpscope::oneshot::run(&plan, &mut conn));

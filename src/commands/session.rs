@@ -5,11 +5,13 @@ use std::time::Instant;
 
 use super::target;
 use crate::cli::{
-    Format, ProtocolArg, QuitAfter as QuitAfterArg, RelayArgs, SessionArgs, ShowData,
+    DsnNotifyArg, DsnRetArg, Format, ProtocolArg, QuitAfter as QuitAfterArg, RelayArgs,
+    SessionArgs, ShowData,
 };
 use crate::exit::Failure;
 use crate::net::Connection;
 use crate::oneshot::{self, Body, Plan, QuitAfter};
+use crate::smtp::command::{Body as BodyType, MailParams, Notify, RcptParams, Ret};
 use crate::smtp::validate;
 use crate::target::{Endpoint, ResolvedTarget, TargetError};
 use crate::transcript::{Transcript, render_entry};
@@ -23,13 +25,21 @@ enum PrepareError {
     DataFile { path: String, reason: String },
     #[error("--xclient {given:?}: {why}")]
     Xclient { given: String, why: String },
+    #[error("{option} {given:?}: {why}")]
+    Option {
+        option: &'static str,
+        given: String,
+        why: String,
+    },
 }
 
 impl PrepareError {
     fn failure(&self) -> Failure {
         match self {
             PrepareError::Target(e) => Failure::of_target(e),
-            PrepareError::DataFile { .. } | PrepareError::Xclient { .. } => Failure::Usage,
+            PrepareError::DataFile { .. }
+            | PrepareError::Xclient { .. }
+            | PrepareError::Option { .. } => Failure::Usage,
         }
     }
 }
@@ -150,13 +160,32 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
             }
             Body::File(path.clone())
         }
-        None => Body::Text(crate::net::exchange::test_message(
-            Some(&from),
-            &args.to,
-            &helo,
-            "test",
-        )),
+        None => {
+            for h in &args.headers {
+                header_line(h)?;
+            }
+            let text = match args.body.as_deref() {
+                Some(b) => Some(match b.strip_prefix('@') {
+                    Some(path) => std::fs::read(path).map_err(|e| PrepareError::Option {
+                        option: "--body",
+                        given: b.to_string(),
+                        why: e.to_string(),
+                    })?,
+                    None => b.as_bytes().to_vec(),
+                }),
+                None => None,
+            };
+            Body::Text(crate::net::exchange::custom_test_message(
+                Some(&from),
+                &args.to,
+                &helo,
+                "test",
+                &args.headers,
+                text.as_deref(),
+            ))
+        }
     };
+    let (mail_params, rcpt_params) = extension_params(args)?;
     let xclient = args
         .xclient
         .iter()
@@ -172,8 +201,78 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         force: args.force,
         pipeline: args.pipeline,
         xclient,
-        quit_after: quit_after(args.quit_after),
+        quit_after: quit_after(args.drop_after.unwrap_or(args.quit_after)),
+        drop: args.drop_after.is_some(),
+        mail_params,
+        rcpt_params,
     })
+}
+
+/// A header line "Name: value": a field name RFC 5322 allows and nothing that ends the line.
+fn header_line(given: &str) -> Result<(), PrepareError> {
+    let bad = |why: &str| PrepareError::Option {
+        option: "--header",
+        given: given.to_string(),
+        why: why.to_string(),
+    };
+    let (name, _) = given
+        .split_once(':')
+        .ok_or_else(|| bad("give \"Name: value\""))?;
+    // RFC 5322 §3.6.8: printable ASCII except the colon, no spaces.
+    if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+        return Err(bad("the field name must be printable ASCII with no spaces"));
+    }
+    validate::line("the header", given).map_err(|e| bad(&e.to_string()))
+}
+
+/// MAIL and RCPT parameters from the DSN, REQUIRETLS, SMTPUTF8, BODY and free flags.
+fn extension_params(args: &SessionArgs) -> Result<(MailParams, RcptParams), PrepareError> {
+    for (option, list) in [
+        ("--mail-param", &args.mail_param),
+        ("--rcpt-param", &args.rcpt_param),
+    ] {
+        for p in list {
+            validate::line("the parameter", p).map_err(|e| PrepareError::Option {
+                option,
+                given: p.clone(),
+                why: e.to_string(),
+            })?;
+        }
+    }
+    if let Some(id) = &args.dsn_envid {
+        validate::line("the envelope id", id).map_err(|e| PrepareError::Option {
+            option: "--dsn-envid",
+            given: id.clone(),
+            why: e.to_string(),
+        })?;
+    }
+    let mail = MailParams {
+        body: args.eight_bit_mime.then_some(BodyType::EightBitMime),
+        smtputf8: args.smtputf8,
+        requiretls: args.requiretls,
+        ret: args.dsn_ret.map(|r| match r {
+            DsnRetArg::Full => Ret::Full,
+            DsnRetArg::Hdrs => Ret::Hdrs,
+        }),
+        envid: args.dsn_envid.clone(),
+        extra: args.mail_param.clone(),
+        ..MailParams::default()
+    };
+    let rcpt = RcptParams {
+        notify: args
+            .dsn_notify
+            .iter()
+            .map(|n| match n {
+                DsnNotifyArg::Never => Notify::Never,
+                DsnNotifyArg::Success => Notify::Success,
+                DsnNotifyArg::Failure => Notify::Failure,
+                DsnNotifyArg::Delay => Notify::Delay,
+            })
+            .collect(),
+        orcpt: None,
+        extra: args.rcpt_param.clone(),
+    };
+    Ok((mail, rcpt))
 }
 
 /// `NAME=VALUE` with a name Postfix knows and a value that cannot break the command line.

@@ -78,6 +78,18 @@ impl Connection {
 
 /// The test message, stamped with the time now (see [`flow::test_message`]).
 pub fn test_message(from: Option<&str>, to: &[String], id_domain: &str, purpose: &str) -> Vec<u8> {
+    custom_test_message(from, to, id_domain, purpose, &[], None)
+}
+
+/// The test message with more headers, or another body.
+pub fn custom_test_message(
+    from: Option<&str>,
+    to: &[String],
+    id_domain: &str,
+    purpose: &str,
+    headers: &[String],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
     let now = jiff::Timestamp::now();
     let date = now
         .to_zoned_datetime(jiff::tz::TimeZone::UTC)
@@ -91,5 +103,7 @@ pub fn test_message(from: Option<&str>, to: &[String], id_domain: &str, purpose:
         unique: &unique,
         id_domain,
         purpose,
+        headers,
+        body,
     })
 }

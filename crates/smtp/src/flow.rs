@@ -222,6 +222,10 @@ pub struct TestMessage<'a> {
     pub id_domain: &'a str,
     /// What the message is for, shown in its subject.
     pub purpose: &'a str,
+    /// More header lines, "Name: value", added after the standard ones.
+    pub headers: &'a [String],
+    /// The body text instead of the standard line.
+    pub body: Option<&'a [u8]>,
 }
 
 /// The message as text (CRLF line ends, not yet dot-stuffed: see [`super::data::encode_data`]).
@@ -236,16 +240,31 @@ pub fn test_message(m: &TestMessage<'_>) -> Vec<u8> {
         out.push_str(&format!("To: {}\r\n", to.join(", ")));
     }
     out.push_str(&format!(
-        "Subject: smtpscope {} {}\r\nMessage-ID: <{}@{}>\r\nX-Smtpscope-Test: {}\r\nX-Mailer: smtpscope {}\r\n\r\nThis message was sent by smtpscope ({}). It can be deleted.\r\n",
+        "Subject: smtpscope {} {}\r\nMessage-ID: <{}@{}>\r\nX-Smtpscope-Test: {}\r\nX-Mailer: smtpscope {}\r\n",
         m.purpose,
         m.unique,
         m.unique,
         m.id_domain,
         m.unique,
         env!("CARGO_PKG_VERSION"),
-        m.purpose,
     ));
-    out.into_bytes()
+    for h in m.headers {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    match m.body {
+        Some(body) => bytes.extend_from_slice(body),
+        None => bytes.extend_from_slice(
+            format!(
+                "This message was sent by smtpscope ({}). It can be deleted.\r\n",
+                m.purpose
+            )
+            .as_bytes(),
+        ),
+    }
+    bytes
 }
 
 #[cfg(test)]

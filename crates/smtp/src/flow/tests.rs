@@ -142,6 +142,8 @@ fn the_test_message_names_itself_and_its_envelope() {
         unique: "1796.42",
         id_domain: "probe.test",
         purpose: "relay test",
+        headers: &["X-Extra: yes".to_string()],
+        body: None,
     });
     let text = String::from_utf8(text).expect("ASCII");
     assert_eq!(
@@ -155,6 +157,10 @@ fn the_test_message_names_itself_and_its_envelope() {
     );
     assert!(text.contains("\r\nMessage-ID: <1796.42@probe.test>\r\n"));
     assert!(text.contains("\r\nX-Smtpscope-Test: 1796.42\r\n"));
+    assert!(
+        text.contains("\r\nX-Extra: yes\r\n\r\n"),
+        "extra headers end the header"
+    );
     assert!(text.contains("\r\n\r\nThis message was sent by smtpscope"));
     assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
 }
