@@ -424,6 +424,10 @@ pub struct SessionArgs {
     /// A further RCPT TO parameter, sent as given; repeatable.
     #[arg(long, value_name = "PARAM")]
     pub rcpt_param: Vec<String>,
+    /// Send the message with BDAT (RFC 3030 CHUNKING) instead of DATA, in chunks of SIZE
+    /// octets [default: 65536 when given without a size].
+    #[arg(long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "65536")]
+    pub bdat: Option<usize>,
     /// Send MAIL, every RCPT and DATA as one batch when the server advertises PIPELINING
     /// (RFC 2920); with --force even when it does not.
     #[arg(long)]

@@ -81,6 +81,8 @@ pub struct Plan {
     pub force: bool,
     /// Send MAIL, RCPT… and DATA as one batch when the server offers PIPELINING (RFC 2920).
     pub pipeline: bool,
+    /// Send the message with BDAT (RFC 3030) in chunks of this many octets instead of DATA.
+    pub bdat: Option<usize>,
     /// Postfix XCLIENT attributes, sent after the greeting (and TLS): the server then treats
     /// the session as if from that client, and greets again.
     pub xclient: Vec<(String, String)>,
@@ -299,7 +301,7 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         if quit_after > QuitAfter::Mail {
             rcpts.iter().for_each(|r| batch.extend(r.to_wire()));
         }
-        if quit_after > QuitAfter::Rcpt {
+        if quit_after > QuitAfter::Rcpt && plan.bdat.is_none() {
             batch.extend(Command::Data.to_wire());
         }
         conn.send(&Command::Raw(batch)).await.map_err(net)?;
@@ -347,11 +349,29 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         ));
     }
     let recipients = conn.session().accepted_recipients();
-    let data = answer(conn, Command::Data, pipelined).await?;
-    if data.code() != Some(354) {
-        return Err(rejected(Failure::DataRejected, "DATA", &data));
-    }
-    let end = send_body(plan, conn).await?;
+    let end = match plan.bdat {
+        Some(chunk) => {
+            if !plan.force
+                && !conn
+                    .session()
+                    .capabilities()
+                    .is_some_and(|c| c.get("CHUNKING").is_some())
+            {
+                return Err(Stop(
+                    Failure::DataRejected,
+                    "the server does not advertise CHUNKING: not sending BDAT (--force sends it anyway)".into(),
+                ));
+            }
+            send_body(plan, conn, Some(chunk)).await?
+        }
+        None => {
+            let data = answer(conn, Command::Data, pipelined).await?;
+            if data.code() != Some(354) {
+                return Err(rejected(Failure::DataRejected, "DATA", &data));
+            }
+            send_body(plan, conn, None).await?
+        }
+    };
     if !end.is_positive() {
         return Err(rejected(Failure::DataRejected, "the message", &end));
     }
@@ -464,10 +484,11 @@ async fn answer(conn: &mut Connection, cmd: Command, pipelined: bool) -> Result<
     Ok(reply)
 }
 
-/// The message after DATA's 354, streamed from the text or the file.
-async fn send_body(plan: &Plan, conn: &mut Connection) -> Result<Reply, Stop> {
+/// The message, streamed from the text or the file: after DATA's 354, or in BDAT chunks.
+async fn send_body(plan: &Plan, conn: &mut Connection, bdat: Option<usize>) -> Result<Reply, Stop> {
+    let keep = plan.show_data_full;
     match &plan.body {
-        Body::Text(text) => conn.send_message_from(&text[..], plan.show_data_full).await,
+        Body::Text(text) => send_from(conn, &text[..], bdat, keep).await,
         Body::File(path) => {
             let file = tokio::fs::File::open(path).await.map_err(|e| {
                 Stop(
@@ -475,9 +496,20 @@ async fn send_body(plan: &Plan, conn: &mut Connection) -> Result<Reply, Stop> {
                     format!("--data-file {}: {e}", path.display()),
                 )
             })?;
-            conn.send_message_from(tokio::io::BufReader::new(file), plan.show_data_full)
-                .await
+            send_from(conn, tokio::io::BufReader::new(file), bdat, keep).await
         }
+    }
+}
+
+async fn send_from<R: tokio::io::AsyncRead + Unpin>(
+    conn: &mut Connection,
+    source: R,
+    bdat: Option<usize>,
+    keep: bool,
+) -> Result<Reply, Stop> {
+    match bdat {
+        Some(chunk) => conn.send_bdat_from(source, chunk, keep).await,
+        None => conn.send_message_from(source, keep).await,
     }
     .map_err(net)
 }

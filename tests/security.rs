@@ -325,6 +325,7 @@ fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
         show_data_full: false,
         force: false,
         pipeline: false,
+        bdat: None,
         xclient: vec![],
         drop: false,
         mail_params: Default::default(),

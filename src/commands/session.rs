@@ -200,6 +200,7 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         show_data_full: args.show_data == ShowData::Full,
         force: args.force,
         pipeline: args.pipeline,
+        bdat: args.bdat,
         xclient,
         quit_after: quit_after(args.drop_after.unwrap_or(args.quit_after)),
         drop: args.drop_after.is_some(),

@@ -470,6 +470,12 @@ impl Connection {
         Ok(())
     }
 
+    /// Sends a command (after the gate) whose reply the caller accounts for itself.
+    pub(super) async fn send_unanswered(&mut self, cmd: &Command) -> Result<(), NetError> {
+        self.gate(cmd.verb())?;
+        self.write(&cmd.to_wire(), None).await
+    }
+
     /// Sends a command and reads its reply; for a raw line of several commands, one reply per
     /// command, in order (the last is returned; all are in the transcript).
     pub async fn command(&mut self, cmd: &Command) -> Result<Reply, NetError> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use ring::digest::{Context, SHA256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::smtp::command::Command;
 use crate::smtp::data::DataEncoder;
 use crate::smtp::reply::Reply;
 use crate::transcript::Event;
@@ -117,6 +118,65 @@ impl Connection {
         record.record(self);
         self.message_sent();
         self.read_reply().await
+    }
+
+    /// Sends the message with BDAT (RFC 3030) in chunks of `chunk` octets: no dot-stuffing,
+    /// each chunk answered on its own, the last one marked LAST. Returns the last reply, or
+    /// the first refusal of a chunk.
+    pub async fn send_bdat_from<R: AsyncRead + Unpin>(
+        &mut self,
+        mut source: R,
+        chunk: usize,
+        keep_all: bool,
+    ) -> Result<Reply, NetError> {
+        let chunk = chunk.max(1);
+        let mut encoder = DataEncoder::for_bdat();
+        let mut record = BodyRecord::new(keep_all);
+        let mut buf = vec![0u8; CHUNK];
+        let mut pending: Vec<u8> = Vec::new();
+        let mut done = false;
+        loop {
+            if !done && pending.len() < chunk {
+                let n = source.read(&mut buf).await.map_err(|e| NetError::Io {
+                    doing: "reading the message to send".into(),
+                    reason: e.to_string(),
+                })?;
+                if n == 0 {
+                    encoder.finish(&mut pending);
+                    done = true;
+                } else {
+                    encoder.feed(&buf[..n], &mut pending);
+                }
+                continue;
+            }
+            let last = done && pending.len() <= chunk;
+            let piece: Vec<u8> = pending.drain(..pending.len().min(chunk)).collect();
+            let command = Command::Bdat {
+                size: piece.len() as u64,
+                last,
+            };
+            if last {
+                // Its reply ends the transaction, like the reply after DATA's dot.
+                self.send_unanswered(&command).await?;
+            } else {
+                self.send(&command).await?;
+            }
+            record.add(&piece);
+            if let Err(e) = self.write_unrecorded(&piece).await {
+                record.record(self);
+                return self.last_words(e).await;
+            }
+            if last {
+                self.message_sent();
+                record.record(self);
+                return self.read_reply().await;
+            }
+            let reply = self.read_reply().await?;
+            if !reply.is_positive() {
+                record.record(self);
+                return Ok(reply);
+            }
+        }
     }
 
     /// Another reply to the message: LMTP gives one per accepted recipient.

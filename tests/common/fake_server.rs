@@ -128,6 +128,17 @@ impl Peer {
         Some(buf)
     }
 
+    /// Reads exactly `buf.len()` bytes (a BDAT chunk); panics if the client stops short.
+    #[allow(dead_code)]
+    pub fn read_exact(&mut self, buf: &mut [u8]) {
+        let r = match &mut self.stream {
+            Stream::Plain(s) => s.read_exact(buf),
+            Stream::Tls(s) => s.read_exact(buf),
+            Stream::Gone => panic!("the client is gone"),
+        };
+        r.expect("the whole chunk");
+    }
+
     /// Reads a line and checks it starts with `prefix` (case-insensitive).
     pub fn expect(&mut self, prefix: &str) -> Vec<u8> {
         let line = self

@@ -77,6 +77,9 @@ pub fn encode_data(body: &[u8]) -> Vec<u8> {
 /// Feeding a body in any split and then finishing gives exactly `encode_data(body)`.
 #[derive(Debug, Clone)]
 pub struct DataEncoder {
+    /// DATA: dot-stuffing and the end marker. BDAT (RFC 3030) sends the content as it is,
+    /// its length saying where it ends.
+    for_data: bool,
     at_line_start: bool,
     /// A CR ended the last chunk: whether it was a bare CR depends on the next byte.
     pending_cr: bool,
@@ -87,6 +90,7 @@ pub struct DataEncoder {
 impl Default for DataEncoder {
     fn default() -> Self {
         DataEncoder {
+            for_data: true,
             at_line_start: true,
             pending_cr: false,
             open_line: false,
@@ -99,8 +103,17 @@ impl DataEncoder {
         Self::default()
     }
 
+    /// For BDAT: CRLF line ends and a final CRLF, no dot-stuffing, no end marker, so the
+    /// content is [`canonical_content`] of the body.
+    pub fn for_bdat() -> Self {
+        DataEncoder {
+            for_data: false,
+            ..Self::default()
+        }
+    }
+
     fn push(&mut self, b: u8, out: &mut Vec<u8>) {
-        if self.at_line_start && b == b'.' {
+        if self.for_data && self.at_line_start && b == b'.' {
             out.push(b'.');
         }
         out.push(b);
@@ -143,8 +156,13 @@ impl DataEncoder {
         if self.open_line {
             self.end_line(out);
         }
-        out.extend_from_slice(b".\r\n");
-        *self = DataEncoder::default();
+        if self.for_data {
+            out.extend_from_slice(b".\r\n");
+        }
+        *self = DataEncoder {
+            for_data: self.for_data,
+            ..DataEncoder::default()
+        };
     }
 }
 
@@ -820,6 +838,20 @@ mod streaming_tests {
     }
 
     proptest! {
+        #[test]
+        fn any_body_in_any_chunks_encodes_for_bdat_as_canonical_content(
+            body in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), any::<u8>()], 0..300),
+            cut in 0usize..300,
+        ) {
+            let mut enc = DataEncoder::for_bdat();
+            let mut out = Vec::new();
+            let cut = cut.min(body.len());
+            enc.feed(&body[..cut], &mut out);
+            enc.feed(&body[cut..], &mut out);
+            enc.finish(&mut out);
+            prop_assert_eq!(out, canonical_content(&body));
+        }
+
         #[test]
         fn any_body_in_any_chunks_encodes_as_encode_data(
             body in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), any::<u8>()], 0..300),
