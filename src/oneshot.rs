@@ -352,10 +352,10 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     let end = match plan.bdat {
         Some(chunk) => {
             if !plan.force
-                && !conn
+                && conn
                     .session()
                     .capabilities()
-                    .is_some_and(|c| c.get("CHUNKING").is_some())
+                    .is_none_or(|c| c.get("CHUNKING").is_none())
             {
                 return Err(Stop(
                     Failure::DataRejected,
