@@ -228,9 +228,9 @@ fn a_thousand_clients_at_once_each_get_a_banner() {
     assert_eq!(greeted, 1000);
 }
 
-/// The listen queue is as deep as the kernel allows up to 4096 (std's and tokio's bind ask for
-/// 1024), so a burst of SYNs beyond a thousand is not dropped. `ss` shows a listening
-/// socket's backlog as its Send-Q.
+/// The listen queue is as deep as the kernel allows up to 4096 (`TcpListener::bind` got 128),
+/// so a burst of SYNs beyond a thousand is not dropped. `ss` shows a listening socket's
+/// backlog as its Send-Q.
 #[test]
 fn the_listen_queue_is_4096_deep() {
     let rt = runtime();
@@ -699,7 +699,17 @@ impl LabCommand {
             .status()
             .expect("kill");
         assert!(sent.success());
-        let status = self.child.wait().expect("wait");
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("the lab ignored SIGTERM:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         assert_eq!(status.code(), Some(0), "{}", self.text());
         while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
             self.seen.push(line);
@@ -712,7 +722,14 @@ impl LabCommand {
 /// MAIL FROM and a CSI in RCPT TO arrive as text, with no ESC or BEL byte anywhere.
 #[test]
 fn client_chosen_bytes_reach_the_lab_log_escaped() {
-    let mut lab = LabCommand::start(&["--policy", "open-relay", "--show-messages"]);
+    // --duration too: a lab that will stop by itself must still stop on SIGTERM.
+    let mut lab = LabCommand::start(&[
+        "--policy",
+        "open-relay",
+        "--show-messages",
+        "--duration",
+        "600",
+    ]);
     let mut c = Client::greeted(lab.addr);
     assert!(c.cmd("EHLO probe.test").starts_with("250"));
     assert_eq!(c.cmd("MAIL FROM:<a\x1b]0;title\x07@b>"), "250 2.1.0 Ok");

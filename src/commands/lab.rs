@@ -168,9 +168,16 @@ pub fn run(args: LabArgs) -> u8 {
         let stopper = stop_signal();
         say!("{}", banner(&labs).trim_end_matches('\n'));
         let deadline = args.duration.map(Duration::from_secs);
+        // A signal ends a lab with --duration too: the handlers are installed either way, so
+        // ignoring them would leave SIGTERM caught and without effect.
         let stop = async {
             match deadline {
-                Some(d) => tokio::time::sleep(d).await,
+                Some(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = stopper => {}
+                    }
+                }
                 None => stopper.await,
             }
         };
