@@ -779,6 +779,22 @@ fn lab_flags_set_the_limits_and_the_drops_are_reported_at_stop() {
         );
     }
 
+    // The first-run lab (`smtpscope` with no arguments) builds its flags by hand: the same
+    // defaults as the parser's, and as the library's.
+    use clap::Parser;
+    let parsed = smtpscope::cli::Cli::try_parse_from(["smtpscope", "lab"]).expect("parses");
+    let Some(smtpscope::cli::Cmd::Lab(args)) = parsed.command else {
+        panic!("not the lab command");
+    };
+    assert_eq!(
+        smtpscope::commands::lab::limits(&args.limits),
+        Limits::default()
+    );
+    assert_eq!(
+        smtpscope::commands::lab::limits(&smtpscope::cli::LabLimitArgs::default()),
+        Limits::default()
+    );
+
     let mut lab = LabCommand::start(&[
         "--policy",
         "open-relay",

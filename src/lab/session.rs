@@ -27,6 +27,8 @@ const MAX_LINE: usize = 4096;
 const TERMINATOR_TAIL: usize = 3;
 /// A STARTTLS handshake gets this long, or what is left of the session if less.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a last reply may take to go out once the session's time is up.
+const SEND_GRACE: Duration = Duration::from_secs(1);
 /// Past this many errors a tarpitting lab slows every reply down.
 const TARPIT_AFTER: u32 = 10;
 
@@ -121,7 +123,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
     }
     if let Some(mut s) = c.stream.take() {
         // A client that stopped reading must not hold the task here either.
-        let _ = timeout_at(c.deadline(), s.shutdown()).await;
+        let _ = timeout_at(c.send_deadline(), s.shutdown()).await;
     }
 }
 
@@ -139,8 +141,14 @@ impl Conn {
         (Instant::now() + self.shared.limits.command_timeout).min(self.session_deadline)
     }
 
+    /// The deadline for sending: the usual one, but never less than a short grace, so that the
+    /// 421 announcing the end of the session's time can still go out.
+    fn send_deadline(&self) -> Instant {
+        self.deadline().max(Instant::now() + SEND_GRACE)
+    }
+
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let deadline = self.deadline();
+        let deadline = self.send_deadline();
         let Some(s) = self.stream.as_mut() else {
             return Err(std::io::ErrorKind::NotConnected.into());
         };
