@@ -107,6 +107,76 @@ pub struct LabArgs {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
+    #[command(flatten)]
+    pub limits: LabLimitArgs,
+}
+
+/// What one lab server lets its clients take; the defaults follow Postfix's.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Limits (per server)")]
+pub struct LabLimitArgs {
+    /// Sessions open at once; the next client gets 421 and is closed. Lowered to fit the
+    /// open-file limit (ulimit -n) when that is smaller.
+    #[arg(long, value_name = "N", default_value_t = crate::lab::limits::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Recipients per message; more get 452 (Postfix smtpd_recipient_limit).
+    #[arg(long, value_name = "N", default_value_t = crate::lab::limits::DEFAULT_MAX_RECIPIENTS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_recipients: usize,
+    /// Seconds a client has to send a whole command line, or the next chunk of DATA, or to
+    /// take a reply; then 421 and close (Postfix smtpd_timeout).
+    #[arg(long, value_name = "SECS", default_value_t = crate::lab::limits::DEFAULT_COMMAND_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub command_timeout: u64,
+    /// Seconds one session may last, however busy; then 421 and close.
+    #[arg(long, value_name = "SECS", default_value_t = crate::lab::limits::DEFAULT_SESSION_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_timeout: u64,
+    /// Error replies in one session before 421 and close (Postfix smtpd_hard_error_limit).
+    #[arg(long, value_name = "N", default_value_t = crate::lab::limits::DEFAULT_ERROR_LIMIT,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub error_limit: u32,
+    /// Seconds to wait before answering a failed AUTH.
+    #[arg(long, value_name = "SECS", default_value_t = crate::lab::limits::DEFAULT_AUTH_FAILURE_DELAY_SECS)]
+    pub auth_failure_delay: u64,
+    /// Largest message in bytes, advertised as SIZE; a bigger one gets 552.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::lab::limits::DEFAULT_MAX_MESSAGE_SIZE,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_message_size: usize,
+    /// Memory for DATA being received, over all sessions, in MiB; beyond it, 452.
+    #[arg(long, value_name = "MIB", default_value_t = crate::lab::limits::DEFAULT_DATA_BUDGET_MIB,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub data_budget_mib: usize,
+    /// Accepted messages kept in memory; the oldest go first, and are counted.
+    #[arg(long, value_name = "N", default_value_t = crate::lab::limits::DEFAULT_KEEP_MESSAGES)]
+    pub keep_messages: usize,
+    /// Memory for kept messages, in MiB; the oldest go first, and are counted.
+    #[arg(long, value_name = "MIB", default_value_t = crate::lab::limits::DEFAULT_KEEP_MIB)]
+    pub keep_mib: usize,
+    /// Length of the queue of connections not yet accepted (the kernel caps it at
+    /// net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value_t = crate::lab::limits::DEFAULT_LISTEN_BACKLOG,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub listen_backlog: u32,
+}
+
+impl Default for LabLimitArgs {
+    fn default() -> Self {
+        LabLimitArgs {
+            max_connections: crate::lab::limits::DEFAULT_MAX_CONNECTIONS,
+            max_recipients: crate::lab::limits::DEFAULT_MAX_RECIPIENTS,
+            command_timeout: crate::lab::limits::DEFAULT_COMMAND_TIMEOUT_SECS,
+            session_timeout: crate::lab::limits::DEFAULT_SESSION_TIMEOUT_SECS,
+            error_limit: crate::lab::limits::DEFAULT_ERROR_LIMIT,
+            auth_failure_delay: crate::lab::limits::DEFAULT_AUTH_FAILURE_DELAY_SECS,
+            max_message_size: crate::lab::limits::DEFAULT_MAX_MESSAGE_SIZE,
+            data_budget_mib: crate::lab::limits::DEFAULT_DATA_BUDGET_MIB,
+            keep_messages: crate::lab::limits::DEFAULT_KEEP_MESSAGES,
+            keep_mib: crate::lab::limits::DEFAULT_KEEP_MIB,
+            listen_backlog: crate::lab::limits::DEFAULT_LISTEN_BACKLOG,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -49,5 +49,6 @@ fn first_run() -> u8 {
         store: None,
         show_messages: false,
         duration: None,
+        limits: Default::default(),
     })
 }

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::cli::{LabArgs, LabPolicyArg, MisbehaveArg};
+use crate::cli::{LabArgs, LabLimitArgs, LabPolicyArg, MisbehaveArg};
 use crate::commands::session::escape_for_terminal;
+use crate::lab::limits::MIB;
 use crate::lab::policy::{DOMAIN, PARTNER_DOMAIN, USERS};
-use crate::lab::{Lab, LabConfig, LabEvent, Misbehaviour, Policy};
+use crate::lab::{CapKind, Lab, LabConfig, LabEvent, Limits, Misbehaviour, Policy};
 
 pub fn policy(arg: LabPolicyArg) -> Policy {
     match arg {
@@ -30,6 +31,22 @@ pub fn misbehaviour(arg: MisbehaveArg) -> Misbehaviour {
         MisbehaveArg::StripStarttls => Misbehaviour::StripStarttls,
         MisbehaveArg::BadCertExpired => Misbehaviour::ExpiredCert,
         MisbehaveArg::BadCertName => Misbehaviour::WrongNameCert,
+    }
+}
+
+pub fn limits(args: &LabLimitArgs) -> Limits {
+    Limits {
+        max_connections: args.max_connections,
+        max_recipients: args.max_recipients,
+        command_timeout: Duration::from_secs(args.command_timeout),
+        session_timeout: Duration::from_secs(args.session_timeout),
+        error_limit: args.error_limit,
+        auth_failure_delay: Duration::from_secs(args.auth_failure_delay),
+        keep_messages: args.keep_messages,
+        keep_bytes: args.keep_mib.saturating_mul(MIB),
+        data_budget: args.data_budget_mib.saturating_mul(MIB),
+        max_message_size: args.max_message_size,
+        listen_backlog: args.listen_backlog,
     }
 }
 
@@ -139,7 +156,7 @@ pub fn run(args: LabArgs) -> u8 {
                 misbehave: args.misbehave.iter().copied().map(misbehaviour).collect(),
                 store_dir: args.store.clone(),
             };
-            match Lab::start(config, Some(tx.clone())).await {
+            match Lab::start_with_limits(config, limits(&args.limits), Some(tx.clone())).await {
                 Ok(lab) => labs.push(lab),
                 Err(e) => {
                     eprintln!("smtpscope lab: {e}");
@@ -151,9 +168,16 @@ pub fn run(args: LabArgs) -> u8 {
         let stopper = stop_signal();
         say!("{}", banner(&labs).trim_end_matches('\n'));
         let deadline = args.duration.map(Duration::from_secs);
+        // A signal ends a lab with --duration too: the handlers are installed either way, so
+        // ignoring them would leave SIGTERM caught and without effect.
         let stop = async {
             match deadline {
-                Some(d) => tokio::time::sleep(d).await,
+                Some(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = stopper => {}
+                    }
+                }
                 None => stopper.await,
             }
         };
@@ -162,31 +186,82 @@ pub fn run(args: LabArgs) -> u8 {
             tokio::select! {
                 _ = &mut stop => break,
                 event = rx.recv() => match event {
-                    Some(LabEvent::Connection { peer }) => say!("--- connection from {peer}"),
-                    Some(LabEvent::Message(m)) => {
-                        say!(
-                            "--- message {} accepted: from <{}> to {} ({} bytes{}{}{})",
-                            m.id,
-                            m.from,
-                            m.to.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(", "),
-                            m.raw.len(),
-                            if m.tls { ", TLS" } else { "" },
-                            m.auth_user.as_deref().map(|u| format!(", AUTH {u}")).unwrap_or_default(),
-                            if m.relayed { ", RELAYED (kept here)" } else { "" },
-                        );
-                        if args.show_messages {
-                            for line in m.raw.split_inclusive(|&b| b == b'\n') {
-                                say!("    {}", escape_for_terminal(line));
-                            }
-                        }
-                    }
+                    Some(event) => show(&event, args.show_messages),
                     None => break,
                 },
+            }
+        }
+        for lab in &labs {
+            let dropped = lab.dropped_messages();
+            if dropped > 0 {
+                say!(
+                    "--- {}: {dropped} older message(s) were not kept (the newest {} are)",
+                    lab.addr,
+                    lab.messages().len()
+                );
             }
         }
         say!("--- stopped");
         0
     })
+}
+
+/// One event as a log line. Every byte a client chose (addresses, message text) is escaped:
+/// a MAIL FROM carrying an OSC or CSI sequence must not retitle or repaint the operator's
+/// terminal.
+fn show(event: &LabEvent, show_messages: bool) {
+    match event {
+        LabEvent::Connection { peer } => say!("--- connection from {peer}"),
+        LabEvent::Message(m) => {
+            say!(
+                "--- message {} accepted: from <{}> to {} ({} bytes{}{}{})",
+                m.id,
+                escape_for_terminal(m.from.as_bytes()),
+                m.to.iter()
+                    .map(|t| format!("<{}>", escape_for_terminal(t.as_bytes())))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                m.raw.len(),
+                if m.tls { ", TLS" } else { "" },
+                m.auth_user
+                    .as_deref()
+                    .map(|u| format!(", AUTH {u}"))
+                    .unwrap_or_default(),
+                if m.relayed {
+                    ", RELAYED (kept here)"
+                } else {
+                    ""
+                },
+            );
+            if show_messages {
+                for line in m.raw.split_inclusive(|&b| b == b'\n') {
+                    say!("    {}", escape_for_terminal(line));
+                }
+            }
+        }
+        LabEvent::Overloaded { server, cap, kind } => {
+            let why = match kind {
+                CapKind::Connections => "--max-connections",
+                CapKind::OpenFiles => "the open-file limit, ulimit -n",
+            };
+            say!("--- {server}: {cap} sessions open ({why}): new clients get 421 until one ends");
+        }
+        LabEvent::OverloadEnded { server, refused } => {
+            say!("--- {server}: taking clients again; {refused} got 421 meanwhile");
+        }
+        LabEvent::AcceptFailing { server, error } => {
+            say!("--- {server}: cannot accept connections ({error}); retrying with pauses");
+        }
+        LabEvent::AcceptRecovered { server, failures } => {
+            say!("--- {server}: accepting again after {failures} failed attempt(s)");
+        }
+        LabEvent::SessionCut { peer, cut } => say!("--- {peer}: 421 and closed: {cut}"),
+        LabEvent::MessagesDropping { server, kept } => {
+            say!(
+                "--- {server}: message store full; keeping the newest (at most {kept}), dropping older ones"
+            );
+        }
+    }
 }
 
 /// Ctrl-C, SIGTERM or SIGHUP: each ends the lab through its normal path, so the servers stop

@@ -1,0 +1,935 @@
+//! The practice lab's limits: what a client that takes too much gets told (421, 452, 552), and
+//! what the operator is told, asserted as replies and counts, never as timings. Each test
+//! speaks SMTP by hand over a plain socket to 127.0.0.1, so every byte is the test's choice.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use smtpscope::lab::{Cut, Lab, LabConfig, LabEvent, Limits, Policy};
+use tokio::sync::mpsc;
+
+/// How long any one read waits before the test calls the reply missing. Generous: it only
+/// turns a hang into a failure, it is never the thing measured.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn config(policy: Policy) -> LabConfig {
+    LabConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        policy,
+        misbehave: vec![],
+        store_dir: None,
+    }
+}
+
+fn start(rt: &tokio::runtime::Runtime, policy: Policy, limits: Limits) -> Lab {
+    rt.block_on(Lab::start_with_limits(config(policy), limits, None))
+        .expect("lab starts")
+}
+
+fn start_logged(
+    rt: &tokio::runtime::Runtime,
+    policy: Policy,
+    limits: Limits,
+) -> (Lab, mpsc::UnboundedReceiver<LabEvent>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let lab = rt
+        .block_on(Lab::start_with_limits(config(policy), limits, Some(tx)))
+        .expect("lab starts");
+    (lab, rx)
+}
+
+/// A hand-driven SMTP client.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        Client {
+            writer: stream.try_clone().expect("clone"),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// Connects and takes the banner.
+    fn greeted(addr: SocketAddr) -> Client {
+        let mut c = Client::connect(addr);
+        let banner = c.reply();
+        assert!(banner.starts_with("220 "), "{banner}");
+        c
+    }
+
+    /// One whole reply, its lines joined with '\n'.
+    fn reply(&mut self) -> String {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => panic!("connection closed; reply so far: {lines:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("no reply ({e}); so far: {lines:?}"),
+            }
+            let line = line.trim_end().to_string();
+            let last = line.as_bytes().get(3) != Some(&b'-');
+            lines.push(line);
+            if last {
+                return lines.join("\n");
+            }
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("send");
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// True once the server has closed: end of stream or a reset, no more replies.
+    fn is_closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+
+    fn envelope(&mut self, rcpt: &str) {
+        assert!(self.cmd("EHLO probe.test").starts_with("250"));
+        assert_eq!(
+            self.cmd("MAIL FROM:<x@outside.example.net>"),
+            "250 2.1.0 Ok"
+        );
+        assert!(self.cmd(&format!("RCPT TO:<{rcpt}>")).starts_with("250 "));
+    }
+
+    /// A whole transaction after EHLO; returns the reply to the final dot.
+    fn message(&mut self, body: &[u8]) -> String {
+        assert_eq!(
+            self.cmd("MAIL FROM:<x@outside.example.net>"),
+            "250 2.1.0 Ok"
+        );
+        assert!(
+            self.cmd("RCPT TO:<postmaster@lab.example>")
+                .starts_with("250 ")
+        );
+        assert!(self.cmd("DATA").starts_with("354 "));
+        self.send(body);
+        self.send(b"\r\n.\r\n");
+        self.reply()
+    }
+}
+
+fn drain(rx: &mut mpsc::UnboundedReceiver<LabEvent>) -> Vec<LabEvent> {
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+/// Waits, within bounds, for a condition that the lab reaches on its own schedule.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn clients_over_the_connection_cap_get_421_and_the_log_says_so_once() {
+    let rt = runtime();
+    let limits = Limits {
+        max_connections: 3,
+        ..Limits::default()
+    };
+    let (lab, mut events) = start_logged(&rt, Policy::OpenRelay, limits);
+    let mut held: Vec<Client> = (0..3).map(|_| Client::greeted(lab.addr)).collect();
+    for _ in 0..5 {
+        let mut over = Client::connect(lab.addr);
+        assert_eq!(
+            over.reply(),
+            "421 4.7.0 too many connections, try again later"
+        );
+        assert!(over.is_closed(), "closed after the 421");
+    }
+    assert_eq!(lab.open_sessions(), 3);
+    let overloaded = drain(&mut events)
+        .into_iter()
+        .filter(|e| matches!(e, LabEvent::Overloaded { cap: 3, .. }))
+        .count();
+    assert_eq!(
+        overloaded, 1,
+        "one log line for the burst, not one per client"
+    );
+
+    // A session that ends gives its place back.
+    assert_eq!(held[0].cmd("QUIT"), "221 2.0.0 Bye");
+    held.remove(0);
+    eventually("the slot is free", || lab.open_sessions() == 2);
+    let mut again = Client::greeted(lab.addr);
+    assert_eq!(again.cmd("NOOP"), "250 2.0.0 Ok");
+    let ended: Vec<u64> = drain(&mut events)
+        .into_iter()
+        .filter_map(|e| match e {
+            LabEvent::OverloadEnded { refused, .. } => Some(refused),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [5]);
+}
+
+#[test]
+fn a_thousand_clients_at_once_each_get_a_banner() {
+    // The test's 1,000 ends and the lab's 1,000 share this process's open-file limit.
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            let line = l
+                .lines()
+                .find(|l| l.starts_with("Max open files"))?
+                .to_string();
+            line.split_whitespace().nth(3)?.parse::<u64>().ok()
+        })
+        .unwrap_or(u64::MAX);
+    if soft < 2500 {
+        eprintln!("SKIPPED: ulimit -n is {soft}; 1,000 clients and their sessions need 2,500");
+        return;
+    }
+    let rt = runtime();
+    let lab = start(&rt, Policy::OpenRelay, Limits::default());
+    // All connected before any banner is read: they wait in the listen queue together.
+    let mut clients: Vec<Client> = (0..1000).map(|_| Client::connect(lab.addr)).collect();
+    let greeted = clients
+        .iter_mut()
+        .map(|c| c.reply())
+        .filter(|r| r.starts_with("220 "))
+        .count();
+    assert_eq!(greeted, 1000);
+}
+
+/// The listen queue is as deep as the kernel allows up to 4096 (`TcpListener::bind` got 128),
+/// so a burst of SYNs beyond a thousand is not dropped. `ss` shows a listening socket's
+/// backlog as its Send-Q.
+#[test]
+fn the_listen_queue_is_4096_deep() {
+    let rt = runtime();
+    let lab = start(&rt, Policy::OpenRelay, Limits::default());
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .expect("somaxconn")
+        .trim()
+        .parse()
+        .expect("number");
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", lab.addr.port())])
+        .output()
+        .expect("ss (iproute2)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let backlog: u32 = text
+        .split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("ss: {text}"));
+    assert_eq!(backlog, somaxconn.min(4096), "{text}");
+}
+
+#[test]
+fn recipients_beyond_the_limit_get_452_and_the_message_keeps_the_rest() {
+    let rt = runtime();
+    let limits = Limits {
+        max_recipients: 3,
+        ..Limits::default()
+    };
+    let lab = start(&rt, Policy::OpenRelay, limits);
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").starts_with("250"));
+    assert_eq!(c.cmd("MAIL FROM:<x@outside.example.net>"), "250 2.1.0 Ok");
+    for n in 0..3 {
+        assert_eq!(
+            c.cmd(&format!("RCPT TO:<r{n}@lab.example>")),
+            "250 2.1.5 Ok"
+        );
+    }
+    for n in 3..6 {
+        assert_eq!(
+            c.cmd(&format!("RCPT TO:<r{n}@lab.example>")),
+            "452 4.5.3 Error: too many recipients"
+        );
+    }
+    assert!(c.cmd("DATA").starts_with("354 "));
+    c.send(b"Subject: many\r\n\r\nhi\r\n.\r\n");
+    assert!(c.reply().starts_with("250 2.0.0 Ok: queued"));
+    let kept = lab.messages();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].to.len(), 3);
+}
+
+#[test]
+fn a_silent_client_is_cut_off_at_the_command_timeout() {
+    let rt = runtime();
+    let limits = Limits {
+        command_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (lab, mut events) = start_logged(&rt, Policy::OpenRelay, limits);
+    let mut c = Client::greeted(lab.addr);
+    c.send(b"NOOP"); // and never the line's end
+    assert_eq!(
+        c.reply(),
+        "421 4.4.2 mail.lab.example Error: timeout exceeded"
+    );
+    assert!(c.is_closed());
+    eventually("the cut is logged", || {
+        drain(&mut events).iter().any(|e| {
+            matches!(
+                e,
+                LabEvent::SessionCut {
+                    cut: Cut::CommandTimeout,
+                    ..
+                }
+            )
+        })
+    });
+}
+
+/// One byte every 100 ms keeps every single read short, but the line as a whole must arrive
+/// within the command timeout (2 s here), so the 421 comes long before the 100th byte.
+#[test]
+fn a_client_dripping_a_line_byte_by_byte_is_cut_off() {
+    let rt = runtime();
+    let limits = Limits {
+        command_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let lab = start(&rt, Policy::OpenRelay, limits);
+    let mut c = Client::greeted(lab.addr);
+    c.reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut sent = 0;
+    let mut reply = String::new();
+    while sent < 100 && reply.is_empty() {
+        c.send(b"X");
+        sent += 1;
+        let mut line = String::new();
+        if c.reader.read_line(&mut line).is_ok() {
+            reply = line.trim_end().to_string();
+        }
+    }
+    assert_eq!(
+        reply, "421 4.4.2 mail.lab.example Error: timeout exceeded",
+        "after {sent} bytes"
+    );
+    assert!(sent < 100, "cut off after {sent} bytes");
+}
+
+/// A busy client is still bounded: every command is answered at once, and the session ends at
+/// its time limit (2 s here) all the same, in commands and in the middle of DATA.
+#[test]
+fn a_session_ends_at_its_time_limit_however_busy() {
+    let rt = runtime();
+    let limits = Limits {
+        session_timeout: Duration::from_secs(2),
+        command_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let (lab, mut events) = start_logged(&rt, Policy::OpenRelay, limits);
+
+    let mut c = Client::greeted(lab.addr);
+    let mut answered = 0;
+    let last = loop {
+        let r = c.cmd("NOOP");
+        if r != "250 2.0.0 Ok" || answered >= 200 {
+            break r;
+        }
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(last, "421 4.4.2 mail.lab.example Error: timeout exceeded");
+    assert!(answered < 200, "{answered} NOOPs answered");
+    assert!(c.is_closed());
+
+    let mut c = Client::greeted(lab.addr);
+    c.envelope("postmaster@lab.example");
+    assert!(c.cmd("DATA").starts_with("354 "));
+    c.reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let mut sent = 0;
+    let mut reply = String::new();
+    while sent < 200 && reply.is_empty() {
+        c.send(b"x");
+        sent += 1;
+        let mut line = String::new();
+        if c.reader.read_line(&mut line).is_ok() {
+            reply = line.trim_end().to_string();
+        }
+    }
+    assert_eq!(reply, "421 4.4.2 mail.lab.example Error: timeout exceeded");
+    assert!(sent < 200, "cut off after {sent} bytes of DATA");
+    assert_eq!(
+        lab.data_in_flight(),
+        0,
+        "the cut transfer's memory is given back"
+    );
+    assert!(lab.messages().is_empty());
+    let cuts = drain(&mut events)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                LabEvent::SessionCut {
+                    cut: Cut::SessionTimeout,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(cuts, 2);
+}
+
+/// Postfix's smtpd_hard_error_limit: the 20th error reply is followed by 421 at once, on every
+/// lab, tarpit or not.
+#[test]
+fn twenty_errors_end_any_session() {
+    let rt = runtime();
+    let lab = rt
+        .block_on(Lab::start(config(Policy::Secure), None))
+        .expect("lab");
+    let mut c = Client::greeted(lab.addr);
+    for n in 1..=20 {
+        assert_eq!(
+            c.cmd("XYZZY"),
+            "500 5.5.2 Error: command not recognized",
+            "error {n}"
+        );
+    }
+    assert_eq!(
+        c.reply(),
+        "421 4.7.0 mail.lab.example Error: too many errors"
+    );
+    assert!(c.is_closed());
+}
+
+/// The delay before a failed AUTH's answer. This is the one lower bound on time in these
+/// tests: a sleep cannot end early, so it cannot flake.
+#[test]
+fn a_failed_auth_is_answered_only_after_the_delay() {
+    let rt = runtime();
+    let limits = Limits {
+        auth_failure_delay: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let lab = start(&rt, Policy::AuthCleartext, limits);
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").contains("AUTH PLAIN"));
+    let wrong = base64::engine::general_purpose::STANDARD.encode("\0alice\0wrong");
+    let asked = Instant::now();
+    assert_eq!(
+        c.cmd(&format!("AUTH PLAIN {wrong}")),
+        "535 5.7.8 Error: authentication failed: authentication failure"
+    );
+    assert!(asked.elapsed() >= Duration::from_secs(2));
+    let right = base64::engine::general_purpose::STANDARD.encode("\0alice\0alice-lab-password");
+    assert_eq!(
+        c.cmd(&format!("AUTH PLAIN {right}")),
+        "235 2.7.0 Authentication successful"
+    );
+}
+
+#[test]
+fn a_declared_size_over_the_limit_or_malformed_is_refused_at_mail() {
+    let rt = runtime();
+    let lab = rt
+        .block_on(Lab::start(config(Policy::OpenRelay), None))
+        .expect("lab");
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").contains("250-SIZE 10485760"));
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b> SIZE=50000000"),
+        "552 5.3.4 Message size exceeds fixed limit"
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b> SIZE=abc"),
+        "501 5.5.4 Syntax error in parameters"
+    );
+    assert_eq!(c.cmd("MAIL FROM:<a@b> SIZE=10485760"), "250 2.1.0 Ok");
+}
+
+/// A body over SIZE is read to its final dot and answered 552 there, with the session still
+/// open; nothing of it is kept, and its memory is given back.
+#[test]
+fn a_body_over_the_size_limit_is_read_to_the_end_and_refused_with_552() {
+    let rt = runtime();
+    let lab = rt
+        .block_on(Lab::start(config(Policy::OpenRelay), None))
+        .expect("lab");
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").starts_with("250"));
+    let line = [b'a'; 998];
+    let mut body = Vec::with_capacity(11 * 1024 * 1024);
+    while body.len() <= 10 * 1024 * 1024 + 100_000 {
+        body.extend_from_slice(&line);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.truncate(body.len() - 2);
+    assert_eq!(
+        c.message(&body),
+        "552 5.3.4 Message size exceeds fixed limit"
+    );
+    assert_eq!(c.cmd("NOOP"), "250 2.0.0 Ok", "the session goes on");
+    assert!(lab.messages().is_empty());
+    assert_eq!(lab.data_in_flight(), 0);
+    // The limit is the content's size, the final ".\r\n" not counted.
+    let exact = vec![b'b'; 10 * 1024 * 1024 - 2];
+    assert!(c.message(&exact).starts_with("250 2.0.0 Ok: queued"));
+    assert_eq!(lab.messages()[0].content().len(), 10 * 1024 * 1024);
+}
+
+/// DATA in flight is bounded over all sessions: with 900 of 1,000 bytes held by one unfinished
+/// transfer, another session is told 452 4.3.1, at MAIL for a declared size and after the
+/// final dot for a body, and succeeds once the first transfer is done.
+#[test]
+fn data_in_flight_has_one_memory_budget_for_all_sessions() {
+    let rt = runtime();
+    let limits = Limits {
+        data_budget: 1000,
+        ..Limits::default()
+    };
+    let lab = start(&rt, Policy::OpenRelay, limits);
+
+    let mut solo = Client::greeted(lab.addr);
+    assert!(solo.cmd("EHLO probe.test").starts_with("250"));
+    assert_eq!(
+        solo.cmd("MAIL FROM:<a@b> SIZE=5000"),
+        "452 4.3.1 Insufficient system storage"
+    );
+    assert_eq!(
+        solo.message(&[b'x'; 2000]),
+        "452 4.3.1 Insufficient system storage"
+    );
+    assert_eq!(solo.cmd("NOOP"), "250 2.0.0 Ok");
+    assert_eq!(lab.data_in_flight(), 0);
+
+    let mut a = Client::greeted(lab.addr);
+    a.envelope("postmaster@lab.example");
+    assert!(a.cmd("DATA").starts_with("354 "));
+    a.send(&[b'a'; 900]);
+    eventually("900 bytes in flight", || lab.data_in_flight() >= 900);
+
+    let mut b = Client::greeted(lab.addr);
+    assert!(b.cmd("EHLO probe.test").starts_with("250"));
+    assert_eq!(
+        b.cmd("MAIL FROM:<a@b> SIZE=500"),
+        "452 4.3.1 Insufficient system storage"
+    );
+    assert_eq!(
+        b.message(&[b'b'; 200]),
+        "452 4.3.1 Insufficient system storage"
+    );
+
+    a.send(b"\r\n.\r\n");
+    assert!(a.reply().starts_with("250 2.0.0 Ok: queued"));
+    assert_eq!(lab.data_in_flight(), 0);
+    assert!(b.message(&[b'b'; 200]).starts_with("250 2.0.0 Ok: queued"));
+    assert_eq!(lab.messages().len(), 2);
+}
+
+#[test]
+fn kept_messages_are_a_ring_that_counts_what_it_drops() {
+    let rt = runtime();
+    let limits = Limits {
+        keep_messages: 2,
+        ..Limits::default()
+    };
+    let (lab, mut events) = start_logged(&rt, Policy::OpenRelay, limits);
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").starts_with("250"));
+    for n in 1..=5 {
+        let body = format!("Subject: {n}\r\n\r\nmessage {n}");
+        assert!(c.message(body.as_bytes()).starts_with("250 "));
+    }
+    let kept: Vec<Vec<u8>> = lab.messages().iter().map(|m| m.content()).collect();
+    assert_eq!(
+        kept,
+        [
+            b"Subject: 4\r\n\r\nmessage 4\r\n".to_vec(),
+            b"Subject: 5\r\n\r\nmessage 5\r\n".to_vec()
+        ]
+    );
+    assert_eq!(lab.dropped_messages(), 3);
+    let said = drain(&mut events)
+        .into_iter()
+        .filter(|e| matches!(e, LabEvent::MessagesDropping { kept: 2, .. }))
+        .count();
+    assert_eq!(
+        said, 1,
+        "the log says so when dropping starts, not per message"
+    );
+}
+
+// ---- through the `smtpscope lab` command ----
+
+/// `smtpscope lab` in the background, its stdout collected line by line (as bytes).
+struct LabCommand {
+    child: Child,
+    lines: std_mpsc::Receiver<Vec<u8>>,
+    seen: Vec<Vec<u8>>,
+    addr: SocketAddr,
+    _tmp: tempfile::TempDir,
+}
+
+impl LabCommand {
+    fn start(args: &[&str]) -> LabCommand {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtpscope"))
+            .arg("lab")
+            .args(args)
+            .env("TMPDIR", tmp.path())
+            .env(
+                "SMTPSCOPE_CONFIG_DIR",
+                std::env::temp_dir().join("smtpscope-lab-tests-empty-config"),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn lab");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n') {
+                match line {
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        let mut lab = LabCommand {
+            child,
+            lines,
+            seen: Vec::new(),
+            addr: "127.0.0.1:1".parse().expect("addr"),
+            _tmp: tmp,
+        };
+        lab.wait_for("Press Ctrl-C to stop");
+        // The server lines read "  POLICY  ADDR   CA PATH".
+        lab.addr = lab
+            .seen
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .find_map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                (words.len() == 4 && words[2] == "CA").then(|| words[1].parse().ok())?
+            })
+            .expect("a server line in the banner");
+        lab
+    }
+
+    /// Reads stdout until a line contains `text`; every line read is kept in `seen`.
+    fn wait_for(&mut self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = String::from_utf8_lossy(&line).contains(text);
+                    self.seen.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(_) => panic!("stdout never said {text:?}:\n{}", self.text()),
+            }
+        }
+    }
+
+    /// Lines printed so far without waiting.
+    fn poll(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+    }
+
+    fn count(&self, text: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|l| String::from_utf8_lossy(l).contains(text))
+            .count()
+    }
+
+    fn text(&self) -> String {
+        self.seen
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// SIGTERM, then everything it printed up to its exit.
+    fn stop(mut self) -> Vec<u8> {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("the lab ignored SIGTERM:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "{}", self.text());
+        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
+            self.seen.push(line);
+        }
+        self.seen.join(&b'\n')
+    }
+}
+
+/// A client's bytes are escaped before they reach the lab's stdout: an OSC title sequence in
+/// MAIL FROM and a CSI in RCPT TO arrive as text, with no ESC or BEL byte anywhere.
+#[test]
+fn client_chosen_bytes_reach_the_lab_log_escaped() {
+    // --duration too: a lab that will stop by itself must still stop on SIGTERM.
+    let mut lab = LabCommand::start(&[
+        "--policy",
+        "open-relay",
+        "--show-messages",
+        "--duration",
+        "600",
+    ]);
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").starts_with("250"));
+    assert_eq!(c.cmd("MAIL FROM:<a\x1b]0;title\x07@b>"), "250 2.1.0 Ok");
+    assert_eq!(c.cmd("RCPT TO:<x\x1b[2J@lab.example>"), "250 2.1.5 Ok");
+    assert!(c.cmd("DATA").starts_with("354 "));
+    c.send(b"Subject: \x1b[31mred\r\n\r\n\x9b2J\r\n.\r\n");
+    assert!(c.reply().starts_with("250 "));
+    lab.wait_for("accepted");
+    let out = lab.stop();
+    let text = String::from_utf8_lossy(&out);
+    assert!(!out.contains(&0x1b), "a raw ESC reached stdout:\n{text}");
+    assert!(!out.contains(&0x07), "a raw BEL reached stdout:\n{text}");
+    assert!(!out.contains(&0x9b), "a raw C1 CSI reached stdout:\n{text}");
+    assert!(
+        text.contains(r"from <a\x1b]0;title\x07@b> to <x\x1b[2J@lab.example>"),
+        "{text}"
+    );
+}
+
+/// The limits are set by `smtpscope lab` flags, and documented with their defaults.
+#[test]
+fn lab_flags_set_the_limits_and_the_drops_are_reported_at_stop() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_smtpscope"))
+        .args(["lab", "--help"])
+        .output()
+        .expect("help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for (flag, default) in [
+        ("--max-connections", "1000"),
+        ("--max-recipients", "1000"),
+        ("--command-timeout", "300"),
+        ("--session-timeout", "1800"),
+        ("--error-limit", "20"),
+        ("--auth-failure-delay", "1"),
+        ("--max-message-size", "10485760"),
+        ("--data-budget-mib", "256"),
+        ("--keep-messages", "1000"),
+        ("--keep-mib", "256"),
+        ("--listen-backlog", "4096"),
+    ] {
+        let at = help.find(flag).unwrap_or_else(|| panic!("{flag}: {help}"));
+        let entry = &help[at..];
+        let entry = &entry[..entry[2..].find("\n      --").map_or(entry.len(), |n| n + 2)];
+        assert!(
+            entry.contains(&format!("[default: {default}]")),
+            "{flag}: {entry}"
+        );
+    }
+
+    // The first-run lab (`smtpscope` with no arguments) builds its flags by hand: the same
+    // defaults as the parser's, and as the library's.
+    use clap::Parser;
+    let parsed = smtpscope::cli::Cli::try_parse_from(["smtpscope", "lab"]).expect("parses");
+    let Some(smtpscope::cli::Cmd::Lab(args)) = parsed.command else {
+        panic!("not the lab command");
+    };
+    assert_eq!(
+        smtpscope::commands::lab::limits(&args.limits),
+        Limits::default()
+    );
+    assert_eq!(
+        smtpscope::commands::lab::limits(&smtpscope::cli::LabLimitArgs::default()),
+        Limits::default()
+    );
+
+    let mut lab = LabCommand::start(&[
+        "--policy",
+        "open-relay",
+        "--max-recipients",
+        "2",
+        "--error-limit",
+        "3",
+        "--keep-messages",
+        "1",
+        "--max-message-size",
+        "100",
+    ]);
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").contains("250-SIZE 100\n"));
+    assert_eq!(c.cmd("MAIL FROM:<a@b>"), "250 2.1.0 Ok");
+    assert_eq!(c.cmd("RCPT TO:<r1@lab.example>"), "250 2.1.5 Ok");
+    assert_eq!(c.cmd("RCPT TO:<r2@lab.example>"), "250 2.1.5 Ok");
+    assert_eq!(
+        c.cmd("RCPT TO:<r3@lab.example>"),
+        "452 4.5.3 Error: too many recipients"
+    );
+    assert_eq!(c.cmd("RSET"), "250 2.0.0 Ok");
+    assert!(c.message(b"one").starts_with("250 "));
+    assert!(c.message(b"two").starts_with("250 "));
+    for _ in 0..3 {
+        assert!(c.cmd("XYZZY").starts_with("500 "));
+    }
+    assert_eq!(
+        c.reply(),
+        "421 4.7.0 mail.lab.example Error: too many errors"
+    );
+    lab.wait_for("421 and closed: too many errors");
+    let out = String::from_utf8_lossy(&lab.stop()).into_owned();
+    assert!(
+        out.contains("1 older message(s) were not kept (the newest 1 are)"),
+        "{out}"
+    );
+}
+
+/// An error exit must not leave the CA directory behind: a store that cannot be created fails
+/// the start with exit 2 and an empty TMPDIR.
+#[test]
+fn a_failed_start_leaves_nothing_in_the_temporary_directory() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    let file = elsewhere.path().join("a-file");
+    std::fs::write(&file, "not a directory").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smtpscope"))
+        .args(["lab", "--store"])
+        .arg(file.join("store"))
+        .env("TMPDIR", tmp.path())
+        .env(
+            "SMTPSCOPE_CONFIG_DIR",
+            std::env::temp_dir().join("smtpscope-lab-tests-empty-config"),
+        )
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot store messages in"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("tmp")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+fn prlimit_ready() -> bool {
+    let ok = std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI requires prlimit (util-linux)"
+        );
+        eprintln!("SKIPPED: prlimit (util-linux) is not installed");
+    }
+    ok
+}
+
+/// Out of file descriptors, accept(2) fails with EMFILE while the listening socket stays
+/// readable; a server that just retries spins at full CPU and says nothing. The lab's
+/// open-file limit is lowered under it with prlimit, so its own connection cap (computed at
+/// start from the old limit) does not step in: the failure is logged once for the whole burst,
+/// and once descriptors are free the lab accepts again.
+#[test]
+fn accept_failing_for_want_of_descriptors_is_logged_once_and_survived() {
+    if !prlimit_ready() {
+        return;
+    }
+    let mut lab = LabCommand::start(&["--policy", "open-relay"]);
+    let pid = lab.child.id();
+    let open_now = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    let limit = open_now + 8;
+    let lowered = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status()
+        .expect("prlimit");
+    assert!(lowered.success());
+
+    // Eight fit; the rest wait in the listen queue while accept fails.
+    let held: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(lab.addr).expect("connect"))
+        .collect();
+    lab.wait_for("cannot accept connections");
+    // Let the failing go on for a while: one line for the burst, however long it lasts.
+    std::thread::sleep(Duration::from_secs(2));
+    lab.poll();
+    assert_eq!(lab.count("cannot accept connections"), 1, "{}", lab.text());
+    assert_eq!(lab.count("accepting again"), 0, "{}", lab.text());
+
+    drop(held);
+    lab.wait_for("accepting again after");
+    let mut greeted = false;
+    for _ in 0..50 {
+        let mut c = Client::connect(lab.addr);
+        if c.reply().starts_with("220 ") {
+            greeted = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(greeted, "{}", lab.text());
+    let text = String::from_utf8_lossy(&lab.stop()).into_owned();
+    // Recovering from the queued clients may itself run short again; every burst that began
+    // also ended, each with one line.
+    let began = text.matches("cannot accept connections").count();
+    let ended = text.matches("accepting again after").count();
+    assert_eq!(began, ended, "{text}");
+}
