@@ -511,7 +511,8 @@ fn the_lab_command_cleans_up_on_sigterm_and_sighup() {
     for sig in ["-TERM", "-HUP"] {
         let tmp = tempfile::tempdir().expect("tmp");
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtpscope"))
-            .arg("lab")
+            // --duration bounds the lab even if the signal were lost.
+            .args(["lab", "--duration", "60"])
             .env("TMPDIR", tmp.path())
             .env(
                 "SMTPSCOPE_CONFIG_DIR",
@@ -522,11 +523,20 @@ fn the_lab_command_cleans_up_on_sigterm_and_sighup() {
             .spawn()
             .expect("spawn lab");
         let stdout = child.stdout.take().expect("stdout");
-        // The banner ends with the stop hint, printed once both servers listen.
-        let ready = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.contains("Press Ctrl-C to stop"));
+        // The banner ends with the stop hint, printed once both servers listen. Read in a
+        // thread, so a lab that never prints it fails the test in 10 s instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ready = BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.contains("Press Ctrl-C to stop"));
+            let _ = tx.send(ready);
+        });
+        let ready = rx.recv_timeout(Duration::from_secs(10)).unwrap_or(false);
+        if !ready {
+            let _ = child.kill();
+        }
         assert!(ready, "{sig}: the lab printed its banner");
         assert!(
             std::fs::read_dir(tmp.path()).expect("tmp").next().is_some(),
