@@ -20,8 +20,13 @@ pub fn wait_for_hangup() -> bool {
         match poll(&mut fds, None) {
             Ok(_) => {
                 let r = fds[0].revents();
-                if r.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                if r.intersects(PollFlags::HUP | PollFlags::ERR) {
                     return true;
+                }
+                // macOS reports POLLNVAL for a tty poll(2) cannot watch: that is no hang-up,
+                // only a watcher that cannot work there, so it stops without quitting the app.
+                if r.contains(PollFlags::NVAL) {
+                    return false;
                 }
             }
             // A signal (a resize, say) interrupted the wait: wait again.
@@ -52,7 +57,7 @@ pub fn is_hung_up() -> bool {
     poll(&mut fds, Some(&now)).is_ok()
         && fds[0]
             .revents()
-            .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL)
+            .intersects(PollFlags::HUP | PollFlags::ERR)
 }
 
 #[cfg(not(unix))]
