@@ -152,6 +152,14 @@ async fn step_through_a_on_open_and_secure_labs() {
     let s = wait_for(&mut screen, "INCONCLUSIVE:").await;
     assert!(s.contains("proves nothing"), "{s}");
 
+    // Back on lab-open, the picker shows lab-open's own verdict, not the last one run.
+    press(KeyCode::Char('p'));
+    let s = wait_for(&mut screen, " lab-open (in memory) ").await;
+    assert!(
+        s.contains("unauth-relay FAIL"),
+        "each profile keeps its verdicts: {s}"
+    );
+
     // Hand-typed commands on a fresh connection, and an export.
     press(KeyCode::Tab);
     press(KeyCode::Tab);

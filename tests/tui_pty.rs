@@ -100,5 +100,12 @@ fn tui_first_run_compares_the_practice_labs() {
     tui.press(ENTER);
     tui.wait_for("PASS");
 
+    // The scenario list puts the two labs' verdicts side by side, as the welcome line asks.
+    tui.wait_until("both labs' verdicts on A's row", |t| {
+        t.rows().iter().any(|r| {
+            r.contains("unauth-relay") && r.contains("open:FAIL") && r.contains("secure:PASS")
+        })
+    });
+
     tui.quit_and_check_restored();
 }

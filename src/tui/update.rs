@@ -349,7 +349,7 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         return Vec::new();
     };
     state.toggles_in_use = Some(state.toggles);
-    state.run = Some(Run::new(scenario.clone()));
+    state.run = Some(Run::new(scenario.clone(), t.profile_name.clone()));
     state.focus = Focus::Editor;
     state.editor.clear();
     notice(
@@ -514,6 +514,7 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             if key.code == KeyCode::Char('y') {
                 let saved = state.profiles.current().is_some_and(|p| p.saved);
                 state.profiles.remove(&name);
+                forget_verdicts(state, &name);
                 if saved {
                     return vec![Effect::DeleteProfile { name }];
                 }
@@ -552,11 +553,9 @@ fn on_net(state: &mut State, ev: NetEvent) {
         NetEvent::Done { verdict, reason } => {
             if let Some(run) = state.run.as_mut() {
                 run.finish(verdict, reason.clone());
-                if let Some(i) = state.catalogue.iter().position(|s| s.id == run.scenario.id)
-                    && let Some(slot) = state.last_verdicts.get_mut(i)
-                {
-                    *slot = Some(verdict);
-                }
+                state
+                    .verdicts
+                    .record(&run.profile, &run.scenario.id, verdict);
             }
             state.editor.clear();
             state.focus = Focus::Picker;
@@ -582,11 +581,26 @@ fn on_net(state: &mut State, ev: NetEvent) {
             path,
             profile,
         } => {
+            let changed = state
+                .profiles
+                .position(&name)
+                .and_then(|i| state.profiles.entries.get(i))
+                .is_some_and(|e| e.profile != *profile);
+            if changed {
+                forget_verdicts(state, &name);
+            }
             state.profiles.saved(&name, *profile);
             notice(state, format!("profile {name} saved to {}", path.display()));
         }
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
     }
+}
+
+/// The profile's verdicts were about a server it no longer names (or it is gone): a profile
+/// of that name starts again with none.
+fn forget_verdicts(state: &mut State, name: &str) {
+    state.verdicts.forget(name);
+    state.compare.retain(|(n, _)| n != name);
 }
 
 fn search_next(state: &mut State) {
@@ -737,7 +751,10 @@ mod tests {
                 reason: "554 5.7.1".into(),
             })),
         );
-        assert_eq!(s.last_verdicts[0], Some(crate::scenario::Verdict::Pass));
+        assert_eq!(
+            s.verdicts.get("p", "unauth-relay"),
+            Some(crate::scenario::Verdict::Pass)
+        );
         assert_eq!(s.focus, Focus::Picker);
         assert!(
             s.notice
@@ -893,6 +910,116 @@ mod tests {
         let p = Profile::parse(&by_domain, path).expect("domain variant parses");
         assert!(p.server.is_empty());
         assert_eq!(p.domain.as_deref(), Some("example.com"));
+    }
+
+    fn net(state: &mut State, ev: NetEvent) {
+        update(state, Message::Net(Box::new(ev)));
+    }
+
+    fn shift(c: char) -> Message {
+        Message::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::SHIFT))
+    }
+
+    /// Two profiles on two servers; the second requires TLS.
+    fn two_profiles() -> State {
+        let mut s = state_with(true);
+        let mut second = s.profiles.entries[0].clone();
+        second.name = "q".into();
+        second.profile.server = "127.0.0.1:2526".into();
+        second.profile.require_tls = true;
+        s.profiles.entries.push(second);
+        s
+    }
+
+    fn current(s: &State) -> &str {
+        s.profiles.current().map_or("", |p| p.name.as_str())
+    }
+
+    /// The screen as text, to check what the operator is shown.
+    fn screen(s: &State) -> String {
+        let mut t =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 35)).expect("terminal");
+        t.draw(|f| super::super::view::view(s, f, super::super::view::Theme { color: false }))
+            .expect("draw");
+        let buf = t.backend().buffer();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The scenario list's row for `id`.
+    fn picker_row(s: &State, id: &str) -> String {
+        screen(s)
+            .lines()
+            .find(|l| l.contains(&format!(" {id} ")) || l.contains(&format!(" {id}│")))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn run_a(s: &mut State, verdict: crate::scenario::Verdict) {
+        s.focus = Focus::Picker;
+        s.selected = 0;
+        assert!(!update(s, key(KeyCode::Enter)).is_empty());
+        net(
+            s,
+            NetEvent::Done {
+                verdict,
+                reason: "x".into(),
+            },
+        );
+    }
+
+    #[test]
+    fn verdicts_are_kept_per_profile() {
+        use crate::scenario::Verdict;
+        let mut s = two_profiles();
+        run_a(&mut s, Verdict::Fail);
+        assert!(picker_row(&s, "unauth-relay").contains("FAIL"));
+        update(&mut s, key(KeyCode::Char('p')));
+        assert_eq!(current(&s), "q");
+        let row = picker_row(&s, "unauth-relay");
+        assert!(!row.contains("FAIL"), "q has run nothing yet: {row}");
+        run_a(&mut s, Verdict::Pass);
+        assert!(picker_row(&s, "unauth-relay").contains("PASS"));
+        update(&mut s, key(KeyCode::Char('p')));
+        assert_eq!(current(&s), "p");
+        let row = picker_row(&s, "unauth-relay");
+        assert!(
+            row.contains("FAIL") && !row.contains("PASS"),
+            "p keeps its own verdict: {row}"
+        );
+    }
+
+    #[test]
+    fn the_labs_verdicts_are_shown_side_by_side() {
+        use crate::scenario::Verdict;
+        let mut s = two_profiles();
+        s.compare = vec![("p".into(), "open".into()), ("q".into(), "secure".into())];
+        run_a(&mut s, Verdict::Fail);
+        let row = picker_row(&s, "unauth-relay");
+        assert!(row.contains("open:FAIL"), "{row}");
+        update(&mut s, key(KeyCode::Char('p')));
+        run_a(&mut s, Verdict::Pass);
+        let row = picker_row(&s, "unauth-relay");
+        assert!(row.contains("open:FAIL secure:PASS"), "{row}");
+        assert!(picker_row(&s, "auth-relay-approved").contains("B  auth-relay-approved"));
+        // A profile outside the comparison shows its own verdicts only.
+        s.compare.pop();
+        let row = picker_row(&s, "unauth-relay");
+        assert!(
+            row.contains("unauth-relay PASS") && !row.contains("open:"),
+            "{row}"
+        );
+        // A deleted profile's verdicts go with it: one made later under its name has none.
+        update(&mut s, shift('D'));
+        update(&mut s, key(KeyCode::Char('y')));
+        assert_eq!(s.verdicts.get("q", "unauth-relay"), None);
+        assert_eq!(s.verdicts.get("p", "unauth-relay"), Some(Verdict::Fail));
     }
 
     #[test]

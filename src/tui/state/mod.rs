@@ -11,12 +11,13 @@ mod profiles;
 mod run;
 mod toggles;
 mod transcript_view;
+mod verdicts;
 
 pub use super::lines::{LineKind, LineMeta, Lines};
 use super::masked::MaskedInput;
 use crate::net::tls::TlsInfo;
 use crate::profile::Profile;
-use crate::scenario::{Scenario, Verdict};
+use crate::scenario::Scenario;
 use crate::smtp::auth::Mechanism;
 use crate::transcript::Entry;
 pub use editor::Editor;
@@ -24,6 +25,7 @@ pub use profiles::{ProfileEntry, Profiles};
 pub use run::{Phase, Refusal, Run, StepView};
 pub use toggles::{TOGGLES, Toggle, ToggleSpec, Toggles};
 pub use transcript_view::TranscriptView;
+pub use verdicts::Verdicts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -77,7 +79,11 @@ pub struct State {
     pub profiles: Profiles,
     pub catalogue: Vec<Scenario>,
     pub selected: usize,
-    pub last_verdicts: Vec<Option<Verdict>>,
+    pub verdicts: Verdicts,
+    /// Profiles whose verdicts the scenario list shows side by side, each under a short tag,
+    /// while one of them is current: the practice labs of a first run, so that the welcome
+    /// line's comparison is on the screen.
+    pub compare: Vec<(String, String)>,
     pub focus: Focus,
     pub toggles: Toggles,
     /// The toggles in force on the current connection, to say when a change is pending.
@@ -105,12 +111,12 @@ impl State {
             .map_or(Toggles::from_profile(&Profile::default()), |p| {
                 Toggles::from_profile(&p.profile)
             });
-        let n = catalogue.len();
         State {
             profiles,
             catalogue,
             selected: 0,
-            last_verdicts: vec![None; n],
+            verdicts: Verdicts::default(),
+            compare: Vec::new(),
             focus: Focus::Picker,
             toggles,
             toggles_in_use: None,

@@ -41,6 +41,9 @@ pub enum Refusal {
 #[derive(Debug, Clone)]
 pub struct Run {
     pub scenario: Scenario,
+    /// The profile it runs on: its verdict is that profile's, whichever is current when the
+    /// verdict arrives.
+    pub profile: String,
     pub steps: Vec<StepView>,
     /// Changed only by the transitions below, so no path can leave a stale phase behind.
     phase: Phase,
@@ -48,7 +51,7 @@ pub struct Run {
 
 impl Run {
     /// A run about to connect: every step still to come.
-    pub fn new(scenario: Scenario) -> Run {
+    pub fn new(scenario: Scenario, profile: String) -> Run {
         let steps = scenario
             .steps
             .iter()
@@ -64,6 +67,7 @@ impl Run {
             .collect();
         Run {
             scenario,
+            profile,
             steps,
             phase: Phase::Starting,
         }
@@ -172,7 +176,7 @@ mod tests {
             .next()
             .map(|e| e.scenario)
             .expect("a built-in scenario");
-        Run::new(scenario)
+        Run::new(scenario, "p".into())
     }
 
     #[test]
