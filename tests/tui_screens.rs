@@ -217,6 +217,8 @@ fn compared() -> State {
             "RCPT TO:<relay-test@elsewhere.example.org> — 554 5.7.1 Relay access denied",
         ),
     ] {
+        // The worker is idle again after the abort a switch of profile asks for.
+        net(&mut s, NetEvent::Idle);
         key(&mut s, KeyCode::Enter);
         net(
             &mut s,

@@ -233,18 +233,22 @@ fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
 fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
     match action {
         ProfileAction::Next => {
-            if let Some(i) = state.profiles.next_index() {
-                state.switch_profile(i);
-                let name = state
-                    .profiles
-                    .current()
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                notice(
-                    state,
-                    format!("profile {name} (applies to the next connection)"),
-                );
+            let Some(to) = state
+                .profiles
+                .next_index()
+                .and_then(|i| state.profiles.entries.get(i))
+                .map(|p| p.name.clone())
+            else {
+                return Vec::new();
+            };
+            if let Some(run) = state.run.as_ref().filter(|r| r.is_active()) {
+                state.overlay = Some(Overlay::ConfirmSwitch {
+                    from: run.profile.clone(),
+                    to,
+                });
+                return Vec::new();
             }
+            return switch_to(state, &to);
         }
         ProfileAction::Edit => {
             if let Some(p) = state.profiles.current() {
@@ -297,6 +301,43 @@ fn open_profile_editor(state: &mut State, name: String, text: &str) {
 }
 
 const BUSY: &str = "busy: waiting for the server (Esc aborts)";
+
+/// Tells the worker to drop its run and close its connection. Until it reports idle, what it
+/// reports is about what was aborted.
+fn abort(state: &mut State) -> Vec<Effect> {
+    state.aborting = true;
+    vec![Effect::Abort]
+}
+
+/// Makes the profile named `to` current, closing the old profile's connection: a command
+/// typed next must reach the server the status bar names, never the one before it.
+fn switch_to(state: &mut State, to: &str) -> Vec<Effect> {
+    let Some(i) = state.profiles.position(to) else {
+        return Vec::new();
+    };
+    let from = state.profiles.current().map(|p| p.name.clone());
+    let ran = state.run.as_ref().is_some_and(Run::is_active);
+    let connected = state.conn.is_open();
+    if ran {
+        // The step in the editor was the old run's.
+        state.editor.clear();
+    }
+    state.switch_profile(i);
+    let from = from.unwrap_or_default();
+    // Worded after what the worker's abort does: it drops the run and closes the connection
+    // at once, without QUIT.
+    let what = match (ran, connected) {
+        (true, _) => format!(
+            "profile {to}: the run on {from} was aborted and its connection closed (QUIT not sent)"
+        ),
+        (false, true) => {
+            format!("profile {to}: the connection to {from} was closed (QUIT not sent)")
+        }
+        (false, false) => format!("profile {to}"),
+    };
+    notice(state, what);
+    abort(state)
+}
 
 fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
     match state.run.as_mut().map(Run::ask) {
@@ -508,6 +549,14 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 field.input(key);
             }
         },
+        Overlay::ConfirmSwitch { from, to } => {
+            let (from, to) = (from.clone(), to.clone());
+            state.overlay = None;
+            if key.code == KeyCode::Char('y') {
+                return switch_to(state, &to);
+            }
+            notice(state, format!("still on {from}; the run goes on"));
+        }
         Overlay::ConfirmDelete { name } => {
             let name = name.clone();
             state.overlay = None;
@@ -526,6 +575,17 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn on_net(state: &mut State, ev: NetEvent) {
+    if state.aborting
+        && matches!(
+            ev,
+            NetEvent::Preview { .. }
+                | NetEvent::Step { .. }
+                | NetEvent::Done { .. }
+                | NetEvent::Conn(_)
+        )
+    {
+        return;
+    }
     match ev {
         NetEvent::Entry(e) => state.transcript.push_entry(&e),
         NetEvent::Preview { index, text } => {
@@ -562,6 +622,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
             notice(state, format!("{verdict}: {reason}"));
         }
         NetEvent::Idle => {
+            state.aborting = false;
             if let Some(run) = state.run.as_mut() {
                 run.stop_waiting();
             }
@@ -962,6 +1023,8 @@ mod tests {
     }
 
     fn run_a(s: &mut State, verdict: crate::scenario::Verdict) {
+        // The worker is idle (after any abort a switch of profile asked for).
+        net(s, NetEvent::Idle);
         s.focus = Focus::Picker;
         s.selected = 0;
         assert!(!update(s, key(KeyCode::Enter)).is_empty());
@@ -1020,6 +1083,84 @@ mod tests {
         update(&mut s, key(KeyCode::Char('y')));
         assert_eq!(s.verdicts.get("q", "unauth-relay"), None);
         assert_eq!(s.verdicts.get("p", "unauth-relay"), Some(Verdict::Fail));
+    }
+
+    #[test]
+    fn switching_profile_closes_the_old_connection() {
+        let mut s = two_profiles();
+        s.focus = Focus::Editor;
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Manual { target, .. }] if target.profile_name == "p")
+        );
+        let open = super::super::state::ConnInfo {
+            phase: "ready".into(),
+            auth: Some("bob".into()),
+            ..Default::default()
+        };
+        net(&mut s, NetEvent::Conn(open.clone()));
+        net(&mut s, NetEvent::Idle);
+        update(&mut s, key(KeyCode::Esc));
+        assert_eq!(s.focus, Focus::Picker);
+        let e = update(&mut s, key(KeyCode::Char('p')));
+        assert!(
+            matches!(e.as_slice(), [Effect::Abort]),
+            "the worker closes the old connection: {e:?}"
+        );
+        assert_eq!(current(&s), "q");
+        assert!(s.conn.phase.is_empty() && s.conn.auth.is_none() && s.conn.tls.is_none());
+        assert!(s.toggles.require_tls, "q's own toggles");
+        assert!(!s.toggles_pending());
+        let top = screen(&s).lines().next().unwrap_or_default().to_string();
+        assert!(
+            top.contains("q │ 127.0.0.1:2526 │ not connected │ no TLS │ not authenticated"),
+            "{top}"
+        );
+        // News of the old connection still on its way does not come back.
+        net(&mut s, NetEvent::Conn(open));
+        assert!(s.conn.auth.is_none());
+        net(&mut s, NetEvent::Idle);
+        s.focus = Focus::Editor;
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Manual { target, .. }] if target.profile_name == "q")
+        );
+    }
+
+    #[test]
+    fn switching_profile_during_a_run_asks_first() {
+        let mut s = two_profiles();
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        update(&mut s, key(KeyCode::Tab));
+        assert_eq!(s.focus, Focus::Picker);
+        assert!(update(&mut s, key(KeyCode::Char('p'))).is_empty());
+        assert_eq!(current(&s), "p");
+        assert!(s.overlay.is_some());
+        assert!(
+            screen(&s).contains("a run is in progress on p: switch to q and abort it? y/n"),
+            "{}",
+            screen(&s)
+        );
+        // Anything but y keeps the run.
+        assert!(update(&mut s, key(KeyCode::Char('n'))).is_empty());
+        assert!(s.overlay.is_none());
+        assert_eq!(current(&s), "p");
+        assert_eq!(s.run.as_ref().and_then(|r| r.step()), Some(0));
+        update(&mut s, key(KeyCode::Char('p')));
+        let e = update(&mut s, key(KeyCode::Char('y')));
+        assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
+        assert_eq!(current(&s), "q");
+        assert!(s.run.as_ref().is_none_or(|r| r.step().is_none()));
+        assert_eq!(s.editor.text(), "", "the old run's step is gone");
     }
 
     #[test]

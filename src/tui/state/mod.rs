@@ -56,6 +56,11 @@ pub enum Overlay {
     ConfirmDelete {
         name: String,
     },
+    /// Switching profile would abort the run in progress: asked first.
+    ConfirmSwitch {
+        from: String,
+        to: String,
+    },
 }
 
 /// What to do once the operator has typed a password.
@@ -73,6 +78,14 @@ pub struct ConnInfo {
     pub auth: Option<String>,
     pub caps_before: Vec<(String, String)>,
     pub caps_after: Vec<(String, String)>,
+}
+
+impl ConnInfo {
+    /// True while the worker holds a connection open (the worker says "closed …" once it
+    /// has closed one; nothing at all before the first).
+    pub fn is_open(&self) -> bool {
+        !self.phase.is_empty() && !self.phase.starts_with("closed")
+    }
 }
 
 pub struct State {
@@ -101,6 +114,10 @@ pub struct State {
     pub relay_101: &'static str,
     pub quit: bool,
     pub welcome: Option<String>,
+    /// An abort is on its way to the worker. Until it reports idle, what it reports is about
+    /// the run or connection being aborted (a step, a preview, the connection's state), and
+    /// showing it would bring back what the abort ended.
+    pub aborting: bool,
 }
 
 impl State {
@@ -131,17 +148,22 @@ impl State {
             relay_101: crate::scenario::teaching::RELAY_101,
             quit: false,
             welcome: None,
+            aborting: false,
         }
     }
 
-    /// Makes the `i`th profile current: its settings become the toggles, and a password
-    /// typed for another profile is forgotten.
+    /// Makes the `i`th profile current: its settings become the toggles, a password typed
+    /// for another profile is forgotten, and nothing of the old profile's connection or run
+    /// is shown as if it were the new one's. Closing that connection is the caller's effect.
     pub fn switch_profile(&mut self, i: usize) {
         self.profiles.select(i);
         self.password = None;
         if let Some(p) = self.profiles.current() {
             self.toggles = Toggles::from_profile(&p.profile);
         }
+        self.toggles_in_use = None;
+        self.conn = ConnInfo::default();
+        self.run = None;
     }
 
     pub fn selected_scenario(&self) -> Option<&Scenario> {

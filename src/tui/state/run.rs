@@ -82,6 +82,14 @@ impl Run {
         matches!(self.phase, Phase::Starting | Phase::Waiting(_))
     }
 
+    /// True while the run goes on: connecting, at a step, or waiting for a step's reply.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Starting | Phase::AtStep(_) | Phase::Waiting(_)
+        )
+    }
+
     pub fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Finished(..))
     }

@@ -178,6 +178,22 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 );
             }
         }
+        Overlay::ConfirmSwitch { from, to } => {
+            let r = centered(area, 70, 20);
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(format!(
+                    "a run is in progress on {from}: switch to {to} and abort it? y/n"
+                ))
+                .wrap(Wrap { trim: true })
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" Switch profile "),
+                ),
+                r,
+            );
+        }
         Overlay::ConfirmDelete { name } => {
             let r = centered(area, 50, 20);
             frame.render_widget(Clear, r);
