@@ -136,13 +136,28 @@ fn move_focus(state: &mut State, step: usize) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Esc: aborts a run that is going on (connecting, at a step, or waiting for a reply), and in
+/// any case goes back to the scenario list.
 fn escape(state: &mut State) -> Vec<Effect> {
-    if state.run.as_mut().is_some_and(Run::stop_waiting) {
-        notice(state, "aborted");
-        return vec![Effect::Abort];
-    }
     state.focus = Focus::Picker;
-    Vec::new()
+    if !state.run.as_mut().is_some_and(Run::abort) {
+        return Vec::new();
+    }
+    // The step in the editor was the aborted run's: what is typed next is a command of its own.
+    state.editor.clear();
+    closed_by_abort(state);
+    notice(state, "aborted: the connection was closed (QUIT not sent)");
+    abort(state)
+}
+
+/// The worker's abort drops the run and closes its connection at once, without QUIT, and
+/// reports no connection state after it: the status bar says so itself.
+fn closed_by_abort(state: &mut State) {
+    if state.conn.is_open() {
+        state.conn.phase = "closed (aborted)".into();
+    }
+    state.conn.tls = None;
+    state.conn.auth = None;
 }
 
 fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
@@ -181,7 +196,13 @@ fn on_run(state: &mut State, action: RunAction) -> Vec<Effect> {
         RunAction::Reconnect => match target(state) {
             Some(t) => {
                 state.toggles_in_use = Some(state.toggles);
-                notice(state, "reconnecting");
+                // The worker drops its run to reconnect: its step must not stay to be sent.
+                if state.run.as_mut().is_some_and(Run::abort) {
+                    state.editor.clear();
+                    notice(state, "reconnecting; the run was abandoned");
+                } else {
+                    notice(state, "reconnecting");
+                }
                 vec![Effect::Reconnect { target: t }]
             }
             None => Vec::new(),
@@ -346,7 +367,7 @@ fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
             notice(state, BUSY);
             Vec::new()
         }
-        Some(Err(Refusal::Finished)) | None => {
+        Some(Err(Refusal::Finished | Refusal::Stopped)) | None => {
             notice(state, "no scenario running: pick one and press Enter");
             Vec::new()
         }
@@ -354,7 +375,7 @@ fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
 }
 
 fn with_run_or_manual(state: &mut State, effect: Effect) -> Vec<Effect> {
-    if state.run.as_ref().is_some_and(|r| !r.is_finished()) {
+    if state.run.as_ref().is_some_and(Run::is_active) {
         return with_run(state, effect);
     }
     match target(state) {
@@ -1161,6 +1182,83 @@ mod tests {
         assert_eq!(current(&s), "q");
         assert!(s.run.as_ref().is_none_or(|r| r.step().is_none()));
         assert_eq!(s.editor.text(), "", "the old run's step is gone");
+    }
+
+    #[test]
+    fn esc_aborts_a_run_and_clears_its_step() {
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        assert_eq!(s.focus, Focus::Editor);
+        net(
+            &mut s,
+            NetEvent::Conn(super::super::state::ConnInfo {
+                phase: "ready".into(),
+                ..Default::default()
+            }),
+        );
+        let e = update(&mut s, key(KeyCode::Esc));
+        assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
+        assert_eq!(s.editor.text(), "");
+        assert_eq!(s.focus, Focus::Picker);
+        assert_eq!(s.conn.phase, "closed (aborted)");
+        assert!(
+            s.run
+                .as_ref()
+                .is_some_and(|r| r.step().is_none() && !r.is_waiting())
+        );
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.starts_with("aborted") && t.contains("QUIT")),
+            "{:?}",
+            s.notice
+        );
+        // A preview already on its way from the aborted run does not refill the editor.
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 1,
+                text: "RCPT TO:<a@b>".into(),
+            },
+        );
+        net(&mut s, NetEvent::Idle);
+        assert_eq!(s.editor.text(), "");
+        // What is typed next is a command of its own, not an edit of the step.
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Manual { bytes, .. }] if bytes == b"NOOP\r\n"),
+            "{e:?}"
+        );
+        // Nothing is left to skip or run.
+        assert!(update(&mut s, ctrl('r')).is_empty());
+        // Esc while connecting aborts as well.
+        s.focus = Focus::Picker;
+        update(&mut s, key(KeyCode::Enter));
+        let e = update(&mut s, key(KeyCode::Esc));
+        assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
+        assert!(s.run.as_ref().is_some_and(|r| !r.is_waiting()));
+        // Ctrl-L drops the worker's run to reconnect: its step does not stay either.
+        net(&mut s, NetEvent::Idle);
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        let e = update(&mut s, ctrl('l'));
+        assert!(matches!(e.as_slice(), [Effect::Reconnect { .. }]), "{e:?}");
+        assert_eq!(s.editor.text(), "");
+        assert!(s.run.as_ref().is_some_and(|r| r.step().is_none()));
     }
 
     #[test]
