@@ -403,3 +403,33 @@ async fn switching_profile_closes_the_old_connection() {
     assert!(s.contains(" lab-secure (in memory) "), "{s}");
     app.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unset_password_env_asks_for_the_password() {
+    let secure = lab(Policy::Secure).await;
+    let mut profile = lab_profile(&secure);
+    let auth = profile.auth.as_mut().expect("the lab profile has [auth]");
+    auth.password = None;
+    auth.password_env = Some("SMTPSCOPE_TUI_APP_NEVER_SET".into());
+    let bob = smtpscope::lab::policy::USERS
+        .iter()
+        .find(|u| u.name == auth.username)
+        .expect("a lab user");
+    let state = State::new(vec![in_memory("env-unset", profile)], catalogue());
+    let mut app = App::start(state);
+    app.wait_for("env-unset").await;
+    app.press(KeyCode::Down); // B authenticates
+    app.press(KeyCode::Enter);
+    app.wait_for("environment variable SMTPSCOPE_TUI_APP_NEVER_SET is not set: type the password")
+        .await;
+    app.type_text(bob.password);
+    app.press(KeyCode::Enter);
+    app.wait_for("Command: next step").await;
+    app.press_with(KeyCode::Char('r'), KeyModifiers::CONTROL);
+    let s = app.wait_for("PASS:").await;
+    assert!(
+        !s.contains(bob.password),
+        "the password typed is never shown: {s}"
+    );
+    app.quit().await;
+}

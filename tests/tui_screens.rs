@@ -306,6 +306,31 @@ fn password_prompt_masks() {
 }
 
 #[test]
+fn password_prompt_after_an_unset_variable() {
+    let mut s = base();
+    s.selected = 1; // B logs in
+    key(&mut s, KeyCode::Enter);
+    net(
+        &mut s,
+        NetEvent::Error(std::sync::Arc::new(
+            smtpscope::tui::worker::WorkerError::Target {
+                profile: "mx".into(),
+                source: smtpscope::target::TargetError::Secret(
+                    smtpscope::secret::SecretError::EnvUnset { var: "PW".into() },
+                ),
+            },
+        )),
+    );
+    for c in "hunter2".chars() {
+        key(&mut s, KeyCode::Char(c));
+    }
+    let t = draw(&s, 80, 24);
+    let screen = format!("{:?}", t.backend());
+    assert!(!screen.contains("hunter2"), "the password is masked");
+    both_sizes!("password_env_unset", s);
+}
+
+#[test]
 fn profile_editor_with_an_error() {
     let mut s = base();
     key(&mut s, KeyCode::Char('a'));

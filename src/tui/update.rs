@@ -9,9 +9,13 @@ use super::keymap::{
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
 use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State, Toggle};
+use super::worker::WorkerError;
 use crate::profile::Profile;
-use crate::scenario::model::unescape;
+use crate::scenario::Scenario;
+use crate::scenario::model::{Requirement, unescape};
+use crate::secret::SecretError;
 use crate::smtp::auth::Mechanism;
+use crate::target::TargetError;
 
 pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
     match msg {
@@ -75,7 +79,30 @@ fn password_prompt(then: PendingAfterPassword) -> Overlay {
     Overlay::Password {
         field: MaskedInput::default(),
         then,
+        why: None,
     }
+}
+
+/// True for a scenario that logs in: it cannot run without the password.
+fn needs_auth(scenario: &Scenario) -> bool {
+    scenario.authenticate || scenario.requires.contains(&Requirement::Auth)
+}
+
+/// The profile's password source failed (an unset or empty variable, a failing command).
+fn unreadable_password(e: &WorkerError) -> Option<&SecretError> {
+    match e {
+        WorkerError::Target {
+            source: TargetError::Secret(s),
+            ..
+        } => Some(s),
+        _ => None,
+    }
+}
+
+/// A hand-typed AUTH, retried with a typed password if the profile's cannot be read.
+fn manual_auth(state: &mut State, target: Box<Target>, mechanism: Mechanism) -> Vec<Effect> {
+    state.secret_retry = Some(PendingAfterPassword::ManualAuth { mechanism });
+    vec![Effect::ManualAuth { target, mechanism }]
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -395,15 +422,13 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         notice(state, BUSY);
         return Vec::new();
     }
-    if needs_password(state)
-        && (scenario.authenticate
-            || scenario
-                .requires
-                .contains(&crate::scenario::model::Requirement::Auth))
-    {
-        state.overlay = Some(password_prompt(PendingAfterPassword::StartScenario {
-            run_all,
-        }));
+    let retry = PendingAfterPassword::StartScenario {
+        scenario: scenario.id.clone(),
+        run_all,
+    };
+    let auth = needs_auth(&scenario) && state.toggles.auth;
+    if auth && needs_password(state) {
+        state.overlay = Some(password_prompt(retry));
         return Vec::new();
     }
     let Some(t) = target(state) else {
@@ -411,6 +436,7 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         return Vec::new();
     };
     state.toggles_in_use = Some(state.toggles);
+    state.secret_retry = auth.then_some(retry);
     state.run = Some(Run::new(scenario.clone(), t.profile_name.clone()));
     state.focus = Focus::Editor;
     state.editor.clear();
@@ -472,10 +498,7 @@ fn send(state: &mut State) -> Vec<Effect> {
             }));
             return Vec::new();
         }
-        return vec![Effect::ManualAuth {
-            target: t,
-            mechanism: mech,
-        }];
+        return manual_auth(state, t, mech);
     }
     let mut bytes = match unescape(&text) {
         Ok(b) => b,
@@ -513,10 +536,18 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             _ => state.overlay = None,
         },
         Overlay::Capabilities => state.overlay = None,
-        Overlay::Password { field, then } => match key.code {
+        Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
+                let failed = why.is_some();
                 state.overlay = None;
-                notice(state, "cancelled");
+                if failed {
+                    notice(
+                        state,
+                        "cancelled: F5 turns AUTH off; e edits where the profile's password comes from",
+                    );
+                } else {
+                    notice(state, "cancelled");
+                }
             }
             KeyCode::Enter => {
                 let empty = field.is_empty();
@@ -529,14 +560,14 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 }
                 state.password = Some(pw);
                 return match then {
-                    PendingAfterPassword::StartScenario { run_all } => {
+                    PendingAfterPassword::StartScenario { scenario, run_all } => {
+                        if let Some(i) = state.catalogue.iter().position(|s| s.id == scenario) {
+                            state.selected = i;
+                        }
                         start_scenario(state, run_all)
                     }
                     PendingAfterPassword::ManualAuth { mechanism } => match target(state) {
-                        Some(t) => vec![Effect::ManualAuth {
-                            target: t,
-                            mechanism,
-                        }],
+                        Some(t) => manual_auth(state, t, mechanism),
                         None => Vec::new(),
                     },
                 };
@@ -610,6 +641,8 @@ fn on_net(state: &mut State, ev: NetEvent) {
     match ev {
         NetEvent::Entry(e) => state.transcript.push_entry(&e),
         NetEvent::Preview { index, text } => {
+            // The run is under way: its password was read.
+            state.secret_retry = None;
             let mut hint = None;
             if let Some(run) = state.run.as_mut() {
                 run.offered(index);
@@ -632,6 +665,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
         }
         NetEvent::Conn(info) => state.conn = info,
         NetEvent::Done { verdict, reason } => {
+            state.secret_retry = None;
             if let Some(run) = state.run.as_mut() {
                 run.finish(verdict, reason.clone());
                 state
@@ -654,6 +688,20 @@ fn on_net(state: &mut State, ev: NetEvent) {
                 run.stop_waiting();
             }
             error(state, e.to_string());
+            let retry = state.secret_retry.take();
+            // Only for what needs the password: a run that logs in, or AUTH typed by hand.
+            // Anything else that failed on it is shown as it is.
+            if let (Some(then), Some(why)) = (retry, unreadable_password(&e))
+                && state.overlay.is_none()
+            {
+                state.overlay = Some(Overlay::Password {
+                    field: MaskedInput::default(),
+                    then,
+                    why: Some(format!(
+                        "{why}: type the password (kept in memory only), or Esc and F5 to turn AUTH off"
+                    )),
+                });
+            }
         }
         NetEvent::Exported(path) => {
             notice(state, format!("transcript written to {}", path.display()))
@@ -1259,6 +1307,65 @@ mod tests {
         assert!(matches!(e.as_slice(), [Effect::Reconnect { .. }]), "{e:?}");
         assert_eq!(s.editor.text(), "");
         assert!(s.run.as_ref().is_some_and(|r| r.step().is_none()));
+    }
+
+    fn secret_unset(var: &str) -> NetEvent {
+        NetEvent::Error(std::sync::Arc::new(
+            super::super::worker::WorkerError::Target {
+                profile: "p".into(),
+                source: crate::target::TargetError::Secret(crate::secret::SecretError::EnvUnset {
+                    var: var.into(),
+                }),
+            },
+        ))
+    }
+
+    #[test]
+    fn an_unset_password_env_asks_for_the_password_and_retries() {
+        let mut s = state_with(true);
+        s.selected = 1; // B authenticates
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::StartScenario { .. }]));
+        net(&mut s, secret_unset("ALICE_PW"));
+        assert!(matches!(s.overlay, Some(Overlay::Password { .. })));
+        let shown = screen(&s);
+        assert!(
+            shown.contains("environment variable ALICE_PW is not set: type the password"),
+            "{shown}"
+        );
+        assert!(shown.contains("F5"), "{shown}");
+        s.selected = 0; // the operator's selection does not change what is retried
+        typed(&mut s, "s3cret");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::StartScenario { target, scenario, .. }] if target.password.is_some() && scenario.id == "auth-relay-approved"),
+            "{e:?}"
+        );
+        // AUTH typed by hand, likewise.
+        let mut s = state_with(true);
+        s.focus = Focus::Editor;
+        typed(&mut s, "AUTH LOGIN");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::ManualAuth { .. }]));
+        net(&mut s, secret_unset("ALICE_PW"));
+        net(&mut s, NetEvent::Idle);
+        assert!(matches!(s.overlay, Some(Overlay::Password { .. })));
+        typed(&mut s, "s3cret");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::ManualAuth { mechanism: Mechanism::Login, target }] if target.password.is_some()),
+            "{e:?}"
+        );
+        // A run that needs no AUTH never asks: its error is shown as it is.
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Enter));
+        net(&mut s, secret_unset("ALICE_PW"));
+        assert!(s.overlay.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(err, t)| *err && t.contains("ALICE_PW"))
+        );
     }
 
     #[test]

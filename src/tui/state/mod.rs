@@ -47,6 +47,8 @@ pub enum Overlay {
     Password {
         field: MaskedInput,
         then: PendingAfterPassword,
+        /// Why it is asked when the profile does name a source: that source failed.
+        why: Option<String>,
     },
     ProfileEditor {
         name: String,
@@ -66,8 +68,14 @@ pub enum Overlay {
 /// What to do once the operator has typed a password.
 #[derive(Debug, Clone)]
 pub enum PendingAfterPassword {
-    StartScenario { run_all: bool },
-    ManualAuth { mechanism: Mechanism },
+    /// The scenario by id: the selection may have moved while the password was asked for.
+    StartScenario {
+        scenario: String,
+        run_all: bool,
+    },
+    ManualAuth {
+        mechanism: Mechanism,
+    },
 }
 
 /// The connection as the status bar shows it.
@@ -118,6 +126,11 @@ pub struct State {
     /// the run or connection being aborted (a step, a preview, the connection's state), and
     /// showing it would bring back what the abort ended.
     pub aborting: bool,
+    /// What to retry with a typed password if the worker reports that it could not read the
+    /// profile's (an unset environment variable, a failing password_command): set when a run
+    /// that authenticates or a hand-typed AUTH goes out, and cleared when something that does
+    /// not read the password goes out instead, so that a failure elsewhere opens no prompt.
+    pub secret_retry: Option<PendingAfterPassword>,
 }
 
 impl State {
@@ -149,6 +162,7 @@ impl State {
             quit: false,
             welcome: None,
             aborting: false,
+            secret_retry: None,
         }
     }
 
@@ -164,6 +178,7 @@ impl State {
         self.toggles_in_use = None;
         self.conn = ConnInfo::default();
         self.run = None;
+        self.secret_retry = None;
     }
 
     pub fn selected_scenario(&self) -> Option<&Scenario> {
