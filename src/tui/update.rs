@@ -35,10 +35,7 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
             notice(state, format!("{signal}: quitting"));
             vec![Effect::Abort]
         }
-        Message::Net(ev) => {
-            on_net(state, *ev);
-            Vec::new()
-        }
+        Message::Net(ev) => on_net(state, *ev),
         Message::StartScenario { run_all } => start_scenario(state, run_all),
     }
 }
@@ -296,7 +293,8 @@ fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
                 });
                 return Vec::new();
             }
-            return switch_to(state, &to);
+            let headline = format!("profile {to}");
+            return switch_to(state, &to, headline);
         }
         ProfileAction::Edit => {
             if let Some(p) = state.profiles.current() {
@@ -357,13 +355,24 @@ fn abort(state: &mut State) -> Vec<Effect> {
     vec![Effect::Abort]
 }
 
-/// Makes the profile named `to` current, closing the old profile's connection: a command
-/// typed next must reach the server the status bar names, never the one before it.
-fn switch_to(state: &mut State, to: &str) -> Vec<Effect> {
-    let Some(i) = state.profiles.position(to) else {
-        return Vec::new();
-    };
-    let from = state.profiles.current().map(|p| p.name.clone());
+/// Makes the profile named `to` current, closing the old profile's connection; `headline`
+/// starts the notice.
+fn switch_to(state: &mut State, to: &str, headline: String) -> Vec<Effect> {
+    match state.profiles.position(to) {
+        Some(i) => change_profile(state, i, headline),
+        None => Vec::new(),
+    }
+}
+
+/// Makes the `i`th profile current, its toggles and no typed password, and closes the old
+/// profile's connection and run: a command typed next must reach the server the status bar
+/// names, never the one before it. Every change of profile (p, a save, a delete) comes here.
+fn change_profile(state: &mut State, i: usize, headline: String) -> Vec<Effect> {
+    let from = state
+        .profiles
+        .current()
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
     let ran = state.run.as_ref().is_some_and(Run::is_active);
     let connected = state.conn.is_open();
     if ran {
@@ -371,19 +380,16 @@ fn switch_to(state: &mut State, to: &str) -> Vec<Effect> {
         state.editor.clear();
     }
     state.switch_profile(i);
-    let from = from.unwrap_or_default();
     // Worded after what the worker's abort does: it drops the run and closes the connection
     // at once, without QUIT.
-    let what = match (ran, connected) {
-        (true, _) => format!(
-            "profile {to}: the run on {from} was aborted and its connection closed (QUIT not sent)"
-        ),
-        (false, true) => {
-            format!("profile {to}: the connection to {from} was closed (QUIT not sent)")
+    let closed = match (ran, connected) {
+        (true, _) => {
+            format!(": the run on {from} was aborted and its connection closed (QUIT not sent)")
         }
-        (false, false) => format!("profile {to}"),
+        (false, true) => format!(": the connection to {from} was closed (QUIT not sent)"),
+        (false, false) => String::new(),
     };
-    notice(state, what);
+    notice(state, format!("{headline}{closed}"));
     abort(state)
 }
 
@@ -605,7 +611,8 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             let (from, to) = (from.clone(), to.clone());
             state.overlay = None;
             if key.code == KeyCode::Char('y') {
-                return switch_to(state, &to);
+                let headline = format!("profile {to}");
+                return switch_to(state, &to, headline);
             }
             notice(state, format!("still on {from}; the run goes on"));
         }
@@ -614,19 +621,28 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.overlay = None;
             if key.code == KeyCode::Char('y') {
                 let saved = state.profiles.current().is_some_and(|p| p.saved);
+                // Onto the first other profile before this one goes, as a switch: its
+                // toggles, no password typed for the deleted one, the connection closed.
+                let other = state.profiles.entries.iter().position(|p| p.name != name);
+                let headline = match other.and_then(|i| state.profiles.entries.get(i)) {
+                    Some(p) => format!("profile {name} removed; now on {}", p.name),
+                    None => format!("profile {name} removed"),
+                };
+                let here = state.profiles.position(&name).unwrap_or(0);
+                let mut effects = change_profile(state, other.unwrap_or(here), headline);
                 state.profiles.remove(&name);
                 forget_verdicts(state, &name);
                 if saved {
-                    return vec![Effect::DeleteProfile { name }];
+                    effects.push(Effect::DeleteProfile { name });
                 }
-                notice(state, format!("profile {name} removed"));
+                return effects;
             }
         }
     }
     Vec::new()
 }
 
-fn on_net(state: &mut State, ev: NetEvent) {
+fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
     if state.aborting
         && matches!(
             ev,
@@ -636,7 +652,7 @@ fn on_net(state: &mut State, ev: NetEvent) {
                 | NetEvent::Conn(_)
         )
     {
-        return;
+        return Vec::new();
     }
     match ev {
         NetEvent::Entry(e) => state.transcript.push_entry(&e),
@@ -720,10 +736,14 @@ fn on_net(state: &mut State, ev: NetEvent) {
                 forget_verdicts(state, &name);
             }
             state.profiles.saved(&name, *profile);
-            notice(state, format!("profile {name} saved to {}", path.display()));
+            // The saved profile becomes current as any switch does: its own toggles (a
+            // require_tls saved shows at once), no password typed for another profile.
+            let headline = format!("profile {name} saved to {}", path.display());
+            return switch_to(state, &name, headline);
         }
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
     }
+    Vec::new()
 }
 
 /// The profile's verdicts were about a server it no longer names (or it is gone): a profile
@@ -1366,6 +1386,39 @@ mod tests {
                 .as_ref()
                 .is_some_and(|(err, t)| *err && t.contains("ALICE_PW"))
         );
+    }
+
+    #[test]
+    fn a_saved_or_deleted_profile_brings_its_toggles_and_no_typed_password() {
+        let mut s = state_with(false);
+        s.password = Some(secrecy::SecretString::from("typed"));
+        let mut strict = s.profiles.entries[0].profile.clone();
+        strict.require_tls = true;
+        net(
+            &mut s,
+            NetEvent::ProfileSaved {
+                name: "strict".into(),
+                path: "strict.toml".into(),
+                profile: Box::new(strict),
+            },
+        );
+        assert_eq!(current(&s), "strict");
+        assert!(
+            s.toggles.require_tls,
+            "F3 shows the saved profile's setting"
+        );
+        assert!(screen(&s).contains("F3 req:on"));
+        assert!(s.password.is_none(), "p's password does not go to strict");
+        s.password = Some(secrecy::SecretString::from("typed"));
+        update(&mut s, shift('D'));
+        let e = update(&mut s, key(KeyCode::Char('y')));
+        assert!(
+            matches!(e.as_slice(), [Effect::Abort, Effect::DeleteProfile { name }] if name == "strict"),
+            "{e:?}"
+        );
+        assert_eq!(current(&s), "p");
+        assert!(!s.toggles.require_tls);
+        assert!(s.password.is_none(), "strict's password does not go to p");
     }
 
     #[test]
