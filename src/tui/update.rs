@@ -67,6 +67,16 @@ fn target(state: &State) -> Option<Box<Target>> {
     }))
 }
 
+/// True when the profile has [auth] but F5 has turned AUTH off: whatever logs in would be
+/// skipped as if the profile had no credentials at all, so say what is really in the way.
+fn auth_switched_off(state: &State) -> bool {
+    !state.toggles.auth
+        && state
+            .profiles
+            .current()
+            .is_some_and(|p| p.profile.auth.is_some())
+}
+
 /// True when AUTH is on but nothing says where the password comes from: ask for it.
 fn needs_password(state: &State) -> bool {
     state.toggles.auth && state.password.is_none() && state.profiles.current_lacks_password_source()
@@ -432,6 +442,16 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         scenario: scenario.id.clone(),
         run_all,
     };
+    if needs_auth(&scenario) && auth_switched_off(state) {
+        notice(
+            state,
+            format!(
+                "{} logs in, and AUTH is off (F5): press F5 to turn it on",
+                scenario.label()
+            ),
+        );
+        return Vec::new();
+    }
     let auth = needs_auth(&scenario) && state.toggles.auth;
     if auth && needs_password(state) {
         state.overlay = Some(password_prompt(retry));
@@ -492,6 +512,14 @@ fn send(state: &mut State) -> Vec<Effect> {
     // AUTH typed by hand goes through the secure AUTH path: masked prompt, TLS gate, redaction.
     let upper = text.trim_start().to_ascii_uppercase();
     if let Some(rest) = upper.strip_prefix("AUTH ") {
+        if auth_switched_off(state) {
+            // Left in the editor, to send once F5 has turned AUTH on.
+            notice(
+                state,
+                "AUTH is off (F5): press F5 to turn it on, then Enter",
+            );
+            return Vec::new();
+        }
         let mech = rest
             .split_whitespace()
             .next()
@@ -1419,6 +1447,43 @@ mod tests {
         assert_eq!(current(&s), "p");
         assert!(!s.toggles.require_tls);
         assert!(s.password.is_none(), "strict's password does not go to p");
+    }
+
+    #[test]
+    fn with_auth_off_a_scenario_that_needs_it_says_so() {
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::F(5)));
+        assert!(!s.toggles.auth);
+        s.selected = 1; // B authenticates
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(s.run.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("AUTH is off (F5)")),
+            "{:?}",
+            s.notice
+        );
+        s.focus = Focus::Editor;
+        typed(&mut s, "AUTH PLAIN");
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("AUTH is off (F5)")),
+            "{:?}",
+            s.notice
+        );
+        assert_eq!(s.editor.text(), "AUTH PLAIN", "kept to send after F5");
+        update(&mut s, key(KeyCode::F(5)));
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::ManualAuth { .. }]), "{e:?}");
+        update(&mut s, key(KeyCode::F(5)));
+        // A needs no AUTH.
+        s.focus = Focus::Picker;
+        s.selected = 0;
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::StartScenario { .. }]));
     }
 
     #[test]
