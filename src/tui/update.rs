@@ -48,12 +48,31 @@ fn scope(state: &State) -> Scope {
     }
 }
 
+// The notice line says what the last thing that happened did, and nothing older:
+// - each report from the worker with something to say (a step hint, a verdict, news, an error,
+//   an export, a profile saved) replaces it, except that a step hint does not replace an error,
+//   which the operator has not acted on yet;
+// - each thing the operator sends to the server (a step, a skip, the rest of a run, RSET, a
+//   command, AUTH) clears it, so that no notice outlives the exchange it was about, and each
+//   other action that changes something (a start, an abort, a switch, a toggle) replaces it;
+// - a connection that becomes authenticated replaces it ("authenticated as bob"): an error
+//   from an AUTH refused before is over;
+// - a notice that announces work ("reconnecting") ends when the worker goes idle.
+
 fn notice(state: &mut State, text: impl Into<String>) {
     state.notice = Some((false, text.into()));
+    state.notice_until_idle = false;
 }
 
 fn error(state: &mut State, text: impl Into<String>) {
     state.notice = Some((true, text.into()));
+    state.notice_until_idle = false;
+}
+
+/// Something went to the server: the notice about the exchange before it is over.
+fn clear_notice(state: &mut State) {
+    state.notice = None;
+    state.notice_until_idle = false;
 }
 
 /// The connection target from the selected profile and the toggles.
@@ -109,6 +128,7 @@ fn unreadable_password(e: &WorkerError) -> Option<&SecretError> {
 /// A hand-typed AUTH, retried with a typed password if the profile's cannot be read.
 fn manual_auth(state: &mut State, target: Box<Target>, mechanism: Mechanism) -> Vec<Effect> {
     state.secret_retry = Some(PendingAfterPassword::ManualAuth { mechanism });
+    clear_notice(state);
     vec![Effect::ManualAuth { target, mechanism }]
 }
 
@@ -237,6 +257,7 @@ fn on_run(state: &mut State, action: RunAction) -> Vec<Effect> {
                 } else {
                     notice(state, "reconnecting");
                 }
+                state.notice_until_idle = true;
                 vec![Effect::Reconnect { target: t }]
             }
             None => Vec::new(),
@@ -405,7 +426,10 @@ fn change_profile(state: &mut State, i: usize, headline: String) -> Vec<Effect> 
 
 fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
     match state.run.as_mut().map(Run::ask) {
-        Some(Ok(())) => vec![effect],
+        Some(Ok(())) => {
+            clear_notice(state);
+            vec![effect]
+        }
         Some(Err(Refusal::Waiting)) => {
             notice(state, BUSY);
             Vec::new()
@@ -422,10 +446,13 @@ fn with_run_or_manual(state: &mut State, effect: Effect) -> Vec<Effect> {
         return with_run(state, effect);
     }
     match target(state) {
-        Some(t) => vec![Effect::Manual {
-            target: t,
-            bytes: b"RSET\r\n".to_vec(),
-        }],
+        Some(t) => {
+            clear_notice(state);
+            vec![Effect::Manual {
+                target: t,
+                bytes: b"RSET\r\n".to_vec(),
+            }]
+        }
         None => Vec::new(),
     }
 }
@@ -500,6 +527,7 @@ fn send(state: &mut State) -> Vec<Effect> {
             return Vec::new();
         }
         let edited = Some(text).filter(|t| !t.trim().is_empty());
+        clear_notice(state);
         return vec![Effect::Advance { edited }];
     }
     if text.trim().is_empty() {
@@ -549,6 +577,7 @@ fn send(state: &mut State) -> Vec<Effect> {
     }
     state.toggles_in_use = Some(state.toggles);
     state.editor.clear();
+    clear_notice(state);
     vec![Effect::Manual { target: t, bytes }]
 }
 
@@ -707,7 +736,12 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
                 run.record(index, result);
             }
         }
-        NetEvent::Conn(info) => state.conn = info,
+        NetEvent::Conn(info) => {
+            if let Some(user) = info.auth.as_ref().filter(|_| state.conn.auth.is_none()) {
+                notice(state, format!("authenticated as {user}"));
+            }
+            state.conn = info;
+        }
         NetEvent::Done { verdict, reason } => {
             state.secret_retry = None;
             if let Some(run) = state.run.as_mut() {
@@ -722,6 +756,9 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
         }
         NetEvent::Idle => {
             state.aborting = false;
+            if state.notice_until_idle {
+                clear_notice(state);
+            }
             if let Some(run) = state.run.as_mut() {
                 run.stop_waiting();
             }
@@ -1484,6 +1521,51 @@ mod tests {
         s.selected = 0;
         let e = update(&mut s, key(KeyCode::Enter));
         assert!(matches!(e.as_slice(), [Effect::StartScenario { .. }]));
+    }
+
+    #[test]
+    fn notices_end_with_what_they_describe() {
+        let mut s = state_with(true);
+        s.focus = Focus::Editor;
+        typed(&mut s, "bad \\q");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(s.notice.as_ref().is_some_and(|(err, _)| *err));
+        s.editor.clear();
+        typed(&mut s, "NOOP");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(
+            s.notice.is_none(),
+            "a command sent replaces the old error: {:?}",
+            s.notice
+        );
+        // AUTH refused (no TLS), then accepted once TLS is up: the refusal is over.
+        net(
+            &mut s,
+            NetEvent::Error(std::sync::Arc::new(super::super::worker::WorkerError::Net(
+                crate::net::NetError::Refusal(crate::smtp::session::Refusal::CleartextAuth),
+            ))),
+        );
+        assert!(s.notice.as_ref().is_some_and(|(err, _)| *err));
+        net(
+            &mut s,
+            NetEvent::Conn(super::super::state::ConnInfo {
+                phase: "ready".into(),
+                auth: Some("bob".into()),
+                ..Default::default()
+            }),
+        );
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(err, t)| !*err && t.contains("authenticated as bob")),
+            "{:?}",
+            s.notice
+        );
+        // "reconnecting" lasts until the reconnection is done.
+        update(&mut s, ctrl('l'));
+        assert!(s.notice.as_ref().is_some_and(|(_, t)| t == "reconnecting"));
+        net(&mut s, NetEvent::Idle);
+        assert!(s.notice.is_none(), "{:?}", s.notice);
     }
 
     #[test]

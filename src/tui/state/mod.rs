@@ -113,8 +113,11 @@ pub struct State {
     pub run: Option<Run>,
     pub editor: Editor,
     pub conn: ConnInfo,
-    /// The latest notice for the status line: (is_error, text).
+    /// The latest notice for the status line: (is_error, text). How long one lasts is
+    /// `update`'s rule, written where notices are set.
     pub notice: Option<(bool, String)>,
+    /// The notice announces work in progress and ends when the worker goes idle.
+    pub notice_until_idle: bool,
     pub overlay: Option<Overlay>,
     /// Kept in memory only, never written anywhere.
     pub password: Option<SecretString>,
@@ -155,6 +158,7 @@ impl State {
             editor: Editor::default(),
             conn: ConnInfo::default(),
             notice: None,
+            notice_until_idle: false,
             overlay: None,
             password: None,
             log_path: None,
