@@ -387,6 +387,8 @@ async fn switching_profile_closes_the_old_connection() {
     app.press(KeyCode::Enter);
     app.wait_for(&format!("connected to {}", open.addr)).await;
     app.wait_for("S: 250 2.0.0 Ok").await;
+    app.wait_for(&format!(" lab-open (in memory) │ {} │ greeted", open.addr))
+        .await;
     app.press(KeyCode::Esc);
     app.press(KeyCode::Char('p'));
     app.wait_for(&format!(
@@ -399,8 +401,13 @@ async fn switching_profile_closes_the_old_connection() {
     app.press(KeyCode::Tab);
     app.type_text("NOOP");
     app.press(KeyCode::Enter);
-    let s = app.wait_for(&format!("connected to {}", secure.addr)).await;
-    assert!(s.contains(" lab-secure (in memory) "), "{s}");
+    app.wait_for(&format!("connected to {}", secure.addr)).await;
+    // The worker's news is shown again once its abort is done: the new connection's state.
+    app.wait_for(&format!(
+        " lab-secure (in memory) │ {} │ greeted",
+        secure.addr
+    ))
+    .await;
     app.quit().await;
 }
 
