@@ -152,6 +152,14 @@ async fn step_through_a_on_open_and_secure_labs() {
     let s = wait_for(&mut screen, "INCONCLUSIVE:").await;
     assert!(s.contains("proves nothing"), "{s}");
 
+    // Back on lab-open, the picker shows lab-open's own verdict, not the last one run.
+    press(KeyCode::Char('p'));
+    let s = wait_for(&mut screen, " lab-open (in memory) ").await;
+    assert!(
+        s.contains("unauth-relay FAIL"),
+        "each profile keeps its verdicts: {s}"
+    );
+
     // Hand-typed commands on a fresh connection, and an export.
     press(KeyCode::Tab);
     press(KeyCode::Tab);
@@ -261,4 +269,174 @@ async fn a_stalled_server_leaves_the_ui_responsive_and_esc_aborts() {
         .expect("quits")
         .expect("joins")
         .expect("no error");
+}
+
+/// The app on a TestBackend with its worker, driven by keys.
+struct App {
+    keys: mpsc::UnboundedSender<Message>,
+    screen: watch::Receiver<String>,
+    app: tokio::task::JoinHandle<Result<(), smtpscope::tui::AppError<std::convert::Infallible>>>,
+}
+
+impl App {
+    fn start(state: State) -> App {
+        let mut state = state;
+        let (keys, key_rx) = mpsc::unbounded_channel();
+        let (effect_tx, effect_rx) = mpsc::unbounded_channel();
+        let (net_tx, net_rx) = mpsc::unbounded_channel();
+        let (abort_tx, abort_rx) = watch::channel(0u64);
+        let (draw_tx, screen) = watch::channel(String::new());
+        tokio::spawn(Worker::new(net_tx, std::env::temp_dir()).run(effect_rx, abort_rx));
+        let app = tokio::spawn(async move {
+            let mut terminal = Terminal::new(TestBackend::new(120, 35)).expect("terminal");
+            let io = AppIo {
+                effects: effect_tx,
+                abort: abort_tx,
+                net: net_rx,
+                on_draw: Some(draw_tx),
+            };
+            run_app(
+                &mut terminal,
+                &mut state,
+                ReceiverStream(key_rx),
+                io,
+                Theme { color: false },
+                Vec::new(),
+            )
+            .await
+        });
+        App { keys, screen, app }
+    }
+
+    fn press(&self, code: KeyCode) {
+        self.press_with(code, KeyModifiers::NONE);
+    }
+
+    fn press_with(&self, code: KeyCode, mods: KeyModifiers) {
+        self.keys
+            .send(Message::Key(KeyEvent::new(code, mods)))
+            .expect("app alive");
+    }
+
+    fn type_text(&self, text: &str) {
+        for c in text.chars() {
+            self.press(KeyCode::Char(c));
+        }
+    }
+
+    async fn wait_for(&mut self, needle: &str) -> String {
+        wait_for(&mut self.screen, needle).await
+    }
+
+    async fn quit(self) {
+        self.press_with(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        tokio::time::timeout(Duration::from_secs(5), self.app)
+            .await
+            .expect("quits")
+            .expect("joins")
+            .expect("no error");
+    }
+}
+
+async fn lab(policy: Policy) -> Lab {
+    Lab::start(
+        LabConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            policy,
+            misbehave: vec![],
+            store_dir: None,
+        },
+        None,
+    )
+    .await
+    .expect("lab")
+}
+
+fn catalogue() -> Vec<smtpscope::scenario::Scenario> {
+    Catalogue::built_in()
+        .entries
+        .into_iter()
+        .map(|e| e.scenario)
+        .collect()
+}
+
+fn in_memory(name: &str, profile: smtpscope::profile::Profile) -> ProfileEntry {
+    ProfileEntry {
+        name: name.into(),
+        profile,
+        saved: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_profile_closes_the_old_connection() {
+    let open = lab(Policy::OpenRelay).await;
+    let secure = lab(Policy::Secure).await;
+    let state = State::new(
+        vec![
+            in_memory("lab-open", lab_profile(&open)),
+            in_memory("lab-secure", lab_profile(&secure)),
+        ],
+        catalogue(),
+    );
+    let mut app = App::start(state);
+    app.wait_for("lab-open").await;
+    app.press(KeyCode::Tab);
+    app.press(KeyCode::Tab);
+    app.type_text("NOOP");
+    app.press(KeyCode::Enter);
+    app.wait_for(&format!("connected to {}", open.addr)).await;
+    app.wait_for("S: 250 2.0.0 Ok").await;
+    app.wait_for(&format!(" lab-open (in memory) │ {} │ greeted", open.addr))
+        .await;
+    app.press(KeyCode::Esc);
+    app.press(KeyCode::Char('p'));
+    app.wait_for(&format!(
+        " lab-secure (in memory) │ {} │ not connected │ no TLS │ not authenticated",
+        secure.addr
+    ))
+    .await;
+    // The next command opens a connection to lab-secure, not the old one to lab-open.
+    app.press(KeyCode::Tab);
+    app.press(KeyCode::Tab);
+    app.type_text("NOOP");
+    app.press(KeyCode::Enter);
+    app.wait_for(&format!("connected to {}", secure.addr)).await;
+    // The worker's news is shown again once its abort is done: the new connection's state.
+    app.wait_for(&format!(
+        " lab-secure (in memory) │ {} │ greeted",
+        secure.addr
+    ))
+    .await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unset_password_env_asks_for_the_password() {
+    let secure = lab(Policy::Secure).await;
+    let mut profile = lab_profile(&secure);
+    let auth = profile.auth.as_mut().expect("the lab profile has [auth]");
+    auth.password = None;
+    auth.password_env = Some("SMTPSCOPE_TUI_APP_NEVER_SET".into());
+    let bob = smtpscope::lab::policy::USERS
+        .iter()
+        .find(|u| u.name == auth.username)
+        .expect("a lab user");
+    let state = State::new(vec![in_memory("env-unset", profile)], catalogue());
+    let mut app = App::start(state);
+    app.wait_for("env-unset").await;
+    app.press(KeyCode::Down); // B authenticates
+    app.press(KeyCode::Enter);
+    app.wait_for("environment variable SMTPSCOPE_TUI_APP_NEVER_SET is not set: type the password")
+        .await;
+    app.type_text(bob.password);
+    app.press(KeyCode::Enter);
+    app.wait_for("Command: next step").await;
+    app.press_with(KeyCode::Char('r'), KeyModifiers::CONTROL);
+    let s = app.wait_for("PASS:").await;
+    assert!(
+        !s.contains(bob.password),
+        "the password typed is never shown: {s}"
+    );
+    app.quit().await;
 }

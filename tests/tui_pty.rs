@@ -100,5 +100,37 @@ fn tui_first_run_compares_the_practice_labs() {
     tui.press(ENTER);
     tui.wait_for("PASS");
 
+    // The scenario list puts the two labs' verdicts side by side, as the welcome line asks.
+    tui.wait_until("both labs' verdicts on A's row", |t| {
+        t.rows().iter().any(|r| {
+            r.contains("unauth-relay") && r.contains("open:FAIL") && r.contains("secure:PASS")
+        })
+    });
+
+    tui.quit_and_check_restored();
+}
+
+#[test]
+fn tui_esc_aborts_a_scenario() {
+    let cfg = tempfile::tempdir().expect("config dir");
+    let mut tui = Tui::spawn(cfg.path(), &[]);
+    tui.wait_for("Welcome!");
+    tui.press(ENTER);
+    tui.wait_for_editor("MAIL FROM:<relay-test@outside.example.net>");
+    tui.press(ESC);
+    tui.wait_for("aborted");
+    tui.wait_until("the step to leave the editor", |t| {
+        t.editor().contains("type an SMTP command")
+    });
+    // What is typed next is a command of its own, not an edit of the aborted step.
+    tui.press("NOOP");
+    tui.wait_for_editor("NOOP");
+    tui.press(ENTER);
+    let screen = tui.wait_for("C: NOOP");
+    assert!(
+        !screen.contains("relay-test@outside.example.net>NOOP"),
+        "{screen}"
+    );
+    tui.wait_for("S: 250");
     tui.quit_and_check_restored();
 }

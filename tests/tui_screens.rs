@@ -192,6 +192,53 @@ fn start_screen() {
     both_sizes!("start", s);
 }
 
+/// A first run: the two labs, A on both, and each lab's verdicts side by side.
+fn compared() -> State {
+    let mut s = base();
+    let mut secure = s.profiles.entries[0].clone();
+    s.profiles.entries[0].name = "lab-open".into();
+    s.profiles.entries[0].saved = false;
+    secure.name = "lab-secure".into();
+    secure.saved = false;
+    secure.profile.server = "mx2.example.com:25".into();
+    s.profiles.entries.push(secure);
+    s.compare = vec![
+        ("lab-open".into(), "open".into()),
+        ("lab-secure".into(), "secure".into()),
+    ];
+    s.welcome = Some("Welcome! lab-open is an open relay, lab-secure is not.".into());
+    for (verdict, reason) in [
+        (
+            smtpscope::scenario::Verdict::Fail,
+            "RCPT TO:<relay-test@elsewhere.example.org> — 250 2.1.5 Ok",
+        ),
+        (
+            smtpscope::scenario::Verdict::Pass,
+            "RCPT TO:<relay-test@elsewhere.example.org> — 554 5.7.1 Relay access denied",
+        ),
+    ] {
+        // The worker is idle again after the abort a switch of profile asks for.
+        net(&mut s, NetEvent::Idle);
+        key(&mut s, KeyCode::Enter);
+        net(
+            &mut s,
+            NetEvent::Done {
+                verdict,
+                reason: reason.into(),
+            },
+        );
+        key(&mut s, KeyCode::Char('p'));
+    }
+    // Back on lab-secure, as after running A on each in turn.
+    key(&mut s, KeyCode::Char('p'));
+    s
+}
+
+#[test]
+fn the_labs_verdicts_side_by_side() {
+    both_sizes!("compared", compared());
+}
+
 #[test]
 fn after_stepping_scenario_a() {
     both_sizes!("stepped", stepped());
@@ -256,6 +303,31 @@ fn password_prompt_masks() {
     let screen = format!("{:?}", t.backend());
     assert!(!screen.contains("hunter2"), "the password is masked");
     both_sizes!("password", s);
+}
+
+#[test]
+fn password_prompt_after_an_unset_variable() {
+    let mut s = base();
+    s.selected = 1; // B logs in
+    key(&mut s, KeyCode::Enter);
+    net(
+        &mut s,
+        NetEvent::Error(std::sync::Arc::new(
+            smtpscope::tui::worker::WorkerError::Target {
+                profile: "mx".into(),
+                source: smtpscope::target::TargetError::Secret(
+                    smtpscope::secret::SecretError::EnvUnset { var: "PW".into() },
+                ),
+            },
+        )),
+    );
+    for c in "hunter2".chars() {
+        key(&mut s, KeyCode::Char(c));
+    }
+    let t = draw(&s, 80, 24);
+    let screen = format!("{:?}", t.backend());
+    assert!(!screen.contains("hunter2"), "the password is masked");
+    both_sizes!("password_env_unset", s);
 }
 
 #[test]

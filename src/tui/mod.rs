@@ -305,10 +305,11 @@ pub fn run(opts: TuiOptions) -> u8 {
     // A new user with no profiles lands on two practice servers, side by side.
     let mut labs = Vec::new();
     let mut welcome = None;
+    let mut compare = Vec::new();
     if profiles.is_empty() {
-        for (policy, name) in [
-            (Policy::OpenRelay, "lab-open"),
-            (Policy::Secure, "lab-secure"),
+        for (policy, name, tag) in [
+            (Policy::OpenRelay, "lab-open", "open"),
+            (Policy::Secure, "lab-secure", "secure"),
         ] {
             let config = LabConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -323,6 +324,7 @@ pub fn run(opts: TuiOptions) -> u8 {
                         profile: lab_profile(&lab),
                         saved: false,
                     });
+                    compare.push((name.to_string(), tag.to_string()));
                     labs.push(lab);
                 }
                 Err(e) => notices.push(format!("practice lab did not start: {e}")),
@@ -342,6 +344,7 @@ pub fn run(opts: TuiOptions) -> u8 {
     }
     state.log_path = log_file.clone();
     state.welcome = welcome;
+    state.compare = compare;
     if let Some(n) = notices.first() {
         state.notice = Some((true, n.clone()));
     }

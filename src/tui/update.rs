@@ -9,9 +9,13 @@ use super::keymap::{
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
 use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State, Toggle};
+use super::worker::WorkerError;
 use crate::profile::Profile;
-use crate::scenario::model::unescape;
+use crate::scenario::Scenario;
+use crate::scenario::model::{Requirement, unescape};
+use crate::secret::SecretError;
 use crate::smtp::auth::Mechanism;
+use crate::target::TargetError;
 
 pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
     match msg {
@@ -31,10 +35,7 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
             notice(state, format!("{signal}: quitting"));
             vec![Effect::Abort]
         }
-        Message::Net(ev) => {
-            on_net(state, *ev);
-            Vec::new()
-        }
+        Message::Net(ev) => on_net(state, *ev),
         Message::StartScenario { run_all } => start_scenario(state, run_all),
     }
 }
@@ -47,12 +48,31 @@ fn scope(state: &State) -> Scope {
     }
 }
 
+// The notice line says what the last thing that happened did, and nothing older:
+// - each report from the worker with something to say (a step hint, a verdict, news, an error,
+//   an export, a profile saved) replaces it, except that a step hint does not replace an error,
+//   which the operator has not acted on yet;
+// - each thing the operator sends to the server (a step, a skip, the rest of a run, RSET, a
+//   command, AUTH) clears it, so that no notice outlives the exchange it was about, and each
+//   other action that changes something (a start, an abort, a switch, a toggle) replaces it;
+// - a connection that becomes authenticated replaces it ("authenticated as bob"): an error
+//   from an AUTH refused before is over;
+// - a notice that announces work ("reconnecting") ends when the worker goes idle.
+
 fn notice(state: &mut State, text: impl Into<String>) {
     state.notice = Some((false, text.into()));
+    state.notice_until_idle = false;
 }
 
 fn error(state: &mut State, text: impl Into<String>) {
     state.notice = Some((true, text.into()));
+    state.notice_until_idle = false;
+}
+
+/// Something went to the server: the notice about the exchange before it is over.
+fn clear_notice(state: &mut State) {
+    state.notice = None;
+    state.notice_until_idle = false;
 }
 
 /// The connection target from the selected profile and the toggles.
@@ -66,6 +86,16 @@ fn target(state: &State) -> Option<Box<Target>> {
     }))
 }
 
+/// True when the profile has [auth] but F5 has turned AUTH off: whatever logs in would be
+/// skipped as if the profile had no credentials at all, so say what is really in the way.
+fn auth_switched_off(state: &State) -> bool {
+    !state.toggles.auth
+        && state
+            .profiles
+            .current()
+            .is_some_and(|p| p.profile.auth.is_some())
+}
+
 /// True when AUTH is on but nothing says where the password comes from: ask for it.
 fn needs_password(state: &State) -> bool {
     state.toggles.auth && state.password.is_none() && state.profiles.current_lacks_password_source()
@@ -75,7 +105,31 @@ fn password_prompt(then: PendingAfterPassword) -> Overlay {
     Overlay::Password {
         field: MaskedInput::default(),
         then,
+        why: None,
     }
+}
+
+/// True for a scenario that logs in: it cannot run without the password.
+fn needs_auth(scenario: &Scenario) -> bool {
+    scenario.authenticate || scenario.requires.contains(&Requirement::Auth)
+}
+
+/// The profile's password source failed (an unset or empty variable, a failing command).
+fn unreadable_password(e: &WorkerError) -> Option<&SecretError> {
+    match e {
+        WorkerError::Target {
+            source: TargetError::Secret(s),
+            ..
+        } => Some(s),
+        _ => None,
+    }
+}
+
+/// A hand-typed AUTH, retried with a typed password if the profile's cannot be read.
+fn manual_auth(state: &mut State, target: Box<Target>, mechanism: Mechanism) -> Vec<Effect> {
+    state.secret_retry = Some(PendingAfterPassword::ManualAuth { mechanism });
+    clear_notice(state);
+    vec![Effect::ManualAuth { target, mechanism }]
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -136,13 +190,28 @@ fn move_focus(state: &mut State, step: usize) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Esc: aborts a run that is going on (connecting, at a step, or waiting for a reply), and in
+/// any case goes back to the scenario list.
 fn escape(state: &mut State) -> Vec<Effect> {
-    if state.run.as_mut().is_some_and(Run::stop_waiting) {
-        notice(state, "aborted");
-        return vec![Effect::Abort];
-    }
     state.focus = Focus::Picker;
-    Vec::new()
+    if !state.run.as_mut().is_some_and(Run::abort) {
+        return Vec::new();
+    }
+    // The step in the editor was the aborted run's: what is typed next is a command of its own.
+    state.editor.clear();
+    closed_by_abort(state);
+    notice(state, "aborted: the connection was closed (QUIT not sent)");
+    abort(state)
+}
+
+/// The worker's abort drops the run and closes its connection at once, without QUIT, and
+/// reports no connection state after it: the status bar says so itself.
+fn closed_by_abort(state: &mut State) {
+    if state.conn.is_open() {
+        state.conn.phase = "closed (aborted)".into();
+    }
+    state.conn.tls = None;
+    state.conn.auth = None;
 }
 
 fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
@@ -181,7 +250,14 @@ fn on_run(state: &mut State, action: RunAction) -> Vec<Effect> {
         RunAction::Reconnect => match target(state) {
             Some(t) => {
                 state.toggles_in_use = Some(state.toggles);
-                notice(state, "reconnecting");
+                // The worker drops its run to reconnect: its step must not stay to be sent.
+                if state.run.as_mut().is_some_and(Run::abort) {
+                    state.editor.clear();
+                    notice(state, "reconnecting; the run was abandoned");
+                } else {
+                    notice(state, "reconnecting");
+                }
+                state.notice_until_idle = true;
                 vec![Effect::Reconnect { target: t }]
             }
             None => Vec::new(),
@@ -233,18 +309,23 @@ fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
 fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
     match action {
         ProfileAction::Next => {
-            if let Some(i) = state.profiles.next_index() {
-                state.switch_profile(i);
-                let name = state
-                    .profiles
-                    .current()
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                notice(
-                    state,
-                    format!("profile {name} (applies to the next connection)"),
-                );
+            let Some(to) = state
+                .profiles
+                .next_index()
+                .and_then(|i| state.profiles.entries.get(i))
+                .map(|p| p.name.clone())
+            else {
+                return Vec::new();
+            };
+            if let Some(run) = state.run.as_ref().filter(|r| r.is_active()) {
+                state.overlay = Some(Overlay::ConfirmSwitch {
+                    from: run.profile.clone(),
+                    to,
+                });
+                return Vec::new();
             }
+            let headline = format!("profile {to}");
+            return switch_to(state, &to, headline);
         }
         ProfileAction::Edit => {
             if let Some(p) = state.profiles.current() {
@@ -298,14 +379,62 @@ fn open_profile_editor(state: &mut State, name: String, text: &str) {
 
 const BUSY: &str = "busy: waiting for the server (Esc aborts)";
 
+/// Tells the worker to drop its run and close its connection. Until it reports idle, what it
+/// reports is about what was aborted.
+fn abort(state: &mut State) -> Vec<Effect> {
+    state.aborting = true;
+    vec![Effect::Abort]
+}
+
+/// Makes the profile named `to` current, closing the old profile's connection; `headline`
+/// starts the notice.
+fn switch_to(state: &mut State, to: &str, headline: String) -> Vec<Effect> {
+    match state.profiles.position(to) {
+        Some(i) => change_profile(state, i, headline),
+        None => Vec::new(),
+    }
+}
+
+/// Makes the `i`th profile current, its toggles and no typed password, and closes the old
+/// profile's connection and run: a command typed next must reach the server the status bar
+/// names, never the one before it. Every change of profile (p, a save, a delete) comes here.
+fn change_profile(state: &mut State, i: usize, headline: String) -> Vec<Effect> {
+    let from = state
+        .profiles
+        .current()
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    let ran = state.run.as_ref().is_some_and(Run::is_active);
+    let connected = state.conn.is_open();
+    if ran {
+        // The step in the editor was the old run's.
+        state.editor.clear();
+    }
+    state.switch_profile(i);
+    // Worded after what the worker's abort does: it drops the run and closes the connection
+    // at once, without QUIT.
+    let closed = match (ran, connected) {
+        (true, _) => {
+            format!(": the run on {from} was aborted and its connection closed (QUIT not sent)")
+        }
+        (false, true) => format!(": the connection to {from} was closed (QUIT not sent)"),
+        (false, false) => String::new(),
+    };
+    notice(state, format!("{headline}{closed}"));
+    abort(state)
+}
+
 fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
     match state.run.as_mut().map(Run::ask) {
-        Some(Ok(())) => vec![effect],
+        Some(Ok(())) => {
+            clear_notice(state);
+            vec![effect]
+        }
         Some(Err(Refusal::Waiting)) => {
             notice(state, BUSY);
             Vec::new()
         }
-        Some(Err(Refusal::Finished)) | None => {
+        Some(Err(Refusal::Finished | Refusal::Stopped)) | None => {
             notice(state, "no scenario running: pick one and press Enter");
             Vec::new()
         }
@@ -313,14 +442,17 @@ fn with_run(state: &mut State, effect: Effect) -> Vec<Effect> {
 }
 
 fn with_run_or_manual(state: &mut State, effect: Effect) -> Vec<Effect> {
-    if state.run.as_ref().is_some_and(|r| !r.is_finished()) {
+    if state.run.as_ref().is_some_and(Run::is_active) {
         return with_run(state, effect);
     }
     match target(state) {
-        Some(t) => vec![Effect::Manual {
-            target: t,
-            bytes: b"RSET\r\n".to_vec(),
-        }],
+        Some(t) => {
+            clear_notice(state);
+            vec![Effect::Manual {
+                target: t,
+                bytes: b"RSET\r\n".to_vec(),
+            }]
+        }
         None => Vec::new(),
     }
 }
@@ -333,15 +465,23 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         notice(state, BUSY);
         return Vec::new();
     }
-    if needs_password(state)
-        && (scenario.authenticate
-            || scenario
-                .requires
-                .contains(&crate::scenario::model::Requirement::Auth))
-    {
-        state.overlay = Some(password_prompt(PendingAfterPassword::StartScenario {
-            run_all,
-        }));
+    let retry = PendingAfterPassword::StartScenario {
+        scenario: scenario.id.clone(),
+        run_all,
+    };
+    if needs_auth(&scenario) && auth_switched_off(state) {
+        notice(
+            state,
+            format!(
+                "{} logs in, and AUTH is off (F5): press F5 to turn it on",
+                scenario.label()
+            ),
+        );
+        return Vec::new();
+    }
+    let auth = needs_auth(&scenario) && state.toggles.auth;
+    if auth && needs_password(state) {
+        state.overlay = Some(password_prompt(retry));
         return Vec::new();
     }
     let Some(t) = target(state) else {
@@ -349,7 +489,8 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         return Vec::new();
     };
     state.toggles_in_use = Some(state.toggles);
-    state.run = Some(Run::new(scenario.clone()));
+    state.secret_retry = auth.then_some(retry);
+    state.run = Some(Run::new(scenario.clone(), t.profile_name.clone()));
     state.focus = Focus::Editor;
     state.editor.clear();
     notice(
@@ -386,6 +527,7 @@ fn send(state: &mut State) -> Vec<Effect> {
             return Vec::new();
         }
         let edited = Some(text).filter(|t| !t.trim().is_empty());
+        clear_notice(state);
         return vec![Effect::Advance { edited }];
     }
     if text.trim().is_empty() {
@@ -398,6 +540,14 @@ fn send(state: &mut State) -> Vec<Effect> {
     // AUTH typed by hand goes through the secure AUTH path: masked prompt, TLS gate, redaction.
     let upper = text.trim_start().to_ascii_uppercase();
     if let Some(rest) = upper.strip_prefix("AUTH ") {
+        if auth_switched_off(state) {
+            // Left in the editor, to send once F5 has turned AUTH on.
+            notice(
+                state,
+                "AUTH is off (F5): press F5 to turn it on, then Enter",
+            );
+            return Vec::new();
+        }
         let mech = rest
             .split_whitespace()
             .next()
@@ -410,10 +560,7 @@ fn send(state: &mut State) -> Vec<Effect> {
             }));
             return Vec::new();
         }
-        return vec![Effect::ManualAuth {
-            target: t,
-            mechanism: mech,
-        }];
+        return manual_auth(state, t, mech);
     }
     let mut bytes = match unescape(&text) {
         Ok(b) => b,
@@ -430,6 +577,7 @@ fn send(state: &mut State) -> Vec<Effect> {
     }
     state.toggles_in_use = Some(state.toggles);
     state.editor.clear();
+    clear_notice(state);
     vec![Effect::Manual { target: t, bytes }]
 }
 
@@ -451,10 +599,18 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             _ => state.overlay = None,
         },
         Overlay::Capabilities => state.overlay = None,
-        Overlay::Password { field, then } => match key.code {
+        Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
+                let failed = why.is_some();
                 state.overlay = None;
-                notice(state, "cancelled");
+                if failed {
+                    notice(
+                        state,
+                        "cancelled: F5 turns AUTH off; e edits where the profile's password comes from",
+                    );
+                } else {
+                    notice(state, "cancelled");
+                }
             }
             KeyCode::Enter => {
                 let empty = field.is_empty();
@@ -467,14 +623,14 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 }
                 state.password = Some(pw);
                 return match then {
-                    PendingAfterPassword::StartScenario { run_all } => {
+                    PendingAfterPassword::StartScenario { scenario, run_all } => {
+                        if let Some(i) = state.catalogue.iter().position(|s| s.id == scenario) {
+                            state.selected = i;
+                        }
                         start_scenario(state, run_all)
                     }
                     PendingAfterPassword::ManualAuth { mechanism } => match target(state) {
-                        Some(t) => vec![Effect::ManualAuth {
-                            target: t,
-                            mechanism,
-                        }],
+                        Some(t) => manual_auth(state, t, mechanism),
                         None => Vec::new(),
                     },
                 };
@@ -508,26 +664,58 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 field.input(key);
             }
         },
+        Overlay::ConfirmSwitch { from, to } => {
+            let (from, to) = (from.clone(), to.clone());
+            state.overlay = None;
+            if key.code == KeyCode::Char('y') {
+                let headline = format!("profile {to}");
+                return switch_to(state, &to, headline);
+            }
+            notice(state, format!("still on {from}; the run goes on"));
+        }
         Overlay::ConfirmDelete { name } => {
             let name = name.clone();
             state.overlay = None;
             if key.code == KeyCode::Char('y') {
                 let saved = state.profiles.current().is_some_and(|p| p.saved);
+                // Onto the first other profile before this one goes, as a switch: its
+                // toggles, no password typed for the deleted one, the connection closed.
+                let other = state.profiles.entries.iter().position(|p| p.name != name);
+                let headline = match other.and_then(|i| state.profiles.entries.get(i)) {
+                    Some(p) => format!("profile {name} removed; now on {}", p.name),
+                    None => format!("profile {name} removed"),
+                };
+                let here = state.profiles.position(&name).unwrap_or(0);
+                let mut effects = change_profile(state, other.unwrap_or(here), headline);
                 state.profiles.remove(&name);
+                forget_verdicts(state, &name);
                 if saved {
-                    return vec![Effect::DeleteProfile { name }];
+                    effects.push(Effect::DeleteProfile { name });
                 }
-                notice(state, format!("profile {name} removed"));
+                return effects;
             }
         }
     }
     Vec::new()
 }
 
-fn on_net(state: &mut State, ev: NetEvent) {
+fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
+    if state.aborting
+        && matches!(
+            ev,
+            NetEvent::Preview { .. }
+                | NetEvent::Step { .. }
+                | NetEvent::Done { .. }
+                | NetEvent::Conn(_)
+        )
+    {
+        return Vec::new();
+    }
     match ev {
         NetEvent::Entry(e) => state.transcript.push_entry(&e),
         NetEvent::Preview { index, text } => {
+            // The run is under way: its password was read.
+            state.secret_retry = None;
             let mut hint = None;
             if let Some(run) = state.run.as_mut() {
                 run.offered(index);
@@ -548,21 +736,29 @@ fn on_net(state: &mut State, ev: NetEvent) {
                 run.record(index, result);
             }
         }
-        NetEvent::Conn(info) => state.conn = info,
+        NetEvent::Conn(info) => {
+            if let Some(user) = info.auth.as_ref().filter(|_| state.conn.auth.is_none()) {
+                notice(state, format!("authenticated as {user}"));
+            }
+            state.conn = info;
+        }
         NetEvent::Done { verdict, reason } => {
+            state.secret_retry = None;
             if let Some(run) = state.run.as_mut() {
                 run.finish(verdict, reason.clone());
-                if let Some(i) = state.catalogue.iter().position(|s| s.id == run.scenario.id)
-                    && let Some(slot) = state.last_verdicts.get_mut(i)
-                {
-                    *slot = Some(verdict);
-                }
+                state
+                    .verdicts
+                    .record(&run.profile, &run.scenario.id, verdict);
             }
             state.editor.clear();
             state.focus = Focus::Picker;
             notice(state, format!("{verdict}: {reason}"));
         }
         NetEvent::Idle => {
+            state.aborting = false;
+            if state.notice_until_idle {
+                clear_notice(state);
+            }
             if let Some(run) = state.run.as_mut() {
                 run.stop_waiting();
             }
@@ -573,6 +769,20 @@ fn on_net(state: &mut State, ev: NetEvent) {
                 run.stop_waiting();
             }
             error(state, e.to_string());
+            let retry = state.secret_retry.take();
+            // Only for what needs the password: a run that logs in, or AUTH typed by hand.
+            // Anything else that failed on it is shown as it is.
+            if let (Some(then), Some(why)) = (retry, unreadable_password(&e))
+                && state.overlay.is_none()
+            {
+                state.overlay = Some(Overlay::Password {
+                    field: MaskedInput::default(),
+                    then,
+                    why: Some(format!(
+                        "{why}: type the password (kept in memory only), or Esc and F5 to turn AUTH off"
+                    )),
+                });
+            }
         }
         NetEvent::Exported(path) => {
             notice(state, format!("transcript written to {}", path.display()))
@@ -582,11 +792,30 @@ fn on_net(state: &mut State, ev: NetEvent) {
             path,
             profile,
         } => {
+            let changed = state
+                .profiles
+                .position(&name)
+                .and_then(|i| state.profiles.entries.get(i))
+                .is_some_and(|e| e.profile != *profile);
+            if changed {
+                forget_verdicts(state, &name);
+            }
             state.profiles.saved(&name, *profile);
-            notice(state, format!("profile {name} saved to {}", path.display()));
+            // The saved profile becomes current as any switch does: its own toggles (a
+            // require_tls saved shows at once), no password typed for another profile.
+            let headline = format!("profile {name} saved to {}", path.display());
+            return switch_to(state, &name, headline);
         }
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
     }
+    Vec::new()
+}
+
+/// The profile's verdicts were about a server it no longer names (or it is gone): a profile
+/// of that name starts again with none.
+fn forget_verdicts(state: &mut State, name: &str) {
+    state.verdicts.forget(name);
+    state.compare.retain(|(n, _)| n != name);
 }
 
 fn search_next(state: &mut State) {
@@ -737,7 +966,10 @@ mod tests {
                 reason: "554 5.7.1".into(),
             })),
         );
-        assert_eq!(s.last_verdicts[0], Some(crate::scenario::Verdict::Pass));
+        assert_eq!(
+            s.verdicts.get("p", "unauth-relay"),
+            Some(crate::scenario::Verdict::Pass)
+        );
         assert_eq!(s.focus, Focus::Picker);
         assert!(
             s.notice
@@ -893,6 +1125,447 @@ mod tests {
         let p = Profile::parse(&by_domain, path).expect("domain variant parses");
         assert!(p.server.is_empty());
         assert_eq!(p.domain.as_deref(), Some("example.com"));
+    }
+
+    fn net(state: &mut State, ev: NetEvent) {
+        update(state, Message::Net(Box::new(ev)));
+    }
+
+    fn shift(c: char) -> Message {
+        Message::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::SHIFT))
+    }
+
+    /// Two profiles on two servers; the second requires TLS.
+    fn two_profiles() -> State {
+        let mut s = state_with(true);
+        let mut second = s.profiles.entries[0].clone();
+        second.name = "q".into();
+        second.profile.server = "127.0.0.1:2526".into();
+        second.profile.require_tls = true;
+        s.profiles.entries.push(second);
+        s
+    }
+
+    fn current(s: &State) -> &str {
+        s.profiles.current().map_or("", |p| p.name.as_str())
+    }
+
+    /// The screen as text, to check what the operator is shown.
+    fn screen(s: &State) -> String {
+        let mut t =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 35)).expect("terminal");
+        t.draw(|f| super::super::view::view(s, f, super::super::view::Theme { color: false }))
+            .expect("draw");
+        let buf = t.backend().buffer();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The scenario list's row for `id`.
+    fn picker_row(s: &State, id: &str) -> String {
+        screen(s)
+            .lines()
+            .find(|l| l.contains(&format!(" {id} ")) || l.contains(&format!(" {id}│")))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn run_a(s: &mut State, verdict: crate::scenario::Verdict) {
+        // The worker is idle (after any abort a switch of profile asked for).
+        net(s, NetEvent::Idle);
+        s.focus = Focus::Picker;
+        s.selected = 0;
+        assert!(!update(s, key(KeyCode::Enter)).is_empty());
+        net(
+            s,
+            NetEvent::Done {
+                verdict,
+                reason: "x".into(),
+            },
+        );
+    }
+
+    #[test]
+    fn verdicts_are_kept_per_profile() {
+        use crate::scenario::Verdict;
+        let mut s = two_profiles();
+        run_a(&mut s, Verdict::Fail);
+        assert!(picker_row(&s, "unauth-relay").contains("FAIL"));
+        update(&mut s, key(KeyCode::Char('p')));
+        assert_eq!(current(&s), "q");
+        let row = picker_row(&s, "unauth-relay");
+        assert!(!row.contains("FAIL"), "q has run nothing yet: {row}");
+        run_a(&mut s, Verdict::Pass);
+        assert!(picker_row(&s, "unauth-relay").contains("PASS"));
+        update(&mut s, key(KeyCode::Char('p')));
+        assert_eq!(current(&s), "p");
+        let row = picker_row(&s, "unauth-relay");
+        assert!(
+            row.contains("FAIL") && !row.contains("PASS"),
+            "p keeps its own verdict: {row}"
+        );
+    }
+
+    #[test]
+    fn the_labs_verdicts_are_shown_side_by_side() {
+        use crate::scenario::Verdict;
+        let mut s = two_profiles();
+        s.compare = vec![("p".into(), "open".into()), ("q".into(), "secure".into())];
+        run_a(&mut s, Verdict::Fail);
+        let row = picker_row(&s, "unauth-relay");
+        assert!(row.contains("open:FAIL"), "{row}");
+        update(&mut s, key(KeyCode::Char('p')));
+        run_a(&mut s, Verdict::Pass);
+        let row = picker_row(&s, "unauth-relay");
+        assert!(row.contains("open:FAIL secure:PASS"), "{row}");
+        assert!(picker_row(&s, "auth-relay-approved").contains("B  auth-relay-approved"));
+        // A profile outside the comparison shows its own verdicts only.
+        s.compare.pop();
+        let row = picker_row(&s, "unauth-relay");
+        assert!(
+            row.contains("unauth-relay PASS") && !row.contains("open:"),
+            "{row}"
+        );
+        // A deleted profile's verdicts go with it: one made later under its name has none.
+        update(&mut s, shift('D'));
+        update(&mut s, key(KeyCode::Char('y')));
+        assert_eq!(s.verdicts.get("q", "unauth-relay"), None);
+        assert_eq!(s.verdicts.get("p", "unauth-relay"), Some(Verdict::Fail));
+    }
+
+    #[test]
+    fn switching_profile_closes_the_old_connection() {
+        let mut s = two_profiles();
+        s.focus = Focus::Editor;
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Manual { target, .. }] if target.profile_name == "p")
+        );
+        let open = super::super::state::ConnInfo {
+            phase: "ready".into(),
+            auth: Some("bob".into()),
+            ..Default::default()
+        };
+        net(&mut s, NetEvent::Conn(open.clone()));
+        net(&mut s, NetEvent::Idle);
+        update(&mut s, key(KeyCode::Esc));
+        assert_eq!(s.focus, Focus::Picker);
+        let e = update(&mut s, key(KeyCode::Char('p')));
+        assert!(
+            matches!(e.as_slice(), [Effect::Abort]),
+            "the worker closes the old connection: {e:?}"
+        );
+        assert_eq!(current(&s), "q");
+        assert!(s.conn.phase.is_empty() && s.conn.auth.is_none() && s.conn.tls.is_none());
+        assert!(s.toggles.require_tls, "q's own toggles");
+        assert!(!s.toggles_pending());
+        let top = screen(&s).lines().next().unwrap_or_default().to_string();
+        assert!(
+            top.contains("q │ 127.0.0.1:2526 │ not connected │ no TLS │ not authenticated"),
+            "{top}"
+        );
+        // News of the old connection still on its way does not come back.
+        net(&mut s, NetEvent::Conn(open));
+        assert!(s.conn.auth.is_none());
+        net(&mut s, NetEvent::Idle);
+        s.focus = Focus::Editor;
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Manual { target, .. }] if target.profile_name == "q")
+        );
+    }
+
+    #[test]
+    fn switching_profile_during_a_run_asks_first() {
+        let mut s = two_profiles();
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        update(&mut s, key(KeyCode::Tab));
+        assert_eq!(s.focus, Focus::Picker);
+        assert!(update(&mut s, key(KeyCode::Char('p'))).is_empty());
+        assert_eq!(current(&s), "p");
+        assert!(s.overlay.is_some());
+        assert!(
+            screen(&s).contains("a run is in progress on p: switch to q and abort it? y/n"),
+            "{}",
+            screen(&s)
+        );
+        // Anything but y keeps the run.
+        assert!(update(&mut s, key(KeyCode::Char('n'))).is_empty());
+        assert!(s.overlay.is_none());
+        assert_eq!(current(&s), "p");
+        assert_eq!(s.run.as_ref().and_then(|r| r.step()), Some(0));
+        update(&mut s, key(KeyCode::Char('p')));
+        let e = update(&mut s, key(KeyCode::Char('y')));
+        assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
+        assert_eq!(current(&s), "q");
+        assert!(s.run.as_ref().is_none_or(|r| r.step().is_none()));
+        assert_eq!(s.editor.text(), "", "the old run's step is gone");
+    }
+
+    #[test]
+    fn esc_aborts_a_run_and_clears_its_step() {
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        assert_eq!(s.focus, Focus::Editor);
+        net(
+            &mut s,
+            NetEvent::Conn(super::super::state::ConnInfo {
+                phase: "ready".into(),
+                ..Default::default()
+            }),
+        );
+        let e = update(&mut s, key(KeyCode::Esc));
+        assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
+        assert_eq!(s.editor.text(), "");
+        assert_eq!(s.focus, Focus::Picker);
+        assert_eq!(s.conn.phase, "closed (aborted)");
+        assert!(
+            s.run
+                .as_ref()
+                .is_some_and(|r| r.step().is_none() && !r.is_waiting())
+        );
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.starts_with("aborted") && t.contains("QUIT")),
+            "{:?}",
+            s.notice
+        );
+        // A preview already on its way from the aborted run does not refill the editor.
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 1,
+                text: "RCPT TO:<a@b>".into(),
+            },
+        );
+        net(&mut s, NetEvent::Idle);
+        assert_eq!(s.editor.text(), "");
+        // What is typed next is a command of its own, not an edit of the step.
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Manual { bytes, .. }] if bytes == b"NOOP\r\n"),
+            "{e:?}"
+        );
+        // Nothing is left to skip or run.
+        assert!(update(&mut s, ctrl('r')).is_empty());
+        // Esc while connecting aborts as well.
+        s.focus = Focus::Picker;
+        update(&mut s, key(KeyCode::Enter));
+        let e = update(&mut s, key(KeyCode::Esc));
+        assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
+        assert!(s.run.as_ref().is_some_and(|r| !r.is_waiting()));
+        // Ctrl-L drops the worker's run to reconnect: its step does not stay either.
+        net(&mut s, NetEvent::Idle);
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        let e = update(&mut s, ctrl('l'));
+        assert!(matches!(e.as_slice(), [Effect::Reconnect { .. }]), "{e:?}");
+        assert_eq!(s.editor.text(), "");
+        assert!(s.run.as_ref().is_some_and(|r| r.step().is_none()));
+    }
+
+    fn secret_unset(var: &str) -> NetEvent {
+        NetEvent::Error(std::sync::Arc::new(
+            super::super::worker::WorkerError::Target {
+                profile: "p".into(),
+                source: crate::target::TargetError::Secret(crate::secret::SecretError::EnvUnset {
+                    var: var.into(),
+                }),
+            },
+        ))
+    }
+
+    #[test]
+    fn an_unset_password_env_asks_for_the_password_and_retries() {
+        let mut s = state_with(true);
+        s.selected = 1; // B authenticates
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::StartScenario { .. }]));
+        net(&mut s, secret_unset("ALICE_PW"));
+        assert!(matches!(s.overlay, Some(Overlay::Password { .. })));
+        let shown = screen(&s);
+        assert!(
+            shown.contains("environment variable ALICE_PW is not set: type the password"),
+            "{shown}"
+        );
+        assert!(shown.contains("F5"), "{shown}");
+        s.selected = 0; // the operator's selection does not change what is retried
+        typed(&mut s, "s3cret");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::StartScenario { target, scenario, .. }] if target.password.is_some() && scenario.id == "auth-relay-approved"),
+            "{e:?}"
+        );
+        // AUTH typed by hand, likewise.
+        let mut s = state_with(true);
+        s.focus = Focus::Editor;
+        typed(&mut s, "AUTH LOGIN");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::ManualAuth { .. }]));
+        net(&mut s, secret_unset("ALICE_PW"));
+        net(&mut s, NetEvent::Idle);
+        assert!(matches!(s.overlay, Some(Overlay::Password { .. })));
+        typed(&mut s, "s3cret");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::ManualAuth { mechanism: Mechanism::Login, target }] if target.password.is_some()),
+            "{e:?}"
+        );
+        // A run that needs no AUTH never asks: its error is shown as it is.
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Enter));
+        net(&mut s, secret_unset("ALICE_PW"));
+        assert!(s.overlay.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(err, t)| *err && t.contains("ALICE_PW"))
+        );
+    }
+
+    #[test]
+    fn a_saved_or_deleted_profile_brings_its_toggles_and_no_typed_password() {
+        let mut s = state_with(false);
+        s.password = Some(secrecy::SecretString::from("typed"));
+        let mut strict = s.profiles.entries[0].profile.clone();
+        strict.require_tls = true;
+        net(
+            &mut s,
+            NetEvent::ProfileSaved {
+                name: "strict".into(),
+                path: "strict.toml".into(),
+                profile: Box::new(strict),
+            },
+        );
+        assert_eq!(current(&s), "strict");
+        assert!(
+            s.toggles.require_tls,
+            "F3 shows the saved profile's setting"
+        );
+        assert!(screen(&s).contains("F3 req:on"));
+        assert!(s.password.is_none(), "p's password does not go to strict");
+        s.password = Some(secrecy::SecretString::from("typed"));
+        update(&mut s, shift('D'));
+        let e = update(&mut s, key(KeyCode::Char('y')));
+        assert!(
+            matches!(e.as_slice(), [Effect::Abort, Effect::DeleteProfile { name }] if name == "strict"),
+            "{e:?}"
+        );
+        assert_eq!(current(&s), "p");
+        assert!(!s.toggles.require_tls);
+        assert!(s.password.is_none(), "strict's password does not go to p");
+    }
+
+    #[test]
+    fn with_auth_off_a_scenario_that_needs_it_says_so() {
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::F(5)));
+        assert!(!s.toggles.auth);
+        s.selected = 1; // B authenticates
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(s.run.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("AUTH is off (F5)")),
+            "{:?}",
+            s.notice
+        );
+        s.focus = Focus::Editor;
+        typed(&mut s, "AUTH PLAIN");
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("AUTH is off (F5)")),
+            "{:?}",
+            s.notice
+        );
+        assert_eq!(s.editor.text(), "AUTH PLAIN", "kept to send after F5");
+        update(&mut s, key(KeyCode::F(5)));
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::ManualAuth { .. }]), "{e:?}");
+        update(&mut s, key(KeyCode::F(5)));
+        // A needs no AUTH.
+        s.focus = Focus::Picker;
+        s.selected = 0;
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::StartScenario { .. }]));
+    }
+
+    #[test]
+    fn notices_end_with_what_they_describe() {
+        let mut s = state_with(true);
+        s.focus = Focus::Editor;
+        typed(&mut s, "bad \\q");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(s.notice.as_ref().is_some_and(|(err, _)| *err));
+        s.editor.clear();
+        typed(&mut s, "NOOP");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(
+            s.notice.is_none(),
+            "a command sent replaces the old error: {:?}",
+            s.notice
+        );
+        // AUTH refused (no TLS), then accepted once TLS is up: the refusal is over.
+        net(
+            &mut s,
+            NetEvent::Error(std::sync::Arc::new(super::super::worker::WorkerError::Net(
+                crate::net::NetError::Refusal(crate::smtp::session::Refusal::CleartextAuth),
+            ))),
+        );
+        assert!(s.notice.as_ref().is_some_and(|(err, _)| *err));
+        net(
+            &mut s,
+            NetEvent::Conn(super::super::state::ConnInfo {
+                phase: "ready".into(),
+                auth: Some("bob".into()),
+                ..Default::default()
+            }),
+        );
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(err, t)| !*err && t.contains("authenticated as bob")),
+            "{:?}",
+            s.notice
+        );
+        // "reconnecting" lasts until the reconnection is done.
+        update(&mut s, ctrl('l'));
+        assert!(s.notice.as_ref().is_some_and(|(_, t)| t == "reconnecting"));
+        net(&mut s, NetEvent::Idle);
+        assert!(s.notice.is_none(), "{:?}", s.notice);
     }
 
     #[test]

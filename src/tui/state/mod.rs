@@ -11,12 +11,13 @@ mod profiles;
 mod run;
 mod toggles;
 mod transcript_view;
+mod verdicts;
 
 pub use super::lines::{LineKind, LineMeta, Lines};
 use super::masked::MaskedInput;
 use crate::net::tls::TlsInfo;
 use crate::profile::Profile;
-use crate::scenario::{Scenario, Verdict};
+use crate::scenario::Scenario;
 use crate::smtp::auth::Mechanism;
 use crate::transcript::Entry;
 pub use editor::Editor;
@@ -24,6 +25,7 @@ pub use profiles::{ProfileEntry, Profiles};
 pub use run::{Phase, Refusal, Run, StepView};
 pub use toggles::{TOGGLES, Toggle, ToggleSpec, Toggles};
 pub use transcript_view::TranscriptView;
+pub use verdicts::Verdicts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -45,6 +47,8 @@ pub enum Overlay {
     Password {
         field: MaskedInput,
         then: PendingAfterPassword,
+        /// Why it is asked when the profile does name a source: that source failed.
+        why: Option<String>,
     },
     ProfileEditor {
         name: String,
@@ -54,13 +58,24 @@ pub enum Overlay {
     ConfirmDelete {
         name: String,
     },
+    /// Switching profile would abort the run in progress: asked first.
+    ConfirmSwitch {
+        from: String,
+        to: String,
+    },
 }
 
 /// What to do once the operator has typed a password.
 #[derive(Debug, Clone)]
 pub enum PendingAfterPassword {
-    StartScenario { run_all: bool },
-    ManualAuth { mechanism: Mechanism },
+    /// The scenario by id: the selection may have moved while the password was asked for.
+    StartScenario {
+        scenario: String,
+        run_all: bool,
+    },
+    ManualAuth {
+        mechanism: Mechanism,
+    },
 }
 
 /// The connection as the status bar shows it.
@@ -73,11 +88,23 @@ pub struct ConnInfo {
     pub caps_after: Vec<(String, String)>,
 }
 
+impl ConnInfo {
+    /// True while the worker holds a connection open (the worker says "closed …" once it
+    /// has closed one; nothing at all before the first).
+    pub fn is_open(&self) -> bool {
+        !self.phase.is_empty() && !self.phase.starts_with("closed")
+    }
+}
+
 pub struct State {
     pub profiles: Profiles,
     pub catalogue: Vec<Scenario>,
     pub selected: usize,
-    pub last_verdicts: Vec<Option<Verdict>>,
+    pub verdicts: Verdicts,
+    /// Profiles whose verdicts the scenario list shows side by side, each under a short tag,
+    /// while one of them is current: the practice labs of a first run, so that the welcome
+    /// line's comparison is on the screen.
+    pub compare: Vec<(String, String)>,
     pub focus: Focus,
     pub toggles: Toggles,
     /// The toggles in force on the current connection, to say when a change is pending.
@@ -86,8 +113,11 @@ pub struct State {
     pub run: Option<Run>,
     pub editor: Editor,
     pub conn: ConnInfo,
-    /// The latest notice for the status line: (is_error, text).
+    /// The latest notice for the status line: (is_error, text). How long one lasts is
+    /// `update`'s rule, written where notices are set.
     pub notice: Option<(bool, String)>,
+    /// The notice announces work in progress and ends when the worker goes idle.
+    pub notice_until_idle: bool,
     pub overlay: Option<Overlay>,
     /// Kept in memory only, never written anywhere.
     pub password: Option<SecretString>,
@@ -95,6 +125,15 @@ pub struct State {
     pub relay_101: &'static str,
     pub quit: bool,
     pub welcome: Option<String>,
+    /// An abort is on its way to the worker. Until it reports idle, what it reports is about
+    /// the run or connection being aborted (a step, a preview, the connection's state), and
+    /// showing it would bring back what the abort ended.
+    pub aborting: bool,
+    /// What to retry with a typed password if the worker reports that it could not read the
+    /// profile's (an unset environment variable, a failing password_command): set when a run
+    /// that authenticates or a hand-typed AUTH goes out, and cleared when something that does
+    /// not read the password goes out instead, so that a failure elsewhere opens no prompt.
+    pub secret_retry: Option<PendingAfterPassword>,
 }
 
 impl State {
@@ -105,12 +144,12 @@ impl State {
             .map_or(Toggles::from_profile(&Profile::default()), |p| {
                 Toggles::from_profile(&p.profile)
             });
-        let n = catalogue.len();
         State {
             profiles,
             catalogue,
             selected: 0,
-            last_verdicts: vec![None; n],
+            verdicts: Verdicts::default(),
+            compare: Vec::new(),
             focus: Focus::Picker,
             toggles,
             toggles_in_use: None,
@@ -119,23 +158,31 @@ impl State {
             editor: Editor::default(),
             conn: ConnInfo::default(),
             notice: None,
+            notice_until_idle: false,
             overlay: None,
             password: None,
             log_path: None,
             relay_101: crate::scenario::teaching::RELAY_101,
             quit: false,
             welcome: None,
+            aborting: false,
+            secret_retry: None,
         }
     }
 
-    /// Makes the `i`th profile current: its settings become the toggles, and a password
-    /// typed for another profile is forgotten.
+    /// Makes the `i`th profile current: its settings become the toggles, a password typed
+    /// for another profile is forgotten, and nothing of the old profile's connection or run
+    /// is shown as if it were the new one's. Closing that connection is the caller's effect.
     pub fn switch_profile(&mut self, i: usize) {
         self.profiles.select(i);
         self.password = None;
         if let Some(p) = self.profiles.current() {
             self.toggles = Toggles::from_profile(&p.profile);
         }
+        self.toggles_in_use = None;
+        self.conn = ConnInfo::default();
+        self.run = None;
+        self.secret_retry = None;
     }
 
     pub fn selected_scenario(&self) -> Option<&Scenario> {

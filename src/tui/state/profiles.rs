@@ -49,13 +49,13 @@ impl Profiles {
         (!self.entries.is_empty()).then(|| (self.current + 1) % self.entries.len())
     }
 
-    /// Records a profile as saved on disk (replacing one of the same name) and selects it.
+    /// Records a profile as saved on disk, replacing one of the same name. Selecting it is a
+    /// switch of profile, which is the caller's (the connection and the toggles change too).
     pub fn saved(&mut self, name: &str, profile: Profile) {
         match self.position(name) {
             Some(i) => {
                 self.entries[i].profile = profile;
                 self.entries[i].saved = true;
-                self.current = i;
             }
             None => {
                 self.entries.push(ProfileEntry {
@@ -63,7 +63,6 @@ impl Profiles {
                     profile,
                     saved: true,
                 });
-                self.current = self.entries.len() - 1;
             }
         }
     }

@@ -23,8 +23,8 @@ pub enum Phase {
     /// Step `n` went out (sent, skipped, or the rest of the run asked for): waiting for the
     /// server.
     Waiting(usize),
-    /// Nobody is waiting and no step is in the editor: aborted, failed or gone idle before
-    /// the first step.
+    /// Nobody is waiting and no step is in the editor: aborted, or failed or gone idle before
+    /// the first step. The worker holds no run then, so there is nothing to ask it.
     Stopped,
     /// The verdict and why.
     Finished(Verdict, String),
@@ -36,11 +36,16 @@ pub enum Refusal {
     /// It is already waiting for the server.
     Waiting,
     Finished,
+    /// Aborted or failed: the worker dropped it.
+    Stopped,
 }
 
 #[derive(Debug, Clone)]
 pub struct Run {
     pub scenario: Scenario,
+    /// The profile it runs on: its verdict is that profile's, whichever is current when the
+    /// verdict arrives.
+    pub profile: String,
     pub steps: Vec<StepView>,
     /// Changed only by the transitions below, so no path can leave a stale phase behind.
     phase: Phase,
@@ -48,7 +53,7 @@ pub struct Run {
 
 impl Run {
     /// A run about to connect: every step still to come.
-    pub fn new(scenario: Scenario) -> Run {
+    pub fn new(scenario: Scenario, profile: String) -> Run {
         let steps = scenario
             .steps
             .iter()
@@ -64,6 +69,7 @@ impl Run {
             .collect();
         Run {
             scenario,
+            profile,
             steps,
             phase: Phase::Starting,
         }
@@ -76,6 +82,14 @@ impl Run {
     /// True while the server has the next move.
     pub fn is_waiting(&self) -> bool {
         matches!(self.phase, Phase::Starting | Phase::Waiting(_))
+    }
+
+    /// True while the run goes on: connecting, at a step, or waiting for a step's reply.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Starting | Phase::AtStep(_) | Phase::Waiting(_)
+        )
     }
 
     pub fn is_finished(&self) -> bool {
@@ -108,11 +122,23 @@ impl Run {
     pub fn ask(&mut self) -> Result<(), Refusal> {
         self.phase = match self.phase {
             Phase::AtStep(n) => Phase::Waiting(n),
-            Phase::Stopped => Phase::Starting,
             Phase::Starting | Phase::Waiting(_) => return Err(Refusal::Waiting),
+            // Asking a worker that holds no run gets no answer at all (the rest of the run
+            // is an empty loop there), and the run would wait for ever.
+            Phase::Stopped => return Err(Refusal::Stopped),
             Phase::Finished(..) => return Err(Refusal::Finished),
         };
         Ok(())
+    }
+
+    /// The operator aborts the run: the worker drops it, so no step stays in the editor to
+    /// be sent to a run that is gone. True if the run was going on.
+    pub fn abort(&mut self) -> bool {
+        if !self.is_active() {
+            return false;
+        }
+        self.phase = Phase::Stopped;
+        true
     }
 
     /// Stops waiting for the server (aborted, or the network side went idle or failed); a
@@ -172,7 +198,7 @@ mod tests {
             .next()
             .map(|e| e.scenario)
             .expect("a built-in scenario");
-        Run::new(scenario)
+        Run::new(scenario, "p".into())
     }
 
     #[test]
@@ -208,7 +234,27 @@ mod tests {
         assert_eq!(r.phase(), &Phase::Stopped);
         assert_eq!(r.step(), None);
         assert!(!r.is_waiting());
-        assert_eq!(r.ask(), Ok(()));
-        assert!(r.is_waiting());
+        assert_eq!(r.ask(), Err(Refusal::Stopped));
+        assert!(!r.is_waiting());
+        // A late preview still brings the step (the worker was slower than an old Idle).
+        r.offered(0);
+        assert_eq!(r.phase(), &Phase::AtStep(0));
+    }
+
+    #[test]
+    fn an_aborted_run_has_no_step_and_asks_nothing() {
+        let mut r = run();
+        r.offered(0);
+        assert!(r.abort());
+        assert_eq!(r.phase(), &Phase::Stopped);
+        assert_eq!(r.step(), None);
+        assert!(!r.is_active());
+        assert_eq!(r.ask(), Err(Refusal::Stopped));
+        assert!(!r.abort(), "only once");
+        let mut r = run();
+        assert!(r.abort(), "connecting is aborted too");
+        r.finish(Verdict::Pass, "554".into());
+        assert!(!r.abort(), "a finished run is left as it is");
+        assert!(r.is_finished());
     }
 }

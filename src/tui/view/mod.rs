@@ -83,7 +83,7 @@ fn render_editor(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let title = match &state.run {
         Some(r) if r.is_waiting() => " Command: waiting for the server… (Esc aborts) ".to_string(),
         Some(r) if matches!(r.phase(), Phase::AtStep(_)) => {
-            " Command: next step, edit if you like, Enter sends ".to_string()
+            " Command: next step, edit if you like, Enter sends, Esc aborts ".to_string()
         }
         _ => " Command (escapes: \\r \\n \\0 \\xHH; AUTH asks for the password) ".to_string(),
     };

@@ -70,6 +70,25 @@ pub fn help_text(state: &State) -> Vec<String> {
     out
 }
 
+/// How many lines `text` takes wrapped at word boundaries to `width` columns (a word longer
+/// than a line is cut across lines, as the paragraph does).
+fn wrapped_lines(text: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let mut lines = 0;
+    // As if a line were full, so that the first word starts one.
+    let mut used = width;
+    for word in text.split_whitespace() {
+        let n = word.chars().count();
+        if used + 1 + n <= width {
+            used += 1 + n;
+        } else {
+            lines += n.div_ceil(width);
+            used = (n - 1) % width + 1;
+        }
+    }
+    lines.max(1)
+}
+
 pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let Some(overlay) = &state.overlay else {
         return;
@@ -131,14 +150,36 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 r,
             );
         }
-        Overlay::Password { field, .. } => {
-            let r = centered(area, 60, 20);
+        Overlay::Password { field, why, .. } => {
+            let r = match why {
+                // The reason, a blank line and the field, in borders: as tall as that needs.
+                Some(why) => {
+                    let r = centered(area, 80, 100);
+                    let lines = wrapped_lines(why, usize::from(r.width.saturating_sub(2)));
+                    let height = u16::try_from(lines).unwrap_or(u16::MAX).saturating_add(4);
+                    let top = r.y + r.height.saturating_sub(height) / 2;
+                    Rect::new(r.x, top, r.width, height.min(r.height))
+                }
+                None => centered(area, 60, 20),
+            };
             frame.render_widget(Clear, r);
             let block = Block::default()
                 .borders(Borders::ALL)
                 .title(" Password (Enter to use, Esc to cancel; never saved) ");
-            let inner = block.inner(r);
+            let mut inner = block.inner(r);
             frame.render_widget(block, r);
+            if let Some(why) = why {
+                let parts = Layout::default()
+                    .direction(Direction::Vertical)
+                    .constraints([Constraint::Min(1), Constraint::Length(1)])
+                    .split(inner);
+                frame.render_widget(
+                    Paragraph::new(Span::styled(why.clone(), theme.fg(Color::Yellow)))
+                        .wrap(Wrap { trim: true }),
+                    parts[0],
+                );
+                inner = parts[1];
+            }
             // The mask only: one bullet per character, never the text.
             let shown = if field.is_empty() {
                 Line::from(Span::styled(
@@ -178,6 +219,22 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 );
             }
         }
+        Overlay::ConfirmSwitch { from, to } => {
+            let r = centered(area, 70, 20);
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(format!(
+                    "a run is in progress on {from}: switch to {to} and abort it? y/n"
+                ))
+                .wrap(Wrap { trim: true })
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" Switch profile "),
+                ),
+                r,
+            );
+        }
         Overlay::ConfirmDelete { name } => {
             let r = centered(area, 50, 20);
             frame.render_widget(Clear, r);
@@ -189,5 +246,19 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 r,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped_lines;
+
+    #[test]
+    fn wrapped_lines_counts_as_words_wrap() {
+        assert_eq!(wrapped_lines("", 10), 1);
+        assert_eq!(wrapped_lines("one two", 7), 1);
+        assert_eq!(wrapped_lines("one two", 6), 2);
+        assert_eq!(wrapped_lines("one two three", 9), 2);
+        assert_eq!(wrapped_lines("abcdefghijkl x", 5), 3);
     }
 }
