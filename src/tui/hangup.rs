@@ -55,9 +55,7 @@ pub fn is_hung_up() -> bool {
         tv_nsec: 0,
     };
     poll(&mut fds, Some(&now)).is_ok()
-        && fds[0]
-            .revents()
-            .intersects(PollFlags::HUP | PollFlags::ERR)
+        && fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR)
 }
 
 #[cfg(not(unix))]
