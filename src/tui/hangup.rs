@@ -6,15 +6,25 @@
 
 use std::os::fd::AsFd;
 
-/// Blocks until standard input hangs up; returns false if it cannot be polled. The caller
-/// checks first that standard input is a terminal: not here, since a thread may start after
-/// the hang-up, when isatty already fails.
+/// Blocks until the terminal hangs up; returns false if it cannot be polled. The terminal is
+/// standard input when that is one, else /dev/tty, which crossterm then reads instead.
 #[cfg(unix)]
 pub fn wait_for_hangup() -> bool {
+    use std::io::IsTerminal;
+
+    if std::io::stdin().is_terminal() {
+        return wait_on(std::io::stdin().as_fd());
+    }
+    match std::fs::File::open("/dev/tty") {
+        Ok(tty) => wait_on(tty.as_fd()),
+        Err(_) => false,
+    }
+}
+
+#[cfg(unix)]
+fn wait_on(fd: std::os::fd::BorrowedFd<'_>) -> bool {
     use rustix::event::{PollFd, PollFlags, poll};
 
-    let stdin = std::io::stdin();
-    let fd = stdin.as_fd();
     loop {
         let mut fds = [PollFd::new(&fd, PollFlags::empty())];
         match poll(&mut fds, None) {

@@ -210,7 +210,23 @@ fn outside_events() -> impl Stream<Item = Message> {
     let _ = std::thread::Builder::new()
         .name("terminal-input".into())
         .spawn(move || {
-            while let Ok(ev) = ratatui::crossterm::event::read() {
+            // A read error is retried (an interrupted read is no reason to go deaf) unless the
+            // terminal hung up; a run of errors with no event between them ends the thread, so
+            // a permanent failure costs a bounded number of tries, not a spinning core.
+            let mut failures = 0u32;
+            loop {
+                let ev = match ratatui::crossterm::event::read() {
+                    Ok(ev) => {
+                        failures = 0;
+                        ev
+                    }
+                    Err(_) if hangup::is_hung_up() || failures >= 50 => break,
+                    Err(_) => {
+                        failures += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        continue;
+                    }
+                };
                 let msg = match ev {
                     TermEvent::Key(k) => Message::Key(k),
                     TermEvent::Mouse(m) => Message::Mouse(m),
@@ -239,8 +255,9 @@ fn outside_events() -> impl Stream<Item = Message> {
             }
         }
     }
-    // A plain thread: it blocks in poll(2) for the life of the app and is never joined.
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+    // A plain thread: it blocks in poll(2) for the life of the app and is never joined. It
+    // watches the terminal crossterm reads: standard input, or /dev/tty when input is not one.
+    {
         let hangup_tx = tx.clone();
         let _ = std::thread::Builder::new()
             .name("hangup-watch".into())

@@ -636,6 +636,8 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 };
             }
             KeyCode::Backspace => field.pop(),
+            // Ctrl-H is Backspace on terminals that send ^H for it.
+            KeyCode::Char('h') if key.modifiers.contains(KeyModifiers::CONTROL) => field.pop(),
             KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => field.clear(),
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => field.push(c),
             _ => {}
@@ -1057,6 +1059,23 @@ mod tests {
         );
         assert!(s.password.is_some());
         assert!(s.overlay.is_none());
+    }
+
+    #[test]
+    fn ctrl_h_and_backspace_erase_in_the_password_prompt() {
+        use secrecy::ExposeSecret;
+        let mut s = state_with(false);
+        s.focus = Focus::Editor;
+        typed(&mut s, "AUTH PLAIN");
+        update(&mut s, key(KeyCode::Enter));
+        typed(&mut s, "abcd");
+        update(&mut s, ctrl('h'));
+        update(&mut s, key(KeyCode::Backspace));
+        update(&mut s, key(KeyCode::Enter));
+        assert_eq!(
+            s.password.as_ref().map(|p| p.expose_secret().to_string()),
+            Some("ab".to_string())
+        );
     }
 
     #[test]
