@@ -380,6 +380,16 @@ pub struct TargetArgs {
     /// Seconds one session may take [default: 600].
     #[arg(long, value_name = "SECS")]
     pub session_timeout: Option<f64>,
+    /// Connect over IPv4 only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Connect over IPv6 only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Connect from this local address: IP or IP:PORT (to test policy by source address on a
+    /// machine with several).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub local_address: Option<String>,
     /// Send a HAProxy PROXY header before anything else (v1 text, v2 binary), as a load
     /// balancer does, so the server takes --proxy-source as the client.
     #[arg(long, value_enum, value_name = "VERSION", requires = "proxy_source")]

@@ -95,7 +95,7 @@ fn cli(argv: &[&str], profile_name: &str, p: &Profile) -> String {
         ),
         other => panic!("{other:?}"),
     };
-    let o = smtpscope::commands::target::overrides(&t, &a, &r, may_prompt);
+    let o = smtpscope::commands::target::overrides(&t, &a, &r, may_prompt).expect("flags");
     fingerprint(smtpscope::target::resolve(Some((profile_name, p)), &o))
 }
 

@@ -3,6 +3,7 @@
 
 use crate::cli::{AuthArg, AuthArgs, ProxyArg, RelayArgs, TargetArgs, TlsArg, TrustArg};
 use crate::net::TlsMode;
+use crate::net::connect::{Family, Origin};
 use crate::net::tls::Trust;
 use crate::profile::{Profile, RelayAddresses};
 use crate::smtp::auth::Mechanism;
@@ -20,13 +21,37 @@ pub fn mechanism(arg: AuthArg) -> Mechanism {
 
 /// Flags as overrides. `may_prompt`: a no-echo prompt is allowed when no password source is
 /// given (`session` on a terminal; never `check`).
-pub fn overrides(t: &TargetArgs, a: &AuthArgs, r: &RelayArgs, may_prompt: bool) -> Overrides {
+/// `--local-address IP[:PORT]`.
+fn local_address(text: &str) -> Result<std::net::SocketAddr, TargetError> {
+    let bad = || TargetError::LocalAddress {
+        value: text.to_string(),
+    };
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 0));
+    }
+    text.parse().map_err(|_| bad())
+}
+
+pub fn overrides(
+    t: &TargetArgs,
+    a: &AuthArgs,
+    r: &RelayArgs,
+    may_prompt: bool,
+) -> Result<Overrides, TargetError> {
     let password = match (&a.password_env, &a.password_file) {
         (Some(var), _) => Some(PasswordSource::Env(var.clone())),
         (None, Some(path)) => Some(PasswordSource::File(path.clone())),
         (None, None) => None,
     };
-    Overrides {
+    let origin = Origin {
+        family: match (t.ipv4, t.ipv6) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Any,
+        },
+        local: t.local_address.as_deref().map(local_address).transpose()?,
+    };
+    Ok(Overrides {
         server: t.server.clone(),
         domain: t.domain.clone(),
         dns_server: t.dns_server,
@@ -53,6 +78,7 @@ pub fn overrides(t: &TargetArgs, a: &AuthArgs, r: &RelayArgs, may_prompt: bool) 
             ProxyArg::V2 => ProxyVersion::V2,
         }),
         proxy_source: t.proxy_source,
+        origin,
         allow_cleartext_auth: a.allow_cleartext_auth,
         auth: AuthOverrides {
             enabled: None,
@@ -70,7 +96,7 @@ pub fn overrides(t: &TargetArgs, a: &AuthArgs, r: &RelayArgs, may_prompt: bool) 
             other_local_sender: r.other_local_sender.clone(),
             auth_sender: r.auth_sender.clone(),
         },
-    }
+    })
 }
 
 /// `--profile` loaded (its warnings printed on stderr) and resolved with the flags.
@@ -99,6 +125,6 @@ pub fn resolve(
     }
     target::resolve(
         profile.as_ref().map(|(n, p)| (n.as_str(), p)),
-        &overrides(t, a, r, may_prompt),
+        &overrides(t, a, r, may_prompt)?,
     )
 }

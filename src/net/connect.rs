@@ -103,10 +103,58 @@ fn parse_port(p: &str, spec: &str) -> Result<u16, AddressError> {
     }
 }
 
+/// Which addresses of a name to try (`-4`, `-6`), and where to connect from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub family: Family,
+    /// Bind to this local address (port 0: any) before connecting (`--local-address`).
+    pub local: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Family {
+    #[default]
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    fn admits(self, addr: &SocketAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => addr.is_ipv4(),
+            Family::V6 => addr.is_ipv6(),
+        }
+    }
+}
+
+async fn connect_one(addr: SocketAddr, local: Option<SocketAddr>) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(local)?;
+    socket.connect(addr).await
+}
+
 /// Resolves and connects, trying each address in turn within `timeout` overall.
 pub async fn connect(
     target: &Target,
     timeout: Duration,
+) -> Result<(TcpStream, SocketAddr), NetError> {
+    connect_from(target, timeout, Origin::default()).await
+}
+
+/// [`connect`], limited to one address family and bound to a local address if asked.
+pub async fn connect_from(
+    target: &Target,
+    timeout: Duration,
+    origin: Origin,
 ) -> Result<(TcpStream, SocketAddr), NetError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let addrs: Vec<SocketAddr> = match tokio::time::timeout_at(
@@ -135,9 +183,31 @@ pub async fn connect(
             reason: "no addresses".into(),
         });
     }
+    // The local address decides the family too: a v4 source cannot reach a v6 server.
+    let local_family = match origin.local {
+        Some(SocketAddr::V4(_)) => Family::V4,
+        Some(SocketAddr::V6(_)) => Family::V6,
+        None => Family::Any,
+    };
+    let addrs: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| origin.family.admits(a) && local_family.admits(a))
+        .collect();
+    if addrs.is_empty() {
+        return Err(NetError::Resolve {
+            host: target.host.clone(),
+            reason: match (origin.family, local_family) {
+                (Family::V4, _) | (_, Family::V4) => {
+                    "no IPv4 address (-4 or an IPv4 --local-address)"
+                }
+                _ => "no IPv6 address (-6 or an IPv6 --local-address)",
+            }
+            .into(),
+        });
+    }
     let mut last = None;
     for addr in addrs {
-        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        match tokio::time::timeout_at(deadline, connect_one(addr, origin.local)).await {
             Err(_) => {
                 return Err(NetError::ConnectTimeout {
                     target: format!("{target} ({addr})"),

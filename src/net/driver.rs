@@ -17,7 +17,7 @@ use crate::smtp::reply::{Reply, ReplyLimits, ReplyParser};
 use crate::smtp::session::{SecurityPolicy, Session};
 use crate::transcript::{Event, Transcript};
 
-use super::connect::{Target, connect};
+use super::connect::{Target, connect_from};
 use super::error::NetError;
 use super::tls::{self, TlsInfo, TlsOptions};
 
@@ -58,6 +58,8 @@ pub struct ConnectOptions {
     pub target: Target,
     /// A PROXY protocol header to send first, naming this client address as the origin.
     pub proxy: Option<(ProxyVersion, std::net::SocketAddr)>,
+    /// Address family and local address to connect from.
+    pub origin: super::connect::Origin,
     /// LMTP (RFC 2033) instead of SMTP: LHLO, and one reply per recipient after the message.
     pub lmtp: bool,
     pub tls_mode: TlsMode,
@@ -72,6 +74,7 @@ impl ConnectOptions {
         ConnectOptions {
             target,
             proxy: None,
+            origin: super::connect::Origin::default(),
             lmtp: false,
             tls_mode: TlsMode::default(),
             tls: TlsOptions::default(),
@@ -197,10 +200,11 @@ impl Connection {
             },
             false,
         );
-        let (stream, peer) = match connect(&target, self.opts.timeouts.connect).await {
-            Ok(ok) => ok,
-            Err(e) => return Err(self.fail(e)),
-        };
+        let (stream, peer) =
+            match connect_from(&target, self.opts.timeouts.connect, self.opts.origin).await {
+                Ok(ok) => ok,
+                Err(e) => return Err(self.fail(e)),
+            };
         self.transcript.event(
             Event::Connected {
                 peer: peer.to_string(),

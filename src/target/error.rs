@@ -27,6 +27,8 @@ pub enum TargetError {
     CaFile(#[from] crate::net::tls::TlsSetupError),
     #[error("dns_server {value:?} is not IP:PORT")]
     DnsServer { value: String },
+    #[error("--local-address {value:?} is not IP or IP:PORT")]
+    LocalAddress { value: String },
     #[error("proxy_source {value:?} is not IP:PORT")]
     ProxySource { value: String },
     #[error(

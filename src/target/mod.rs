@@ -53,6 +53,7 @@ pub struct Overrides {
     pub session_timeout: Option<f64>,
     pub proxy: Option<crate::smtp::proxy::ProxyVersion>,
     pub proxy_source: Option<SocketAddr>,
+    pub origin: crate::net::connect::Origin,
     pub allow_cleartext_auth: bool,
     pub auth: AuthOverrides,
     /// Each address set here replaces the profile's.
@@ -213,6 +214,7 @@ pub fn resolve(
         require_tls,
         allow_cleartext_auth: o.allow_cleartext_auth,
     };
+    opts.origin = o.origin;
     opts.proxy = match o.proxy.or(p.and_then(|p| p.proxy)) {
         None => None,
         Some(version) => {
