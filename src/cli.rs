@@ -477,6 +477,10 @@ pub struct SessionArgs {
     /// A header for the generated test message, "Name: value"; repeatable.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// Attach this file to the generated message (MIME, content type from the extension);
+    /// repeatable.
+    #[arg(long, value_name = "FILE", conflicts_with = "data_file")]
+    pub attach: Vec<PathBuf>,
     /// The generated message's body: TEXT, or @FILE for a file's content.
     #[arg(long, value_name = "TEXT|@FILE", conflicts_with = "data_file")]
     pub body: Option<String>,

@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod compose;
 #[cfg(feature = "dns")]
 pub mod dns;
 pub mod exit;

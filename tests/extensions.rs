@@ -243,3 +243,46 @@ fn drop_after_closes_without_quit() {
     assert!(lines(&received, "QUIT").is_empty(), "{received:?}");
     assert!(out.contains("closing without QUIT after mail"), "{out}");
 }
+
+#[test]
+fn attachments_make_a_mime_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("report.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4 not really\n").unwrap();
+    let s = FakeServer::start(None, false, |peer: &mut Peer| {
+        greet(peer, &[]);
+        peer.expect("MAIL");
+        peer.send(b"250 ok\r\n");
+        peer.expect("RCPT");
+        peer.send(b"250 ok\r\n");
+        peer.expect("DATA");
+        peer.send(b"354 go\r\n");
+        let mut message = Vec::new();
+        while let Some(l) = peer.line() {
+            if l == b".\r\n" {
+                break;
+            }
+            message.extend(l);
+        }
+        let text = String::from_utf8(message).unwrap();
+        assert!(text.contains("multipart/mixed"), "{text}");
+        assert!(text.contains("application/pdf"), "{text}");
+        assert!(text.contains("report.pdf"), "{text}");
+        assert!(text.contains("X-Smtpscope-Test: "), "{text}");
+        assert!(text.contains("X-Ticket: 7"), "{text}");
+        peer.send(b"250 queued\r\n");
+        peer.expect("QUIT");
+        peer.send(b"221 bye\r\n");
+        peer.close();
+    });
+    let (code, out) = session(
+        &s.addr(),
+        &["--attach", pdf.to_str().unwrap(), "--header", "X-Ticket: 7"],
+    );
+    s.finish();
+    assert_eq!(code, Some(0), "{out}");
+    let missing = dir.path().join("missing.bin");
+    let (code, out) = session("127.0.0.1:9", &["--attach", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("missing.bin"), "{out}");
+}

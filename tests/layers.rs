@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("lab", 3),
     ("scenario", 4),
     ("oneshot", 4),
+    ("compose", 4),
     ("report", 5),
     ("dns", 5),
     ("target", 6),

@@ -25,6 +25,8 @@ enum PrepareError {
     DataFile { path: String, reason: String },
     #[error("--xclient {given:?}: {why}")]
     Xclient { given: String, why: String },
+    #[error(transparent)]
+    Compose(#[from] crate::compose::ComposeError),
     #[error("{option} {given:?}: {why}")]
     Option {
         option: &'static str,
@@ -39,7 +41,8 @@ impl PrepareError {
             PrepareError::Target(e) => Failure::of_target(e),
             PrepareError::DataFile { .. }
             | PrepareError::Xclient { .. }
-            | PrepareError::Option { .. } => Failure::Usage,
+            | PrepareError::Option { .. }
+            | PrepareError::Compose(_) => Failure::Usage,
         }
     }
 }
@@ -175,14 +178,26 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
                 }),
                 None => None,
             };
-            Body::Text(crate::net::exchange::custom_test_message(
-                Some(&from),
-                &args.to,
-                &helo,
-                "test",
-                &args.headers,
-                text.as_deref(),
-            ))
+            if args.attach.is_empty() {
+                Body::Text(crate::net::exchange::custom_test_message(
+                    Some(&from),
+                    &args.to,
+                    &helo,
+                    "test",
+                    &args.headers,
+                    text.as_deref(),
+                ))
+            } else {
+                let mime = crate::compose::build(&crate::compose::MimeMessage {
+                    from: &from,
+                    to: &args.to,
+                    id_domain: &helo,
+                    headers: &args.headers,
+                    body: text.as_deref(),
+                    attachments: &args.attach,
+                })?;
+                Body::Text(mime)
+            }
         }
     };
     let (mail_params, rcpt_params) = extension_params(args)?;

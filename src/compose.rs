@@ -1,0 +1,88 @@
+//! A test message with attachments, as MIME, for `session --attach`: built by mail-builder
+//! (which does not dot-stuff: the DATA encoder does that as the message streams).
+
+use std::path::{Path, PathBuf};
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::raw::Raw;
+
+/// What to build: the envelope's addresses as headers, the extra headers, the body text, and
+/// the files to attach.
+pub struct MimeMessage<'a> {
+    pub from: &'a str,
+    pub to: &'a [String],
+    pub id_domain: &'a str,
+    pub headers: &'a [String],
+    pub body: Option<&'a [u8]>,
+    pub attachments: &'a [PathBuf],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("--attach {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot build the MIME message: {0}")]
+    Build(std::io::Error),
+}
+
+/// A content type from the file name, for the common cases; anything else is bytes.
+fn content_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "log" => "text/plain",
+        "html" | "htm" => "text/html",
+        "csv" => "text/csv",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "eml" => "message/rfc822",
+        _ => "application/octet-stream",
+    }
+}
+
+pub fn build(m: &MimeMessage<'_>) -> Result<Vec<u8>, ComposeError> {
+    let now = jiff::Timestamp::now();
+    let unique = format!("{}.{}", now.as_second(), now.subsec_nanosecond());
+    let mut builder = MessageBuilder::new()
+        .from(m.from)
+        .to(m.to.iter().map(String::as_str).collect::<Vec<_>>())
+        .subject(format!("smtpscope test {unique}"))
+        .date(now.as_second())
+        .message_id(format!("{unique}@{}", m.id_domain))
+        .header("X-Smtpscope-Test", Raw::new(unique.clone()))
+        .header(
+            "X-Mailer",
+            Raw::new(format!("smtpscope {}", env!("CARGO_PKG_VERSION"))),
+        );
+    for h in m.headers {
+        if let Some((name, value)) = h.split_once(':') {
+            builder = builder.header(name.trim().to_string(), Raw::new(value.trim().to_string()));
+        }
+    }
+    let text = match m.body {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => "This message was sent by smtpscope (test). It can be deleted.\r\n".into(),
+    };
+    builder = builder.text_body(text);
+    for path in m.attachments {
+        let data = std::fs::read(path).map_err(|source| ComposeError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "attachment".into());
+        builder = builder.attachment(content_type(path), name, data);
+    }
+    builder.write_to_vec().map_err(ComposeError::Build)
+}
