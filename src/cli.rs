@@ -339,63 +339,79 @@ pub enum Format {
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     /// Saved profile to start from (see `smtpscope profiles list`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Transport", long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Server to connect to: HOST, HOST:PORT, IP:PORT or [IPv6]:PORT.
-    #[arg(long, value_name = "HOST[:PORT]")]
+    #[arg(help_heading = "Transport", long, value_name = "HOST[:PORT]")]
     pub server: Option<String>,
     /// Find the servers from this domain's MX records (in preference order); `--server` wins.
-    #[arg(long, value_name = "DOMAIN")]
+    #[arg(help_heading = "Transport", long, value_name = "DOMAIN")]
     pub domain: Option<String>,
     /// DNS server for MX and posture lookups (default: the system's resolver).
-    #[arg(long, value_name = "IP:PORT")]
+    #[arg(help_heading = "Transport", long, value_name = "IP:PORT")]
     pub dns_server: Option<std::net::SocketAddr>,
     /// Port to use on MX hosts found with --domain [default: the profile's mx_port, else 25].
-    #[arg(long, value_name = "PORT")]
+    #[arg(help_heading = "Transport", long, value_name = "PORT")]
     pub mx_port: Option<u16>,
     /// How to use TLS [default: starttls].
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "TLS", long, value_enum)]
     pub tls: Option<TlsArg>,
     /// Stop, sending nothing more, unless TLS is established.
-    #[arg(long)]
+    #[arg(help_heading = "TLS", long)]
     pub require_tls: bool,
     /// Accept a certificate that fails verification; the exact failure is still recorded.
-    #[arg(long)]
+    #[arg(help_heading = "TLS", long)]
     pub insecure: bool,
     /// Trust the CA certificates in this PEM file instead of the system's.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "TLS", long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
     /// Where trusted roots come from when no --ca-file is given [default: platform].
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "TLS", long, value_enum)]
     pub trust: Option<TrustArg>,
     /// Name to verify the certificate against and send as SNI (default: the server's host).
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "TLS", long, value_name = "NAME")]
     pub tls_name: Option<String>,
     /// Name to announce in EHLO (default: this machine's host name).
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Envelope", long, value_name = "NAME")]
     pub helo: Option<String>,
     /// Seconds to wait for a connection and for each reply [default: 30].
-    #[arg(long, value_name = "SECS")]
+    #[arg(help_heading = "Transport", long, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// Seconds one session may take [default: 600].
-    #[arg(long, value_name = "SECS")]
+    #[arg(help_heading = "Transport", long, value_name = "SECS")]
     pub session_timeout: Option<f64>,
     /// Connect over IPv4 only.
-    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    #[arg(
+        help_heading = "Transport",
+        short = '4',
+        long = "ipv4",
+        conflicts_with = "ipv6"
+    )]
     pub ipv4: bool,
     /// Connect over IPv6 only.
-    #[arg(short = '6', long = "ipv6")]
+    #[arg(help_heading = "Transport", short = '6', long = "ipv6")]
     pub ipv6: bool,
     /// Connect from this local address: IP or IP:PORT (to test policy by source address on a
     /// machine with several).
-    #[arg(long, value_name = "IP[:PORT]")]
+    #[arg(help_heading = "Transport", long, value_name = "IP[:PORT]")]
     pub local_address: Option<String>,
     /// Send a HAProxy PROXY header before anything else (v1 text, v2 binary), as a load
     /// balancer does, so the server takes --proxy-source as the client.
-    #[arg(long, value_enum, value_name = "VERSION", requires = "proxy_source")]
+    #[arg(
+        help_heading = "Transport",
+        long,
+        value_enum,
+        value_name = "VERSION",
+        requires = "proxy_source"
+    )]
     pub proxy: Option<ProxyArg>,
     /// The client address the PROXY header names (IP:PORT, the same family as the server's).
-    #[arg(long, value_name = "IP:PORT", requires = "proxy")]
+    #[arg(
+        help_heading = "Transport",
+        long,
+        value_name = "IP:PORT",
+        requires = "proxy"
+    )]
     pub proxy_source: Option<std::net::SocketAddr>,
 }
 
@@ -429,19 +445,24 @@ pub enum ProxyArg {
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
     /// SASL mechanism to authenticate with.
-    #[arg(long, value_enum, value_name = "MECHANISM")]
+    #[arg(help_heading = "AUTH", long, value_enum, value_name = "MECHANISM")]
     pub auth: Option<AuthArg>,
     /// User name for AUTH.
-    #[arg(long, value_name = "USER")]
+    #[arg(help_heading = "AUTH", long, value_name = "USER")]
     pub user: Option<String>,
     /// Read the password (or XOAUTH2 token) from this environment variable.
-    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    #[arg(
+        help_heading = "AUTH",
+        long,
+        value_name = "VAR",
+        conflicts_with = "password_file"
+    )]
     pub password_env: Option<String>,
     /// Read the password (or XOAUTH2 token) from the first line of this file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "AUTH", long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// Permit AUTH without TLS. Credentials then travel in cleartext.
-    #[arg(long)]
+    #[arg(help_heading = "AUTH", long)]
     pub allow_cleartext_auth: bool,
 }
 
@@ -452,84 +473,106 @@ pub struct SessionArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     /// Envelope sender (MAIL FROM). Default: smtpscope@<helo name>.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Envelope", long, value_name = "ADDR")]
     pub from: Option<String>,
     /// Envelope recipient (RCPT TO); repeat for several. Without one the session ends after
     /// EHLO, STARTTLS and AUTH.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Envelope", long, value_name = "ADDR")]
     pub to: Vec<String>,
     /// Send this file as the message (line endings made CRLF, dot-stuffed). Default: a short
     /// generated test message.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Data", long, value_name = "FILE")]
     pub data_file: Option<PathBuf>,
     /// How much of a large message the transcript keeps: its first and last 4 KiB with its
     /// length and SHA-256 (summary), or every byte (full). The wire always gets every byte.
-    #[arg(long, value_enum, value_name = "HOW", default_value_t = ShowData::Summary)]
+    #[arg(help_heading = "Data", long, value_enum, value_name = "HOW", default_value_t = ShowData::Summary)]
     pub show_data: ShowData,
     /// Break the rules on purpose: send the message over the server's advertised SIZE, and
     /// extension parameters (DSN, REQUIRETLS, SMTPUTF8, 8BITMIME) it does not advertise.
-    #[arg(long)]
+    #[arg(help_heading = "Data", long)]
     pub force: bool,
     /// Close the connection without QUIT after this step (swaks's --drop-after), to see how the
     /// server copes with a client that vanishes.
-    #[arg(long, value_enum, value_name = "STEP", conflicts_with = "quit_after")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        value_name = "STEP",
+        conflicts_with = "quit_after"
+    )]
     pub drop_after: Option<QuitAfter>,
     /// A header for the generated test message, "Name: value"; repeatable.
-    #[arg(long = "header", value_name = "NAME: VALUE")]
+    #[arg(help_heading = "Data", long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
     /// Attach this file to the generated message (MIME, content type from the extension);
     /// repeatable.
-    #[arg(long, value_name = "FILE", conflicts_with = "data_file")]
+    #[arg(
+        help_heading = "Data",
+        long,
+        value_name = "FILE",
+        conflicts_with = "data_file"
+    )]
     pub attach: Vec<PathBuf>,
     /// The generated message's body: TEXT, or @FILE for a file's content.
-    #[arg(long, value_name = "TEXT|@FILE", conflicts_with = "data_file")]
+    #[arg(
+        help_heading = "Data",
+        long,
+        value_name = "TEXT|@FILE",
+        conflicts_with = "data_file"
+    )]
     pub body: Option<String>,
     /// DSN (RFC 3461): RET=FULL or HDRS on MAIL FROM.
-    #[arg(long, value_enum, value_name = "WHAT")]
+    #[arg(help_heading = "Envelope", long, value_enum, value_name = "WHAT")]
     pub dsn_ret: Option<DsnRetArg>,
     /// DSN: NOTIFY= on each RCPT TO, e.g. success,failure or never.
-    #[arg(long, value_enum, value_name = "WHEN", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Envelope",
+        long,
+        value_enum,
+        value_name = "WHEN",
+        value_delimiter = ','
+    )]
     pub dsn_notify: Vec<DsnNotifyArg>,
     /// DSN: ENVID= on MAIL FROM (xtext-encoded).
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "Envelope", long, value_name = "ID")]
     pub dsn_envid: Option<String>,
     /// REQUIRETLS on MAIL FROM (RFC 8689); only inside TLS.
-    #[arg(long)]
+    #[arg(help_heading = "Envelope", long)]
     pub requiretls: bool,
     /// SMTPUTF8 on MAIL FROM (RFC 6531); added by itself when an address is not ASCII.
-    #[arg(long)]
+    #[arg(help_heading = "Envelope", long)]
     pub smtputf8: bool,
     /// BODY=8BITMIME on MAIL FROM (RFC 6152).
-    #[arg(long = "8bitmime")]
+    #[arg(help_heading = "Envelope", long = "8bitmime")]
     pub eight_bit_mime: bool,
     /// A further MAIL FROM parameter, sent as given (KEY or KEY=VALUE); repeatable.
-    #[arg(long, value_name = "PARAM")]
+    #[arg(help_heading = "Envelope", long, value_name = "PARAM")]
     pub mail_param: Vec<String>,
     /// A further RCPT TO parameter, sent as given; repeatable.
-    #[arg(long, value_name = "PARAM")]
+    #[arg(help_heading = "Envelope", long, value_name = "PARAM")]
     pub rcpt_param: Vec<String>,
     /// Send the message with BDAT (RFC 3030 CHUNKING) instead of DATA, in chunks of SIZE
     /// octets [default: 65536 when given without a size].
-    #[arg(long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "65536")]
+    #[arg(help_heading = "Data", long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "65536")]
     pub bdat: Option<usize>,
     /// Send MAIL, every RCPT and DATA as one batch when the server advertises PIPELINING
     /// (RFC 2920); with --force even when it does not.
-    #[arg(long)]
+    #[arg(help_heading = "Envelope", long)]
     pub pipeline: bool,
     /// SMTP, or LMTP (RFC 2033: LHLO, and one reply per recipient after the message), as
     /// swaks's --protocol LMTP.
-    #[arg(long, value_enum, default_value_t = ProtocolArg::Smtp)]
+    #[arg(help_heading = "Transport", long, value_enum, default_value_t = ProtocolArg::Smtp)]
     pub protocol: ProtocolArg,
     /// Postfix XCLIENT attribute (NAME, REVERSE_NAME, ADDR, PORT, PROTO, HELO, LOGIN,
     /// DESTADDR, DESTPORT), repeatable: after EHLO (and TLS) the session is treated as if from
     /// that client, to test policy by client address. The server must allow this host.
-    #[arg(long, value_name = "NAME=VALUE")]
+    #[arg(help_heading = "Envelope", long, value_name = "NAME=VALUE")]
     pub xclient: Vec<String>,
     /// Stop after this step, then QUIT. In session order: connect, banner, first-ehlo (before
     /// STARTTLS), tls, ehlo (the last EHLO, inside TLS when TLS is used), auth, mail, rcpt, data.
-    #[arg(long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Data)]
+    #[arg(help_heading = "Output", long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Data)]
     pub quit_after: QuitAfter,
     /// Output format: a live transcript, or one JSON document at the end.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
