@@ -323,6 +323,7 @@ fn human_output_and_secrets() {
         return;
     };
     let cfg = config_dir(pf, pf.relaxed_port, true);
+    let needles = secret_needles(&pf.restricted_user, &pf.restricted_password);
     for format in ["human", "json", "junit"] {
         let (_, out, err) = check(
             pf,
@@ -337,18 +338,68 @@ fn human_output_and_secrets() {
             ],
         );
         let all = format!("{out}{err}");
+        for n in &needles {
+            assert!(!all.contains(n.as_str()), "{format} leaked {n:?}: {all}");
+        }
+        // No leak proves nothing unless the transcript, with its AUTH line, is in the report.
+        let transcript = match format {
+            "junit" => {
+                let doc = roxmltree::Document::parse(&out).expect("valid XML");
+                doc.descendants()
+                    .filter(|n| n.has_tag_name("system-out"))
+                    .filter_map(|n| n.text())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+            "json" => {
+                let doc: Value = serde_json::from_str(&out).expect("json");
+                doc["results"][0]["transcripts"]
+                    .as_array()
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default()
+            }
+            _ => all.clone(),
+        };
         assert!(
-            !all.contains(&pf.restricted_password),
-            "{format} leaked the password: {all}"
+            transcript.contains("C: AUTH PLAIN <redacted>"),
+            "{format}: transcript shown, redacted: {all}"
         );
+        assert!(transcript.contains("S: 235 2.7.0"), "{format}: {all}");
         if format == "human" {
             assert!(all.contains("PASS"), "{all}");
-            assert!(
-                all.contains("AUTH PLAIN <redacted>"),
-                "transcript shown, redacted: {all}"
-            );
         }
     }
+}
+
+/// The password as it could leak: plain, base64 alone, inside PLAIN's `\0user\0pass` (with and
+/// without the realm Cyrus adds), at each base64 alignment inside a longer string, and every
+/// mechanism's own encodings.
+fn secret_needles(user: &str, pw: &str) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+    let mut needles = vec![pw.to_string(), B64.encode(pw)];
+    for u in [user.to_string(), format!("{user}@lab.example")] {
+        needles.push(B64.encode(format!("\0{u}\0{pw}")));
+        needles.push(B64.encode(format!("{u}\0{pw}")));
+    }
+    for pad in 0..3 {
+        let enc = B64.encode(format!("{}{pw}", "x".repeat(pad)));
+        needles.push(enc[4..enc.len() - 4].to_string());
+    }
+    for mech in smtpscope::smtp::auth::Mechanism::ALL {
+        let creds = smtpscope::smtp::auth::Credentials {
+            username: user.into(),
+            secret: pw.to_string().into(),
+            authzid: None,
+        };
+        needles.extend(smtpscope::smtp::auth::secret_needles(mech, &creds));
+    }
+    needles
 }
 
 #[test]
