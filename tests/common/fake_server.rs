@@ -176,7 +176,7 @@ impl Peer {
         let mut tcp = reader.into_inner();
         match server_handshake(config, &mut tcp) {
             Handshake::Done(conn) => {
-                let tls = rustls::StreamOwned::new(conn, tcp);
+                let tls = rustls::StreamOwned::new(*conn, tcp);
                 self.stream = Stream::Tls(Box::new(BufReader::new(tls)));
                 true
             }
@@ -203,7 +203,7 @@ impl Peer {
 
 /// How a server-side handshake ended.
 pub enum Handshake {
-    Done(rustls::ServerConnection),
+    Done(Box<rustls::ServerConnection>),
     /// `after`: bytes the client sent that are not TLS records (its ClientHello and alert are),
     /// read by the TLS stack along with them. A client must send none after a failed handshake.
     Failed {
@@ -229,7 +229,7 @@ pub fn server_handshake(config: Arc<rustls::ServerConfig>, tcp: &mut TcpStream) 
             };
         }
     }
-    Handshake::Done(conn)
+    Handshake::Done(Box::new(conn))
 }
 
 /// Whatever follows the complete TLS records at the start of `bytes`.

@@ -236,7 +236,7 @@ impl Peer {
         let mut tcp = tcp;
         match crate::common::fake_server::server_handshake(config, &mut tcp) {
             Handshake::Done(conn) => {
-                self.stream = Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
+                self.stream = Stream::Tls(Box::new(rustls::StreamOwned::new(*conn, tcp)));
                 true
             }
             Handshake::Failed { after } => {
