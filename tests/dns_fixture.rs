@@ -316,7 +316,7 @@ fn dig_sees_the_same_records() {
         .is_err()
     {
         assert!(!is_ci(), "CI requires dig: apt-get install bind9-dnsutils");
-        eprintln!("SKIPPED: {test}: dig not installed (apt-get install bind9-dnsutils)");
+        common::skips::skipped(test, "dig not installed (apt-get install bind9-dnsutils)");
         return;
     }
     let dig = |name: &str, qtype: &str, extra: &[&str]| -> String {

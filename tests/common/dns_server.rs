@@ -301,7 +301,7 @@ pub fn shared(test_name: &str) -> Option<&'static DnsServer> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CI requires dnsmasq: install dnsmasq-base; here: {why}");
             }
-            eprintln!("SKIPPED: {test_name}: {why}");
+            super::skips::skipped(test_name, &why);
             None
         }
         Err(e) => panic!("{test_name}: starting the shared DNS server failed: {e}"),
