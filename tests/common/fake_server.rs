@@ -95,6 +95,11 @@ impl Peer {
         matches!(self.stream, Stream::Tls(_))
     }
 
+    /// True once a write failed or the connection was closed: the client is gone.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.stream, Stream::Gone)
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         let r = match &mut self.stream {
             Stream::Plain(s) => s
