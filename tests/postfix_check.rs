@@ -491,3 +491,99 @@ fn send_data_confirms_relay_and_delivery() {
         "{doc:#}"
     );
 }
+
+/// SECURITY.md §4, against the open relay: without --send-data a relay probe stops after
+/// RCPT, so no session sends DATA and no message is stored, though the server accepted the
+/// recipient. The control, the same run with --send-data, stores a message for that
+/// recipient (so the search would have found one), labelled with a unique id that the
+/// transcript shows and a second run does not repeat.
+#[test]
+fn an_open_relay_test_relays_nothing_unless_asked() {
+    let Some(pf) = shared("an_open_relay_test_relays_nothing_unless_asked") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.open_relay_port, false);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let rcpt = |tag: &str| {
+        format!(
+            "probe-{tag}-{}-{nanos}@elsewhere.example.org",
+            std::process::id()
+        )
+    };
+    let run = |rcpt: &str, send_data: bool| {
+        let mut args = vec![
+            "--scenario",
+            "A",
+            "--external-recipient",
+            rcpt,
+            "--transcripts",
+            "--format",
+            "json",
+        ];
+        if send_data {
+            args.push("--send-data");
+        }
+        let (code, out, err) = check(pf, cfg.path(), &args);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        assert_eq!(code, 1, "an open relay fails A: {doc:#}");
+        assert_eq!(verdicts(&doc)["unauth-relay"], "fail", "{doc:#}");
+        let transcripts: Vec<String> = doc["results"][0]["transcripts"]
+            .as_array()
+            .expect("transcripts")
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        transcripts.join("\n")
+    };
+
+    let quiet = rcpt("quiet");
+    let t = run(&quiet, false);
+    assert!(t.contains(&format!("C: RCPT TO:<{quiet}>")), "{t}");
+    assert!(t.contains("S: 250 2.1.5 Ok"), "the server accepted it: {t}");
+    assert!(!t.contains("C: DATA"), "DATA sent without --send-data: {t}");
+    assert!(t.contains("C: QUIT"), "{t}");
+
+    let sent = rcpt("sent");
+    let t = run(&sent, true);
+    let id = t
+        .lines()
+        .find_map(|l| {
+            l.split_once("C: X-Smtpscope-Test: ")
+                .map(|(_, id)| id.trim())
+        })
+        .unwrap_or_else(|| panic!("no test id in the transcript: {t}"))
+        .to_string();
+    let stored = pf
+        .wait_for_relayed_message_containing(sent.as_bytes(), Duration::from_secs(15))
+        .expect("the control's message reached the sink");
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(
+        stored.contains(&format!("X-Smtpscope-Test: {id}\n")),
+        "{stored}"
+    );
+    assert!(
+        stored.contains(&format!("Subject: smtpscope relay test {id}\n")),
+        "{stored}"
+    );
+    assert!(stored.contains(&format!("Message-ID: <{id}@")), "{stored}");
+    assert!(
+        stored.contains("This message was sent by smtpscope"),
+        "{stored}"
+    );
+    // By now the control's message was delivered; had the quiet run sent one, it would be
+    // in the sink too.
+    assert!(
+        pf.wait_for_relayed_message_containing(quiet.as_bytes(), Duration::from_secs(2))
+            .is_err(),
+        "a message for {quiet} was stored without --send-data"
+    );
+
+    let again = run(&rcpt("again"), true);
+    assert!(
+        !again.contains(&format!("X-Smtpscope-Test: {id}")),
+        "the test id is not unique: {again}"
+    );
+}
