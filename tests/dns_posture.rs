@@ -1,5 +1,6 @@
 //! `check --domain` against a real DNS server (dnsmasq on 127.0.0.1, started by the fixture)
-//! serving good, missing, duplicated and broken records: MX targets and posture verdicts.
+//! serving good, missing, weak, duplicated and broken records: MX targets, and every cell of
+//! README's posture table with its reason.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 

@@ -3,7 +3,7 @@
 //! Hostile servers against every front end. Each behaviour in the table below is played by a
 //! local server (tests/common/hostile_server.rs) and met three times, concurrently:
 //!
-//! (a) `smtpscope session` (the binary, with `--timeout 1`),
+//! (a) `smtpscope session` (the binary, with `--timeout 2`),
 //! (b) `smtpscope check --scenario A --format json --transcripts` (the binary),
 //! (c) the TUI's update/view/worker loop on a TestBackend, scenario A started with Enter.
 //!
@@ -17,8 +17,9 @@
 //! Five of these found bugs when they were written (a doubled timeout, 999 and 2500 acted on
 //! as codes, a bare CR left unexplained, a missing STARTTLS not named by `check`); they pass
 //! now, with the fixes. Timing: `--timeout` is per reply, and after a timeout smtpscope no
-//! longer sends QUIT (`a_timeout_ends_the_session_within_the_timeout`); the margins in
-//! `Expect::timeouts` remain generous.
+//! longer sends QUIT (`a_timeout_ends_the_session_within_the_timeout`), so each front end sits
+//! through exactly the timeouts in `Expect::timeouts`, and its bound leaves no room for one
+//! more (the margin is below one timeout).
 
 mod common;
 #[allow(dead_code)]
