@@ -485,33 +485,72 @@ other_local_sender = "someone-else@example.com"
         assert!(leftovers.is_empty());
     }
 
+    /// Readers never see a half-written profile, and the test shows that reads really did
+    /// happen while saves were in flight: a reader loops for as long as the writers run, and
+    /// counts the reads that began or ended with a save under way.
     #[test]
     fn concurrent_saves_never_leave_a_corrupt_file() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let dir = tempfile::tempdir().expect("tempdir");
         let store = ProfileStore::new(dir.path());
         let base = Profile::parse(FULL, Path::new("x.toml")).expect("parses");
-        std::thread::scope(|scope| {
-            for t in 0..4 {
-                let store = store.clone();
-                let mut p = base.clone();
+        // The file exists before the race, so every read must find a whole profile.
+        store.save("shared", &base).expect("first save");
+        let in_flight = AtomicUsize::new(0);
+        let writers_done = AtomicBool::new(false);
+        let (reads, overlapped) = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..4)
+                .map(|t| {
+                    let (store, in_flight) = (store.clone(), &in_flight);
+                    let mut p = base.clone();
+                    scope.spawn(move || {
+                        for i in 0..50 {
+                            p.helo = Some(format!("writer-{t}-{i}.example"));
+                            in_flight.fetch_add(1, Ordering::SeqCst);
+                            let saved = store.save("shared", &p);
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            saved.expect("save");
+                        }
+                    })
+                })
+                .collect();
+            let reader = {
+                let (store, in_flight, done) = (store.clone(), &in_flight, &writers_done);
                 scope.spawn(move || {
-                    for i in 0..50 {
-                        p.helo = Some(format!("writer-{t}-{i}.example"));
-                        store.save("shared", &p).expect("save");
+                    let (mut reads, mut overlapped) = (0usize, 0usize);
+                    while !done.load(Ordering::SeqCst) {
+                        let before = in_flight.load(Ordering::SeqCst);
+                        let read = store.load("shared");
+                        let after = in_flight.load(Ordering::SeqCst);
+                        match read {
+                            Ok(p) => assert!(
+                                p.helo.as_deref().is_some_and(
+                                    |h| h.starts_with("writer-") || h == "probe.example.com"
+                                ),
+                                "{:?}",
+                                p.helo
+                            ),
+                            Err(e) => panic!("a reader saw a broken profile: {e}"),
+                        }
+                        reads += 1;
+                        if before > 0 || after > 0 {
+                            overlapped += 1;
+                        }
                     }
-                });
+                    (reads, overlapped)
+                })
+            };
+            for w in writers {
+                w.join().expect("writer");
             }
-            let reader = store.clone();
-            scope.spawn(move || {
-                for _ in 0..200 {
-                    match reader.load("shared") {
-                        Ok(p) => assert!(p.helo.is_some_and(|h| h.starts_with("writer-"))),
-                        Err(ProfileError::NotFound { .. }) => {}
-                        Err(e) => panic!("a reader saw a broken profile: {e}"),
-                    }
-                }
-            });
+            writers_done.store(true, Ordering::SeqCst);
+            reader.join().expect("reader")
         });
+        // Without overlap the test would prove nothing about atomicity.
+        assert!(
+            overlapped >= 20,
+            "only {overlapped} of {reads} reads overlapped a save"
+        );
         assert!(store.load("shared").is_ok());
         let leftovers = std::fs::read_dir(store.dir()).expect("dir").count();
         assert_eq!(leftovers, 1, "no temporary files left behind");

@@ -1,5 +1,6 @@
 //! `check --domain` against a real DNS server (dnsmasq on 127.0.0.1, started by the fixture)
-//! serving good, missing, duplicated and broken records: MX targets and posture verdicts.
+//! serving good, missing, weak, duplicated and broken records: MX targets, and every cell of
+//! README's posture table with its reason.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 
@@ -73,54 +74,198 @@ fn assert_verdict(v: &BTreeMap<String, (String, String)>, id: &str, want: &str, 
     );
 }
 
+/// One cell of README's posture table: a fixture domain, a check, the verdict it must get and
+/// words its reason must hold (each row of the table gets every one of its cells).
+const CELLS: &[(&str, &str, &str, &str)] = &[
+    // MX: hosts or a null MX pass; no MX (A fallback) warns; nothing at all fails.
+    (
+        "good.example",
+        "posture-mx",
+        "pass",
+        "mx1.good.example (10), mx2.good.example (20)",
+    ),
+    ("nullmx.example", "posture-mx", "pass", "null MX (RFC 7505)"),
+    (
+        "missing.example",
+        "posture-mx",
+        "warn",
+        "no MX record: mail falls back",
+    ),
+    (
+        "nomail.example",
+        "posture-mx",
+        "fail",
+        "no MX and no address",
+    ),
+    // SPF: -all or ~all pass; ?all or no all warn; none, two, unparsable, +all, >10 fail.
+    ("good.example", "posture-spf", "pass", "ends in -all"),
+    ("softfail.example", "posture-spf", "pass", "ends in ~all"),
+    (
+        "neutral.example",
+        "posture-spf",
+        "warn",
+        "?all says nothing",
+    ),
+    ("noall.example", "posture-spf", "warn", "no 'all' term"),
+    ("missing.example", "posture-spf", "fail", "no SPF record"),
+    (
+        "dup.example",
+        "posture-spf",
+        "fail",
+        "2 SPF records (v=spf1) found",
+    ),
+    (
+        "broken.example",
+        "posture-spf",
+        "fail",
+        "the record does not parse: term 1 'ip4:' has no address",
+    ),
+    (
+        "open.example",
+        "posture-spf",
+        "fail",
+        "+all lets every server",
+    ),
+    (
+        "toomany.example",
+        "posture-spf",
+        "fail",
+        "over the limit of 10",
+    ),
+    // DMARC: reject or quarantine pass; none warns; none at all, two, unparsable fail.
+    ("good.example", "posture-dmarc", "pass", "p=reject"),
+    ("open.example", "posture-dmarc", "pass", "p=quarantine"),
+    ("softfail.example", "posture-dmarc", "warn", "p=none"),
+    (
+        "missing.example",
+        "posture-dmarc",
+        "fail",
+        "no DMARC record",
+    ),
+    (
+        "dup.example",
+        "posture-dmarc",
+        "fail",
+        "2 DMARC records found",
+    ),
+    (
+        "broken.example",
+        "posture-dmarc",
+        "fail",
+        "p=maybe is not none, quarantine or reject",
+    ),
+    // MTA-STS: announced passes; none warns; two or unparsable fail.
+    (
+        "good.example",
+        "posture-mta-sts",
+        "pass",
+        "MTA-STS announced (id 20261128T000000)",
+    ),
+    ("missing.example", "posture-mta-sts", "warn", "no MTA-STS"),
+    (
+        "dup.example",
+        "posture-mta-sts",
+        "fail",
+        "2 MTA-STS (v=STSv1) records found",
+    ),
+    (
+        "broken.example",
+        "posture-mta-sts",
+        "fail",
+        "id=bad id! must be 1 to 32 letters",
+    ),
+    // TLS-RPT: with rua passes; none warns; unparsable fails.
+    (
+        "good.example",
+        "posture-tls-rpt",
+        "pass",
+        "TLS reports go to mailto:tlsrpt@good.example",
+    ),
+    ("missing.example", "posture-tls-rpt", "warn", "no TLS-RPT"),
+    ("broken.example", "posture-tls-rpt", "fail", "no rua= tag"),
+    // DKIM (--dkim-selector sel1): a key passes; revoked warns; missing or unparsable fail.
+    ("good.example", "posture-dkim", "pass", "rsa key, 294 bytes"),
+    (
+        "softfail.example",
+        "posture-dkim",
+        "warn",
+        "the key is revoked (empty p=)",
+    ),
+    (
+        "missing.example",
+        "posture-dkim",
+        "fail",
+        "no DKIM key at selector sel1",
+    ),
+    (
+        "broken.example",
+        "posture-dkim",
+        "fail",
+        "the key record does not parse: p= is not valid base64",
+    ),
+    (
+        "dup.example",
+        "posture-dkim",
+        "fail",
+        "more than one key record",
+    ),
+];
+
+/// Every cell of README's posture table, each with its reason.
 #[test]
-fn a_well_configured_domain_passes() {
-    let Some(dns) = shared("a_well_configured_domain_passes") else {
+fn every_cell_of_the_posture_table() {
+    let Some(dns) = shared("every_cell_of_the_posture_table") else {
         return;
     };
-    let v = posture(dns, "good.example", &["--dkim-selector", "sel1"]);
-    assert_verdict(&v, "posture-mx", "pass", "mx1.good.example");
-    assert_verdict(&v, "posture-spf", "pass", "-all");
-    assert_verdict(&v, "posture-dmarc", "pass", "p=reject");
-    assert_verdict(&v, "posture-mta-sts", "pass", "MTA-STS announced");
-    assert_verdict(&v, "posture-tls-rpt", "pass", "tlsrpt@good.example");
-    assert_verdict(&v, "posture-dkim", "pass", "rsa key");
+    let mut domains: Vec<&str> = CELLS.iter().map(|c| c.0).collect();
+    domains.dedup();
+    domains.sort_unstable();
+    domains.dedup();
+    let mut failures = Vec::new();
+    for domain in domains {
+        let v = posture(dns, domain, &["--dkim-selector", "sel1"]);
+        for &(_, id, want, reason_has) in CELLS.iter().filter(|c| c.0 == domain) {
+            match v.get(id) {
+                Some((got, reason)) if got == want && reason.contains(reason_has) => {}
+                Some((got, reason)) => failures.push(format!(
+                    "{domain} {id}: {got} ({reason:?}), want {want} mentioning {reason_has:?}"
+                )),
+                None => failures.push(format!("{domain} {id}: missing from {v:?}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The table's columns, checked against itself: every check has a PASS, a WARN and a FAIL row
+/// (TLS-RPT, MTA-STS and DKIM included), so a cell cannot go missing unnoticed.
 #[test]
-fn missing_records_fail_or_warn() {
-    let Some(dns) = shared("missing_records_fail_or_warn") else {
+fn the_cell_table_covers_every_verdict_of_every_check() {
+    for id in [
+        "posture-mx",
+        "posture-spf",
+        "posture-dmarc",
+        "posture-mta-sts",
+        "posture-tls-rpt",
+        "posture-dkim",
+    ] {
+        for verdict in ["pass", "warn", "fail"] {
+            assert!(
+                CELLS.iter().any(|c| c.1 == id && c.2 == verdict),
+                "{id} has no {verdict} cell"
+            );
+        }
+    }
+}
+
+/// Without --dkim-selector, DKIM is skipped and says how to check it.
+#[test]
+fn dkim_without_a_selector_is_skipped() {
+    let Some(dns) = shared("dkim_without_a_selector_is_skipped") else {
         return;
     };
-    let v = posture(dns, "missing.example", &[]);
-    assert_verdict(&v, "posture-mx", "warn", "no MX record");
-    assert_verdict(&v, "posture-spf", "fail", "no SPF record");
-    assert_verdict(&v, "posture-dmarc", "fail", "no DMARC record");
-    assert_verdict(&v, "posture-mta-sts", "warn", "no MTA-STS");
-    assert_verdict(&v, "posture-tls-rpt", "warn", "no TLS-RPT");
+    let v = posture(dns, "good.example", &[]);
     assert_verdict(&v, "posture-dkim", "skipped", "--dkim-selector");
-}
-
-#[test]
-fn duplicated_and_broken_records_fail() {
-    let Some(dns) = shared("duplicated_and_broken_records_fail") else {
-        return;
-    };
-    let v = posture(dns, "dup.example", &[]);
-    assert_eq!(v["posture-spf"].0, "fail", "{v:?}");
-    assert_eq!(v["posture-dmarc"].0, "fail", "{v:?}");
-    assert_eq!(v["posture-mta-sts"].0, "fail", "{v:?}");
-    let v = posture(dns, "broken.example", &[]);
-    assert_eq!(v["posture-spf"].0, "fail", "{v:?}");
-    assert_verdict(&v, "posture-dmarc", "fail", "maybe");
-    assert_eq!(v["posture-tls-rpt"].0, "fail", "{v:?}");
-    let v = posture(dns, "toomany.example", &[]);
-    assert_verdict(&v, "posture-spf", "fail", "over the limit of 10");
-    let v = posture(dns, "softfail.example", &[]);
-    assert_verdict(&v, "posture-spf", "pass", "~all");
-    assert_verdict(&v, "posture-dmarc", "warn", "p=none");
-    let v = posture(dns, "nullmx.example", &[]);
-    assert_verdict(&v, "posture-mx", "pass", "null MX");
 }
 
 /// The whole run: MX targets from DNS, relay scenarios against the practice lab they point

@@ -323,6 +323,7 @@ fn human_output_and_secrets() {
         return;
     };
     let cfg = config_dir(pf, pf.relaxed_port, true);
+    let needles = secret_needles(&pf.restricted_user, &pf.restricted_password);
     for format in ["human", "json", "junit"] {
         let (_, out, err) = check(
             pf,
@@ -337,52 +338,68 @@ fn human_output_and_secrets() {
             ],
         );
         let all = format!("{out}{err}");
+        for n in &needles {
+            assert!(!all.contains(n.as_str()), "{format} leaked {n:?}: {all}");
+        }
+        // No leak proves nothing unless the transcript, with its AUTH line, is in the report.
+        let transcript = match format {
+            "junit" => {
+                let doc = roxmltree::Document::parse(&out).expect("valid XML");
+                doc.descendants()
+                    .filter(|n| n.has_tag_name("system-out"))
+                    .filter_map(|n| n.text())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+            "json" => {
+                let doc: Value = serde_json::from_str(&out).expect("json");
+                doc["results"][0]["transcripts"]
+                    .as_array()
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default()
+            }
+            _ => all.clone(),
+        };
         assert!(
-            !all.contains(&pf.restricted_password),
-            "{format} leaked the password: {all}"
+            transcript.contains("C: AUTH PLAIN <redacted>"),
+            "{format}: transcript shown, redacted: {all}"
         );
+        assert!(transcript.contains("S: 235 2.7.0"), "{format}: {all}");
         if format == "human" {
             assert!(all.contains("PASS"), "{all}");
-            assert!(
-                all.contains("AUTH PLAIN <redacted>"),
-                "transcript shown, redacted: {all}"
-            );
         }
     }
 }
 
-#[test]
-fn usage_errors_exit_2_and_name_the_problem() {
-    let Some(pf) = shared("usage_errors_exit_2_and_name_the_problem") else {
-        return;
-    };
-    let cfg = config_dir(pf, pf.relaxed_port, true);
-    let mut cmd = Command::cargo_bin("smtpscope").expect("binary");
-    cmd.env("SMTPSCOPE_CONFIG_DIR", cfg.path())
-        .env_remove("SMTPSCOPE_TEST_BOB_PW");
-    let out = cmd
-        .args(["check", "--profile", "target"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("SMTPSCOPE_TEST_BOB_PW"));
-    let (code, _, err) = check(pf, cfg.path(), &["--scenario", "Z"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("no scenario \"Z\""), "{err}");
-    std::fs::write(
-        cfg.path().join("profiles/broken.toml"),
-        "server = \"x\"\ntls = 5\n",
-    )
-    .expect("write");
-    let mut cmd = Command::cargo_bin("smtpscope").expect("binary");
-    let out = cmd
-        .env("SMTPSCOPE_CONFIG_DIR", cfg.path())
-        .args(["check", "--profile", "broken"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("broken.toml:2:7"), "{err}");
+/// The password as it could leak: plain, base64 alone, inside PLAIN's `\0user\0pass` (with and
+/// without the realm Cyrus adds), at each base64 alignment inside a longer string, and every
+/// mechanism's own encodings.
+fn secret_needles(user: &str, pw: &str) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+    let mut needles = vec![pw.to_string(), B64.encode(pw)];
+    for u in [user.to_string(), format!("{user}@lab.example")] {
+        needles.push(B64.encode(format!("\0{u}\0{pw}")));
+        needles.push(B64.encode(format!("{u}\0{pw}")));
+    }
+    for pad in 0..3 {
+        let enc = B64.encode(format!("{}{pw}", "x".repeat(pad)));
+        needles.push(enc[4..enc.len() - 4].to_string());
+    }
+    for mech in smtpscope::smtp::auth::Mechanism::ALL {
+        let creds = smtpscope::smtp::auth::Credentials {
+            username: user.into(),
+            secret: pw.to_string().into(),
+            authzid: None,
+        };
+        needles.extend(smtpscope::smtp::auth::secret_needles(mech, &creds));
+    }
+    needles
 }
 
 #[test]
@@ -472,5 +489,101 @@ fn send_data_confirms_relay_and_delivery() {
         steps.last().map(|s| s["verdict"].clone()),
         Some(Value::from("pass")),
         "{doc:#}"
+    );
+}
+
+/// SECURITY.md §4, against the open relay: without --send-data a relay probe stops after
+/// RCPT, so no session sends DATA and no message is stored, though the server accepted the
+/// recipient. The control, the same run with --send-data, stores a message for that
+/// recipient (so the search would have found one), labelled with a unique id that the
+/// transcript shows and a second run does not repeat.
+#[test]
+fn an_open_relay_test_relays_nothing_unless_asked() {
+    let Some(pf) = shared("an_open_relay_test_relays_nothing_unless_asked") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.open_relay_port, false);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let rcpt = |tag: &str| {
+        format!(
+            "probe-{tag}-{}-{nanos}@elsewhere.example.org",
+            std::process::id()
+        )
+    };
+    let run = |rcpt: &str, send_data: bool| {
+        let mut args = vec![
+            "--scenario",
+            "A",
+            "--external-recipient",
+            rcpt,
+            "--transcripts",
+            "--format",
+            "json",
+        ];
+        if send_data {
+            args.push("--send-data");
+        }
+        let (code, out, err) = check(pf, cfg.path(), &args);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        assert_eq!(code, 1, "an open relay fails A: {doc:#}");
+        assert_eq!(verdicts(&doc)["unauth-relay"], "fail", "{doc:#}");
+        let transcripts: Vec<String> = doc["results"][0]["transcripts"]
+            .as_array()
+            .expect("transcripts")
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        transcripts.join("\n")
+    };
+
+    let quiet = rcpt("quiet");
+    let t = run(&quiet, false);
+    assert!(t.contains(&format!("C: RCPT TO:<{quiet}>")), "{t}");
+    assert!(t.contains("S: 250 2.1.5 Ok"), "the server accepted it: {t}");
+    assert!(!t.contains("C: DATA"), "DATA sent without --send-data: {t}");
+    assert!(t.contains("C: QUIT"), "{t}");
+
+    let sent = rcpt("sent");
+    let t = run(&sent, true);
+    let id = t
+        .lines()
+        .find_map(|l| {
+            l.split_once("C: X-Smtpscope-Test: ")
+                .map(|(_, id)| id.trim())
+        })
+        .unwrap_or_else(|| panic!("no test id in the transcript: {t}"))
+        .to_string();
+    let stored = pf
+        .wait_for_relayed_message_containing(sent.as_bytes(), Duration::from_secs(15))
+        .expect("the control's message reached the sink");
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(
+        stored.contains(&format!("X-Smtpscope-Test: {id}\n")),
+        "{stored}"
+    );
+    assert!(
+        stored.contains(&format!("Subject: smtpscope relay test {id}\n")),
+        "{stored}"
+    );
+    assert!(stored.contains(&format!("Message-ID: <{id}@")), "{stored}");
+    assert!(
+        stored.contains("This message was sent by smtpscope"),
+        "{stored}"
+    );
+    // By now the control's message was delivered; had the quiet run sent one, it would be
+    // in the sink too.
+    assert!(
+        pf.wait_for_relayed_message_containing(quiet.as_bytes(), Duration::from_secs(2))
+            .is_err(),
+        "a message for {quiet} was stored without --send-data"
+    );
+
+    let again = run(&rcpt("again"), true);
+    assert!(
+        !again.contains(&format!("X-Smtpscope-Test: {id}")),
+        "the test id is not unique: {again}"
     );
 }

@@ -109,7 +109,10 @@ fn have_tool(test: &str, tool: &str, package: &str) -> Result<bool, String> {
     if is_ci() {
         return Err(format!("CI requires {tool}: apt-get install {package}"));
     }
-    eprintln!("SKIPPED: {test}: {tool} not installed (apt-get install {package})");
+    common::skips::skipped(
+        test,
+        &format!("{tool} not installed (apt-get install {package})"),
+    );
     Ok(false)
 }
 
@@ -137,7 +140,7 @@ fn have_swaks(test: &str) -> Result<bool, String> {
     if is_ci() {
         return Err(format!("CI requires {why}"));
     }
-    eprintln!("SKIPPED: {test}: {why}");
+    common::skips::skipped(test, &why);
     Ok(false)
 }
 

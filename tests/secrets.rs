@@ -44,6 +44,33 @@ fn assert_clean(what: &str, text: &str, needles: &[String]) {
     }
 }
 
+/// The transcript's AUTH exchange, redacted: `AUTH <MECH>` was sent and its secret part shows
+/// as `<redacted>` (PLAIN and XOAUTH2 on the AUTH line itself).
+fn assert_has_auth_transcript(what: &str, text: &str, mech: &str) {
+    let verb = format!("AUTH {}", mech.to_ascii_uppercase());
+    let want = match mech {
+        "plain" | "xoauth2" => format!("C: {verb} <redacted>"),
+        _ => format!("C: {verb}"),
+    };
+    assert!(text.contains(&want), "{what}: no {want:?} in:\n{text}");
+    assert!(
+        text.contains("C: <redacted>") || text.contains(&format!("{verb} <redacted>")),
+        "{what}: no redacted secret line in:\n{text}"
+    );
+}
+
+/// The `<system-out>` texts of a JUnit report (XML entities decoded), where `--transcripts`
+/// puts the sessions.
+fn junit_system_out(xml: &str) -> String {
+    let start = xml.find("<?xml").unwrap_or(0);
+    let doc = roxmltree::Document::parse(&xml[start..]).expect("valid JUnit XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("system-out"))
+        .filter_map(|n| n.text())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn lab(rt: &tokio::runtime::Runtime) -> Lab {
     rt.block_on(Lab::start(
         LabConfig {
@@ -145,6 +172,13 @@ fn session_and_check_outputs_never_contain_the_password() {
             );
             assert_eq!(code, 0, "{mech}/{format}: {out}");
             assert_clean(&format!("check {mech} {format}"), &out, &bob);
+            // A clean report proves nothing unless the transcript, AUTH included, is in it.
+            let shown = if format == "junit" {
+                junit_system_out(&out)
+            } else {
+                out.clone()
+            };
+            assert_has_auth_transcript(&format!("check {mech} {format}"), &shown, mech);
         }
     }
     // A wrong XOAUTH2 token gets the error challenge, an empty answer, then 535.

@@ -71,3 +71,102 @@ fn a_timeout_of_zero_says_what_is_allowed() {
         "{out}"
     );
 }
+
+/// A listener smtpscope must never reach: every error below is found before connecting.
+fn untouched() -> std::net::TcpListener {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
+fn assert_untouched(l: &std::net::TcpListener, what: &str) {
+    match l.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Ok(_) => panic!("{what}: smtpscope connected although the run was a usage error"),
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+fn run_in(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::cargo_bin("smtpscope")
+        .unwrap()
+        .env("SMTPSCOPE_CONFIG_DIR", config)
+        .env_remove("SMTPSCOPE_TEST_BOB_PW")
+        .args(args)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A missing secret names its variable, an unknown scenario is named, and a broken profile is
+/// reported as `file:line:col`: all exit 2, before any connection. (Moved here from
+/// postfix_check.rs: it never needed a server.)
+#[test]
+fn usage_errors_exit_2_and_name_the_problem() {
+    let server = untouched();
+    let addr = server.local_addr().unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cfg.path().join("profiles")).unwrap();
+    std::fs::write(
+        cfg.path().join("profiles/target.toml"),
+        format!(
+            "server = \"{addr}\"\n[auth]\nmechanism = \"plain\"\nusername = \"bob\"\npassword_env = \"SMTPSCOPE_TEST_BOB_PW\"\n"
+        ),
+    )
+    .unwrap();
+
+    let (code, _, err) = run_in(cfg.path(), &["check", "--profile", "target"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("SMTPSCOPE_TEST_BOB_PW"), "{err}");
+    assert_untouched(&server, "missing secret");
+
+    let (code, _, err) = run_in(
+        cfg.path(),
+        &["check", "--profile", "target", "--scenario", "Z"],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no scenario \"Z\""), "{err}");
+    assert_untouched(&server, "unknown scenario");
+
+    std::fs::write(
+        cfg.path().join("profiles/broken.toml"),
+        "server = \"x\"\ntls = 5\n",
+    )
+    .unwrap();
+    for sub in ["check", "session"] {
+        let (code, _, err) = run_in(cfg.path(), &[sub, "--profile", "broken"]);
+        assert_eq!(code, Some(2), "{sub}: {err}");
+        assert!(err.contains("broken.toml:2:7"), "{sub}: {err}");
+    }
+}
+
+/// SECURITY.md: passwords never come from the command line. There is no `--password` flag to
+/// misuse: clap refuses it as a usage error, and nothing is sent.
+#[test]
+fn there_is_no_password_flag() {
+    let server = untouched();
+    let addr = server.local_addr().unwrap().to_string();
+    let cfg = tempfile::tempdir().unwrap();
+    for sub in ["check", "session"] {
+        for flag in [
+            vec!["--password", "hunter2"],
+            vec!["--password=hunter2"],
+            vec!["--pass", "hunter2"],
+        ] {
+            let mut args = vec![sub, "--server", &addr, "--auth", "plain", "--user", "u"];
+            args.extend(flag.iter().copied());
+            let (code, out, err) = run_in(cfg.path(), &args);
+            assert_eq!(code, Some(2), "{sub} {flag:?}: {out}{err}");
+            assert!(
+                err.contains("unexpected argument '--pass"),
+                "{sub} {flag:?}: {err}"
+            );
+            assert_untouched(&server, &format!("{sub} {flag:?}"));
+        }
+    }
+}

@@ -15,12 +15,17 @@ pub fn render(
     let mut suite = TestSuite::new(format!("smtpscope check {}", target.server));
     for r in results {
         let class = format!("{}.{}", target.server, r.id);
+        // `--transcripts`: the scenario's sessions go with its first test case, once.
+        let mut transcripts = (!r.transcripts.is_empty()).then(|| transcripts_text(r));
         if r.steps.is_empty() {
             let mut case = TestCase::new(
                 format!("{} {}", r.scenario, r.title),
                 status(r.verdict, &r.reason, ""),
             );
             case.set_classname(class.clone());
+            if let Some(t) = transcripts.take() {
+                case.set_system_out(t);
+            }
             suite.add_test_case(case);
             continue;
         }
@@ -41,11 +46,25 @@ pub fn render(
             let mut case = TestCase::new(name, status(s.verdict, &s.reason, &reply));
             case.set_classname(class.clone());
             case.set_time(Duration::from_millis(s.elapsed_ms));
+            if let Some(t) = transcripts.take() {
+                case.set_system_out(t);
+            }
             suite.add_test_case(case);
         }
     }
     report.add_test_suite(suite);
     report.to_string()
+}
+
+fn transcripts_text(r: &ScenarioResult) -> String {
+    let mut out = String::new();
+    for t in &r.transcripts {
+        out.push_str(&format!("transcript of {}:\n{t}", r.id));
+        if !t.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn status(verdict: Verdict, reason: &str, reply: &str) -> TestCaseStatus {

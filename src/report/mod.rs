@@ -44,3 +44,6 @@ impl Summary {
         s
     }
 }
+
+#[cfg(test)]
+mod tests;

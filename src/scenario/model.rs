@@ -347,6 +347,148 @@ pub fn unescape(text: &str) -> Result<Vec<u8>, EscapeError> {
 mod tests {
     use super::*;
 
+    /// A scenario that validates; each test below breaks one thing.
+    fn valid() -> Scenario {
+        toml::from_str(
+            r#"
+id = "my-check_2"
+aliases = ["M", "mine"]
+title = "t"
+tests = "t"
+why = "w"
+groups_per_session = 1
+[fix]
+summary = "s"
+[[steps]]
+send = "MAIL FROM:<{external_sender}>"
+expect = "accept"
+[[steps]]
+action = "check"
+assert = "starttls-advertised"
+expect = "anything"
+[[steps]]
+action = "smuggle"
+sequence = "\n.\n"
+expect = "reject"
+"#,
+        )
+        .expect("the base scenario parses")
+    }
+
+    type Change = Box<dyn FnOnce(&mut Scenario)>;
+
+    fn error_of(change: impl FnOnce(&mut Scenario)) -> (ScenarioError, String) {
+        let mut s = valid();
+        change(&mut s);
+        let e = s.validate().expect_err("refused");
+        let text = e.to_string();
+        (e, text)
+    }
+
+    #[test]
+    fn a_sound_scenario_validates() {
+        assert_eq!(valid().validate(), Ok(()));
+    }
+
+    /// Every ScenarioError, each with the message a scenario author reads (steps 1-based).
+    #[test]
+    fn each_mistake_is_named_with_its_step() {
+        let cases: Vec<(Change, ScenarioError, &str)> = vec![
+            (
+                Box::new(|s| s.id = "my check".into()),
+                ScenarioError::BadId("my check".into()),
+                "id \"my check\": use letters, digits, '-' and '_'",
+            ),
+            (
+                Box::new(|s| s.id = String::new()),
+                ScenarioError::BadId(String::new()),
+                "id \"\": use letters, digits, '-' and '_'",
+            ),
+            (
+                Box::new(|s| s.aliases.push("é".into())),
+                ScenarioError::BadAlias("é".into()),
+                "alias \"é\": use letters, digits, '-' and '_'",
+            ),
+            (
+                Box::new(|s| s.steps.clear()),
+                ScenarioError::NoSteps,
+                "a scenario needs at least one step",
+            ),
+            (
+                Box::new(|s| s.steps[1].send = Some("NOOP".into())),
+                ScenarioError::SendAndAction(2),
+                "step 2: give either `send` or `action`, not both",
+            ),
+            (
+                Box::new(|s| s.steps[2].action = None),
+                ScenarioError::NothingToDo(3),
+                "step 3: give `send` or `action`",
+            ),
+            (
+                Box::new(|s| s.steps[0].send = Some("NOOP\r\nRSET".into())),
+                ScenarioError::LineBreakInSend(1),
+                "step 1: `send` is one command line; CR and LF are added for you",
+            ),
+            (
+                Box::new(|s| s.steps[0].send = Some("NOOP\u{1b}[2J".into())),
+                ScenarioError::BadSend {
+                    step: 1,
+                    source: crate::smtp::validate::Problem::Control {
+                        name: "an ESC (\\x1b)".into(),
+                        position: 5,
+                    },
+                },
+                "step 1: `send` holds an ESC (\\x1b) at position 5; only a hand-typed raw line may send control characters",
+            ),
+            (
+                Box::new(|s| s.steps[0].send = Some(format!("NOOP {}", "x".repeat(506)))),
+                ScenarioError::BadSend {
+                    step: 1,
+                    source: crate::smtp::validate::Problem::TooLong {
+                        len: 511,
+                        max: 510,
+                        what: "a command line",
+                    },
+                },
+                "step 1: `send` is 511 octets long; RFC 5321 allows at most 510 for a command line",
+            ),
+            (
+                Box::new(|s| s.steps[1].assert = None),
+                ScenarioError::CheckWithoutAssert(2),
+                "step 2: action \"check\" needs `assert`",
+            ),
+            (
+                Box::new(|s| s.steps[2].sequence = None),
+                ScenarioError::SmuggleWithoutSequence(3),
+                "step 3: action \"smuggle\" needs `sequence`",
+            ),
+            (
+                Box::new(|s| s.groups_per_session = Some(0)),
+                ScenarioError::ZeroGroupsPerSession,
+                "groups_per_session must be at least 1",
+            ),
+        ];
+        for (change, want, says) in cases {
+            let (got, text) = error_of(change);
+            assert_eq!(got, want);
+            assert_eq!(text, says);
+        }
+    }
+
+    /// The first mistake in step order is the one reported, so the step number is right.
+    #[test]
+    fn the_first_bad_step_is_the_one_named() {
+        let (e, _) = error_of(|s| {
+            s.steps[1].assert = None;
+            s.steps[2].sequence = None;
+        });
+        assert_eq!(e, ScenarioError::CheckWithoutAssert(2));
+        // A 510-octet line is the longest allowed.
+        let mut s = valid();
+        s.steps[0].send = Some(format!("NOOP {}", "x".repeat(505)));
+        assert_eq!(s.validate(), Ok(()));
+    }
+
     #[test]
     fn unescape_handles_every_escape_and_reports_bad_ones() {
         assert_eq!(unescape("\\r\\n.\\r\\n").expect("ok"), b"\r\n.\r\n");

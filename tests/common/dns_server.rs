@@ -26,11 +26,17 @@
 //! |---------------------|---------------------------------|------------------------------------------|-------------|
 //! | `good.example`      | 10 mx1.good.example, 20 mx2.good.example | `v=spf1 ip4:192.0.2.0/24 include:_spf.good.example -all` | `_spf` (SPF `v=spf1 ip4:198.51.100.0/24 ~all`), `_dmarc`, `_mta-sts`, `_smtp._tls`, `sel1._domainkey` (DKIM, 2048-bit RSA) |
 //! | `missing.example`   | none (A 127.0.0.1 only)         | none                                     | none |
-//! | `dup.example`       | 10 mx.dup.example               | `v=spf1 -all` and `v=spf1 ~all`          | `_dmarc` (two records), `_mta-sts` (`v=STSv1; id=bad id!;`) |
-//! | `broken.example`    | 10 mx.broken.example            | `v=spf1 ip4: +all`                       | `_dmarc` (`v=DMARC1; p=maybe`), `_smtp._tls` (`v=TLSRPTv1;`) |
+//! | `dup.example`       | 10 mx.dup.example               | `v=spf1 -all` and `v=spf1 ~all`          | `_dmarc`, `_mta-sts` (two records each), `sel1._domainkey` (two keys) |
+//! | `broken.example`    | 10 mx.broken.example            | `v=spf1 ip4: +all`                       | `_dmarc` (`v=DMARC1; p=maybe`), `_mta-sts` (`v=STSv1; id=bad id!;`), `_smtp._tls` (`v=TLSRPTv1;`), `sel1._domainkey` (`p=` not base64) |
 //! | `toomany.example`   | none                            | SPF with 11 `include:`s (a..k)           | `a`..`k.toomany.example`: TXT `v=spf1 a mx -all`, A, MX 10 to itself |
 //! | `nullmx.example`    | `0 .` (null MX, RFC 7505)       | none                                     | none |
-//! | `softfail.example`  | none                            | `v=spf1 mx ~all`                         | `_dmarc` (`v=DMARC1; p=none`) |
+//! | `softfail.example`  | none                            | `v=spf1 mx ~all`                         | `_dmarc` (`v=DMARC1; p=none`), `sel1._domainkey` (revoked: empty `p=`) |
+//! | `open.example`      | none                            | `v=spf1 +all`                            | `_dmarc` (`v=DMARC1; p=quarantine`) |
+//! | `neutral.example`   | none                            | `v=spf1 mx ?all`                         | none |
+//! | `noall.example`     | none                            | `v=spf1 mx` (no `all`)                   | none |
+//! | `nomail.example`    | none, and no address            | `v=spf1 -all`                            | none |
+//!
+//! Together they give every cell of README's posture table (see `tests/dns_posture.rs`).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -56,8 +62,14 @@ pub const BROKEN: &str = "broken.example";
 pub const TOOMANY: &str = "toomany.example";
 pub const NULLMX: &str = "nullmx.example";
 pub const SOFTFAIL: &str = "softfail.example";
+pub const OPEN: &str = "open.example";
+pub const NEUTRAL: &str = "neutral.example";
+pub const NOALL: &str = "noall.example";
+pub const NOMAIL: &str = "nomail.example";
 /// All the test domains.
-pub const DOMAINS: [&str; 7] = [GOOD, MISSING, DUP, BROKEN, TOOMANY, NULLMX, SOFTFAIL];
+pub const DOMAINS: [&str; 11] = [
+    GOOD, MISSING, DUP, BROKEN, TOOMANY, NULLMX, SOFTFAIL, OPEN, NEUTRAL, NOALL, NOMAIL,
+];
 
 /// The DKIM selector published for [`GOOD`]: `sel1._domainkey.good.example`.
 pub const DKIM_SELECTOR: &str = "sel1";
@@ -121,20 +133,34 @@ pub const RECORDS: &[Record] = &[
     // missing.example: an address and nothing else (no MX: mail falls back to the A
     // record, RFC 5321 section 5.1).
     Record::A(MISSING, LOCALHOST),
-    // dup.example: duplicated SPF and DMARC records, a malformed MTA-STS record.
+    // dup.example: two of each record, every one valid on its own.
     Record::Mx(DUP, 10, "mx.dup.example"),
     Record::A("mx.dup.example", LOCALHOST),
     Record::Txt(DUP, "v=spf1 -all"),
     Record::Txt(DUP, "v=spf1 ~all"),
     Record::Txt("_dmarc.dup.example", "v=DMARC1; p=none"),
     Record::Txt("_dmarc.dup.example", "v=DMARC1; p=reject"),
-    Record::Txt("_mta-sts.dup.example", "v=STSv1; id=bad id!;"),
-    // broken.example: syntax errors and dangerous values.
+    Record::Txt("_mta-sts.dup.example", "v=STSv1; id=1;"),
+    Record::Txt("_mta-sts.dup.example", "v=STSv1; id=2;"),
+    Record::Txt(
+        "sel1._domainkey.dup.example",
+        "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+    ),
+    Record::Txt(
+        "sel1._domainkey.dup.example",
+        "v=DKIM1; k=ed25519; p=Kh9BOVrw7W5FuzM5G2GJDrCb0sPBPbAhMEGmhuv9Tx0=",
+    ),
+    // broken.example: a record of each kind that does not parse.
     Record::Mx(BROKEN, 10, "mx.broken.example"),
     Record::A("mx.broken.example", LOCALHOST),
     Record::Txt(BROKEN, "v=spf1 ip4: +all"),
     Record::Txt("_dmarc.broken.example", "v=DMARC1; p=maybe"),
+    Record::Txt("_mta-sts.broken.example", "v=STSv1; id=bad id!;"),
     Record::Txt("_smtp._tls.broken.example", "v=TLSRPTv1;"),
+    Record::Txt(
+        "sel1._domainkey.broken.example",
+        "v=DKIM1; k=rsa; p=not*base64",
+    ),
     // toomany.example: 11 DNS-querying terms at the top level alone, 33 counting those
     // of the included records; every included lookup succeeds (no void lookups), so
     // only the limit of 10 (RFC 7208 section 4.6.4) is exceeded.
@@ -183,6 +209,15 @@ pub const RECORDS: &[Record] = &[
     // softfail.example: weak but valid policies; no MX, so `mx` matches nothing.
     Record::Txt(SOFTFAIL, "v=spf1 mx ~all"),
     Record::Txt("_dmarc.softfail.example", "v=DMARC1; p=none"),
+    Record::Txt("sel1._domainkey.softfail.example", "v=DKIM1; k=rsa; p="),
+    // open.example: a record that parses and lets everyone send; a quarantine policy.
+    Record::Txt(OPEN, "v=spf1 +all"),
+    Record::Txt("_dmarc.open.example", "v=DMARC1; p=quarantine"),
+    // neutral.example and noall.example: SPF that says nothing about other servers.
+    Record::Txt(NEUTRAL, "v=spf1 mx ?all"),
+    Record::Txt(NOALL, "v=spf1 mx"),
+    // nomail.example: the name exists (it has a TXT record) but has no MX and no address.
+    Record::Txt(NOMAIL, "v=spf1 -all"),
 ];
 
 /// The texts of the TXT records of `name` in [`RECORDS`].
@@ -266,7 +301,7 @@ pub fn shared(test_name: &str) -> Option<&'static DnsServer> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CI requires dnsmasq: install dnsmasq-base; here: {why}");
             }
-            eprintln!("SKIPPED: {test_name}: {why}");
+            super::skips::skipped(test_name, &why);
             None
         }
         Err(e) => panic!("{test_name}: starting the shared DNS server failed: {e}"),

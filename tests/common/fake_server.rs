@@ -95,6 +95,11 @@ impl Peer {
         matches!(self.stream, Stream::Tls(_))
     }
 
+    /// True once a write failed or the connection was closed: the client is gone.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.stream, Stream::Gone)
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         let r = match &mut self.stream {
             Stream::Plain(s) => s
@@ -153,7 +158,8 @@ impl Peer {
         line
     }
 
-    /// Waits until the client closes; returns whatever bytes it sent meanwhile.
+    /// Waits until the client closes; returns whatever bytes it sent meanwhile. They are
+    /// logged one line at a time, so a check on a line's start sees every line.
     pub fn drain(&mut self) -> Vec<u8> {
         let mut rest = Vec::new();
         let _ = match &mut self.stream {
@@ -161,14 +167,17 @@ impl Peer {
             Stream::Tls(s) => s.read_to_end(&mut rest),
             Stream::Gone => Ok(0),
         };
-        if !rest.is_empty() {
-            let tls = self.tls();
-            self.log.lock().expect("log").push((tls, rest.clone()));
+        let tls = self.tls();
+        let mut log = self.log.lock().expect("log");
+        for line in rest.split_inclusive(|&b| b == b'\n') {
+            log.push((tls, line.to_vec()));
         }
         rest
     }
 
-    /// Server side of the TLS handshake on the plaintext connection.
+    /// Server side of the TLS handshake on the plaintext connection. When it fails, the
+    /// connection stays open in plaintext (the handshake's bytes consumed): a client must send
+    /// nothing more, and only a server that goes on reading can see whether it did.
     pub fn start_tls(&mut self) -> bool {
         let Some(config) = self.tls_config.clone() else {
             panic!("no TLS config for this fake server");
@@ -180,18 +189,23 @@ impl Peer {
             reader.buffer().is_empty(),
             "client pipelined bytes before the handshake"
         );
-        let tcp = reader.into_inner();
-        let Ok(conn) = rustls::ServerConnection::new(config) else {
-            return false;
-        };
-        let mut tls = rustls::StreamOwned::new(conn, tcp);
-        while tls.conn.is_handshaking() {
-            if tls.conn.complete_io(&mut tls.sock).is_err() {
-                return false;
+        let mut tcp = reader.into_inner();
+        match server_handshake(config, &mut tcp) {
+            Handshake::Done(conn) => {
+                let tls = rustls::StreamOwned::new(*conn, tcp);
+                self.stream = Stream::Tls(Box::new(BufReader::new(tls)));
+                true
+            }
+            Handshake::Failed { after } => {
+                let mut log = self.log.lock().expect("log");
+                for line in after.split_inclusive(|&b| b == b'\n') {
+                    log.push((false, line.to_vec()));
+                }
+                drop(log);
+                self.stream = Stream::Plain(BufReader::new(tcp));
+                false
             }
         }
-        self.stream = Stream::Tls(Box::new(BufReader::new(tls)));
-        true
     }
 
     pub fn close(&mut self) {
@@ -200,6 +214,75 @@ impl Peer {
             let _ = s.get_mut().flush();
         }
         self.stream = Stream::Gone;
+    }
+}
+
+/// How a server-side handshake ended.
+pub enum Handshake {
+    Done(Box<rustls::ServerConnection>),
+    /// `after`: bytes the client sent that are not TLS records (its ClientHello and alert are),
+    /// read by the TLS stack along with them. A client must send none after a failed handshake.
+    Failed {
+        after: Vec<u8>,
+    },
+}
+
+/// The server's side of a TLS handshake on `tcp`, keeping a copy of every byte read: when the
+/// handshake fails, the TLS stack may already have read (and would swallow) what the client
+/// sent right after its alert, so those bytes are recovered from the copy.
+pub fn server_handshake(config: Arc<rustls::ServerConfig>, tcp: &mut TcpStream) -> Handshake {
+    let Ok(mut conn) = rustls::ServerConnection::new(config) else {
+        return Handshake::Failed { after: Vec::new() };
+    };
+    let mut tee = Tee {
+        inner: tcp,
+        seen: Vec::new(),
+    };
+    while conn.is_handshaking() {
+        if conn.complete_io(&mut tee).is_err() {
+            return Handshake::Failed {
+                after: past_tls_records(&tee.seen).to_vec(),
+            };
+        }
+    }
+    Handshake::Done(Box::new(conn))
+}
+
+/// Whatever follows the complete TLS records at the start of `bytes`.
+fn past_tls_records(mut bytes: &[u8]) -> &[u8] {
+    while let [kind, 3, _, hi, lo, rest @ ..] = bytes
+        && (20..=23).contains(kind)
+    {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        match rest.get(len..) {
+            Some(next) => bytes = next,
+            None => return &[],
+        }
+    }
+    bytes
+}
+
+/// Reads and writes through to a socket, keeping a copy of what was read.
+struct Tee<'a> {
+    inner: &'a mut TcpStream,
+    seen: Vec<u8>,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -231,6 +314,8 @@ impl FakeServer {
                 log: peer_log,
             };
             if implicit_tls && !peer.start_tls() {
+                // Whatever follows a failed handshake is logged for the test to judge.
+                peer.drain();
                 return;
             }
             script(&mut peer);

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::common::fake_server::Handshake;
 use rcgen::{CertificateParams, DnType, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -217,7 +218,9 @@ impl Peer {
         }
     }
 
-    /// The server side of the TLS handshake. False (and the connection gone) on failure.
+    /// The server side of the TLS handshake. False on failure, with the connection left open
+    /// in plaintext (the handshake's bytes consumed), so that whatever the client sends next
+    /// can still be seen: after a failed handshake it must send nothing.
     pub fn start_tls(&mut self) -> bool {
         let Some(config) = self.tls_config.clone() else {
             return false;
@@ -230,17 +233,22 @@ impl Peer {
             let early = std::mem::take(&mut self.buf);
             self.log.lock().expect("log").push((self.id, false, early));
         }
-        let Ok(conn) = rustls::ServerConnection::new(config) else {
-            return false;
-        };
-        let mut tls = rustls::StreamOwned::new(conn, tcp);
-        while tls.conn.is_handshaking() {
-            if tls.conn.complete_io(&mut tls.sock).is_err() {
-                return false;
+        let mut tcp = tcp;
+        match crate::common::fake_server::server_handshake(config, &mut tcp) {
+            Handshake::Done(conn) => {
+                self.stream = Stream::Tls(Box::new(rustls::StreamOwned::new(*conn, tcp)));
+                true
+            }
+            Handshake::Failed { after } => {
+                let mut log = self.log.lock().expect("log");
+                for line in after.split_inclusive(|&b| b == b'\n') {
+                    log.push((self.id, false, line.to_vec()));
+                }
+                drop(log);
+                self.stream = Stream::Plain(tcp);
+                false
             }
         }
-        self.stream = Stream::Tls(Box::new(tls));
-        true
     }
 
     /// Reads one TLS record (the ClientHello) in plaintext and returns it, or `None` if the
@@ -294,11 +302,11 @@ impl Peer {
                     if !self.reply_line(220, false, "2.0.0 Ready to start TLS") {
                         return Flow::Close;
                     }
-                    return if self.start_tls() {
-                        Flow::Handled
-                    } else {
-                        Flow::Close
-                    };
+                    if self.start_tls() {
+                        return Flow::Handled;
+                    }
+                    self.wait_for_close(READ_TIMEOUT);
+                    return Flow::Close;
                 }
                 self.reply_line(502, false, "5.5.1 Error: command not implemented")
             }
@@ -371,6 +379,7 @@ fn serve(peer: &mut Peer, hook: &Hook, implicit: bool) {
         return;
     }
     if implicit && !peer.start_tls() {
+        peer.wait_for_close(READ_TIMEOUT);
         return;
     }
     if !step(peer, Stage::Banner, b"") {
@@ -394,6 +403,8 @@ pub struct HostileServer {
     pub port: u16,
     stop: Arc<AtomicBool>,
     connections: Arc<AtomicUsize>,
+    /// Connections whose thread is still running.
+    active: Arc<AtomicUsize>,
     log: Log,
     handle: Option<JoinHandle<()>>,
 }
@@ -405,15 +416,17 @@ impl HostileServer {
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
+        let active = Arc::new(AtomicUsize::new(0));
         let log = Arc::new(Mutex::new(Vec::new()));
         let (config, implicit) = match tls {
             Tls::None => (None, false),
             Tls::Starttls(c) => (Some(c), false),
             Tls::Implicit(c) => (Some(c), true),
         };
-        let (stop2, conns2, log2) = (
+        let (stop2, conns2, active2, log2) = (
             Arc::clone(&stop),
             Arc::clone(&connections),
+            Arc::clone(&active),
             Arc::clone(&log),
         );
         let handle = std::thread::spawn(move || {
@@ -423,6 +436,7 @@ impl HostileServer {
                 match listener.accept() {
                     Ok((tcp, _)) => {
                         let id = conns2.fetch_add(1, Ordering::SeqCst);
+                        active2.fetch_add(1, Ordering::SeqCst);
                         let _ = tcp.set_nonblocking(false);
                         let _ = tcp.set_read_timeout(Some(READ_TIMEOUT));
                         let _ = tcp.set_write_timeout(Some(READ_TIMEOUT));
@@ -437,8 +451,10 @@ impl HostileServer {
                             written: 0,
                         };
                         let hook = Arc::clone(&hook);
+                        let active = Arc::clone(&active2);
                         workers.push(std::thread::spawn(move || {
-                            serve(&mut peer, &hook, implicit)
+                            serve(&mut peer, &hook, implicit);
+                            active.fetch_sub(1, Ordering::SeqCst);
                         }));
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -455,6 +471,7 @@ impl HostileServer {
             port,
             stop,
             connections,
+            active,
             log,
             handle: Some(handle),
         }
@@ -469,7 +486,14 @@ impl HostileServer {
     }
 
     /// Every line (or chunk) each connection received, with whether it came inside TLS.
+    ///
+    /// Called once the client is done, it first waits (up to 5 s) for every connection's
+    /// thread to finish, so that bytes the client sent just before it closed are logged.
     pub fn received(&self) -> Vec<Vec<(bool, String)>> {
+        let until = Instant::now() + Duration::from_secs(5);
+        while self.active.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let log = self.log.lock().expect("log");
         let mut out = vec![Vec::new(); self.connections()];
         for (id, tls, l) in log.iter() {

@@ -5,3 +5,4 @@ pub mod dns_server;
 pub mod fake_server;
 pub mod postfix;
 pub mod pty;
+pub mod skips;

@@ -200,7 +200,7 @@ pub fn shared(test_name: &str) -> Option<&'static Postfix> {
                     "CI requires Postfix: install postfix sasl2-bin libsasl2-modules and run as root; here: {why}"
                 );
             }
-            eprintln!("SKIPPED: {test_name}: {why}");
+            super::skips::skipped(test_name, &why);
             None
         }
         Err(e) => panic!("{test_name}: starting the shared Postfix instance failed: {e}"),
