@@ -445,11 +445,12 @@ fn check_never_prompts_even_on_a_terminal() {
     args.extend(auth);
     let mut check = Tui::spawn(cfg.path(), &args);
     assert_eq!(check.wait_exit(), 2, "{}", check.output());
+    // The pty's reader may still be catching up with what the child wrote before exiting.
+    check.wait_until("check's usage error", |t| {
+        t.output()
+            .contains("no password source: give --password-env VAR or --password-file FILE")
+    });
     let said = check.output();
-    assert!(
-        said.contains("no password source: give --password-env VAR or --password-file FILE"),
-        "{said}"
-    );
     assert!(!said.contains("Password for"), "check prompted: {said}");
     assert!(
         matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),

@@ -223,6 +223,34 @@ mod tests {
         );
     }
 
+    /// Written for the mutants that survived: every expectation's 4xx is "temporary" where a
+    /// decision was wanted, and each expectation reads as the words reports print.
+    #[test]
+    fn a_4xx_is_temporary_for_every_decision_and_expectations_have_words() {
+        let grey = reply("451 4.3.0 try later\r\n");
+        for expect in [Expect::Accept, Expect::Reject, Expect::RejectPolicy] {
+            assert_eq!(
+                judge(expect, &[], Verb::Rcpt, &grey),
+                Judgement::Temporary,
+                "{expect:?}"
+            );
+        }
+        assert_eq!(
+            judge(Expect::Refuse, &[], Verb::Rcpt, &grey),
+            Judgement::Match
+        );
+        let texts = [
+            (Expect::Accept, "accepted"),
+            (Expect::Reject, "rejected (5xx)"),
+            (Expect::RejectPolicy, "rejected by policy (5xx, not 5.1.x)"),
+            (Expect::Refuse, "refused (4xx or 5xx)"),
+            (Expect::Anything, "any reply (informational)"),
+        ];
+        for (expect, text) in texts {
+            assert_eq!(expect_text(expect), text);
+        }
+    }
+
     #[test]
     fn starttls_530_is_not_called_authentication() {
         let tls = reply("530 5.7.0 Must issue a STARTTLS command first\r\n");
