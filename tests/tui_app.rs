@@ -440,3 +440,57 @@ async fn an_unset_password_env_asks_for_the_password() {
     );
     app.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_n_skips_a_step_ctrl_x_resets_and_c_lists_what_the_server_offered() {
+    let secure = lab(Policy::Secure).await;
+    let state = State::new(
+        vec![in_memory("lab-secure", lab_profile(&secure))],
+        catalogue(),
+    );
+    let mut app = App::start(state);
+    app.wait_for("lab-secure").await;
+    // Nothing seen yet: both lists are empty.
+    app.press(KeyCode::Char('c'));
+    let s = app.wait_for("After TLS").await;
+    assert_eq!(s.matches("(none seen yet)").count(), 2, "{s}");
+    app.press(KeyCode::Esc);
+
+    app.press(KeyCode::Enter); // A: unauthenticated relay
+    app.wait_for("\n│MAIL FROM:<relay-test@outside.example.net>")
+        .await;
+    // Ctrl-N skips MAIL FROM: it is never sent, and RCPT is offered next.
+    app.press_with(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    app.wait_for("\n│RCPT TO:<relay-test@elsewhere.example.org>")
+        .await;
+    app.press(KeyCode::Enter);
+    let s = app.wait_for("INCONCLUSIVE:").await;
+    assert!(
+        s.contains("C: RCPT TO:<relay-test@elsewhere.example.org>"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("C: MAIL FROM:<relay-test@outside.example.net>"),
+        "a skipped step is not sent: {s}"
+    );
+    assert!(
+        s.contains("S: 503"),
+        "RCPT without MAIL is out of order: {s}"
+    );
+
+    // The run's capabilities, both before and inside TLS, are listed.
+    app.press(KeyCode::Esc);
+    app.press(KeyCode::Char('c'));
+    let s = app.wait_for("After TLS").await;
+    assert!(!s.contains("(none seen yet)"), "{s}");
+    assert!(s.contains("STARTTLS"), "{s}");
+    app.press(KeyCode::Esc);
+
+    // Ctrl-X sends RSET, and the server's answer is shown.
+    app.press_with(KeyCode::Char('x'), KeyModifiers::CONTROL);
+    let s = app.wait_for("C: RSET").await;
+    if !s.contains("S: 250 2.0.0 Ok") {
+        app.wait_for("S: 250 2.0.0 Ok").await;
+    }
+    app.quit().await;
+}

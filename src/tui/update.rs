@@ -1118,6 +1118,32 @@ mod tests {
         typed(&mut s, "line 7");
         update(&mut s, key(KeyCode::Enter));
         assert_eq!(s.transcript.selected_line, Some(7));
+        // n goes on from the selection and wraps past the end.
+        update(&mut s, key(KeyCode::Char('/')));
+        typed(&mut s, "line 4");
+        update(&mut s, key(KeyCode::Enter));
+        assert_eq!(s.transcript.selected_line, Some(40));
+        update(&mut s, key(KeyCode::Char('n')));
+        assert_eq!(s.transcript.selected_line, Some(41));
+        for _ in 0..9 {
+            update(&mut s, key(KeyCode::Char('n')));
+        }
+        assert_eq!(s.transcript.selected_line, Some(4), "wrapped to the top");
+        update(&mut s, key(KeyCode::Char('/')));
+        typed(&mut s, "nowhere");
+        update(&mut s, key(KeyCode::Enter));
+        assert_eq!(
+            s.transcript.selected_line,
+            Some(4),
+            "no match keeps the line"
+        );
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, n)| n.contains("no match for \"nowhere\"")),
+            "{:?}",
+            s.notice
+        );
         update(&mut s, key(KeyCode::Char('w')));
         assert!(s.transcript.raw_view);
         let e = update(&mut s, ctrl('c'));

@@ -212,6 +212,24 @@ impl Tui {
 }
 
 impl Tui {
+    /// How many cells on the screen have a foreground or background colour.
+    pub fn coloured_cells(&self) -> usize {
+        let parser = self.parser.lock().unwrap();
+        let screen = parser.screen();
+        let mut n = 0;
+        for row in 0..ROWS {
+            for col in 0..COLS {
+                if let Some(cell) = screen.cell(row, col)
+                    && (cell.fgcolor() != vt100::Color::Default
+                        || cell.bgcolor() != vt100::Color::Default)
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
     /// The child's data directory (SMTPSCOPE_DATA_DIR: the log file lives here).
     pub fn data_dir(&self) -> &Path {
         self._data.path()
