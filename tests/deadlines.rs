@@ -98,3 +98,45 @@ async fn a_tls_handshake_that_never_completes_times_out() {
         "{err}"
     );
 }
+
+/// A loopback port whose accept queue is full, so a further connect stays in SYN-SENT: Linux
+/// drops SYNs to a listener whose queue is full. Returns the port and what must stay open.
+fn port_that_never_accepts() -> (u16, Vec<std::net::TcpStream>, tokio::net::TcpListener) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    // Real time here: fill the queue until a connect of our own hangs, which proves it is full.
+    for _ in 0..16 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)) {
+            Ok(s) => held.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return (addr.port(), held, listener);
+            }
+            Err(e) => panic!("filling the accept queue: {e}"),
+        }
+    }
+    panic!(
+        "the accept queue never filled after {} connections",
+        held.len()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connect_that_never_completes_times_out() {
+    let (port, _held, _listener) = port_that_never_accepts();
+    let addr = format!("127.0.0.1:{port}");
+    let mut opts = options(&addr, 30, 600);
+    opts.timeouts.connect = Duration::from_secs(7);
+    let mut conn = Connection::new(opts, Transcript::new());
+    let started = Instant::now();
+    let err = conn.open().await.unwrap_err();
+    // The connect limit, not the 30 s reply timeout.
+    at_limit(started.elapsed(), 7);
+    assert!(
+        matches!(&err, NetError::ConnectTimeout { secs, .. } if *secs == 7.0),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&addr), "names the target: {err}");
+}

@@ -465,3 +465,47 @@ fn check_never_prompts_even_on_a_terminal() {
     });
     // Dropping the harness kills the prompting session.
 }
+
+/// SECURITY.md §2: `--insecure` still checks the handshake signatures. A server presents a
+/// certificate but signs the handshake with a key that is not the certificate's (what a
+/// machine-in-the-middle replaying someone else's certificate would do): the handshake fails
+/// on TLS 1.2 and 1.3 alike, and nothing is sent over it.
+#[test]
+fn insecure_still_refuses_a_handshake_signed_with_another_key() {
+    let pki = TestPki::new(&["localhost"], false);
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = pki.server_config_without_the_key(version);
+        let server = FakeServer::start(Some(config), false, |peer: &mut Peer| {
+            greet(peer, &["STARTTLS"]);
+            peer.expect("STARTTLS");
+            peer.send(b"220 2.0.0 Ready\r\n");
+            assert!(!peer.start_tls(), "the client must reject the handshake");
+        });
+        let (code, out) = output(smtpscope().args([
+            "session",
+            "--server",
+            &server.addr(),
+            "--tls-name",
+            "localhost",
+            "--ca-file",
+            &pki.ca_path(),
+            "--helo",
+            "probe.test",
+            "--insecure",
+            "--quit-after",
+            "tls",
+            "--timeout",
+            "5",
+        ]));
+        let received = server.finish();
+        assert_ne!(code, 0, "{version:?}: {out}");
+        assert!(
+            out.to_ascii_lowercase().contains("signature"),
+            "{version:?}: the error names the bad signature: {out}"
+        );
+        assert!(
+            received.iter().all(|(tls, _)| !tls),
+            "{version:?}: nothing sent inside the forged session: {received:?}"
+        );
+    }
+}

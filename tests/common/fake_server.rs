@@ -68,6 +68,37 @@ impl TestPki {
         )
     }
 
+    /// A server that presents this certificate but signs the handshake with another key, as
+    /// a server that does not hold the certificate's key would; `version` pins TLS 1.2 or 1.3.
+    #[allow(dead_code)] // only some test binaries use it
+    pub fn server_config_without_the_key(
+        &self,
+        version: &'static rustls::SupportedProtocolVersion,
+    ) -> Arc<rustls::ServerConfig> {
+        #[derive(Debug)]
+        struct Always(Arc<rustls::sign::CertifiedKey>);
+        impl rustls::server::ResolvesServerCert for Always {
+            fn resolve(
+                &self,
+                _: rustls::server::ClientHello<'_>,
+            ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+                Some(Arc::clone(&self.0))
+            }
+        }
+        let other = KeyPair::generate().expect("key");
+        let other = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(other.serialize_der()));
+        let signer = rustls::crypto::ring::sign::any_supported_type(&other).expect("signing key");
+        let certified = rustls::sign::CertifiedKey::new(vec![self.cert_der.clone()], signer);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[version])
+                .expect("protocol versions")
+                .with_no_client_auth()
+                .with_cert_resolver(Arc::new(Always(Arc::new(certified)))),
+        )
+    }
+
     pub fn ca_path(&self) -> String {
         self.ca_file.path().display().to_string()
     }
