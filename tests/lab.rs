@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -352,7 +354,7 @@ fn lab_listens_on_loopback_only() {
     assert!(err.to_string().contains("loopback only"), "{err}");
 }
 
-fn swaks_ready() -> bool {
+fn swaks_ready(test: &str) -> bool {
     let ok = std::process::Command::new("swaks")
         .arg("--version")
         .output()
@@ -366,8 +368,9 @@ fn swaks_ready() -> bool {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI requires swaks with TLS (apt-get install swaks libnet-ssleay-perl)"
         );
-        eprintln!(
-            "SKIPPED: swaks with TLS support is not installed (apt-get install swaks libnet-ssleay-perl)"
+        common::skips::skipped(
+            test,
+            "swaks with TLS support is not installed (apt-get install swaks libnet-ssleay-perl)",
         );
     }
     ok
@@ -377,7 +380,7 @@ fn swaks_ready() -> bool {
 /// refused relay without AUTH.
 #[test]
 fn swaks_against_the_secure_lab() {
-    if !swaks_ready() {
+    if !swaks_ready("swaks_against_the_secure_lab") {
         return;
     }
     let rt = runtime();

@@ -933,3 +933,62 @@ fn accept_failing_for_want_of_descriptors_is_logged_once_and_survived() {
     let ended = text.matches("accepting again after").count();
     assert_eq!(began, ended, "{text}");
 }
+
+/// `--listen`, `--policy`, `--misbehave`, `--store` and `--show-messages` through the command:
+/// the server is on the port asked for, commits the fault, stores the message byte for byte
+/// as `1.eml` and prints it; without `--show-messages` the text stays off stdout.
+#[test]
+fn lab_listen_misbehave_store_and_show_messages_flags() {
+    let store = tempfile::tempdir().expect("store");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let store_arg = store.path().display().to_string();
+    let body: &[u8] = b"Subject: stored\r\n\r\nline one\r\n..dot-stuffed\r\n";
+    for show in [true, false] {
+        let mut args = vec![
+            "--listen",
+            &listen,
+            "--policy",
+            "secure",
+            "--misbehave",
+            "strip-starttls",
+            "--store",
+            &store_arg,
+        ];
+        if show {
+            args.push("--show-messages");
+        }
+        let mut lab = LabCommand::start(&args);
+        assert_eq!(lab.addr.port(), port, "--listen's port is used");
+        let mut c = Client::greeted(lab.addr);
+        let ehlo = c.cmd("EHLO probe.test");
+        assert!(ehlo.starts_with("250"), "{ehlo}");
+        assert!(
+            !ehlo.contains("STARTTLS"),
+            "strip-starttls hides STARTTLS: {ehlo}"
+        );
+        assert!(c.message(body).starts_with("250 "));
+        assert_eq!(c.cmd("MAIL FROM:<a@outside.example.net>"), "250 2.1.0 Ok");
+        let relay = c.cmd("RCPT TO:<x@elsewhere.example.org>");
+        assert!(relay.starts_with("554 "), "the secure policy: {relay}");
+        lab.wait_for("accepted");
+        let out = String::from_utf8_lossy(&lab.stop()).into_owned();
+        // As it arrived: dot-stuffing and the end-of-data line included.
+        let stored = std::fs::read(store.path().join("1.eml")).expect("1.eml");
+        assert_eq!(
+            stored,
+            [body, b"\r\n.\r\n"].concat(),
+            "{}",
+            String::from_utf8_lossy(&stored)
+        );
+        assert_eq!(
+            out.contains("line one"),
+            show,
+            "--show-messages {show}: {out}"
+        );
+        std::fs::remove_file(store.path().join("1.eml")).expect("rm");
+    }
+}
