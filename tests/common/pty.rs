@@ -212,6 +212,26 @@ impl Tui {
 }
 
 impl Tui {
+    /// The foreground colour of the first cell of each occurrence of `needle` on the screen
+    /// (columns counted in characters, as the terminal counts cells).
+    pub fn colours_of(&self, needle: &str) -> Vec<vt100::Color> {
+        let want: Vec<char> = needle.chars().collect();
+        let parser = self.parser.lock().unwrap();
+        let screen = parser.screen();
+        let mut found = Vec::new();
+        for (row, text) in screen.rows(0, COLS).enumerate() {
+            let chars: Vec<char> = text.chars().collect();
+            for (col, w) in chars.windows(want.len()).enumerate() {
+                if w == want.as_slice()
+                    && let Some(cell) = screen.cell(row as u16, col as u16)
+                {
+                    found.push(cell.fgcolor());
+                }
+            }
+        }
+        found
+    }
+
     /// How many cells on the screen have a foreground or background colour.
     pub fn coloured_cells(&self) -> usize {
         let parser = self.parser.lock().unwrap();
