@@ -132,6 +132,14 @@ fn check_against_each_policy() {
     assert_eq!(v["auth-relay-disallowed"], "fail");
     assert_eq!(v["relay-tricks"], "fail");
     assert_eq!(code, 1);
+    // The relay was open, yet nothing was relayed: every probe stops after RCPT.
+    assert!(
+        open.messages().is_empty(),
+        "a message reached the open relay: {:?}",
+        open.messages()
+            .first()
+            .map(|m| String::from_utf8_lossy(&m.raw).into_owned())
+    );
 
     let secure = start(&rt, Policy::Secure, &[]);
     let (code, v, doc) = check(&secure, &[]);
@@ -162,6 +170,44 @@ fn check_against_each_policy() {
         v["auth-relay-approved"], "inconclusive",
         "no TLS, so no AUTH: {doc:#}"
     );
+}
+
+/// `--send-data` is the one way a probe sends a message: one per probe (A, and the
+/// local-delivery control A needs), each with its own id in Message-ID and X-Smtpscope-Test,
+/// so an admin can find it in the logs.
+#[test]
+fn send_data_sends_one_test_message_per_probe_with_a_unique_id() {
+    let rt = runtime();
+    let open = start(&rt, Policy::OpenRelay, &[]);
+    for _ in 0..2 {
+        let (code, v, doc) = check(&open, &["--scenario", "A", "--send-data"]);
+        assert_eq!(v["unauth-relay"], "fail", "{doc:#}");
+        assert_eq!(code, 1);
+    }
+    let messages = open.messages();
+    assert_eq!(messages.len(), 4, "the control and A, twice");
+    let mut ids = Vec::new();
+    for m in &messages {
+        let text = String::from_utf8_lossy(&m.content()).into_owned();
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Smtpscope-Test: "))
+            .unwrap_or_else(|| panic!("no X-Smtpscope-Test header: {text}"))
+            .to_string();
+        assert!(
+            text.contains(&format!("Message-ID: <{id}@")),
+            "the same id in Message-ID: {text}"
+        );
+        ids.push(id);
+    }
+    let outside = messages
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == "relay-test@elsewhere.example.org"))
+        .count();
+    assert_eq!(outside, 2, "A's message, once per run");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "every message has its own id");
 }
 
 #[test]
@@ -509,9 +555,10 @@ fn cram_md5_and_login_work_and_wrong_passwords_do_not() {
 }
 
 #[test]
-fn the_lab_command_cleans_up_on_sigterm_and_sighup() {
+fn the_lab_command_cleans_up_on_ctrl_c_sigterm_and_sighup() {
     use std::io::{BufRead, BufReader};
-    for sig in ["-TERM", "-HUP"] {
+    // INT is Ctrl-C at the lab's terminal.
+    for sig in ["-INT", "-TERM", "-HUP"] {
         let tmp = tempfile::tempdir().expect("tmp");
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtpscope"))
             // --duration bounds the lab even if the signal were lost.

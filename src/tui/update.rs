@@ -1062,12 +1062,15 @@ mod tests {
     }
 
     #[test]
-    fn ctrl_h_and_backspace_erase_in_the_password_prompt() {
+    fn ctrl_u_ctrl_h_and_backspace_erase_in_the_password_prompt() {
         use secrecy::ExposeSecret;
         let mut s = state_with(false);
         s.focus = Focus::Editor;
         typed(&mut s, "AUTH PLAIN");
         update(&mut s, key(KeyCode::Enter));
+        // Ctrl-U wipes the whole line, as in a shell's password prompt.
+        typed(&mut s, "wrong");
+        update(&mut s, ctrl('u'));
         typed(&mut s, "abcd");
         update(&mut s, ctrl('h'));
         update(&mut s, key(KeyCode::Backspace));
