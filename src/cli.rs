@@ -501,7 +501,8 @@ pub struct SessionArgs {
         conflicts_with = "quit_after"
     )]
     pub drop_after: Option<QuitAfter>,
-    /// A header for the generated test message, "Name: value"; repeatable.
+    /// A header for the generated test message, "Name: value"; repeatable. One named like a
+    /// standard header (Subject, From, To, Date, Message-ID) replaces it, as in swaks.
     #[arg(help_heading = "Data", long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
     /// Attach this file to the generated message (MIME, content type from the extension);

@@ -45,7 +45,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running private Postfix instance. Stopped (and its directory removed) on drop;
 /// a watchdog process also stops it within about a second after the test process exits.
 ///
-/// Four smtpd listeners on 127.0.0.1, all with the same certificate and SASL users:
+/// Six smtpd listeners on 127.0.0.1, all with the same certificate and SASL users:
 ///
 /// | port              | TLS        | relay policy                      | tarpit             |
 /// |-------------------|------------|-----------------------------------|--------------------|
@@ -53,6 +53,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// | `implicit_port`   | implicit   | correct                           | Postfix default    |
 /// | `relaxed_port`    | STARTTLS   | correct                           | none               |
 /// | `open_relay_port` | STARTTLS   | **open relay** (trusts every IP)  | none               |
+/// | `proxy_port`      | STARTTLS   | trusts 192.0.2.0/24, from a PROXY header | none        |
+/// | `xclient_port`    | STARTTLS   | trusts 192.0.2.0/24, XCLIENT from loopback | none      |
 ///
 /// "Postfix default" tarpit: `smtpd_error_sleep_time = 1s`, `smtpd_soft_error_limit = 10`,
 /// `smtpd_hard_error_limit = 20`: once a session has made more than 10 errors (without
@@ -82,6 +84,16 @@ pub struct Postfix {
     /// no tarpit (as `relaxed_port`). Relayed mail still lands only in
     /// [`Postfix::relayed_maildir`].
     pub open_relay_port: u16,
+    /// Behind a load balancer (`smtpd_upstream_proxy_protocol = haproxy`): every connection
+    /// must start with a PROXY v1 or v2 header, whose source address is the client's as far
+    /// as logging and policy go. `mynetworks = 192.0.2.0/24` (TEST-NET-1, only ever named in
+    /// headers, never connected to) with `permit_mynetworks` first, so a header naming
+    /// 192.0.2.x may relay and the loopback address alone may not. No tarpit.
+    pub proxy_port: u16,
+    /// Postfix XCLIENT for loopback clients (`smtpd_authorized_xclient_hosts = 127.0.0.0/8`),
+    /// with the same `mynetworks = 192.0.2.0/24` relay rule as `proxy_port`: relay is denied
+    /// to 127.0.0.1 and allowed after `XCLIENT ADDR=192.0.2.x`. No tarpit.
+    pub xclient_port: u16,
     /// PEM of the CA that signed the server certificate (SANs: localhost, 127.0.0.1,
     /// mail.lab.example). The CA key is never written anywhere.
     pub ca_pem_path: PathBuf,
@@ -266,6 +278,8 @@ impl Postfix {
             implicit_port: 0,
             relaxed_port: 0,
             open_relay_port: 0,
+            proxy_port: 0,
+            xclient_port: 0,
             ca_pem_path,
             domain: DOMAIN.into(),
             hostname: HOSTNAME.into(),
@@ -289,11 +303,13 @@ impl Postfix {
         loop {
             attempt += 1;
             let ports = free_ports()?;
-            let [starttls, implicit, relaxed, open_relay] = ports;
+            let [starttls, implicit, relaxed, open_relay, proxy, xclient] = ports;
             postfix.starttls_port = starttls;
             postfix.implicit_port = implicit;
             postfix.relaxed_port = relaxed;
             postfix.open_relay_port = open_relay;
+            postfix.proxy_port = proxy;
+            postfix.xclient_port = xclient;
             write_master_cf(&postfix.config_dir, ports)?;
             match postfix.run_postfix_start() {
                 Ok(()) => break,
@@ -344,6 +360,9 @@ impl Postfix {
             self.implicit_port,
             self.relaxed_port,
             self.open_relay_port,
+            // Accepting is enough: it waits for a PROXY header before its banner.
+            self.proxy_port,
+            self.xclient_port,
         ] {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             loop {
@@ -884,8 +903,8 @@ smtpd_sender_restrictions = reject_sender_login_mismatch
 }
 
 /// `ports`: starttls, implicit, relaxed, open relay.
-fn write_master_cf(conf: &Path, ports: [u16; 4]) -> Result<(), String> {
-    let [starttls, implicit, relaxed, open_relay] = ports;
+fn write_master_cf(conf: &Path, ports: [u16; 6]) -> Result<(), String> {
+    let [starttls, implicit, relaxed, open_relay, proxy, xclient] = ports;
     let master_cf = format!(
         "\
 # service type private unpriv chroot wakeup maxproc command
@@ -906,6 +925,27 @@ fn write_master_cf(conf: &Path, ports: [u16; 4]) -> Result<(), String> {
   -o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination
   -o smtpd_recipient_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination
   -o smtpd_sender_restrictions=permit_mynetworks,reject_sender_login_mismatch
+  -o smtpd_error_sleep_time=0
+  -o smtpd_soft_error_limit=1000
+  -o smtpd_hard_error_limit=1000
+  -o smtpd_junk_command_limit=1000
+# Behind a load balancer: the client address comes from a PROXY header; 192.0.2.0/24
+# (TEST-NET-1, only ever named in headers) is trusted to relay. No tarpit.
+127.0.0.1:{proxy} inet n - n - - smtpd
+  -o smtpd_upstream_proxy_protocol=haproxy
+  -o mynetworks=192.0.2.0/24
+  -o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination
+  -o smtpd_recipient_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination
+  -o smtpd_error_sleep_time=0
+  -o smtpd_soft_error_limit=1000
+  -o smtpd_hard_error_limit=1000
+  -o smtpd_junk_command_limit=1000
+# XCLIENT from loopback, and the same relay rule: policy as if from another client.
+127.0.0.1:{xclient} inet n - n - - smtpd
+  -o smtpd_authorized_xclient_hosts=127.0.0.0/8
+  -o mynetworks=192.0.2.0/24
+  -o smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination
+  -o smtpd_recipient_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination
   -o smtpd_error_sleep_time=0
   -o smtpd_soft_error_limit=1000
   -o smtpd_hard_error_limit=1000

@@ -222,34 +222,55 @@ pub struct TestMessage<'a> {
     pub id_domain: &'a str,
     /// What the message is for, shown in its subject.
     pub purpose: &'a str,
-    /// More header lines, "Name: value", added after the standard ones.
+    /// More header lines, "Name: value": one named like a standard header (Subject, From…)
+    /// replaces it, the others are added after the standard ones.
     pub headers: &'a [String],
     /// The body text instead of the standard line.
     pub body: Option<&'a [u8]>,
 }
 
+/// The name of a "Name: value" header line, without surrounding blanks ("" without a colon).
+fn header_name(line: &str) -> &str {
+    line.split_once(':').map_or("", |(name, _)| name.trim())
+}
+
 /// The message as text (CRLF line ends, not yet dot-stuffed: see [`super::data::encode_data`]).
 /// It names itself as a smtpscope test so whoever finds it knows it can be deleted.
 pub fn test_message(m: &TestMessage<'_>) -> Vec<u8> {
-    let mut out = format!("Date: {}\r\n", m.date);
+    let mut lines = vec![format!("Date: {}", m.date)];
     if let Some(from) = m.from {
-        out.push_str(&format!("From: <{from}>\r\n"));
+        lines.push(format!("From: <{from}>"));
     }
     if !m.to.is_empty() {
         let to: Vec<String> = m.to.iter().map(|t| format!("<{t}>")).collect();
-        out.push_str(&format!("To: {}\r\n", to.join(", ")));
+        lines.push(format!("To: {}", to.join(", ")));
     }
-    out.push_str(&format!(
-        "Subject: smtpscope {} {}\r\nMessage-ID: <{}@{}>\r\nX-Smtpscope-Test: {}\r\nX-Mailer: smtpscope {}\r\n",
-        m.purpose,
-        m.unique,
-        m.unique,
-        m.id_domain,
-        m.unique,
-        env!("CARGO_PKG_VERSION"),
-    ));
+    lines.extend([
+        format!("Subject: smtpscope {} {}", m.purpose, m.unique),
+        format!("Message-ID: <{}@{}>", m.unique, m.id_domain),
+        format!("X-Smtpscope-Test: {}", m.unique),
+        format!("X-Mailer: smtpscope {}", env!("CARGO_PKG_VERSION")),
+    ]);
+    // As swaks does, a header given by the operator replaces the standard one of that name
+    // (a message with two Subject lines is not what anyone asked for); others are added.
+    let standard = lines.len();
+    let mut replaced = vec![false; standard];
     for h in m.headers {
-        out.push_str(h);
+        let name = header_name(h);
+        let slot = (0..standard).find(|&i| {
+            !replaced[i] && header_name(&lines[i]).eq_ignore_ascii_case(name) && !name.is_empty()
+        });
+        match slot {
+            Some(i) => {
+                lines[i] = h.clone();
+                replaced[i] = true;
+            }
+            None => lines.push(h.clone()),
+        }
+    }
+    let mut out = String::new();
+    for line in &lines {
+        out.push_str(line);
         out.push_str("\r\n");
     }
     out.push_str("\r\n");

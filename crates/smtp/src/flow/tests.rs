@@ -165,6 +165,50 @@ fn the_test_message_names_itself_and_its_envelope() {
     assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
 }
 
+/// A header named like a standard one replaces it in place (case-insensitively, once per
+/// standard header); the rest are added; the unique id survives a replaced Message-ID.
+#[test]
+fn an_operator_header_replaces_the_standard_one_of_its_name() {
+    let to = vec!["a@x.test".to_string()];
+    let headers = [
+        "subject: mine".to_string(),
+        "Message-ID: <own@id>".to_string(),
+        "Subject: a second one".to_string(),
+        "X-Extra: yes".to_string(),
+    ];
+    let text = test_message(&TestMessage {
+        from: Some("me@z.test"),
+        to: &to,
+        date: "Mon, 30 Nov 2026 22:42:50 +0000",
+        unique: "1796.42",
+        id_domain: "probe.test",
+        purpose: "relay test",
+        headers: &headers,
+        body: None,
+    });
+    let text = String::from_utf8(text).expect("ASCII");
+    let head: Vec<&str> = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .split("\r\n")
+        .collect();
+    assert_eq!(
+        head,
+        [
+            "Date: Mon, 30 Nov 2026 22:42:50 +0000",
+            "From: <me@z.test>",
+            "To: <a@x.test>",
+            "subject: mine",
+            "Message-ID: <own@id>",
+            "X-Smtpscope-Test: 1796.42",
+            &format!("X-Mailer: smtpscope {}", env!("CARGO_PKG_VERSION")),
+            "Subject: a second one",
+            "X-Extra: yes",
+        ]
+    );
+}
+
 /// The reply to STARTTLS and whatever follows it, split at every byte: the parser stops right
 /// after the 220, so injected bytes are never taken as part of it and always counted.
 #[test]
