@@ -413,6 +413,40 @@ pub struct TargetArgs {
         requires = "proxy"
     )]
     pub proxy_source: Option<std::net::SocketAddr>,
+    /// Connect through a SOCKS5 proxy (HOST[:PORT], port 1080 by default). The proxy resolves
+    /// the server's name, so no DNS query for it leaves this machine.
+    #[arg(
+        help_heading = "Transport",
+        long,
+        value_name = "HOST[:PORT]",
+        conflicts_with = "socket"
+    )]
+    pub socks5: Option<String>,
+    /// User name for the SOCKS5 proxy (RFC 1929), with --socks5-password-env.
+    #[arg(
+        help_heading = "Transport",
+        long,
+        value_name = "NAME",
+        requires = "socks5"
+    )]
+    pub socks5_user: Option<String>,
+    /// Environment variable holding the SOCKS5 password.
+    #[arg(
+        help_heading = "Transport",
+        long,
+        value_name = "VAR",
+        requires = "socks5_user"
+    )]
+    pub socks5_password_env: Option<String>,
+    /// Connect to a UNIX domain socket instead of a TCP address (--server, if given, only
+    /// names the server for TLS).
+    #[arg(
+        help_heading = "Transport",
+        long,
+        value_name = "PATH",
+        conflicts_with_all = ["domain", "proxy"]
+    )]
+    pub socket: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -204,6 +204,19 @@ mod tests {
         let net_cases: Vec<(NetError, u8)> = vec![
             (NetError::Injection { count: 3 }, 9),
             (NetError::Refused { target: "t".into() }, 3),
+            (
+                NetError::Socks5 {
+                    proxy: "p".into(),
+                    reason: crate::smtp::socks5::Socks5Error::LoginRefused(1),
+                },
+                3,
+            ),
+            (
+                NetError::ProxyWithoutPeer {
+                    via: "through SOCKS5",
+                },
+                2,
+            ),
             (NetError::StartTlsNotOffered, 4),
             (NetError::Handshake { reason: "r".into() }, 4),
             (

@@ -110,6 +110,17 @@ pub struct Profile {
     /// The client address the PROXY header names (IP:PORT).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_source: Option<String>,
+    /// A SOCKS5 proxy (HOST:PORT) to connect through; it resolves the server's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socks5: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socks5_user: Option<String>,
+    /// The environment variable holding the SOCKS5 password (never the password itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socks5_password_env: Option<String>,
+    /// A UNIX domain socket to connect to instead of `server`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
     #[serde(default)]

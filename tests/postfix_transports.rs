@@ -312,3 +312,46 @@ fn a_pipelined_envelope_gets_its_replies_in_order() {
         pf.log_tail(20)
     );
 }
+
+#[test]
+fn a_session_over_postfix_unix_socket() {
+    let Some(pf) = shared("a_session_over_postfix_unix_socket") else {
+        return;
+    };
+    let socket = pf.unix_socket().display().to_string();
+    let marker = unique("unix");
+    let subject = format!("--header=Subject: {marker}");
+    // No --server: the socket is the way, "localhost" the name for TLS.
+    let mut cmd = Command::cargo_bin("smtpscope").expect("binary");
+    cmd.timeout(Duration::from_secs(60));
+    cmd.env("SMTPSCOPE_CONFIG_DIR", tempfile::tempdir().unwrap().path());
+    let out = cmd
+        .args([
+            "session",
+            "--socket",
+            &socket,
+            "--helo",
+            "probe.test",
+            "--timeout",
+            "20",
+            "--ca-file",
+            &pf.ca_pem_path.display().to_string(),
+            "--from",
+            "sender@outside.example.net",
+            "--to",
+            "postmaster@lab.example",
+            &subject,
+        ])
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("connected to {socket}")), "{text}");
+    assert!(
+        text.contains("certificate verified for localhost"),
+        "{text}"
+    );
+    pf.wait_for_message_containing("postmaster", marker.as_bytes(), Duration::from_secs(10))
+        .unwrap();
+}

@@ -78,6 +78,10 @@ pub fn overrides(
             ProxyArg::V2 => ProxyVersion::V2,
         }),
         proxy_source: t.proxy_source,
+        socks5: t.socks5.clone(),
+        socks5_user: t.socks5_user.clone(),
+        socks5_password: t.socks5_password_env.clone().map(PasswordSource::Env),
+        socket: t.socket.clone(),
         origin,
         allow_cleartext_auth: a.allow_cleartext_auth,
         auth: AuthOverrides {

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -17,9 +16,10 @@ use crate::smtp::reply::{Reply, ReplyLimits, ReplyParser};
 use crate::smtp::session::{SecurityPolicy, Session};
 use crate::transcript::{Event, Transcript};
 
-use super::connect::{Target, connect_from};
+use super::connect::Target;
 use super::error::NetError;
 use super::tls::{self, TlsInfo, TlsOptions};
+use super::transport::{self, Route, Wire};
 
 /// How TLS is used on the connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +60,8 @@ pub struct ConnectOptions {
     pub proxy: Option<(ProxyVersion, std::net::SocketAddr)>,
     /// Address family and local address to connect from.
     pub origin: super::connect::Origin,
+    /// Straight, through SOCKS5, or over a UNIX socket.
+    pub route: Route,
     /// LMTP (RFC 2033) instead of SMTP: LHLO, and one reply per recipient after the message.
     pub lmtp: bool,
     pub tls_mode: TlsMode,
@@ -75,6 +77,7 @@ impl ConnectOptions {
             target,
             proxy: None,
             origin: super::connect::Origin::default(),
+            route: Route::Direct,
             lmtp: false,
             tls_mode: TlsMode::default(),
             tls: TlsOptions::default(),
@@ -96,8 +99,8 @@ impl ConnectOptions {
 
 enum Io {
     Closed,
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(Wire),
+    Tls(Box<TlsStream<Wire>>),
 }
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -200,22 +203,36 @@ impl Connection {
             },
             false,
         );
-        let (stream, peer) =
-            match connect_from(&target, self.opts.timeouts.connect, self.opts.origin).await {
-                Ok(ok) => ok,
-                Err(e) => return Err(self.fail(e)),
-            };
+        let opened = match transport::open(
+            &self.opts.route,
+            &target,
+            self.opts.timeouts.connect,
+            self.opts.origin,
+        )
+        .await
+        {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.fail(e)),
+        };
         self.transcript.event(
             Event::Connected {
-                peer: peer.to_string(),
+                peer: opened.described,
             },
             false,
         );
-        self.peer = Some(peer);
-        self.io = Io::Plain(stream);
+        self.peer = opened.peer;
+        self.io = Io::Plain(opened.wire);
         self.session = Session::new(self.opts.effective_policy(), false);
         // The load balancer's header comes before anything else, TLS included.
         if let Some((version, source)) = self.opts.proxy {
+            let Some(peer) = self.peer else {
+                self.close().await;
+                let via = match self.opts.route {
+                    Route::Unix(_) => "over a UNIX socket",
+                    _ => "through SOCKS5",
+                };
+                return Err(self.fail(NetError::ProxyWithoutPeer { via }));
+            };
             let header = match proxy::header(version, source, peer) {
                 Ok(h) => h,
                 Err(e) => {

@@ -8,6 +8,13 @@ use super::tls::TlsSetupError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    #[error("SOCKS5 proxy {proxy}: {reason}")]
+    Socks5 {
+        proxy: String,
+        reason: crate::smtp::socks5::Socks5Error,
+    },
+    #[error("a PROXY header names the server's address, which is unknown {via}")]
+    ProxyWithoutPeer { via: &'static str },
     #[error("cannot resolve {host}: {reason}")]
     Resolve { host: String, reason: String },
     #[error("connection to {target} refused")]
@@ -77,6 +84,7 @@ impl NetError {
                 | NetError::Refused { .. }
                 | NetError::ConnectTimeout { .. }
                 | NetError::Connect { .. }
+                | NetError::Socks5 { .. }
         )
     }
 }

@@ -7,8 +7,10 @@ pub mod error;
 pub mod exchange;
 pub mod message;
 pub mod tls;
+pub mod transport;
 
 pub use connect::Target;
 pub use driver::{ConnectOptions, Connection, Timeouts, TlsMode};
 pub use error::NetError;
 pub use exchange::DataOutcome;
+pub use transport::{Route, Socks5Route};

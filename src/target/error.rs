@@ -35,6 +35,18 @@ pub enum TargetError {
         "a PROXY header needs the client address it names: give --proxy-source (or proxy_source)"
     )]
     ProxyWithoutSource,
+    #[error("SOCKS5 proxy: {0}")]
+    Socks5Address(crate::net::connect::AddressError),
+    #[error("a SOCKS5 user needs a password source: give --socks5-password-env VAR")]
+    Socks5UserWithoutPassword,
+    #[error("a SOCKS5 password needs a user: give --socks5-user NAME")]
+    Socks5PasswordWithoutUser,
+    #[error("a SOCKS5 user or password was given without --socks5 HOST:PORT")]
+    Socks5LoginWithoutProxy,
+    #[error("--socket and --socks5 cannot both be used: a UNIX socket is reached directly")]
+    SocketAndSocks5,
+    #[error("--socket reaches one server; --domain looks up several: give --server or nothing")]
+    SocketWithDomain,
     #[error("--user or a password source was given without --auth")]
     UserWithoutAuth,
     #[error("AUTH {mechanism} needs a user name: give --user")]

@@ -16,7 +16,7 @@ pub use credentials::{CredentialSource, PasswordSource};
 pub use error::TargetError;
 
 use crate::net::tls::{TlsOptions, Trust};
-use crate::net::{ConnectOptions, Target, Timeouts, TlsMode};
+use crate::net::{ConnectOptions, Route, Socks5Route, Target, Timeouts, TlsMode};
 use crate::profile::{Profile, ProfileStore, RelayAddresses, Verify};
 use crate::scenario::Context;
 use crate::scenario::vars::Vars;
@@ -53,6 +53,13 @@ pub struct Overrides {
     pub session_timeout: Option<f64>,
     pub proxy: Option<crate::smtp::proxy::ProxyVersion>,
     pub proxy_source: Option<SocketAddr>,
+    /// A SOCKS5 proxy, HOST:PORT, to reach the server through.
+    pub socks5: Option<String>,
+    pub socks5_user: Option<String>,
+    /// The SOCKS5 password: an environment variable or a file, never a flag.
+    pub socks5_password: Option<PasswordSource>,
+    /// A UNIX domain socket to connect to instead of a TCP address.
+    pub socket: Option<PathBuf>,
     pub origin: crate::net::connect::Origin,
     pub allow_cleartext_auth: bool,
     pub auth: AuthOverrides,
@@ -184,6 +191,14 @@ pub fn resolve(
             };
             (endpoint, t)
         }
+        // Over a UNIX socket the server needs no address, only a name for TLS.
+        (None, None) if o.socket.is_some() || p.is_some_and(|p| p.socket.is_some()) => {
+            let t = Target {
+                host: "localhost".into(),
+                port: SMTP_PORT,
+            };
+            (Endpoint::Server(t.clone()), t)
+        }
         (None, None) => return Err(TargetError::NoServer),
     };
     let ca_file = pick(&o.ca_file, p.and_then(|p| p.ca_file.as_ref()));
@@ -230,6 +245,7 @@ pub fn resolve(
             Some((version, source))
         }
     };
+    opts.route = route(p, o, &endpoint)?;
     let per_step = seconds(
         o.timeout
             .or(p.and_then(|p| p.timeout_secs))
@@ -263,6 +279,51 @@ pub fn resolve(
         credentials: credential_source(p, &o.auth)?,
         relay,
     })
+}
+
+/// Straight to the server, through a SOCKS5 proxy, or over a UNIX socket.
+fn route(p: Option<&Profile>, o: &Overrides, endpoint: &Endpoint) -> Result<Route, TargetError> {
+    let socket = pick(&o.socket, p.and_then(|p| p.socket.as_ref()));
+    let socks5 = pick(&o.socks5, p.and_then(|p| p.socks5.as_ref()));
+    let user = pick(&o.socks5_user, p.and_then(|p| p.socks5_user.as_ref()));
+    let password = o.socks5_password.clone().or_else(|| {
+        p.and_then(|p| p.socks5_password_env.clone())
+            .map(PasswordSource::Env)
+    });
+    match (socket, socks5) {
+        (Some(_), Some(_)) => Err(TargetError::SocketAndSocks5),
+        (Some(path), None) => {
+            if matches!(endpoint, Endpoint::Mx { .. }) {
+                return Err(TargetError::SocketWithDomain);
+            }
+            Ok(Route::Unix(path))
+        }
+        (None, Some(proxy)) => {
+            let proxy = Target::parse(&proxy, 1080).map_err(TargetError::Socks5Address)?;
+            let login = match (user, password) {
+                (Some(user), Some(source)) => {
+                    let secret = match &source {
+                        PasswordSource::Env(var) => crate::secret::from_env(var)?,
+                        PasswordSource::File(path) => crate::secret::from_file(path)?,
+                        PasswordSource::Command(argv) => crate::secret::from_command(argv)?,
+                        PasswordSource::Given(s) => s.clone(),
+                        PasswordSource::Prompt => crate::secret::prompt("SOCKS5 password: ")?,
+                    };
+                    Some((user, secret))
+                }
+                (Some(_), None) => return Err(TargetError::Socks5UserWithoutPassword),
+                (None, Some(_)) => return Err(TargetError::Socks5PasswordWithoutUser),
+                (None, None) => None,
+            };
+            Ok(Route::Socks5(Socks5Route { proxy, login }))
+        }
+        (None, None) => {
+            if user.is_some() || password.is_some() {
+                return Err(TargetError::Socks5LoginWithoutProxy);
+            }
+            Ok(Route::Direct)
+        }
+    }
 }
 
 /// Where a value came from, to name it in an error: a flag, or a profile's setting.

@@ -83,6 +83,10 @@ pub fn lab_profile(lab: &Lab) -> Profile {
         session_timeout_secs: None,
         proxy: None,
         proxy_source: None,
+        socks5: None,
+        socks5_user: None,
+        socks5_password_env: None,
+        socket: None,
         auth: bob.map(|u| AuthConfig {
             mechanism: Mechanism::Plain,
             username: u.name.into(),

@@ -444,6 +444,11 @@ impl Postfix {
         }
     }
 
+    /// The UNIX domain socket smtpd listens on (same policy as `relaxed_port`, no tarpit).
+    pub fn unix_socket(&self) -> PathBuf {
+        self.dir.path().join("queue").join("public").join("smtpd")
+    }
+
     /// Maildir of a local mailbox of [`DOMAIN`] such as "postmaster", "alice", "bob".
     pub fn maildir(&self, local_part: &str) -> PathBuf {
         self.dir.path().join("mail").join(DOMAIN).join(local_part)
@@ -950,6 +955,10 @@ fn write_master_cf(conf: &Path, ports: [u16; 6]) -> Result<(), String> {
   -o smtpd_soft_error_limit=1000
   -o smtpd_hard_error_limit=1000
   -o smtpd_junk_command_limit=1000
+# smtpd on a UNIX domain socket ($queue_directory/public/smtpd), as a local content filter
+# or a container's socket mount would offer it. Postfix takes such a client as localhost.
+smtpd unix n - n - - smtpd
+  -o smtpd_error_sleep_time=0
 pickup unix n - n 60 1 pickup
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr

@@ -10,6 +10,7 @@ pub mod flow;
 pub mod proxy;
 pub mod reply;
 pub mod session;
+pub mod socks5;
 pub mod status;
 pub mod validate;
 

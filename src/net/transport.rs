@@ -1,0 +1,245 @@
+//! How the bytes reach the server: straight over TCP, through a SOCKS5 proxy, or over a UNIX
+//! domain socket. Whichever route, the session above sees one [`Wire`], so STARTTLS, the
+//! PROXY header and every exchange work the same over each.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::Instant;
+
+use super::connect::{Origin, Target, connect_from};
+use super::error::NetError;
+use crate::smtp::socks5::{self, Destination, Method, Parsed};
+
+/// The way to the server.
+#[derive(Debug, Clone, Default)]
+pub enum Route {
+    #[default]
+    Direct,
+    /// Through a SOCKS5 proxy, which resolves the server's name itself.
+    Socks5(Socks5Route),
+    /// A UNIX domain socket; the target then only names the server (TLS name, EHLO).
+    Unix(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Socks5Route {
+    pub proxy: Target,
+    /// Username and password (RFC 1929); the password is only ever held in memory.
+    pub login: Option<(String, SecretString)>,
+}
+
+/// A connected byte stream, whichever route it took.
+#[derive(Debug)]
+pub enum Wire {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Wire {
+    /// Reads what is already there without waiting (see `TcpStream::try_read`).
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Wire::Tcp(s) => s.try_read(buf),
+            Wire::Unix(s) => s.try_read(buf),
+        }
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Wire::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Wire::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Wire::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Wire::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Wire::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Wire::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Wire::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Wire::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A connection made, and what to call the other end in the transcript.
+pub struct Opened {
+    pub wire: Wire,
+    /// The server's socket address when the connection went straight to it.
+    pub peer: Option<SocketAddr>,
+    /// "127.0.0.1:25", "mx.example.org:25 via SOCKS5 127.0.0.1:1080", "/run/smtpd.sock".
+    pub described: String,
+}
+
+/// Opens the route to `target` within `timeout` (the SOCKS5 exchange included).
+pub async fn open(
+    route: &Route,
+    target: &Target,
+    timeout: Duration,
+    origin: Origin,
+) -> Result<Opened, NetError> {
+    match route {
+        Route::Direct => {
+            let (stream, peer) = connect_from(target, timeout, origin).await?;
+            Ok(Opened {
+                wire: Wire::Tcp(stream),
+                peer: Some(peer),
+                described: peer.to_string(),
+            })
+        }
+        Route::Unix(path) => {
+            let shown = path.display().to_string();
+            match tokio::time::timeout(timeout, UnixStream::connect(path)).await {
+                Err(_) => Err(NetError::ConnectTimeout {
+                    target: shown,
+                    secs: timeout.as_secs_f64(),
+                }),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    Err(NetError::Refused { target: shown })
+                }
+                Ok(Err(e)) => Err(NetError::Connect {
+                    target: shown,
+                    reason: e.to_string(),
+                }),
+                Ok(Ok(stream)) => Ok(Opened {
+                    wire: Wire::Unix(stream),
+                    peer: None,
+                    described: shown,
+                }),
+            }
+        }
+        Route::Socks5(socks) => {
+            let deadline = Instant::now() + timeout;
+            let (mut stream, proxy_addr) = connect_from(&socks.proxy, timeout, origin).await?;
+            let described = format!("{target} via SOCKS5 {proxy_addr}");
+            let late = || NetError::ConnectTimeout {
+                target: described.clone(),
+                secs: timeout.as_secs_f64(),
+            };
+            match tokio::time::timeout_at(deadline, socks5_connect(&mut stream, socks, target))
+                .await
+            {
+                Err(_) => Err(late()),
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) => Ok(Opened {
+                    wire: Wire::Tcp(stream),
+                    peer: None,
+                    described,
+                }),
+            }
+        }
+    }
+}
+
+/// The SOCKS5 exchange on a connected stream, leaving it at the server's first byte.
+async fn socks5_connect(
+    stream: &mut TcpStream,
+    socks: &Socks5Route,
+    target: &Target,
+) -> Result<(), NetError> {
+    let with_login = socks.login.is_some();
+    let proxy = socks.proxy.to_string();
+    let fail = |e: socks5::Socks5Error| NetError::Socks5 {
+        proxy: proxy.clone(),
+        reason: e,
+    };
+    send(stream, &socks5::greeting(with_login), &proxy).await?;
+    let mut buf = Vec::new();
+    let method = read_until(stream, &mut buf, &proxy, |b| {
+        socks5::method_choice(b, with_login)
+    })
+    .await?
+    .map_err(fail)?;
+    if method == Method::UserPass
+        && let Some((user, password)) = &socks.login
+    {
+        let message = zeroize::Zeroizing::new(
+            socks5::login(user, password.expose_secret().as_bytes()).map_err(fail)?,
+        );
+        send(stream, &message, &proxy).await?;
+        read_until(stream, &mut buf, &proxy, socks5::login_result)
+            .await?
+            .map_err(fail)?;
+    }
+    let request =
+        socks5::connect_request(&Destination::of(&target.host), target.port).map_err(fail)?;
+    send(stream, &request, &proxy).await?;
+    read_until(stream, &mut buf, &proxy, socks5::connect_reply)
+        .await?
+        .map_err(fail)?;
+    Ok(())
+}
+
+async fn send(stream: &mut TcpStream, bytes: &[u8], proxy: &str) -> Result<(), NetError> {
+    stream.write_all(bytes).await.map_err(|e| NetError::Io {
+        doing: format!("talking to the SOCKS5 proxy {proxy}"),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads exactly as many bytes as `parse` asks for (never past its answer, so the SMTP
+/// banner stays in the socket), then returns its answer; `buf` is emptied for the next step.
+async fn read_until<T>(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    proxy: &str,
+    parse: impl Fn(&[u8]) -> Result<Parsed<T>, socks5::Socks5Error>,
+) -> Result<Result<T, socks5::Socks5Error>, NetError> {
+    loop {
+        let need = match parse(buf) {
+            Err(e) => return Ok(Err(e)),
+            Ok(Parsed::Done(value, used)) => {
+                buf.drain(..used);
+                return Ok(Ok(value));
+            }
+            Ok(Parsed::NeedBytes(n)) => n,
+        };
+        let have = buf.len();
+        buf.resize(need, 0);
+        match stream.read(&mut buf[have..]).await {
+            Ok(0) => {
+                return Err(NetError::Closed {
+                    waiting_for: format!("the SOCKS5 proxy {proxy}"),
+                });
+            }
+            Ok(n) => buf.truncate(have + n),
+            Err(e) => {
+                return Err(NetError::Io {
+                    doing: format!("waiting for the SOCKS5 proxy {proxy}"),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
