@@ -104,6 +104,13 @@ pub struct LabArgs {
     /// Print each accepted message, byte for byte (escaped), as it arrives.
     #[arg(long)]
     pub show_messages: bool,
+    /// Speak LMTP (RFC 2033) instead of SMTP: LHLO, and one reply per recipient.
+    #[arg(long)]
+    pub lmtp: bool,
+    /// Expect a HAProxy PROXY header (v1 or v2) first on every connection, as a server behind
+    /// a load balancer does (Postfix smtpd_upstream_proxy_protocol = haproxy).
+    #[arg(long)]
+    pub proxy_protocol: bool,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,

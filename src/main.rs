@@ -48,6 +48,8 @@ fn first_run() -> u8 {
         misbehave: Vec::new(),
         store: None,
         show_messages: false,
+        lmtp: false,
+        proxy_protocol: false,
         duration: None,
         limits: Default::default(),
     })

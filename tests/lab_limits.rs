@@ -4,13 +4,16 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::smtp_client::Client;
 use smtpscope::lab::{Cut, Lab, LabConfig, LabEvent, Limits, Policy};
 use tokio::sync::mpsc;
 
@@ -52,67 +55,8 @@ fn start_logged(
     (lab, rx)
 }
 
-/// A hand-driven SMTP client.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
+/// The lab-specific steps of the hand-driven client.
 impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-        Client {
-            writer: stream.try_clone().expect("clone"),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// Connects and takes the banner.
-    fn greeted(addr: SocketAddr) -> Client {
-        let mut c = Client::connect(addr);
-        let banner = c.reply();
-        assert!(banner.starts_with("220 "), "{banner}");
-        c
-    }
-
-    /// One whole reply, its lines joined with '\n'.
-    fn reply(&mut self) -> String {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            match self.reader.read_line(&mut line) {
-                Ok(0) => panic!("connection closed; reply so far: {lines:?}"),
-                Ok(_) => {}
-                Err(e) => panic!("no reply ({e}); so far: {lines:?}"),
-            }
-            let line = line.trim_end().to_string();
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            lines.push(line);
-            if last {
-                return lines.join("\n");
-            }
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("send");
-    }
-
-    fn cmd(&mut self, line: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes());
-        self.reply()
-    }
-
-    /// True once the server has closed: end of stream or a reset, no more replies.
-    fn is_closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => rest.is_empty(),
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-        }
-    }
-
     fn envelope(&mut self, rcpt: &str) {
         assert!(self.cmd("EHLO probe.test").starts_with("250"));
         assert_eq!(

@@ -9,7 +9,7 @@ use crate::cli::{LabArgs, LabLimitArgs, LabPolicyArg, MisbehaveArg};
 use crate::commands::session::escape_for_terminal;
 use crate::lab::limits::MIB;
 use crate::lab::policy::{DOMAIN, PARTNER_DOMAIN, USERS};
-use crate::lab::{CapKind, Lab, LabConfig, LabEvent, Limits, Misbehaviour, Policy};
+use crate::lab::{CapKind, Dialect, Lab, LabConfig, LabEvent, Limits, Misbehaviour, Policy};
 
 pub fn policy(arg: LabPolicyArg) -> Policy {
     match arg {
@@ -61,6 +61,19 @@ macro_rules! say {
     }};
 }
 
+/// The flags a client needs for what this lab speaks (`session` only has `--protocol`).
+fn dialect_flags(lab: &Lab, session: bool) -> String {
+    let d = lab.dialect();
+    let mut flags = String::new();
+    if d.lmtp && session {
+        flags.push_str(" --protocol lmtp");
+    }
+    if d.proxy_protocol {
+        flags.push_str(" --proxy v2 --proxy-source 192.0.2.1:40000");
+    }
+    flags
+}
+
 /// The `check` command that exercises every default scenario against a lab server.
 pub fn check_command(lab: &Lab) -> String {
     let bob = USERS
@@ -72,9 +85,10 @@ pub fn check_command(lab: &Lab) -> String {
         .find(|u| u.name == bob)
         .map_or("", |u| u.password);
     format!(
-        "LAB_PW={pw} smtpscope check --server {} --ca-file {} --tls-name localhost --helo probe.test \\\n      --auth plain --user {bob} --password-env LAB_PW --auth-sender {bob}@{DOMAIN} \\\n      --local-recipient postmaster@{DOMAIN} --approved-recipient someone@{PARTNER_DOMAIN} \\\n      --disallowed-recipient someone@elsewhere.example.org --other-local-sender alice@{DOMAIN}",
+        "LAB_PW={pw} smtpscope check --server {} --ca-file {} --tls-name localhost --helo probe.test{} \\\n      --auth plain --user {bob} --password-env LAB_PW --auth-sender {bob}@{DOMAIN} \\\n      --local-recipient postmaster@{DOMAIN} --approved-recipient someone@{PARTNER_DOMAIN} \\\n      --disallowed-recipient someone@elsewhere.example.org --other-local-sender alice@{DOMAIN}",
         lab.addr,
-        lab.ca_path.display()
+        lab.ca_path.display(),
+        dialect_flags(lab, false),
     )
 }
 
@@ -108,14 +122,24 @@ pub fn banner(labs: &[Lab]) -> String {
         "\nTry, in another terminal (scenario A against both, then compare):"
     );
     for lab in labs {
+        if lab.dialect().lmtp {
+            // LMTP is final delivery, not relay: the relay scenarios speak SMTP.
+            let _ = writeln!(
+                out,
+                "\n  # {}: LMTP, so no relay check; the session below speaks it",
+                lab.policy.name()
+            );
+            continue;
+        }
         let _ = writeln!(out, "\n  # {}\n  {}", lab.policy.name(), check_command(lab));
     }
     if let Some(first) = labs.first() {
         let _ = writeln!(
             out,
-            "\n  # watch one session by hand\n  smtpscope session --server {} --ca-file {} --tls-name localhost --to someone@elsewhere.example.org --quit-after rcpt",
+            "\n  # watch one session by hand\n  smtpscope session --server {} --ca-file {} --tls-name localhost{} --to someone@elsewhere.example.org --quit-after rcpt",
             first.addr,
-            first.ca_path.display()
+            first.ca_path.display(),
+            dialect_flags(first, true),
         );
     }
     let _ = writeln!(
@@ -156,7 +180,13 @@ pub fn run(args: LabArgs) -> u8 {
                 misbehave: args.misbehave.iter().copied().map(misbehaviour).collect(),
                 store_dir: args.store.clone(),
             };
-            match Lab::start_with_limits(config, limits(&args.limits), Some(tx.clone())).await {
+            let dialect = Dialect {
+                lmtp: args.lmtp,
+                proxy_protocol: args.proxy_protocol,
+            };
+            let started =
+                Lab::start_speaking(config, limits(&args.limits), dialect, Some(tx.clone())).await;
+            match started {
                 Ok(lab) => labs.push(lab),
                 Err(e) => {
                     eprintln!("smtpscope lab: {e}");
@@ -212,9 +242,24 @@ pub fn run(args: LabArgs) -> u8 {
 fn show(event: &LabEvent, show_messages: bool) {
     match event {
         LabEvent::Connection { peer } => say!("--- connection from {peer}"),
+        LabEvent::Proxied {
+            peer,
+            client: Some(client),
+        } => say!("--- {peer}: PROXY header names the client {client}"),
+        LabEvent::Proxied { peer, client: None } => {
+            say!("--- {peer}: PROXY header names no client (a health check)")
+        }
+        LabEvent::ProxyRefused { peer, reason } => {
+            say!("--- {peer}: closed without a banner: {reason}")
+        }
         LabEvent::Message(m) => {
+            let params = std::iter::once(m.mail_params.as_str())
+                .chain(m.rcpt_params.iter().map(String::as_str))
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
             say!(
-                "--- message {} accepted: from <{}> to {} ({} bytes{}{}{})",
+                "--- message {} accepted: from <{}> to {} ({} bytes{}{}{}{}{})",
                 m.id,
                 escape_for_terminal(m.from.as_bytes()),
                 m.to.iter()
@@ -222,6 +267,12 @@ fn show(event: &LabEvent, show_messages: bool) {
                     .collect::<Vec<_>>()
                     .join(", "),
                 m.raw.len(),
+                if m.chunked { " in BDAT chunks" } else { "" },
+                if params.is_empty() {
+                    String::new()
+                } else {
+                    format!(", parameters {}", escape_for_terminal(params.as_bytes()))
+                },
                 if m.tls { ", TLS" } else { "" },
                 m.auth_user
                     .as_deref()

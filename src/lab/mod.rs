@@ -6,6 +6,7 @@ mod accept;
 mod budget;
 mod ca_file;
 pub mod certs;
+mod dialect;
 pub mod limits;
 mod params;
 pub mod policy;
@@ -15,6 +16,7 @@ mod store;
 mod stream;
 
 pub use accept::CapKind;
+pub use dialect::Dialect;
 pub use limits::Limits;
 pub use policy::Policy;
 pub use server::{Cut, Lab, LabConfig, LabError, LabEvent, Misbehaviour};

@@ -14,6 +14,7 @@ use super::accept::{self, Backoff, CapKind, Slots};
 use super::budget::DataBudget;
 use super::ca_file::CaFile;
 use super::certs::{self, CertKind};
+use super::dialect::Dialect;
 use super::limits::Limits;
 use super::policy::{HOSTNAME, Policy};
 use super::session::serve;
@@ -49,6 +50,17 @@ pub enum Misbehaviour {
 pub enum LabEvent {
     Connection {
         peer: SocketAddr,
+    },
+    /// The PROXY header of a connection from `peer` named `client` (`None`: a health check
+    /// or an address family with no client address).
+    Proxied {
+        peer: SocketAddr,
+        client: Option<SocketAddr>,
+    },
+    /// A connection from `peer` did not start with a PROXY header; closed without a banner.
+    ProxyRefused {
+        peer: SocketAddr,
+        reason: String,
     },
     Message(StoredMessage),
     /// The first client turned away with 421 since the server was last under its cap.
@@ -123,6 +135,7 @@ pub(crate) struct Shared {
     events: Option<mpsc::UnboundedSender<LabEvent>>,
     slots: Arc<Slots>,
     pub(crate) budget: DataBudget,
+    pub(crate) dialect: Dialect,
 }
 
 impl Shared {
@@ -213,10 +226,20 @@ impl Lab {
         Lab::start_with_limits(config, Limits::default(), events).await
     }
 
-    /// Starts listening; on any error nothing is left behind, neither a socket nor a file.
+    /// Starts listening with these limits, speaking plain ESMTP.
     pub async fn start_with_limits(
         config: LabConfig,
         limits: Limits,
+        events: Option<mpsc::UnboundedSender<LabEvent>>,
+    ) -> Result<Lab, LabError> {
+        Lab::start_speaking(config, limits, Dialect::default(), events).await
+    }
+
+    /// Starts listening; on any error nothing is left behind, neither a socket nor a file.
+    pub async fn start_speaking(
+        config: LabConfig,
+        limits: Limits,
+        dialect: Dialect,
         events: Option<mpsc::UnboundedSender<LabEvent>>,
     ) -> Result<Lab, LabError> {
         if !config.listen.ip().is_loopback() {
@@ -261,6 +284,7 @@ impl Lab {
             slots: Slots::new(limits.max_connections, accept::fd_ceiling()),
             budget: DataBudget::new(limits.data_budget),
             limits,
+            dialect,
         });
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
@@ -302,6 +326,10 @@ impl Lab {
 
     pub fn limits(&self) -> &Limits {
         &self.shared.limits
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.shared.dialect
     }
 }
 

@@ -13,13 +13,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
-use super::params::{DeclaredSize, declared_size, path_arg};
+use super::params::{DeclaredSize, declared_size, mail_params, path_arg, rcpt_params};
 use super::policy::{self, HOSTNAME, User};
 use super::server::{Cut, LabEvent, Misbehaviour, Shared};
 use super::store::StoredMessage;
 use super::stream::Stream;
 use crate::smtp::auth::{Credentials, Mechanism, SaslClient};
 use crate::smtp::data::DataTerminatorScanner;
+use crate::smtp::proxy::Received;
 
 /// Longest command line accepted; RFC 5321 §4.5.3.1.4 says 512, we allow more for extensions.
 const MAX_LINE: usize = 4096;
@@ -27,6 +28,8 @@ const MAX_LINE: usize = 4096;
 const TERMINATOR_TAIL: usize = 3;
 /// A STARTTLS handshake gets this long, or what is left of the session if less.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Postfix `smtpd_upstream_proxy_timeout`: the PROXY header must come this soon.
+const PROXY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a last reply may take to go out once the session's time is up.
 const SEND_GRACE: Duration = Duration::from_secs(1);
 /// Past this many errors a tarpitting lab slows every reply down.
@@ -45,7 +48,15 @@ struct Conn {
     greeted: bool,
     user: Option<&'static User>,
     mail_from: Option<String>,
+    /// MAIL FROM's ESMTP parameters, as given (DSN's RET and ENVID among them).
+    mail_params: String,
     rcpts: Vec<String>,
+    /// Each accepted RCPT's parameters (DSN's NOTIFY, ORCPT), in recipient order.
+    rcpt_params: Vec<String>,
+    /// The transaction declared SMTPUTF8 on MAIL FROM.
+    smtputf8: bool,
+    /// A BDAT transfer in progress: the chunks so far, or why they are being thrown away.
+    bdat: Option<Result<Vec<u8>, Refusal>>,
     errors: u32,
 }
 
@@ -83,16 +94,28 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
         greeted: false,
         user: None,
         mail_from: None,
+        mail_params: String::new(),
         rcpts: Vec::new(),
+        rcpt_params: Vec::new(),
+        smtputf8: false,
+        bdat: None,
         errors: 0,
     };
+    if c.shared.dialect.proxy_protocol && !c.proxy_header().await {
+        return;
+    }
     if c.shared.has(Misbehaviour::SlowBanner) {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+    let protocol = if c.shared.dialect.lmtp {
+        "LMTP"
+    } else {
+        "ESMTP"
+    };
     if c.reply(
         220,
         &format!(
-            "{HOSTNAME} ESMTP smtpscope practice lab ({})",
+            "{HOSTNAME} {protocol} smtpscope practice lab ({})",
             c.shared.policy
         ),
     )
@@ -233,7 +256,57 @@ impl Conn {
 
     fn reset(&mut self) {
         self.mail_from = None;
+        self.mail_params.clear();
         self.rcpts.clear();
+        self.rcpt_params.clear();
+        self.smtputf8 = false;
+        self.bdat = None;
+    }
+
+    /// Reads the PROXY header every connection must start with; false when there was none (the
+    /// connection is then closed without a banner, as Postfix does).
+    async fn proxy_header(&mut self) -> bool {
+        let deadline = (Instant::now() + PROXY_TIMEOUT).min(self.deadline());
+        loop {
+            match crate::smtp::proxy::parse_header(&self.input) {
+                Ok(Received::Header { client, used, .. }) => {
+                    self.input.drain(..used);
+                    self.shared.emit(LabEvent::Proxied {
+                        peer: self.peer,
+                        client,
+                    });
+                    if let Some(client) = client {
+                        self.peer = client;
+                    }
+                    return true;
+                }
+                Ok(Received::NeedBytes(_)) => {}
+                Err(e) => {
+                    self.shared.emit(LabEvent::ProxyRefused {
+                        peer: self.peer,
+                        reason: e.to_string(),
+                    });
+                    return false;
+                }
+            }
+            let mut buf = [0u8; 256];
+            let Some(stream) = self.stream.as_mut() else {
+                return false;
+            };
+            let reason = match timeout_at(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    self.input.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Ok(_) => "the client closed before sending a PROXY header".to_string(),
+                Err(_) => format!("no PROXY header within {} s", PROXY_TIMEOUT.as_secs()),
+            };
+            self.shared.emit(LabEvent::ProxyRefused {
+                peer: self.peer,
+                reason,
+            });
+            return false;
+        }
     }
 
     fn auth_offered(&self) -> bool {
@@ -257,9 +330,32 @@ impl Conn {
                 .await?;
             return Ok(Flow::Close);
         }
+        // RFC 2920 §3.1: these end a pipelined group; a client that sends more before their
+        // reply is misusing PIPELINING. Postfix (reject_unauth_pipelining) answers so and
+        // drops what came early, which the lab does too, so the mistake can be seen.
+        // STARTTLS discards early bytes silently on its own (CVE-2011-0411).
+        const LAST_IN_GROUP: [&str; 8] = [
+            "EHLO", "HELO", "LHLO", "DATA", "VRFY", "EXPN", "NOOP", "AUTH",
+        ];
+        if !self.input.is_empty() && LAST_IN_GROUP.contains(&verb.as_str()) {
+            self.input.clear();
+            self.reply(554, "5.5.0 Error: improper use of SMTP command pipelining")
+                .await?;
+            return Ok(Flow::Continue);
+        }
+        let lmtp = self.shared.dialect.lmtp;
         match verb.as_str() {
             "EHLO" | "HELO" | "LHLO" if arg.is_empty() => {
-                self.reply(501, "5.5.4 Syntax: EHLO hostname").await?
+                self.reply(501, &format!("5.5.4 Syntax: {verb} hostname"))
+                    .await?
+            }
+            "LHLO" if !lmtp => {
+                self.reply(502, "5.5.2 Error: command not recognized")
+                    .await?
+            }
+            "EHLO" | "HELO" if lmtp => {
+                self.reply(500, "5.5.1 Error: this is LMTP: say LHLO")
+                    .await?
             }
             "EHLO" | "LHLO" => self.ehlo().await?,
             "HELO" => {
@@ -271,6 +367,9 @@ impl Conn {
             "AUTH" => self.auth(&arg).await?,
             "MAIL" => self.mail(&arg).await?,
             "RCPT" => self.rcpt(&arg).await?,
+            "DATA" if self.bdat.is_some() => {
+                self.reply(503, "5.5.1 Error: DATA after BDAT").await?
+            }
             "DATA" => return self.data().await,
             "RSET" => {
                 self.reset();
@@ -294,13 +393,7 @@ impl Conn {
                 self.reply(221, "2.0.0 Bye").await?;
                 return Ok(Flow::Close);
             }
-            "BDAT" => {
-                self.reply(
-                    502,
-                    "5.5.1 Error: BDAT not implemented (CHUNKING is not offered)",
-                )
-                .await?
-            }
+            "BDAT" => return self.bdat(&arg).await,
             _ => {
                 self.reply(500, "5.5.2 Error: command not recognized")
                     .await?
@@ -327,7 +420,9 @@ impl Conn {
         caps.extend([
             "ENHANCEDSTATUSCODES".into(),
             "8BITMIME".into(),
+            "DSN".into(),
             "SMTPUTF8".into(),
+            "CHUNKING".into(),
         ]);
         let refs: Vec<&str> = caps.iter().map(String::as_str).collect();
         if self.shared.has(Misbehaviour::DropMidReply) {
@@ -547,6 +642,10 @@ impl Conn {
         let Some((addr, params)) = path_arg(arg, "FROM:") else {
             return self.reply(501, "5.5.4 Syntax: MAIL FROM:<address>").await;
         };
+        let declared = match mail_params(params, &addr) {
+            Ok(d) => d,
+            Err((code, text)) => return self.reply(code, text).await,
+        };
         // RFC 1870: refuse a message declared too big before its bytes are sent.
         match declared_size(params) {
             DeclaredSize::Malformed => {
@@ -561,6 +660,8 @@ impl Conn {
             DeclaredSize::Bytes(_) | DeclaredSize::Absent => {}
         }
         self.mail_from = Some(addr);
+        self.mail_params = params.to_string();
+        self.smtputf8 = declared.smtputf8;
         self.reply(250, "2.1.0 Ok").await
     }
 
@@ -572,12 +673,16 @@ impl Conn {
         if self.rcpts.len() >= self.shared.limits.max_recipients {
             return self.reply(452, "4.5.3 Error: too many recipients").await;
         }
-        let Some((addr, _params)) = path_arg(arg, "TO:") else {
+        let Some((addr, params)) = path_arg(arg, "TO:") else {
             return self.reply(501, "5.5.4 Syntax: RCPT TO:<address>").await;
         };
+        if let Err((code, text)) = rcpt_params(params, &addr, self.smtputf8) {
+            return self.reply(code, text).await;
+        }
         let (code, text) = policy::rcpt(self.shared.policy, &from, &addr, self.user);
         if code == 250 {
             self.rcpts.push(addr);
+            self.rcpt_params.push(params.to_string());
         }
         self.reply(code, &text).await
     }
@@ -647,17 +752,118 @@ impl Conn {
                 self.reply(452, NO_STORAGE).await?;
             }
             None => {
-                let id = self.store(raw);
+                let id = self.store(raw, false);
                 drop(reservation);
-                self.reset();
-                self.reply(250, &format!("2.0.0 Ok: queued as LAB{id:06}"))
-                    .await?;
+                self.delivered(id).await?;
             }
         }
         Ok(Flow::Continue)
     }
 
-    fn store(&self, raw: Vec<u8>) -> u64 {
+    /// The answer to a message taken in: one reply, or in LMTP one per recipient (RFC 2033
+    /// §4.2), each naming its recipient.
+    async fn delivered(&mut self, id: u64) -> std::io::Result<()> {
+        let rcpts = std::mem::take(&mut self.rcpts);
+        self.reset();
+        if !self.shared.dialect.lmtp {
+            return self
+                .reply(250, &format!("2.0.0 Ok: queued as LAB{id:06}"))
+                .await;
+        }
+        for r in rcpts {
+            self.reply(250, &format!("2.1.5 <{r}> delivered as LAB{id:06}"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `BDAT <size> [LAST]` (RFC 3030): exactly `size` octets follow, never dot-stuffed. They
+    /// are read whatever the answer, so the client and the lab stay in step.
+    async fn bdat(&mut self, arg: &str) -> std::io::Result<Flow> {
+        let size = |w: &str| {
+            (w.len() <= 20 && w.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| w.parse::<u64>().ok())
+                .flatten()
+        };
+        let words: Vec<&str> = arg.split_ascii_whitespace().collect();
+        let parsed = match words.as_slice() {
+            [n] => size(n).map(|s| (s, false)),
+            [n, last] if last.eq_ignore_ascii_case("LAST") => size(n).map(|s| (s, true)),
+            _ => None,
+        };
+        let Some((size, last)) = parsed else {
+            // Without a size the chunk cannot be skipped, so nothing after it can be read as
+            // commands: the session ends.
+            self.reply(501, "5.5.4 Syntax: BDAT size [LAST]").await?;
+            return Ok(Flow::Close);
+        };
+        let refusal = if self.mail_from.is_none() {
+            Some("5.5.1 Error: need MAIL command")
+        } else if self.rcpts.is_empty() {
+            Some("5.5.1 Error: need RCPT command")
+        } else {
+            None
+        };
+        let limit = self.shared.limits.max_message_size as u64;
+        let mut chunk = Vec::new();
+        let mut remaining = size;
+        let mut buf = vec![0u8; 8192];
+        let mut taken = self.bdat.take().unwrap_or(Ok(Vec::new()));
+        loop {
+            let from_input = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(self.input.len());
+            let part: Vec<u8> = self.input.drain(..from_input).collect();
+            remaining -= from_input as u64;
+            if refusal.is_none()
+                && let Ok(so_far) = &taken
+            {
+                if (so_far.len() + chunk.len() + part.len()) as u64 > limit {
+                    taken = Err(Refusal::TooBig);
+                } else {
+                    chunk.extend_from_slice(&part);
+                }
+            }
+            if remaining == 0 {
+                break;
+            }
+            let deadline = self.deadline();
+            let n = match self.read_some(&mut buf, deadline).await {
+                Ok(n) => n,
+                Err(End::Closed | End::TimedOut) => return Ok(Flow::Close),
+            };
+            self.input.extend_from_slice(&buf[..n]);
+        }
+        if let Some(text) = refusal {
+            self.reply(503, text).await?;
+            return Ok(Flow::Continue);
+        }
+        match (taken, last) {
+            (Err(Refusal::TooBig), true) | (Err(Refusal::NoStorage), true) => {
+                self.reset();
+                self.reply(552, TOO_BIG).await?;
+            }
+            (Err(r), false) => {
+                self.bdat = Some(Err(r));
+                let text = format!("2.0.0 Ok: {size} octets received, dropped (over the limit)");
+                self.reply(250, &text).await?;
+            }
+            (Ok(mut so_far), false) => {
+                so_far.extend_from_slice(&chunk);
+                self.bdat = Some(Ok(so_far));
+                self.reply(250, &format!("2.0.0 Ok: {size} octets received"))
+                    .await?;
+            }
+            (Ok(mut so_far), true) => {
+                so_far.extend_from_slice(&chunk);
+                let id = self.store(so_far, true);
+                self.delivered(id).await?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn store(&self, raw: Vec<u8>, chunked: bool) -> u64 {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let relayed = self
             .rcpts
@@ -668,6 +874,9 @@ impl Conn {
             from: self.mail_from.clone().unwrap_or_default(),
             to: self.rcpts.clone(),
             raw,
+            chunked,
+            mail_params: self.mail_params.clone(),
+            rcpt_params: self.rcpt_params.clone(),
             tls: self.tls,
             auth_user: self.user.map(|u| u.name.to_string()),
             relayed,

@@ -11,8 +11,15 @@ pub struct StoredMessage {
     pub id: u64,
     pub from: String,
     pub to: Vec<String>,
-    /// The DATA bytes as received, terminator included (still dot-stuffed).
+    /// The DATA bytes as received, terminator included (still dot-stuffed); for BDAT, the
+    /// chunks joined, which are never stuffed.
     pub raw: Vec<u8>,
+    /// Sent with BDAT (RFC 3030) rather than DATA.
+    pub chunked: bool,
+    /// MAIL FROM's parameters as given (SIZE, BODY, SMTPUTF8, DSN's RET and ENVID).
+    pub mail_params: String,
+    /// Each recipient's RCPT parameters (DSN's NOTIFY and ORCPT), in the order of `to`.
+    pub rcpt_params: Vec<String>,
     pub tls: bool,
     pub auth_user: Option<String>,
     /// At least one recipient was outside the lab's domain: a real server would have relayed.
@@ -22,7 +29,11 @@ pub struct StoredMessage {
 impl StoredMessage {
     /// The message content as a receiving server sees it: unstuffed, without the terminator.
     pub fn content(&self) -> Vec<u8> {
-        decode_data(&self.raw)
+        if self.chunked {
+            self.raw.clone()
+        } else {
+            decode_data(&self.raw)
+        }
     }
 
     /// What the message costs to keep; envelope strings count, as a flood of recipients is
@@ -87,6 +98,9 @@ mod tests {
             id,
             from: String::new(),
             to: Vec::new(),
+            chunked: false,
+            mail_params: String::new(),
+            rcpt_params: Vec::new(),
             raw: vec![b'x'; size],
             tls: false,
             auth_user: None,

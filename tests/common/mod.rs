@@ -6,3 +6,4 @@ pub mod fake_server;
 pub mod postfix;
 pub mod pty;
 pub mod skips;
+pub mod smtp_client;
