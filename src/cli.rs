@@ -454,6 +454,12 @@ pub struct TargetArgs {
         conflicts_with_all = ["domain", "proxy"]
     )]
     pub socket: Option<std::path::PathBuf>,
+    /// Postfix XCLIENT attribute (NAME, REVERSE_NAME, ADDR, PORT, PROTO, HELO, LOGIN,
+    /// DESTADDR, DESTPORT), repeatable: after EHLO (and TLS) the session is treated as if from
+    /// that client, to test policy by client address (e.g. relay as seen from outside when
+    /// testing from a trusted host). The server must allow this host.
+    #[arg(help_heading = "Envelope", long, value_name = "NAME=VALUE")]
+    pub xclient: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -605,11 +611,6 @@ pub struct SessionArgs {
     /// swaks's --protocol LMTP.
     #[arg(help_heading = "Transport", long, value_enum, default_value_t = ProtocolArg::Smtp)]
     pub protocol: ProtocolArg,
-    /// Postfix XCLIENT attribute (NAME, REVERSE_NAME, ADDR, PORT, PROTO, HELO, LOGIN,
-    /// DESTADDR, DESTPORT), repeatable: after EHLO (and TLS) the session is treated as if from
-    /// that client, to test policy by client address. The server must allow this host.
-    #[arg(help_heading = "Envelope", long, value_name = "NAME=VALUE")]
-    pub xclient: Vec<String>,
     /// Stop after this step, then QUIT. In session order: connect, banner, first-ehlo (before
     /// STARTTLS), tls, ehlo (the last EHLO, inside TLS when TLS is used), auth, mail, rcpt, data.
     #[arg(help_heading = "Output", long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Data)]

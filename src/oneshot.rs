@@ -83,9 +83,6 @@ pub struct Plan {
     pub pipeline: bool,
     /// Send the message with BDAT (RFC 3030) in chunks of this many octets instead of DATA.
     pub bdat: Option<usize>,
-    /// Postfix XCLIENT attributes, sent after the greeting (and TLS): the server then treats
-    /// the session as if from that client, and greets again.
-    pub xclient: Vec<(String, String)>,
     pub quit_after: QuitAfter,
     /// Close without QUIT at the quit-after point (swaks's --drop-after), to see how the server
     /// cleans up after a client that vanishes.
@@ -235,8 +232,12 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
     if quit_after == QuitAfter::Tls {
         return Ok(());
     }
-    if !plan.xclient.is_empty() {
-        xclient(plan, conn).await?;
+    match conn.xclient(&plan.helo).await {
+        Ok(_) => {}
+        Err(e @ NetError::XclientRefused { .. }) => {
+            return Err(Stop(Failure::Session, e.to_string()));
+        }
+        Err(e) => return Err(net(e)),
     }
     *reached = QuitAfter::Ehlo;
     if quit_after == QuitAfter::Ehlo {
@@ -512,27 +513,6 @@ async fn send_from<R: tokio::io::AsyncRead + Unpin>(
         None => conn.send_message_from(source, keep).await,
     }
     .map_err(net)
-}
-
-/// XCLIENT, then the new greeting's EHLO. Only hosts in Postfix's
-/// `smtpd_authorized_xclient_hosts` may use it; others get 550 5.7.0.
-async fn xclient(plan: &Plan, conn: &mut Connection) -> Result<(), Stop> {
-    let offered = conn
-        .session()
-        .capabilities()
-        .is_some_and(|c| c.get("XCLIENT").is_some());
-    if !offered {
-        info(
-            conn,
-            "the server does not advertise XCLIENT; sending it anyway",
-        );
-    }
-    let reply = command(conn, Command::Xclient(plan.xclient.clone())).await?;
-    if reply.code() != Some(220) {
-        return Err(rejected(Failure::Session, "XCLIENT", &reply));
-    }
-    conn.greet(&plan.helo).await.map_err(net)?;
-    Ok(())
 }
 
 async fn command(conn: &mut Connection, cmd: Command) -> Result<Reply, Stop> {

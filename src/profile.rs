@@ -121,6 +121,10 @@ pub struct Profile {
     /// A UNIX domain socket to connect to instead of `server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<PathBuf>,
+    /// Postfix XCLIENT attributes ("ADDR=192.0.2.8", …) sent after EHLO and TLS, so policy is
+    /// tested as if from that client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xclient: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
     #[serde(default)]

@@ -587,3 +587,36 @@ fn an_open_relay_test_relays_nothing_unless_asked() {
         "the test id is not unique: {again}"
     );
 }
+
+/// `check --xclient`, and a profile's `xclient`: relay policy as Postfix applies it to another
+/// client. The xclient listener trusts 192.0.2.0/24: from 127.0.0.1 it refuses to relay (A
+/// passes); as 192.0.2.8 it relays (A fails) — how an admin sees, from a trusted host, what
+/// an outside client would get, and the reverse.
+#[test]
+fn check_with_xclient_judges_as_if_from_another_client() {
+    let Some(pf) = shared("check_with_xclient_judges_as_if_from_another_client") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.xclient_port, false);
+    let verdict_of_a = |extra: &[&str]| {
+        let mut args = vec!["--scenario", "A", "--format", "json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = check(pf, cfg.path(), &args);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        (code, verdicts(&doc)["unauth-relay"].clone(), out)
+    };
+    let (code, a, out) = verdict_of_a(&[]);
+    assert_eq!((code, a.as_str()), (0, "pass"), "{out}");
+    let (code, a, out) = verdict_of_a(&["--xclient", "ADDR=192.0.2.8"]);
+    assert_eq!((code, a.as_str()), (1, "fail"), "{out}");
+
+    let path = cfg.path().join("profiles/target.toml");
+    let profile = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("xclient = [\"ADDR=192.0.2.9\"]\n{profile}")).unwrap();
+    let (code, a, out) = verdict_of_a(&[]);
+    assert_eq!(
+        (code, a.as_str()),
+        (1, "fail"),
+        "the profile's xclient: {out}"
+    );
+}

@@ -336,7 +336,6 @@ fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
         force: false,
         pipeline: false,
         bdat: None,
-        xclient: vec![],
         drop: false,
         mail_params: Default::default(),
         rcpt_params: Default::default(),

@@ -88,7 +88,7 @@ fn a_refused_xclient_ends_the_session_with_the_reason() {
     let (code, out) = session(&server.addr(), &["--xclient", "ADDR=192.0.2.7"]);
     server.finish();
     assert!(
-        out.contains("XCLIENT rejected: 550 5.7.0 Error: insufficient authorization"),
+        out.contains("XCLIENT refused: 550 5.7.0 Error: insufficient authorization"),
         "{out}"
     );
     assert_eq!(code, Some(10), "{out}");

@@ -23,8 +23,6 @@ enum PrepareError {
     Target(#[from] TargetError),
     #[error("--data-file {path}: {reason}")]
     DataFile { path: String, reason: String },
-    #[error("--xclient {given:?}: {why}")]
-    Xclient { given: String, why: String },
     #[error(transparent)]
     Compose(#[from] crate::compose::ComposeError),
     #[error("{option} {given:?}: {why}")]
@@ -40,7 +38,6 @@ impl PrepareError {
         match self {
             PrepareError::Target(e) => Failure::of_target(e),
             PrepareError::DataFile { .. }
-            | PrepareError::Xclient { .. }
             | PrepareError::Option { .. }
             | PrepareError::Compose(_) => Failure::Usage,
         }
@@ -201,11 +198,6 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         }
     };
     let (mail_params, rcpt_params) = extension_params(args)?;
-    let xclient = args
-        .xclient
-        .iter()
-        .map(|a| xclient_attribute(a))
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(Plan {
         helo,
         auth,
@@ -216,7 +208,6 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         force: args.force,
         pipeline: args.pipeline,
         bdat: args.bdat,
-        xclient,
         quit_after: quit_after(args.drop_after.unwrap_or(args.quit_after)),
         drop: args.drop_after.is_some(),
         mail_params,
@@ -289,26 +280,6 @@ fn extension_params(args: &SessionArgs) -> Result<(MailParams, RcptParams), Prep
         extra: args.rcpt_param.clone(),
     };
     Ok((mail, rcpt))
-}
-
-/// `NAME=VALUE` with a name Postfix knows and a value that cannot break the command line.
-fn xclient_attribute(given: &str) -> Result<(String, String), PrepareError> {
-    let bad = |why: String| PrepareError::Xclient {
-        given: given.to_string(),
-        why,
-    };
-    let (name, value) = given
-        .split_once('=')
-        .ok_or_else(|| bad("give NAME=VALUE".into()))?;
-    let name = name.trim().to_ascii_uppercase();
-    if !crate::smtp::command::XCLIENT_ATTRIBUTES.contains(&name.as_str()) {
-        return Err(bad(format!(
-            "{name} is not an XCLIENT attribute; known: {}",
-            crate::smtp::command::XCLIENT_ATTRIBUTES.join(" ")
-        )));
-    }
-    validate::line("the value", value).map_err(|e| bad(e.to_string()))?;
-    Ok((name, value.to_string()))
 }
 
 /// Shows wire bytes on a terminal: printable ASCII as is, everything else escaped, so control

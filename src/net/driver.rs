@@ -62,6 +62,8 @@ pub struct ConnectOptions {
     pub origin: super::connect::Origin,
     /// Straight, through SOCKS5, or over a UNIX socket.
     pub route: Route,
+    /// Postfix XCLIENT attributes, sent once TLS is settled (see `Connection::xclient`).
+    pub xclient: Vec<(String, String)>,
     /// LMTP (RFC 2033) instead of SMTP: LHLO, and one reply per recipient after the message.
     pub lmtp: bool,
     pub tls_mode: TlsMode,
@@ -78,6 +80,7 @@ impl ConnectOptions {
             proxy: None,
             origin: super::connect::Origin::default(),
             route: Route::Direct,
+            xclient: Vec::new(),
             lmtp: false,
             tls_mode: TlsMode::default(),
             tls: TlsOptions::default(),

@@ -8,6 +8,10 @@ use super::tls::TlsSetupError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    #[error(
+        "XCLIENT refused: {reply} (is this host in the server's smtpd_authorized_xclient_hosts?)"
+    )]
+    XclientRefused { reply: String },
     #[error("SOCKS5 proxy {proxy}: {reason}")]
     Socks5 {
         proxy: String,

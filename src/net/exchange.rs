@@ -57,6 +57,33 @@ impl Connection {
         Ok(ready)
     }
 
+    /// Postfix XCLIENT with the configured attributes, then the EHLO its new greeting needs;
+    /// nothing when none are configured. Sent once TLS is settled, so the attributes describe
+    /// the session that carries the mail.
+    pub async fn xclient(&mut self, helo: &str) -> Result<Option<Reply>, NetError> {
+        if self.options().xclient.is_empty() {
+            return Ok(None);
+        }
+        let offered = self
+            .session()
+            .capabilities()
+            .is_some_and(|c| c.get("XCLIENT").is_some());
+        if !offered {
+            self.note(crate::transcript::Event::Info(
+                "the server does not advertise XCLIENT; sending it anyway".into(),
+            ));
+        }
+        let attrs = self.options().xclient.clone();
+        let reply = self.command(&Command::Xclient(attrs)).await?;
+        if reply.code() != Some(220) {
+            return Err(NetError::XclientRefused {
+                reply: reply.summary(),
+            });
+        }
+        self.greet(helo).await?;
+        Ok(Some(reply))
+    }
+
     /// DATA, and on 354 the message read from `body` (not yet encoded: the encoding is done
     /// as it streams, see [`Connection::send_message_from`]).
     pub async fn data<R: tokio::io::AsyncRead + Unpin>(

@@ -307,6 +307,8 @@ pub enum SetupError {
     TlsRequiredNotAdvertised,
     #[error("no credentials")]
     NoCredentials,
+    #[error("{0}")]
+    Xclient(NetError),
     #[error("AUTH failed: {0}")]
     AuthError(NetError),
     #[error("AUTH {mechanism} failed: {reply}")]
@@ -361,6 +363,7 @@ async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<V
             SetupError::TlsRequiredNotAdvertised
         });
     }
+    conn.xclient(&ctx.helo).await.map_err(SetupError::Xclient)?;
     if s.authenticate {
         let Some((mech, creds)) = &ctx.credentials else {
             return Err(SetupError::NoCredentials);

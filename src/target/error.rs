@@ -35,6 +35,8 @@ pub enum TargetError {
         "a PROXY header needs the client address it names: give --proxy-source (or proxy_source)"
     )]
     ProxyWithoutSource,
+    #[error("XCLIENT {0}")]
+    Xclient(#[from] crate::smtp::validate::XclientError),
     #[error("SOCKS5 proxy: {0}")]
     Socks5Address(crate::net::connect::AddressError),
     #[error("a SOCKS5 user needs a password source: give --socks5-password-env VAR")]

@@ -60,6 +60,8 @@ pub struct Overrides {
     pub socks5_password: Option<PasswordSource>,
     /// A UNIX domain socket to connect to instead of a TCP address.
     pub socket: Option<PathBuf>,
+    /// XCLIENT attributes, NAME=VALUE; any given replace the profile's.
+    pub xclient: Vec<String>,
     pub origin: crate::net::connect::Origin,
     pub allow_cleartext_auth: bool,
     pub auth: AuthOverrides,
@@ -246,6 +248,15 @@ pub fn resolve(
         }
     };
     opts.route = route(p, o, &endpoint)?;
+    let xclient = if o.xclient.is_empty() {
+        p.map(|p| p.xclient.clone()).unwrap_or_default()
+    } else {
+        o.xclient.clone()
+    };
+    opts.xclient = xclient
+        .iter()
+        .map(|a| validate::xclient_attribute(a))
+        .collect::<Result<_, _>>()?;
     let per_step = seconds(
         o.timeout
             .or(p.and_then(|p| p.timeout_secs))

@@ -87,6 +87,7 @@ pub fn lab_profile(lab: &Lab) -> Profile {
         socks5_user: None,
         socks5_password_env: None,
         socket: None,
+        xclient: Vec::new(),
         auth: bob.map(|u| AuthConfig {
             mechanism: Mechanism::Plain,
             username: u.name.into(),

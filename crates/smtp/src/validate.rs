@@ -117,9 +117,68 @@ pub fn line(name: &str, value: &str) -> Result<(), FieldError> {
     )
 }
 
+/// Why a `NAME=VALUE` cannot be an XCLIENT attribute.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XclientError {
+    #[error("{given:?}: give NAME=VALUE")]
+    NoValue { given: String },
+    #[error("{given:?}: {name} is not an XCLIENT attribute; known: {known}")]
+    Unknown {
+        given: String,
+        name: String,
+        known: String,
+    },
+    #[error("{given:?}: the value {problem}")]
+    Value { given: String, problem: Problem },
+}
+
+/// `NAME=VALUE` with a name Postfix's XCLIENT knows and a value that cannot break the command
+/// line; the name comes back upper-cased.
+pub fn xclient_attribute(given: &str) -> Result<(String, String), XclientError> {
+    let (name, value) = given.split_once('=').ok_or_else(|| XclientError::NoValue {
+        given: given.to_string(),
+    })?;
+    let name = name.trim().to_ascii_uppercase();
+    if !super::command::XCLIENT_ATTRIBUTES.contains(&name.as_str()) {
+        return Err(XclientError::Unknown {
+            given: given.to_string(),
+            name,
+            known: super::command::XCLIENT_ATTRIBUTES.join(" "),
+        });
+    }
+    no_control(value)
+        .and_then(|()| at_most(value, 255, "an XCLIENT value"))
+        .map_err(|problem| XclientError::Value {
+            given: given.to_string(),
+            problem,
+        })?;
+    Ok((name, value.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xclient_attributes_are_named_and_clean() {
+        assert_eq!(
+            xclient_attribute("addr=192.0.2.8"),
+            Ok(("ADDR".into(), "192.0.2.8".into()))
+        );
+        assert!(matches!(
+            xclient_attribute("ADDR"),
+            Err(XclientError::NoValue { .. })
+        ));
+        let e = xclient_attribute("COLOUR=red").unwrap_err();
+        assert!(
+            e.to_string().contains("COLOUR is not an XCLIENT attribute"),
+            "{e}"
+        );
+        assert!(matches!(
+            xclient_attribute("NAME=a\r\nRSET"),
+            Err(XclientError::Value { .. })
+        ));
+    }
 
     #[test]
     fn control_bytes_are_named_with_their_position() {
