@@ -593,6 +593,15 @@ pub struct SessionArgs {
     /// BODY=8BITMIME on MAIL FROM (RFC 6152).
     #[arg(help_heading = "Envelope", long = "8bitmime")]
     pub eight_bit_mime: bool,
+    /// BODY=BINARYMIME on MAIL FROM (RFC 3030): the message goes as is, bare CR, LF and NUL
+    /// included; needs --bdat, since DATA cannot carry it.
+    #[arg(
+        help_heading = "Envelope",
+        long,
+        requires = "bdat",
+        conflicts_with = "eight_bit_mime"
+    )]
+    pub binarymime: bool,
     /// A further MAIL FROM parameter, sent as given (KEY or KEY=VALUE); repeatable.
     #[arg(help_heading = "Envelope", long, value_name = "PARAM")]
     pub mail_param: Vec<String>,

@@ -488,8 +488,15 @@ async fn answer(conn: &mut Connection, cmd: Command, pipelined: bool) -> Result<
 /// The message, streamed from the text or the file: after DATA's 354, or in BDAT chunks.
 async fn send_body(plan: &Plan, conn: &mut Connection, bdat: Option<usize>) -> Result<Reply, Stop> {
     let keep = plan.show_data_full;
+    let transfer = match bdat {
+        None => Transfer::Data,
+        Some(chunk) => Transfer::Bdat {
+            chunk,
+            binary: plan.mail_params.body == Some(crate::smtp::command::Body::BinaryMime),
+        },
+    };
     match &plan.body {
-        Body::Text(text) => send_from(conn, &text[..], bdat, keep).await,
+        Body::Text(text) => send_from(conn, &text[..], transfer, keep).await,
         Body::File(path) => {
             let file = tokio::fs::File::open(path).await.map_err(|e| {
                 Stop(
@@ -497,20 +504,27 @@ async fn send_body(plan: &Plan, conn: &mut Connection, bdat: Option<usize>) -> R
                     format!("--data-file {}: {e}", path.display()),
                 )
             })?;
-            send_from(conn, tokio::io::BufReader::new(file), bdat, keep).await
+            send_from(conn, tokio::io::BufReader::new(file), transfer, keep).await
         }
     }
+}
+
+/// How the message goes: after DATA's 354, or in BDAT chunks, binary ones sent untouched.
+#[derive(Debug, Clone, Copy)]
+enum Transfer {
+    Data,
+    Bdat { chunk: usize, binary: bool },
 }
 
 async fn send_from<R: tokio::io::AsyncRead + Unpin>(
     conn: &mut Connection,
     source: R,
-    bdat: Option<usize>,
+    transfer: Transfer,
     keep: bool,
 ) -> Result<Reply, Stop> {
-    match bdat {
-        Some(chunk) => conn.send_bdat_from(source, chunk, keep).await,
-        None => conn.send_message_from(source, keep).await,
+    match transfer {
+        Transfer::Bdat { chunk, binary } => conn.send_bdat_from(source, chunk, keep, binary).await,
+        Transfer::Data => conn.send_message_from(source, keep).await,
     }
     .map_err(net)
 }

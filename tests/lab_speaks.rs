@@ -120,6 +120,20 @@ fn bdat_chunks_are_stored_unstuffed_and_out_of_order_bdat_is_refused() {
     c.send(b"BDAT 4 LAST\r\ndef\n");
     assert!(c.reply().starts_with("250 2.0.0 Ok: queued as LAB"));
     assert_eq!(lab.messages().pop().unwrap().content(), b"abcdef\n");
+    // A binary body may not come by DATA.
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@b.test> BODY=BINARYMIME"),
+        "250 2.1.0 Ok"
+    );
+    assert!(
+        c.cmd("RCPT TO:<postmaster@lab.example>")
+            .starts_with("250 ")
+    );
+    assert_eq!(
+        c.cmd("DATA"),
+        "503 5.5.1 Error: BODY=BINARYMIME needs BDAT, not DATA"
+    );
+    assert_eq!(c.cmd("RSET"), "250 2.0.0 Ok");
     // A BDAT the lab cannot size ends the session: the rest cannot be told from commands.
     assert_eq!(c.cmd("BDAT lots"), "501 5.5.4 Syntax: BDAT size [LAST]");
     assert!(c.is_closed());
@@ -313,4 +327,37 @@ fn a_proxy_protocol_lab_reads_the_header_and_refuses_a_connection_without_one() 
         }
     }
     assert_eq!((proxied, refused), (2, 1));
+}
+
+#[test]
+fn a_binary_body_goes_by_bdat_byte_for_byte() {
+    let rt = runtime();
+    let (lab, _events) = start(&rt, Dialect::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob.bin");
+    // Bare CR, bare LF, NUL and a lone dot line: what only BINARYMIME may carry unchanged.
+    let body: Vec<u8> = b"Subject: blob\r\n\r\n\x00\x01\rbare CR\nbare LF\n.\n\xff".to_vec();
+    std::fs::write(&file, &body).unwrap();
+    let (code, out) = session(
+        &lab,
+        &[
+            "--to",
+            "postmaster@lab.example",
+            "--bdat",
+            "7",
+            "--binarymime",
+            "--data-file",
+            &file.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("BODY=BINARYMIME"), "{out}");
+    let m = lab.messages().pop().expect("a message");
+    assert!(m.mail_params.contains("BODY=BINARYMIME"), "{m:?}");
+    assert_eq!(m.content(), body, "not a byte changed");
+
+    // Without --bdat the flag is a usage error: DATA cannot carry a binary body.
+    let (code, out) = session(&lab, &["--to", "postmaster@lab.example", "--binarymime"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--bdat"), "{out}");
 }

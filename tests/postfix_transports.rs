@@ -355,3 +355,25 @@ fn a_session_over_postfix_unix_socket() {
     pf.wait_for_message_containing("postmaster", marker.as_bytes(), Duration::from_secs(10))
         .unwrap();
 }
+
+/// Postfix offers CHUNKING but not BINARYMIME: a binary body is refused before MAIL with the
+/// reason, nothing sent, unless --force breaks the rule on purpose.
+#[test]
+fn binarymime_is_refused_where_postfix_does_not_offer_it() {
+    let Some(pf) = shared("binarymime_is_refused_where_postfix_does_not_offer_it") else {
+        return;
+    };
+    let (code, out) = session(
+        pf,
+        pf.relaxed_port,
+        &["--to", "postmaster@lab.example", "--bdat", "--binarymime"],
+    );
+    assert_eq!(code, 10, "{out}");
+    assert!(
+        out.contains(
+            "the server does not advertise BINARYMIME: not sending BODY=BINARYMIME (--force sends it anyway)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("C: MAIL FROM"), "{out}");
+}

@@ -254,7 +254,11 @@ fn extension_params(args: &SessionArgs) -> Result<(MailParams, RcptParams), Prep
         })?;
     }
     let mail = MailParams {
-        body: args.eight_bit_mime.then_some(BodyType::EightBitMime),
+        body: if args.binarymime {
+            Some(BodyType::BinaryMime)
+        } else {
+            args.eight_bit_mime.then_some(BodyType::EightBitMime)
+        },
         smtputf8: args.smtputf8,
         requiretls: args.requiretls,
         ret: args.dsn_ret.map(|r| match r {

@@ -52,6 +52,8 @@ pub(crate) fn declared_size(params: &str) -> DeclaredSize {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct MailDeclared {
     pub smtputf8: bool,
+    /// BODY=BINARYMIME: the message may only come by BDAT (RFC 3030 §3).
+    pub binary: bool,
 }
 
 /// A refusal: the code and its text, in Postfix's words where Postfix has them.
@@ -96,6 +98,7 @@ pub(crate) fn mail_params(params: &str, addr: &str) -> Result<MailDeclared, Para
             ("SIZE", _) => {}
             ("BODY", Some(v))
                 if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
+            ("BODY", Some(v)) if v.eq_ignore_ascii_case("BINARYMIME") => declared.binary = true,
             ("BODY", _) => return Err((501, "5.5.4 Bad BODY parameter")),
             ("SMTPUTF8", None) => declared.smtputf8 = true,
             ("RET", Some(v))
@@ -205,20 +208,24 @@ mod tests {
         );
         assert_eq!(
             mail_params("SMTPUTF8", "jürgen@b"),
-            Ok(MailDeclared { smtputf8: true })
+            Ok(MailDeclared {
+                smtputf8: true,
+                ..MailDeclared::default()
+            })
+        );
+        assert_eq!(
+            mail_params("BODY=BINARYMIME", "a@b"),
+            Ok(MailDeclared {
+                binary: true,
+                ..MailDeclared::default()
+            })
         );
         assert_eq!(
             mail_params("", "jürgen@b").map_err(|e| e.0),
             Err(553),
             "a unicode address needs SMTPUTF8"
         );
-        for bad in [
-            "RET=ALL",
-            "ENVID=a=b",
-            "ENVID=+4",
-            "ENVID=",
-            "BODY=BINARYMIME",
-        ] {
+        for bad in ["RET=ALL", "ENVID=a=b", "ENVID=+4", "ENVID=", "BODY=9BIT"] {
             assert_eq!(mail_params(bad, "a@b").map_err(|e| e.0), Err(501), "{bad}");
         }
         // Not offered: REQUIRETLS, MT-PRIORITY, anything made up.

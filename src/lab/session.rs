@@ -55,6 +55,8 @@ struct Conn {
     rcpt_params: Vec<String>,
     /// The transaction declared SMTPUTF8 on MAIL FROM.
     smtputf8: bool,
+    /// The transaction declared BODY=BINARYMIME: only BDAT may carry it.
+    binary: bool,
     /// A BDAT transfer in progress: the chunks so far, or why they are being thrown away.
     bdat: Option<Result<Vec<u8>, Refusal>>,
     errors: u32,
@@ -98,6 +100,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
         rcpts: Vec::new(),
         rcpt_params: Vec::new(),
         smtputf8: false,
+        binary: false,
         bdat: None,
         errors: 0,
     };
@@ -260,6 +263,7 @@ impl Conn {
         self.rcpts.clear();
         self.rcpt_params.clear();
         self.smtputf8 = false;
+        self.binary = false;
         self.bdat = None;
     }
 
@@ -370,6 +374,11 @@ impl Conn {
             "DATA" if self.bdat.is_some() => {
                 self.reply(503, "5.5.1 Error: DATA after BDAT").await?
             }
+            // RFC 3030 §3: DATA cannot carry a binary body.
+            "DATA" if self.binary => {
+                self.reply(503, "5.5.1 Error: BODY=BINARYMIME needs BDAT, not DATA")
+                    .await?
+            }
             "DATA" => return self.data().await,
             "RSET" => {
                 self.reset();
@@ -423,6 +432,7 @@ impl Conn {
             "DSN".into(),
             "SMTPUTF8".into(),
             "CHUNKING".into(),
+            "BINARYMIME".into(),
         ]);
         let refs: Vec<&str> = caps.iter().map(String::as_str).collect();
         if self.shared.has(Misbehaviour::DropMidReply) {
@@ -662,6 +672,7 @@ impl Conn {
         self.mail_from = Some(addr);
         self.mail_params = params.to_string();
         self.smtputf8 = declared.smtputf8;
+        self.binary = declared.binary;
         self.reply(250, "2.1.0 Ok").await
     }
 

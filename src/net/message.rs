@@ -128,9 +128,14 @@ impl Connection {
         mut source: R,
         chunk: usize,
         keep_all: bool,
+        binary: bool,
     ) -> Result<Reply, NetError> {
         let chunk = chunk.max(1);
-        let mut encoder = DataEncoder::for_bdat();
+        let mut encoder = if binary {
+            DataEncoder::binary()
+        } else {
+            DataEncoder::for_bdat()
+        };
         let mut record = BodyRecord::new(keep_all);
         let mut buf = vec![0u8; CHUNK];
         let mut pending: Vec<u8> = Vec::new();

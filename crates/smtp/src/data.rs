@@ -80,6 +80,8 @@ pub struct DataEncoder {
     /// DATA: dot-stuffing and the end marker. BDAT (RFC 3030) sends the content as it is,
     /// its length saying where it ends.
     for_data: bool,
+    /// BODY=BINARYMIME (RFC 3030 §3): the bytes go as they are, line ends included.
+    binary: bool,
     at_line_start: bool,
     /// A CR ended the last chunk: whether it was a bare CR depends on the next byte.
     pending_cr: bool,
@@ -91,6 +93,7 @@ impl Default for DataEncoder {
     fn default() -> Self {
         DataEncoder {
             for_data: true,
+            binary: false,
             at_line_start: true,
             pending_cr: false,
             open_line: false,
@@ -112,6 +115,15 @@ impl DataEncoder {
         }
     }
 
+    /// For BDAT with BODY=BINARYMIME: every byte as it is, nothing added.
+    pub fn binary() -> Self {
+        DataEncoder {
+            for_data: false,
+            binary: true,
+            ..Self::default()
+        }
+    }
+
     fn push(&mut self, b: u8, out: &mut Vec<u8>) {
         if self.for_data && self.at_line_start && b == b'.' {
             out.push(b'.');
@@ -129,6 +141,10 @@ impl DataEncoder {
 
     /// Appends the encoding of `chunk` to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if self.binary {
+            out.extend_from_slice(chunk);
+            return;
+        }
         out.reserve(chunk.len() + chunk.len() / 32 + 2);
         for &b in chunk {
             if self.pending_cr {
@@ -149,6 +165,9 @@ impl DataEncoder {
     /// Appends what completes the message: the last line's CRLF if it has none, and the
     /// end-of-data marker.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.binary {
+            return;
+        }
         if self.pending_cr {
             self.pending_cr = false;
             self.end_line(out);
@@ -850,6 +869,20 @@ mod streaming_tests {
             enc.feed(&body[cut..], &mut out);
             enc.finish(&mut out);
             prop_assert_eq!(out, canonical_content(&body));
+        }
+
+        #[test]
+        fn a_binary_body_in_any_chunks_goes_unchanged(
+            body in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), any::<u8>()], 0..300),
+            cut in 0usize..300,
+        ) {
+            let mut enc = DataEncoder::binary();
+            let mut out = Vec::new();
+            let cut = cut.min(body.len());
+            enc.feed(&body[..cut], &mut out);
+            enc.feed(&body[cut..], &mut out);
+            enc.finish(&mut out);
+            prop_assert_eq!(out, body);
         }
 
         #[test]
