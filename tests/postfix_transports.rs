@@ -377,3 +377,57 @@ fn binarymime_is_refused_where_postfix_does_not_offer_it() {
     );
     assert!(!out.contains("C: MAIL FROM"), "{out}");
 }
+
+/// The message options against Postfix: BODY=8BITMIME accepted, a MIME attachment delivered
+/// intact, and `--drop-after rcpt` leaving Postfix to log the lost connection (no QUIT).
+#[test]
+fn eightbitmime_attachments_and_drop_after_against_postfix() {
+    let Some(pf) = shared("eightbitmime_attachments_and_drop_after_against_postfix") else {
+        return;
+    };
+    let marker = unique("attach");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.csv");
+    std::fs::write(&file, format!("id,value\n{marker},42\n")).unwrap();
+    let subject = format!("--header=Subject: {marker}");
+    let (code, out) = session(
+        pf,
+        pf.relaxed_port,
+        &[
+            "--from",
+            "sender@outside.example.net",
+            "--to",
+            "postmaster@lab.example",
+            "--8bitmime",
+            &subject,
+            "--body",
+            "Grüße, the report is attached.",
+            "--attach",
+            &file.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("BODY=8BITMIME"), "{out}");
+    let got = pf
+        .wait_for_message_containing("postmaster", marker.as_bytes(), Duration::from_secs(10))
+        .unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.contains("multipart/mixed"), "{got}");
+    assert!(got.contains("report.csv"), "{got}");
+
+    let (code, out) = session(
+        pf,
+        pf.relaxed_port,
+        &[
+            "--from",
+            "dropper@outside.example.net",
+            "--to",
+            "postmaster@lab.example",
+            "--drop-after",
+            "rcpt",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("C: QUIT"), "{out}");
+    wait_for_log(pf, &["lost connection after RCPT from"]);
+}
