@@ -114,6 +114,8 @@ pub struct Connection {
     session: Session,
     transcript: Transcript,
     tls_info: Option<TlsInfo>,
+    /// What was learned from a handshake stopped by a certificate that failed verification.
+    tls_rejected: Option<TlsInfo>,
     session_deadline: Option<Instant>,
     peer: Option<std::net::SocketAddr>,
     /// A reply timed out: the server is not answering, so QUIT would only wait again.
@@ -133,6 +135,7 @@ impl Connection {
             session,
             transcript,
             tls_info: None,
+            tls_rejected: None,
             session_deadline: None,
             peer: None,
             stalled: false,
@@ -157,6 +160,16 @@ impl Connection {
 
     pub fn tls_info(&self) -> Option<&TlsInfo> {
         self.tls_info.as_ref()
+    }
+
+    /// The chain and the reason when the handshake stopped at certificate verification.
+    pub fn tls_rejected(&self) -> Option<&TlsInfo> {
+        self.tls_rejected.as_ref()
+    }
+
+    /// The established session, else what a rejected handshake showed of the certificate.
+    pub fn tls_seen(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref().or(self.tls_rejected.as_ref())
     }
 
     /// The address connected to.
@@ -543,6 +556,42 @@ impl Connection {
         Ok(reply)
     }
 
+    /// STARTTLS without the handshake: for probing versions this client does not speak. A
+    /// reply other than 220 is [`NetError::StartTlsRefused`].
+    pub async fn starttls_without_handshake(&mut self) -> Result<Reply, NetError> {
+        self.send(&Command::StartTls).await?;
+        let reply = self.read_reply().await?;
+        if let StartTlsStep::Refused(summary) = flow::after_starttls(&reply, 0) {
+            return Err(self.fail(NetError::StartTlsRefused { reply: summary }));
+        }
+        Ok(reply)
+    }
+
+    /// Sends `bytes` on the plaintext socket and collects what comes back until `enough` says
+    /// so, the server closes, or the reply timeout passes. For TLS probes that read a
+    /// ServerHello but never finish the handshake; the bytes are recorded as sent.
+    pub async fn raw_exchange(
+        &mut self,
+        bytes: &[u8],
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<u8>, NetError> {
+        self.write(bytes, None).await?;
+        let (deadline, _) = self.deadline();
+        let mut got = std::mem::take(&mut self.pending);
+        let mut buf = vec![0u8; READ_CHUNK];
+        let Io::Plain(s) = &mut self.io else {
+            return Err(self.fail(NetError::NotConnected));
+        };
+        while !enough(&got) && got.len() < INJECTION_SAMPLE {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        Ok(got)
+    }
+
     async fn handshake(&mut self) -> Result<(), NetError> {
         let tcp = match std::mem::replace(&mut self.io, Io::Closed) {
             Io::Plain(tcp) => tcp,
@@ -584,6 +633,13 @@ impl Connection {
                     Ok(r) => r.failure.clone(),
                     Err(p) => p.into_inner().failure.clone(),
                 };
+                if failure.is_some() {
+                    self.tls_rejected = Some(tls::tls_info_from_record(
+                        &record,
+                        &name_str,
+                        tls::trust_label(&self.opts.tls),
+                    ));
+                }
                 let eof = e.kind() == std::io::ErrorKind::UnexpectedEof;
                 let reason = match failure {
                     Some(f) => format!(

@@ -6,6 +6,7 @@ pub mod driver;
 pub mod error;
 pub mod exchange;
 pub mod message;
+pub mod probe;
 pub mod tls;
 
 pub use connect::Target;

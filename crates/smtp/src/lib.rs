@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod reply;
 pub mod session;
 pub mod status;
+pub mod tls_hello;
 pub mod validate;
 
 pub use capabilities::Capabilities;
