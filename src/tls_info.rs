@@ -146,6 +146,9 @@ pub struct TlsInfo {
     pub chain: Vec<CertSummary>,
     pub chain_check: ChainCheck,
     pub ocsp: OcspStaple,
+    /// The chain as sent, DER, for matching against DANE records.
+    #[serde(skip)]
+    pub chain_der: Vec<Vec<u8>>,
 }
 
 impl TlsInfo {

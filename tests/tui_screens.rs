@@ -402,6 +402,7 @@ fn capabilities_overlay_shows_the_chain() {
         chain_check: ChainCheck::of(&chain, None),
         chain,
         ocsp: OcspStaple::default(),
+        chain_der: Vec::new(),
     });
     key(&mut s, KeyCode::Char('c'));
     let t = draw(&s, 160, 48);

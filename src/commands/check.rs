@@ -90,15 +90,21 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let cat = catalogue();
     // "posture" is not an SMTP scenario: it is asked for by name or comes with --all and a
     // domain.
-    let (posture_names, names): (Vec<String>, Vec<String>) = args
-        .scenarios
-        .iter()
-        .cloned()
-        .partition(|n| n.eq_ignore_ascii_case("posture"));
+    let (posture_names, names): (Vec<String>, Vec<String>) =
+        args.scenarios.iter().cloned().partition(|n| {
+            ["posture", "dane", "mta-sts"]
+                .iter()
+                .any(|p| n.eq_ignore_ascii_case(p))
+        });
+    let asked = |what: &str| posture_names.iter().any(|n| n.eq_ignore_ascii_case(what));
     let asked_posture = !posture_names.is_empty();
     #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
+    let want_domain_tls = |what: &str| {
+        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked(what))
+    };
+    #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
     let want_posture =
-        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked_posture);
+        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked("posture"));
     let scenarios = if names.is_empty() && asked_posture && !args.all {
         Vec::new()
     } else {
@@ -120,19 +126,36 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let started = Instant::now();
     let mut results = Vec::new();
     #[cfg(feature = "dns")]
-    if want_posture && let Some(domain) = &resolved.domain {
+    if (want_posture || want_domain_tls("dane") || want_domain_tls("mta-sts"))
+        && let Some(domain) = &resolved.domain
+    {
         let dns = crate::dns::resolve::Dns::new(resolved.dns_server).map_err(|e| {
             TargetError::Lookup {
                 domain: domain.clone(),
                 reason: e.to_string(),
             }
         })?;
-        let (posture, _) = runtime.block_on(crate::dns::posture::all(
-            &dns,
-            domain,
-            args.dkim_selector.as_deref(),
-        ));
-        results.extend(posture);
+        if want_posture {
+            let (posture, _) = runtime.block_on(crate::dns::posture::all(
+                &dns,
+                domain,
+                args.dkim_selector.as_deref(),
+            ));
+            results.extend(posture);
+        }
+        if want_domain_tls("dane") {
+            // Every MX, each on its own connection (DANE is per host).
+            if let Ok(hosts) = runtime.block_on(resolved.endpoints(true)) {
+                for (host, opts) in &hosts {
+                    results.push(runtime.block_on(crate::dns::dane::check(
+                        &dns,
+                        host,
+                        opts,
+                        &resolved.helo,
+                    )));
+                }
+            }
+        }
     }
     let targets: Vec<(String, ConnectOptions)> = if scenarios.is_empty() {
         Vec::new()

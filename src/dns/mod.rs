@@ -1,6 +1,7 @@
 //! Domains: MX targets and the posture records (SPF, DMARC, MTA-STS, TLS-RPT, DKIM). The
 //! record parsers do no I/O; `resolve` asks a DNS server; `posture` judges what it found.
 
+pub mod dane;
 pub mod dmarc;
 pub mod posture;
 pub mod resolve;

@@ -37,6 +37,7 @@ pub enum DnsError {
 pub enum Query {
     Txt,
     Mx,
+    Tlsa,
     /// A and AAAA together, as one address lookup.
     Address,
 }
@@ -46,8 +47,28 @@ impl std::fmt::Display for Query {
         f.write_str(match self {
             Query::Txt => "TXT",
             Query::Mx => "MX",
+            Query::Tlsa => "TLSA",
             Query::Address => "A/AAAA",
         })
+    }
+}
+
+/// One TLSA record (RFC 6698 §2.1), its fields as numbers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TlsaRecord {
+    pub usage: u8,
+    pub selector: u8,
+    pub matching: u8,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Display for TlsaRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {} ", self.usage, self.selector, self.matching)?;
+        for b in &self.data {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
     }
 }
 
@@ -135,6 +156,31 @@ impl Dns {
                 .collect()),
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
             Err(e) => Err(self.lookup_error(Query::Txt, name, e)),
+        }
+    }
+
+    /// The TLSA records at `name` as (usage, selector, matching type, data), and whether the
+    /// resolver marked the answer as DNSSEC-validated (the AD bit).
+    pub async fn tlsa(&self, name: &str) -> Result<(Vec<TlsaRecord>, bool), DnsError> {
+        match self.resolver.tlsa_lookup(fqdn(name)).await {
+            Ok(lookup) => {
+                let records = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        hickory_resolver::proto::rr::RData::TLSA(t) => Some(TlsaRecord {
+                            usage: t.cert_usage.into(),
+                            selector: t.selector.into(),
+                            matching: t.matching.into(),
+                            data: t.cert_data.clone(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                Ok((records, lookup.message().metadata.authentic_data))
+            }
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok((Vec::new(), false)),
+            Err(e) => Err(self.lookup_error(Query::Tlsa, name, e)),
         }
     }
 

@@ -593,6 +593,7 @@ pub fn tls_info_from_record(record: &Mutex<VerifierRecord>, name: &str, trust: S
         },
         chain,
         chain_check,
+        chain_der: record.chain.iter().map(|c| c.to_vec()).collect(),
         ocsp: OcspStaple {
             present: record.ocsp_bytes > 0,
             bytes: record.ocsp_bytes,
