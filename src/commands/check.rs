@@ -85,6 +85,17 @@ fn untested(scenarios: &[Scenario], reason: &str) -> Vec<ScenarioResult> {
         .collect()
 }
 
+/// Where MTA-STS policy servers listen: 443. Tests run theirs on a free loopback port and say
+/// so in `SMTPSCOPE_TEST_MTA_STS_PORT`; it is deliberately not a flag or a profile key, and
+/// not documented for users.
+#[cfg(feature = "dns")]
+fn mta_sts_port() -> u16 {
+    std::env::var("SMTPSCOPE_TEST_MTA_STS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(443)
+}
+
 fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let resolved = target::resolve(&args.target, &args.auth, &args.relay, false)?;
     let cat = catalogue();
@@ -143,17 +154,34 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
             ));
             results.extend(posture);
         }
-        if want_domain_tls("dane") {
-            // Every MX, each on its own connection (DANE is per host).
-            if let Ok(hosts) = runtime.block_on(resolved.endpoints(true)) {
-                for (host, opts) in &hosts {
-                    results.push(runtime.block_on(crate::dns::dane::check(
-                        &dns,
-                        host,
-                        opts,
-                        &resolved.helo,
-                    )));
-                }
+        let want_dane = want_domain_tls("dane");
+        let want_sts = want_domain_tls("mta-sts");
+        // Every MX, each on its own connection (DANE and MTA-STS judge each host).
+        let hosts = if want_dane || want_sts {
+            runtime
+                .block_on(resolved.endpoints(true))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if want_sts {
+            results.push(runtime.block_on(crate::dns::mta_sts_check::check(
+                &dns,
+                domain,
+                &hosts,
+                &resolved.opts.tls,
+                &resolved.helo,
+                mta_sts_port(),
+            )));
+        }
+        if want_dane {
+            for (host, opts) in &hosts {
+                results.push(runtime.block_on(crate::dns::dane::check(
+                    &dns,
+                    host,
+                    opts,
+                    &resolved.helo,
+                )));
             }
         }
     }

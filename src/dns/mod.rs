@@ -3,6 +3,8 @@
 
 pub mod dane;
 pub mod dmarc;
+pub mod mta_sts;
+pub mod mta_sts_check;
 pub mod posture;
 pub mod resolve;
 pub mod spf;

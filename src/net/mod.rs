@@ -5,6 +5,7 @@ pub mod connect;
 pub mod driver;
 pub mod error;
 pub mod exchange;
+pub mod https;
 pub mod message;
 pub mod probe;
 pub mod tls;
