@@ -746,6 +746,11 @@ fn a_tls10_only_server_gets_a_named_fail() {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let result = &doc["results"][0];
     assert_eq!(result["verdict"], "fail", "{result:#}");
+    let (_, why) = verdict_and_reason(result, "STARTTLS handshake");
+    assert!(
+        why.contains("accepts none of the TLS versions offered (TLSv1.2 and TLSv1.3)"),
+        "{why}"
+    );
     let (v, why) = verdict_and_reason(result, "TLS versions accepted");
     assert_eq!(v, "fail", "{why}");
     assert!(

@@ -285,6 +285,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_new_checks_have_teaching_texts_with_fixes() {
+        let text = super::super::posture::explain();
+        for want in [
+            "DANE: the MX certificate pinned in DNSSEC",
+            "smtp_tls_security_level = dane",
+            "hosts_try_dane",
+            "MTA-STS policy: the HTTPS half",
+            "mode: testing",
+        ] {
+            assert!(
+                text.contains(want),
+                "{want:?} missing from the posture teaching"
+            );
+        }
+    }
+
+    #[test]
     fn the_txt_id_is_found() {
         assert_eq!(
             txt_id(&["v=STSv1; id=20260101T0000".into()]).as_deref(),

@@ -648,6 +648,11 @@ impl Connection {
                     None if eof => {
                         "the server closed the connection during the TLS handshake".into()
                     }
+                    // Said in words, not as rustls's alert name: this is the TLS 1.0-only server.
+                    None if e.to_string().contains("ProtocolVersion") => format!(
+                        "the server accepts none of the TLS versions offered ({}): alert protocol_version (`check --scenario starttls` probes which it takes)",
+                        self.offered_versions()
+                    ),
                     None => e.to_string(),
                 };
                 Err(self.fail(NetError::Handshake { reason }))
@@ -666,6 +671,18 @@ impl Connection {
                 Ok(())
             }
         }
+    }
+
+    fn offered_versions(&self) -> String {
+        use super::tls::TlsVersion;
+        let min = self.opts.tls.min_version.unwrap_or(TlsVersion::Tls12);
+        let max = self.opts.tls.max_version.unwrap_or(TlsVersion::Tls13);
+        [TlsVersion::Tls12, TlsVersion::Tls13]
+            .into_iter()
+            .filter(|v| (min..=max).contains(v))
+            .map(TlsVersion::label)
+            .collect::<Vec<_>>()
+            .join(" and ")
     }
 
     async fn write_secret(&mut self, line: &SecretLine) -> Result<(), NetError> {
