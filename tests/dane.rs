@@ -158,3 +158,76 @@ fn tlsa_records_are_matched_against_the_served_chain() {
         "{r:#}"
     );
 }
+
+/// A validating resolver's answer: a stand-in DNS server that sets the AD bit and serves one
+/// TLSA record, so that the check's "DANE-protected" verdict is reached. (dnsmasq above does
+/// not validate; this is the only double in the file, and only for the AD bit.)
+#[test]
+fn a_validated_matching_record_is_dane_protected() {
+    use hickory_resolver::proto::op::{Message, OpCode};
+    use hickory_resolver::proto::rr::rdata::TLSA;
+    use hickory_resolver::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+    use hickory_resolver::proto::rr::{RData, Record};
+
+    let Some(pf) = common::postfix::shared("dane_validated") else {
+        return;
+    };
+    let cert_pem = std::fs::read_to_string(pf.config_dir().join("cert.pem")).unwrap();
+    let digest = spki_sha256(&cert_pem);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // Bounded: a handful of questions is all the test asks.
+        for _ in 0..20 {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            let q = Message::from_vec(&buf[..n]).unwrap();
+            assert!(q.metadata.authentic_data, "the question must ask for AD");
+            assert!(
+                q.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+                "and set DO"
+            );
+            let mut r = Message::response(q.metadata.id, OpCode::Query);
+            r.metadata.authentic_data = true;
+            r.metadata.recursion_available = true;
+            let query = q.queries[0].clone();
+            let name = query.name().clone();
+            r.add_query(query);
+            r.add_answer(Record::from_rdata(
+                name,
+                60,
+                RData::TLSA(TLSA::new(
+                    CertUsage::from(3),
+                    Selector::from(1),
+                    Matching::from(1),
+                    digest.clone(),
+                )),
+            ));
+            socket.send_to(&r.to_vec().unwrap(), from).unwrap();
+        }
+    });
+    let dns = smtpscope::dns::resolve::Dns::new(Some(addr)).unwrap();
+    let mut opts = smtpscope::net::ConnectOptions::new(smtpscope::net::Target {
+        host: "127.0.0.1".into(),
+        port: pf.relaxed_port,
+    });
+    opts.tls.tls_name = Some("mail.lab.example".into());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(smtpscope::dns::dane::check(
+        &dns,
+        "mail.lab.example",
+        &opts,
+        "probe.test",
+    ));
+    assert_eq!(r.verdict, smtpscope::scenario::Verdict::Pass, "{r:#?}");
+    assert!(r.reason.contains("is DANE-protected"), "{}", r.reason);
+    assert!(
+        r.steps[0].reason.contains("DNSSEC-validated (AD bit set"),
+        "{r:#?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! record parsers do no I/O; `resolve` asks a DNS server; `posture` judges what it found.
 
 pub mod dane;
+pub mod direct;
 pub mod dmarc;
 pub mod mta_sts;
 pub mod mta_sts_check;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 
 /// Why a DNS lookup could not be made or answered. "No such record" and NXDOMAIN are answers,
@@ -29,6 +31,14 @@ pub enum DnsError {
         name: String,
         server: String,
         cause: Box<NetError>,
+    },
+    /// A question asked directly (not through the resolver library) failed.
+    #[error("{query} {name} via {server}: {reason}")]
+    Raw {
+        query: Query,
+        name: String,
+        server: String,
+        reason: String,
     },
 }
 
@@ -75,6 +85,8 @@ impl std::fmt::Display for TlsaRecord {
 pub struct Dns {
     resolver: TokioResolver,
     pub server: String,
+    /// Where TLSA questions go (asked directly, to request the AD bit).
+    direct: Option<SocketAddr>,
 }
 
 /// Where a domain's mail goes.
@@ -106,6 +118,16 @@ impl Dns {
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
         opts.cache_size = 256;
+        let direct = server.or_else(|| {
+            hickory_resolver::system_conf::read_system_conf()
+                .ok()
+                .and_then(|(conf, _)| {
+                    conf.name_servers().first().map(|ns| {
+                        let port = ns.connections.first().map_or(53, |c| c.port);
+                        SocketAddr::new(ns.ip, port)
+                    })
+                })
+        });
         let (builder, label) = match server {
             Some(addr) => {
                 let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
@@ -135,6 +157,7 @@ impl Dns {
         Ok(Dns {
             resolver,
             server: label,
+            direct,
         })
     }
 
@@ -160,28 +183,41 @@ impl Dns {
     }
 
     /// The TLSA records at `name` as (usage, selector, matching type, data), and whether the
-    /// resolver marked the answer as DNSSEC-validated (the AD bit).
+    /// resolver marked the answer as DNSSEC-validated (the AD bit). Asked directly, with AD
+    /// and DO set in the query: a validating resolver sets AD in its answer only when asked
+    /// (RFC 6840 §5.7), and the resolver library would not ask.
     pub async fn tlsa(&self, name: &str) -> Result<(Vec<TlsaRecord>, bool), DnsError> {
-        match self.resolver.tlsa_lookup(fqdn(name)).await {
-            Ok(lookup) => {
-                let records = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        hickory_resolver::proto::rr::RData::TLSA(t) => Some(TlsaRecord {
-                            usage: t.cert_usage.into(),
-                            selector: t.selector.into(),
-                            matching: t.matching.into(),
-                            data: t.cert_data.clone(),
-                        }),
-                        _ => None,
-                    })
-                    .collect();
-                Ok((records, lookup.message().metadata.authentic_data))
-            }
-            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok((Vec::new(), false)),
-            Err(e) => Err(self.lookup_error(Query::Tlsa, name, e)),
+        let raw = |reason: String| DnsError::Raw {
+            query: Query::Tlsa,
+            name: name.to_string(),
+            server: self.server.clone(),
+            reason,
+        };
+        let server = self
+            .direct
+            .ok_or_else(|| raw("no DNS server address to ask".into()))?;
+        let answer = super::direct::query(server, &fqdn(name), RecordType::TLSA)
+            .await
+            .map_err(raw)?;
+        match answer.metadata.response_code {
+            ResponseCode::NoError => {}
+            ResponseCode::NXDomain => return Ok((Vec::new(), answer.metadata.authentic_data)),
+            other => return Err(raw(format!("answered {other}"))),
         }
+        let records = answer
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TLSA(t) => Some(TlsaRecord {
+                    usage: t.cert_usage.into(),
+                    selector: t.selector.into(),
+                    matching: t.matching.into(),
+                    data: t.cert_data.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok((records, answer.metadata.authentic_data))
     }
 
     pub async fn mail_hosts(&self, domain: &str) -> Result<MailHosts, DnsError> {
