@@ -133,6 +133,9 @@ impl ChainCheck {
 pub struct OcspStaple {
     pub present: bool,
     pub bytes: usize,
+    /// What the response says (its signature is not checked), e.g. "successful, certificate
+    /// good, this update ..."; `None` when absent, or "(not an OCSP response)".
+    pub status: Option<String>,
 }
 
 /// The negotiated TLS session (or, for a rejected certificate, what was learned before the
@@ -237,7 +240,11 @@ impl TlsInfo {
         ));
         out.extend(cc.problems.iter().map(|p| format!("   {p}")));
         out.push(if self.ocsp.present {
-            format!("OCSP response stapled ({} bytes)", self.ocsp.bytes)
+            format!(
+                "OCSP response stapled ({} bytes): {}",
+                self.ocsp.bytes,
+                self.ocsp.status.as_deref().unwrap_or("status not read")
+            )
         } else {
             "no OCSP response stapled".into()
         });

@@ -763,3 +763,111 @@ fn a_tls10_only_server_gets_a_named_fail() {
     assert!(why.contains("TLSv1.3 refused"), "{why}");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A one-connection STARTTLS server (rustls) that staples `ocsp` to its handshake.
+fn stapling_server(dir: &Path, ocsp: Vec<u8>) -> (u16, PathBuf) {
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_params = ca_params("smtpscope OCSP test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf_params(
+        &["localhost"],
+        (2100, 1, 1),
+        ExtendedKeyUsagePurpose::ServerAuth,
+    )
+    .signed_by(&key, &ca)
+    .unwrap();
+    let ca_path = write(dir, "ocsp-ca.pem", &ca_cert.pem());
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert_with_ocsp(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        ocsp,
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((tcp, _)) = listener.accept() else {
+            return;
+        };
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).ok();
+        let mut w = tcp.try_clone().unwrap();
+        let mut r = BufReader::new(tcp.try_clone().unwrap());
+        w.write_all(b"220 ocsp.test ESMTP\r\n").unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line.to_ascii_uppercase().starts_with("STARTTLS") {
+                w.write_all(b"220 2.0.0 go ahead\r\n").unwrap();
+                break;
+            }
+            w.write_all(b"250-ocsp.test\r\n250 STARTTLS\r\n").unwrap();
+        }
+        let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut buf = [0u8; 1024];
+        // EHLO inside TLS, then QUIT.
+        for answer in [&b"250 ocsp.test\r\n"[..], b"221 bye\r\n"] {
+            match tls.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = tls.write_all(answer);
+                    let _ = tls.flush();
+                }
+                _ => return,
+            }
+        }
+    });
+    (port, ca_path)
+}
+
+#[test]
+fn a_stapled_ocsp_response_is_reported_with_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let ocsp = smtpscope::net::ocsp::build::response(
+        &[0x80, 0],
+        "20261201120000Z",
+        Some("20261208120000Z"),
+    );
+    let (port, ca) = stapling_server(dir.path(), ocsp.clone());
+    let srv = format!("127.0.0.1:{port}");
+    let mut cmd = Command::cargo_bin("smtpscope").unwrap();
+    cmd.timeout(Duration::from_secs(60));
+    cmd.env("SMTPSCOPE_CONFIG_DIR", dir.path().join("config"));
+    cmd.args([
+        "session",
+        "--server",
+        &srv,
+        "--tls-name",
+        "localhost",
+        "--ca-file",
+    ]);
+    cmd.arg(&ca);
+    cmd.args([
+        "--helo",
+        "probe.test",
+        "--quit-after",
+        "tls",
+        "--format",
+        "json",
+    ]);
+    let out = cmd.output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let staple = &doc["tls"]["ocsp"];
+    assert_eq!(staple["present"], true, "{doc:#}");
+    assert_eq!(staple["bytes"], ocsp.len());
+    assert_eq!(
+        staple["status"],
+        "successful, certificate good, this update 2026-12-01 12:00:00Z, next update 2026-12-08 12:00:00Z"
+    );
+}

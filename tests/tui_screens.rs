@@ -387,7 +387,7 @@ fn capabilities_overlay_shows_the_chain() {
         cert("CN=mx.example.com", "CN=Inter", 2, false),
         cert("CN=Inter", "CN=Root", 900, true),
     ];
-    s.conn.tls = Some(TlsInfo {
+    s.conn.tls = Some(Box::new(TlsInfo {
         version: "TLSv1.3".into(),
         cipher_suite: "TLS13_AES_256_GCM_SHA384".into(),
         key_exchange: Some("X25519".into()),
@@ -403,7 +403,7 @@ fn capabilities_overlay_shows_the_chain() {
         chain,
         ocsp: OcspStaple::default(),
         chain_der: Vec::new(),
-    });
+    }));
     key(&mut s, KeyCode::Char('c'));
     let t = draw(&s, 160, 48);
     let text: String = t

@@ -7,6 +7,7 @@ pub mod error;
 pub mod exchange;
 pub mod https;
 pub mod message;
+pub mod ocsp;
 pub mod probe;
 pub mod tls;
 

@@ -120,8 +120,8 @@ pub struct VerifierRecord {
     pub failure: Option<String>,
     pub problem: Option<CertProblem>,
     pub accepted_insecurely: bool,
-    /// Length of the stapled OCSP response; 0 when none was sent.
-    pub ocsp_bytes: usize,
+    /// The stapled OCSP response; empty when none was sent.
+    pub ocsp: Vec<u8>,
 }
 
 /// Wraps the real verifier: records the outcome and the chain; in insecure mode accepts a
@@ -158,7 +158,7 @@ impl ServerCertVerifier for RecordingVerifier {
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
-        record.ocsp_bytes = ocsp_response.len();
+        record.ocsp = ocsp_response.to_vec();
         match result {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -595,8 +595,12 @@ pub fn tls_info_from_record(record: &Mutex<VerifierRecord>, name: &str, trust: S
         chain_check,
         chain_der: record.chain.iter().map(|c| c.to_vec()).collect(),
         ocsp: OcspStaple {
-            present: record.ocsp_bytes > 0,
-            bytes: record.ocsp_bytes,
+            present: !record.ocsp.is_empty(),
+            bytes: record.ocsp.len(),
+            status: (!record.ocsp.is_empty()).then(|| {
+                super::ocsp::summarize(&record.ocsp)
+                    .map_or_else(|| "(not an OCSP response)".to_string(), |s| s.to_string())
+            }),
         },
     }
 }
