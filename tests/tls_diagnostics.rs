@@ -349,6 +349,45 @@ fn complete_chain_is_listed_certificate_by_certificate() {
     assert!(why.contains("2 certificate(s) sent, in order"), "{why}");
     let (v, why) = verdict_and_reason(&result, "certificate not about to expire");
     assert_eq!(v, "pass", "{why}");
+    // The chain itself travels with its step, and --verbose prints it.
+    let shown = step(&result, "certificate chain complete and in order")["reply"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(shown.contains("#2 CA certificate"), "{shown}");
+    let srv = server(port);
+    let ca = fx.root_ca.display().to_string();
+    let mut cmd = Command::cargo_bin("smtpscope").unwrap();
+    cmd.timeout(Duration::from_secs(90));
+    cmd.env("SMTPSCOPE_CONFIG_DIR", fx.dir.path().join("config"));
+    cmd.args([
+        "check",
+        "--server",
+        &srv,
+        "--tls-name",
+        "localhost",
+        "--ca-file",
+        &ca,
+    ]);
+    cmd.args([
+        "--helo",
+        "probe.test",
+        "--scenario",
+        "starttls",
+        "--verbose",
+    ]);
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "| #1 server certificate",
+        "|    names     DNS:localhost, DNS:mail.lab.example",
+        "|    key       EC P-256, signed with ecdsa-with-SHA256",
+        &format!("|    sha256    {}", want.join(":")),
+        "| chain: 2 certificate(s), in order, complete",
+        "| no OCSP response stapled",
+    ] {
+        assert!(text.contains(want), "{want:?} in:\n{text}");
+    }
 }
 
 #[test]

@@ -576,6 +576,16 @@ fn check_step(
     command: String,
 ) -> StepResult {
     let started = Instant::now();
+    // The chain step carries the chain itself, certificate by certificate, as s_client
+    // -showcerts would list it: reports show it with --verbose, JSON always.
+    let shown_chain = (step.assert == Some(Assertion::ChainComplete))
+        .then(|| conn.tls_seen())
+        .flatten()
+        .map(|t| ReplySummary {
+            code: None,
+            enhanced: None,
+            text: t.detail_lines().join("\n"),
+        });
     let (finding, detail) = match step.assert {
         Some(Assertion::ChainComplete) => chain_finding(conn),
         Some(Assertion::CertNotExpiring) => expiry_finding(conn),
@@ -587,6 +597,7 @@ fn check_step(
     StepResult {
         verdict: finding_verdict(finding, step.role, s.severity),
         reason: detail,
+        reply: shown_chain,
         ..failed_step(step, command, started, String::new())
     }
 }
