@@ -404,6 +404,7 @@ fn capabilities_overlay_shows_the_chain() {
         ocsp: OcspStaple::default(),
         chain_der: Vec::new(),
     }));
+    let mut rejected = s.conn.tls.clone().unwrap();
     key(&mut s, KeyCode::Char('c'));
     let t = draw(&s, 160, 48);
     let text: String = t
@@ -421,6 +422,31 @@ fn capabilities_overlay_shows_the_chain() {
         "#2 CA certificate",
         "chain: 2 certificate(s), in order, complete",
         "no OCSP response stapled",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} not on screen:\n{}",
+            t.backend()
+        );
+    }
+
+    // A handshake that stopped at the certificate still shows the chain, and why.
+    rejected.verification.verified = false;
+    rejected.verification.failure = Some("name mismatch: wanted \"mx.example.com\"".into());
+    s.conn.tls = None;
+    s.conn.tls_rejected = Some(rejected);
+    let t = draw(&s, 160, 48);
+    let text: String = t
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    for want in [
+        "handshake stopped at the certificate:",
+        "NOT verified for mx.example.com against the platform trust store: name mismatch",
+        "#1 server certificate",
     ] {
         assert!(
             text.contains(want),

@@ -73,9 +73,18 @@ pub fn help_text(state: &State) -> Vec<String> {
 /// The TLS section of the capabilities pane: the session, then the chain as sent.
 fn tls_lines(state: &State, theme: Theme) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(Span::styled("TLS", theme.focus(true)))];
-    match &state.conn.tls {
-        None => lines.push(Line::from("  (no TLS session)")),
-        Some(info) => {
+    match (&state.conn.tls, &state.conn.tls_rejected) {
+        (None, None) => lines.push(Line::from("  (no TLS session)")),
+        (None, Some(info)) => {
+            lines.push(Line::from(Span::styled(
+                "  handshake stopped at the certificate:",
+                theme.fg(Color::Red),
+            )));
+            for l in info.detail_lines() {
+                lines.push(Line::from(format!("  {l}")));
+            }
+        }
+        (Some(info), _) => {
             lines.push(Line::from(format!(
                 "  {}, {}{}",
                 info.version,
