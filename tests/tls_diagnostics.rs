@@ -803,8 +803,13 @@ fn a_tls10_only_server_gets_a_named_fail() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-/// A one-connection STARTTLS server (rustls) that staples `ocsp` to its handshake.
-fn stapling_server(dir: &Path, ocsp: Vec<u8>) -> (u16, PathBuf) {
+/// A one-connection STARTTLS server (rustls) that staples `ocsp` to its handshake and reports
+/// the SNI it received.
+fn stapling_server(
+    dir: &Path,
+    ocsp: Vec<u8>,
+) -> (u16, PathBuf, std::sync::mpsc::Receiver<Option<String>>) {
+    let (sni_tx, sni_rx) = std::sync::mpsc::channel();
     let ca_key = KeyPair::generate().unwrap();
     let ca_params = ca_params("smtpscope OCSP test CA");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
@@ -856,8 +861,15 @@ fn stapling_server(dir: &Path, ocsp: Vec<u8>) -> (u16, PathBuf) {
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         let mut buf = [0u8; 1024];
         // EHLO inside TLS, then QUIT.
-        for answer in [&b"250 ocsp.test\r\n"[..], b"221 bye\r\n"] {
-            match tls.read(&mut buf) {
+        for (i, answer) in [&b"250 ocsp.test\r\n"[..], b"221 bye\r\n"]
+            .into_iter()
+            .enumerate()
+        {
+            let read = tls.read(&mut buf);
+            if i == 0 {
+                let _ = sni_tx.send(tls.conn.server_name().map(str::to_string));
+            }
+            match read {
                 Ok(n) if n > 0 => {
                     let _ = tls.write_all(answer);
                     let _ = tls.flush();
@@ -866,7 +878,7 @@ fn stapling_server(dir: &Path, ocsp: Vec<u8>) -> (u16, PathBuf) {
             }
         }
     });
-    (port, ca_path)
+    (port, ca_path, sni_rx)
 }
 
 #[test]
@@ -877,7 +889,7 @@ fn a_stapled_ocsp_response_is_reported_with_its_status() {
         "20261201120000Z",
         Some("20261208120000Z"),
     );
-    let (port, ca) = stapling_server(dir.path(), ocsp.clone());
+    let (port, ca, _) = stapling_server(dir.path(), ocsp.clone());
     let srv = format!("127.0.0.1:{port}");
     let mut cmd = Command::cargo_bin("smtpscope").unwrap();
     cmd.timeout(Duration::from_secs(60));
@@ -909,4 +921,46 @@ fn a_stapled_ocsp_response_is_reported_with_its_status() {
         staple["status"],
         "successful, certificate good, this update 2026-12-01 12:00:00Z, next update 2026-12-08 12:00:00Z"
     );
+}
+
+#[test]
+fn sni_is_sent_unless_no_sni() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, want) in [
+        (None, Some("localhost".to_string())),
+        (Some("--no-sni"), None),
+    ] {
+        let (port, ca, sni) = stapling_server(dir.path(), Vec::new());
+        let srv = format!("127.0.0.1:{port}");
+        let mut cmd = Command::cargo_bin("smtpscope").unwrap();
+        cmd.timeout(Duration::from_secs(60));
+        cmd.env("SMTPSCOPE_CONFIG_DIR", dir.path().join("config"));
+        cmd.args([
+            "session",
+            "--server",
+            &srv,
+            "--tls-name",
+            "localhost",
+            "--ca-file",
+        ]);
+        cmd.arg(&ca);
+        cmd.args([
+            "--helo",
+            "probe.test",
+            "--quit-after",
+            "tls",
+            "--format",
+            "json",
+        ]);
+        cmd.args(extra);
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let got = sni.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(got, want, "with {extra:?}");
+    }
 }
