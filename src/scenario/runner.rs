@@ -1458,6 +1458,77 @@ mod tests {
     use super::*;
     use crate::scenario::catalogue::Catalogue;
 
+    fn report(outcomes: [&str; 4]) -> crate::net::probe::VersionReport {
+        use crate::net::probe::{ProbeOutcome, VersionProbe, VersionReport};
+        let probes = ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+            .into_iter()
+            .zip(outcomes)
+            .map(|(v, o)| VersionProbe {
+                version: v.into(),
+                outcome: match o {
+                    "yes" => ProbeOutcome::Accepted {
+                        cipher_suite: "S".into(),
+                        key_exchange: None,
+                    },
+                    "no" => ProbeOutcome::Refused {
+                        why: "alert protocol_version".into(),
+                    },
+                    _ => ProbeOutcome::Unknown {
+                        why: "timeout".into(),
+                    },
+                },
+            })
+            .collect();
+        VersionReport {
+            probes,
+            elapsed_ms: 1,
+        }
+    }
+
+    #[test]
+    fn version_verdicts() {
+        let (f, why) = judge_versions(&report(["yes", "no", "no", "no"]));
+        assert_eq!(f, Finding::Fail);
+        assert!(why.starts_with("accepts only TLS 1.0; smtpscope requires 1.2 or newer"));
+        let (f, why) = judge_versions(&report(["yes", "yes", "no", "no"]));
+        assert_eq!(f, Finding::Fail);
+        assert!(
+            why.starts_with("accepts only TLS 1.0 and TLS 1.1;"),
+            "{why}"
+        );
+        let (f, why) = judge_versions(&report(["no", "yes", "yes", "yes"]));
+        assert_eq!(f, Finding::Warn);
+        assert!(
+            why.starts_with("also accepts deprecated TLS 1.1 (RFC 8996)"),
+            "{why}"
+        );
+        assert_eq!(
+            judge_versions(&report(["no", "no", "no", "yes"])).0,
+            Finding::Pass
+        );
+        assert_eq!(
+            judge_versions(&report(["no", "no", "?", "?"])).0,
+            Finding::Inconclusive
+        );
+        let (f, why) = judge_versions(&report(["no", "no", "no", "no"]));
+        assert_eq!(f, Finding::Fail);
+        assert!(why.starts_with("no TLS version was accepted"), "{why}");
+        // A warning never fails, whatever the scenario's severity; setup mismatches are
+        // inconclusive.
+        assert_eq!(
+            finding_verdict(Finding::Warn, Role::Probe, Severity::Fail),
+            Verdict::Warn
+        );
+        assert_eq!(
+            finding_verdict(Finding::Fail, Role::Probe, Severity::Warn),
+            Verdict::Warn
+        );
+        assert_eq!(
+            finding_verdict(Finding::Fail, Role::Setup, Severity::Fail),
+            Verdict::Inconclusive
+        );
+    }
+
     #[test]
     fn relay_tricks_spread_over_sessions_of_at_most_eight_probes() {
         let cat = Catalogue::built_in();
