@@ -280,6 +280,12 @@ pub struct CheckArgs {
     pub concurrency: u16,
 }
 
+/// rustls speaks TLS 1.2 and 1.3 only; 1.0 and 1.1 are probed by `check`, never negotiated.
+fn parse_tls_version(s: &str) -> Result<crate::net::tls::TlsVersion, String> {
+    crate::net::tls::TlsVersion::parse(s)
+        .ok_or_else(|| format!("{s:?}: give 1.2 or 1.3 (TLS 1.0 and 1.1 are not offered)"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TlsArg {
     /// Plain SMTP, never STARTTLS.
@@ -378,6 +384,21 @@ pub struct TargetArgs {
     /// Name to verify the certificate against and send as SNI (default: the server's host).
     #[arg(help_heading = "TLS", long, value_name = "NAME")]
     pub tls_name: Option<String>,
+    /// Send no SNI (the certificate is still checked against the name).
+    #[arg(help_heading = "TLS", long)]
+    pub no_sni: bool,
+    /// Oldest TLS version to offer [default: 1.2].
+    #[arg(help_heading = "TLS", long, value_name = "1.2|1.3", value_parser = parse_tls_version)]
+    pub tls_min: Option<crate::net::tls::TlsVersion>,
+    /// Newest TLS version to offer [default: 1.3].
+    #[arg(help_heading = "TLS", long, value_name = "1.2|1.3", value_parser = parse_tls_version)]
+    pub tls_max: Option<crate::net::tls::TlsVersion>,
+    /// Client certificate (PEM, with its chain) for servers that ask for one; needs --tls-key.
+    #[arg(help_heading = "TLS", long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the client certificate.
+    #[arg(help_heading = "TLS", long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Name to announce in EHLO (default: this machine's host name).
     #[arg(help_heading = "Envelope", long, value_name = "NAME")]
     pub helo: Option<String>,

@@ -580,6 +580,7 @@ pub fn json_report(
             "elapsed_ms": elapsed.as_millis() as u64,
         },
         "tls": conn.tls_info(),
+        "tls_rejected": conn.tls_rejected(),
         "authenticated": session.authenticated(),
         "capabilities": {
             "before_tls": session.capabilities_before_tls().map(caps_json),

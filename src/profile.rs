@@ -97,6 +97,19 @@ pub struct Profile {
     pub ca_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_name: Option<String>,
+    /// Send no SNI in the TLS handshake.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_sni: bool,
+    /// Oldest and newest TLS version to offer: "1.2" or "1.3".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_min: Option<crate::net::tls::TlsVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_max: Option<crate::net::tls::TlsVersion>,
+    /// A client certificate (PEM, with its chain) and its private key (PEM), both or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helo: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,43 @@
 //! The facts of a TLS session as the transcript records them: version, cipher, key exchange,
-//! what certificate verification concluded, and the chain as sent. Plain data, so the
-//! transcript and everything that reads it need nothing from the network layer.
+//! what certificate verification concluded and why, and the chain as sent, certificate by
+//! certificate. Plain data, so the transcript and everything that reads it need nothing from
+//! the network layer.
+
+/// Fewer days left than this on any certificate of the chain is a warning: renewal is due.
+pub const EXPIRY_WARN_DAYS: i64 = 14;
+
+/// Why a certificate did not verify, in the terms an operator fixes it by.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CertProblem {
+    /// The certificate does not name the host: the names wanted and those present.
+    NameMismatch {
+        wanted: String,
+        present: Vec<String>,
+    },
+    Expired {
+        not_after: String,
+        checked_at: String,
+    },
+    NotYetValid {
+        not_before: String,
+        checked_at: String,
+    },
+    /// The chain ends at a certificate whose issuer was neither sent nor trusted: the server
+    /// does not send its intermediate certificate(s).
+    MissingIntermediate {
+        issuer: String,
+    },
+    /// The chain leads to a CA that the trust store does not hold (self-signed, private CA).
+    UnknownIssuer {
+        issuer: String,
+    },
+    Revoked,
+    BadSignature,
+    Other {
+        detail: String,
+    },
+}
 
 /// What verification concluded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -8,9 +45,12 @@ pub struct Verification {
     pub verified: bool,
     /// Why verification failed (accepted anyway only in insecure mode).
     pub failure: Option<String>,
+    /// The same, classified.
+    pub problem: Option<CertProblem>,
     pub accepted_insecurely: bool,
     /// The name the certificate was checked against.
     pub name: String,
+    /// The trust store or CA file the chain was checked against.
     pub trust: String,
 }
 
@@ -22,10 +62,84 @@ pub struct CertSummary {
     pub sans: Vec<String>,
     pub not_before: String,
     pub not_after: String,
+    /// Whole days from the handshake to `not_after`; negative once expired.
+    pub days_left: Option<i64>,
+    /// "RSA 2048", "EC P-256", "Ed25519".
+    pub key: String,
+    pub signature_algorithm: String,
     pub sha256: String,
+    /// basicConstraints CA:TRUE.
+    pub is_ca: bool,
+    pub self_signed: bool,
 }
 
-/// The negotiated TLS session.
+impl CertSummary {
+    pub fn expires_soon(&self) -> bool {
+        self.days_left.is_some_and(|d| d < EXPIRY_WARN_DAYS)
+    }
+}
+
+/// The chain as a whole, as sent: the leaf first, each next certificate the issuer of the one
+/// before (RFC 8446 §4.4.2; TLS 1.2 demands it, RFC 5246 §7.4.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ChainCheck {
+    pub in_order: bool,
+    /// The sent certificates lead to a trusted CA without anything missing.
+    pub complete: bool,
+    /// What is wrong, one sentence each; empty when nothing is.
+    pub problems: Vec<String>,
+}
+
+impl ChainCheck {
+    /// Judges `chain` (leaf first) given what verification concluded.
+    pub fn of(chain: &[CertSummary], problem: Option<&CertProblem>) -> ChainCheck {
+        let mut problems = Vec::new();
+        let mut in_order = true;
+        for (i, pair) in chain.windows(2).enumerate() {
+            if pair[0].issuer != pair[1].subject {
+                in_order = false;
+                problems.push(format!(
+                    "certificate {} ({}) is not the issuer of certificate {} (issued by {})",
+                    i + 2,
+                    pair[1].subject,
+                    i + 1,
+                    pair[0].issuer
+                ));
+            }
+        }
+        let complete = match problem {
+            Some(CertProblem::MissingIntermediate { issuer }) => {
+                problems.push(format!(
+                    "incomplete: the issuer {issuer} was not sent (serve the intermediate certificates)"
+                ));
+                false
+            }
+            Some(CertProblem::UnknownIssuer { issuer }) => {
+                problems.push(format!("ends at {issuer}, which is not a trusted CA"));
+                false
+            }
+            _ => !chain.is_empty(),
+        };
+        ChainCheck {
+            in_order,
+            complete,
+            problems,
+        }
+    }
+}
+
+/// An OCSP response stapled to the handshake (RFC 6066 §8), if the server sent one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OcspStaple {
+    pub present: bool,
+    pub bytes: usize,
+    /// What the response says (its signature is not checked), e.g. "successful, certificate
+    /// good, this update ..."; `None` when absent, or "(not an OCSP response)".
+    pub status: Option<String>,
+}
+
+/// The negotiated TLS session (or, for a rejected certificate, what was learned before the
+/// handshake stopped: then `version` is "not completed").
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TlsInfo {
     pub version: String,
@@ -33,6 +147,11 @@ pub struct TlsInfo {
     pub key_exchange: Option<String>,
     pub verification: Verification,
     pub chain: Vec<CertSummary>,
+    pub chain_check: ChainCheck,
+    pub ocsp: OcspStaple,
+    /// The chain as sent, DER, for matching against DANE records.
+    #[serde(skip)]
+    pub chain_der: Vec<Vec<u8>>,
 }
 
 impl TlsInfo {
@@ -57,5 +176,180 @@ impl TlsInfo {
                 .map(|k| format!(", {k}"))
                 .unwrap_or_default()
         )
+    }
+
+    /// The chain as `openssl s_client -showcerts` would list it, said plainly: one block per
+    /// certificate, then the verdict on the chain and the OCSP staple.
+    pub fn detail_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let v = &self.verification;
+        out.push(if v.verified {
+            format!("verified for {} against the {}", v.name, v.trust)
+        } else {
+            format!(
+                "NOT verified for {} against the {}: {}",
+                v.name,
+                v.trust,
+                v.failure.as_deref().unwrap_or("unknown reason")
+            )
+        });
+        for (i, c) in self.chain.iter().enumerate() {
+            let role = match (i, c.is_ca) {
+                (0, _) => "server certificate",
+                (_, true) => "CA certificate",
+                (_, false) => "certificate (not a CA)",
+            };
+            out.push(format!("#{} {role}", i + 1));
+            out.push(format!("   subject   {}", c.subject));
+            out.push(format!("   issuer    {}", c.issuer));
+            if !c.sans.is_empty() {
+                out.push(format!("   names     {}", c.sans.join(", ")));
+            }
+            let days = match c.days_left {
+                Some(d) if d < 0 => format!("EXPIRED {} days ago", -d),
+                Some(d) if d < EXPIRY_WARN_DAYS => format!("WARN only {d} days left"),
+                Some(d) => format!("{d} days left"),
+                None => "days left unknown".into(),
+            };
+            out.push(format!(
+                "   valid     {} to {} ({days})",
+                c.not_before, c.not_after
+            ));
+            out.push(format!(
+                "   key       {}, signed with {}{}",
+                c.key,
+                c.signature_algorithm,
+                if c.self_signed { ", self-signed" } else { "" }
+            ));
+            out.push(format!("   sha256    {}", c.sha256));
+        }
+        let cc = &self.chain_check;
+        out.push(format!(
+            "chain: {} certificate(s), {}, {}",
+            self.chain.len(),
+            if cc.in_order {
+                "in order"
+            } else {
+                "NOT in order"
+            },
+            if cc.complete {
+                "complete"
+            } else {
+                "NOT complete"
+            }
+        ));
+        out.extend(cc.problems.iter().map(|p| format!("   {p}")));
+        out.push(if self.ocsp.present {
+            format!(
+                "OCSP response stapled ({} bytes): {}",
+                self.ocsp.bytes,
+                self.ocsp.status.as_deref().unwrap_or("status not read")
+            )
+        } else {
+            "no OCSP response stapled".into()
+        });
+        out
+    }
+}
+
+impl std::fmt::Display for CertProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertProblem::NameMismatch { wanted, present } => write!(
+                f,
+                "name mismatch: wanted {wanted:?}, the certificate is for {}",
+                if present.is_empty() {
+                    "no names".to_string()
+                } else {
+                    present.join(", ")
+                }
+            ),
+            CertProblem::Expired {
+                not_after,
+                checked_at,
+            } => write!(f, "expired on {not_after} (checked at {checked_at})"),
+            CertProblem::NotYetValid {
+                not_before,
+                checked_at,
+            } => write!(f, "not valid until {not_before} (checked at {checked_at})"),
+            CertProblem::MissingIntermediate { issuer } => write!(
+                f,
+                "unknown issuer: missing intermediate: the chain ends at a certificate issued by {issuer}, which the server did not send and is not a trusted CA"
+            ),
+            CertProblem::UnknownIssuer { issuer } => write!(
+                f,
+                "unknown issuer: the chain does not lead to a trusted CA (it ends at {issuer})"
+            ),
+            CertProblem::Revoked => f.write_str("certificate revoked"),
+            CertProblem::BadSignature => f.write_str("bad signature on the certificate"),
+            CertProblem::Other { detail } => f.write_str(detail),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(subject: &str, issuer: &str, days: i64) -> CertSummary {
+        CertSummary {
+            subject: subject.into(),
+            issuer: issuer.into(),
+            sans: Vec::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+            days_left: Some(days),
+            key: "EC P-256".into(),
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            sha256: String::new(),
+            is_ca: subject != "CN=leaf",
+            self_signed: subject == issuer,
+        }
+    }
+
+    #[test]
+    fn a_chain_in_order_is_complete() {
+        let chain = [
+            cert("CN=leaf", "CN=inter", 90),
+            cert("CN=inter", "CN=root", 900),
+        ];
+        let cc = ChainCheck::of(&chain, None);
+        assert!(cc.in_order && cc.complete, "{cc:?}");
+        assert!(cc.problems.is_empty());
+    }
+
+    #[test]
+    fn an_out_of_order_chain_says_which_certificate() {
+        let chain = [
+            cert("CN=leaf", "CN=inter", 90),
+            cert("CN=other", "CN=root", 900),
+            cert("CN=inter", "CN=root", 900),
+        ];
+        let cc = ChainCheck::of(&chain, None);
+        assert!(!cc.in_order);
+        assert!(
+            cc.problems[0]
+                .starts_with("certificate 2 (CN=other) is not the issuer of certificate 1"),
+            "{cc:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_intermediate_is_incomplete() {
+        let chain = [cert("CN=leaf", "CN=inter", 90)];
+        let problem = CertProblem::MissingIntermediate {
+            issuer: "CN=inter".into(),
+        };
+        let cc = ChainCheck::of(&chain, Some(&problem));
+        assert!(cc.in_order && !cc.complete);
+        assert!(cc.problems[0].contains("CN=inter was not sent"));
+        assert!(problem.to_string().contains("missing intermediate"));
+    }
+
+    #[test]
+    fn expiry_warning_starts_under_14_days() {
+        assert!(cert("CN=leaf", "CN=i", 13).expires_soon());
+        assert!(!cert("CN=leaf", "CN=i", 14).expires_soon());
+        assert!(cert("CN=leaf", "CN=i", -1).expires_soon());
     }
 }

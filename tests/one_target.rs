@@ -37,6 +37,22 @@ const PROFILES: &[(&str, &str)] = &[
         "server = \"127.0.0.1:2525\"\ntimeout_secs = -1\n",
     ),
     (
+        "tls-pinning",
+        "server = \"127.0.0.1:2525\"\ntls_min = \"1.3\"\ntls_max = \"1.3\"\nno_sni = true\ntls_name = \"mx.test\"\n",
+    ),
+    (
+        "tls-min-over-max",
+        "server = \"127.0.0.1:2525\"\ntls_min = \"1.3\"\ntls_max = \"1.2\"\n",
+    ),
+    (
+        "client-cert-alone",
+        "server = \"127.0.0.1:2525\"\ntls_cert = \"/nonexistent/client.pem\"\n",
+    ),
+    (
+        "client-cert-missing",
+        "server = \"127.0.0.1:2525\"\ntls_cert = \"/nonexistent/client.pem\"\ntls_key = \"/nonexistent/client.key\"\n",
+    ),
+    (
         "password-env-unset",
         "server = \"127.0.0.1:2525\"\n[auth]\nmechanism = \"plain\"\nusername = \"alice\"\npassword_env = \"SMTPSCOPE_TEST_ONE_TARGET_UNSET\"\n",
     ),
@@ -128,7 +144,25 @@ fn every_front_end_resolves_a_profile_the_same_way() {
     assert!(domain.contains("Mx { domain: \"good.example\""), "{domain}");
     assert!(domain.contains("port: 2526"), "{domain}");
     assert!(domain.contains("127.0.0.1:5399"), "{domain}");
+    let pinned = tui("tls-pinning", &profile("tls-pinning"));
+    assert!(pinned.contains("no_sni: true"), "{pinned}");
+    assert!(
+        pinned.contains("min_version: Some(Tls13), max_version: Some(Tls13)"),
+        "{pinned}"
+    );
     for (name, error) in [
+        (
+            "tls-min-over-max",
+            "error: tls-min TLSv1.3 is newer than tls-max TLSv1.2",
+        ),
+        (
+            "client-cert-alone",
+            "error: tls-cert was given alone: a client certificate needs both --tls-cert and --tls-key",
+        ),
+        (
+            "client-cert-missing",
+            "error: client certificate /nonexistent/client.pem: no such file",
+        ),
         (
             "require-tls-none",
             "error: require-tls contradicts TLS mode none",

@@ -360,3 +360,98 @@ fn no_color_draws_without_colours() {
         );
     }
 }
+
+/// The capabilities pane (c) lists the TLS chain as sent, with its warnings.
+#[test]
+fn capabilities_overlay_shows_the_chain() {
+    use smtpscope::tls_info::{CertSummary, ChainCheck, OcspStaple, TlsInfo, Verification};
+    let mut s = base();
+    let cert = |subject: &str, issuer: &str, days: i64, ca: bool| CertSummary {
+        subject: subject.into(),
+        issuer: issuer.into(),
+        sans: if ca {
+            vec![]
+        } else {
+            vec!["DNS:mx.example.com".into()]
+        },
+        not_before: "Jan  1 00:00:00 2020 +00:00".into(),
+        not_after: "Dec  4 00:00:00 2026 +00:00".into(),
+        days_left: Some(days),
+        key: "EC P-256".into(),
+        signature_algorithm: "ecdsa-with-SHA256".into(),
+        sha256: "AB:CD".into(),
+        is_ca: ca,
+        self_signed: false,
+    };
+    let chain = vec![
+        cert("CN=mx.example.com", "CN=Inter", 2, false),
+        cert("CN=Inter", "CN=Root", 900, true),
+    ];
+    s.conn.tls = Some(Box::new(TlsInfo {
+        version: "TLSv1.3".into(),
+        cipher_suite: "TLS13_AES_256_GCM_SHA384".into(),
+        key_exchange: Some("X25519".into()),
+        verification: Verification {
+            verified: true,
+            failure: None,
+            problem: None,
+            accepted_insecurely: false,
+            name: "mx.example.com".into(),
+            trust: "platform trust store".into(),
+        },
+        chain_check: ChainCheck::of(&chain, None),
+        chain,
+        ocsp: OcspStaple::default(),
+        chain_der: Vec::new(),
+    }));
+    let mut rejected = s.conn.tls.clone().unwrap();
+    key(&mut s, KeyCode::Char('c'));
+    let t = draw(&s, 160, 48);
+    let text: String = t
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    for want in [
+        "TLSv1.3, TLS13_AES_256_GCM_SHA384, X25519",
+        "verified for mx.example.com against the platform trust store",
+        "#1 server certificate",
+        "WARN only 2 days left",
+        "#2 CA certificate",
+        "chain: 2 certificate(s), in order, complete",
+        "no OCSP response stapled",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} not on screen:\n{}",
+            t.backend()
+        );
+    }
+
+    // A handshake that stopped at the certificate still shows the chain, and why.
+    rejected.verification.verified = false;
+    rejected.verification.failure = Some("name mismatch: wanted \"mx.example.com\"".into());
+    s.conn.tls = None;
+    s.conn.tls_rejected = Some(rejected);
+    let t = draw(&s, 160, 48);
+    let text: String = t
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    for want in [
+        "handshake stopped at the certificate:",
+        "NOT verified for mx.example.com against the platform trust store: name mismatch",
+        "#1 server certificate",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} not on screen:\n{}",
+            t.backend()
+        );
+    }
+}

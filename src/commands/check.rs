@@ -85,20 +85,37 @@ fn untested(scenarios: &[Scenario], reason: &str) -> Vec<ScenarioResult> {
         .collect()
 }
 
+/// Where MTA-STS policy servers listen: 443. Tests run theirs on a free loopback port and say
+/// so in `SMTPSCOPE_TEST_MTA_STS_PORT`; it is deliberately not a flag or a profile key, and
+/// not documented for users.
+#[cfg(feature = "dns")]
+fn mta_sts_port() -> u16 {
+    std::env::var("SMTPSCOPE_TEST_MTA_STS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(443)
+}
+
 fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let resolved = target::resolve(&args.target, &args.auth, &args.relay, false)?;
     let cat = catalogue();
     // "posture" is not an SMTP scenario: it is asked for by name or comes with --all and a
     // domain.
-    let (posture_names, names): (Vec<String>, Vec<String>) = args
-        .scenarios
-        .iter()
-        .cloned()
-        .partition(|n| n.eq_ignore_ascii_case("posture"));
+    let (posture_names, names): (Vec<String>, Vec<String>) =
+        args.scenarios.iter().cloned().partition(|n| {
+            ["posture", "dane", "mta-sts"]
+                .iter()
+                .any(|p| n.eq_ignore_ascii_case(p))
+        });
+    let asked = |what: &str| posture_names.iter().any(|n| n.eq_ignore_ascii_case(what));
     let asked_posture = !posture_names.is_empty();
     #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
+    let want_domain_tls = |what: &str| {
+        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked(what))
+    };
+    #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
     let want_posture =
-        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked_posture);
+        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked("posture"));
     let scenarios = if names.is_empty() && asked_posture && !args.all {
         Vec::new()
     } else {
@@ -120,19 +137,53 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let started = Instant::now();
     let mut results = Vec::new();
     #[cfg(feature = "dns")]
-    if want_posture && let Some(domain) = &resolved.domain {
+    if (want_posture || want_domain_tls("dane") || want_domain_tls("mta-sts"))
+        && let Some(domain) = &resolved.domain
+    {
         let dns = crate::dns::resolve::Dns::new(resolved.dns_server).map_err(|e| {
             TargetError::Lookup {
                 domain: domain.clone(),
                 reason: e.to_string(),
             }
         })?;
-        let (posture, _) = runtime.block_on(crate::dns::posture::all(
-            &dns,
-            domain,
-            args.dkim_selector.as_deref(),
-        ));
-        results.extend(posture);
+        if want_posture {
+            let (posture, _) = runtime.block_on(crate::dns::posture::all(
+                &dns,
+                domain,
+                args.dkim_selector.as_deref(),
+            ));
+            results.extend(posture);
+        }
+        let want_dane = want_domain_tls("dane");
+        let want_sts = want_domain_tls("mta-sts");
+        // Every MX, each on its own connection (DANE and MTA-STS judge each host).
+        let hosts = if want_dane || want_sts {
+            runtime
+                .block_on(resolved.endpoints(true))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if want_sts {
+            results.push(runtime.block_on(crate::dns::mta_sts_check::check(
+                &dns,
+                domain,
+                &hosts,
+                &resolved.opts.tls,
+                &resolved.helo,
+                mta_sts_port(),
+            )));
+        }
+        if want_dane {
+            for (host, opts) in &hosts {
+                results.push(runtime.block_on(crate::dns::dane::check(
+                    &dns,
+                    host,
+                    opts,
+                    &resolved.helo,
+                )));
+            }
+        }
     }
     let targets: Vec<(String, ConnectOptions)> = if scenarios.is_empty() {
         Vec::new()

@@ -27,7 +27,7 @@ fn teaching(id: &str) -> (String, String) {
     })
 }
 
-fn step(
+pub(crate) fn step(
     command: String,
     found: Option<String>,
     verdict: Verdict,
@@ -52,8 +52,18 @@ fn step(
 }
 
 fn result(id: &str, label: &str, steps: Vec<StepResult>) -> ScenarioResult {
+    result_with(id, label, steps, None)
+}
+
+/// A result whose verdict is `overall` when given, else the worst step's.
+pub(crate) fn result_with(
+    id: &str,
+    label: &str,
+    steps: Vec<StepResult>,
+    overall: Option<(Verdict, String)>,
+) -> ScenarioResult {
     let (title, _) = teaching(id);
-    let (verdict, reason) = worst(&steps);
+    let (verdict, reason) = overall.unwrap_or_else(|| worst(&steps));
     ScenarioResult {
         scenario: label.to_string(),
         id: id.to_string(),
@@ -462,6 +472,8 @@ pub fn explain() -> String {
         "posture-mta-sts",
         "posture-tls-rpt",
         "posture-dkim",
+        "posture-dane",
+        "posture-mta-sts-policy",
     ] {
         let (title, what) = teaching(id);
         out.push_str(&format!(

@@ -8,6 +8,8 @@ use std::time::Duration;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 
 /// Why a DNS lookup could not be made or answered. "No such record" and NXDOMAIN are answers,
@@ -30,6 +32,14 @@ pub enum DnsError {
         server: String,
         cause: Box<NetError>,
     },
+    /// A question asked directly (not through the resolver library) failed.
+    #[error("{query} {name} via {server}: {reason}")]
+    Raw {
+        query: Query,
+        name: String,
+        server: String,
+        reason: String,
+    },
 }
 
 /// The kind of query that failed, written as the record types asked for.
@@ -37,6 +47,7 @@ pub enum DnsError {
 pub enum Query {
     Txt,
     Mx,
+    Tlsa,
     /// A and AAAA together, as one address lookup.
     Address,
 }
@@ -46,14 +57,36 @@ impl std::fmt::Display for Query {
         f.write_str(match self {
             Query::Txt => "TXT",
             Query::Mx => "MX",
+            Query::Tlsa => "TLSA",
             Query::Address => "A/AAAA",
         })
+    }
+}
+
+/// One TLSA record (RFC 6698 §2.1), its fields as numbers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TlsaRecord {
+    pub usage: u8,
+    pub selector: u8,
+    pub matching: u8,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Display for TlsaRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {} ", self.usage, self.selector, self.matching)?;
+        for b in &self.data {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
     }
 }
 
 pub struct Dns {
     resolver: TokioResolver,
     pub server: String,
+    /// Where TLSA questions go (asked directly, to request the AD bit).
+    direct: Option<SocketAddr>,
 }
 
 /// Where a domain's mail goes.
@@ -85,6 +118,16 @@ impl Dns {
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
         opts.cache_size = 256;
+        let direct = server.or_else(|| {
+            hickory_resolver::system_conf::read_system_conf()
+                .ok()
+                .and_then(|(conf, _)| {
+                    conf.name_servers().first().map(|ns| {
+                        let port = ns.connections.first().map_or(53, |c| c.port);
+                        SocketAddr::new(ns.ip, port)
+                    })
+                })
+        });
         let (builder, label) = match server {
             Some(addr) => {
                 let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
@@ -114,6 +157,7 @@ impl Dns {
         Ok(Dns {
             resolver,
             server: label,
+            direct,
         })
     }
 
@@ -136,6 +180,44 @@ impl Dns {
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
             Err(e) => Err(self.lookup_error(Query::Txt, name, e)),
         }
+    }
+
+    /// The TLSA records at `name` as (usage, selector, matching type, data), and whether the
+    /// resolver marked the answer as DNSSEC-validated (the AD bit). Asked directly, with AD
+    /// and DO set in the query: a validating resolver sets AD in its answer only when asked
+    /// (RFC 6840 §5.7), and the resolver library would not ask.
+    pub async fn tlsa(&self, name: &str) -> Result<(Vec<TlsaRecord>, bool), DnsError> {
+        let raw = |reason: String| DnsError::Raw {
+            query: Query::Tlsa,
+            name: name.to_string(),
+            server: self.server.clone(),
+            reason,
+        };
+        let server = self
+            .direct
+            .ok_or_else(|| raw("no DNS server address to ask".into()))?;
+        let answer = super::direct::query(server, &fqdn(name), RecordType::TLSA)
+            .await
+            .map_err(raw)?;
+        match answer.metadata.response_code {
+            ResponseCode::NoError => {}
+            ResponseCode::NXDomain => return Ok((Vec::new(), answer.metadata.authentic_data)),
+            other => return Err(raw(format!("answered {other}"))),
+        }
+        let records = answer
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TLSA(t) => Some(TlsaRecord {
+                    usage: t.cert_usage.into(),
+                    selector: t.selector.into(),
+                    matching: t.matching.into(),
+                    data: t.cert_data.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok((records, answer.metadata.authentic_data))
     }
 
     pub async fn mail_hosts(&self, domain: &str) -> Result<MailHosts, DnsError> {

@@ -120,6 +120,8 @@ pub struct Connection {
     session: Session,
     transcript: Transcript,
     tls_info: Option<TlsInfo>,
+    /// What was learned from a handshake stopped by a certificate that failed verification.
+    tls_rejected: Option<TlsInfo>,
     session_deadline: Option<Instant>,
     peer: Option<std::net::SocketAddr>,
     /// A reply timed out: the server is not answering, so QUIT would only wait again.
@@ -139,6 +141,7 @@ impl Connection {
             session,
             transcript,
             tls_info: None,
+            tls_rejected: None,
             session_deadline: None,
             peer: None,
             stalled: false,
@@ -163,6 +166,16 @@ impl Connection {
 
     pub fn tls_info(&self) -> Option<&TlsInfo> {
         self.tls_info.as_ref()
+    }
+
+    /// The chain and the reason when the handshake stopped at certificate verification.
+    pub fn tls_rejected(&self) -> Option<&TlsInfo> {
+        self.tls_rejected.as_ref()
+    }
+
+    /// The established session, else what a rejected handshake showed of the certificate.
+    pub fn tls_seen(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref().or(self.tls_rejected.as_ref())
     }
 
     /// The address connected to.
@@ -563,6 +576,42 @@ impl Connection {
         Ok(reply)
     }
 
+    /// STARTTLS without the handshake: for probing versions this client does not speak. A
+    /// reply other than 220 is [`NetError::StartTlsRefused`].
+    pub async fn starttls_without_handshake(&mut self) -> Result<Reply, NetError> {
+        self.send(&Command::StartTls).await?;
+        let reply = self.read_reply().await?;
+        if let StartTlsStep::Refused(summary) = flow::after_starttls(&reply, 0) {
+            return Err(self.fail(NetError::StartTlsRefused { reply: summary }));
+        }
+        Ok(reply)
+    }
+
+    /// Sends `bytes` on the plaintext socket and collects what comes back until `enough` says
+    /// so, the server closes, or the reply timeout passes. For TLS probes that read a
+    /// ServerHello but never finish the handshake; the bytes are recorded as sent.
+    pub async fn raw_exchange(
+        &mut self,
+        bytes: &[u8],
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<u8>, NetError> {
+        self.write(bytes, None).await?;
+        let (deadline, _) = self.deadline();
+        let mut got = std::mem::take(&mut self.pending);
+        let mut buf = vec![0u8; READ_CHUNK];
+        let Io::Plain(s) = &mut self.io else {
+            return Err(self.fail(NetError::NotConnected));
+        };
+        while !enough(&got) && got.len() < INJECTION_SAMPLE {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        Ok(got)
+    }
+
     async fn handshake(&mut self) -> Result<(), NetError> {
         let tcp = match std::mem::replace(&mut self.io, Io::Closed) {
             Io::Plain(tcp) => tcp,
@@ -604,6 +653,13 @@ impl Connection {
                     Ok(r) => r.failure.clone(),
                     Err(p) => p.into_inner().failure.clone(),
                 };
+                if failure.is_some() {
+                    self.tls_rejected = Some(tls::tls_info_from_record(
+                        &record,
+                        &name_str,
+                        tls::trust_label(&self.opts.tls),
+                    ));
+                }
                 let eof = e.kind() == std::io::ErrorKind::UnexpectedEof;
                 let reason = match failure {
                     Some(f) => format!(
@@ -612,6 +668,11 @@ impl Connection {
                     None if eof => {
                         "the server closed the connection during the TLS handshake".into()
                     }
+                    // Said in words, not as rustls's alert name: this is the TLS 1.0-only server.
+                    None if e.to_string().contains("ProtocolVersion") => format!(
+                        "the server accepts none of the TLS versions offered ({}): alert protocol_version (`check --scenario starttls` probes which it takes)",
+                        self.offered_versions()
+                    ),
                     None => e.to_string(),
                 };
                 Err(self.fail(NetError::Handshake { reason }))
@@ -630,6 +691,18 @@ impl Connection {
                 Ok(())
             }
         }
+    }
+
+    fn offered_versions(&self) -> String {
+        use super::tls::TlsVersion;
+        let min = self.opts.tls.min_version.unwrap_or(TlsVersion::Tls12);
+        let max = self.opts.tls.max_version.unwrap_or(TlsVersion::Tls13);
+        [TlsVersion::Tls12, TlsVersion::Tls13]
+            .into_iter()
+            .filter(|v| (min..=max).contains(v))
+            .map(TlsVersion::label)
+            .collect::<Vec<_>>()
+            .join(" and ")
     }
 
     async fn write_secret(&mut self, line: &SecretLine) -> Result<(), NetError> {

@@ -5,7 +5,10 @@ pub mod connect;
 pub mod driver;
 pub mod error;
 pub mod exchange;
+pub mod https;
 pub mod message;
+pub mod ocsp;
+pub mod probe;
 pub mod tls;
 pub mod transport;
 

@@ -33,10 +33,57 @@ pub struct TlsOptions {
     pub insecure: bool,
     /// Name to verify and send as SNI, when it differs from the connect address.
     pub tls_name: Option<String>,
+    /// Send no SNI (the name is still verified).
+    pub no_sni: bool,
+    /// Oldest and newest TLS version to offer; `None` is rustls's (1.2 and 1.3).
+    pub min_version: Option<TlsVersion>,
+    pub max_version: Option<TlsVersion>,
+    /// A client certificate (PEM chain) and its key (PEM), for servers that ask for one.
+    pub client_cert: Option<ClientCert>,
+}
+
+/// The TLS versions rustls speaks (1.0 and 1.1 are only probed, never negotiated).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+impl TlsVersion {
+    pub fn parse(s: &str) -> Option<TlsVersion> {
+        match s
+            .trim()
+            .trim_start_matches("TLSv")
+            .trim_start_matches("tls")
+        {
+            "1.2" => Some(TlsVersion::Tls12),
+            "1.3" => Some(TlsVersion::Tls13),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "TLSv1.2",
+            TlsVersion::Tls13 => "TLSv1.3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 // What a handshake established is recorded in the transcript, which sits below this layer.
-pub use crate::tls_info::{CertSummary, TlsInfo, Verification};
+pub use crate::tls_info::{
+    CertProblem, CertSummary, ChainCheck, OcspStaple, TlsInfo, Verification,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
@@ -53,6 +100,17 @@ pub enum TlsSetupError {
     Verifier(String),
     #[error("{0:?} is not a valid TLS server name")]
     BadName(String),
+    #[error("TLS versions: the minimum {min} is newer than the maximum {max}")]
+    VersionRange {
+        min: &'static str,
+        max: &'static str,
+    },
+    #[error("cannot read client certificate {path}: {reason}")]
+    ClientCert { path: PathBuf, reason: String },
+    #[error("cannot read client key {path}: {reason}")]
+    ClientKey { path: PathBuf, reason: String },
+    #[error("client certificate and key do not fit together: {0}")]
+    ClientPair(String),
 }
 
 /// What the verifier saw, shared with the connection after the handshake.
@@ -60,7 +118,10 @@ pub enum TlsSetupError {
 pub struct VerifierRecord {
     pub chain: Vec<CertificateDer<'static>>,
     pub failure: Option<String>,
+    pub problem: Option<CertProblem>,
     pub accepted_insecurely: bool,
+    /// The stapled OCSP response; empty when none was sent.
+    pub ocsp: Vec<u8>,
 }
 
 /// Wraps the real verifier: records the outcome and the chain; in insecure mode accepts a
@@ -97,10 +158,15 @@ impl ServerCertVerifier for RecordingVerifier {
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
+        record.ocsp = ocsp_response.to_vec();
         match result {
             Ok(v) => Ok(v),
             Err(e) => {
-                record.failure = Some(describe_tls_error(&e, server_name));
+                let summaries: Vec<CertSummary> =
+                    record.chain.iter().map(|c| summarize_cert(c)).collect();
+                let problem = classify_tls_error(&e, server_name, &summaries);
+                record.failure = Some(problem.to_string());
+                record.problem = Some(problem);
                 if self.insecure {
                     record.accepted_insecurely = true;
                     Ok(ServerCertVerified::assertion())
@@ -137,44 +203,79 @@ impl ServerCertVerifier for RecordingVerifier {
 /// Explains a certificate failure in the words an operator needs, with both names on a
 /// mismatch and the date on expiry.
 pub fn describe_tls_error(e: &rustls::Error, name: &ServerName<'_>) -> String {
-    let wanted = name.to_str();
+    classify_tls_error(e, name, &[]).to_string()
+}
+
+/// Classifies a verification failure. `chain` (leaf first, as sent) tells a missing
+/// intermediate (the last certificate sent is not self-signed) from an untrusted root.
+pub fn classify_tls_error(
+    e: &rustls::Error,
+    name: &ServerName<'_>,
+    chain: &[CertSummary],
+) -> CertProblem {
+    let wanted = name.to_str().to_string();
+    let issuer = || {
+        chain
+            .last()
+            .map(|c| {
+                if c.self_signed {
+                    c.subject.clone()
+                } else {
+                    c.issuer.clone()
+                }
+            })
+            .unwrap_or_else(|| "(no certificate)".into())
+    };
     match e {
         rustls::Error::InvalidCertificate(cert) => match cert {
-            CertificateError::UnknownIssuer => {
-                "unknown issuer: the chain does not lead to a trusted CA".into()
-            }
+            CertificateError::UnknownIssuer => match chain.last() {
+                Some(last) if !last.self_signed => CertProblem::MissingIntermediate {
+                    issuer: last.issuer.clone(),
+                },
+                _ => CertProblem::UnknownIssuer { issuer: issuer() },
+            },
             CertificateError::NotValidForNameContext {
                 expected,
                 presented,
-            } => format!(
-                "name mismatch: wanted {:?}, the certificate is for {}",
-                expected.to_str(),
-                if presented.is_empty() {
-                    "no names".to_string()
-                } else {
-                    presented.join(", ")
-                }
-            ),
-            CertificateError::NotValidForName => {
-                format!("name mismatch: the certificate is not valid for {wanted:?}")
-            }
-            CertificateError::ExpiredContext { time, not_after } => format!(
-                "expired on {} (checked at {})",
-                unix_to_string(not_after.as_secs()),
-                unix_to_string(time.as_secs())
-            ),
-            CertificateError::Expired => "certificate expired".into(),
-            CertificateError::NotValidYetContext { time, not_before } => format!(
-                "not valid until {} (checked at {})",
-                unix_to_string(not_before.as_secs()),
-                unix_to_string(time.as_secs())
-            ),
-            CertificateError::NotValidYet => "certificate not valid yet".into(),
-            CertificateError::Revoked => "certificate revoked".into(),
-            CertificateError::BadSignature => "bad signature on the certificate".into(),
-            other => format!("invalid certificate: {other:?}"),
+            } => CertProblem::NameMismatch {
+                wanted: expected.to_str().to_string(),
+                present: presented.clone(),
+            },
+            CertificateError::NotValidForName => CertProblem::NameMismatch {
+                wanted,
+                present: chain.first().map(|c| c.sans.clone()).unwrap_or_default(),
+            },
+            CertificateError::ExpiredContext { time, not_after } => CertProblem::Expired {
+                not_after: unix_to_string(not_after.as_secs()),
+                checked_at: unix_to_string(time.as_secs()),
+            },
+            CertificateError::Expired => CertProblem::Expired {
+                not_after: chain
+                    .first()
+                    .map(|c| c.not_after.clone())
+                    .unwrap_or_default(),
+                checked_at: "now".into(),
+            },
+            CertificateError::NotValidYetContext { time, not_before } => CertProblem::NotYetValid {
+                not_before: unix_to_string(not_before.as_secs()),
+                checked_at: unix_to_string(time.as_secs()),
+            },
+            CertificateError::NotValidYet => CertProblem::NotYetValid {
+                not_before: chain
+                    .first()
+                    .map(|c| c.not_before.clone())
+                    .unwrap_or_default(),
+                checked_at: "now".into(),
+            },
+            CertificateError::Revoked => CertProblem::Revoked,
+            CertificateError::BadSignature => CertProblem::BadSignature,
+            other => CertProblem::Other {
+                detail: format!("invalid certificate: {other:?}"),
+            },
         },
-        other => other.to_string(),
+        other => CertProblem::Other {
+            detail: other.to_string(),
+        },
     }
 }
 
@@ -245,13 +346,78 @@ pub fn client_config(
         insecure: opts.insecure,
         record: Arc::clone(&record),
     };
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let versions = protocol_versions(opts)?;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
         .map_err(|e| TlsSetupError::Verifier(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let mut config = match &opts.client_cert {
+        None => builder.with_no_client_auth(),
+        Some(cc) => {
+            let (chain, key) = load_client_cert(cc)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| TlsSetupError::ClientPair(e.to_string()))?
+        }
+    };
+    config.enable_sni = !opts.no_sni;
     Ok((Arc::new(config), record))
+}
+
+/// The versions to offer, from `--tls-min`/`--tls-max`.
+fn protocol_versions(
+    opts: &TlsOptions,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsSetupError> {
+    let min = opts.min_version.unwrap_or(TlsVersion::Tls12);
+    let max = opts.max_version.unwrap_or(TlsVersion::Tls13);
+    if min > max {
+        return Err(TlsSetupError::VersionRange {
+            min: min.label(),
+            max: max.label(),
+        });
+    }
+    Ok([
+        (TlsVersion::Tls13, &rustls::version::TLS13),
+        (TlsVersion::Tls12, &rustls::version::TLS12),
+    ]
+    .into_iter()
+    .filter(|(v, _)| (min..=max).contains(v))
+    .map(|(_, p)| p)
+    .collect())
+}
+
+fn load_client_cert(
+    cc: &ClientCert,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    TlsSetupError,
+> {
+    let cert_err = |reason: String| TlsSetupError::ClientCert {
+        path: cc.cert_file.clone(),
+        reason,
+    };
+    let pem = std::fs::read(&cc.cert_file).map_err(|e| cert_err(e.to_string()))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_err("no PEM certificate in the file".into()));
+    }
+    let key_pem = std::fs::read(&cc.key_file).map_err(|e| TlsSetupError::ClientKey {
+        path: cc.key_file.clone(),
+        reason: e.to_string(),
+    })?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        TlsSetupError::ClientKey {
+            path: cc.key_file.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok((chain, key))
 }
 
 pub fn trust_label(opts: &TlsOptions) -> String {
@@ -270,6 +436,11 @@ pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsSetupError> {
 /// Decodes a certificate for display. A certificate that does not parse is still listed, with
 /// its fingerprint, so nothing the server sent disappears.
 pub fn summarize_cert(der: &[u8]) -> CertSummary {
+    summarize_cert_at(der, jiff::Timestamp::now().as_second())
+}
+
+/// As [`summarize_cert`], counting the days left from `now` (unix seconds).
+pub fn summarize_cert_at(der: &[u8], now: i64) -> CertSummary {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
     let sha256 = digest
         .as_ref()
@@ -292,13 +463,19 @@ pub fn summarize_cert(der: &[u8]) -> CertSummary {
                     .collect(),
                 _ => Vec::new(),
             };
+            let not_after = cert.validity().not_after.timestamp();
             CertSummary {
                 subject: cert.subject().to_string(),
                 issuer: cert.issuer().to_string(),
                 sans,
                 not_before: cert.validity().not_before.to_string(),
                 not_after: cert.validity().not_after.to_string(),
+                days_left: Some((not_after - now).div_euclid(86_400)),
+                key: key_description(cert.public_key()),
+                signature_algorithm: oid_name(&cert.signature_algorithm.algorithm),
                 sha256,
+                is_ca: cert.is_ca(),
+                self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
             }
         }
         Err(e) => CertSummary {
@@ -307,7 +484,55 @@ pub fn summarize_cert(der: &[u8]) -> CertSummary {
             sans: Vec::new(),
             not_before: String::new(),
             not_after: String::new(),
+            days_left: None,
+            key: String::new(),
+            signature_algorithm: String::new(),
             sha256,
+            is_ca: false,
+            self_signed: false,
+        },
+    }
+}
+
+fn oid_name(oid: &x509_parser::oid_registry::Oid<'_>) -> String {
+    x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
+        .map(str::to_string)
+        .unwrap_or_else(|_| oid.to_id_string())
+}
+
+/// "RSA 2048", "EC P-256", "Ed25519": what an operator compares against policy.
+fn key_description(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
+    use x509_parser::public_key::PublicKey;
+    let curve = || {
+        spki.algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .map(|oid| match oid.to_id_string().as_str() {
+                "1.2.840.10045.3.1.7" => "P-256".to_string(),
+                "1.3.132.0.34" => "P-384".to_string(),
+                "1.3.132.0.35" => "P-521".to_string(),
+                _ => oid_name(&oid),
+            })
+            .unwrap_or_else(|| "unknown curve".into())
+    };
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            let modulus = rsa.modulus;
+            let first = modulus
+                .iter()
+                .position(|b| *b != 0)
+                .unwrap_or(modulus.len());
+            let bits = modulus[first..].first().map_or(0, |b| {
+                (modulus.len() - first) * 8 - b.leading_zeros() as usize
+            });
+            format!("RSA {bits}")
+        }
+        Ok(PublicKey::EC(_)) => format!("EC {}", curve()),
+        _ => match spki.algorithm.algorithm.to_id_string().as_str() {
+            "1.3.101.112" => "Ed25519".into(),
+            "1.3.101.113" => "Ed448".into(),
+            _ => oid_name(&spki.algorithm.algorithm),
         },
     }
 }
@@ -331,29 +556,124 @@ pub fn tls_info(
     name: &str,
     trust: String,
 ) -> TlsInfo {
+    let mut info = tls_info_from_record(record, name, trust);
+    info.version = conn
+        .protocol_version()
+        .map(|v| format!("{v:?}").replace('_', "."))
+        .unwrap_or_else(|| "unknown".into());
+    info.cipher_suite = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_else(|| "unknown".into());
+    info.key_exchange = conn
+        .negotiated_key_exchange_group()
+        .map(|g| format!("{:?}", g.name()));
+    info
+}
+
+/// What the verifier learned, without a completed handshake (a rejected certificate).
+pub fn tls_info_from_record(record: &Mutex<VerifierRecord>, name: &str, trust: String) -> TlsInfo {
     let record = match record.lock() {
         Ok(r) => r,
         Err(poisoned) => poisoned.into_inner(),
     };
+    let chain: Vec<CertSummary> = record.chain.iter().map(|c| summarize_cert(c)).collect();
+    let chain_check = ChainCheck::of(&chain, record.problem.as_ref());
     TlsInfo {
-        version: conn
-            .protocol_version()
-            .map(|v| format!("{v:?}").replace('_', "."))
-            .unwrap_or_else(|| "unknown".into()),
-        cipher_suite: conn
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite()))
-            .unwrap_or_else(|| "unknown".into()),
-        key_exchange: conn
-            .negotiated_key_exchange_group()
-            .map(|g| format!("{:?}", g.name())),
+        version: "not completed".into(),
+        cipher_suite: "none".into(),
+        key_exchange: None,
         verification: Verification {
             verified: record.failure.is_none(),
             failure: record.failure.clone(),
+            problem: record.problem.clone(),
             accepted_insecurely: record.accepted_insecurely,
             name: name.to_string(),
             trust,
         },
-        chain: record.chain.iter().map(|c| summarize_cert(c)).collect(),
+        chain,
+        chain_check,
+        chain_der: record.chain.iter().map(|c| c.to_vec()).collect(),
+        ocsp: OcspStaple {
+            present: !record.ocsp.is_empty(),
+            bytes: record.ocsp.len(),
+            status: (!record.ocsp.is_empty()).then(|| {
+                super::ocsp::summarize(&record.ocsp)
+                    .map_or_else(|| "(not an OCSP response)".to_string(), |s| s.to_string())
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test code
+mod tests {
+    use super::*;
+
+    fn opts() -> TlsOptions {
+        TlsOptions {
+            trust: Trust::Mozilla,
+            ..TlsOptions::default()
+        }
+    }
+
+    #[test]
+    fn sni_is_sent_unless_switched_off() {
+        let (config, _) = client_config(&opts()).unwrap();
+        assert!(config.enable_sni);
+        let (config, _) = client_config(&TlsOptions {
+            no_sni: true,
+            ..opts()
+        })
+        .unwrap();
+        assert!(!config.enable_sni);
+    }
+
+    #[test]
+    fn versions_follow_min_and_max() {
+        let only = |min, max| {
+            protocol_versions(&TlsOptions {
+                min_version: min,
+                max_version: max,
+                ..opts()
+            })
+            .map(|v| v.iter().map(|p| p.version).collect::<Vec<_>>())
+        };
+        use rustls::ProtocolVersion::{TLSv1_2, TLSv1_3};
+        assert_eq!(only(None, None).unwrap(), [TLSv1_3, TLSv1_2]);
+        assert_eq!(only(Some(TlsVersion::Tls13), None).unwrap(), [TLSv1_3]);
+        assert_eq!(only(None, Some(TlsVersion::Tls12)).unwrap(), [TLSv1_2]);
+        assert!(matches!(
+            only(Some(TlsVersion::Tls13), Some(TlsVersion::Tls12)),
+            Err(TlsSetupError::VersionRange { .. })
+        ));
+    }
+
+    #[test]
+    fn a_client_key_that_does_not_parse_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["c.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_file = dir.path().join("c.pem");
+        let key_file = dir.path().join("c.key");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, "not a key").unwrap();
+        let with = |key_file: PathBuf| TlsOptions {
+            client_cert: Some(ClientCert {
+                cert_file: cert_file.clone(),
+                key_file,
+            }),
+            ..opts()
+        };
+        let err = client_config(&with(key_file.clone())).unwrap_err();
+        assert!(
+            matches!(&err, TlsSetupError::ClientKey { path, .. } if *path == key_file),
+            "{err}"
+        );
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        assert!(client_config(&with(key_file)).is_ok());
     }
 }

@@ -58,6 +58,15 @@ pub fn render(
                     step_label(s),
                     s.reason
                 );
+                // Multi-line findings (the certificate chain) under their step.
+                if verbose
+                    && let Some(found) = s.reply.as_ref().filter(|r| r.code.is_none())
+                    && found.text.contains('\n')
+                {
+                    for line in found.text.lines() {
+                        let _ = writeln!(out, "        | {line}");
+                    }
+                }
             }
             if shown.len() > limit {
                 let _ = writeln!(

@@ -51,6 +51,9 @@ pub enum Action {
     Smuggle,
     /// Evaluate a named assertion about the session so far (see [`Assertion`]).
     Check,
+    /// Probe, each on a fresh connection, which TLS versions the server accepts (1.0 and 1.1
+    /// by a hand-built ClientHello read but never completed; 1.2 and 1.3 by a handshake).
+    TlsVersions,
 }
 
 /// Named facts about the session a `check` step can assert.
@@ -60,6 +63,10 @@ pub enum Assertion {
     StarttlsAdvertised,
     TlsVerified,
     Tls12OrNewer,
+    /// The chain as sent is in order and leads to a trusted CA with nothing missing.
+    ChainComplete,
+    /// No certificate of the chain expires within 14 days (WARN) or has expired (FAIL).
+    CertNotExpiring,
     /// AUTH is not in the EHLO answer before TLS.
     AuthNotAdvertisedBeforeTls,
     /// The last two replies have the same code (e.g. VRFY of a real and of an unknown user).

@@ -210,6 +210,7 @@ fn step_command(step: &Step) -> String {
             step.sequence.as_deref().unwrap_or("?")
         ),
         Some(Action::Check) => format!("check: {}", assertion_text(step.assert)),
+        Some(Action::TlsVersions) => "probe TLS 1.0, 1.1, 1.2 and 1.3 (fresh connections)".into(),
         None => String::new(),
     }
 }
@@ -221,6 +222,8 @@ fn assertion_text(a: Option<Assertion>) -> &'static str {
         Some(Assertion::Tls12OrNewer) => "TLS 1.2 or newer",
         Some(Assertion::AuthNotAdvertisedBeforeTls) => "AUTH not advertised before TLS",
         Some(Assertion::SameAnswerTwice) => "the last two replies have the same code",
+        Some(Assertion::ChainComplete) => "certificate chain complete and in order",
+        Some(Assertion::CertNotExpiring) => "no certificate expires within 14 days",
         None => "?",
     }
 }
@@ -468,19 +471,12 @@ async fn run_step(
         (None, Some(Action::Rset)) => conn.command(&Command::Rset).await,
         (None, Some(Action::Data)) => send_test_message(conn, &ctx.helo).await,
         (None, Some(Action::Smuggle)) => return smuggle(step, s, conn, started, command).await,
-        (None, Some(Action::Check)) => {
-            let (ok, detail) = check(step.assert, conn, replies);
-            let verdict = if ok {
-                Verdict::Pass
-            } else {
-                match (step.role, s.severity) {
-                    (Role::Setup, _) => Verdict::Inconclusive,
-                    (_, Severity::Fail) => Verdict::Fail,
-                    (_, Severity::Warn) => Verdict::Warn,
-                }
-            };
+        (None, Some(Action::Check)) => return Ok(check_step(step, s, conn, replies, command)),
+        (None, Some(Action::TlsVersions)) => {
+            let report = crate::net::probe::versions(&ctx.opts, &ctx.helo).await;
+            let (finding, detail) = judge_versions(&report);
             return Ok(StepResult {
-                verdict,
+                verdict: finding_verdict(finding, step.role, s.severity),
                 reason: detail,
                 ..failed_step(step, command, started, String::new())
             });
@@ -518,6 +514,181 @@ async fn run_step(
     }
 }
 
+/// What a check found: a warning is never a failure, whatever the scenario's severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    Pass,
+    Warn,
+    Fail,
+    Inconclusive,
+}
+
+/// TLS 1.2 or newer is required (RFC 8996 deprecates 1.0 and 1.1); accepting an old version
+/// as well only warns, since old senders still use it opportunistically.
+pub fn judge_versions(report: &crate::net::probe::VersionReport) -> (Finding, String) {
+    let accepted = report.accepted();
+    let modern = accepted.iter().any(|v| *v == "TLSv1.2" || *v == "TLSv1.3");
+    let old: Vec<String> = accepted
+        .iter()
+        .filter(|v| **v == "TLSv1.0" || **v == "TLSv1.1")
+        .map(|v| v.replace("TLSv", "TLS "))
+        .collect();
+    let unknown = report
+        .probes
+        .iter()
+        .any(|p| matches!(p.outcome, crate::net::probe::ProbeOutcome::Unknown { .. }));
+    let detail = report.lines().join("; ");
+    match (modern, old.is_empty()) {
+        (false, false) => (
+            Finding::Fail,
+            format!(
+                "accepts only {}; smtpscope requires 1.2 or newer ({detail})",
+                old.join(" and ")
+            ),
+        ),
+        (true, false) => (
+            Finding::Warn,
+            format!(
+                "also accepts deprecated {} (RFC 8996) ({detail})",
+                old.join(" and ")
+            ),
+        ),
+        (true, true) => (Finding::Pass, detail),
+        (false, true) if unknown => (Finding::Inconclusive, detail),
+        (false, true) => (
+            Finding::Fail,
+            format!("no TLS version was accepted ({detail})"),
+        ),
+    }
+}
+
+fn finding_verdict(finding: Finding, role: Role, severity: Severity) -> Verdict {
+    match (finding, role, severity) {
+        (Finding::Pass, _, _) => Verdict::Pass,
+        (_, Role::Setup, _) | (Finding::Inconclusive, _, _) => Verdict::Inconclusive,
+        (Finding::Warn, _, _) | (Finding::Fail, _, Severity::Warn) => Verdict::Warn,
+        (Finding::Fail, _, Severity::Fail) => Verdict::Fail,
+    }
+}
+
+fn check_step(
+    step: &Step,
+    s: &Scenario,
+    conn: &Connection,
+    replies: &[Reply],
+    command: String,
+) -> StepResult {
+    let started = Instant::now();
+    // The chain step carries the chain itself, certificate by certificate, as s_client
+    // -showcerts would list it: reports show it with --verbose, JSON always.
+    let shown_chain = (step.assert == Some(Assertion::ChainComplete))
+        .then(|| conn.tls_seen())
+        .flatten()
+        .map(|t| ReplySummary {
+            code: None,
+            enhanced: None,
+            text: t.detail_lines().join("\n"),
+        });
+    let (finding, detail) = match step.assert {
+        Some(Assertion::ChainComplete) => chain_finding(conn),
+        Some(Assertion::CertNotExpiring) => expiry_finding(conn),
+        other => {
+            let (ok, detail) = check(other, conn, replies);
+            (if ok { Finding::Pass } else { Finding::Fail }, detail)
+        }
+    };
+    StepResult {
+        verdict: finding_verdict(finding, step.role, s.severity),
+        reason: detail,
+        reply: shown_chain,
+        ..failed_step(step, command, started, String::new())
+    }
+}
+
+/// Whether a check step can still say something once the session is over: the certificate
+/// checks can, from a handshake that stopped at verification.
+fn judges_certificate(step: &Step) -> bool {
+    step.action == Some(Action::Check)
+        && matches!(
+            step.assert,
+            Some(Assertion::TlsVerified | Assertion::ChainComplete | Assertion::CertNotExpiring)
+        )
+}
+
+fn chain_finding(conn: &Connection) -> (Finding, String) {
+    let Some(t) = conn.tls_seen() else {
+        return (
+            Finding::Fail,
+            "no certificate was seen (TLS not reached)".into(),
+        );
+    };
+    let cc = &t.chain_check;
+    if cc.in_order && cc.complete {
+        (
+            Finding::Pass,
+            format!(
+                "{} certificate(s) sent, in order, leading to a CA in the {}",
+                t.chain.len(),
+                t.verification.trust
+            ),
+        )
+    } else {
+        (
+            Finding::Fail,
+            format!(
+                "{} certificate(s) sent: {}",
+                t.chain.len(),
+                cc.problems.join("; ")
+            ),
+        )
+    }
+}
+
+fn expiry_finding(conn: &Connection) -> (Finding, String) {
+    let Some(t) = conn.tls_seen() else {
+        return (
+            Finding::Fail,
+            "no certificate was seen (TLS not reached)".into(),
+        );
+    };
+    let worst = t
+        .chain
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.days_left.map(|d| (d, i, c)))
+        .min_by_key(|(d, _, _)| *d);
+    match worst {
+        None => (
+            Finding::Fail,
+            "no certificate with a readable validity".into(),
+        ),
+        Some((d, i, c)) if d < 0 => (
+            Finding::Fail,
+            format!(
+                "certificate {} ({}) expired on {}, {} days ago",
+                i + 1,
+                c.subject,
+                c.not_after,
+                -d
+            ),
+        ),
+        Some((d, i, c)) if c.expires_soon() => (
+            Finding::Warn,
+            format!(
+                "certificate {} ({}) expires on {}: only {d} days left (renew before {} days)",
+                i + 1,
+                c.subject,
+                c.not_after,
+                crate::tls_info::EXPIRY_WARN_DAYS
+            ),
+        ),
+        Some((d, _, _)) => (
+            Finding::Pass,
+            format!("every certificate is valid for at least {d} more days"),
+        ),
+    }
+}
+
 fn check(assert: Option<Assertion>, conn: &Connection, replies: &[Reply]) -> (bool, String) {
     let session = conn.session();
     match assert {
@@ -534,7 +705,7 @@ fn check(assert: Option<Assertion>, conn: &Connection, replies: &[Reply]) -> (bo
                 },
             )
         }
-        Some(Assertion::TlsVerified) => match conn.tls_info() {
+        Some(Assertion::TlsVerified) => match conn.tls_seen() {
             Some(t) if t.verification.verified => (
                 true,
                 format!(
@@ -545,7 +716,9 @@ fn check(assert: Option<Assertion>, conn: &Connection, replies: &[Reply]) -> (bo
             Some(t) => (
                 false,
                 format!(
-                    "certificate not valid: {}",
+                    "certificate not valid for {} ({}): {}",
+                    t.verification.name,
+                    t.verification.trust,
                     t.verification
                         .failure
                         .as_deref()
@@ -577,6 +750,9 @@ fn check(assert: Option<Assertion>, conn: &Connection, replies: &[Reply]) -> (bo
                     ),
                 )
             }
+        }
+        Some(Assertion::ChainComplete | Assertion::CertNotExpiring) => {
+            (false, "judged by check_step".into())
         }
         Some(Assertion::SameAnswerTwice) => match replies {
             [.., a, b] if a.code() == b.code() => (
@@ -862,7 +1038,12 @@ impl Stepper {
     /// moves on. At the end of a group, sends the test message (with --send-data) and RSET.
     pub async fn advance(&mut self, edited: Option<String>) -> Option<StepResult> {
         let step = self.current()?.clone();
-        let result = if let Some(why) = &self.dead {
+        // Some steps still have evidence once the session is over: the certificate checks
+        // (from a handshake stopped at verification) and the version probe (its own
+        // connections).
+        let runs_anyway = (judges_certificate(&step) && self.conn.tls_rejected().is_some())
+            || step.action == Some(Action::TlsVersions);
+        let result = if let Some(why) = self.dead.as_ref().filter(|_| !runs_anyway) {
             not_reached(&step, why)
         } else if let Some(why) = &self.skip_rest {
             StepResult {
@@ -1279,6 +1460,77 @@ fn apply_control(results: &mut [ScenarioResult], control: Option<&ScenarioResult
 mod tests {
     use super::*;
     use crate::scenario::catalogue::Catalogue;
+
+    fn report(outcomes: [&str; 4]) -> crate::net::probe::VersionReport {
+        use crate::net::probe::{ProbeOutcome, VersionProbe, VersionReport};
+        let probes = ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+            .into_iter()
+            .zip(outcomes)
+            .map(|(v, o)| VersionProbe {
+                version: v.into(),
+                outcome: match o {
+                    "yes" => ProbeOutcome::Accepted {
+                        cipher_suite: "S".into(),
+                        key_exchange: None,
+                    },
+                    "no" => ProbeOutcome::Refused {
+                        why: "alert protocol_version".into(),
+                    },
+                    _ => ProbeOutcome::Unknown {
+                        why: "timeout".into(),
+                    },
+                },
+            })
+            .collect();
+        VersionReport {
+            probes,
+            elapsed_ms: 1,
+        }
+    }
+
+    #[test]
+    fn version_verdicts() {
+        let (f, why) = judge_versions(&report(["yes", "no", "no", "no"]));
+        assert_eq!(f, Finding::Fail);
+        assert!(why.starts_with("accepts only TLS 1.0; smtpscope requires 1.2 or newer"));
+        let (f, why) = judge_versions(&report(["yes", "yes", "no", "no"]));
+        assert_eq!(f, Finding::Fail);
+        assert!(
+            why.starts_with("accepts only TLS 1.0 and TLS 1.1;"),
+            "{why}"
+        );
+        let (f, why) = judge_versions(&report(["no", "yes", "yes", "yes"]));
+        assert_eq!(f, Finding::Warn);
+        assert!(
+            why.starts_with("also accepts deprecated TLS 1.1 (RFC 8996)"),
+            "{why}"
+        );
+        assert_eq!(
+            judge_versions(&report(["no", "no", "no", "yes"])).0,
+            Finding::Pass
+        );
+        assert_eq!(
+            judge_versions(&report(["no", "no", "?", "?"])).0,
+            Finding::Inconclusive
+        );
+        let (f, why) = judge_versions(&report(["no", "no", "no", "no"]));
+        assert_eq!(f, Finding::Fail);
+        assert!(why.starts_with("no TLS version was accepted"), "{why}");
+        // A warning never fails, whatever the scenario's severity; setup mismatches are
+        // inconclusive.
+        assert_eq!(
+            finding_verdict(Finding::Warn, Role::Probe, Severity::Fail),
+            Verdict::Warn
+        );
+        assert_eq!(
+            finding_verdict(Finding::Fail, Role::Probe, Severity::Warn),
+            Verdict::Warn
+        );
+        assert_eq!(
+            finding_verdict(Finding::Fail, Role::Setup, Severity::Fail),
+            Verdict::Inconclusive
+        );
+    }
 
     #[test]
     fn relay_tricks_spread_over_sessions_of_at_most_eight_probes() {

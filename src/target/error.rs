@@ -25,6 +25,15 @@ pub enum TargetError {
     /// Read at start, so a broken trust file is the user's error (exit 2), never the server's.
     #[error(transparent)]
     CaFile(#[from] crate::net::tls::TlsSetupError),
+    #[error("tls-min {min} is newer than tls-max {max}")]
+    TlsVersions {
+        min: &'static str,
+        max: &'static str,
+    },
+    #[error("client {what} {}: no such file", path.display())]
+    ClientCertFile { what: &'static str, path: PathBuf },
+    #[error("{given} was given alone: a client certificate needs both --tls-cert and --tls-key")]
+    ClientCertHalf { given: &'static str },
     #[error("dns_server {value:?} is not IP:PORT")]
     DnsServer { value: String },
     #[error("--local-address {value:?} is not IP or IP:PORT")]

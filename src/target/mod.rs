@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use credentials::{CredentialSource, PasswordSource};
 pub use error::TargetError;
 
-use crate::net::tls::{TlsOptions, Trust};
+use crate::net::tls::{ClientCert, TlsOptions, TlsVersion, Trust};
 use crate::net::{ConnectOptions, Route, Socks5Route, Target, Timeouts, TlsMode};
 use crate::profile::{Profile, ProfileStore, RelayAddresses, Verify};
 use crate::scenario::Context;
@@ -48,6 +48,11 @@ pub struct Overrides {
     pub insecure: Option<bool>,
     pub ca_file: Option<PathBuf>,
     pub tls_name: Option<String>,
+    pub no_sni: Option<bool>,
+    pub tls_min: Option<TlsVersion>,
+    pub tls_max: Option<TlsVersion>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub helo: Option<String>,
     pub timeout: Option<f64>,
     pub session_timeout: Option<f64>,
@@ -221,12 +226,52 @@ pub fn resolve(
     });
     let mut opts = ConnectOptions::new(target);
     opts.tls_mode = tls_mode;
+    let min_version = pick(&o.tls_min, p.and_then(|p| p.tls_min.as_ref()));
+    let max_version = pick(&o.tls_max, p.and_then(|p| p.tls_max.as_ref()));
+    if let (Some(min), Some(max)) = (min_version, max_version)
+        && min > max
+    {
+        return Err(TargetError::TlsVersions {
+            min: min.label(),
+            max: max.label(),
+        });
+    }
+    let client_cert = match (
+        pick(&o.tls_cert, p.and_then(|p| p.tls_cert.as_ref())),
+        pick(&o.tls_key, p.and_then(|p| p.tls_key.as_ref())),
+    ) {
+        (None, None) => None,
+        (Some(cert_file), Some(key_file)) => {
+            for (what, path) in [("certificate", &cert_file), ("key", &key_file)] {
+                if !path.is_file() {
+                    return Err(TargetError::ClientCertFile {
+                        what,
+                        path: path.clone(),
+                    });
+                }
+            }
+            Some(ClientCert {
+                cert_file,
+                key_file,
+            })
+        }
+        (Some(_), None) => return Err(TargetError::ClientCertHalf { given: "tls-cert" }),
+        (None, Some(_)) => return Err(TargetError::ClientCertHalf { given: "tls-key" }),
+    };
     opts.tls = TlsOptions {
         trust,
         ca_file,
         insecure: o.insecure.unwrap_or(verify == Verify::Insecure),
         tls_name: pick(&o.tls_name, p.and_then(|p| p.tls_name.as_ref())),
+        no_sni: o.no_sni.unwrap_or_else(|| p.is_some_and(|p| p.no_sni)),
+        min_version,
+        max_version,
+        client_cert,
     };
+    // Read now, so a broken key is the user's error (exit 2), not the server's.
+    if opts.tls.client_cert.is_some() {
+        crate::net::tls::client_config(&opts.tls)?;
+    }
     opts.policy = SecurityPolicy {
         require_tls,
         allow_cleartext_auth: o.allow_cleartext_auth,

@@ -121,7 +121,8 @@ fn conn_info(conn: &Connection) -> ConnInfo {
         } else {
             "closed".into()
         },
-        tls: conn.tls_info().cloned(),
+        tls: conn.tls_info().cloned().map(Box::new),
+        tls_rejected: conn.tls_rejected().cloned().map(Box::new),
         auth: s.authenticated().map(str::to_string),
         caps_before: caps(s.capabilities_before_tls()),
         caps_after: caps(s.capabilities_after_tls()),

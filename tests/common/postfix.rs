@@ -112,6 +112,9 @@ pub struct Postfix {
     pub partner_domain: String,
     /// Time `start()` took, for reporting.
     pub startup_time: Duration,
+    /// The ports of the extra listeners given to [`Postfix::start_with`], in that order.
+    pub extra_ports: Vec<u16>,
+    extra: Vec<Vec<String>>,
     postfix_bin: PathBuf,
     postconf_bin: PathBuf,
     config_dir: PathBuf,
@@ -223,6 +226,13 @@ impl Postfix {
     /// Starts a fresh private instance. `Ok(None)` when Postfix (or sasl2-bin, the
     /// SASL plugins, root) is not available; see [`missing_requirements`] for why.
     pub fn start() -> Result<Option<Postfix>, String> {
+        Self::start_with(Vec::new())
+    }
+
+    /// As [`Postfix::start`], plus one more STARTTLS listener (no tarpit) per entry of
+    /// `extra`, each with these `-o name=value` overrides (e.g. its own
+    /// `smtpd_tls_cert_file`). Their ports are in [`Postfix::extra_ports`].
+    pub fn start_with(extra: Vec<Vec<String>>) -> Result<Option<Postfix>, String> {
         let started = Instant::now();
         let tools = match find_tools() {
             Ok(tools) => tools,
@@ -289,6 +299,8 @@ impl Postfix {
             restricted_password: RESTRICTED_PASSWORD.into(),
             partner_domain: PARTNER_DOMAIN.into(),
             startup_time: Duration::ZERO,
+            extra_ports: Vec::new(),
+            extra,
             postfix_bin: tools.postfix,
             postconf_bin: tools.postconf,
             config_dir,
@@ -302,7 +314,9 @@ impl Postfix {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let ports = free_ports()?;
+            // All at once, so that none repeats.
+            let all = free_port_list(6 + postfix.extra.len())?;
+            let ports = [all[0], all[1], all[2], all[3], all[4], all[5]];
             let [starttls, implicit, relaxed, open_relay, proxy, xclient] = ports;
             postfix.starttls_port = starttls;
             postfix.implicit_port = implicit;
@@ -310,7 +324,14 @@ impl Postfix {
             postfix.open_relay_port = open_relay;
             postfix.proxy_port = proxy;
             postfix.xclient_port = xclient;
-            write_master_cf(&postfix.config_dir, ports)?;
+            postfix.extra_ports = all[6..].to_vec();
+            let extra: Vec<(u16, &[String])> = postfix
+                .extra_ports
+                .iter()
+                .copied()
+                .zip(postfix.extra.iter().map(Vec::as_slice))
+                .collect();
+            write_master_cf(&postfix.config_dir, ports, &extra)?;
             match postfix.run_postfix_start() {
                 Ok(()) => break,
                 Err(e) if attempt < START_ATTEMPTS && e.contains("Address already in use") => {
@@ -363,7 +384,10 @@ impl Postfix {
             // Accepting is enough: it waits for a PROXY header before its banner.
             self.proxy_port,
             self.xclient_port,
-        ] {
+        ]
+        .into_iter()
+        .chain(self.extra_ports.iter().copied())
+        {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             loop {
                 match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
@@ -626,20 +650,19 @@ fn temp_base() -> PathBuf {
     }
 }
 
-fn free_ports<const N: usize>() -> Result<[u16; N], String> {
-    // Hold all of them at once so they differ.
-    let listeners = (0..N)
+fn free_port_list(n: usize) -> Result<Vec<u16>, String> {
+    let listeners = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding 127.0.0.1:0 to find a free port: {e}"))?;
-    let mut ports = [0u16; N];
-    for (slot, listener) in ports.iter_mut().zip(&listeners) {
-        *slot = listener
-            .local_addr()
-            .map_err(|e| format!("local_addr of probe listener: {e}"))?
-            .port();
-    }
-    Ok(ports)
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .map(|a| a.port())
+                .map_err(|e| format!("local_addr of probe listener: {e}"))
+        })
+        .collect()
 }
 
 struct Ids {
@@ -890,6 +913,9 @@ virtual_minimum_uid = {mail_uid}
 smtpd_tls_cert_file = {conf}/cert.pem
 smtpd_tls_key_file = {conf}/key.pem
 smtpd_tls_security_level = may
+# The secure configuration: Postfix 3.7's default (!SSLv2, !SSLv3) still takes TLS 1.0 and
+# 1.1 on Debian 12, which the starttls scenario's version probe reports as WARN.
+smtpd_tls_protocols = >=TLSv1.2
 smtpd_tls_auth_only = yes
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = cyrus
@@ -907,9 +933,24 @@ smtpd_sender_restrictions = reject_sender_login_mismatch
     write_file(&conf_dir.join("main.cf"), main_cf.as_bytes(), 0o644)
 }
 
-/// `ports`: starttls, implicit, relaxed, open relay.
-fn write_master_cf(conf: &Path, ports: [u16; 6]) -> Result<(), String> {
+/// `ports`: starttls, implicit, relaxed, open relay, proxy, xclient; `extra`: a test's own
+/// listeners, each with its `-o` overrides.
+fn write_master_cf(
+    conf: &Path,
+    ports: [u16; 6],
+    extra: &[(u16, &[String])],
+) -> Result<(), String> {
     let [starttls, implicit, relaxed, open_relay, proxy, xclient] = ports;
+    let mut extra_cf = String::new();
+    for (port, overrides) in extra {
+        let _ = writeln!(
+            extra_cf,
+            "127.0.0.1:{port} inet n - n - - smtpd\n  -o smtpd_error_sleep_time=0"
+        );
+        for o in overrides.iter() {
+            let _ = writeln!(extra_cf, "  -o {o}");
+        }
+    }
     let master_cf = format!(
         "\
 # service type private unpriv chroot wakeup maxproc command
@@ -959,7 +1000,7 @@ fn write_master_cf(conf: &Path, ports: [u16; 6]) -> Result<(), String> {
 # or a container's socket mount would offer it. Postfix takes such a client as localhost.
 smtpd unix n - n - - smtpd
   -o smtpd_error_sleep_time=0
-pickup unix n - n 60 1 pickup
+{extra_cf}pickup unix n - n 60 1 pickup
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr
 tlsmgr unix - - n 1000? 1 tlsmgr

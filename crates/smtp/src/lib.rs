@@ -12,6 +12,7 @@ pub mod reply;
 pub mod session;
 pub mod socks5;
 pub mod status;
+pub mod tls_hello;
 pub mod validate;
 
 pub use capabilities::Capabilities;

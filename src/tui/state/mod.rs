@@ -82,7 +82,10 @@ pub enum PendingAfterPassword {
 #[derive(Debug, Clone, Default)]
 pub struct ConnInfo {
     pub phase: String,
-    pub tls: Option<TlsInfo>,
+    /// Boxed: the chain details make it large, and it travels in every connection event.
+    pub tls: Option<Box<TlsInfo>>,
+    /// The certificate of a handshake that stopped at verification, and why.
+    pub tls_rejected: Option<Box<TlsInfo>>,
     pub auth: Option<String>,
     pub caps_before: Vec<(String, String)>,
     pub caps_after: Vec<(String, String)>,

@@ -70,6 +70,44 @@ pub fn help_text(state: &State) -> Vec<String> {
     out
 }
 
+/// The TLS section of the capabilities pane: the session, then the chain as sent.
+fn tls_lines(state: &State, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(Span::styled("TLS", theme.focus(true)))];
+    match (&state.conn.tls, &state.conn.tls_rejected) {
+        (None, None) => lines.push(Line::from("  (no TLS session)")),
+        (None, Some(info)) => {
+            lines.push(Line::from(Span::styled(
+                "  handshake stopped at the certificate:",
+                theme.fg(Color::Red),
+            )));
+            for l in info.detail_lines() {
+                lines.push(Line::from(format!("  {l}")));
+            }
+        }
+        (Some(info), _) => {
+            lines.push(Line::from(format!(
+                "  {}, {}{}",
+                info.version,
+                info.cipher_suite,
+                info.key_exchange
+                    .as_deref()
+                    .map(|k| format!(", {k}"))
+                    .unwrap_or_default()
+            )));
+            for l in info.detail_lines() {
+                let warn = l.contains("WARN") || l.contains("NOT ") || l.contains("EXPIRED");
+                let line = format!("  {l}");
+                lines.push(if warn {
+                    Line::from(Span::styled(line, theme.fg(Color::Yellow)))
+                } else {
+                    Line::from(line)
+                });
+            }
+        }
+    }
+    lines
+}
+
 /// How many lines `text` takes wrapped at word boundaries to `width` columns (a word longer
 /// than a line is cut across lines, as the paragraph does).
 fn wrapped_lines(text: &str, width: usize) -> usize {
@@ -141,6 +179,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 }
                 lines.push(Line::from(""));
             }
+            lines.extend(tls_lines(state, theme));
             frame.render_widget(
                 Paragraph::new(lines).wrap(Wrap { trim: false }).block(
                     Block::default()

@@ -1,0 +1,408 @@
+//! DANE for SMTP (RFC 7672, RFC 6698): the TLSA records at `_25._tcp.<mx>`, matched against
+//! the chain the MX serves, with the resolver's DNSSEC verdict (the AD bit) reported. Only
+//! usages 2 (DANE-TA) and 3 (DANE-EE) count for SMTP (RFC 7672 §3.1.3).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, UnixTime};
+
+use super::posture::{result_with, step};
+use super::resolve::{Dns, TlsaRecord};
+use crate::net::{ConnectOptions, Connection, NetError, TlsMode};
+use crate::scenario::Verdict;
+use crate::scenario::runner::ScenarioResult;
+use crate::transcript::Transcript;
+
+/// How one TLSA record relates to the served chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordMatch {
+    /// Usage 3: the server certificate matches (names and dates are not checked, RFC 7672
+    /// §3.1.1).
+    EndEntity,
+    /// Usage 2: certificate `index` of the chain (1-based as shown) matches; `chain` is whether
+    /// the chain from it to the server certificate verifies for the MX host name.
+    TrustAnchor {
+        index: usize,
+        chain: Result<(), String>,
+    },
+    NoMatch,
+    /// A usage, selector or matching type that SMTP cannot use.
+    Unusable(String),
+}
+
+impl RecordMatch {
+    pub fn usable_match(&self) -> bool {
+        matches!(
+            self,
+            RecordMatch::EndEntity | RecordMatch::TrustAnchor { chain: Ok(()), .. }
+        )
+    }
+}
+
+/// The certificate association data of `cert` under `selector` and `matching`, or why not.
+fn association(cert: &[u8], selector: u8, matching: u8) -> Result<Vec<u8>, String> {
+    let selected: Vec<u8> = match selector {
+        0 => cert.to_vec(),
+        1 => match x509_parser::parse_x509_certificate(cert) {
+            Ok((_, c)) => c.public_key().raw.to_vec(),
+            Err(e) => return Err(format!("certificate does not parse: {e}")),
+        },
+        other => return Err(format!("selector {other} is not defined (0 or 1)")),
+    };
+    match matching {
+        0 => Ok(selected),
+        1 => Ok(ring::digest::digest(&ring::digest::SHA256, &selected)
+            .as_ref()
+            .to_vec()),
+        2 => Ok(ring::digest::digest(&ring::digest::SHA512, &selected)
+            .as_ref()
+            .to_vec()),
+        other => Err(format!("matching type {other} is not defined (0, 1 or 2)")),
+    }
+}
+
+/// Matches one record against `chain` (leaf first, DER) for the MX `host`.
+pub fn match_record(rec: &TlsaRecord, chain: &[Vec<u8>], host: &str) -> RecordMatch {
+    let matches = |cert: &[u8]| -> Result<bool, String> {
+        Ok(association(cert, rec.selector, rec.matching)? == rec.data)
+    };
+    match rec.usage {
+        3 => match chain.first().map(|leaf| matches(leaf)) {
+            Some(Ok(true)) => RecordMatch::EndEntity,
+            Some(Ok(false)) | None => RecordMatch::NoMatch,
+            Some(Err(e)) => RecordMatch::Unusable(e),
+        },
+        2 => {
+            // The trust anchor must be among the certificates the server sends (RFC 7672
+            // §3.1.2); the server certificate itself is usage 3's business.
+            for (i, cert) in chain.iter().enumerate().skip(1) {
+                match matches(cert) {
+                    Ok(true) => {
+                        return RecordMatch::TrustAnchor {
+                            index: i + 1,
+                            chain: verify_to_anchor(chain, i, host),
+                        };
+                    }
+                    Ok(false) => {}
+                    Err(e) => return RecordMatch::Unusable(e),
+                }
+            }
+            RecordMatch::NoMatch
+        }
+        0 | 1 => RecordMatch::Unusable(format!(
+            "usage {} (PKIX-{}) is not used for SMTP (RFC 7672 §3.1.3): publish usage 3 or 2",
+            rec.usage,
+            if rec.usage == 0 { "TA" } else { "EE" }
+        )),
+        other => RecordMatch::Unusable(format!("usage {other} is not defined")),
+    }
+}
+
+/// Verifies the server certificate up to `chain[anchor]` taken as the only trust anchor, for
+/// `host`, now.
+fn verify_to_anchor(chain: &[Vec<u8>], anchor: usize, host: &str) -> Result<(), String> {
+    let provider = crate::net::tls::provider();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(chain[anchor].clone()))
+        .map_err(|e| format!("the trust anchor is not a usable CA certificate: {e}"))?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let name = crate::net::tls::server_name(host).map_err(|e| e.to_string())?;
+    let leaf = CertificateDer::from(chain[0].clone());
+    let intermediates: Vec<CertificateDer<'_>> = chain[1..anchor]
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    verifier
+        .verify_server_cert(&leaf, &intermediates, &name, &[], UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| crate::net::tls::describe_tls_error(&e, &name))
+}
+
+/// The chain `host` serves on `opts`, read with verification off: DANE, not the WebPKI,
+/// decides here. Only EHLO goes out inside that TLS.
+async fn served_chain(opts: &ConnectOptions, helo: &str) -> Result<Vec<Vec<u8>>, NetError> {
+    let mut opts = opts.clone();
+    opts.tls.insecure = true;
+    if opts.tls_mode == TlsMode::None {
+        opts.tls_mode = TlsMode::Starttls;
+    }
+    let implicit = opts.tls_mode == TlsMode::Implicit;
+    let mut conn = Connection::new(opts, Transcript::new());
+    let result = async {
+        conn.open_checked().await?;
+        if !implicit {
+            conn.greet(helo).await?;
+            conn.starttls().await?;
+        }
+        Ok::<(), NetError>(())
+    }
+    .await;
+    let chain = conn.tls_info().map(|t| t.chain_der.clone());
+    if conn.tls_info().is_some() {
+        let _ = conn.quit().await;
+    } else {
+        conn.close().await;
+    }
+    result?;
+    chain.ok_or(NetError::Handshake {
+        reason: "no TLS session".into(),
+    })
+}
+
+const ROLLOVER_HINT: &str = "if the certificate or key was just renewed, publish the new record next to the old one, wait two TTLs, then switch (RFC 7671 §8.1); otherwise remove the stale record";
+
+/// DANE for one MX `host` (TLSA at `_25._tcp.<host>`), connecting with `opts`.
+pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> ScenarioResult {
+    let started = Instant::now();
+    let name = format!("_25._tcp.{host}");
+    let label = format!("DANE [{host}]");
+    let (records, validated) = match dns.tlsa(&name).await {
+        Ok(r) => r,
+        Err(e) => {
+            let st = step(
+                format!("TLSA {name}"),
+                None,
+                Verdict::Inconclusive,
+                e.to_string(),
+                started,
+            );
+            return result_with("posture-dane", &label, vec![st], None);
+        }
+    };
+    if records.is_empty() {
+        let st = step(
+            format!("TLSA {name}"),
+            None,
+            Verdict::Warn,
+            format!("no TLSA records at {name}: DANE is not used for {host}"),
+            started,
+        );
+        return result_with("posture-dane", &label, vec![st], None);
+    }
+    let found = records
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut steps = vec![step(
+        format!("TLSA {name}"),
+        Some(found),
+        if validated {
+            Verdict::Pass
+        } else {
+            Verdict::Warn
+        },
+        if validated {
+            format!(
+                "{} record(s), DNSSEC-validated (AD bit set by {})",
+                records.len(),
+                dns.server
+            )
+        } else {
+            format!(
+                "{} record(s), not validated: {} did not set the AD bit, so DANE senders ignore them",
+                records.len(),
+                dns.server
+            )
+        },
+        started,
+    )];
+    let chain = match served_chain(opts, helo).await {
+        Ok(c) => c,
+        Err(e) => {
+            steps.push(step(
+                format!("chain served by {host}"),
+                None,
+                Verdict::Inconclusive,
+                format!("could not read the certificate chain: {e}"),
+                started,
+            ));
+            return result_with("posture-dane", &label, steps, None);
+        }
+    };
+    let matched: Vec<RecordMatch> = records
+        .iter()
+        .map(|r| match_record(r, &chain, host))
+        .collect();
+    let any = matched.iter().any(RecordMatch::usable_match);
+    for (rec, m) in records.iter().zip(&matched) {
+        let (verdict, reason) = match m {
+            RecordMatch::EndEntity => (
+                Verdict::Pass,
+                "matches the server certificate (DANE-EE: names and dates are not checked)"
+                    .to_string(),
+            ),
+            RecordMatch::TrustAnchor {
+                index,
+                chain: Ok(()),
+            } => (
+                Verdict::Pass,
+                format!(
+                    "matches certificate {index} of the chain, and the chain from it verifies for {host} (DANE-TA)"
+                ),
+            ),
+            RecordMatch::TrustAnchor {
+                index,
+                chain: Err(e),
+            } => (
+                Verdict::Fail,
+                format!(
+                    "matches certificate {index} of the chain, but the chain from it does not verify: {e}"
+                ),
+            ),
+            RecordMatch::NoMatch => (
+                if any { Verdict::Warn } else { Verdict::Fail },
+                format!(
+                    "matches no certificate of the {} the server sent; rollover hint: {ROLLOVER_HINT}",
+                    chain.len()
+                ),
+            ),
+            RecordMatch::Unusable(why) => (Verdict::Warn, why.clone()),
+        };
+        steps.push(step(format!("TLSA {rec}"), None, verdict, reason, started));
+    }
+    let overall = match (any, validated) {
+        (true, true) => (
+            Verdict::Pass,
+            format!("{host} is DANE-protected: a validated TLSA record matches its chain"),
+        ),
+        (true, false) => (
+            Verdict::Warn,
+            format!(
+                "a TLSA record matches {host}'s chain, but the answer was not DNSSEC-validated (no AD bit): senders will not use DANE"
+            ),
+        ),
+        (false, true) => (
+            Verdict::Fail,
+            format!(
+                "no usable TLSA record matches {host}'s chain: DANE senders will not deliver to it; {ROLLOVER_HINT}"
+            ),
+        ),
+        (false, false) => (
+            Verdict::Warn,
+            format!(
+                "no usable TLSA record matches {host}'s chain (not validated, so senders ignore them today; once signed, DANE senders would not deliver); {ROLLOVER_HINT}"
+            ),
+        ),
+    };
+    result_with("posture-dane", &label, steps, Some(overall))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test code
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+    /// A leaf for `mx.test` issued by an intermediate issued by a root: DER, leaf first.
+    fn chain() -> Vec<Vec<u8>> {
+        let ca = |cn: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p
+        };
+        let root_key = KeyPair::generate().unwrap();
+        let root_params = ca("root");
+        let root_cert = root_params.self_signed(&root_key).unwrap();
+        let root = Issuer::new(root_params, root_key);
+        let inter_key = KeyPair::generate().unwrap();
+        let inter_params = ca("inter");
+        let inter_cert = inter_params.signed_by(&inter_key, &root).unwrap();
+        let inter = Issuer::new(inter_params, inter_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["mx.test".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &inter)
+            .unwrap();
+        vec![
+            leaf.der().to_vec(),
+            inter_cert.der().to_vec(),
+            root_cert.der().to_vec(),
+        ]
+    }
+
+    fn rec(usage: u8, selector: u8, matching: u8, cert: &[u8]) -> TlsaRecord {
+        TlsaRecord {
+            usage,
+            selector,
+            matching,
+            data: association(cert, selector, matching).unwrap(),
+        }
+    }
+
+    #[test]
+    fn dane_ee_matches_the_leaf_with_every_selector_and_matching_type() {
+        let c = chain();
+        for selector in [0, 1] {
+            for matching in [0, 1, 2] {
+                let r = rec(3, selector, matching, &c[0]);
+                assert_eq!(
+                    match_record(&r, &c, "anything.test"),
+                    RecordMatch::EndEntity,
+                    "3 {selector} {matching}"
+                );
+            }
+        }
+        // The intermediate's key is not the server's.
+        assert_eq!(
+            match_record(&rec(3, 1, 1, &c[1]), &c, "mx.test"),
+            RecordMatch::NoMatch
+        );
+        let mut wrong = rec(3, 1, 1, &c[0]);
+        wrong.data[0] ^= 1;
+        assert_eq!(match_record(&wrong, &c, "mx.test"), RecordMatch::NoMatch);
+    }
+
+    #[test]
+    fn dane_ta_matches_a_sent_ca_and_checks_the_name() {
+        let c = chain();
+        let r = rec(2, 1, 1, &c[1]);
+        assert_eq!(
+            match_record(&r, &c, "mx.test"),
+            RecordMatch::TrustAnchor {
+                index: 2,
+                chain: Ok(())
+            }
+        );
+        match match_record(&r, &c, "other.test") {
+            RecordMatch::TrustAnchor {
+                index: 2,
+                chain: Err(e),
+            } => assert!(e.contains("name mismatch"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // The root, two levels up, anchors too.
+        assert!(match_record(&rec(2, 0, 2, &c[2]), &c, "mx.test").usable_match());
+        // A TA the server does not send matches nothing.
+        assert_eq!(
+            match_record(&rec(2, 1, 1, &c[2]), &c[..2], "mx.test"),
+            RecordMatch::NoMatch
+        );
+    }
+
+    #[test]
+    fn pkix_usages_and_unknown_fields_are_unusable() {
+        let c = chain();
+        assert!(matches!(
+            match_record(&rec(1, 1, 1, &c[0]), &c, "mx.test"),
+            RecordMatch::Unusable(why) if why.contains("RFC 7672")
+        ));
+        let bad = TlsaRecord {
+            usage: 3,
+            selector: 1,
+            matching: 9,
+            data: vec![1],
+        };
+        assert!(matches!(
+            match_record(&bad, &c, "mx.test"),
+            RecordMatch::Unusable(why) if why.contains("matching type 9")
+        ));
+    }
+}
