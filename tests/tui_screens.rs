@@ -177,12 +177,178 @@ fn draw(s: &State, w: u16, h: u16) -> Terminal<TestBackend> {
     t
 }
 
+/// Every screen at the three sizes people use: a classic terminal, a laptop's half screen,
+/// a wide monitor.
 macro_rules! both_sizes {
     ($name:literal, $state:expr) => {{
-        let s = $state;
-        insta::assert_snapshot!(concat!($name, "_80x24"), draw(&s, 80, 24).backend());
-        insta::assert_snapshot!(concat!($name, "_160x48"), draw(&s, 160, 48).backend());
+        let s = &$state;
+        insta::assert_snapshot!(concat!($name, "_80x24"), draw(s, 80, 24).backend());
+        insta::assert_snapshot!(concat!($name, "_120x35"), draw(s, 120, 35).backend());
+        insta::assert_snapshot!(concat!($name, "_200x60"), draw(s, 200, 60).backend());
     }};
+}
+
+/// The screen as text, row by row.
+fn rows(t: &Terminal<TestBackend>) -> Vec<String> {
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+fn tls_info() -> smtpscope::tls_info::TlsInfo {
+    smtpscope::tls_info::TlsInfo {
+        version: "TLSv1.3".into(),
+        cipher_suite: "TLS13_AES_256_GCM_SHA384".into(),
+        key_exchange: Some("X25519".into()),
+        verification: smtpscope::tls_info::Verification {
+            verified: true,
+            failure: None,
+            accepted_insecurely: false,
+            name: "mx.example.com".into(),
+            trust: "platform".into(),
+        },
+        chain: Vec::new(),
+    }
+}
+
+/// A session where the server injected plaintext after STARTTLS's 220, then a TLS session on
+/// a second connection: the two long lines people need to read whole.
+fn injected() -> State {
+    let mut s = base();
+    for e in [
+        received(0, false, b"220 mx.example.com ESMTP\r\n"),
+        sent(1, false, "EHLO probe.test"),
+        received(2, false, b"250-mx.example.com\r\n250 STARTTLS\r\n"),
+        sent(3, false, "STARTTLS"),
+        received(4, false, b"220 2.0.0 Ready to start TLS\r\n"),
+        entry(
+            5,
+            false,
+            EntryKind::Event(Event::Discarded {
+                bytes: b"250-injected.example.com\r\n250 AUTH PLAIN\r\n".to_vec(),
+                reason: "plaintext after the 220 to STARTTLS, before the TLS handshake".into(),
+            }),
+        ),
+        entry(
+            6,
+            false,
+            EntryKind::Event(Event::Error(
+                "the server sent 2 lines after its 220 to STARTTLS and before the handshake (STARTTLS command injection, CVE-2011-0411): the connection was closed".into(),
+            )),
+        ),
+        entry(
+            40,
+            true,
+            EntryKind::Event(Event::TlsEstablished(Box::new(tls_info()))),
+        ),
+        sent(41, true, "EHLO probe.test"),
+        received(42, true, b"250-mx.example.com\r\n250 AUTH PLAIN LOGIN\r\n"),
+    ] {
+        net(&mut s, NetEvent::Entry(e));
+    }
+    s
+}
+
+#[test]
+fn long_lines_wrap_with_their_text_indented() {
+    let s = injected();
+    both_sizes!("injection_wrapped", s);
+    // At 80 columns the injection line is readable to its end.
+    let t = draw(&s, 80, 24);
+    let screen = rows(&t).join("\n");
+    assert!(screen.contains("CVE-2011-0411"), "{screen}");
+    assert!(screen.contains("X25519"), "{screen}");
+}
+
+#[test]
+fn cut_lines_scroll_sideways() {
+    let mut s = injected();
+    key(&mut s, KeyCode::Tab);
+    key(&mut s, KeyCode::Char('z'));
+    for _ in 0..6 {
+        key(&mut s, KeyCode::Right);
+    }
+    both_sizes!("injection_cut_scrolled", s);
+}
+
+/// Connected with TLS and logged in: the longest status bar.
+fn connected() -> State {
+    let mut s = stepped();
+    s.profiles.entries[0].name = "lab-secure-staging".into();
+    s.profiles.entries[0].saved = false;
+    net(
+        &mut s,
+        NetEvent::Conn(smtpscope::tui::state::ConnInfo {
+            phase: "mail transaction (MAIL FROM accepted)".into(),
+            tls: Some(tls_info()),
+            auth: Some("bob@lab.example".into()),
+            caps_before: vec![
+                ("PIPELINING".into(), "commands may be sent in batches".into()),
+                ("SIZE 10240000".into(), "largest message accepted, in bytes".into()),
+                ("STARTTLS".into(), "the connection can be upgraded to TLS".into()),
+                ("ENHANCEDSTATUSCODES".into(), "replies carry RFC 3463 codes like 5.7.1".into()),
+                ("8BITMIME".into(), "8-bit message bodies accepted".into()),
+            ],
+            caps_after: vec![
+                ("PIPELINING".into(), "commands may be sent in batches".into()),
+                ("SIZE 20480000".into(), "largest message accepted, in bytes".into()),
+                ("AUTH PLAIN LOGIN".into(), "logging in is possible with these SASL mechanisms; over TLS only, as it should be".into()),
+                ("ENHANCEDSTATUSCODES".into(), "replies carry RFC 3463 codes like 5.7.1".into()),
+                ("8BITMIME".into(), "8-bit message bodies accepted".into()),
+            ],
+        }),
+    );
+    s
+}
+
+#[test]
+fn status_bar_and_footer_give_way_by_priority() {
+    let s = connected();
+    both_sizes!("status_compressed", s);
+    for (w, h) in [(80, 24), (120, 35), (200, 60)] {
+        let r = rows(&draw(&s, w, h));
+        let (top, footer) = (r[0].trim_end(), r[r.len() - 1].trim_end());
+        assert!(top.starts_with(" lab-secure-staging"), "{w}: {top}");
+        assert!(top.contains("✓cert"), "TLS is kept longest: {w}: {top}");
+        for bar in [top, footer] {
+            let last = bar.split_whitespace().last().unwrap_or("");
+            assert!(
+                !["│", "/", "not", "a", "ho", "i"].contains(&last),
+                "{w}: ends mid-phrase: {bar:?}"
+            );
+        }
+        assert!(footer.contains("F1 help"), "{w}: {footer}");
+    }
+}
+
+#[test]
+fn capabilities_scroll_to_after_tls_with_changes_marked() {
+    let mut s = connected();
+    key(&mut s, KeyCode::Char('c'));
+    // Drawn once so the pane knows its height, then scrolled to the end.
+    draw(&s, 80, 24);
+    key(&mut s, KeyCode::End);
+    both_sizes!("capabilities_after_tls", s);
+    let screen = rows(&draw(&s, 80, 24)).join("\n");
+    assert!(screen.contains("+ AUTH PLAIN LOGIN"), "{screen}");
+    assert!(screen.contains("- STARTTLS"), "{screen}");
+    assert!(screen.contains("~ SIZE 20480000"), "{screen}");
+}
+
+#[test]
+fn help_scrolled_down_stays_open() {
+    let mut s = base();
+    key(&mut s, KeyCode::F(1));
+    draw(&s, 80, 24);
+    for _ in 0..3 {
+        key(&mut s, KeyCode::PageDown);
+    }
+    both_sizes!("help_scrolled", s);
 }
 
 #[test]

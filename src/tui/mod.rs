@@ -12,6 +12,7 @@ pub mod state;
 pub mod update;
 pub mod view;
 pub mod worker;
+pub mod wrap;
 
 use std::io::Write;
 use std::path::PathBuf;

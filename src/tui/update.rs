@@ -3,12 +3,12 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
 use super::keymap::{
-    Action, EditorAction, Modal, PickerAction, ProfileAction, RunAction, Scope, TranscriptAction,
-    lookup,
+    Action, EditorAction, Modal, PickerAction, ProfileAction, RunAction, Scope, ScrollAction,
+    TranscriptAction, lookup,
 };
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
-use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State, Toggle};
+use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, Scroll, State, Toggle};
 use super::worker::WorkerError;
 use crate::profile::Profile;
 use crate::scenario::Scenario;
@@ -175,6 +175,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Transcript(a) => on_transcript(state, a),
         Action::Profile(a) => on_profile(state, a),
         Action::Editor(a) => on_editor(state, a),
+        // Only over an overlay, which has its own handler.
+        Action::Scroll(_) => Vec::new(),
     }
 }
 
@@ -216,9 +218,15 @@ fn closed_by_abort(state: &mut State) {
 
 fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
     state.overlay = Some(match modal {
-        Modal::Help => Overlay::Help { scroll: 0 },
-        Modal::Teaching => Overlay::Teaching { scroll: 0 },
-        Modal::Capabilities => Overlay::Capabilities,
+        Modal::Help => Overlay::Help {
+            scroll: Scroll::default(),
+        },
+        Modal::Teaching => Overlay::Teaching {
+            scroll: Scroll::default(),
+        },
+        Modal::Capabilities => Overlay::Capabilities {
+            scroll: Scroll::default(),
+        },
     });
     Vec::new()
 }
@@ -277,16 +285,38 @@ fn on_picker(state: &mut State, action: PickerAction) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Lines a page key moves the transcript by; columns a sideways key moves cut lines by.
+const PAGE: usize = 10;
+const SIDEWAYS: usize = 8;
+
 fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
     let view = &mut state.transcript;
     match action {
         TranscriptAction::Up => view.select_previous(),
         TranscriptAction::Down => view.select_next(),
-        TranscriptAction::PageUp => view.scroll_up(10),
-        TranscriptAction::PageDown => view.scroll_down(10),
+        TranscriptAction::PageUp => view.page_up(PAGE),
+        TranscriptAction::PageDown => view.page_down(PAGE),
         TranscriptAction::Top => view.top(),
-        TranscriptAction::Bottom | TranscriptAction::Follow => view.follow(),
+        TranscriptAction::Follow => view.follow(),
         TranscriptAction::RawView => view.toggle_raw(),
+        TranscriptAction::Wrap => {
+            view.toggle_wrap();
+            let what = if view.wrap {
+                "long lines wrap (z cuts them)"
+            } else {
+                "long lines are cut: Left/Right or h/l scroll sideways (z wraps them)"
+            };
+            notice(state, what);
+        }
+        TranscriptAction::Left | TranscriptAction::Right => {
+            let right = action == TranscriptAction::Right;
+            if !view.scroll_sideways(right, SIDEWAYS) {
+                notice(
+                    state,
+                    "lines wrap, so there is nothing to scroll sideways (z cuts them)",
+                );
+            }
+        }
         TranscriptAction::Search => view.start_search(),
         TranscriptAction::SearchNext => search_next(state),
         TranscriptAction::Export => {
@@ -528,6 +558,8 @@ fn send(state: &mut State) -> Vec<Effect> {
         }
         let edited = Some(text).filter(|t| !t.trim().is_empty());
         clear_notice(state);
+        // The reply is what the operator waits for: back to the bottom to see it.
+        state.transcript.follow();
         return vec![Effect::Advance { edited }];
     }
     if text.trim().is_empty() {
@@ -560,6 +592,7 @@ fn send(state: &mut State) -> Vec<Effect> {
             }));
             return Vec::new();
         }
+        state.transcript.follow();
         return manual_auth(state, t, mech);
     }
     let mut bytes = match unescape(&text) {
@@ -578,8 +611,12 @@ fn send(state: &mut State) -> Vec<Effect> {
     state.toggles_in_use = Some(state.toggles);
     state.editor.clear();
     clear_notice(state);
+    state.transcript.follow();
     vec![Effect::Manual { target: t, bytes }]
 }
+
+/// Rows a page key moves a pane over the screen by.
+const OVERLAY_PAGE: u16 = 10;
 
 fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
@@ -590,15 +627,24 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let Some(overlay) = state.overlay.as_mut() else {
         return Vec::new();
     };
+    if let Some(scroll) = overlay.scroll_mut() {
+        // The transcript's keys; Esc or q closes; anything else is ignored, so that a key
+        // pressed to scroll never closes the pane by surprise.
+        if let Some(Action::Scroll(a)) = lookup(Scope::Overlay, &key) {
+            match a {
+                ScrollAction::Up => scroll.up(1),
+                ScrollAction::Down => scroll.down(1),
+                ScrollAction::PageUp => scroll.up(OVERLAY_PAGE),
+                ScrollAction::PageDown => scroll.down(OVERLAY_PAGE),
+                ScrollAction::Top => scroll.top(),
+                ScrollAction::Bottom => scroll.bottom(),
+                ScrollAction::Close => state.overlay = None,
+            }
+        }
+        return Vec::new();
+    }
     match overlay {
-        Overlay::Help { scroll } | Overlay::Teaching { scroll } => match key.code {
-            KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-            KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-            KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
-            KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-            _ => state.overlay = None,
-        },
-        Overlay::Capabilities => state.overlay = None,
+        Overlay::Help { .. } | Overlay::Teaching { .. } | Overlay::Capabilities { .. } => {}
         Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
                 let failed = why.is_some();
@@ -1587,12 +1633,107 @@ mod tests {
         assert!(s.notice.is_none(), "{:?}", s.notice);
     }
 
+    fn sent_lines(s: &mut State, n: usize) {
+        for i in 0..n {
+            let e = crate::transcript::Entry {
+                at: std::time::Duration::from_millis(i as u64),
+                tls: false,
+                kind: crate::transcript::EntryKind::Sent {
+                    bytes: format!("NOOP {i}\r\n").into_bytes(),
+                    redacted: false,
+                },
+            };
+            net(s, NetEvent::Entry(e));
+        }
+    }
+
+    #[test]
+    fn typing_a_command_while_scrolled_back_follows_again() {
+        let mut s = state_with(true);
+        sent_lines(&mut s, 60);
+        s.focus = Focus::Transcript;
+        update(&mut s, key(KeyCode::Up));
+        update(&mut s, key(KeyCode::PageUp));
+        assert!(!s.transcript.follow);
+        assert_eq!(
+            s.transcript.selected_line,
+            Some(48),
+            "the page moves the selection"
+        );
+        s.focus = Focus::Editor;
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::Manual { .. }]), "{e:?}");
+        assert!(s.transcript.follow, "the reply will be in view");
+        assert_eq!(s.transcript.selected_line, None);
+        // A step sent while scrolled back, likewise.
+        update(&mut s, key(KeyCode::Esc));
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        s.transcript.scroll_up(5);
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::Advance { .. }]), "{e:?}");
+        assert!(s.transcript.follow);
+    }
+
+    #[test]
+    fn z_cuts_long_lines_and_left_right_scroll_them() {
+        let mut s = state_with(true);
+        sent_lines(&mut s, 3);
+        s.focus = Focus::Transcript;
+        assert!(s.transcript.wrap, "wrapped by default");
+        update(&mut s, key(KeyCode::Right));
+        assert_eq!(s.transcript.hscroll, 0);
+        assert!(
+            s.notice.as_ref().is_some_and(|(_, t)| t.contains("z cuts")),
+            "{:?}",
+            s.notice
+        );
+        update(&mut s, key(KeyCode::Char('z')));
+        assert!(!s.transcript.wrap);
+        update(&mut s, key(KeyCode::Right));
+        update(&mut s, key(KeyCode::Char('l')));
+        assert_eq!(s.transcript.hscroll, 16);
+        update(&mut s, key(KeyCode::Char('h')));
+        assert_eq!(s.transcript.hscroll, 8);
+        update(&mut s, key(KeyCode::Left));
+        update(&mut s, key(KeyCode::Left));
+        assert_eq!(s.transcript.hscroll, 0);
+        update(&mut s, key(KeyCode::Right));
+        update(&mut s, key(KeyCode::Char('z')));
+        assert!(s.transcript.wrap);
+        assert_eq!(s.transcript.hscroll, 0, "wrapping again starts at the left");
+    }
+
     #[test]
     fn help_and_profile_editor_overlays() {
         let mut s = state_with(true);
         update(&mut s, key(KeyCode::F(1)));
         assert!(matches!(s.overlay, Some(Overlay::Help { .. })));
+        // Keys that scroll never close it; only Esc or q do.
+        for c in [
+            KeyCode::Down,
+            KeyCode::PageDown,
+            KeyCode::Char('j'),
+            KeyCode::End,
+        ] {
+            update(&mut s, key(c));
+            assert!(s.overlay.is_some(), "{c:?} closed the help");
+        }
         update(&mut s, key(KeyCode::Char('x')));
+        assert!(s.overlay.is_some(), "an unbound key closes nothing");
+        update(&mut s, key(KeyCode::Char('q')));
+        assert!(s.overlay.is_none());
+        update(&mut s, key(KeyCode::Char('c')));
+        update(&mut s, key(KeyCode::PageDown));
+        assert!(matches!(s.overlay, Some(Overlay::Capabilities { .. })));
+        update(&mut s, key(KeyCode::Esc));
         assert!(s.overlay.is_none());
         update(&mut s, key(KeyCode::Char('a')));
         assert!(matches!(s.overlay, Some(Overlay::ProfileEditor { .. })));

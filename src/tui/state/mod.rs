@@ -9,6 +9,7 @@ use secrecy::SecretString;
 mod editor;
 mod profiles;
 mod run;
+mod scroll;
 mod toggles;
 mod transcript_view;
 mod verdicts;
@@ -23,6 +24,7 @@ use crate::transcript::Entry;
 pub use editor::Editor;
 pub use profiles::{ProfileEntry, Profiles};
 pub use run::{Phase, Refusal, Run, StepView};
+pub use scroll::Scroll;
 pub use toggles::{TOGGLES, Toggle, ToggleSpec, Toggles};
 pub use transcript_view::TranscriptView;
 pub use verdicts::Verdicts;
@@ -38,12 +40,14 @@ pub enum Focus {
 #[derive(Debug)]
 pub enum Overlay {
     Help {
-        scroll: u16,
+        scroll: Scroll,
     },
     Teaching {
-        scroll: u16,
+        scroll: Scroll,
     },
-    Capabilities,
+    Capabilities {
+        scroll: Scroll,
+    },
     Password {
         field: MaskedInput,
         then: PendingAfterPassword,
@@ -63,6 +67,25 @@ pub enum Overlay {
         from: String,
         to: String,
     },
+}
+
+impl Overlay {
+    /// The pane's scroll position, for a pane of text that scrolls with the transcript's keys.
+    pub fn scroll_mut(&mut self) -> Option<&mut Scroll> {
+        match self {
+            Overlay::Help { scroll }
+            | Overlay::Teaching { scroll }
+            | Overlay::Capabilities { scroll } => Some(scroll),
+            _ => None,
+        }
+    }
+
+    pub fn scrolls(&self) -> bool {
+        matches!(
+            self,
+            Overlay::Help { .. } | Overlay::Teaching { .. } | Overlay::Capabilities { .. }
+        )
+    }
 }
 
 /// What to do once the operator has typed a password.
