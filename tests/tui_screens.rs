@@ -526,3 +526,75 @@ fn no_color_draws_without_colours() {
         );
     }
 }
+
+/// A on an open relay: the verdict says why once, and both steps stay in view.
+fn failed() -> State {
+    let mut s = base();
+    key(&mut s, KeyCode::Enter);
+    let reason = "expected rejected by policy (5xx, not 5.1.x)";
+    for (index, verdict, reply, why) in [
+        (
+            0,
+            smtpscope::scenario::Verdict::Pass,
+            "250 2.1.0 Ok",
+            "accepted as expected",
+        ),
+        (
+            1,
+            smtpscope::scenario::Verdict::Fail,
+            "250 2.1.5 Ok",
+            reason,
+        ),
+    ] {
+        net(
+            &mut s,
+            NetEvent::Step {
+                index,
+                result: smtpscope::scenario::StepResult {
+                    name: None,
+                    command: "X".into(),
+                    expected: "x".into(),
+                    reply: Some(smtpscope::scenario::runner::ReplySummary {
+                        code: Some(250),
+                        enhanced: None,
+                        text: reply.into(),
+                    }),
+                    verdict,
+                    reason: why.into(),
+                    elapsed_ms: 1,
+                    role: smtpscope::scenario::model::Role::Probe,
+                    note: None,
+                },
+            },
+        );
+    }
+    net(
+        &mut s,
+        NetEvent::Done {
+            verdict: smtpscope::scenario::Verdict::Fail,
+            reason: format!("RCPT TO:<relay-test@elsewhere.example.org> — 250 2.1.5 Ok: {reason}"),
+        },
+    );
+    s
+}
+
+#[test]
+fn the_verdict_says_why_once_and_keeps_the_steps_in_view() {
+    let s = failed();
+    both_sizes!("verdict_failed", s);
+    for (w, h) in [(80, 24), (120, 35)] {
+        let screen = rows(&draw(&s, w, h));
+        // The verdict panel: the left column, under the scenario list.
+        let left = if w >= 120 { 44 } else { usize::from(w * 2 / 5) };
+        let panel: String = screen
+            .iter()
+            .map(|r| r.chars().take(left).collect::<String>() + "\n")
+            .collect();
+        assert!(panel.contains("✓ outside sender"), "{w}x{h}:\n{panel}");
+        assert!(panel.contains("✗ outside recipient"), "{w}x{h}:\n{panel}");
+        assert!(
+            panel.matches("expected rejected").count() <= 1,
+            "{w}x{h}:\n{panel}"
+        );
+    }
+}

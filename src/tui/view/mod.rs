@@ -145,8 +145,7 @@ pub fn meaning(state: &State) -> (bool, String) {
     let Some(meta) = idx.and_then(|i| lines.meta(i)) else {
         return (
             false,
-            "Tab to the transcript, Up/Down to select a line: its reply code is explained here"
-                .into(),
+            "Tab, then Up/Down: the selected line's reply code is explained here".into(),
         );
     };
     let what = match (meta.kind, meta.code) {
