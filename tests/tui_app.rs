@@ -442,3 +442,29 @@ async fn an_unset_password_env_asks_for_the_password() {
     );
     app.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_starttls_is_followed_by_a_prefilled_ehlo() {
+    let secure = lab(Policy::Secure).await;
+    let state = State::new(
+        vec![in_memory("lab-secure", lab_profile(&secure))],
+        catalogue(),
+    );
+    let mut app = App::start(state);
+    app.wait_for("lab-secure").await;
+    app.press(KeyCode::Tab);
+    app.press(KeyCode::Tab);
+    app.type_text("EHLO probe.test");
+    app.press(KeyCode::Enter);
+    app.wait_for("S: 250 SMTPUTF8").await;
+    app.type_text("STARTTLS");
+    app.press(KeyCode::Enter);
+    // The handshake is done and the EHLO RFC 3207 requires waits in the editor.
+    let s = app.wait_for("RFC 3207 requires a new EHLO").await;
+    assert!(s.contains("│EHLO probe.test "), "the editor holds the EHLO: {s}");
+    app.press(KeyCode::Enter);
+    // Sent inside TLS, the server now offers AUTH.
+    app.wait_for("tls C: EHLO probe.test").await;
+    app.wait_for("tls S: 250-AUTH").await;
+    app.quit().await;
+}

@@ -31,6 +31,12 @@ pub enum NetEvent {
     },
     /// The network side is idle again.
     Idle,
+    /// A command to offer in the editor, for the operator to edit or send: the EHLO that
+    /// RFC 3207 requires after a STARTTLS typed by hand.
+    Suggest {
+        command: String,
+        why: String,
+    },
     Info(String),
     /// Shared, so the event stays cheap to clone while the error keeps its type.
     Error(std::sync::Arc<super::worker::WorkerError>),

@@ -812,6 +812,15 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             }
         }
         NetEvent::Info(t) => notice(state, t),
+        NetEvent::Suggest { command, why } => {
+            // Never over a scenario's step or over what the operator has started typing.
+            let at_step = state.run.as_ref().is_some_and(|r| r.step().is_some());
+            if !at_step && state.editor.text().trim().is_empty() && state.overlay.is_none() {
+                state.editor.set(&command);
+                state.focus = Focus::Editor;
+                notice(state, why);
+            }
+        }
         NetEvent::Error(e) => {
             if let Some(run) = state.run.as_mut() {
                 run.stop_waiting();
@@ -1709,6 +1718,41 @@ mod tests {
         update(&mut s, key(KeyCode::Char('z')));
         assert!(s.transcript.wrap);
         assert_eq!(s.transcript.hscroll, 0, "wrapping again starts at the left");
+    }
+
+    #[test]
+    fn a_suggested_ehlo_fills_an_empty_editor_only() {
+        let mut s = state_with(true);
+        let suggest = || NetEvent::Suggest {
+            command: "EHLO probe.test".into(),
+            why: "TLS is up: RFC 3207 requires a new EHLO".into(),
+        };
+        net(&mut s, suggest());
+        assert_eq!(s.editor.text(), "EHLO probe.test");
+        assert_eq!(s.focus, Focus::Editor);
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("RFC 3207"))
+        );
+        // What the operator has typed is kept.
+        s.editor.clear();
+        typed(&mut s, "NOOP");
+        net(&mut s, suggest());
+        assert_eq!(s.editor.text(), "NOOP");
+        // A scenario's step in the editor is kept too.
+        s.editor.clear();
+        s.focus = Focus::Picker;
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        net(&mut s, suggest());
+        assert_eq!(s.editor.text(), "MAIL FROM:<x@y>");
     }
 
     #[test]

@@ -336,6 +336,14 @@ impl Worker {
         };
         let info = conn_info(conn);
         self.send(NetEvent::Conn(info));
+        if is_starttls && result.is_ok() {
+            // RFC 3207 §4.2: the client must forget what it knew and say EHLO again.
+            let helo = resolve(target).map_or_else(|_| crate::target::default_helo(), |r| r.helo);
+            self.send(NetEvent::Suggest {
+                command: format!("EHLO {helo}"),
+                why: "TLS is up: RFC 3207 requires a new EHLO, ready in the editor (edit it or press Enter)".into(),
+            });
+        }
         result.map_err(WorkerError::from)
     }
 
