@@ -127,8 +127,11 @@ async fn step_through_a_on_open_and_secure_labs() {
     let s = wait_for(&mut screen, "FAIL:").await;
     assert!(s.contains("250 2.1.5 Ok"), "{s}");
 
+    // p lists the profiles; the next one down is lab-secure.
     press(KeyCode::Char('p'));
-    wait_for(&mut screen, "lab-secure").await;
+    press(KeyCode::Down);
+    press(KeyCode::Enter);
+    wait_for(&mut screen, " lab-secure (in memory) │").await;
     press(KeyCode::Enter);
     wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
     press(KeyCode::Enter);
@@ -143,7 +146,9 @@ async fn step_through_a_on_open_and_secure_labs() {
 
     // A "local" recipient the server refuses: the control fails, so A proves nothing.
     press(KeyCode::Char('p'));
-    wait_for(&mut screen, "bad-control").await;
+    press(KeyCode::Down);
+    press(KeyCode::Enter);
+    wait_for(&mut screen, " bad-control (in memory) │").await;
     press(KeyCode::Enter);
     wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
     press(KeyCode::Enter);
@@ -154,7 +159,10 @@ async fn step_through_a_on_open_and_secure_labs() {
 
     // Back on lab-open, the picker shows lab-open's own verdict, not the last one run.
     press(KeyCode::Char('p'));
-    let s = wait_for(&mut screen, " lab-open (in memory) ").await;
+    press(KeyCode::Char('k'));
+    press(KeyCode::Up);
+    press(KeyCode::Enter);
+    let s = wait_for(&mut screen, " lab-open (in memory) │").await;
     assert!(
         s.contains("unauth-relay FAIL"),
         "each profile keeps its verdicts: {s}"
@@ -393,6 +401,8 @@ async fn switching_profile_closes_the_old_connection() {
         .await;
     app.press(KeyCode::Esc);
     app.press(KeyCode::Char('p'));
+    app.press(KeyCode::Down);
+    app.press(KeyCode::Enter);
     app.wait_for(&format!(
         " lab-secure (in memory) │ {} │ not connected │ no TLS │ not authenticated",
         secure.addr
@@ -461,7 +471,10 @@ async fn a_typed_starttls_is_followed_by_a_prefilled_ehlo() {
     app.press(KeyCode::Enter);
     // The handshake is done and the EHLO RFC 3207 requires waits in the editor.
     let s = app.wait_for("RFC 3207 requires a new EHLO").await;
-    assert!(s.contains("│EHLO probe.test "), "the editor holds the EHLO: {s}");
+    assert!(
+        s.contains("│EHLO probe.test "),
+        "the editor holds the EHLO: {s}"
+    );
     app.press(KeyCode::Enter);
     // Sent inside TLS, the server now offers AUTH.
     app.wait_for("tls C: EHLO probe.test").await;

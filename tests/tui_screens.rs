@@ -393,11 +393,43 @@ fn compared() -> State {
                 reason: reason.into(),
             },
         );
-        key(&mut s, KeyCode::Char('p'));
+        next_profile(&mut s);
     }
     // Back on lab-secure, as after running A on each in turn.
-    key(&mut s, KeyCode::Char('p'));
+    next_profile(&mut s);
     s
+}
+
+/// The other of two profiles, picked in the profile list.
+fn next_profile(s: &mut State) {
+    key(s, KeyCode::Char('p'));
+    if s.profiles.current_index() == 0 {
+        key(s, KeyCode::Down);
+    } else {
+        key(s, KeyCode::Up);
+    }
+    key(s, KeyCode::Enter);
+}
+
+#[test]
+fn the_profile_list_with_names_servers_and_verdicts() {
+    let mut s = compared();
+    let mut staging = s.profiles.entries[0].clone();
+    staging.name = "staging".into();
+    staging.saved = true;
+    staging.profile.server = "staging.example.net:587".into();
+    s.profiles.entries.push(staging);
+    key(&mut s, KeyCode::Char('p'));
+    both_sizes!("profile_list", s);
+    let screen = rows(&draw(&s, 120, 35)).join("\n");
+    assert!(screen.contains("lab-open (in memory)"), "{screen}");
+    assert!(screen.contains("A:FAIL"), "{screen}");
+    assert!(screen.contains("A:PASS"), "{screen}");
+    assert!(screen.contains("staging.example.net:587"), "{screen}");
+    // Renaming asks for the name in the list.
+    key(&mut s, KeyCode::Down);
+    key(&mut s, KeyCode::Char('r'));
+    both_sizes!("profile_rename", s);
 }
 
 #[test]
@@ -499,7 +531,12 @@ fn password_prompt_after_an_unset_variable() {
 #[test]
 fn profile_editor_with_an_error() {
     let mut s = base();
-    key(&mut s, KeyCode::Char('a'));
+    key(&mut s, KeyCode::Char('p'));
+    key(&mut s, KeyCode::Char('n'));
+    for c in "staging".chars() {
+        key(&mut s, KeyCode::Char(c));
+    }
+    key(&mut s, KeyCode::Enter);
     for c in "junk = ".chars() {
         key(&mut s, KeyCode::Char(c));
     }

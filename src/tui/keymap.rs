@@ -15,6 +15,8 @@ pub enum Scope {
     Editor,
     /// A pane over the main screen that scrolls (help, capabilities, explanations).
     Overlay,
+    /// The profile list.
+    Profiles,
 }
 
 /// What a key does, grouped by what it acts on: `update` hands each group to its own handler.
@@ -94,11 +96,17 @@ pub enum TranscriptAction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProfileAction {
-    Next,
+    /// Opens the profile list (and reads the config directory again).
+    List,
     Edit,
+    Up,
+    Down,
+    Use,
     New,
+    Rename,
     Duplicate,
     Delete,
+    Close,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -159,522 +167,87 @@ const CTRL: KeyModifiers = KeyModifiers::CONTROL;
 const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
 
 use KeyCode::{BackTab, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
-use Scope::{Editor, Global, Overlay as Over, Picker, Transcript};
+use Scope::{Editor, Global, Overlay as Over, Picker, Profiles as Profs, Transcript};
 
 /// Keys that share a label are listed together in the help and the footer ("Up/k select").
+/// One binding a line, so the table reads as a table.
+#[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
     b(Global, Char('c'), CTRL, Action::Quit, "Ctrl-C", "quit"),
-    b(
-        Global,
-        KeyCode::F(1),
-        NONE,
-        Action::Open(Modal::Help),
-        "F1",
-        "help",
-    )
-    .foot(1, "help"),
+    b(Global, KeyCode::F(1), NONE, Action::Open(Modal::Help), "F1", "help").foot(1, "help"),
     b(Global, Tab, NONE, Action::FocusNext, "Tab", "next pane").foot(2, "pane"),
-    b(
-        Global,
-        BackTab,
-        SHIFT,
-        Action::FocusPrev,
-        "Shift-Tab",
-        "previous pane",
-    ),
+    b(Global, BackTab, SHIFT, Action::FocusPrev, "Shift-Tab", "previous pane"),
     b(Global, Esc, NONE, Action::Escape, "Esc", "close / abort"),
-    b(
-        Global,
-        KeyCode::F(2),
-        NONE,
-        Action::Toggle(Toggle::Tls),
-        "F2",
-        "TLS mode",
-    ),
-    b(
-        Global,
-        KeyCode::F(3),
-        NONE,
-        Action::Toggle(Toggle::RequireTls),
-        "F3",
-        "require TLS",
-    ),
-    b(
-        Global,
-        KeyCode::F(4),
-        NONE,
-        Action::Toggle(Toggle::Verify),
-        "F4",
-        "verification",
-    ),
-    b(
-        Global,
-        KeyCode::F(5),
-        NONE,
-        Action::Toggle(Toggle::Auth),
-        "F5",
-        "AUTH on/off",
-    ),
-    b(
-        Global,
-        KeyCode::F(6),
-        NONE,
-        Action::Toggle(Toggle::Mechanism),
-        "F6",
-        "AUTH mechanism",
-    ),
-    b(
-        Global,
-        KeyCode::F(7),
-        NONE,
-        Action::Toggle(Toggle::SendData),
-        "F7",
-        "send data",
-    ),
-    b(
-        Global,
-        KeyCode::F(8),
-        NONE,
-        Action::Transcript(TranscriptAction::Export),
-        "F8",
-        "export transcript (text)",
-    ),
-    b(
-        Global,
-        KeyCode::F(9),
-        NONE,
-        Action::Transcript(TranscriptAction::ExportJson),
-        "F9",
-        "export transcript (JSON)",
-    ),
-    b(
-        Global,
-        Char('n'),
-        CTRL,
-        Action::Run(RunAction::Skip),
-        "Ctrl-N",
-        "skip step",
-    ),
-    b(
-        Global,
-        Char('r'),
-        CTRL,
-        Action::Run(RunAction::RunRest),
-        "Ctrl-R",
-        "run the remaining steps",
-    ),
-    b(
-        Global,
-        Char('x'),
-        CTRL,
-        Action::Run(RunAction::Rset),
-        "Ctrl-X",
-        "RSET",
-    ),
-    b(
-        Global,
-        Char('l'),
-        CTRL,
-        Action::Run(RunAction::Reconnect),
-        "Ctrl-L",
-        "reconnect",
-    ),
+    b(Global, KeyCode::F(2), NONE, Action::Toggle(Toggle::Tls), "F2", "TLS mode"),
+    b(Global, KeyCode::F(3), NONE, Action::Toggle(Toggle::RequireTls), "F3", "require TLS"),
+    b(Global, KeyCode::F(4), NONE, Action::Toggle(Toggle::Verify), "F4", "verification"),
+    b(Global, KeyCode::F(5), NONE, Action::Toggle(Toggle::Auth), "F5", "AUTH on/off"),
+    b(Global, KeyCode::F(6), NONE, Action::Toggle(Toggle::Mechanism), "F6", "AUTH mechanism"),
+    b(Global, KeyCode::F(7), NONE, Action::Toggle(Toggle::SendData), "F7", "send data"),
+    b(Global, KeyCode::F(8), NONE, Action::Transcript(TranscriptAction::Export), "F8", "export transcript (text)"),
+    b(Global, KeyCode::F(9), NONE, Action::Transcript(TranscriptAction::ExportJson), "F9", "export transcript (JSON)"),
+    b(Global, Char('n'), CTRL, Action::Run(RunAction::Skip), "Ctrl-N", "skip step"),
+    b(Global, Char('r'), CTRL, Action::Run(RunAction::RunRest), "Ctrl-R", "run the remaining steps"),
+    b(Global, Char('x'), CTRL, Action::Run(RunAction::Rset), "Ctrl-X", "RSET"),
+    b(Global, Char('l'), CTRL, Action::Run(RunAction::Reconnect), "Ctrl-L", "reconnect"),
     b(Picker, Char('q'), NONE, Action::Quit, "q", "quit").foot(1, "quit"),
-    b(
-        Picker,
-        Char('?'),
-        NONE,
-        Action::Open(Modal::Help),
-        "?",
-        "help",
-    ),
-    b(
-        Picker,
-        Up,
-        NONE,
-        Action::Picker(PickerAction::Up),
-        "Up",
-        "select scenario",
-    ),
-    b(
-        Picker,
-        Down,
-        NONE,
-        Action::Picker(PickerAction::Down),
-        "Down",
-        "select scenario",
-    ),
-    b(
-        Picker,
-        Char('k'),
-        NONE,
-        Action::Picker(PickerAction::Up),
-        "k",
-        "select scenario",
-    ),
-    b(
-        Picker,
-        Char('j'),
-        NONE,
-        Action::Picker(PickerAction::Down),
-        "j",
-        "select scenario",
-    ),
-    b(
-        Picker,
-        Enter,
-        NONE,
-        Action::Run(RunAction::Start),
-        "Enter",
-        "start scenario",
-    )
-    .foot(1, "run"),
-    b(
-        Picker,
-        Char('r'),
-        NONE,
-        Action::Run(RunAction::RunRest),
-        "r",
-        "run the rest",
-    )
-    .foot(4, "rest"),
-    b(
-        Picker,
-        Char('s'),
-        NONE,
-        Action::Run(RunAction::Skip),
-        "s",
-        "skip step",
-    ),
-    b(
-        Picker,
-        Char('i'),
-        NONE,
-        Action::Open(Modal::Teaching),
-        "i",
-        "why / how to fix",
-    )
-    .foot(2, "why"),
-    b(
-        Picker,
-        Char('c'),
-        NONE,
-        Action::Open(Modal::Capabilities),
-        "c",
-        "capabilities",
-    )
-    .foot(5, "caps"),
-    b(
-        Picker,
-        Char('p'),
-        NONE,
-        Action::Profile(ProfileAction::Next),
-        "p",
-        "next profile",
-    )
-    .foot(3, "profile"),
-    b(
-        Picker,
-        Char('e'),
-        NONE,
-        Action::Profile(ProfileAction::Edit),
-        "e",
-        "edit profile",
-    ),
-    b(
-        Picker,
-        Char('a'),
-        NONE,
-        Action::Profile(ProfileAction::New),
-        "a",
-        "add profile",
-    ),
-    b(
-        Picker,
-        Char('d'),
-        NONE,
-        Action::Profile(ProfileAction::Duplicate),
-        "d",
-        "duplicate profile",
-    ),
-    b(
-        Picker,
-        Char('D'),
-        SHIFT,
-        Action::Profile(ProfileAction::Delete),
-        "D",
-        "delete profile",
-    ),
+    b(Picker, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
+    b(Picker, Up, NONE, Action::Picker(PickerAction::Up), "Up", "select scenario"),
+    b(Picker, Down, NONE, Action::Picker(PickerAction::Down), "Down", "select scenario"),
+    b(Picker, Char('k'), NONE, Action::Picker(PickerAction::Up), "k", "select scenario"),
+    b(Picker, Char('j'), NONE, Action::Picker(PickerAction::Down), "j", "select scenario"),
+    b(Picker, Enter, NONE, Action::Run(RunAction::Start), "Enter", "start scenario").foot(1, "run"),
+    b(Picker, Char('r'), NONE, Action::Run(RunAction::RunRest), "r", "run the rest").foot(4, "rest"),
+    b(Picker, Char('s'), NONE, Action::Run(RunAction::Skip), "s", "skip step"),
+    b(Picker, Char('i'), NONE, Action::Open(Modal::Teaching), "i", "why / how to fix").foot(2, "why"),
+    b(Picker, Char('c'), NONE, Action::Open(Modal::Capabilities), "c", "capabilities").foot(5, "caps"),
+    b(Picker, Char('p'), NONE, Action::Profile(ProfileAction::List), "p", "profiles (pick, add, rename…)").foot(3, "profiles"),
+    b(Picker, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit profile"),
     b(Transcript, Char('q'), NONE, Action::Quit, "q", "quit"),
-    b(
-        Transcript,
-        Char('?'),
-        NONE,
-        Action::Open(Modal::Help),
-        "?",
-        "help",
-    ),
-    b(
-        Transcript,
-        Up,
-        NONE,
-        Action::Transcript(TranscriptAction::Up),
-        "Up",
-        "select line",
-    )
-    .foot(1, "select"),
-    b(
-        Transcript,
-        Down,
-        NONE,
-        Action::Transcript(TranscriptAction::Down),
-        "Down",
-        "select line",
-    ),
-    b(
-        Transcript,
-        Char('k'),
-        NONE,
-        Action::Transcript(TranscriptAction::Up),
-        "k",
-        "select line",
-    ),
-    b(
-        Transcript,
-        Char('j'),
-        NONE,
-        Action::Transcript(TranscriptAction::Down),
-        "j",
-        "select line",
-    ),
-    b(
-        Transcript,
-        PageUp,
-        NONE,
-        Action::Transcript(TranscriptAction::PageUp),
-        "PgUp",
-        "scroll a page",
-    )
-    .foot(4, "page"),
-    b(
-        Transcript,
-        PageDown,
-        NONE,
-        Action::Transcript(TranscriptAction::PageDown),
-        "PgDn",
-        "scroll a page",
-    ),
-    b(
-        Transcript,
-        Home,
-        NONE,
-        Action::Transcript(TranscriptAction::Top),
-        "Home",
-        "top",
-    ),
-    b(
-        Transcript,
-        End,
-        NONE,
-        Action::Transcript(TranscriptAction::Follow),
-        "End",
-        "follow new lines",
-    )
-    .foot(2, "follow"),
-    b(
-        Transcript,
-        Char('f'),
-        NONE,
-        Action::Transcript(TranscriptAction::Follow),
-        "f",
-        "follow new lines",
-    ),
-    b(
-        Transcript,
-        Char('z'),
-        NONE,
-        Action::Transcript(TranscriptAction::Wrap),
-        "z",
-        "wrap / truncate long lines",
-    )
-    .foot(3, "wrap"),
-    b(
-        Transcript,
-        Left,
-        NONE,
-        Action::Transcript(TranscriptAction::Left),
-        "Left",
-        "scroll sideways (truncated lines)",
-    ),
-    b(
-        Transcript,
-        Right,
-        NONE,
-        Action::Transcript(TranscriptAction::Right),
-        "Right",
-        "scroll sideways (truncated lines)",
-    ),
-    b(
-        Transcript,
-        Char('h'),
-        NONE,
-        Action::Transcript(TranscriptAction::Left),
-        "h",
-        "scroll sideways (truncated lines)",
-    ),
-    b(
-        Transcript,
-        Char('l'),
-        NONE,
-        Action::Transcript(TranscriptAction::Right),
-        "l",
-        "scroll sideways (truncated lines)",
-    ),
-    b(
-        Transcript,
-        Char('w'),
-        NONE,
-        Action::Transcript(TranscriptAction::RawView),
-        "w",
-        "raw bytes",
-    )
-    .foot(5, "raw"),
-    b(
-        Transcript,
-        Char('/'),
-        NONE,
-        Action::Transcript(TranscriptAction::Search),
-        "/",
-        "search",
-    )
-    .foot(3, "search"),
-    b(
-        Transcript,
-        Char('n'),
-        NONE,
-        Action::Transcript(TranscriptAction::SearchNext),
-        "n",
-        "next match",
-    ),
-    b(
-        Editor,
-        Enter,
-        NONE,
-        Action::Editor(EditorAction::Send),
-        "Enter",
-        "send",
-    )
-    .foot(1, "send"),
-    b(
-        Editor,
-        Up,
-        NONE,
-        Action::Editor(EditorAction::HistoryPrev),
-        "Up",
-        "history",
-    )
-    .foot(3, "history"),
-    b(
-        Editor,
-        Down,
-        NONE,
-        Action::Editor(EditorAction::HistoryNext),
-        "Down",
-        "history",
-    ),
-    b(
-        Over,
-        Up,
-        NONE,
-        Action::Scroll(ScrollAction::Up),
-        "Up",
-        "scroll",
-    )
-    .foot(2, "scroll"),
-    b(
-        Over,
-        Down,
-        NONE,
-        Action::Scroll(ScrollAction::Down),
-        "Down",
-        "scroll",
-    ),
-    b(
-        Over,
-        Char('k'),
-        NONE,
-        Action::Scroll(ScrollAction::Up),
-        "k",
-        "scroll",
-    ),
-    b(
-        Over,
-        Char('j'),
-        NONE,
-        Action::Scroll(ScrollAction::Down),
-        "j",
-        "scroll",
-    ),
-    b(
-        Over,
-        PageUp,
-        NONE,
-        Action::Scroll(ScrollAction::PageUp),
-        "PgUp",
-        "scroll a page",
-    )
-    .foot(3, "page"),
-    b(
-        Over,
-        PageDown,
-        NONE,
-        Action::Scroll(ScrollAction::PageDown),
-        "PgDn",
-        "scroll a page",
-    ),
-    b(
-        Over,
-        Char(' '),
-        NONE,
-        Action::Scroll(ScrollAction::PageDown),
-        "Space",
-        "scroll a page",
-    ),
-    b(
-        Over,
-        Home,
-        NONE,
-        Action::Scroll(ScrollAction::Top),
-        "Home",
-        "top",
-    )
-    .foot(4, "top"),
-    b(
-        Over,
-        End,
-        NONE,
-        Action::Scroll(ScrollAction::Bottom),
-        "End",
-        "end",
-    )
-    .foot(4, "end"),
-    b(
-        Over,
-        Esc,
-        NONE,
-        Action::Scroll(ScrollAction::Close),
-        "Esc",
-        "close",
-    )
-    .foot(1, "close"),
-    b(
-        Over,
-        Char('q'),
-        NONE,
-        Action::Scroll(ScrollAction::Close),
-        "q",
-        "close",
-    ),
+    b(Transcript, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
+    b(Transcript, Up, NONE, Action::Transcript(TranscriptAction::Up), "Up", "select line").foot(1, "select"),
+    b(Transcript, Down, NONE, Action::Transcript(TranscriptAction::Down), "Down", "select line"),
+    b(Transcript, Char('k'), NONE, Action::Transcript(TranscriptAction::Up), "k", "select line"),
+    b(Transcript, Char('j'), NONE, Action::Transcript(TranscriptAction::Down), "j", "select line"),
+    b(Transcript, PageUp, NONE, Action::Transcript(TranscriptAction::PageUp), "PgUp", "scroll a page").foot(4, "page"),
+    b(Transcript, PageDown, NONE, Action::Transcript(TranscriptAction::PageDown), "PgDn", "scroll a page"),
+    b(Transcript, Home, NONE, Action::Transcript(TranscriptAction::Top), "Home", "top"),
+    b(Transcript, End, NONE, Action::Transcript(TranscriptAction::Follow), "End", "follow new lines").foot(2, "follow"),
+    b(Transcript, Char('f'), NONE, Action::Transcript(TranscriptAction::Follow), "f", "follow new lines"),
+    b(Transcript, Char('z'), NONE, Action::Transcript(TranscriptAction::Wrap), "z", "wrap / truncate long lines").foot(3, "wrap"),
+    b(Transcript, Left, NONE, Action::Transcript(TranscriptAction::Left), "Left", "scroll sideways (truncated lines)"),
+    b(Transcript, Right, NONE, Action::Transcript(TranscriptAction::Right), "Right", "scroll sideways (truncated lines)"),
+    b(Transcript, Char('h'), NONE, Action::Transcript(TranscriptAction::Left), "h", "scroll sideways (truncated lines)"),
+    b(Transcript, Char('l'), NONE, Action::Transcript(TranscriptAction::Right), "l", "scroll sideways (truncated lines)"),
+    b(Transcript, Char('w'), NONE, Action::Transcript(TranscriptAction::RawView), "w", "raw bytes").foot(5, "raw"),
+    b(Transcript, Char('/'), NONE, Action::Transcript(TranscriptAction::Search), "/", "search").foot(3, "search"),
+    b(Transcript, Char('n'), NONE, Action::Transcript(TranscriptAction::SearchNext), "n", "next match"),
+    b(Editor, Enter, NONE, Action::Editor(EditorAction::Send), "Enter", "send").foot(1, "send"),
+    b(Editor, Up, NONE, Action::Editor(EditorAction::HistoryPrev), "Up", "history").foot(3, "history"),
+    b(Editor, Down, NONE, Action::Editor(EditorAction::HistoryNext), "Down", "history"),
+    b(Over, Up, NONE, Action::Scroll(ScrollAction::Up), "Up", "scroll").foot(2, "scroll"),
+    b(Over, Down, NONE, Action::Scroll(ScrollAction::Down), "Down", "scroll"),
+    b(Over, Char('k'), NONE, Action::Scroll(ScrollAction::Up), "k", "scroll"),
+    b(Over, Char('j'), NONE, Action::Scroll(ScrollAction::Down), "j", "scroll"),
+    b(Over, PageUp, NONE, Action::Scroll(ScrollAction::PageUp), "PgUp", "scroll a page").foot(3, "page"),
+    b(Over, PageDown, NONE, Action::Scroll(ScrollAction::PageDown), "PgDn", "scroll a page"),
+    b(Over, Char(' '), NONE, Action::Scroll(ScrollAction::PageDown), "Space", "scroll a page"),
+    b(Over, Home, NONE, Action::Scroll(ScrollAction::Top), "Home", "top").foot(4, "top"),
+    b(Over, End, NONE, Action::Scroll(ScrollAction::Bottom), "End", "end").foot(4, "end"),
+    b(Over, Esc, NONE, Action::Scroll(ScrollAction::Close), "Esc", "close").foot(1, "close"),
+    b(Over, Char('q'), NONE, Action::Scroll(ScrollAction::Close), "q", "close"),
+    b(Profs, Up, NONE, Action::Profile(ProfileAction::Up), "Up", "select profile").foot(3, "select"),
+    b(Profs, Down, NONE, Action::Profile(ProfileAction::Down), "Down", "select profile"),
+    b(Profs, Char('k'), NONE, Action::Profile(ProfileAction::Up), "k", "select profile"),
+    b(Profs, Char('j'), NONE, Action::Profile(ProfileAction::Down), "j", "select profile"),
+    b(Profs, Enter, NONE, Action::Profile(ProfileAction::Use), "Enter", "use it").foot(1, "use"),
+    b(Profs, Char('n'), NONE, Action::Profile(ProfileAction::New), "n", "new profile (asks its name)").foot(2, "new"),
+    b(Profs, Char('r'), NONE, Action::Profile(ProfileAction::Rename), "r", "rename").foot(2, "rename"),
+    b(Profs, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit").foot(3, "edit"),
+    b(Profs, Char('d'), NONE, Action::Profile(ProfileAction::Duplicate), "d", "duplicate").foot(4, "dup"),
+    b(Profs, Char('D'), SHIFT, Action::Profile(ProfileAction::Delete), "D", "delete").foot(4, "del"),
+    b(Profs, Esc, NONE, Action::Profile(ProfileAction::Close), "Esc", "close").foot(1, "close"),
+    b(Profs, Char('q'), NONE, Action::Profile(ProfileAction::Close), "q", "close"),
 ];
 
 /// The action for a key in a scope: the scope's own bindings first, then the global ones
@@ -686,7 +259,7 @@ pub fn lookup(scope: Scope, key: &KeyEvent) -> Option<Action> {
                 || (bd.mods == SHIFT && matches!(key.code, KeyCode::Char(_) | KeyCode::BackTab)))
     };
     let own = BINDINGS.iter().filter(|bd| bd.scope == scope).find(matches);
-    if scope == Scope::Overlay {
+    if matches!(scope, Scope::Overlay | Scope::Profiles) {
         return own.map(|bd| bd.action);
     }
     own.or_else(|| {
@@ -748,7 +321,7 @@ pub fn hints(scope: Scope) -> Vec<Hint> {
 /// ("Up/Down"), the rest are in the help.
 pub fn footer(scope: Scope) -> Vec<Hint> {
     let mut out: Vec<Hint> = hints(scope);
-    if scope != Scope::Overlay {
+    if !matches!(scope, Scope::Overlay | Scope::Profiles) {
         out.extend(hints(Scope::Global));
     }
     out.retain(|h| h.priority > 0);
@@ -789,6 +362,7 @@ pub fn scope_name(scope: Scope) -> &'static str {
         Scope::Transcript => "Transcript",
         Scope::Editor => "Command editor",
         Scope::Overlay => "Help, capabilities, explanations (panes over the screen)",
+        Scope::Profiles => "Profile list (p)",
     }
 }
 
@@ -804,6 +378,7 @@ mod tests {
             Scope::Transcript,
             Scope::Editor,
             Scope::Overlay,
+            Scope::Profiles,
         ] {
             let keys: Vec<_> = BINDINGS
                 .iter()
@@ -855,6 +430,7 @@ mod tests {
             Scope::Transcript,
             Scope::Editor,
             Scope::Overlay,
+            Scope::Profiles,
         ] {
             let hs = hints(scope);
             let mut labels: Vec<_> = hs.iter().map(|h| h.label).collect();

@@ -49,6 +49,16 @@ pub enum NetEvent {
     ProfileDeleted {
         name: String,
     },
+    /// The config directory read again: its profiles, and those that did not load.
+    ProfilesListed {
+        profiles: Vec<(String, Profile)>,
+        errors: Vec<std::sync::Arc<crate::profile::ProfileError>>,
+    },
+    ProfileRenamed {
+        from: String,
+        to: String,
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug)]
@@ -114,5 +124,11 @@ pub enum Effect {
     },
     DeleteProfile {
         name: String,
+    },
+    /// Read the profiles in the config directory again (profiles written by hand appear).
+    ListProfiles,
+    RenameProfile {
+        from: String,
+        to: String,
     },
 }

@@ -8,7 +8,10 @@ use super::keymap::{
 };
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
-use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, Scroll, State, Toggle};
+use super::state::{
+    Focus, NameFor, Naming, Overlay, PendingAfterPassword, ProfilePicker, Refusal, Run, Scroll,
+    State, Toggle,
+};
 use super::worker::WorkerError;
 use crate::profile::Profile;
 use crate::scenario::Scenario;
@@ -338,15 +341,107 @@ fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
 
 fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
     match action {
-        ProfileAction::Next => {
-            let Some(to) = state
+        ProfileAction::List => {
+            state.overlay = Some(Overlay::Profiles(ProfilePicker {
+                selected: state.profiles.current_index(),
+                naming: None,
+            }));
+            // Profiles written by hand into the config directory appear when it is read.
+            return vec![Effect::ListProfiles];
+        }
+        ProfileAction::Edit => {
+            if let Some(p) = state.profiles.current() {
+                let text = p.profile.to_toml().unwrap_or_default();
+                let name = p.name.clone();
+                open_profile_editor(state, name, &text);
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// A key in the profile list: its own keys, or the name being typed.
+fn on_profile_list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(Overlay::Profiles(picker)) = state.overlay.as_mut() else {
+        return Vec::new();
+    };
+    if let Some(naming) = picker.naming.as_mut() {
+        match key.code {
+            KeyCode::Esc => picker.naming = None,
+            KeyCode::Backspace => {
+                naming.input.pop();
+                naming.error = None;
+            }
+            KeyCode::Enter => return name_entered(state),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                naming.input.push(c);
+                naming.error = None;
+            }
+            _ => {}
+        }
+        return Vec::new();
+    }
+    let Some(Action::Profile(action)) = lookup(Scope::Profiles, &key) else {
+        return Vec::new();
+    };
+    let n = state.profiles.len();
+    let chosen = state
+        .profiles
+        .entries
+        .get(picker.selected)
+        .map(|p| p.name.clone());
+    let ask = |purpose: NameFor, input: String| {
+        Some(Naming {
+            purpose,
+            input,
+            error: None,
+        })
+    };
+    match action {
+        ProfileAction::Up => picker.selected = picker.selected.saturating_sub(1),
+        ProfileAction::Down => {
+            if picker.selected + 1 < n {
+                picker.selected += 1;
+            }
+        }
+        ProfileAction::Close => state.overlay = None,
+        ProfileAction::New => picker.naming = ask(NameFor::New, String::new()),
+        ProfileAction::Rename => {
+            if let Some(from) = chosen {
+                picker.naming = ask(NameFor::Rename { from: from.clone() }, from);
+            }
+        }
+        ProfileAction::Duplicate => {
+            if let Some(from) = chosen {
+                let input = format!("{from}-copy");
+                picker.naming = ask(NameFor::Duplicate { from }, input);
+            }
+        }
+        ProfileAction::Delete => {
+            if let Some(name) = chosen {
+                state.overlay = Some(Overlay::ConfirmDelete { name });
+            }
+        }
+        ProfileAction::Edit => {
+            if let Some(i) = state
                 .profiles
-                .next_index()
-                .and_then(|i| state.profiles.entries.get(i))
-                .map(|p| p.name.clone())
-            else {
+                .position(chosen.as_deref().unwrap_or_default())
+            {
+                let p = &state.profiles.entries[i];
+                let text = p.profile.to_toml().unwrap_or_default();
+                let name = p.name.clone();
+                open_profile_editor(state, name, &text);
+            }
+        }
+        ProfileAction::Use => {
+            let Some(to) = chosen else {
                 return Vec::new();
             };
+            state.overlay = None;
+            if state.profiles.current().is_some_and(|p| p.name == to) {
+                return Vec::new();
+            }
             if let Some(run) = state.run.as_ref().filter(|r| r.is_active()) {
                 state.overlay = Some(Overlay::ConfirmSwitch {
                     from: run.profile.clone(),
@@ -357,33 +452,96 @@ fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
             let headline = format!("profile {to}");
             return switch_to(state, &to, headline);
         }
-        ProfileAction::Edit => {
-            if let Some(p) = state.profiles.current() {
-                let text = p.profile.to_toml().unwrap_or_default();
-                let name = p.name.clone();
-                open_profile_editor(state, name, &text);
-            }
+        ProfileAction::List => {}
+    }
+    Vec::new()
+}
+
+/// Why `name` cannot be a new profile's name, if it cannot.
+fn name_problem(state: &State, name: &str) -> Option<String> {
+    if !crate::profile::valid_name(name) {
+        return Some(crate::profile::ProfileError::BadName(name.to_string()).to_string());
+    }
+    state
+        .profiles
+        .position(name)
+        .map(|_| format!("a profile {name:?} already exists; choose another name"))
+}
+
+/// Enter on the name typed in the profile list.
+fn name_entered(state: &mut State) -> Vec<Effect> {
+    let Some(Overlay::Profiles(picker)) = state.overlay.as_ref() else {
+        return Vec::new();
+    };
+    let Some(naming) = picker.naming.as_ref() else {
+        return Vec::new();
+    };
+    let name = naming.input.trim().to_string();
+    let purpose = naming.purpose.clone();
+    if let NameFor::Rename { from } = &purpose
+        && *from == name
+    {
+        if let Some(Overlay::Profiles(p)) = state.overlay.as_mut() {
+            p.naming = None;
         }
-        ProfileAction::New => {
-            let n = state.profiles.len() + 1;
-            open_profile_editor(state, format!("new-{n}"), PROFILE_TEMPLATE);
+        return Vec::new();
+    }
+    if let Some(problem) = name_problem(state, &name) {
+        if let Some(Overlay::Profiles(p)) = state.overlay.as_mut()
+            && let Some(n) = p.naming.as_mut()
+        {
+            n.error = Some(problem);
         }
-        ProfileAction::Duplicate => {
-            if let Some(p) = state.profiles.current() {
-                let text = p.profile.to_toml().unwrap_or_default();
-                let name = format!("{}-copy", p.name);
-                open_profile_editor(state, name, &text);
-            }
+        return Vec::new();
+    }
+    match purpose {
+        NameFor::New => open_profile_editor(state, name, PROFILE_TEMPLATE),
+        NameFor::Duplicate { from } => {
+            let text = state
+                .profiles
+                .position(&from)
+                .and_then(|i| state.profiles.entries.get(i))
+                .and_then(|p| p.profile.to_toml().ok())
+                .unwrap_or_default();
+            open_profile_editor(state, name, &text);
         }
-        ProfileAction::Delete => {
-            if let Some(p) = state.profiles.current() {
-                state.overlay = Some(Overlay::ConfirmDelete {
-                    name: p.name.clone(),
-                });
+        NameFor::Rename { from } => {
+            if let Some(Overlay::Profiles(p)) = state.overlay.as_mut() {
+                p.naming = None;
             }
+            let saved = state
+                .profiles
+                .position(&from)
+                .and_then(|i| state.profiles.entries.get(i))
+                .is_some_and(|p| p.saved);
+            if saved {
+                // The file is renamed first; the list follows when the worker says it is done.
+                return vec![Effect::RenameProfile { from, to: name }];
+            }
+            renamed(state, &from, &name);
+            notice(
+                state,
+                format!("profile {from} is now {name} (in memory only)"),
+            );
         }
     }
     Vec::new()
+}
+
+/// The profile `from` is now called `to`: its verdicts and its place in the comparison go with it.
+fn renamed(state: &mut State, from: &str, to: &str) {
+    state.profiles.rename(from, to);
+    state.verdicts.rename(from, to);
+    for (name, _) in &mut state.compare {
+        if name == from {
+            *name = to.to_string();
+        }
+    }
+    if let Some(run) = state.run.as_mut()
+        && run.profile == from
+    {
+        run.profile = to.to_string();
+    }
 }
 
 fn on_editor(state: &mut State, action: EditorAction) -> Vec<Effect> {
@@ -624,6 +782,9 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.quit = true;
         return vec![Effect::Abort];
     }
+    if matches!(state.overlay, Some(Overlay::Profiles(_))) {
+        return on_profile_list_key(state, key);
+    }
     let Some(overlay) = state.overlay.as_mut() else {
         return Vec::new();
     };
@@ -644,7 +805,10 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     match overlay {
-        Overlay::Help { .. } | Overlay::Teaching { .. } | Overlay::Capabilities { .. } => {}
+        Overlay::Help { .. }
+        | Overlay::Teaching { .. }
+        | Overlay::Capabilities { .. }
+        | Overlay::Profiles(_) => {}
         Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
                 let failed = why.is_some();
@@ -725,26 +889,44 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             let name = name.clone();
             state.overlay = None;
             if key.code == KeyCode::Char('y') {
-                let saved = state.profiles.current().is_some_and(|p| p.saved);
-                // Onto the first other profile before this one goes, as a switch: its
-                // toggles, no password typed for the deleted one, the connection closed.
-                let other = state.profiles.entries.iter().position(|p| p.name != name);
-                let headline = match other.and_then(|i| state.profiles.entries.get(i)) {
-                    Some(p) => format!("profile {name} removed; now on {}", p.name),
-                    None => format!("profile {name} removed"),
-                };
-                let here = state.profiles.position(&name).unwrap_or(0);
-                let mut effects = change_profile(state, other.unwrap_or(here), headline);
-                state.profiles.remove(&name);
-                forget_verdicts(state, &name);
-                if saved {
-                    effects.push(Effect::DeleteProfile { name });
-                }
-                return effects;
+                return delete_profile(state, name);
             }
         }
     }
     Vec::new()
+}
+
+/// Deletes a profile (its file too, if it has one) and its verdicts. Deleting the current one
+/// moves to the first other profile, as a switch: its toggles, no password typed for the
+/// deleted one, the connection closed.
+fn delete_profile(state: &mut State, name: String) -> Vec<Effect> {
+    let Some(entry) = state
+        .profiles
+        .position(&name)
+        .and_then(|i| state.profiles.entries.get(i))
+    else {
+        return Vec::new();
+    };
+    let saved = entry.saved;
+    let current = state.profiles.current().is_some_and(|p| p.name == name);
+    let mut effects = Vec::new();
+    if current {
+        let other = state.profiles.entries.iter().position(|p| p.name != name);
+        let headline = match other.and_then(|i| state.profiles.entries.get(i)) {
+            Some(p) => format!("profile {name} removed; now on {}", p.name),
+            None => format!("profile {name} removed"),
+        };
+        let here = state.profiles.position(&name).unwrap_or(0);
+        effects = change_profile(state, other.unwrap_or(here), headline);
+    } else {
+        notice(state, format!("profile {name} removed"));
+    }
+    state.profiles.remove(&name);
+    forget_verdicts(state, &name);
+    if saved {
+        effects.push(Effect::DeleteProfile { name });
+    }
+    effects
 }
 
 fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
@@ -864,6 +1046,47 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             return switch_to(state, &name, headline);
         }
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
+        NetEvent::ProfilesListed { profiles, errors } => {
+            let current = state.profiles.current().map(|p| p.name.clone());
+            let chosen = match &state.overlay {
+                Some(Overlay::Profiles(p)) => state
+                    .profiles
+                    .entries
+                    .get(p.selected)
+                    .map(|e| e.name.clone()),
+                _ => None,
+            };
+            let changed = state.profiles.refresh(profiles);
+            for name in &changed {
+                forget_verdicts(state, name);
+            }
+            // The current profile was changed on disk: its settings become the toggles.
+            if let Some(p) = state.profiles.current()
+                && changed.contains(&p.name)
+            {
+                state.toggles = super::state::Toggles::from_profile(&p.profile);
+            }
+            if let Some(Overlay::Profiles(p)) = state.overlay.as_mut() {
+                let keep = chosen.or(current);
+                p.selected = keep
+                    .and_then(|n| state.profiles.position(&n))
+                    .unwrap_or(0)
+                    .min(state.profiles.len().saturating_sub(1));
+            }
+            if let Some(e) = errors.first() {
+                error(
+                    state,
+                    format!("profile not loaded (file left untouched): {e}"),
+                );
+            }
+        }
+        NetEvent::ProfileRenamed { from, to, path } => {
+            renamed(state, &from, &to);
+            notice(
+                state,
+                format!("profile {from} renamed to {to} ({})", path.display()),
+            );
+        }
     }
     Vec::new()
 }
@@ -1241,6 +1464,33 @@ mod tests {
         out
     }
 
+    /// Picks the profile after the current one in the list (p, then Up/Down, then Enter), as
+    /// the old `p` did; returns what Enter did.
+    fn next_profile(s: &mut State) -> Vec<Effect> {
+        let n = s.profiles.len();
+        let target = (s.profiles.current_index() + 1) % n.max(1);
+        let e = update(s, key(KeyCode::Char('p')));
+        assert!(matches!(e.as_slice(), [Effect::ListProfiles]), "{e:?}");
+        loop {
+            let Some(Overlay::Profiles(p)) = &s.overlay else {
+                panic!("the profile list is open: {:?}", s.overlay);
+            };
+            match p.selected.cmp(&target) {
+                std::cmp::Ordering::Less => update(s, key(KeyCode::Down)),
+                std::cmp::Ordering::Greater => update(s, key(KeyCode::Char('k'))),
+                std::cmp::Ordering::Equal => break,
+            };
+        }
+        update(s, key(KeyCode::Enter))
+    }
+
+    /// D on the current profile in the list: asks to confirm.
+    fn delete_current(s: &mut State) {
+        update(s, key(KeyCode::Char('p')));
+        update(s, shift('D'));
+        assert!(matches!(s.overlay, Some(Overlay::ConfirmDelete { .. })));
+    }
+
     /// The scenario list's row for `id`.
     fn picker_row(s: &State, id: &str) -> String {
         screen(s)
@@ -1271,13 +1521,13 @@ mod tests {
         let mut s = two_profiles();
         run_a(&mut s, Verdict::Fail);
         assert!(picker_row(&s, "unauth-relay").contains("FAIL"));
-        update(&mut s, key(KeyCode::Char('p')));
+        next_profile(&mut s);
         assert_eq!(current(&s), "q");
         let row = picker_row(&s, "unauth-relay");
         assert!(!row.contains("FAIL"), "q has run nothing yet: {row}");
         run_a(&mut s, Verdict::Pass);
         assert!(picker_row(&s, "unauth-relay").contains("PASS"));
-        update(&mut s, key(KeyCode::Char('p')));
+        next_profile(&mut s);
         assert_eq!(current(&s), "p");
         let row = picker_row(&s, "unauth-relay");
         assert!(
@@ -1294,7 +1544,7 @@ mod tests {
         run_a(&mut s, Verdict::Fail);
         let row = picker_row(&s, "unauth-relay");
         assert!(row.contains("open:FAIL"), "{row}");
-        update(&mut s, key(KeyCode::Char('p')));
+        next_profile(&mut s);
         run_a(&mut s, Verdict::Pass);
         let row = picker_row(&s, "unauth-relay");
         assert!(row.contains("open:FAIL secure:PASS"), "{row}");
@@ -1307,7 +1557,7 @@ mod tests {
             "{row}"
         );
         // A deleted profile's verdicts go with it: one made later under its name has none.
-        update(&mut s, shift('D'));
+        delete_current(&mut s);
         update(&mut s, key(KeyCode::Char('y')));
         assert_eq!(s.verdicts.get("q", "unauth-relay"), None);
         assert_eq!(s.verdicts.get("p", "unauth-relay"), Some(Verdict::Fail));
@@ -1331,7 +1581,7 @@ mod tests {
         net(&mut s, NetEvent::Idle);
         update(&mut s, key(KeyCode::Esc));
         assert_eq!(s.focus, Focus::Picker);
-        let e = update(&mut s, key(KeyCode::Char('p')));
+        let e = next_profile(&mut s);
         assert!(
             matches!(e.as_slice(), [Effect::Abort]),
             "the worker closes the old connection: {e:?}"
@@ -1370,7 +1620,7 @@ mod tests {
         );
         update(&mut s, key(KeyCode::Tab));
         assert_eq!(s.focus, Focus::Picker);
-        assert!(update(&mut s, key(KeyCode::Char('p'))).is_empty());
+        assert!(next_profile(&mut s).is_empty());
         assert_eq!(current(&s), "p");
         assert!(s.overlay.is_some());
         assert!(
@@ -1383,7 +1633,7 @@ mod tests {
         assert!(s.overlay.is_none());
         assert_eq!(current(&s), "p");
         assert_eq!(s.run.as_ref().and_then(|r| r.step()), Some(0));
-        update(&mut s, key(KeyCode::Char('p')));
+        next_profile(&mut s);
         let e = update(&mut s, key(KeyCode::Char('y')));
         assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
         assert_eq!(current(&s), "q");
@@ -1549,7 +1799,7 @@ mod tests {
         assert!(screen(&s).contains("F3 req:on"));
         assert!(s.password.is_none(), "p's password does not go to strict");
         s.password = Some(secrecy::SecretString::from("typed"));
-        update(&mut s, shift('D'));
+        delete_current(&mut s);
         let e = update(&mut s, key(KeyCode::Char('y')));
         assert!(
             matches!(e.as_slice(), [Effect::Abort, Effect::DeleteProfile { name }] if name == "strict"),
@@ -1779,16 +2029,175 @@ mod tests {
         assert!(matches!(s.overlay, Some(Overlay::Capabilities { .. })));
         update(&mut s, key(KeyCode::Esc));
         assert!(s.overlay.is_none());
-        update(&mut s, key(KeyCode::Char('a')));
-        assert!(matches!(s.overlay, Some(Overlay::ProfileEditor { .. })));
+        // A new profile: its name is asked first, and checked.
+        update(&mut s, key(KeyCode::Char('p')));
+        update(&mut s, key(KeyCode::Char('n')));
+        let naming_error = |s: &State| match &s.overlay {
+            Some(Overlay::Profiles(ProfilePicker {
+                naming: Some(n), ..
+            })) => n.error.clone(),
+            other => panic!("{other:?}"),
+        };
+        typed(&mut s, "p");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(
+            naming_error(&s).is_some_and(|e| e.contains("already exists")),
+            "{:?}",
+            naming_error(&s)
+        );
+        update(&mut s, key(KeyCode::Backspace));
+        typed(&mut s, "bad/name");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(
+            naming_error(&s).is_some_and(|e| e.contains("not a valid profile name")),
+            "{:?}",
+            naming_error(&s)
+        );
+        for _ in 0.."bad/name".len() {
+            update(&mut s, key(KeyCode::Backspace));
+        }
+        typed(&mut s, "staging");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(s.overlay, Some(Overlay::ProfileEditor { ref name, .. }) if name == "staging")
+        );
         typed(&mut s, "oops = ");
         let e = update(&mut s, ctrl('s'));
         assert!(e.is_empty(), "a broken profile is not saved");
         match &s.overlay {
             Some(Overlay::ProfileEditor {
                 error: Some(err), ..
-            }) => assert!(err.contains("new-2.toml:1:"), "{err}"),
+            }) => assert!(err.contains("staging.toml:1:"), "{err}"),
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod profile_list_tests {
+    use super::*;
+    use crate::profile::Profile;
+    use crate::tui::state::ProfileEntry;
+    use ratatui::crossterm::event::KeyEvent;
+
+    fn key(code: KeyCode) -> Message {
+        Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn entry(name: &str, saved: bool) -> ProfileEntry {
+        ProfileEntry {
+            name: name.into(),
+            profile: Profile {
+                server: format!("{name}.example:25"),
+                ..Profile::default()
+            },
+            saved,
+        }
+    }
+
+    fn state() -> State {
+        State::new(
+            vec![entry("lab-open", false), entry("mx", true)],
+            Vec::new(),
+        )
+    }
+
+    fn typed(s: &mut State, text: &str) {
+        for c in text.chars() {
+            update(s, key(KeyCode::Char(c)));
+        }
+    }
+
+    #[test]
+    fn opening_the_list_rereads_the_directory_and_shows_new_files() {
+        let mut s = state();
+        let e = update(&mut s, key(KeyCode::Char('p')));
+        assert!(matches!(e.as_slice(), [Effect::ListProfiles]), "{e:?}");
+        let by_hand = Profile {
+            server: "written.by.hand:25".into(),
+            ..Profile::default()
+        };
+        update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::ProfilesListed {
+                profiles: vec![
+                    ("by-hand".into(), by_hand),
+                    ("mx".into(), entry("mx", true).profile),
+                ],
+                errors: Vec::new(),
+            })),
+        );
+        let names: Vec<&str> = s.profiles.entries.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["lab-open", "mx", "by-hand"]);
+        // It can be picked at once.
+        update(&mut s, key(KeyCode::Down));
+        update(&mut s, key(KeyCode::Down));
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
+        assert_eq!(
+            s.profiles.current().map(|p| p.name.as_str()),
+            Some("by-hand")
+        );
+    }
+
+    #[test]
+    fn rename_asks_a_name_renames_the_file_and_keeps_the_verdicts() {
+        let mut s = state();
+        s.verdicts
+            .record("mx", "unauth-relay", crate::scenario::Verdict::Pass);
+        update(&mut s, key(KeyCode::Char('p')));
+        update(&mut s, key(KeyCode::Down));
+        update(&mut s, key(KeyCode::Char('r')));
+        for _ in 0..2 {
+            update(&mut s, key(KeyCode::Backspace));
+        }
+        // A clash is refused with a clear error, nothing renamed.
+        typed(&mut s, "lab-open");
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        match &s.overlay {
+            Some(Overlay::Profiles(ProfilePicker {
+                naming: Some(n), ..
+            })) => assert!(
+                n.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("already exists")),
+                "{:?}",
+                n.error
+            ),
+            other => panic!("{other:?}"),
+        }
+        for _ in 0.."lab-open".len() {
+            update(&mut s, key(KeyCode::Backspace));
+        }
+        typed(&mut s, "mx-prod");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::RenameProfile { from, to }] if from == "mx" && to == "mx-prod"),
+            "a saved profile's file is renamed by the worker: {e:?}"
+        );
+        update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::ProfileRenamed {
+                from: "mx".into(),
+                to: "mx-prod".into(),
+                path: "profiles/mx-prod.toml".into(),
+            })),
+        );
+        assert!(s.profiles.position("mx").is_none());
+        assert_eq!(
+            s.verdicts.get("mx-prod", "unauth-relay"),
+            Some(crate::scenario::Verdict::Pass)
+        );
+        // A profile kept in memory is renamed at once, and the comparison follows it.
+        s.compare = vec![("lab-open".into(), "open".into())];
+        update(&mut s, key(KeyCode::Up));
+        update(&mut s, key(KeyCode::Char('r')));
+        for _ in 0.."lab-open".len() {
+            update(&mut s, key(KeyCode::Backspace));
+        }
+        typed(&mut s, "practice");
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(s.profiles.position("practice").is_some());
+        assert_eq!(s.compare[0].0, "practice");
     }
 }

@@ -291,6 +291,16 @@ impl Worker {
                     Err(e) => self.error(e.into()),
                 }
             }
+            Effect::ListProfiles => match ProfileStore::from_env() {
+                Ok(store) => self.send(list_profiles(&store)),
+                Err(e) => self.error(e.into()),
+            },
+            Effect::RenameProfile { from, to } => {
+                match ProfileStore::from_env().and_then(|s| s.rename(&from, &to)) {
+                    Ok(path) => self.send(NetEvent::ProfileRenamed { from, to, path }),
+                    Err(e) => self.error(e.into()),
+                }
+            }
             Effect::DeleteProfile { name } => {
                 let result = ProfileStore::from_env()
                     .and_then(|s| s.path(&name))
@@ -530,7 +540,64 @@ impl Worker {
     }
 }
 
+/// The profiles of a config directory as it is now, for the profile list.
+pub fn list_profiles(store: &ProfileStore) -> NetEvent {
+    match store.list() {
+        Ok(list) => {
+            let mut profiles = Vec::new();
+            let mut errors = Vec::new();
+            for (name, p) in list {
+                match p {
+                    Ok(p) => profiles.push((name, p)),
+                    Err(e) => errors.push(Arc::new(e)),
+                }
+            }
+            NetEvent::ProfilesListed { profiles, errors }
+        }
+        Err(e) => NetEvent::ProfilesListed {
+            profiles: Vec::new(),
+            errors: vec![Arc::new(e)],
+        },
+    }
+}
+
 /// Steps recorded so far in the current session.
 fn st_len(d: &Driver) -> usize {
     d.stepper.as_ref().map_or(0, |s| s.results().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_list_reads_the_directory_as_it_is_now() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = ProfileStore::new(dir.path());
+        let names = |ev: NetEvent| match ev {
+            NetEvent::ProfilesListed { profiles, errors } => (
+                profiles.into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                errors.len(),
+            ),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            names(list_profiles(&store)),
+            (vec![], 0),
+            "no directory yet"
+        );
+        std::fs::create_dir_all(store.dir()).expect("mkdir");
+        std::fs::write(
+            store.dir().join("by-hand.toml"),
+            "server = \"mx.example.com:25\"\n",
+        )
+        .expect("write");
+        std::fs::write(store.dir().join("broken.toml"), "server = ").expect("write");
+        let (found, errors) = names(list_profiles(&store));
+        assert_eq!(found, vec!["by-hand".to_string()]);
+        assert_eq!(
+            errors, 1,
+            "the broken file is reported, not dropped silently"
+        );
+    }
 }

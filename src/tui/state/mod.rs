@@ -22,7 +22,7 @@ use crate::scenario::Scenario;
 use crate::smtp::auth::Mechanism;
 use crate::transcript::Entry;
 pub use editor::Editor;
-pub use profiles::{ProfileEntry, Profiles};
+pub use profiles::{NameFor, Naming, ProfileEntry, ProfilePicker, Profiles};
 pub use run::{Phase, Refusal, Run, StepView};
 pub use scroll::Scroll;
 pub use toggles::{TOGGLES, Toggle, ToggleSpec, Toggles};
@@ -62,6 +62,8 @@ pub enum Overlay {
     ConfirmDelete {
         name: String,
     },
+    /// The profiles: pick one, create, rename, duplicate, edit, delete.
+    Profiles(ProfilePicker),
     /// Switching profile would abort the run in progress: asked first.
     ConfirmSwitch {
         from: String,

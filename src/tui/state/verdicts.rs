@@ -23,6 +23,20 @@ impl Verdicts {
             .copied()
     }
 
+    /// The profile was renamed: its verdicts are still its own.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        let moved: Vec<_> = self
+            .last
+            .iter()
+            .filter(|((p, _), _)| p == from)
+            .map(|((_, s), v)| (s.clone(), *v))
+            .collect();
+        self.forget(from);
+        for (scenario, v) in moved {
+            self.last.insert((to.to_string(), scenario), v);
+        }
+    }
+
     /// Drops the profile's verdicts: it was deleted, or now points somewhere else, and a
     /// profile of that name made later starts with none.
     pub fn forget(&mut self, profile: &str) {

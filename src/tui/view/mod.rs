@@ -3,6 +3,7 @@
 mod fit;
 mod overlay;
 mod picker;
+mod profiles;
 mod status;
 mod transcript;
 mod verdict;
@@ -192,6 +193,7 @@ fn render_meaning(known: bool, text: &str, frame: &mut Frame, area: Rect, theme:
 fn render_footer(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let scope = match state.focus {
         _ if state.overlay.as_ref().is_some_and(Overlay::scrolls) => Scope::Overlay,
+        _ if matches!(state.overlay, Some(Overlay::Profiles(_))) => Scope::Profiles,
         Focus::Picker => Scope::Picker,
         Focus::Transcript => Scope::Transcript,
         Focus::Editor => Scope::Editor,

@@ -13,7 +13,7 @@ use crate::tui::keymap::{Scope, hints, scope_name};
 use crate::tui::state::{Overlay, Scroll, State};
 use crate::tui::wrap::{self, width};
 
-fn centered(area: Rect, pct_x: u16, pct_y: u16) -> Rect {
+pub fn centered(area: Rect, pct_x: u16, pct_y: u16) -> Rect {
     let v = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
@@ -82,6 +82,7 @@ pub fn help_text(state: &State) -> Vec<Row> {
         Scope::Picker,
         Scope::Transcript,
         Scope::Editor,
+        Scope::Profiles,
         Scope::Overlay,
     ] {
         out.push(Row::plain(format!("{}:", scope_name(scope))));
@@ -315,6 +316,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         return;
     };
     match overlay {
+        Overlay::Profiles(picker) => super::profiles::render(state, picker, frame, area, theme),
         Overlay::Help { scroll } => {
             let rows = help_text(state);
             text_pane(frame, centered(area, 90, 90), " Help ", &rows, scroll);
