@@ -635,3 +635,77 @@ fn the_verdict_says_why_once_and_keeps_the_steps_in_view() {
         );
     }
 }
+
+/// The first run as a class would do it: A stepped on lab-open, then on lab-secure.
+fn first_run() -> State {
+    let mut s = compared();
+    s.verdicts = Default::default();
+    for (replies, verdict, reason) in [
+        (
+            ["250 2.1.0 Ok", "250 2.1.5 Ok"],
+            smtpscope::scenario::Verdict::Fail,
+            "RCPT TO:<relay-test@elsewhere.example.org> — 250 2.1.5 Ok: expected rejected by policy (5xx, not 5.1.x)",
+        ),
+        (
+            [
+                "250 2.1.0 Ok",
+                "554 5.7.1 <relay-test@elsewhere.example.org>: Relay access denied",
+            ],
+            smtpscope::scenario::Verdict::Pass,
+            "RCPT TO:<relay-test@elsewhere.example.org> — 554 5.7.1 Relay access denied",
+        ),
+    ] {
+        next_profile(&mut s);
+        net(&mut s, NetEvent::Idle);
+        key(&mut s, KeyCode::Enter);
+        for (index, reply) in replies.into_iter().enumerate() {
+            let v = if index == 1 {
+                verdict
+            } else {
+                smtpscope::scenario::Verdict::Pass
+            };
+            net(
+                &mut s,
+                NetEvent::Step {
+                    index,
+                    result: smtpscope::scenario::StepResult {
+                        name: None,
+                        command: "X".into(),
+                        expected: "x".into(),
+                        reply: Some(smtpscope::scenario::runner::ReplySummary {
+                            code: None,
+                            enhanced: None,
+                            text: reply.into(),
+                        }),
+                        verdict: v,
+                        reason: String::new(),
+                        elapsed_ms: 1,
+                        role: smtpscope::scenario::model::Role::Probe,
+                        note: None,
+                    },
+                },
+            );
+        }
+        net(
+            &mut s,
+            NetEvent::Done {
+                verdict,
+                reason: reason.into(),
+            },
+        );
+    }
+    s
+}
+
+#[test]
+fn compare_view_puts_the_two_labs_side_by_side() {
+    let mut s = first_run();
+    key(&mut s, KeyCode::Char('v'));
+    both_sizes!("compare_view", s);
+    let screen = rows(&draw(&s, 120, 35)).join("\n");
+    assert!(
+        screen.contains("lab-secure —") && screen.contains("lab-open —"),
+        "{screen}"
+    );
+    assert!(screen.contains("≠"), "{screen}");
+}

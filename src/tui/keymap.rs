@@ -49,6 +49,9 @@ pub enum ScrollAction {
     Top,
     Bottom,
     Close,
+    /// The compare view: another profile on the right.
+    Previous,
+    Next,
 }
 
 /// A pane opened over the main screen.
@@ -57,6 +60,7 @@ pub enum Modal {
     Help,
     Teaching,
     Capabilities,
+    Compare,
 }
 
 /// The scenario run, or the connection under it.
@@ -203,6 +207,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Picker, Char('c'), NONE, Action::Open(Modal::Capabilities), "c", "capabilities").foot(5, "caps"),
     b(Picker, Char('p'), NONE, Action::Profile(ProfileAction::List), "p", "profiles (pick, add, rename…)").foot(3, "profiles"),
     b(Picker, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit profile"),
+    b(Picker, Char('v'), NONE, Action::Open(Modal::Compare), "v", "compare two profiles' runs").foot(4, "compare"),
     b(Transcript, Char('q'), NONE, Action::Quit, "q", "quit"),
     b(Transcript, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
     b(Transcript, Up, NONE, Action::Transcript(TranscriptAction::Up), "Up", "select line").foot(1, "select"),
@@ -236,6 +241,10 @@ pub const BINDINGS: &[Binding] = &[
     b(Over, End, NONE, Action::Scroll(ScrollAction::Bottom), "End", "end").foot(4, "end"),
     b(Over, Esc, NONE, Action::Scroll(ScrollAction::Close), "Esc", "close").foot(1, "close"),
     b(Over, Char('q'), NONE, Action::Scroll(ScrollAction::Close), "q", "close"),
+    b(Over, Left, NONE, Action::Scroll(ScrollAction::Previous), "Left", "compare with another profile (compare view)").foot(2, "other profile"),
+    b(Over, Right, NONE, Action::Scroll(ScrollAction::Next), "Right", "compare with another profile (compare view)"),
+    b(Over, Char('h'), NONE, Action::Scroll(ScrollAction::Previous), "h", "compare with another profile (compare view)"),
+    b(Over, Char('l'), NONE, Action::Scroll(ScrollAction::Next), "l", "compare with another profile (compare view)"),
     b(Profs, Up, NONE, Action::Profile(ProfileAction::Up), "Up", "select profile").foot(3, "select"),
     b(Profs, Down, NONE, Action::Profile(ProfileAction::Down), "Down", "select profile"),
     b(Profs, Char('k'), NONE, Action::Profile(ProfileAction::Up), "k", "select profile"),

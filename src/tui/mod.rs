@@ -348,7 +348,10 @@ pub fn run(opts: TuiOptions) -> u8 {
                 Err(e) => notices.push(format!("practice lab did not start: {e}")),
             }
         }
-        welcome = Some("Welcome! lab-open is an open relay, lab-secure is not: run A on both (Enter) and compare; p switches profile, F1 help.".to_string());
+        welcome = Some(
+            "Welcome: lab-open is an open relay, lab-secure is not. Run A on each; v compares."
+                .to_string(),
+        );
     }
     let mut state = State::new(profiles, catalogue);
     if let Some(name) = &opts.profile {

@@ -230,8 +230,50 @@ fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
         Modal::Capabilities => Overlay::Capabilities {
             scroll: Scroll::default(),
         },
+        Modal::Compare => {
+            let Some(other) = compare_partner(state) else {
+                notice(state, "only one profile: p adds another to compare with");
+                return Vec::new();
+            };
+            Overlay::Compare {
+                other,
+                scroll: Scroll::default(),
+            }
+        }
     });
     Vec::new()
+}
+
+/// Whom to compare the current profile with: its partner in the first-run comparison
+/// (lab-open with lab-secure), else the next profile that ran the selected scenario, else
+/// the next profile.
+fn compare_partner(state: &State) -> Option<String> {
+    let current = state.profiles.current()?.name.clone();
+    if state.compare.iter().any(|(n, _)| *n == current)
+        && let Some((n, _)) = state.compare.iter().find(|(n, _)| *n != current)
+    {
+        return Some(n.clone());
+    }
+    let others = other_profiles(state, &current);
+    let scenario = state.selected_scenario().map(|s| s.id.clone());
+    others
+        .iter()
+        .find(|n| {
+            scenario
+                .as_ref()
+                .is_some_and(|id| state.verdicts.run(n, id).is_some())
+        })
+        .or(others.first())
+        .cloned()
+}
+
+/// The profiles other than `current`, starting after it and wrapping around.
+fn other_profiles(state: &State, current: &str) -> Vec<String> {
+    let names: Vec<&String> = state.profiles.entries.iter().map(|p| &p.name).collect();
+    let at = names.iter().position(|n| *n == current).unwrap_or(0);
+    (1..names.len())
+        .map(|k| names[(at + k) % names.len()].clone())
+        .collect()
 }
 
 fn on_toggle(state: &mut State, toggle: Toggle) -> Vec<Effect> {
@@ -800,6 +842,28 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 ScrollAction::Top => scroll.top(),
                 ScrollAction::Bottom => scroll.bottom(),
                 ScrollAction::Close => state.overlay = None,
+                ScrollAction::Previous | ScrollAction::Next => {
+                    let forward = a == ScrollAction::Next;
+                    let current = state.profiles.current().map(|p| p.name.clone());
+                    if let (Some(Overlay::Compare { other, .. }), Some(current)) =
+                        (state.overlay.as_ref(), current)
+                    {
+                        let others = other_profiles(state, &current);
+                        let at = others.iter().position(|n| n == other).unwrap_or(0);
+                        let n = others.len().max(1);
+                        let next = if forward {
+                            (at + 1) % n
+                        } else {
+                            (at + n - 1) % n
+                        };
+                        if let Some(name) = others.get(next).cloned() {
+                            state.overlay = Some(Overlay::Compare {
+                                other: name,
+                                scroll: Scroll::default(),
+                            });
+                        }
+                    }
+                }
             }
         }
         return Vec::new();
@@ -808,6 +872,7 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Overlay::Help { .. }
         | Overlay::Teaching { .. }
         | Overlay::Capabilities { .. }
+        | Overlay::Compare { .. }
         | Overlay::Profiles(_) => {}
         Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
@@ -976,9 +1041,15 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             state.secret_retry = None;
             if let Some(run) = state.run.as_mut() {
                 run.finish(verdict, reason.clone());
-                state
-                    .verdicts
-                    .record(&run.profile, &run.scenario.id, verdict);
+                state.verdicts.record_run(
+                    &run.profile,
+                    &run.scenario.id,
+                    super::state::LastRun {
+                        verdict,
+                        reason: reason.clone(),
+                        steps: run.steps.clone(),
+                    },
+                );
             }
             state.editor.clear();
             state.focus = Focus::Picker;
@@ -1968,6 +2039,40 @@ mod tests {
         update(&mut s, key(KeyCode::Char('z')));
         assert!(s.transcript.wrap);
         assert_eq!(s.transcript.hscroll, 0, "wrapping again starts at the left");
+    }
+
+    #[test]
+    fn v_compares_with_the_partner_and_left_right_pick_another() {
+        let mut s = two_profiles();
+        let third = s.profiles.entries[0].clone();
+        s.profiles.entries.push(ProfileEntry {
+            name: "r".into(),
+            ..third
+        });
+        s.compare = vec![("p".into(), "open".into()), ("q".into(), "secure".into())];
+        update(&mut s, key(KeyCode::Char('v')));
+        let other = |s: &State| match &s.overlay {
+            Some(Overlay::Compare { other, .. }) => other.clone(),
+            o => panic!("{o:?}"),
+        };
+        assert_eq!(other(&s), "q", "the first-run partner");
+        update(&mut s, key(KeyCode::Right));
+        assert_eq!(other(&s), "r");
+        update(&mut s, key(KeyCode::Char('l')));
+        assert_eq!(other(&s), "q", "wraps around, never the current profile");
+        update(&mut s, key(KeyCode::Char('h')));
+        assert_eq!(other(&s), "r");
+        update(&mut s, key(KeyCode::Esc));
+        assert!(s.overlay.is_none());
+        // Alone, there is nothing to compare with: said, not an empty pane.
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Char('v')));
+        assert!(s.overlay.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("only one profile"))
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use run::{Phase, Refusal, Run, StepView};
 pub use scroll::Scroll;
 pub use toggles::{TOGGLES, Toggle, ToggleSpec, Toggles};
 pub use transcript_view::TranscriptView;
-pub use verdicts::Verdicts;
+pub use verdicts::{LastRun, Verdicts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -64,6 +64,12 @@ pub enum Overlay {
     },
     /// The profiles: pick one, create, rename, duplicate, edit, delete.
     Profiles(ProfilePicker),
+    /// The selected scenario's last run on two profiles, step by step, side by side: the
+    /// current profile on the left, `other` on the right.
+    Compare {
+        other: String,
+        scroll: Scroll,
+    },
     /// Switching profile would abort the run in progress: asked first.
     ConfirmSwitch {
         from: String,
@@ -77,7 +83,8 @@ impl Overlay {
         match self {
             Overlay::Help { scroll }
             | Overlay::Teaching { scroll }
-            | Overlay::Capabilities { scroll } => Some(scroll),
+            | Overlay::Capabilities { scroll }
+            | Overlay::Compare { scroll, .. } => Some(scroll),
             _ => None,
         }
     }
@@ -85,7 +92,10 @@ impl Overlay {
     pub fn scrolls(&self) -> bool {
         matches!(
             self,
-            Overlay::Help { .. } | Overlay::Teaching { .. } | Overlay::Capabilities { .. }
+            Overlay::Help { .. }
+                | Overlay::Teaching { .. }
+                | Overlay::Capabilities { .. }
+                | Overlay::Compare { .. }
         )
     }
 }

@@ -1,5 +1,6 @@
 //! Drawing: one file per pane. Nothing here changes state or does I/O.
 
+mod compare;
 mod fit;
 mod overlay;
 mod picker;

@@ -317,6 +317,9 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     };
     match overlay {
         Overlay::Profiles(picker) => super::profiles::render(state, picker, frame, area, theme),
+        Overlay::Compare { other, scroll } => {
+            super::compare::render(state, other, scroll, frame, area, theme)
+        }
         Overlay::Help { scroll } => {
             let rows = help_text(state);
             text_pane(frame, centered(area, 90, 90), " Help ", &rows, scroll);
