@@ -17,6 +17,9 @@ use smtpscope::tui::state::{ProfileEntry, State};
 use smtpscope::tui::update::update;
 use smtpscope::tui::view::{Theme, view};
 
+#[path = "common/svg.rs"]
+mod svg;
+
 fn base() -> State {
     let profile = Profile::parse(
         "server = \"mx.example.com:25\"\nhelo = \"probe.test\"\n[auth]\nmechanism = \"plain\"\nusername = \"bob\"\npassword_env = \"PW\"\n[relay]\nlocal_recipient = \"postmaster@example.com\"\n",
@@ -708,4 +711,112 @@ fn compare_view_puts_the_two_labs_side_by_side() {
         "{screen}"
     );
     assert!(screen.contains("≠"), "{screen}");
+}
+
+/// The README's pictures, drawn from the same buffers as the snapshots. With
+/// `UPDATE_SCREENSHOTS=1` they are written to docs/screenshots/; otherwise the test fails when
+/// a file differs from what the code draws now, so the README never shows an old screen.
+#[test]
+fn readme_screenshots() {
+    // A on an open relay: the transcript, the verdict and the reply code explained.
+    let mut stepped_fail = failed();
+    stepped_fail.profiles.entries[0].name = "lab-open".into();
+    stepped_fail.profiles.entries[0].saved = false;
+    stepped_fail.profiles.entries[0].profile.server = "127.0.0.1:40539".into();
+    for e in [
+        received(
+            0,
+            false,
+            b"220 mail.lab.example ESMTP smtpscope practice lab (open relay)\r\n",
+        ),
+        sent(1, false, "EHLO probe.test"),
+        received(
+            2,
+            false,
+            b"250-mail.lab.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+        ),
+        sent(3, false, "STARTTLS"),
+        received(4, false, b"220 2.0.0 Ready to start TLS\r\n"),
+        entry(
+            9,
+            true,
+            EntryKind::Event(Event::TlsEstablished(Box::new(tls_info()))),
+        ),
+        sent(10, true, "EHLO probe.test"),
+        received(
+            11,
+            true,
+            b"250-mail.lab.example\r\n250 AUTH PLAIN LOGIN\r\n",
+        ),
+        sent(900, true, "MAIL FROM:<relay-test@outside.example.net>"),
+        received(901, true, b"250 2.1.0 Ok\r\n"),
+        sent(1500, true, "RCPT TO:<relay-test@elsewhere.example.org>"),
+        received(1501, true, b"250 2.1.5 Ok\r\n"),
+        sent(1502, true, "QUIT"),
+        received(1503, true, b"221 2.0.0 Bye\r\n"),
+    ] {
+        net(&mut stepped_fail, NetEvent::Entry(e));
+    }
+    stepped_fail.verdicts.record(
+        "lab-open",
+        "unauth-relay",
+        smtpscope::scenario::Verdict::Fail,
+    );
+    key(&mut stepped_fail, KeyCode::Tab);
+    // The RCPT's reply, explained in the strip above the editor.
+    for _ in 0..2 {
+        key(&mut stepped_fail, KeyCode::Up);
+    }
+    let mut compare = first_run();
+    key(&mut compare, KeyCode::Char('v'));
+    let mut caps = connected();
+    key(&mut caps, KeyCode::Char('c'));
+    let mut profiles = first_run();
+    key(&mut profiles, KeyCode::Char('p'));
+    let shots: Vec<(&str, &str, State)> = vec![
+        (
+            "first-run",
+            "The first run: scenario A on lab-open and lab-secure, side by side",
+            first_run(),
+        ),
+        (
+            "session",
+            "Scenario A stepped on the open relay: transcript, verdict, reply code explained",
+            stepped_fail,
+        ),
+        (
+            "compare",
+            "The compare view: one scenario's steps on two profiles",
+            compare,
+        ),
+        (
+            "capabilities",
+            "Capabilities before and after TLS, with what TLS changed marked",
+            caps,
+        ),
+        (
+            "profiles",
+            "The profile list: name, server and last verdicts",
+            profiles,
+        ),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    let update = std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for (name, title, state) in &shots {
+        let t = draw(state, 120, 35);
+        let picture = svg::render(t.backend().buffer(), title);
+        let path = dir.join(format!("{name}.svg"));
+        if update {
+            std::fs::create_dir_all(&dir).expect("mkdir docs/screenshots");
+            std::fs::write(&path, &picture).expect("write screenshot");
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(picture.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "README screenshots differ from what the code draws: {stale:?}\n\
+         regenerate them with: UPDATE_SCREENSHOTS=1 cargo test --test tui_screens readme_screenshots"
+    );
 }

@@ -17,6 +17,8 @@ pub enum Scope {
     Overlay,
     /// The profile list.
     Profiles,
+    /// The compare view, on top of the keys of a pane over the screen.
+    Compare,
 }
 
 /// What a key does, grouped by what it acts on: `update` hands each group to its own handler.
@@ -241,10 +243,10 @@ pub const BINDINGS: &[Binding] = &[
     b(Over, End, NONE, Action::Scroll(ScrollAction::Bottom), "End", "end").foot(4, "end"),
     b(Over, Esc, NONE, Action::Scroll(ScrollAction::Close), "Esc", "close").foot(1, "close"),
     b(Over, Char('q'), NONE, Action::Scroll(ScrollAction::Close), "q", "close"),
-    b(Over, Left, NONE, Action::Scroll(ScrollAction::Previous), "Left", "compare with another profile (compare view)").foot(2, "other profile"),
-    b(Over, Right, NONE, Action::Scroll(ScrollAction::Next), "Right", "compare with another profile (compare view)"),
-    b(Over, Char('h'), NONE, Action::Scroll(ScrollAction::Previous), "h", "compare with another profile (compare view)"),
-    b(Over, Char('l'), NONE, Action::Scroll(ScrollAction::Next), "l", "compare with another profile (compare view)"),
+    b(Scope::Compare, Left, NONE, Action::Scroll(ScrollAction::Previous), "Left", "another profile on the right").foot(2, "other profile"),
+    b(Scope::Compare, Right, NONE, Action::Scroll(ScrollAction::Next), "Right", "another profile on the right"),
+    b(Scope::Compare, Char('h'), NONE, Action::Scroll(ScrollAction::Previous), "h", "another profile on the right"),
+    b(Scope::Compare, Char('l'), NONE, Action::Scroll(ScrollAction::Next), "l", "another profile on the right"),
     b(Profs, Up, NONE, Action::Profile(ProfileAction::Up), "Up", "select profile").foot(3, "select"),
     b(Profs, Down, NONE, Action::Profile(ProfileAction::Down), "Down", "select profile"),
     b(Profs, Char('k'), NONE, Action::Profile(ProfileAction::Up), "k", "select profile"),
@@ -268,8 +270,15 @@ pub fn lookup(scope: Scope, key: &KeyEvent) -> Option<Action> {
                 || (bd.mods == SHIFT && matches!(key.code, KeyCode::Char(_) | KeyCode::BackTab)))
     };
     let own = BINDINGS.iter().filter(|bd| bd.scope == scope).find(matches);
-    if matches!(scope, Scope::Overlay | Scope::Profiles) {
-        return own.map(|bd| bd.action);
+    match scope {
+        Scope::Overlay | Scope::Profiles => return own.map(|bd| bd.action),
+        // The compare view also scrolls and closes like any pane.
+        Scope::Compare => {
+            return own
+                .map(|bd| bd.action)
+                .or_else(|| lookup(Scope::Overlay, key));
+        }
+        _ => {}
     }
     own.or_else(|| {
         BINDINGS
@@ -330,8 +339,10 @@ pub fn hints(scope: Scope) -> Vec<Hint> {
 /// ("Up/Down"), the rest are in the help.
 pub fn footer(scope: Scope) -> Vec<Hint> {
     let mut out: Vec<Hint> = hints(scope);
-    if !matches!(scope, Scope::Overlay | Scope::Profiles) {
-        out.extend(hints(Scope::Global));
+    match scope {
+        Scope::Overlay | Scope::Profiles => {}
+        Scope::Compare => out.extend(hints(Scope::Overlay)),
+        _ => out.extend(hints(Scope::Global)),
     }
     out.retain(|h| h.priority > 0);
     for h in &mut out {
@@ -372,6 +383,7 @@ pub fn scope_name(scope: Scope) -> &'static str {
         Scope::Editor => "Command editor",
         Scope::Overlay => "Help, capabilities, explanations (panes over the screen)",
         Scope::Profiles => "Profile list (p)",
+        Scope::Compare => "Compare view (v)",
     }
 }
 
@@ -388,6 +400,7 @@ mod tests {
             Scope::Editor,
             Scope::Overlay,
             Scope::Profiles,
+            Scope::Compare,
         ] {
             let keys: Vec<_> = BINDINGS
                 .iter()
@@ -440,6 +453,7 @@ mod tests {
             Scope::Editor,
             Scope::Overlay,
             Scope::Profiles,
+            Scope::Compare,
         ] {
             let hs = hints(scope);
             let mut labels: Vec<_> = hs.iter().map(|h| h.label).collect();

@@ -830,10 +830,15 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let Some(overlay) = state.overlay.as_mut() else {
         return Vec::new();
     };
+    let scope = if matches!(overlay, Overlay::Compare { .. }) {
+        Scope::Compare
+    } else {
+        Scope::Overlay
+    };
     if let Some(scroll) = overlay.scroll_mut() {
         // The transcript's keys; Esc or q closes; anything else is ignored, so that a key
         // pressed to scroll never closes the pane by surprise.
-        if let Some(Action::Scroll(a)) = lookup(Scope::Overlay, &key) {
+        if let Some(Action::Scroll(a)) = lookup(scope, &key) {
             match a {
                 ScrollAction::Up => scroll.up(1),
                 ScrollAction::Down => scroll.down(1),

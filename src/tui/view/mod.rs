@@ -193,6 +193,7 @@ fn render_meaning(known: bool, text: &str, frame: &mut Frame, area: Rect, theme:
 
 fn render_footer(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let scope = match state.focus {
+        _ if matches!(state.overlay, Some(Overlay::Compare { .. })) => Scope::Compare,
         _ if state.overlay.as_ref().is_some_and(Overlay::scrolls) => Scope::Overlay,
         _ if matches!(state.overlay, Some(Overlay::Profiles(_))) => Scope::Profiles,
         Focus::Picker => Scope::Picker,

@@ -84,6 +84,7 @@ pub fn help_text(state: &State) -> Vec<Row> {
         Scope::Editor,
         Scope::Profiles,
         Scope::Overlay,
+        Scope::Compare,
     ] {
         out.push(Row::plain(format!("{}:", scope_name(scope))));
         let hints = hints(scope);
