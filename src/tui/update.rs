@@ -25,9 +25,12 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
         Message::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Message::Key(key) => on_key(state, key),
         Message::Mouse(m) => {
-            match m.kind {
-                MouseEventKind::ScrollUp => state.transcript.scroll_up(3),
-                MouseEventKind::ScrollDown => state.transcript.scroll_down(3),
+            // The wheel scrolls the pane over the screen when there is one.
+            match (m.kind, state.overlay.as_mut().and_then(Overlay::scroll_mut)) {
+                (MouseEventKind::ScrollUp, Some(s)) => s.up(3),
+                (MouseEventKind::ScrollDown, Some(s)) => s.down(3),
+                (MouseEventKind::ScrollUp, None) => state.transcript.scroll_up(3),
+                (MouseEventKind::ScrollDown, None) => state.transcript.scroll_down(3),
                 _ => {}
             }
             Vec::new()
@@ -2132,6 +2135,23 @@ mod tests {
         }
         update(&mut s, key(KeyCode::Char('x')));
         assert!(s.overlay.is_some(), "an unbound key closes nothing");
+        // The wheel scrolls the help, not the transcript behind it.
+        let wheel = |kind| {
+            Message::Mouse(ratatui::crossterm::event::MouseEvent {
+                kind,
+                column: 0,
+                row: 0,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        update(&mut s, wheel(MouseEventKind::ScrollUp));
+        assert!(s.transcript.follow, "the transcript did not move");
+        update(&mut s, key(KeyCode::Home));
+        update(&mut s, wheel(MouseEventKind::ScrollDown));
+        match &s.overlay {
+            Some(Overlay::Help { scroll }) => assert_eq!(scroll.pos(), 3),
+            o => panic!("{o:?}"),
+        }
         update(&mut s, key(KeyCode::Char('q')));
         assert!(s.overlay.is_none());
         update(&mut s, key(KeyCode::Char('c')));

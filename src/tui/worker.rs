@@ -351,7 +351,8 @@ impl Worker {
             let helo = resolve(target).map_or_else(|_| crate::target::default_helo(), |r| r.helo);
             self.send(NetEvent::Suggest {
                 command: format!("EHLO {helo}"),
-                why: "TLS is up: RFC 3207 requires a new EHLO, ready in the editor (edit it or press Enter)".into(),
+                why: "TLS is up: RFC 3207 requires a new EHLO; it is in the editor, Enter sends it"
+                    .into(),
             });
         }
         result.map_err(WorkerError::from)
