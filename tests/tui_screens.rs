@@ -344,6 +344,30 @@ fn capabilities_scroll_to_after_tls_with_changes_marked() {
 }
 
 #[test]
+fn tls_details_wrap_under_their_field() {
+    let mut s = connected();
+    if let Some(t) = s.conn.tls.as_mut() {
+        t.chain = vec![smtpscope::tls_info::CertSummary {
+            subject: "CN=mx.example.com".into(),
+            issuer: "CN=Example Issuing CA, O=Example Trust Services, C=US".into(),
+            sans: vec![
+                "mx.example.com".into(),
+                "mail.example.com".into(),
+                "smtp.example.com".into(),
+            ],
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: "2027-01-01T00:00:00Z".into(),
+            sha256: "3f:a1:5c:0e:91:22:7b:4d:aa:10:fe:2c:88:61:d3:05:77:e4:19:b6:2a:c9:5f:70:13:8e:d2:4b:60:af:39:c1".into(),
+        }];
+    }
+    key(&mut s, KeyCode::Char('t'));
+    both_sizes!("tls_details", s);
+    let screen = rows(&draw(&s, 80, 24)).join("\n");
+    assert!(screen.contains("TLS13_AES_256_GCM_SHA384"), "{screen}");
+    assert!(screen.contains("verified for mx.example.com"), "{screen}");
+}
+
+#[test]
 fn help_scrolled_down_stays_open() {
     let mut s = base();
     key(&mut s, KeyCode::F(1));

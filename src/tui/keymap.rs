@@ -63,6 +63,7 @@ pub enum Modal {
     Teaching,
     Capabilities,
     Compare,
+    Tls,
 }
 
 /// The scenario run, or the connection under it.
@@ -207,6 +208,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Picker, Char('s'), NONE, Action::Run(RunAction::Skip), "s", "skip step"),
     b(Picker, Char('i'), NONE, Action::Open(Modal::Teaching), "i", "why / how to fix").foot(2, "why"),
     b(Picker, Char('c'), NONE, Action::Open(Modal::Capabilities), "c", "capabilities").foot(5, "caps"),
+    b(Picker, Char('t'), NONE, Action::Open(Modal::Tls), "t", "TLS session and certificate chain"),
     b(Picker, Char('p'), NONE, Action::Profile(ProfileAction::List), "p", "profiles (pick, add, rename…)").foot(3, "profiles"),
     b(Picker, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit profile"),
     b(Picker, Char('v'), NONE, Action::Open(Modal::Compare), "v", "compare two profiles' runs").foot(4, "compare"),

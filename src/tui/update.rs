@@ -233,6 +233,9 @@ fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
         Modal::Capabilities => Overlay::Capabilities {
             scroll: Scroll::default(),
         },
+        Modal::Tls => Overlay::Tls {
+            scroll: Scroll::default(),
+        },
         Modal::Compare => {
             let Some(other) = compare_partner(state) else {
                 notice(state, "only one profile: p adds another to compare with");
@@ -880,6 +883,7 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Overlay::Help { .. }
         | Overlay::Teaching { .. }
         | Overlay::Capabilities { .. }
+        | Overlay::Tls { .. }
         | Overlay::Compare { .. }
         | Overlay::Profiles(_) => {}
         Overlay::Password { field, then, why } => match key.code {

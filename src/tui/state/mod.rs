@@ -48,6 +48,10 @@ pub enum Overlay {
     Capabilities {
         scroll: Scroll,
     },
+    /// The TLS session and the certificate chain as sent.
+    Tls {
+        scroll: Scroll,
+    },
     Password {
         field: MaskedInput,
         then: PendingAfterPassword,
@@ -84,6 +88,7 @@ impl Overlay {
             Overlay::Help { scroll }
             | Overlay::Teaching { scroll }
             | Overlay::Capabilities { scroll }
+            | Overlay::Tls { scroll }
             | Overlay::Compare { scroll, .. } => Some(scroll),
             _ => None,
         }
@@ -95,6 +100,7 @@ impl Overlay {
             Overlay::Help { .. }
                 | Overlay::Teaching { .. }
                 | Overlay::Capabilities { .. }
+                | Overlay::Tls { .. }
                 | Overlay::Compare { .. }
         )
     }

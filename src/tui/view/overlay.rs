@@ -238,6 +238,85 @@ pub fn capabilities_text(state: &State, theme: Theme) -> Vec<Row> {
     out
 }
 
+/// The TLS session of the connection and the certificate chain the server sent.
+pub fn tls_text(state: &State, theme: Theme) -> Vec<Row> {
+    let Some(t) = &state.conn.tls else {
+        return vec![Row::plain(
+            "No TLS on this connection (yet): run a scenario, or type STARTTLS (F2 chooses STARTTLS or implicit TLS).",
+        )];
+    };
+    let field = |k: &str, v: &str| Row {
+        text: format!("  {k:<15} {v}"),
+        indent: 18,
+        style: Style::default(),
+    };
+    let v = &t.verification;
+    let mut out = vec![
+        Row {
+            text: "Session".into(),
+            indent: 0,
+            style: theme.focus(true),
+        },
+        field("version", &t.version),
+        field("cipher suite", &t.cipher_suite),
+        field(
+            "key exchange",
+            t.key_exchange.as_deref().unwrap_or("(not reported)"),
+        ),
+        Row::plain(""),
+        Row {
+            text: "Certificate".into(),
+            indent: 0,
+            style: theme.focus(true),
+        },
+    ];
+    let verdict = if v.verified {
+        Row {
+            text: format!("  verified for {} against {} roots", v.name, v.trust),
+            indent: 2,
+            style: theme.fg(Color::Green),
+        }
+    } else {
+        Row {
+            text: format!(
+                "  NOT verified for {} ({}){}",
+                v.name,
+                v.failure.as_deref().unwrap_or("unknown reason"),
+                if v.accepted_insecurely {
+                    "; accepted only because verification is off (F4)"
+                } else {
+                    ""
+                }
+            ),
+            indent: 2,
+            style: theme.fg(Color::Red),
+        }
+    };
+    out.push(verdict);
+    for (i, c) in t.chain.iter().enumerate() {
+        out.push(Row::plain(""));
+        out.push(Row {
+            text: format!(
+                "Chain [{i}]{}",
+                if i == 0 { " (the server's own)" } else { "" }
+            ),
+            indent: 0,
+            style: theme.focus(true),
+        });
+        out.push(field("subject", &c.subject));
+        out.push(field("issuer", &c.issuer));
+        if !c.sans.is_empty() {
+            out.push(field("names (SAN)", &c.sans.join(", ")));
+        }
+        out.push(field(
+            "valid",
+            &format!("{} to {}", c.not_before, c.not_after),
+        ));
+        out.push(field("SHA-256", &c.sha256));
+    }
+    out
+}
+
 /// The rows of `rows` wrapped to `width`, each wrapped row indented under its text.
 pub fn wrap_rows(rows: &[Row], width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
@@ -335,6 +414,10 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 &rows,
                 scroll,
             );
+        }
+        Overlay::Tls { scroll } => {
+            let rows = tls_text(state, theme);
+            text_pane(frame, centered(area, 90, 90), " TLS ", &rows, scroll);
         }
         Overlay::Capabilities { scroll } => {
             let rows = capabilities_text(state, theme);
