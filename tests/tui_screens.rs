@@ -1,4 +1,4 @@
-//! Every TUI screen drawn on a TestBackend at 80x24 and 160x48 and compared with a reviewed
+//! Every TUI screen drawn on a TestBackend at 80x24, 120x35 and 200x60 and compared with a reviewed
 //! snapshot (tests/snapshots/). The state is built by hand, so the pictures are stable.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly

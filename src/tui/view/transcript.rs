@@ -110,14 +110,12 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         if !t.wrap {
             let shown = wrap::window_of_line(&text, t.hscroll, text_width);
             let mut spans = vec![head];
-            let cut = shown.len().min(
-                // The latency keeps its own colour when it is in view.
-                plain.saturating_sub(t.hscroll).min(shown.len()),
-            );
-            let cut = (0..=cut)
-                .rev()
-                .find(|&c| shown.is_char_boundary(c))
-                .unwrap_or(0);
+            // The latency keeps its own colour when it is in view (it ends the line).
+            let cut = if plain < text.len() && shown.ends_with(" ms]") {
+                shown.rfind("  [").unwrap_or(shown.len())
+            } else {
+                shown.len()
+            };
             spans.push(Span::styled(shown[..cut].to_string(), style));
             spans.push(Span::styled(shown[cut..].to_string(), gray));
             lines.push(Line::from(spans));
