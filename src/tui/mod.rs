@@ -349,7 +349,7 @@ pub fn run(opts: TuiOptions) -> u8 {
             }
         }
         welcome = Some(
-            "Welcome: lab-open is an open relay, lab-secure is not. Run A on both, v compares"
+            "Welcome! lab-open is an open relay, lab-secure is not. Run A on both, v compares"
                 .to_string(),
         );
     }
