@@ -844,3 +844,33 @@ fn readme_screenshots() {
          regenerate them with: UPDATE_SCREENSHOTS=1 cargo test --test tui_screens readme_screenshots"
     );
 }
+
+/// A long session: Home shows its first lines, and a selection moved far up stays on screen.
+#[test]
+fn home_and_a_selection_far_up_stay_in_view() {
+    let mut s = base();
+    for i in 0..200u64 {
+        net(
+            &mut s,
+            NetEvent::Entry(sent(i, false, &format!("NOOP {i}"))),
+        );
+    }
+    key(&mut s, KeyCode::Tab);
+    key(&mut s, KeyCode::Home);
+    let screen = rows(&draw(&s, 80, 24)).join("\n");
+    assert!(
+        screen.contains("C: NOOP 0 ") || screen.contains("C: NOOP 0│"),
+        "{screen}"
+    );
+    key(&mut s, KeyCode::End);
+    for _ in 0..120 {
+        key(&mut s, KeyCode::Up);
+    }
+    assert_eq!(s.transcript.selected_line, Some(79));
+    let screen = rows(&draw(&s, 80, 24)).join("\n");
+    assert!(screen.contains("C: NOOP 79 "), "{screen}");
+    assert!(
+        screen.contains("selected: a command smtpscope sent"),
+        "{screen}"
+    );
+}

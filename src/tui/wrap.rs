@@ -150,6 +150,13 @@ pub fn window(
         used += height(first).max(1);
     }
     let skip = used.saturating_sub(rows);
+    // Scrolled to the top (or near it): the lines after `end` fill the rest of the pane
+    // instead of leaving it empty.
+    let mut end = end;
+    while end < total && used < rows {
+        used += height(end).max(1);
+        end += 1;
+    }
     match selected.filter(|&s| s < total) {
         Some(s) if s < first || (s == first && skip > 0) || s >= end => {
             // From the selection down: it is the top line, whole.
@@ -256,6 +263,15 @@ mod tests {
         );
         // A selection inside the window changes nothing.
         assert_eq!(window(10, 10, 5, Some(9), h), window(10, 10, 5, None, h));
+        // Scrolled to the very top: the first lines fill the pane.
+        assert_eq!(
+            window(10, 0, 5, None, h),
+            Window {
+                first: 0,
+                skip: 0,
+                end: 5
+            }
+        );
         // Fewer lines than rows: all of them.
         assert_eq!(
             window(3, 3, 10, None, h),
