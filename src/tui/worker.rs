@@ -152,6 +152,9 @@ pub struct Worker {
     tx: Sink,
     driver: Option<Driver>,
     manual: Option<Connection>,
+    /// The name the operator's last EHLO or HELO on that connection gave, to offer again
+    /// after STARTTLS.
+    manual_helo: Option<String>,
     export_dir: PathBuf,
 }
 
@@ -161,6 +164,7 @@ impl Worker {
             tx,
             driver: None,
             manual: None,
+            manual_helo: None,
             export_dir,
         }
     }
@@ -326,6 +330,7 @@ impl Worker {
             self.send(NetEvent::Conn(conn_info(&conn)));
             opened?;
             self.manual = Some(conn);
+            self.manual_helo = None;
         }
         self.manual
             .as_mut()
@@ -336,6 +341,13 @@ impl Worker {
         self.driver = None;
         let conn = self.manual_conn(target).await?;
         let is_starttls = bytes.eq_ignore_ascii_case(b"STARTTLS\r\n");
+        let greeting = std::str::from_utf8(&bytes).ok().and_then(|line| {
+            let line = line.trim_end();
+            let (verb, name) = line.split_once(' ')?;
+            (verb.eq_ignore_ascii_case("EHLO") || verb.eq_ignore_ascii_case("HELO"))
+                .then(|| name.trim().to_string())
+                .filter(|n| !n.is_empty())
+        });
         let result = if is_starttls {
             conn.starttls().await.map(|_| ())
         } else if bytes.ends_with(b"\n") {
@@ -346,9 +358,15 @@ impl Worker {
         };
         let info = conn_info(conn);
         self.send(NetEvent::Conn(info));
+        if greeting.is_some() {
+            self.manual_helo = greeting;
+        }
         if is_starttls && result.is_ok() {
-            // RFC 3207 §4.2: the client must forget what it knew and say EHLO again.
-            let helo = resolve(target).map_or_else(|_| crate::target::default_helo(), |r| r.helo);
+            // RFC 3207 §4.2: the client must forget what it knew and say EHLO again; with the
+            // name the operator gave before, else the profile's.
+            let helo = self.manual_helo.clone().unwrap_or_else(|| {
+                resolve(target).map_or_else(|_| crate::target::default_helo(), |r| r.helo)
+            });
             self.send(NetEvent::Suggest {
                 command: format!("EHLO {helo}"),
                 why: "TLS is up: RFC 3207 requires a new EHLO; it is in the editor, Enter sends it"
