@@ -108,6 +108,28 @@ fn frame_200x60(bencher: divan::Bencher, lines: usize) {
     });
 }
 
+/// Every line 300 characters long: at 80 columns each wraps onto about ten rows, so the frame
+/// measures the wrapping of the lines in view (and only those).
+#[divan::bench(args = SIZES)]
+fn frame_80x24_long_lines_wrapped(bencher: divan::Bencher, lines: usize) {
+    let mut s = state_with_lines(0);
+    let long = "x".repeat(120);
+    for i in 0..lines {
+        s.push_entry(&Entry {
+            at: Duration::from_millis(i as u64),
+            tls: false,
+            kind: EntryKind::Sent {
+                bytes: format!("NOOP {i} {long} {long}\r\n").into_bytes(),
+                redacted: false,
+            },
+        });
+    }
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    bencher.bench_local(|| {
+        t.draw(|f| view(&s, f, Theme { color: true })).unwrap();
+    });
+}
+
 fn key(code: KeyCode) -> Message {
     Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }

@@ -163,6 +163,8 @@ pub enum ProfileError {
     },
     #[error("cannot write {}: {reason}", path.display())]
     Write { path: PathBuf, reason: String },
+    #[error("a profile {name:?} already exists ({}); choose another name", path.display())]
+    Exists { name: String, path: PathBuf },
     #[error("cannot find a home directory for the config; set {CONFIG_DIR_ENV}")]
     NoConfigDir,
 }
@@ -348,6 +350,42 @@ impl ProfileStore {
     }
 }
 
+impl ProfileStore {
+    /// Renames a profile's file. The file is moved, not rewritten, so nothing in it is lost
+    /// (comments included); an existing profile of the new name is never replaced.
+    pub fn rename(&self, from: &str, to: &str) -> Result<PathBuf, ProfileError> {
+        let old = self.path(from)?;
+        let new = self.path(to)?;
+        if !old.exists() {
+            return Err(ProfileError::NotFound {
+                name: from.to_string(),
+                path: old,
+            });
+        }
+        let exists = || ProfileError::Exists {
+            name: to.to_string(),
+            path: new.clone(),
+        };
+        let write = |e: std::io::Error| ProfileError::Write {
+            path: new.clone(),
+            reason: e.to_string(),
+        };
+        // A hard link fails if the new name exists, with no window between a check and the
+        // rename for another writer to slip into; then the old name goes.
+        match std::fs::hard_link(&old, &new) {
+            Ok(()) => std::fs::remove_file(&old).map_err(|e| ProfileError::Write {
+                path: old.clone(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+            // No hard links on this file system: check, then rename.
+            Err(_) if new.exists() => return Err(exists()),
+            Err(_) => std::fs::rename(&old, &new).map_err(write)?,
+        }
+        Ok(new)
+    }
+}
+
 fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().ok_or_else(|| {
@@ -387,6 +425,42 @@ fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rename_moves_the_file_whole_and_refuses_clashes_and_bad_names() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = ProfileStore::new(dir.path());
+        std::fs::create_dir_all(store.dir()).expect("mkdir");
+        let text = "# hand-written comment kept\nserver = \"mx.example.com:25\"\n";
+        std::fs::write(store.dir().join("old.toml"), text).expect("write");
+        std::fs::write(store.dir().join("taken.toml"), "server = \"b:25\"\n").expect("write");
+
+        let path = store.rename("old", "new").expect("renamed");
+        assert_eq!(path, store.dir().join("new.toml"));
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+        assert!(!store.dir().join("old.toml").exists());
+
+        let e = store.rename("new", "taken").expect_err("clash");
+        assert!(
+            matches!(&e, ProfileError::Exists { name, .. } if name == "taken"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(store.dir().join("taken.toml")).expect("read"),
+            "server = \"b:25\"\n",
+            "the existing profile is untouched"
+        );
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+
+        let e = store.rename("new", "../escape").expect_err("bad name");
+        assert!(matches!(e, ProfileError::BadName(_)), "{e}");
+        let e = store.rename("new", "").expect_err("empty name");
+        assert!(matches!(e, ProfileError::BadName(_)), "{e}");
+        let e = store.rename("missing", "other").expect_err("missing");
+        assert!(matches!(e, ProfileError::NotFound { .. }), "{e}");
+        assert!(path.exists(), "nothing lost on any error");
+    }
 
     const FULL: &str = r#"
 server = "mx.example.com:25"

@@ -333,6 +333,12 @@ fn a_session_ends_at_its_time_limit_however_busy() {
     }
     assert_eq!(reply, "421 4.4.2 mail.lab.example Error: timeout exceeded");
     assert!(sent < 200, "cut off after {sent} bytes of DATA");
+    // The 421 goes out before the session's task lets go of its buffer: wait (bounded) for
+    // that, rather than race it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lab.data_in_flight() != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(
         lab.data_in_flight(),
         0,

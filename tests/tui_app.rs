@@ -127,8 +127,11 @@ async fn step_through_a_on_open_and_secure_labs() {
     let s = wait_for(&mut screen, "FAIL:").await;
     assert!(s.contains("250 2.1.5 Ok"), "{s}");
 
+    // p lists the profiles; the next one down is lab-secure.
     press(KeyCode::Char('p'));
-    wait_for(&mut screen, "lab-secure").await;
+    press(KeyCode::Down);
+    press(KeyCode::Enter);
+    wait_for(&mut screen, " lab-secure (in memory) │").await;
     press(KeyCode::Enter);
     wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
     press(KeyCode::Enter);
@@ -143,7 +146,9 @@ async fn step_through_a_on_open_and_secure_labs() {
 
     // A "local" recipient the server refuses: the control fails, so A proves nothing.
     press(KeyCode::Char('p'));
-    wait_for(&mut screen, "bad-control").await;
+    press(KeyCode::Down);
+    press(KeyCode::Enter);
+    wait_for(&mut screen, " bad-control (in memory) │").await;
     press(KeyCode::Enter);
     wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
     press(KeyCode::Enter);
@@ -154,7 +159,10 @@ async fn step_through_a_on_open_and_secure_labs() {
 
     // Back on lab-open, the picker shows lab-open's own verdict, not the last one run.
     press(KeyCode::Char('p'));
-    let s = wait_for(&mut screen, " lab-open (in memory) ").await;
+    press(KeyCode::Char('k'));
+    press(KeyCode::Up);
+    press(KeyCode::Enter);
+    let s = wait_for(&mut screen, " lab-open (in memory) │").await;
     assert!(
         s.contains("unauth-relay FAIL"),
         "each profile keeps its verdicts: {s}"
@@ -253,9 +261,11 @@ async fn a_stalled_server_leaves_the_ui_responsive_and_esc_aborts() {
     // The banner takes 5 s; the UI answers at once meanwhile.
     let started = Instant::now();
     press(KeyCode::F(1));
-    wait_for(&mut screen, "Keys (any other key closes").await;
+    wait_for(&mut screen, "Keys (Up/Down").await;
     assert!(started.elapsed() < Duration::from_secs(2));
+    // Esc closes the help (only Esc or q do), the next Esc aborts.
     press(KeyCode::Char('x'));
+    press(KeyCode::Esc);
     press(KeyCode::Esc);
     wait_for(&mut screen, "aborted").await;
     key_tx
@@ -391,6 +401,8 @@ async fn switching_profile_closes_the_old_connection() {
         .await;
     app.press(KeyCode::Esc);
     app.press(KeyCode::Char('p'));
+    app.press(KeyCode::Down);
+    app.press(KeyCode::Enter);
     app.wait_for(&format!(
         " lab-secure (in memory) │ {} │ not connected │ no TLS │ not authenticated",
         secure.addr
@@ -492,5 +504,35 @@ async fn ctrl_n_skips_a_step_ctrl_x_resets_and_c_lists_what_the_server_offered()
     if !s.contains("S: 250 2.0.0 Ok") {
         app.wait_for("S: 250 2.0.0 Ok").await;
     }
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_starttls_is_followed_by_a_prefilled_ehlo() {
+    let secure = lab(Policy::Secure).await;
+    let state = State::new(
+        vec![in_memory("lab-secure", lab_profile(&secure))],
+        catalogue(),
+    );
+    let mut app = App::start(state);
+    app.wait_for("lab-secure").await;
+    app.press(KeyCode::Tab);
+    app.press(KeyCode::Tab);
+    // A name of the operator's own, not the profile's probe.test: it is the one offered again.
+    app.type_text("EHLO typed.test");
+    app.press(KeyCode::Enter);
+    app.wait_for("S: 250 ").await; // the EHLO reply's last line
+    app.type_text("STARTTLS");
+    app.press(KeyCode::Enter);
+    // The handshake is done and the EHLO RFC 3207 requires waits in the editor.
+    let s = app.wait_for("RFC 3207 requires a new EHLO").await;
+    assert!(
+        s.contains("│EHLO typed.test "),
+        "the editor holds the EHLO: {s}"
+    );
+    app.press(KeyCode::Enter);
+    // Sent inside TLS, the server now offers AUTH.
+    app.wait_for("tls C: EHLO typed.test").await;
+    app.wait_for("tls S: 250-AUTH").await;
     app.quit().await;
 }

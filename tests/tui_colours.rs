@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::pty::{ENTER, Tui};
+use common::pty::{DOWN, ENTER, Tui};
 use vt100::Color;
 
 const GREEN: Color = Color::Idx(2);
@@ -43,6 +43,9 @@ fn verdicts_tls_and_auth_are_shown_in_their_colours() {
 
     // B on the secure lab: STARTTLS with a verified certificate, AUTH, and a PASS, all green.
     tui.press("p");
+    tui.wait_for("last verdicts");
+    tui.press(DOWN);
+    tui.press(ENTER);
     tui.wait_until("lab-secure in the status bar", |t| {
         status_bar(t).contains("lab-secure")
     });

@@ -1,4 +1,4 @@
-//! The profile keys (d, e, D, Ctrl-S) and NO_COLOR, end to end: the real binary in a pty, with
+//! The profile list's keys (d, e, D, Ctrl-S) and NO_COLOR, end to end: the real binary in a pty, with
 //! what it writes to the config directory checked on disk.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
@@ -48,8 +48,14 @@ fn d_e_and_shift_d_duplicate_edit_and_delete_profiles_on_disk() {
     let mut tui = Tui::spawn(cfg.path(), &[]);
     tui.wait_for(" alpha │ 127.0.0.1:9 │");
 
-    // d opens alpha's TOML under a new name; Ctrl-S writes it and makes it current.
+    // In the profile list (p), d opens alpha's TOML under a new name; Ctrl-S writes it and
+    // makes it current.
+    tui.press("p");
+    tui.wait_for("last verdicts");
     tui.press("d");
+    // The name is asked first, offered as alpha-copy.
+    tui.wait_for("Name of the copy of alpha: alpha-copy");
+    tui.press(ENTER);
     tui.wait_for(" Profile alpha-copy — Ctrl-S saves");
     tui.press(CTRL_S);
     let text = wait_file(&copy, "written", |t| t.is_some()).unwrap();
@@ -57,7 +63,9 @@ fn d_e_and_shift_d_duplicate_edit_and_delete_profiles_on_disk() {
     assert!(text.contains("postmaster@alpha.test"), "{text}");
     tui.wait_for(" alpha-copy │ 127.0.0.1:9 │");
 
-    // e edits the current profile: a line typed at the top is saved with it.
+    // e edits the selected profile: a line typed at the top is saved with it.
+    tui.press("p");
+    tui.wait_for("last verdicts");
     tui.press("e");
     tui.wait_for(" Profile alpha-copy — Ctrl-S saves");
     tui.press("helo = \"edited.example\"");
@@ -73,6 +81,8 @@ fn d_e_and_shift_d_duplicate_edit_and_delete_profiles_on_disk() {
     );
 
     // A broken edit is refused with where it broke, and the file on disk is untouched.
+    tui.press("p");
+    tui.wait_for("last verdicts");
     tui.press("e");
     tui.wait_for(" Profile alpha-copy — Ctrl-S saves");
     tui.press("junk = ");
@@ -85,11 +95,15 @@ fn d_e_and_shift_d_duplicate_edit_and_delete_profiles_on_disk() {
     assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
 
     // D asks first: any key but y keeps the profile, y deletes its file.
+    tui.press("p");
+    tui.wait_for("last verdicts");
     tui.press("D");
     tui.wait_for("Delete profile alpha-copy?");
     tui.press("n");
     std::thread::sleep(Duration::from_millis(200));
     assert!(copy.exists(), "n keeps the profile");
+    tui.press("p");
+    tui.wait_for("last verdicts");
     tui.press("D");
     tui.wait_for("Delete profile alpha-copy?");
     tui.press("y");

@@ -7,7 +7,7 @@
 mod common;
 
 use common::postfix::Postfix;
-use common::pty::{ENTER, ESC, F1, Tui};
+use common::pty::{DOWN, ENTER, ESC, F1, PGDN, Tui};
 
 /// A config dir with `profiles/pf.toml` for the relaxed (no tarpit) Postfix listener.
 fn config_dir(pf: &Postfix) -> tempfile::TempDir {
@@ -88,8 +88,11 @@ fn tui_first_run_compares_the_practice_labs() {
     tui.press(ENTER);
     tui.wait_for("FAIL");
 
-    // p: the secure lab, where the same probe is refused.
+    // p lists the profiles; the secure lab, where the same probe is refused, is next.
     tui.press("p");
+    tui.wait_for("last verdicts");
+    tui.press(DOWN);
+    tui.press(ENTER);
     tui.wait_until("lab-secure in the status bar", |t| {
         t.rows().first().is_some_and(|r| r.contains("lab-secure"))
     });
@@ -132,5 +135,45 @@ fn tui_esc_aborts_a_scenario() {
         "{screen}"
     );
     tui.wait_for("S: 250");
+    tui.quit_and_check_restored();
+}
+
+#[test]
+fn tui_profile_list_sees_files_written_by_hand_and_panes_scroll() {
+    let cfg = tempfile::tempdir().expect("config dir");
+    let mut tui = Tui::spawn(cfg.path(), &[]);
+    tui.wait_for("Welcome!");
+    // Written by hand while the program runs: the list reads the directory when it opens.
+    std::fs::create_dir_all(cfg.path().join("profiles")).expect("mkdir");
+    std::fs::write(
+        cfg.path().join("profiles/by-hand.toml"),
+        "server = \"127.0.0.1:9\"\nhelo = \"probe.test\"\n",
+    )
+    .expect("write profile");
+    tui.press("p");
+    tui.wait_for("by-hand");
+    tui.press(DOWN);
+    tui.press(DOWN);
+    tui.press(ENTER);
+    tui.wait_until("by-hand in the status bar", |t| {
+        t.rows()
+            .first()
+            .is_some_and(|r| r.contains("by-hand │ 127.0.0.1:9"))
+    });
+    // A pane over the screen scrolls with the transcript's keys and closes only on Esc.
+    tui.press("c");
+    tui.wait_for("Before TLS");
+    tui.press(PGDN);
+    tui.press(DOWN);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        tui.screen().contains("Capabilities"),
+        "PgDn and Down scroll, they do not close:\n{}",
+        tui.screen()
+    );
+    tui.press(ESC);
+    tui.wait_until("the capabilities pane to close", |t| {
+        !t.screen().contains("Before TLS")
+    });
     tui.quit_and_check_restored();
 }

@@ -1,4 +1,4 @@
-//! Every TUI screen drawn on a TestBackend at 80x24 and 160x48 and compared with a reviewed
+//! Every TUI screen drawn on a TestBackend at 80x24, 120x35 and 200x60 and compared with a reviewed
 //! snapshot (tests/snapshots/). The state is built by hand, so the pictures are stable.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
@@ -16,6 +16,9 @@ use smtpscope::tui::message::{Message, NetEvent};
 use smtpscope::tui::state::{ProfileEntry, State};
 use smtpscope::tui::update::update;
 use smtpscope::tui::view::{Theme, view};
+
+#[path = "common/svg.rs"]
+mod svg;
 
 fn base() -> State {
     let profile = Profile::parse(
@@ -177,12 +180,212 @@ fn draw(s: &State, w: u16, h: u16) -> Terminal<TestBackend> {
     t
 }
 
+/// Every screen at the three sizes people use: a classic terminal, a laptop's half screen,
+/// a wide monitor.
 macro_rules! both_sizes {
     ($name:literal, $state:expr) => {{
-        let s = $state;
-        insta::assert_snapshot!(concat!($name, "_80x24"), draw(&s, 80, 24).backend());
-        insta::assert_snapshot!(concat!($name, "_160x48"), draw(&s, 160, 48).backend());
+        let s = &$state;
+        insta::assert_snapshot!(concat!($name, "_80x24"), draw(s, 80, 24).backend());
+        insta::assert_snapshot!(concat!($name, "_120x35"), draw(s, 120, 35).backend());
+        insta::assert_snapshot!(concat!($name, "_200x60"), draw(s, 200, 60).backend());
     }};
+}
+
+/// The screen as text, row by row.
+fn rows(t: &Terminal<TestBackend>) -> Vec<String> {
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+fn tls_info() -> smtpscope::tls_info::TlsInfo {
+    smtpscope::tls_info::TlsInfo {
+        version: "TLSv1.3".into(),
+        cipher_suite: "TLS13_AES_256_GCM_SHA384".into(),
+        key_exchange: Some("X25519".into()),
+        verification: smtpscope::tls_info::Verification {
+            verified: true,
+            failure: None,
+            problem: None,
+            accepted_insecurely: false,
+            name: "mx.example.com".into(),
+            trust: "platform".into(),
+        },
+        chain: Vec::new(),
+        chain_check: smtpscope::tls_info::ChainCheck::of(&[], None),
+        ocsp: smtpscope::tls_info::OcspStaple::default(),
+        chain_der: Vec::new(),
+    }
+}
+
+/// A session where the server injected plaintext after STARTTLS's 220, then a TLS session on
+/// a second connection: the two long lines people need to read whole.
+fn injected() -> State {
+    let mut s = base();
+    for e in [
+        received(0, false, b"220 mx.example.com ESMTP\r\n"),
+        sent(1, false, "EHLO probe.test"),
+        received(2, false, b"250-mx.example.com\r\n250 STARTTLS\r\n"),
+        sent(3, false, "STARTTLS"),
+        received(4, false, b"220 2.0.0 Ready to start TLS\r\n"),
+        entry(
+            5,
+            false,
+            EntryKind::Event(Event::Discarded {
+                bytes: b"250-injected.example.com\r\n250 AUTH PLAIN\r\n".to_vec(),
+                reason: "plaintext after the 220 to STARTTLS, before the TLS handshake".into(),
+            }),
+        ),
+        entry(
+            6,
+            false,
+            EntryKind::Event(Event::Error(
+                "the server sent 2 lines after its 220 to STARTTLS and before the handshake (STARTTLS command injection, CVE-2011-0411): the connection was closed".into(),
+            )),
+        ),
+        entry(
+            40,
+            true,
+            EntryKind::Event(Event::TlsEstablished(Box::new(tls_info()))),
+        ),
+        sent(41, true, "EHLO probe.test"),
+        received(42, true, b"250-mx.example.com\r\n250 AUTH PLAIN LOGIN\r\n"),
+    ] {
+        net(&mut s, NetEvent::Entry(e));
+    }
+    s
+}
+
+#[test]
+fn long_lines_wrap_with_their_text_indented() {
+    let s = injected();
+    both_sizes!("injection_wrapped", s);
+    // At 80 columns the injection line is readable to its end.
+    let t = draw(&s, 80, 24);
+    let screen = rows(&t).join("\n");
+    assert!(screen.contains("CVE-2011-0411"), "{screen}");
+    assert!(screen.contains("X25519"), "{screen}");
+}
+
+#[test]
+fn cut_lines_scroll_sideways() {
+    let mut s = injected();
+    key(&mut s, KeyCode::Tab);
+    key(&mut s, KeyCode::Char('z'));
+    for _ in 0..6 {
+        key(&mut s, KeyCode::Right);
+    }
+    both_sizes!("injection_cut_scrolled", s);
+}
+
+/// Connected with TLS and logged in: the longest status bar.
+fn connected() -> State {
+    let mut s = stepped();
+    s.profiles.entries[0].name = "lab-secure-staging".into();
+    s.profiles.entries[0].saved = false;
+    net(
+        &mut s,
+        NetEvent::Conn(smtpscope::tui::state::ConnInfo {
+            phase: "mail transaction (MAIL FROM accepted)".into(),
+            tls: Some(Box::new(tls_info())),
+            tls_rejected: None,
+            auth: Some("bob@lab.example".into()),
+            caps_before: vec![
+                ("PIPELINING".into(), "commands may be sent in batches".into()),
+                ("SIZE 10240000".into(), "largest message accepted, in bytes".into()),
+                ("STARTTLS".into(), "the connection can be upgraded to TLS".into()),
+                ("ENHANCEDSTATUSCODES".into(), "replies carry RFC 3463 codes like 5.7.1".into()),
+                ("8BITMIME".into(), "8-bit message bodies accepted".into()),
+            ],
+            caps_after: vec![
+                ("PIPELINING".into(), "commands may be sent in batches".into()),
+                ("SIZE 20480000".into(), "largest message accepted, in bytes".into()),
+                ("AUTH PLAIN LOGIN".into(), "logging in is possible with these SASL mechanisms; over TLS only, as it should be".into()),
+                ("ENHANCEDSTATUSCODES".into(), "replies carry RFC 3463 codes like 5.7.1".into()),
+                ("8BITMIME".into(), "8-bit message bodies accepted".into()),
+            ],
+        }),
+    );
+    s
+}
+
+#[test]
+fn status_bar_and_footer_give_way_by_priority() {
+    let s = connected();
+    both_sizes!("status_compressed", s);
+    for (w, h) in [(80, 24), (120, 35), (200, 60)] {
+        let r = rows(&draw(&s, w, h));
+        let (top, footer) = (r[0].trim_end(), r[r.len() - 1].trim_end());
+        assert!(top.starts_with(" lab-secure-staging"), "{w}: {top}");
+        assert!(top.contains("✓cert"), "TLS is kept longest: {w}: {top}");
+        for bar in [top, footer] {
+            let last = bar.split_whitespace().last().unwrap_or("");
+            assert!(
+                !["│", "/", "not", "a", "ho", "i"].contains(&last),
+                "{w}: ends mid-phrase: {bar:?}"
+            );
+        }
+        assert!(footer.contains("F1 help"), "{w}: {footer}");
+    }
+}
+
+#[test]
+fn capabilities_scroll_to_after_tls_with_changes_marked() {
+    let mut s = connected();
+    key(&mut s, KeyCode::Char('c'));
+    // Drawn once so the pane knows its height, then scrolled to the end.
+    draw(&s, 80, 24);
+    key(&mut s, KeyCode::End);
+    both_sizes!("capabilities_after_tls", s);
+    let screen = rows(&draw(&s, 80, 24)).join("\n");
+    assert!(screen.contains("+ AUTH PLAIN LOGIN"), "{screen}");
+    assert!(screen.contains("- STARTTLS"), "{screen}");
+    assert!(screen.contains("~ SIZE 20480000"), "{screen}");
+}
+
+#[test]
+fn tls_details_wrap_under_their_field() {
+    let mut s = connected();
+    if let Some(t) = s.conn.tls.as_mut() {
+        t.chain = vec![smtpscope::tls_info::CertSummary {
+            subject: "CN=mx.example.com".into(),
+            issuer: "CN=Example Issuing CA, O=Example Trust Services, C=US".into(),
+            sans: vec![
+                "mx.example.com".into(),
+                "mail.example.com".into(),
+                "smtp.example.com".into(),
+            ],
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: "2027-01-01T00:00:00Z".into(),
+            days_left: Some(31),
+            key: "EC P-256".into(),
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            is_ca: false,
+            self_signed: false,
+            sha256: "3f:a1:5c:0e:91:22:7b:4d:aa:10:fe:2c:88:61:d3:05:77:e4:19:b6:2a:c9:5f:70:13:8e:d2:4b:60:af:39:c1".into(),
+        }];
+    }
+    key(&mut s, KeyCode::Char('t'));
+    both_sizes!("tls_details", s);
+    let screen = rows(&draw(&s, 80, 24)).join("\n");
+    assert!(screen.contains("TLS13_AES_256_GCM_SHA384"), "{screen}");
+    assert!(screen.contains("verified for mx.example.com"), "{screen}");
+}
+
+#[test]
+fn help_scrolled_down_stays_open() {
+    let mut s = base();
+    key(&mut s, KeyCode::F(1));
+    draw(&s, 80, 24);
+    for _ in 0..3 {
+        key(&mut s, KeyCode::PageDown);
+    }
+    both_sizes!("help_scrolled", s);
 }
 
 #[test]
@@ -227,11 +430,43 @@ fn compared() -> State {
                 reason: reason.into(),
             },
         );
-        key(&mut s, KeyCode::Char('p'));
+        next_profile(&mut s);
     }
     // Back on lab-secure, as after running A on each in turn.
-    key(&mut s, KeyCode::Char('p'));
+    next_profile(&mut s);
     s
+}
+
+/// The other of two profiles, picked in the profile list.
+fn next_profile(s: &mut State) {
+    key(s, KeyCode::Char('p'));
+    if s.profiles.current_index() == 0 {
+        key(s, KeyCode::Down);
+    } else {
+        key(s, KeyCode::Up);
+    }
+    key(s, KeyCode::Enter);
+}
+
+#[test]
+fn the_profile_list_with_names_servers_and_verdicts() {
+    let mut s = compared();
+    let mut staging = s.profiles.entries[0].clone();
+    staging.name = "staging".into();
+    staging.saved = true;
+    staging.profile.server = "staging.example.net:587".into();
+    s.profiles.entries.push(staging);
+    key(&mut s, KeyCode::Char('p'));
+    both_sizes!("profile_list", s);
+    let screen = rows(&draw(&s, 120, 35)).join("\n");
+    assert!(screen.contains("lab-open (in memory)"), "{screen}");
+    assert!(screen.contains("A:FAIL"), "{screen}");
+    assert!(screen.contains("A:PASS"), "{screen}");
+    assert!(screen.contains("staging.example.net:587"), "{screen}");
+    // Renaming asks for the name in the list.
+    key(&mut s, KeyCode::Down);
+    key(&mut s, KeyCode::Char('r'));
+    both_sizes!("profile_rename", s);
 }
 
 #[test]
@@ -333,7 +568,12 @@ fn password_prompt_after_an_unset_variable() {
 #[test]
 fn profile_editor_with_an_error() {
     let mut s = base();
-    key(&mut s, KeyCode::Char('a'));
+    key(&mut s, KeyCode::Char('p'));
+    key(&mut s, KeyCode::Char('n'));
+    for c in "staging".chars() {
+        key(&mut s, KeyCode::Char(c));
+    }
+    key(&mut s, KeyCode::Enter);
     for c in "junk = ".chars() {
         key(&mut s, KeyCode::Char(c));
     }
@@ -361,9 +601,9 @@ fn no_color_draws_without_colours() {
     }
 }
 
-/// The capabilities pane (c) lists the TLS chain as sent, with its warnings.
+/// The TLS pane (t) lists the chain as sent, with its warnings.
 #[test]
-fn capabilities_overlay_shows_the_chain() {
+fn tls_pane_shows_the_chain() {
     use smtpscope::tls_info::{CertSummary, ChainCheck, OcspStaple, TlsInfo, Verification};
     let mut s = base();
     let cert = |subject: &str, issuer: &str, days: i64, ca: bool| CertSummary {
@@ -405,7 +645,7 @@ fn capabilities_overlay_shows_the_chain() {
         chain_der: Vec::new(),
     }));
     let mut rejected = s.conn.tls.clone().unwrap();
-    key(&mut s, KeyCode::Char('c'));
+    key(&mut s, KeyCode::Char('t'));
     let t = draw(&s, 160, 48);
     let text: String = t
         .backend()
@@ -415,7 +655,9 @@ fn capabilities_overlay_shows_the_chain() {
         .map(|c| c.symbol())
         .collect();
     for want in [
-        "TLSv1.3, TLS13_AES_256_GCM_SHA384, X25519",
+        "TLSv1.3",
+        "TLS13_AES_256_GCM_SHA384",
+        "X25519",
         "verified for mx.example.com against the platform trust store",
         "#1 server certificate",
         "WARN only 2 days left",
@@ -454,4 +696,287 @@ fn capabilities_overlay_shows_the_chain() {
             t.backend()
         );
     }
+}
+/// A on an open relay: the verdict says why once, and both steps stay in view.
+fn failed() -> State {
+    let mut s = base();
+    key(&mut s, KeyCode::Enter);
+    let reason = "expected rejected by policy (5xx, not 5.1.x)";
+    for (index, verdict, reply, why) in [
+        (
+            0,
+            smtpscope::scenario::Verdict::Pass,
+            "250 2.1.0 Ok",
+            "accepted as expected",
+        ),
+        (
+            1,
+            smtpscope::scenario::Verdict::Fail,
+            "250 2.1.5 Ok",
+            reason,
+        ),
+    ] {
+        net(
+            &mut s,
+            NetEvent::Step {
+                index,
+                result: smtpscope::scenario::StepResult {
+                    name: None,
+                    command: "X".into(),
+                    expected: "x".into(),
+                    reply: Some(smtpscope::scenario::runner::ReplySummary {
+                        code: Some(250),
+                        enhanced: None,
+                        text: reply.into(),
+                    }),
+                    verdict,
+                    reason: why.into(),
+                    elapsed_ms: 1,
+                    role: smtpscope::scenario::model::Role::Probe,
+                    note: None,
+                },
+            },
+        );
+    }
+    net(
+        &mut s,
+        NetEvent::Done {
+            verdict: smtpscope::scenario::Verdict::Fail,
+            reason: format!("RCPT TO:<relay-test@elsewhere.example.org> — 250 2.1.5 Ok: {reason}"),
+        },
+    );
+    s
+}
+
+#[test]
+fn the_verdict_says_why_once_and_keeps_the_steps_in_view() {
+    let s = failed();
+    both_sizes!("verdict_failed", s);
+    for (w, h) in [(80, 24), (120, 35)] {
+        let screen = rows(&draw(&s, w, h));
+        // The verdict panel: the left column, under the scenario list.
+        let left = if w >= 120 { 44 } else { usize::from(w * 2 / 5) };
+        let panel: String = screen
+            .iter()
+            .map(|r| r.chars().take(left).collect::<String>() + "\n")
+            .collect();
+        assert!(panel.contains("✓ outside sender"), "{w}x{h}:\n{panel}");
+        assert!(panel.contains("✗ outside recipient"), "{w}x{h}:\n{panel}");
+        assert!(
+            panel.matches("expected rejected").count() <= 1,
+            "{w}x{h}:\n{panel}"
+        );
+    }
+}
+
+/// The first run as a class would do it: A stepped on lab-open, then on lab-secure.
+fn first_run() -> State {
+    let mut s = compared();
+    s.verdicts = Default::default();
+    for (replies, verdict, reason) in [
+        (
+            ["250 2.1.0 Ok", "250 2.1.5 Ok"],
+            smtpscope::scenario::Verdict::Fail,
+            "RCPT TO:<relay-test@elsewhere.example.org> — 250 2.1.5 Ok: expected rejected by policy (5xx, not 5.1.x)",
+        ),
+        (
+            [
+                "250 2.1.0 Ok",
+                "554 5.7.1 <relay-test@elsewhere.example.org>: Relay access denied",
+            ],
+            smtpscope::scenario::Verdict::Pass,
+            "RCPT TO:<relay-test@elsewhere.example.org> — 554 5.7.1 Relay access denied",
+        ),
+    ] {
+        next_profile(&mut s);
+        net(&mut s, NetEvent::Idle);
+        key(&mut s, KeyCode::Enter);
+        for (index, reply) in replies.into_iter().enumerate() {
+            let v = if index == 1 {
+                verdict
+            } else {
+                smtpscope::scenario::Verdict::Pass
+            };
+            net(
+                &mut s,
+                NetEvent::Step {
+                    index,
+                    result: smtpscope::scenario::StepResult {
+                        name: None,
+                        command: "X".into(),
+                        expected: "x".into(),
+                        reply: Some(smtpscope::scenario::runner::ReplySummary {
+                            code: None,
+                            enhanced: None,
+                            text: reply.into(),
+                        }),
+                        verdict: v,
+                        reason: String::new(),
+                        elapsed_ms: 1,
+                        role: smtpscope::scenario::model::Role::Probe,
+                        note: None,
+                    },
+                },
+            );
+        }
+        net(
+            &mut s,
+            NetEvent::Done {
+                verdict,
+                reason: reason.into(),
+            },
+        );
+    }
+    s
+}
+
+#[test]
+fn compare_view_puts_the_two_labs_side_by_side() {
+    let mut s = first_run();
+    key(&mut s, KeyCode::Char('v'));
+    both_sizes!("compare_view", s);
+    let screen = rows(&draw(&s, 120, 35)).join("\n");
+    assert!(
+        screen.contains("lab-secure —") && screen.contains("lab-open —"),
+        "{screen}"
+    );
+    assert!(screen.contains("≠"), "{screen}");
+}
+
+/// The README's pictures, drawn from the same buffers as the snapshots. With
+/// `UPDATE_SCREENSHOTS=1` they are written to docs/screenshots/; otherwise the test fails when
+/// a file differs from what the code draws now, so the README never shows an old screen.
+#[test]
+fn readme_screenshots() {
+    // A on an open relay: the transcript, the verdict and the reply code explained.
+    let mut stepped_fail = failed();
+    stepped_fail.profiles.entries[0].name = "lab-open".into();
+    stepped_fail.profiles.entries[0].saved = false;
+    stepped_fail.profiles.entries[0].profile.server = "127.0.0.1:40539".into();
+    for e in [
+        received(
+            0,
+            false,
+            b"220 mail.lab.example ESMTP smtpscope practice lab (open relay)\r\n",
+        ),
+        sent(1, false, "EHLO probe.test"),
+        received(
+            2,
+            false,
+            b"250-mail.lab.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+        ),
+        sent(3, false, "STARTTLS"),
+        received(4, false, b"220 2.0.0 Ready to start TLS\r\n"),
+        entry(
+            9,
+            true,
+            EntryKind::Event(Event::TlsEstablished(Box::new(tls_info()))),
+        ),
+        sent(10, true, "EHLO probe.test"),
+        received(
+            11,
+            true,
+            b"250-mail.lab.example\r\n250 AUTH PLAIN LOGIN\r\n",
+        ),
+        sent(900, true, "MAIL FROM:<relay-test@outside.example.net>"),
+        received(901, true, b"250 2.1.0 Ok\r\n"),
+        sent(1500, true, "RCPT TO:<relay-test@elsewhere.example.org>"),
+        received(1501, true, b"250 2.1.5 Ok\r\n"),
+        sent(1502, true, "QUIT"),
+        received(1503, true, b"221 2.0.0 Bye\r\n"),
+    ] {
+        net(&mut stepped_fail, NetEvent::Entry(e));
+    }
+    stepped_fail.verdicts.record(
+        "lab-open",
+        "unauth-relay",
+        smtpscope::scenario::Verdict::Fail,
+    );
+    key(&mut stepped_fail, KeyCode::Tab);
+    // The RCPT's reply, explained in the strip above the editor.
+    for _ in 0..2 {
+        key(&mut stepped_fail, KeyCode::Up);
+    }
+    let mut compare = first_run();
+    key(&mut compare, KeyCode::Char('v'));
+    let mut caps = connected();
+    key(&mut caps, KeyCode::Char('c'));
+    let mut profiles = first_run();
+    key(&mut profiles, KeyCode::Char('p'));
+    let shots: Vec<(&str, &str, State)> = vec![
+        (
+            "first-run",
+            "The first run: scenario A on lab-open and lab-secure, side by side",
+            first_run(),
+        ),
+        (
+            "session",
+            "Scenario A stepped on the open relay: transcript, verdict, reply code explained",
+            stepped_fail,
+        ),
+        (
+            "compare",
+            "The compare view: one scenario's steps on two profiles",
+            compare,
+        ),
+        (
+            "capabilities",
+            "Capabilities before and after TLS, with what TLS changed marked",
+            caps,
+        ),
+        (
+            "profiles",
+            "The profile list: name, server and last verdicts",
+            profiles,
+        ),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    let update = std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for (name, title, state) in &shots {
+        let t = draw(state, 120, 35);
+        let picture = svg::render(t.backend().buffer(), title);
+        let path = dir.join(format!("{name}.svg"));
+        if update {
+            std::fs::create_dir_all(&dir).expect("mkdir docs/screenshots");
+            std::fs::write(&path, &picture).expect("write screenshot");
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(picture.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "README screenshots differ from what the code draws: {stale:?}\n\
+         regenerate them with: UPDATE_SCREENSHOTS=1 cargo test --test tui_screens readme_screenshots"
+    );
+}
+
+/// A long session: Home shows its first lines, and a selection moved far up stays on screen.
+#[test]
+fn home_and_a_selection_far_up_stay_in_view() {
+    let mut s = base();
+    for i in 0..200u64 {
+        net(
+            &mut s,
+            NetEvent::Entry(sent(i, false, &format!("NOOP {i}"))),
+        );
+    }
+    key(&mut s, KeyCode::Tab);
+    key(&mut s, KeyCode::Home);
+    let screen = rows(&draw(&s, 80, 24)).join("\n");
+    assert!(
+        screen.contains("C: NOOP 0 ") || screen.contains("C: NOOP 0│"),
+        "{screen}"
+    );
+    key(&mut s, KeyCode::End);
+    for _ in 0..120 {
+        key(&mut s, KeyCode::Up);
+    }
+    assert_eq!(s.transcript.selected_line, Some(79));
+    let screen = rows(&draw(&s, 80, 24)).join("\n");
+    assert!(screen.contains("C: NOOP 79 "), "{screen}");
+    assert!(
+        screen.contains("selected: a command smtpscope sent"),
+        "{screen}"
+    );
 }

@@ -13,6 +13,12 @@ pub enum Scope {
     Picker,
     Transcript,
     Editor,
+    /// A pane over the main screen that scrolls (help, capabilities, explanations).
+    Overlay,
+    /// The profile list.
+    Profiles,
+    /// The compare view, on top of the keys of a pane over the screen.
+    Compare,
 }
 
 /// What a key does, grouped by what it acts on: `update` hands each group to its own handler.
@@ -31,6 +37,23 @@ pub enum Action {
     Transcript(TranscriptAction),
     Profile(ProfileAction),
     Editor(EditorAction),
+    /// In a pane over the main screen.
+    Scroll(ScrollAction),
+}
+
+/// Moving through a pane over the main screen, or closing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScrollAction {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Close,
+    /// The compare view: another profile on the right.
+    Previous,
+    Next,
 }
 
 /// A pane opened over the main screen.
@@ -39,6 +62,8 @@ pub enum Modal {
     Help,
     Teaching,
     Capabilities,
+    Compare,
+    Tls,
 }
 
 /// The scenario run, or the connection under it.
@@ -64,8 +89,11 @@ pub enum TranscriptAction {
     PageUp,
     PageDown,
     Top,
-    Bottom,
     Follow,
+    /// Long lines wrapped, or cut at the pane's edge.
+    Wrap,
+    Left,
+    Right,
     RawView,
     Search,
     SearchNext,
@@ -75,11 +103,17 @@ pub enum TranscriptAction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProfileAction {
-    Next,
+    /// Opens the profile list (and reads the config directory again).
+    List,
     Edit,
+    Up,
+    Down,
+    Use,
     New,
+    Rename,
     Duplicate,
     Delete,
+    Close,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,8 +131,22 @@ pub struct Binding {
     /// The key as shown to the user.
     pub key: &'static str,
     pub label: &'static str,
-    /// Shown in the footer (the rest only in help).
-    pub footer: bool,
+    /// The label when room is short (the footer at 80 columns).
+    pub short: &'static str,
+    /// The footer shows this hint while there is room, most important first: 0 keeps it to
+    /// the help, 1 is dropped last.
+    pub footer: u8,
+}
+
+impl Binding {
+    /// In the footer with this priority (1 is dropped last) and short label.
+    const fn foot(self, priority: u8, short: &'static str) -> Binding {
+        Binding {
+            footer: priority,
+            short,
+            ..self
+        }
+    }
 }
 
 const fn b(
@@ -108,7 +156,6 @@ const fn b(
     action: Action,
     key: &'static str,
     label: &'static str,
-    footer: bool,
 ) -> Binding {
     Binding {
         scope,
@@ -117,7 +164,8 @@ const fn b(
         action,
         key,
         label,
-        footer,
+        short: label,
+        footer: 0,
     }
 }
 
@@ -125,459 +173,122 @@ const NONE: KeyModifiers = KeyModifiers::NONE;
 const CTRL: KeyModifiers = KeyModifiers::CONTROL;
 const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
 
+use KeyCode::{BackTab, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
+use Scope::{Editor, Global, Overlay as Over, Picker, Profiles as Profs, Transcript};
+
+/// Keys that share a label are listed together in the help and the footer ("Up/k select").
+/// One binding a line, so the table reads as a table.
+#[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
-    b(
-        Scope::Global,
-        KeyCode::Char('c'),
-        CTRL,
-        Action::Quit,
-        "Ctrl-C",
-        "quit",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(1),
-        NONE,
-        Action::Open(Modal::Help),
-        "F1",
-        "help",
-        true,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::Tab,
-        NONE,
-        Action::FocusNext,
-        "Tab",
-        "next pane",
-        true,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::BackTab,
-        SHIFT,
-        Action::FocusPrev,
-        "Shift-Tab",
-        "previous pane",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::Esc,
-        NONE,
-        Action::Escape,
-        "Esc",
-        "close / abort",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(2),
-        NONE,
-        Action::Toggle(Toggle::Tls),
-        "F2",
-        "TLS mode",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(3),
-        NONE,
-        Action::Toggle(Toggle::RequireTls),
-        "F3",
-        "require TLS",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(4),
-        NONE,
-        Action::Toggle(Toggle::Verify),
-        "F4",
-        "verification",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(5),
-        NONE,
-        Action::Toggle(Toggle::Auth),
-        "F5",
-        "AUTH on/off",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(6),
-        NONE,
-        Action::Toggle(Toggle::Mechanism),
-        "F6",
-        "AUTH mechanism",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(7),
-        NONE,
-        Action::Toggle(Toggle::SendData),
-        "F7",
-        "send data",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(8),
-        NONE,
-        Action::Transcript(TranscriptAction::Export),
-        "F8",
-        "export transcript (text)",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::F(9),
-        NONE,
-        Action::Transcript(TranscriptAction::ExportJson),
-        "F9",
-        "export transcript (JSON)",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::Char('n'),
-        CTRL,
-        Action::Run(RunAction::Skip),
-        "Ctrl-N",
-        "skip step",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::Char('r'),
-        CTRL,
-        Action::Run(RunAction::RunRest),
-        "Ctrl-R",
-        "run the remaining steps",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::Char('x'),
-        CTRL,
-        Action::Run(RunAction::Rset),
-        "Ctrl-X",
-        "RSET",
-        false,
-    ),
-    b(
-        Scope::Global,
-        KeyCode::Char('l'),
-        CTRL,
-        Action::Run(RunAction::Reconnect),
-        "Ctrl-L",
-        "reconnect",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('q'),
-        NONE,
-        Action::Quit,
-        "q",
-        "quit",
-        true,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('?'),
-        NONE,
-        Action::Open(Modal::Help),
-        "?",
-        "help",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Up,
-        NONE,
-        Action::Picker(PickerAction::Up),
-        "Up/k",
-        "select",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('k'),
-        NONE,
-        Action::Picker(PickerAction::Up),
-        "k",
-        "select up",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Down,
-        NONE,
-        Action::Picker(PickerAction::Down),
-        "Down/j",
-        "select",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('j'),
-        NONE,
-        Action::Picker(PickerAction::Down),
-        "j",
-        "select down",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Enter,
-        NONE,
-        Action::Run(RunAction::Start),
-        "Enter",
-        "start scenario",
-        true,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('p'),
-        NONE,
-        Action::Profile(ProfileAction::Next),
-        "p",
-        "next profile",
-        true,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('i'),
-        NONE,
-        Action::Open(Modal::Teaching),
-        "i",
-        "why / how to fix",
-        true,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('c'),
-        NONE,
-        Action::Open(Modal::Capabilities),
-        "c",
-        "capabilities",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('e'),
-        NONE,
-        Action::Profile(ProfileAction::Edit),
-        "e",
-        "edit profile",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('a'),
-        NONE,
-        Action::Profile(ProfileAction::New),
-        "a",
-        "add profile",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('d'),
-        NONE,
-        Action::Profile(ProfileAction::Duplicate),
-        "d",
-        "duplicate profile",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('D'),
-        SHIFT,
-        Action::Profile(ProfileAction::Delete),
-        "D",
-        "delete profile",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('s'),
-        NONE,
-        Action::Run(RunAction::Skip),
-        "s",
-        "skip step",
-        false,
-    ),
-    b(
-        Scope::Picker,
-        KeyCode::Char('r'),
-        NONE,
-        Action::Run(RunAction::RunRest),
-        "r",
-        "run the rest",
-        true,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Char('q'),
-        NONE,
-        Action::Quit,
-        "q",
-        "quit",
-        false,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Char('?'),
-        NONE,
-        Action::Open(Modal::Help),
-        "?",
-        "help",
-        false,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Up,
-        NONE,
-        Action::Transcript(TranscriptAction::Up),
-        "Up/Down",
-        "select line",
-        true,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Down,
-        NONE,
-        Action::Transcript(TranscriptAction::Down),
-        "Down",
-        "select line",
-        false,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::PageUp,
-        NONE,
-        Action::Transcript(TranscriptAction::PageUp),
-        "PgUp/PgDn",
-        "scroll",
-        true,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::PageDown,
-        NONE,
-        Action::Transcript(TranscriptAction::PageDown),
-        "PgDn",
-        "scroll",
-        false,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Home,
-        NONE,
-        Action::Transcript(TranscriptAction::Top),
-        "Home",
-        "top",
-        false,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::End,
-        NONE,
-        Action::Transcript(TranscriptAction::Bottom),
-        "End",
-        "bottom",
-        false,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Char('f'),
-        NONE,
-        Action::Transcript(TranscriptAction::Follow),
-        "f",
-        "follow",
-        true,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Char('w'),
-        NONE,
-        Action::Transcript(TranscriptAction::RawView),
-        "w",
-        "raw bytes",
-        true,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Char('/'),
-        NONE,
-        Action::Transcript(TranscriptAction::Search),
-        "/",
-        "search",
-        true,
-    ),
-    b(
-        Scope::Transcript,
-        KeyCode::Char('n'),
-        NONE,
-        Action::Transcript(TranscriptAction::SearchNext),
-        "n",
-        "next match",
-        false,
-    ),
-    b(
-        Scope::Editor,
-        KeyCode::Enter,
-        NONE,
-        Action::Editor(EditorAction::Send),
-        "Enter",
-        "send",
-        true,
-    ),
-    b(
-        Scope::Editor,
-        KeyCode::Up,
-        NONE,
-        Action::Editor(EditorAction::HistoryPrev),
-        "Up/Down",
-        "history",
-        true,
-    ),
-    b(
-        Scope::Editor,
-        KeyCode::Down,
-        NONE,
-        Action::Editor(EditorAction::HistoryNext),
-        "Down",
-        "history",
-        false,
-    ),
+    b(Global, Char('c'), CTRL, Action::Quit, "Ctrl-C", "quit"),
+    b(Global, KeyCode::F(1), NONE, Action::Open(Modal::Help), "F1", "help").foot(1, "help"),
+    b(Global, Tab, NONE, Action::FocusNext, "Tab", "next pane").foot(2, "pane"),
+    b(Global, BackTab, SHIFT, Action::FocusPrev, "Shift-Tab", "previous pane"),
+    b(Global, Esc, NONE, Action::Escape, "Esc", "close / abort"),
+    b(Global, KeyCode::F(2), NONE, Action::Toggle(Toggle::Tls), "F2", "TLS mode"),
+    b(Global, KeyCode::F(3), NONE, Action::Toggle(Toggle::RequireTls), "F3", "require TLS"),
+    b(Global, KeyCode::F(4), NONE, Action::Toggle(Toggle::Verify), "F4", "verification"),
+    b(Global, KeyCode::F(5), NONE, Action::Toggle(Toggle::Auth), "F5", "AUTH on/off"),
+    b(Global, KeyCode::F(6), NONE, Action::Toggle(Toggle::Mechanism), "F6", "AUTH mechanism"),
+    b(Global, KeyCode::F(7), NONE, Action::Toggle(Toggle::SendData), "F7", "send data"),
+    b(Global, KeyCode::F(8), NONE, Action::Transcript(TranscriptAction::Export), "F8", "export transcript (text)"),
+    b(Global, KeyCode::F(9), NONE, Action::Transcript(TranscriptAction::ExportJson), "F9", "export transcript (JSON)"),
+    b(Global, Char('n'), CTRL, Action::Run(RunAction::Skip), "Ctrl-N", "skip step"),
+    b(Global, Char('r'), CTRL, Action::Run(RunAction::RunRest), "Ctrl-R", "run the remaining steps"),
+    b(Global, Char('x'), CTRL, Action::Run(RunAction::Rset), "Ctrl-X", "RSET"),
+    b(Global, Char('l'), CTRL, Action::Run(RunAction::Reconnect), "Ctrl-L", "reconnect"),
+    b(Picker, Char('q'), NONE, Action::Quit, "q", "quit").foot(1, "quit"),
+    b(Picker, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
+    b(Picker, Up, NONE, Action::Picker(PickerAction::Up), "Up", "select scenario"),
+    b(Picker, Down, NONE, Action::Picker(PickerAction::Down), "Down", "select scenario"),
+    b(Picker, Char('k'), NONE, Action::Picker(PickerAction::Up), "k", "select scenario"),
+    b(Picker, Char('j'), NONE, Action::Picker(PickerAction::Down), "j", "select scenario"),
+    b(Picker, Enter, NONE, Action::Run(RunAction::Start), "Enter", "start scenario").foot(1, "run"),
+    b(Picker, Char('r'), NONE, Action::Run(RunAction::RunRest), "r", "run the rest").foot(4, "rest"),
+    b(Picker, Char('s'), NONE, Action::Run(RunAction::Skip), "s", "skip step"),
+    b(Picker, Char('i'), NONE, Action::Open(Modal::Teaching), "i", "why / how to fix").foot(2, "why"),
+    b(Picker, Char('c'), NONE, Action::Open(Modal::Capabilities), "c", "capabilities").foot(5, "caps"),
+    b(Picker, Char('t'), NONE, Action::Open(Modal::Tls), "t", "TLS session and certificate chain"),
+    b(Picker, Char('p'), NONE, Action::Profile(ProfileAction::List), "p", "profiles (pick, add, rename…)").foot(3, "profiles"),
+    b(Picker, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit profile"),
+    b(Picker, Char('v'), NONE, Action::Open(Modal::Compare), "v", "compare two profiles' runs").foot(4, "compare"),
+    b(Transcript, Char('q'), NONE, Action::Quit, "q", "quit"),
+    b(Transcript, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
+    b(Transcript, Up, NONE, Action::Transcript(TranscriptAction::Up), "Up", "select line").foot(1, "select"),
+    b(Transcript, Down, NONE, Action::Transcript(TranscriptAction::Down), "Down", "select line"),
+    b(Transcript, Char('k'), NONE, Action::Transcript(TranscriptAction::Up), "k", "select line"),
+    b(Transcript, Char('j'), NONE, Action::Transcript(TranscriptAction::Down), "j", "select line"),
+    b(Transcript, PageUp, NONE, Action::Transcript(TranscriptAction::PageUp), "PgUp", "scroll a page").foot(4, "page"),
+    b(Transcript, PageDown, NONE, Action::Transcript(TranscriptAction::PageDown), "PgDn", "scroll a page"),
+    b(Transcript, Home, NONE, Action::Transcript(TranscriptAction::Top), "Home", "top"),
+    b(Transcript, End, NONE, Action::Transcript(TranscriptAction::Follow), "End", "follow new lines").foot(2, "follow"),
+    b(Transcript, Char('f'), NONE, Action::Transcript(TranscriptAction::Follow), "f", "follow new lines"),
+    b(Transcript, Char('z'), NONE, Action::Transcript(TranscriptAction::Wrap), "z", "wrap / truncate long lines").foot(3, "wrap"),
+    b(Transcript, Left, NONE, Action::Transcript(TranscriptAction::Left), "Left", "scroll sideways (truncated lines)"),
+    b(Transcript, Right, NONE, Action::Transcript(TranscriptAction::Right), "Right", "scroll sideways (truncated lines)"),
+    b(Transcript, Char('h'), NONE, Action::Transcript(TranscriptAction::Left), "h", "scroll sideways (truncated lines)"),
+    b(Transcript, Char('l'), NONE, Action::Transcript(TranscriptAction::Right), "l", "scroll sideways (truncated lines)"),
+    b(Transcript, Char('w'), NONE, Action::Transcript(TranscriptAction::RawView), "w", "raw bytes").foot(5, "raw"),
+    b(Transcript, Char('/'), NONE, Action::Transcript(TranscriptAction::Search), "/", "search").foot(3, "search"),
+    b(Transcript, Char('n'), NONE, Action::Transcript(TranscriptAction::SearchNext), "n", "next match"),
+    b(Editor, Enter, NONE, Action::Editor(EditorAction::Send), "Enter", "send").foot(1, "send"),
+    b(Editor, Up, NONE, Action::Editor(EditorAction::HistoryPrev), "Up", "history").foot(3, "history"),
+    b(Editor, Down, NONE, Action::Editor(EditorAction::HistoryNext), "Down", "history"),
+    b(Over, Up, NONE, Action::Scroll(ScrollAction::Up), "Up", "scroll").foot(2, "scroll"),
+    b(Over, Down, NONE, Action::Scroll(ScrollAction::Down), "Down", "scroll"),
+    b(Over, Char('k'), NONE, Action::Scroll(ScrollAction::Up), "k", "scroll"),
+    b(Over, Char('j'), NONE, Action::Scroll(ScrollAction::Down), "j", "scroll"),
+    b(Over, PageUp, NONE, Action::Scroll(ScrollAction::PageUp), "PgUp", "scroll a page").foot(3, "page"),
+    b(Over, PageDown, NONE, Action::Scroll(ScrollAction::PageDown), "PgDn", "scroll a page"),
+    b(Over, Char(' '), NONE, Action::Scroll(ScrollAction::PageDown), "Space", "scroll a page"),
+    b(Over, Home, NONE, Action::Scroll(ScrollAction::Top), "Home", "top").foot(4, "top"),
+    b(Over, End, NONE, Action::Scroll(ScrollAction::Bottom), "End", "end").foot(4, "end"),
+    b(Over, Esc, NONE, Action::Scroll(ScrollAction::Close), "Esc", "close").foot(1, "close"),
+    b(Over, Char('q'), NONE, Action::Scroll(ScrollAction::Close), "q", "close"),
+    b(Scope::Compare, Left, NONE, Action::Scroll(ScrollAction::Previous), "Left", "another profile on the right").foot(2, "other profile"),
+    b(Scope::Compare, Right, NONE, Action::Scroll(ScrollAction::Next), "Right", "another profile on the right"),
+    b(Scope::Compare, Char('h'), NONE, Action::Scroll(ScrollAction::Previous), "h", "another profile on the right"),
+    b(Scope::Compare, Char('l'), NONE, Action::Scroll(ScrollAction::Next), "l", "another profile on the right"),
+    b(Profs, Up, NONE, Action::Profile(ProfileAction::Up), "Up", "select profile").foot(3, "select"),
+    b(Profs, Down, NONE, Action::Profile(ProfileAction::Down), "Down", "select profile"),
+    b(Profs, Char('k'), NONE, Action::Profile(ProfileAction::Up), "k", "select profile"),
+    b(Profs, Char('j'), NONE, Action::Profile(ProfileAction::Down), "j", "select profile"),
+    b(Profs, Enter, NONE, Action::Profile(ProfileAction::Use), "Enter", "use it").foot(1, "use"),
+    b(Profs, Char('n'), NONE, Action::Profile(ProfileAction::New), "n", "new profile (asks its name)").foot(2, "new"),
+    b(Profs, Char('r'), NONE, Action::Profile(ProfileAction::Rename), "r", "rename").foot(2, "rename"),
+    b(Profs, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit").foot(3, "edit"),
+    b(Profs, Char('d'), NONE, Action::Profile(ProfileAction::Duplicate), "d", "duplicate").foot(4, "dup"),
+    b(Profs, Char('D'), SHIFT, Action::Profile(ProfileAction::Delete), "D", "delete").foot(4, "del"),
+    b(Profs, Esc, NONE, Action::Profile(ProfileAction::Close), "Esc", "close").foot(1, "close"),
+    b(Profs, Char('q'), NONE, Action::Profile(ProfileAction::Close), "q", "close"),
 ];
 
-/// The action for a key in a scope: the scope's own bindings first, then the global ones.
+/// The action for a key in a scope: the scope's own bindings first, then the global ones
+/// (not over an overlay, which takes only its own keys).
 pub fn lookup(scope: Scope, key: &KeyEvent) -> Option<Action> {
     let matches = |bd: &&Binding| {
         bd.code == key.code
             && (bd.mods == key.modifiers
                 || (bd.mods == SHIFT && matches!(key.code, KeyCode::Char(_) | KeyCode::BackTab)))
     };
-    BINDINGS
-        .iter()
-        .filter(|bd| bd.scope == scope)
-        .find(matches)
-        .or_else(|| {
-            BINDINGS
-                .iter()
-                .filter(|bd| bd.scope == Scope::Global)
-                .find(matches)
-        })
-        .map(|bd| bd.action)
+    let own = BINDINGS.iter().filter(|bd| bd.scope == scope).find(matches);
+    match scope {
+        Scope::Overlay | Scope::Profiles => return own.map(|bd| bd.action),
+        // The compare view also scrolls and closes like any pane.
+        Scope::Compare => {
+            return own
+                .map(|bd| bd.action)
+                .or_else(|| lookup(Scope::Overlay, key));
+        }
+        _ => {}
+    }
+    own.or_else(|| {
+        BINDINGS
+            .iter()
+            .filter(|bd| bd.scope == Scope::Global)
+            .find(matches)
+    })
+    .map(|bd| bd.action)
 }
 
 /// The key for an action, as shown to the user: its first binding.
@@ -588,13 +299,82 @@ pub fn key_for(action: Action) -> Option<&'static str> {
         .map(|bd| bd.key)
 }
 
-/// Footer hints for a scope: its own footer bindings, then the global ones.
-pub fn footer(scope: Scope) -> Vec<(&'static str, &'static str)> {
-    BINDINGS
-        .iter()
-        .filter(|bd| bd.footer && (bd.scope == scope || bd.scope == Scope::Global))
-        .map(|bd| (bd.key, bd.label))
+/// Keys that do one thing, as the help and the footer show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    /// Every key of the group, joined: "Up/Down/k/j".
+    pub keys: String,
+    /// The same keys, one by one.
+    pub key_list: Vec<&'static str>,
+    pub label: &'static str,
+    pub short: &'static str,
+    /// The footer's priority (0: help only).
+    pub priority: u8,
+}
+
+/// A scope's bindings grouped by label, in table order: each key and each label once.
+pub fn hints(scope: Scope) -> Vec<Hint> {
+    let mut out: Vec<(Vec<&'static str>, &Binding)> = Vec::new();
+    for bd in BINDINGS.iter().filter(|bd| bd.scope == scope) {
+        match out.iter_mut().find(|(_, first)| first.label == bd.label) {
+            Some((keys, first)) => {
+                keys.push(bd.key);
+                if first.footer == 0 || (bd.footer != 0 && bd.footer < first.footer) {
+                    *first = bd;
+                }
+            }
+            None => out.push((vec![bd.key], bd)),
+        }
+    }
+    out.into_iter()
+        .map(|(keys, bd)| Hint {
+            keys: keys.join("/"),
+            key_list: keys,
+            label: bd.label,
+            short: bd.short,
+            priority: bd.footer,
+        })
         .collect()
+}
+
+/// Footer hints for a scope: its own, then the global ones; at most two keys of a group
+/// ("Up/Down"), the rest are in the help.
+pub fn footer(scope: Scope) -> Vec<Hint> {
+    let mut out: Vec<Hint> = hints(scope);
+    match scope {
+        Scope::Overlay | Scope::Profiles => {}
+        Scope::Compare => out.extend(hints(Scope::Overlay)),
+        _ => out.extend(hints(Scope::Global)),
+    }
+    out.retain(|h| h.priority > 0);
+    for h in &mut out {
+        h.key_list.truncate(2);
+        h.keys = h.key_list.join("/");
+    }
+    out
+}
+
+/// The footer while a scenario's step waits in the editor: what to do with the step.
+pub fn step_footer() -> Vec<Hint> {
+    let hint = |action: Action, label: &'static str, short: &'static str, priority: u8| Hint {
+        keys: key_for(action).unwrap_or_default().to_string(),
+        key_list: key_for(action).into_iter().collect(),
+        label,
+        short,
+        priority,
+    };
+    vec![
+        hint(
+            Action::Editor(EditorAction::Send),
+            "send the step",
+            "send",
+            1,
+        ),
+        hint(Action::Run(RunAction::Skip), "skip it", "skip", 2),
+        hint(Action::Run(RunAction::RunRest), "run the rest", "rest", 2),
+        hint(Action::Escape, "abort", "abort", 1),
+        hint(Action::Open(Modal::Help), "help", "help", 3),
+    ]
 }
 
 pub fn scope_name(scope: Scope) -> &'static str {
@@ -603,6 +383,9 @@ pub fn scope_name(scope: Scope) -> &'static str {
         Scope::Picker => "Scenario list",
         Scope::Transcript => "Transcript",
         Scope::Editor => "Command editor",
+        Scope::Overlay => "Help, capabilities, explanations (panes over the screen)",
+        Scope::Profiles => "Profile list (p)",
+        Scope::Compare => "Compare view (v)",
     }
 }
 
@@ -617,6 +400,9 @@ mod tests {
             Scope::Picker,
             Scope::Transcript,
             Scope::Editor,
+            Scope::Overlay,
+            Scope::Profiles,
+            Scope::Compare,
         ] {
             let keys: Vec<_> = BINDINGS
                 .iter()
@@ -650,7 +436,54 @@ mod tests {
             lookup(Scope::Picker, &enter),
             Some(Action::Run(RunAction::Start))
         );
-        assert!(footer(Scope::Editor).iter().any(|(k, _)| *k == "Enter"));
+        assert!(footer(Scope::Editor).iter().any(|h| h.keys == "Enter"));
+        // Over an overlay, only its own keys: F2 does not change a toggle behind it.
+        let f2 = KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Overlay, &f2), None);
+        assert_eq!(
+            lookup(Scope::Overlay, &q),
+            Some(Action::Scroll(ScrollAction::Close))
+        );
+    }
+
+    #[test]
+    fn the_help_lists_each_key_and_each_label_once_per_scope() {
+        for scope in [
+            Scope::Global,
+            Scope::Picker,
+            Scope::Transcript,
+            Scope::Editor,
+            Scope::Overlay,
+            Scope::Profiles,
+            Scope::Compare,
+        ] {
+            let hs = hints(scope);
+            let mut labels: Vec<_> = hs.iter().map(|h| h.label).collect();
+            labels.sort_unstable();
+            let n = labels.len();
+            labels.dedup();
+            assert_eq!(n, labels.len(), "a label twice in {scope:?}");
+            let mut keys: Vec<&str> = hs.iter().flat_map(|h| h.key_list.clone()).collect();
+            keys.sort_unstable();
+            let n = keys.len();
+            keys.dedup();
+            assert_eq!(n, keys.len(), "a key twice in {scope:?}: {hs:?}");
+        }
+        let picker = hints(Scope::Picker);
+        assert!(
+            picker
+                .iter()
+                .any(|h| h.keys == "Up/Down/k/j" && h.label == "select scenario"),
+            "{picker:?}"
+        );
+    }
+
+    #[test]
+    fn the_step_footer_names_skip_run_the_rest_and_abort() {
+        let keys: Vec<String> = step_footer().into_iter().map(|h| h.keys).collect();
+        for k in ["Enter", "Ctrl-N", "Ctrl-R", "Esc"] {
+            assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+        }
     }
 
     #[test]

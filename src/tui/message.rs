@@ -31,6 +31,12 @@ pub enum NetEvent {
     },
     /// The network side is idle again.
     Idle,
+    /// A command to offer in the editor, for the operator to edit or send: the EHLO that
+    /// RFC 3207 requires after a STARTTLS typed by hand.
+    Suggest {
+        command: String,
+        why: String,
+    },
     Info(String),
     /// Shared, so the event stays cheap to clone while the error keeps its type.
     Error(std::sync::Arc<super::worker::WorkerError>),
@@ -42,6 +48,16 @@ pub enum NetEvent {
     },
     ProfileDeleted {
         name: String,
+    },
+    /// The config directory read again: its profiles, and those that did not load.
+    ProfilesListed {
+        profiles: Vec<(String, Profile)>,
+        errors: Vec<std::sync::Arc<crate::profile::ProfileError>>,
+    },
+    ProfileRenamed {
+        from: String,
+        to: String,
+        path: PathBuf,
     },
 }
 
@@ -108,5 +124,11 @@ pub enum Effect {
     },
     DeleteProfile {
         name: String,
+    },
+    /// Read the profiles in the config directory again (profiles written by hand appear).
+    ListProfiles,
+    RenameProfile {
+        from: String,
+        to: String,
     },
 }

@@ -12,6 +12,7 @@ pub mod state;
 pub mod update;
 pub mod view;
 pub mod worker;
+pub mod wrap;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -357,7 +358,10 @@ pub fn run(opts: TuiOptions) -> u8 {
                 Err(e) => notices.push(format!("practice lab did not start: {e}")),
             }
         }
-        welcome = Some("Welcome! lab-open is an open relay, lab-secure is not: run A on both (Enter) and compare; p switches profile, F1 help.".to_string());
+        welcome = Some(
+            "Welcome! lab-open is an open relay, lab-secure is not. Run A on both, v compares"
+                .to_string(),
+        );
     }
     let mut state = State::new(profiles, catalogue);
     if let Some(name) = &opts.profile {

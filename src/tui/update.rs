@@ -3,12 +3,15 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
 use super::keymap::{
-    Action, EditorAction, Modal, PickerAction, ProfileAction, RunAction, Scope, TranscriptAction,
-    lookup,
+    Action, EditorAction, Modal, PickerAction, ProfileAction, RunAction, Scope, ScrollAction,
+    TranscriptAction, lookup,
 };
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
-use super::state::{Focus, Overlay, PendingAfterPassword, Refusal, Run, State, Toggle};
+use super::state::{
+    Focus, NameFor, Naming, Overlay, PendingAfterPassword, ProfilePicker, Refusal, Run, Scroll,
+    State, Toggle,
+};
 use super::worker::WorkerError;
 use crate::profile::Profile;
 use crate::scenario::Scenario;
@@ -22,9 +25,12 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
         Message::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Message::Key(key) => on_key(state, key),
         Message::Mouse(m) => {
-            match m.kind {
-                MouseEventKind::ScrollUp => state.transcript.scroll_up(3),
-                MouseEventKind::ScrollDown => state.transcript.scroll_down(3),
+            // The wheel scrolls the pane over the screen when there is one.
+            match (m.kind, state.overlay.as_mut().and_then(Overlay::scroll_mut)) {
+                (MouseEventKind::ScrollUp, Some(s)) => s.up(3),
+                (MouseEventKind::ScrollDown, Some(s)) => s.down(3),
+                (MouseEventKind::ScrollUp, None) => state.transcript.scroll_up(3),
+                (MouseEventKind::ScrollDown, None) => state.transcript.scroll_down(3),
                 _ => {}
             }
             Vec::new()
@@ -175,6 +181,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Transcript(a) => on_transcript(state, a),
         Action::Profile(a) => on_profile(state, a),
         Action::Editor(a) => on_editor(state, a),
+        // Only over an overlay, which has its own handler.
+        Action::Scroll(_) => Vec::new(),
     }
 }
 
@@ -216,11 +224,62 @@ fn closed_by_abort(state: &mut State) {
 
 fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
     state.overlay = Some(match modal {
-        Modal::Help => Overlay::Help { scroll: 0 },
-        Modal::Teaching => Overlay::Teaching { scroll: 0 },
-        Modal::Capabilities => Overlay::Capabilities,
+        Modal::Help => Overlay::Help {
+            scroll: Scroll::default(),
+        },
+        Modal::Teaching => Overlay::Teaching {
+            scroll: Scroll::default(),
+        },
+        Modal::Capabilities => Overlay::Capabilities {
+            scroll: Scroll::default(),
+        },
+        Modal::Tls => Overlay::Tls {
+            scroll: Scroll::default(),
+        },
+        Modal::Compare => {
+            let Some(other) = compare_partner(state) else {
+                notice(state, "only one profile: p adds another to compare with");
+                return Vec::new();
+            };
+            Overlay::Compare {
+                other,
+                scroll: Scroll::default(),
+            }
+        }
     });
     Vec::new()
+}
+
+/// Whom to compare the current profile with: its partner in the first-run comparison
+/// (lab-open with lab-secure), else the next profile that ran the selected scenario, else
+/// the next profile.
+fn compare_partner(state: &State) -> Option<String> {
+    let current = state.profiles.current()?.name.clone();
+    if state.compare.iter().any(|(n, _)| *n == current)
+        && let Some((n, _)) = state.compare.iter().find(|(n, _)| *n != current)
+    {
+        return Some(n.clone());
+    }
+    let others = other_profiles(state, &current);
+    let scenario = state.selected_scenario().map(|s| s.id.clone());
+    others
+        .iter()
+        .find(|n| {
+            scenario
+                .as_ref()
+                .is_some_and(|id| state.verdicts.run(n, id).is_some())
+        })
+        .or(others.first())
+        .cloned()
+}
+
+/// The profiles other than `current`, starting after it and wrapping around.
+fn other_profiles(state: &State, current: &str) -> Vec<String> {
+    let names: Vec<&String> = state.profiles.entries.iter().map(|p| &p.name).collect();
+    let at = names.iter().position(|n| *n == current).unwrap_or(0);
+    (1..names.len())
+        .map(|k| names[(at + k) % names.len()].clone())
+        .collect()
 }
 
 fn on_toggle(state: &mut State, toggle: Toggle) -> Vec<Effect> {
@@ -277,16 +336,38 @@ fn on_picker(state: &mut State, action: PickerAction) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Lines a page key moves the transcript by; columns a sideways key moves cut lines by.
+const PAGE: usize = 10;
+const SIDEWAYS: usize = 8;
+
 fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
     let view = &mut state.transcript;
     match action {
         TranscriptAction::Up => view.select_previous(),
         TranscriptAction::Down => view.select_next(),
-        TranscriptAction::PageUp => view.scroll_up(10),
-        TranscriptAction::PageDown => view.scroll_down(10),
+        TranscriptAction::PageUp => view.page_up(PAGE),
+        TranscriptAction::PageDown => view.page_down(PAGE),
         TranscriptAction::Top => view.top(),
-        TranscriptAction::Bottom | TranscriptAction::Follow => view.follow(),
+        TranscriptAction::Follow => view.follow(),
         TranscriptAction::RawView => view.toggle_raw(),
+        TranscriptAction::Wrap => {
+            view.toggle_wrap();
+            let what = if view.wrap {
+                "long lines wrap (z cuts them)"
+            } else {
+                "long lines are cut: Left/Right or h/l scroll sideways (z wraps them)"
+            };
+            notice(state, what);
+        }
+        TranscriptAction::Left | TranscriptAction::Right => {
+            let right = action == TranscriptAction::Right;
+            if !view.scroll_sideways(right, SIDEWAYS) {
+                notice(
+                    state,
+                    "lines wrap, so there is nothing to scroll sideways (z cuts them)",
+                );
+            }
+        }
         TranscriptAction::Search => view.start_search(),
         TranscriptAction::SearchNext => search_next(state),
         TranscriptAction::Export => {
@@ -308,15 +389,107 @@ fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
 
 fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
     match action {
-        ProfileAction::Next => {
-            let Some(to) = state
+        ProfileAction::List => {
+            state.overlay = Some(Overlay::Profiles(ProfilePicker {
+                selected: state.profiles.current_index(),
+                naming: None,
+            }));
+            // Profiles written by hand into the config directory appear when it is read.
+            return vec![Effect::ListProfiles];
+        }
+        ProfileAction::Edit => {
+            if let Some(p) = state.profiles.current() {
+                let text = p.profile.to_toml().unwrap_or_default();
+                let name = p.name.clone();
+                open_profile_editor(state, name, &text);
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// A key in the profile list: its own keys, or the name being typed.
+fn on_profile_list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(Overlay::Profiles(picker)) = state.overlay.as_mut() else {
+        return Vec::new();
+    };
+    if let Some(naming) = picker.naming.as_mut() {
+        match key.code {
+            KeyCode::Esc => picker.naming = None,
+            KeyCode::Backspace => {
+                naming.input.pop();
+                naming.error = None;
+            }
+            KeyCode::Enter => return name_entered(state),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                naming.input.push(c);
+                naming.error = None;
+            }
+            _ => {}
+        }
+        return Vec::new();
+    }
+    let Some(Action::Profile(action)) = lookup(Scope::Profiles, &key) else {
+        return Vec::new();
+    };
+    let n = state.profiles.len();
+    let chosen = state
+        .profiles
+        .entries
+        .get(picker.selected)
+        .map(|p| p.name.clone());
+    let ask = |purpose: NameFor, input: String| {
+        Some(Naming {
+            purpose,
+            input,
+            error: None,
+        })
+    };
+    match action {
+        ProfileAction::Up => picker.selected = picker.selected.saturating_sub(1),
+        ProfileAction::Down => {
+            if picker.selected + 1 < n {
+                picker.selected += 1;
+            }
+        }
+        ProfileAction::Close => state.overlay = None,
+        ProfileAction::New => picker.naming = ask(NameFor::New, String::new()),
+        ProfileAction::Rename => {
+            if let Some(from) = chosen {
+                picker.naming = ask(NameFor::Rename { from: from.clone() }, from);
+            }
+        }
+        ProfileAction::Duplicate => {
+            if let Some(from) = chosen {
+                let input = format!("{from}-copy");
+                picker.naming = ask(NameFor::Duplicate { from }, input);
+            }
+        }
+        ProfileAction::Delete => {
+            if let Some(name) = chosen {
+                state.overlay = Some(Overlay::ConfirmDelete { name });
+            }
+        }
+        ProfileAction::Edit => {
+            if let Some(i) = state
                 .profiles
-                .next_index()
-                .and_then(|i| state.profiles.entries.get(i))
-                .map(|p| p.name.clone())
-            else {
+                .position(chosen.as_deref().unwrap_or_default())
+            {
+                let p = &state.profiles.entries[i];
+                let text = p.profile.to_toml().unwrap_or_default();
+                let name = p.name.clone();
+                open_profile_editor(state, name, &text);
+            }
+        }
+        ProfileAction::Use => {
+            let Some(to) = chosen else {
                 return Vec::new();
             };
+            state.overlay = None;
+            if state.profiles.current().is_some_and(|p| p.name == to) {
+                return Vec::new();
+            }
             if let Some(run) = state.run.as_ref().filter(|r| r.is_active()) {
                 state.overlay = Some(Overlay::ConfirmSwitch {
                     from: run.profile.clone(),
@@ -327,33 +500,96 @@ fn on_profile(state: &mut State, action: ProfileAction) -> Vec<Effect> {
             let headline = format!("profile {to}");
             return switch_to(state, &to, headline);
         }
-        ProfileAction::Edit => {
-            if let Some(p) = state.profiles.current() {
-                let text = p.profile.to_toml().unwrap_or_default();
-                let name = p.name.clone();
-                open_profile_editor(state, name, &text);
-            }
+        ProfileAction::List => {}
+    }
+    Vec::new()
+}
+
+/// Why `name` cannot be a new profile's name, if it cannot.
+fn name_problem(state: &State, name: &str) -> Option<String> {
+    if !crate::profile::valid_name(name) {
+        return Some(crate::profile::ProfileError::BadName(name.to_string()).to_string());
+    }
+    state
+        .profiles
+        .position(name)
+        .map(|_| format!("a profile {name:?} already exists; choose another name"))
+}
+
+/// Enter on the name typed in the profile list.
+fn name_entered(state: &mut State) -> Vec<Effect> {
+    let Some(Overlay::Profiles(picker)) = state.overlay.as_ref() else {
+        return Vec::new();
+    };
+    let Some(naming) = picker.naming.as_ref() else {
+        return Vec::new();
+    };
+    let name = naming.input.trim().to_string();
+    let purpose = naming.purpose.clone();
+    if let NameFor::Rename { from } = &purpose
+        && *from == name
+    {
+        if let Some(Overlay::Profiles(p)) = state.overlay.as_mut() {
+            p.naming = None;
         }
-        ProfileAction::New => {
-            let n = state.profiles.len() + 1;
-            open_profile_editor(state, format!("new-{n}"), PROFILE_TEMPLATE);
+        return Vec::new();
+    }
+    if let Some(problem) = name_problem(state, &name) {
+        if let Some(Overlay::Profiles(p)) = state.overlay.as_mut()
+            && let Some(n) = p.naming.as_mut()
+        {
+            n.error = Some(problem);
         }
-        ProfileAction::Duplicate => {
-            if let Some(p) = state.profiles.current() {
-                let text = p.profile.to_toml().unwrap_or_default();
-                let name = format!("{}-copy", p.name);
-                open_profile_editor(state, name, &text);
-            }
+        return Vec::new();
+    }
+    match purpose {
+        NameFor::New => open_profile_editor(state, name, PROFILE_TEMPLATE),
+        NameFor::Duplicate { from } => {
+            let text = state
+                .profiles
+                .position(&from)
+                .and_then(|i| state.profiles.entries.get(i))
+                .and_then(|p| p.profile.to_toml().ok())
+                .unwrap_or_default();
+            open_profile_editor(state, name, &text);
         }
-        ProfileAction::Delete => {
-            if let Some(p) = state.profiles.current() {
-                state.overlay = Some(Overlay::ConfirmDelete {
-                    name: p.name.clone(),
-                });
+        NameFor::Rename { from } => {
+            if let Some(Overlay::Profiles(p)) = state.overlay.as_mut() {
+                p.naming = None;
             }
+            let saved = state
+                .profiles
+                .position(&from)
+                .and_then(|i| state.profiles.entries.get(i))
+                .is_some_and(|p| p.saved);
+            if saved {
+                // The file is renamed first; the list follows when the worker says it is done.
+                return vec![Effect::RenameProfile { from, to: name }];
+            }
+            renamed(state, &from, &name);
+            notice(
+                state,
+                format!("profile {from} is now {name} (in memory only)"),
+            );
         }
     }
     Vec::new()
+}
+
+/// The profile `from` is now called `to`: its verdicts and its place in the comparison go with it.
+fn renamed(state: &mut State, from: &str, to: &str) {
+    state.profiles.rename(from, to);
+    state.verdicts.rename(from, to);
+    for (name, _) in &mut state.compare {
+        if name == from {
+            *name = to.to_string();
+        }
+    }
+    if let Some(run) = state.run.as_mut()
+        && run.profile == from
+    {
+        run.profile = to.to_string();
+    }
 }
 
 fn on_editor(state: &mut State, action: EditorAction) -> Vec<Effect> {
@@ -528,6 +764,8 @@ fn send(state: &mut State) -> Vec<Effect> {
         }
         let edited = Some(text).filter(|t| !t.trim().is_empty());
         clear_notice(state);
+        // The reply is what the operator waits for: back to the bottom to see it.
+        state.transcript.follow();
         return vec![Effect::Advance { edited }];
     }
     if text.trim().is_empty() {
@@ -560,6 +798,7 @@ fn send(state: &mut State) -> Vec<Effect> {
             }));
             return Vec::new();
         }
+        state.transcript.follow();
         return manual_auth(state, t, mech);
     }
     let mut bytes = match unescape(&text) {
@@ -578,8 +817,12 @@ fn send(state: &mut State) -> Vec<Effect> {
     state.toggles_in_use = Some(state.toggles);
     state.editor.clear();
     clear_notice(state);
+    state.transcript.follow();
     vec![Effect::Manual { target: t, bytes }]
 }
+
+/// Rows a page key moves a pane over the screen by.
+const OVERLAY_PAGE: u16 = 10;
 
 fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
@@ -587,18 +830,62 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.quit = true;
         return vec![Effect::Abort];
     }
+    if matches!(state.overlay, Some(Overlay::Profiles(_))) {
+        return on_profile_list_key(state, key);
+    }
     let Some(overlay) = state.overlay.as_mut() else {
         return Vec::new();
     };
+    let scope = if matches!(overlay, Overlay::Compare { .. }) {
+        Scope::Compare
+    } else {
+        Scope::Overlay
+    };
+    if let Some(scroll) = overlay.scroll_mut() {
+        // The transcript's keys; Esc or q closes; anything else is ignored, so that a key
+        // pressed to scroll never closes the pane by surprise.
+        if let Some(Action::Scroll(a)) = lookup(scope, &key) {
+            match a {
+                ScrollAction::Up => scroll.up(1),
+                ScrollAction::Down => scroll.down(1),
+                ScrollAction::PageUp => scroll.up(OVERLAY_PAGE),
+                ScrollAction::PageDown => scroll.down(OVERLAY_PAGE),
+                ScrollAction::Top => scroll.top(),
+                ScrollAction::Bottom => scroll.bottom(),
+                ScrollAction::Close => state.overlay = None,
+                ScrollAction::Previous | ScrollAction::Next => {
+                    let forward = a == ScrollAction::Next;
+                    let current = state.profiles.current().map(|p| p.name.clone());
+                    if let (Some(Overlay::Compare { other, .. }), Some(current)) =
+                        (state.overlay.as_ref(), current)
+                    {
+                        let others = other_profiles(state, &current);
+                        let at = others.iter().position(|n| n == other).unwrap_or(0);
+                        let n = others.len().max(1);
+                        let next = if forward {
+                            (at + 1) % n
+                        } else {
+                            (at + n - 1) % n
+                        };
+                        if let Some(name) = others.get(next).cloned() {
+                            state.overlay = Some(Overlay::Compare {
+                                other: name,
+                                scroll: Scroll::default(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        return Vec::new();
+    }
     match overlay {
-        Overlay::Help { scroll } | Overlay::Teaching { scroll } => match key.code {
-            KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-            KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-            KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
-            KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-            _ => state.overlay = None,
-        },
-        Overlay::Capabilities => state.overlay = None,
+        Overlay::Help { .. }
+        | Overlay::Teaching { .. }
+        | Overlay::Capabilities { .. }
+        | Overlay::Tls { .. }
+        | Overlay::Compare { .. }
+        | Overlay::Profiles(_) => {}
         Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
                 let failed = why.is_some();
@@ -679,26 +966,44 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             let name = name.clone();
             state.overlay = None;
             if key.code == KeyCode::Char('y') {
-                let saved = state.profiles.current().is_some_and(|p| p.saved);
-                // Onto the first other profile before this one goes, as a switch: its
-                // toggles, no password typed for the deleted one, the connection closed.
-                let other = state.profiles.entries.iter().position(|p| p.name != name);
-                let headline = match other.and_then(|i| state.profiles.entries.get(i)) {
-                    Some(p) => format!("profile {name} removed; now on {}", p.name),
-                    None => format!("profile {name} removed"),
-                };
-                let here = state.profiles.position(&name).unwrap_or(0);
-                let mut effects = change_profile(state, other.unwrap_or(here), headline);
-                state.profiles.remove(&name);
-                forget_verdicts(state, &name);
-                if saved {
-                    effects.push(Effect::DeleteProfile { name });
-                }
-                return effects;
+                return delete_profile(state, name);
             }
         }
     }
     Vec::new()
+}
+
+/// Deletes a profile (its file too, if it has one) and its verdicts. Deleting the current one
+/// moves to the first other profile, as a switch: its toggles, no password typed for the
+/// deleted one, the connection closed.
+fn delete_profile(state: &mut State, name: String) -> Vec<Effect> {
+    let Some(entry) = state
+        .profiles
+        .position(&name)
+        .and_then(|i| state.profiles.entries.get(i))
+    else {
+        return Vec::new();
+    };
+    let saved = entry.saved;
+    let current = state.profiles.current().is_some_and(|p| p.name == name);
+    let mut effects = Vec::new();
+    if current {
+        let other = state.profiles.entries.iter().position(|p| p.name != name);
+        let headline = match other.and_then(|i| state.profiles.entries.get(i)) {
+            Some(p) => format!("profile {name} removed; now on {}", p.name),
+            None => format!("profile {name} removed"),
+        };
+        let here = state.profiles.position(&name).unwrap_or(0);
+        effects = change_profile(state, other.unwrap_or(here), headline);
+    } else {
+        notice(state, format!("profile {name} removed"));
+    }
+    state.profiles.remove(&name);
+    forget_verdicts(state, &name);
+    if saved {
+        effects.push(Effect::DeleteProfile { name });
+    }
+    effects
 }
 
 fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
@@ -748,9 +1053,15 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             state.secret_retry = None;
             if let Some(run) = state.run.as_mut() {
                 run.finish(verdict, reason.clone());
-                state
-                    .verdicts
-                    .record(&run.profile, &run.scenario.id, verdict);
+                state.verdicts.record_run(
+                    &run.profile,
+                    &run.scenario.id,
+                    super::state::LastRun {
+                        verdict,
+                        reason: reason.clone(),
+                        steps: run.steps.clone(),
+                    },
+                );
             }
             state.editor.clear();
             state.focus = Focus::Picker;
@@ -766,6 +1077,15 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             }
         }
         NetEvent::Info(t) => notice(state, t),
+        NetEvent::Suggest { command, why } => {
+            // Never over a scenario's step or over what the operator has started typing.
+            let at_step = state.run.as_ref().is_some_and(|r| r.step().is_some());
+            if !at_step && state.editor.text().trim().is_empty() && state.overlay.is_none() {
+                state.editor.set(&command);
+                state.focus = Focus::Editor;
+                notice(state, why);
+            }
+        }
         NetEvent::Error(e) => {
             if let Some(run) = state.run.as_mut() {
                 run.stop_waiting();
@@ -809,6 +1129,47 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             return switch_to(state, &name, headline);
         }
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
+        NetEvent::ProfilesListed { profiles, errors } => {
+            let current = state.profiles.current().map(|p| p.name.clone());
+            let chosen = match &state.overlay {
+                Some(Overlay::Profiles(p)) => state
+                    .profiles
+                    .entries
+                    .get(p.selected)
+                    .map(|e| e.name.clone()),
+                _ => None,
+            };
+            let changed = state.profiles.refresh(profiles);
+            for name in &changed {
+                forget_verdicts(state, name);
+            }
+            // The current profile was changed on disk: its settings become the toggles.
+            if let Some(p) = state.profiles.current()
+                && changed.contains(&p.name)
+            {
+                state.toggles = super::state::Toggles::from_profile(&p.profile);
+            }
+            if let Some(Overlay::Profiles(p)) = state.overlay.as_mut() {
+                let keep = chosen.or(current);
+                p.selected = keep
+                    .and_then(|n| state.profiles.position(&n))
+                    .unwrap_or(0)
+                    .min(state.profiles.len().saturating_sub(1));
+            }
+            if let Some(e) = errors.first() {
+                error(
+                    state,
+                    format!("profile not loaded (file left untouched): {e}"),
+                );
+            }
+        }
+        NetEvent::ProfileRenamed { from, to, path } => {
+            renamed(state, &from, &to);
+            notice(
+                state,
+                format!("profile {from} renamed to {to} ({})", path.display()),
+            );
+        }
     }
     Vec::new()
 }
@@ -1215,6 +1576,33 @@ mod tests {
         out
     }
 
+    /// Picks the profile after the current one in the list (p, then Up/Down, then Enter), as
+    /// the old `p` did; returns what Enter did.
+    fn next_profile(s: &mut State) -> Vec<Effect> {
+        let n = s.profiles.len();
+        let target = (s.profiles.current_index() + 1) % n.max(1);
+        let e = update(s, key(KeyCode::Char('p')));
+        assert!(matches!(e.as_slice(), [Effect::ListProfiles]), "{e:?}");
+        loop {
+            let Some(Overlay::Profiles(p)) = &s.overlay else {
+                panic!("the profile list is open: {:?}", s.overlay);
+            };
+            match p.selected.cmp(&target) {
+                std::cmp::Ordering::Less => update(s, key(KeyCode::Down)),
+                std::cmp::Ordering::Greater => update(s, key(KeyCode::Char('k'))),
+                std::cmp::Ordering::Equal => break,
+            };
+        }
+        update(s, key(KeyCode::Enter))
+    }
+
+    /// D on the current profile in the list: asks to confirm.
+    fn delete_current(s: &mut State) {
+        update(s, key(KeyCode::Char('p')));
+        update(s, shift('D'));
+        assert!(matches!(s.overlay, Some(Overlay::ConfirmDelete { .. })));
+    }
+
     /// The scenario list's row for `id`.
     fn picker_row(s: &State, id: &str) -> String {
         screen(s)
@@ -1245,13 +1633,13 @@ mod tests {
         let mut s = two_profiles();
         run_a(&mut s, Verdict::Fail);
         assert!(picker_row(&s, "unauth-relay").contains("FAIL"));
-        update(&mut s, key(KeyCode::Char('p')));
+        next_profile(&mut s);
         assert_eq!(current(&s), "q");
         let row = picker_row(&s, "unauth-relay");
         assert!(!row.contains("FAIL"), "q has run nothing yet: {row}");
         run_a(&mut s, Verdict::Pass);
         assert!(picker_row(&s, "unauth-relay").contains("PASS"));
-        update(&mut s, key(KeyCode::Char('p')));
+        next_profile(&mut s);
         assert_eq!(current(&s), "p");
         let row = picker_row(&s, "unauth-relay");
         assert!(
@@ -1268,7 +1656,7 @@ mod tests {
         run_a(&mut s, Verdict::Fail);
         let row = picker_row(&s, "unauth-relay");
         assert!(row.contains("open:FAIL"), "{row}");
-        update(&mut s, key(KeyCode::Char('p')));
+        next_profile(&mut s);
         run_a(&mut s, Verdict::Pass);
         let row = picker_row(&s, "unauth-relay");
         assert!(row.contains("open:FAIL secure:PASS"), "{row}");
@@ -1281,7 +1669,7 @@ mod tests {
             "{row}"
         );
         // A deleted profile's verdicts go with it: one made later under its name has none.
-        update(&mut s, shift('D'));
+        delete_current(&mut s);
         update(&mut s, key(KeyCode::Char('y')));
         assert_eq!(s.verdicts.get("q", "unauth-relay"), None);
         assert_eq!(s.verdicts.get("p", "unauth-relay"), Some(Verdict::Fail));
@@ -1305,7 +1693,7 @@ mod tests {
         net(&mut s, NetEvent::Idle);
         update(&mut s, key(KeyCode::Esc));
         assert_eq!(s.focus, Focus::Picker);
-        let e = update(&mut s, key(KeyCode::Char('p')));
+        let e = next_profile(&mut s);
         assert!(
             matches!(e.as_slice(), [Effect::Abort]),
             "the worker closes the old connection: {e:?}"
@@ -1344,7 +1732,7 @@ mod tests {
         );
         update(&mut s, key(KeyCode::Tab));
         assert_eq!(s.focus, Focus::Picker);
-        assert!(update(&mut s, key(KeyCode::Char('p'))).is_empty());
+        assert!(next_profile(&mut s).is_empty());
         assert_eq!(current(&s), "p");
         assert!(s.overlay.is_some());
         assert!(
@@ -1357,7 +1745,7 @@ mod tests {
         assert!(s.overlay.is_none());
         assert_eq!(current(&s), "p");
         assert_eq!(s.run.as_ref().and_then(|r| r.step()), Some(0));
-        update(&mut s, key(KeyCode::Char('p')));
+        next_profile(&mut s);
         let e = update(&mut s, key(KeyCode::Char('y')));
         assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
         assert_eq!(current(&s), "q");
@@ -1523,7 +1911,7 @@ mod tests {
         assert!(screen(&s).contains("F3 req:on"));
         assert!(s.password.is_none(), "p's password does not go to strict");
         s.password = Some(secrecy::SecretString::from("typed"));
-        update(&mut s, shift('D'));
+        delete_current(&mut s);
         let e = update(&mut s, key(KeyCode::Char('y')));
         assert!(
             matches!(e.as_slice(), [Effect::Abort, Effect::DeleteProfile { name }] if name == "strict"),
@@ -1616,23 +2004,363 @@ mod tests {
         assert!(s.notice.is_none(), "{:?}", s.notice);
     }
 
+    fn sent_lines(s: &mut State, n: usize) {
+        for i in 0..n {
+            let e = crate::transcript::Entry {
+                at: std::time::Duration::from_millis(i as u64),
+                tls: false,
+                kind: crate::transcript::EntryKind::Sent {
+                    bytes: format!("NOOP {i}\r\n").into_bytes(),
+                    redacted: false,
+                },
+            };
+            net(s, NetEvent::Entry(e));
+        }
+    }
+
+    #[test]
+    fn typing_a_command_while_scrolled_back_follows_again() {
+        let mut s = state_with(true);
+        sent_lines(&mut s, 60);
+        s.focus = Focus::Transcript;
+        update(&mut s, key(KeyCode::Up));
+        update(&mut s, key(KeyCode::PageUp));
+        assert!(!s.transcript.follow);
+        assert_eq!(
+            s.transcript.selected_line,
+            Some(48),
+            "the page moves the selection"
+        );
+        s.focus = Focus::Editor;
+        typed(&mut s, "NOOP");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::Manual { .. }]), "{e:?}");
+        assert!(s.transcript.follow, "the reply will be in view");
+        assert_eq!(s.transcript.selected_line, None);
+        // A step sent while scrolled back, likewise.
+        update(&mut s, key(KeyCode::Esc));
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        s.transcript.scroll_up(5);
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::Advance { .. }]), "{e:?}");
+        assert!(s.transcript.follow);
+    }
+
+    #[test]
+    fn z_cuts_long_lines_and_left_right_scroll_them() {
+        let mut s = state_with(true);
+        sent_lines(&mut s, 3);
+        s.focus = Focus::Transcript;
+        assert!(s.transcript.wrap, "wrapped by default");
+        update(&mut s, key(KeyCode::Right));
+        assert_eq!(s.transcript.hscroll, 0);
+        assert!(
+            s.notice.as_ref().is_some_and(|(_, t)| t.contains("z cuts")),
+            "{:?}",
+            s.notice
+        );
+        update(&mut s, key(KeyCode::Char('z')));
+        assert!(!s.transcript.wrap);
+        update(&mut s, key(KeyCode::Right));
+        update(&mut s, key(KeyCode::Char('l')));
+        assert_eq!(s.transcript.hscroll, 16);
+        update(&mut s, key(KeyCode::Char('h')));
+        assert_eq!(s.transcript.hscroll, 8);
+        update(&mut s, key(KeyCode::Left));
+        update(&mut s, key(KeyCode::Left));
+        assert_eq!(s.transcript.hscroll, 0);
+        update(&mut s, key(KeyCode::Right));
+        update(&mut s, key(KeyCode::Char('z')));
+        assert!(s.transcript.wrap);
+        assert_eq!(s.transcript.hscroll, 0, "wrapping again starts at the left");
+    }
+
+    #[test]
+    fn v_compares_with_the_partner_and_left_right_pick_another() {
+        let mut s = two_profiles();
+        let third = s.profiles.entries[0].clone();
+        s.profiles.entries.push(ProfileEntry {
+            name: "r".into(),
+            ..third
+        });
+        s.compare = vec![("p".into(), "open".into()), ("q".into(), "secure".into())];
+        update(&mut s, key(KeyCode::Char('v')));
+        let other = |s: &State| match &s.overlay {
+            Some(Overlay::Compare { other, .. }) => other.clone(),
+            o => panic!("{o:?}"),
+        };
+        assert_eq!(other(&s), "q", "the first-run partner");
+        update(&mut s, key(KeyCode::Right));
+        assert_eq!(other(&s), "r");
+        update(&mut s, key(KeyCode::Char('l')));
+        assert_eq!(other(&s), "q", "wraps around, never the current profile");
+        update(&mut s, key(KeyCode::Char('h')));
+        assert_eq!(other(&s), "r");
+        update(&mut s, key(KeyCode::Esc));
+        assert!(s.overlay.is_none());
+        // Alone, there is nothing to compare with: said, not an empty pane.
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Char('v')));
+        assert!(s.overlay.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("only one profile"))
+        );
+    }
+
+    #[test]
+    fn a_suggested_ehlo_fills_an_empty_editor_only() {
+        let mut s = state_with(true);
+        let suggest = || NetEvent::Suggest {
+            command: "EHLO probe.test".into(),
+            why: "TLS is up: RFC 3207 requires a new EHLO".into(),
+        };
+        net(&mut s, suggest());
+        assert_eq!(s.editor.text(), "EHLO probe.test");
+        assert_eq!(s.focus, Focus::Editor);
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|(_, t)| t.contains("RFC 3207"))
+        );
+        // What the operator has typed is kept.
+        s.editor.clear();
+        typed(&mut s, "NOOP");
+        net(&mut s, suggest());
+        assert_eq!(s.editor.text(), "NOOP");
+        // A scenario's step in the editor is kept too.
+        s.editor.clear();
+        s.focus = Focus::Picker;
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                text: "MAIL FROM:<x@y>".into(),
+            },
+        );
+        net(&mut s, suggest());
+        assert_eq!(s.editor.text(), "MAIL FROM:<x@y>");
+    }
+
     #[test]
     fn help_and_profile_editor_overlays() {
         let mut s = state_with(true);
         update(&mut s, key(KeyCode::F(1)));
         assert!(matches!(s.overlay, Some(Overlay::Help { .. })));
+        // Keys that scroll never close it; only Esc or q do.
+        for c in [
+            KeyCode::Down,
+            KeyCode::PageDown,
+            KeyCode::Char('j'),
+            KeyCode::End,
+        ] {
+            update(&mut s, key(c));
+            assert!(s.overlay.is_some(), "{c:?} closed the help");
+        }
         update(&mut s, key(KeyCode::Char('x')));
+        assert!(s.overlay.is_some(), "an unbound key closes nothing");
+        // The wheel scrolls the help, not the transcript behind it.
+        let wheel = |kind| {
+            Message::Mouse(ratatui::crossterm::event::MouseEvent {
+                kind,
+                column: 0,
+                row: 0,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        update(&mut s, wheel(MouseEventKind::ScrollUp));
+        assert!(s.transcript.follow, "the transcript did not move");
+        update(&mut s, key(KeyCode::Home));
+        update(&mut s, wheel(MouseEventKind::ScrollDown));
+        match &s.overlay {
+            Some(Overlay::Help { scroll }) => assert_eq!(scroll.pos(), 3),
+            o => panic!("{o:?}"),
+        }
+        update(&mut s, key(KeyCode::Char('q')));
         assert!(s.overlay.is_none());
-        update(&mut s, key(KeyCode::Char('a')));
-        assert!(matches!(s.overlay, Some(Overlay::ProfileEditor { .. })));
+        update(&mut s, key(KeyCode::Char('c')));
+        update(&mut s, key(KeyCode::PageDown));
+        assert!(matches!(s.overlay, Some(Overlay::Capabilities { .. })));
+        update(&mut s, key(KeyCode::Esc));
+        assert!(s.overlay.is_none());
+        // A new profile: its name is asked first, and checked.
+        update(&mut s, key(KeyCode::Char('p')));
+        update(&mut s, key(KeyCode::Char('n')));
+        let naming_error = |s: &State| match &s.overlay {
+            Some(Overlay::Profiles(ProfilePicker {
+                naming: Some(n), ..
+            })) => n.error.clone(),
+            other => panic!("{other:?}"),
+        };
+        typed(&mut s, "p");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(
+            naming_error(&s).is_some_and(|e| e.contains("already exists")),
+            "{:?}",
+            naming_error(&s)
+        );
+        update(&mut s, key(KeyCode::Backspace));
+        typed(&mut s, "bad/name");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(
+            naming_error(&s).is_some_and(|e| e.contains("not a valid profile name")),
+            "{:?}",
+            naming_error(&s)
+        );
+        for _ in 0.."bad/name".len() {
+            update(&mut s, key(KeyCode::Backspace));
+        }
+        typed(&mut s, "staging");
+        update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(s.overlay, Some(Overlay::ProfileEditor { ref name, .. }) if name == "staging")
+        );
         typed(&mut s, "oops = ");
         let e = update(&mut s, ctrl('s'));
         assert!(e.is_empty(), "a broken profile is not saved");
         match &s.overlay {
             Some(Overlay::ProfileEditor {
                 error: Some(err), ..
-            }) => assert!(err.contains("new-2.toml:1:"), "{err}"),
+            }) => assert!(err.contains("staging.toml:1:"), "{err}"),
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod profile_list_tests {
+    use super::*;
+    use crate::profile::Profile;
+    use crate::tui::state::ProfileEntry;
+    use ratatui::crossterm::event::KeyEvent;
+
+    fn key(code: KeyCode) -> Message {
+        Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn entry(name: &str, saved: bool) -> ProfileEntry {
+        ProfileEntry {
+            name: name.into(),
+            profile: Profile {
+                server: format!("{name}.example:25"),
+                ..Profile::default()
+            },
+            saved,
+        }
+    }
+
+    fn state() -> State {
+        State::new(
+            vec![entry("lab-open", false), entry("mx", true)],
+            Vec::new(),
+        )
+    }
+
+    fn typed(s: &mut State, text: &str) {
+        for c in text.chars() {
+            update(s, key(KeyCode::Char(c)));
+        }
+    }
+
+    #[test]
+    fn opening_the_list_rereads_the_directory_and_shows_new_files() {
+        let mut s = state();
+        let e = update(&mut s, key(KeyCode::Char('p')));
+        assert!(matches!(e.as_slice(), [Effect::ListProfiles]), "{e:?}");
+        let by_hand = Profile {
+            server: "written.by.hand:25".into(),
+            ..Profile::default()
+        };
+        update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::ProfilesListed {
+                profiles: vec![
+                    ("by-hand".into(), by_hand),
+                    ("mx".into(), entry("mx", true).profile),
+                ],
+                errors: Vec::new(),
+            })),
+        );
+        let names: Vec<&str> = s.profiles.entries.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["lab-open", "mx", "by-hand"]);
+        // It can be picked at once.
+        update(&mut s, key(KeyCode::Down));
+        update(&mut s, key(KeyCode::Down));
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
+        assert_eq!(
+            s.profiles.current().map(|p| p.name.as_str()),
+            Some("by-hand")
+        );
+    }
+
+    #[test]
+    fn rename_asks_a_name_renames_the_file_and_keeps_the_verdicts() {
+        let mut s = state();
+        s.verdicts
+            .record("mx", "unauth-relay", crate::scenario::Verdict::Pass);
+        update(&mut s, key(KeyCode::Char('p')));
+        update(&mut s, key(KeyCode::Down));
+        update(&mut s, key(KeyCode::Char('r')));
+        for _ in 0..2 {
+            update(&mut s, key(KeyCode::Backspace));
+        }
+        // A clash is refused with a clear error, nothing renamed.
+        typed(&mut s, "lab-open");
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        match &s.overlay {
+            Some(Overlay::Profiles(ProfilePicker {
+                naming: Some(n), ..
+            })) => assert!(
+                n.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("already exists")),
+                "{:?}",
+                n.error
+            ),
+            other => panic!("{other:?}"),
+        }
+        for _ in 0.."lab-open".len() {
+            update(&mut s, key(KeyCode::Backspace));
+        }
+        typed(&mut s, "mx-prod");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::RenameProfile { from, to }] if from == "mx" && to == "mx-prod"),
+            "a saved profile's file is renamed by the worker: {e:?}"
+        );
+        update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::ProfileRenamed {
+                from: "mx".into(),
+                to: "mx-prod".into(),
+                path: "profiles/mx-prod.toml".into(),
+            })),
+        );
+        assert!(s.profiles.position("mx").is_none());
+        assert_eq!(
+            s.verdicts.get("mx-prod", "unauth-relay"),
+            Some(crate::scenario::Verdict::Pass)
+        );
+        // A profile kept in memory is renamed at once, and the comparison follows it.
+        s.compare = vec![("lab-open".into(), "open".into())];
+        update(&mut s, key(KeyCode::Up));
+        update(&mut s, key(KeyCode::Char('r')));
+        for _ in 0.."lab-open".len() {
+            update(&mut s, key(KeyCode::Backspace));
+        }
+        typed(&mut s, "practice");
+        assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+        assert!(s.profiles.position("practice").is_some());
+        assert_eq!(s.compare[0].0, "practice");
     }
 }

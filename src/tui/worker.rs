@@ -153,6 +153,9 @@ pub struct Worker {
     tx: Sink,
     driver: Option<Driver>,
     manual: Option<Connection>,
+    /// The name the operator's last EHLO or HELO on that connection gave, to offer again
+    /// after STARTTLS.
+    manual_helo: Option<String>,
     export_dir: PathBuf,
 }
 
@@ -162,6 +165,7 @@ impl Worker {
             tx,
             driver: None,
             manual: None,
+            manual_helo: None,
             export_dir,
         }
     }
@@ -292,6 +296,16 @@ impl Worker {
                     Err(e) => self.error(e.into()),
                 }
             }
+            Effect::ListProfiles => match ProfileStore::from_env() {
+                Ok(store) => self.send(list_profiles(&store)),
+                Err(e) => self.error(e.into()),
+            },
+            Effect::RenameProfile { from, to } => {
+                match ProfileStore::from_env().and_then(|s| s.rename(&from, &to)) {
+                    Ok(path) => self.send(NetEvent::ProfileRenamed { from, to, path }),
+                    Err(e) => self.error(e.into()),
+                }
+            }
             Effect::DeleteProfile { name } => {
                 let result = ProfileStore::from_env()
                     .and_then(|s| s.path(&name))
@@ -317,6 +331,7 @@ impl Worker {
             self.send(NetEvent::Conn(conn_info(&conn)));
             opened?;
             self.manual = Some(conn);
+            self.manual_helo = None;
         }
         self.manual
             .as_mut()
@@ -327,6 +342,13 @@ impl Worker {
         self.driver = None;
         let conn = self.manual_conn(target).await?;
         let is_starttls = bytes.eq_ignore_ascii_case(b"STARTTLS\r\n");
+        let greeting = std::str::from_utf8(&bytes).ok().and_then(|line| {
+            let line = line.trim_end();
+            let (verb, name) = line.split_once(' ')?;
+            (verb.eq_ignore_ascii_case("EHLO") || verb.eq_ignore_ascii_case("HELO"))
+                .then(|| name.trim().to_string())
+                .filter(|n| !n.is_empty())
+        });
         let result = if is_starttls {
             conn.starttls().await.map(|_| ())
         } else if bytes.ends_with(b"\n") {
@@ -337,6 +359,21 @@ impl Worker {
         };
         let info = conn_info(conn);
         self.send(NetEvent::Conn(info));
+        if greeting.is_some() {
+            self.manual_helo = greeting;
+        }
+        if is_starttls && result.is_ok() {
+            // RFC 3207 §4.2: the client must forget what it knew and say EHLO again; with the
+            // name the operator gave before, else the profile's.
+            let helo = self.manual_helo.clone().unwrap_or_else(|| {
+                resolve(target).map_or_else(|_| crate::target::default_helo(), |r| r.helo)
+            });
+            self.send(NetEvent::Suggest {
+                command: format!("EHLO {helo}"),
+                why: "TLS is up: RFC 3207 requires a new EHLO; it is in the editor, Enter sends it"
+                    .into(),
+            });
+        }
         result.map_err(WorkerError::from)
     }
 
@@ -523,7 +560,64 @@ impl Worker {
     }
 }
 
+/// The profiles of a config directory as it is now, for the profile list.
+pub fn list_profiles(store: &ProfileStore) -> NetEvent {
+    match store.list() {
+        Ok(list) => {
+            let mut profiles = Vec::new();
+            let mut errors = Vec::new();
+            for (name, p) in list {
+                match p {
+                    Ok(p) => profiles.push((name, p)),
+                    Err(e) => errors.push(Arc::new(e)),
+                }
+            }
+            NetEvent::ProfilesListed { profiles, errors }
+        }
+        Err(e) => NetEvent::ProfilesListed {
+            profiles: Vec::new(),
+            errors: vec![Arc::new(e)],
+        },
+    }
+}
+
 /// Steps recorded so far in the current session.
 fn st_len(d: &Driver) -> usize {
     d.stepper.as_ref().map_or(0, |s| s.results().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_list_reads_the_directory_as_it_is_now() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = ProfileStore::new(dir.path());
+        let names = |ev: NetEvent| match ev {
+            NetEvent::ProfilesListed { profiles, errors } => (
+                profiles.into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                errors.len(),
+            ),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            names(list_profiles(&store)),
+            (vec![], 0),
+            "no directory yet"
+        );
+        std::fs::create_dir_all(store.dir()).expect("mkdir");
+        std::fs::write(
+            store.dir().join("by-hand.toml"),
+            "server = \"mx.example.com:25\"\n",
+        )
+        .expect("write");
+        std::fs::write(store.dir().join("broken.toml"), "server = ").expect("write");
+        let (found, errors) = names(list_profiles(&store));
+        assert_eq!(found, vec!["by-hand".to_string()]);
+        assert_eq!(
+            errors, 1,
+            "the broken file is reported, not dropped silently"
+        );
+    }
 }

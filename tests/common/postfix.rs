@@ -935,11 +935,7 @@ smtpd_sender_restrictions = reject_sender_login_mismatch
 
 /// `ports`: starttls, implicit, relaxed, open relay, proxy, xclient; `extra`: a test's own
 /// listeners, each with its `-o` overrides.
-fn write_master_cf(
-    conf: &Path,
-    ports: [u16; 6],
-    extra: &[(u16, &[String])],
-) -> Result<(), String> {
+fn write_master_cf(conf: &Path, ports: [u16; 6], extra: &[(u16, &[String])]) -> Result<(), String> {
     let [starttls, implicit, relaxed, open_relay, proxy, xclient] = ports;
     let mut extra_cf = String::new();
     for (port, overrides) in extra {

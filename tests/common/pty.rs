@@ -18,6 +18,8 @@ pub const ENTER: &str = "\r";
 pub const ESC: &str = "\x1b";
 pub const F1: &str = "\x1bOP";
 pub const CTRL_C: &str = "\x03";
+pub const DOWN: &str = "\x1b[B";
+pub const PGDN: &str = "\x1b[6~";
 pub const LEAVE_ALT_SCREEN: &[u8] = b"\x1b[?1049l";
 
 /// The TUI running in a pty. Dropping it kills the child if it is still running.

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 mod editor;
 mod profiles;
 mod run;
+mod scroll;
 mod toggles;
 mod transcript_view;
 mod verdicts;
@@ -21,11 +22,12 @@ use crate::scenario::Scenario;
 use crate::smtp::auth::Mechanism;
 use crate::transcript::Entry;
 pub use editor::Editor;
-pub use profiles::{ProfileEntry, Profiles};
+pub use profiles::{NameFor, Naming, ProfileEntry, ProfilePicker, Profiles};
 pub use run::{Phase, Refusal, Run, StepView};
+pub use scroll::Scroll;
 pub use toggles::{TOGGLES, Toggle, ToggleSpec, Toggles};
 pub use transcript_view::TranscriptView;
-pub use verdicts::Verdicts;
+pub use verdicts::{LastRun, Verdicts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -38,12 +40,18 @@ pub enum Focus {
 #[derive(Debug)]
 pub enum Overlay {
     Help {
-        scroll: u16,
+        scroll: Scroll,
     },
     Teaching {
-        scroll: u16,
+        scroll: Scroll,
     },
-    Capabilities,
+    Capabilities {
+        scroll: Scroll,
+    },
+    /// The TLS session and the certificate chain as sent.
+    Tls {
+        scroll: Scroll,
+    },
     Password {
         field: MaskedInput,
         then: PendingAfterPassword,
@@ -58,11 +66,44 @@ pub enum Overlay {
     ConfirmDelete {
         name: String,
     },
+    /// The profiles: pick one, create, rename, duplicate, edit, delete.
+    Profiles(ProfilePicker),
+    /// The selected scenario's last run on two profiles, step by step, side by side: the
+    /// current profile on the left, `other` on the right.
+    Compare {
+        other: String,
+        scroll: Scroll,
+    },
     /// Switching profile would abort the run in progress: asked first.
     ConfirmSwitch {
         from: String,
         to: String,
     },
+}
+
+impl Overlay {
+    /// The pane's scroll position, for a pane of text that scrolls with the transcript's keys.
+    pub fn scroll_mut(&mut self) -> Option<&mut Scroll> {
+        match self {
+            Overlay::Help { scroll }
+            | Overlay::Teaching { scroll }
+            | Overlay::Capabilities { scroll }
+            | Overlay::Tls { scroll }
+            | Overlay::Compare { scroll, .. } => Some(scroll),
+            _ => None,
+        }
+    }
+
+    pub fn scrolls(&self) -> bool {
+        matches!(
+            self,
+            Overlay::Help { .. }
+                | Overlay::Teaching { .. }
+                | Overlay::Capabilities { .. }
+                | Overlay::Tls { .. }
+                | Overlay::Compare { .. }
+        )
+    }
 }
 
 /// What to do once the operator has typed a password.

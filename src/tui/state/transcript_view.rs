@@ -5,6 +5,9 @@ use ratatui::crossterm::event::KeyCode;
 use super::Lines;
 use crate::transcript::Entry;
 
+/// How far cut lines scroll sideways: past the longest line anyone reads.
+const MAX_HSCROLL: usize = 100_000;
+
 #[derive(Debug)]
 pub struct TranscriptView {
     pub lines: Lines,
@@ -12,6 +15,10 @@ pub struct TranscriptView {
     pub scroll: usize,
     pub follow: bool,
     pub raw_view: bool,
+    /// Long lines wrapped onto more rows (the default), or cut at the pane's edge.
+    pub wrap: bool,
+    /// Columns scrolled to the right while lines are cut.
+    pub hscroll: usize,
     pub selected_line: Option<usize>,
     pub search: Option<String>,
     /// The query being typed after `/`, until Enter or Esc.
@@ -25,6 +32,8 @@ impl Default for TranscriptView {
             scroll: 0,
             follow: true,
             raw_view: false,
+            wrap: true,
+            hscroll: 0,
             selected_line: None,
             search: None,
             search_input: None,
@@ -58,6 +67,9 @@ impl TranscriptView {
     pub fn top(&mut self) {
         self.follow = false;
         self.scroll = self.lines.len();
+        if self.selected_line.is_some() && !self.lines.is_empty() {
+            self.selected_line = Some(0);
+        }
     }
 
     /// Back to the bottom, following new lines, with no line selected.
@@ -69,6 +81,39 @@ impl TranscriptView {
 
     pub fn toggle_raw(&mut self) {
         self.raw_view = !self.raw_view;
+    }
+
+    pub fn toggle_wrap(&mut self) {
+        self.wrap = !self.wrap;
+        self.hscroll = 0;
+    }
+
+    /// Scrolls cut lines sideways; false when lines are wrapped, so there is nothing to scroll.
+    pub fn scroll_sideways(&mut self, right: bool, n: usize) -> bool {
+        if self.wrap {
+            return false;
+        }
+        self.hscroll = if right {
+            self.hscroll.saturating_add(n).min(MAX_HSCROLL)
+        } else {
+            self.hscroll.saturating_sub(n)
+        };
+        true
+    }
+
+    /// A page up: the selection moves with it, so that it stays on screen.
+    pub fn page_up(&mut self, n: usize) {
+        match self.selected_line {
+            Some(cur) => self.select(cur.saturating_sub(n)),
+            None => self.scroll_up(n),
+        }
+    }
+
+    pub fn page_down(&mut self, n: usize) {
+        match self.selected_line {
+            Some(cur) => self.select(cur + n),
+            None => self.scroll_down(n),
+        }
     }
 
     pub fn select_previous(&mut self) {

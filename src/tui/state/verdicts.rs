@@ -3,24 +3,62 @@
 
 use std::collections::BTreeMap;
 
+use super::StepView;
 use crate::scenario::Verdict;
+
+/// A scenario's last run on a profile: the verdict, why, and each step as it went.
+#[derive(Debug, Clone)]
+pub struct LastRun {
+    pub verdict: Verdict,
+    pub reason: String,
+    pub steps: Vec<StepView>,
+}
 
 #[derive(Debug, Default)]
 pub struct Verdicts {
     /// Keyed by (profile name, scenario id).
-    last: BTreeMap<(String, String), Verdict>,
+    last: BTreeMap<(String, String), LastRun>,
 }
 
 impl Verdicts {
     pub fn record(&mut self, profile: &str, scenario: &str, verdict: Verdict) {
+        self.record_run(
+            profile,
+            scenario,
+            LastRun {
+                verdict,
+                reason: String::new(),
+                steps: Vec::new(),
+            },
+        );
+    }
+
+    /// The run with its steps, for the compare view.
+    pub fn record_run(&mut self, profile: &str, scenario: &str, run: LastRun) {
         self.last
-            .insert((profile.to_string(), scenario.to_string()), verdict);
+            .insert((profile.to_string(), scenario.to_string()), run);
     }
 
     pub fn get(&self, profile: &str, scenario: &str) -> Option<Verdict> {
-        self.last
-            .get(&(profile.to_string(), scenario.to_string()))
-            .copied()
+        self.run(profile, scenario).map(|r| r.verdict)
+    }
+
+    pub fn run(&self, profile: &str, scenario: &str) -> Option<&LastRun> {
+        self.last.get(&(profile.to_string(), scenario.to_string()))
+    }
+
+    /// The profile was renamed: its verdicts are still its own.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        let moved: Vec<_> = self
+            .last
+            .iter()
+            .filter(|((p, _), _)| p == from)
+            .map(|((_, s), v)| (s.clone(), v.clone()))
+            .collect();
+        self.forget(from);
+        for (scenario, v) in moved {
+            self.last.insert((to.to_string(), scenario), v);
+        }
     }
 
     /// Drops the profile's verdicts: it was deleted, or now points somewhere else, and a

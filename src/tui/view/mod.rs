@@ -1,7 +1,10 @@
 //! Drawing: one file per pane. Nothing here changes state or does I/O.
 
+mod compare;
+mod fit;
 mod overlay;
 mod picker;
+mod profiles;
 mod status;
 mod transcript;
 mod verdict;
@@ -12,8 +15,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::keymap::{Scope, footer};
-use super::state::{Focus, Phase, State};
+use super::keymap::{Scope, footer, step_footer};
+use super::lines::LineKind;
+use super::state::{Focus, Overlay, Phase, State};
+use super::wrap::ellipsize;
+use crate::smtp::status as reply_status;
 
 /// Colours unless NO_COLOR asked for none (https://no-color.org).
 #[derive(Debug, Clone, Copy)]
@@ -42,12 +48,19 @@ impl Theme {
 
 pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
     let area = frame.area();
+    let (known, said) = meaning(state);
+    let said = format!(" {said}");
+    // Two rows when the explanation needs them, so that it is read whole at 80 columns.
+    let strip =
+        u16::from(super::wrap::height(&said, usize::from(area.width).saturating_sub(1).max(1)) > 1)
+            + 1;
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(1),
             Constraint::Length(1),
             Constraint::Min(6),
+            Constraint::Length(strip),
             Constraint::Length(3),
             Constraint::Length(1),
             Constraint::Length(1),
@@ -71,9 +84,10 @@ pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
     picker::render(state, frame, left[0], theme);
     verdict::render(state, frame, left[1], theme);
     transcript::render(state, frame, cols[1], theme);
-    render_editor(state, frame, rows[3], theme);
-    render_notice(state, frame, rows[4], theme);
-    render_footer(state, frame, rows[5], theme);
+    render_meaning(known, &said, frame, rows[3], theme);
+    render_editor(state, frame, rows[4], theme);
+    render_notice(state, frame, rows[5], theme);
+    render_footer(state, frame, rows[6], theme);
     if state.overlay.is_some() {
         overlay::render(state, frame, area, theme);
     }
@@ -101,25 +115,104 @@ fn render_editor(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
 }
 
 fn render_notice(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
+    // Cut at a word when it does not fit: the verdict panel and the transcript say it whole.
+    let fit = |t: &str| ellipsize(t, usize::from(area.width));
     let line = match (&state.notice, &state.welcome) {
-        (Some((true, t)), _) => Line::from(Span::styled(t.clone(), theme.fg(Color::Red))),
-        (Some((false, t)), _) => Line::from(Span::styled(t.clone(), theme.fg(Color::Yellow))),
-        (None, Some(w)) => Line::from(Span::styled(w.clone(), theme.fg(Color::Green))),
+        (Some((true, t)), _) => Line::from(Span::styled(fit(t), theme.fg(Color::Red))),
+        (Some((false, t)), _) => Line::from(Span::styled(fit(t), theme.fg(Color::Yellow))),
+        (None, Some(w)) => Line::from(Span::styled(fit(w), theme.fg(Color::Green))),
         (None, None) => Line::from(""),
     };
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// How far back the meaning strip looks for the last reply when no line is selected: a
+/// screenful or two, so that a transcript of a million lines costs nothing here.
+const LAST_REPLY_LOOKBACK: usize = 200;
+
+/// What the selected transcript line means (or, with none selected, the last reply), said
+/// in one fixed place: the strip between the panes and the editor.
+pub fn meaning(state: &State) -> (bool, String) {
+    let lines = &state.transcript.lines;
+    let (picked, idx) = match state.transcript.selected_line {
+        Some(i) => (true, Some(i)),
+        None => {
+            let n = lines.len();
+            let found = (n.saturating_sub(LAST_REPLY_LOOKBACK)..n)
+                .rev()
+                .find(|&i| lines.meta(i).is_some_and(|m| m.code.is_some()));
+            (false, found)
+        }
+    };
+    let Some(meta) = idx.and_then(|i| lines.meta(i)) else {
+        return (
+            false,
+            "Tab, then Up/Down: the selected line's reply code is explained here".into(),
+        );
+    };
+    let what = match (meta.kind, meta.code) {
+        (_, Some((code, enhanced))) => reply_status::explain(code, enhanced).one_line(),
+        (LineKind::Sent, None) => "a command smtpscope sent; the server's reply follows it".into(),
+        (LineKind::Received, None) => "a reply line without a code (shown as it arrived)".into(),
+        (LineKind::Violation, _) => {
+            "the server broke the protocol here; the line is shown as it arrived".into()
+        }
+        (LineKind::Error, _) => "the connection failed or was closed here".into(),
+        (LineKind::Event, _) => "a note from smtpscope, not something the server sent".into(),
+    };
+    let head = if picked { "selected" } else { "last reply" };
+    (true, format!("{head}: {what}"))
+}
+
+fn render_meaning(known: bool, text: &str, frame: &mut Frame, area: Rect, theme: Theme) {
+    let style = if known {
+        theme.fg(Color::Yellow)
+    } else {
+        theme.fg(Color::DarkGray)
+    };
+    let width = usize::from(area.width);
+    // Later rows start under the text, past the leading space.
+    let rows: Vec<Line> = super::wrap::wrap(text, width.saturating_sub(1).max(1))
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let row = &text[r.clone()];
+            // The last row that fits says it is cut, at a word.
+            let lead = if i == 0 { "" } else { " " };
+            let row = if i + 1 == usize::from(area.height) && r.end < text.len() {
+                format!("{lead}{}", ellipsize(&text[r.start..], width - lead.len()))
+            } else {
+                format!("{lead}{row}")
+            };
+            Line::from(Span::styled(row, style))
+        })
+        .take(usize::from(area.height))
+        .collect();
+    frame.render_widget(Paragraph::new(rows), area);
+}
+
 fn render_footer(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let scope = match state.focus {
+        _ if matches!(state.overlay, Some(Overlay::Compare { .. })) => Scope::Compare,
+        _ if state.overlay.as_ref().is_some_and(Overlay::scrolls) => Scope::Overlay,
+        _ if matches!(state.overlay, Some(Overlay::Profiles(_))) => Scope::Profiles,
         Focus::Picker => Scope::Picker,
         Focus::Transcript => Scope::Transcript,
         Focus::Editor => Scope::Editor,
     };
-    let mut spans = Vec::new();
-    for (key, label) in footer(scope) {
-        spans.push(Span::styled(key, theme.focus(true)));
-        spans.push(Span::raw(format!(" {label}  ")));
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let stepping = state
+        .run
+        .as_ref()
+        .is_some_and(|r| matches!(r.phase(), Phase::AtStep(_)));
+    let hints = if stepping && scope == Scope::Editor {
+        step_footer()
+    } else {
+        footer(scope)
+    };
+    let parts: Vec<fit::Part> = hints
+        .iter()
+        .map(|h| fit::Part::hint(&h.keys, h.label, h.short, h.priority, theme.focus(true)))
+        .collect();
+    let line = fit::line(&parts, Span::raw("  "), usize::from(area.width));
+    frame.render_widget(Paragraph::new(line), area);
 }

@@ -3,16 +3,17 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
-use ratatui::style::Color;
+use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::Theme;
 use crate::scenario::teaching::explain;
-use crate::tui::keymap::{BINDINGS, Scope, scope_name};
-use crate::tui::state::{Overlay, State};
+use crate::tui::keymap::{Scope, hints, scope_name};
+use crate::tui::state::{Overlay, Scroll, State};
+use crate::tui::wrap::{self, width};
 
-fn centered(area: Rect, pct_x: u16, pct_y: u16) -> Rect {
+pub fn centered(area: Rect, pct_x: u16, pct_y: u16) -> Rect {
     let v = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
@@ -31,81 +32,346 @@ fn centered(area: Rect, pct_x: u16, pct_y: u16) -> Rect {
         .split(v[1])[1]
 }
 
-/// The help text: every binding by scope, the escape syntax, the log file, then Relay 101.
-pub fn help_text(state: &State) -> Vec<String> {
+/// One line of an overlay's text: what it says, how far its wrapped rows are indented, and
+/// its style.
+pub struct Row {
+    pub text: String,
+    pub indent: usize,
+    pub style: Style,
+}
+
+impl Row {
+    fn plain(text: impl Into<String>) -> Row {
+        let text = text.into();
+        let indent = hanging_indent(&text);
+        Row {
+            text,
+            indent,
+            style: Style::default(),
+        }
+    }
+}
+
+/// Where a wrapped line's later rows start: under its text, past leading spaces and a list
+/// marker ("- ", "• ", "12. ").
+fn hanging_indent(line: &str) -> usize {
+    let lead = line.len() - line.trim_start().len();
+    let rest = &line[lead..];
+    let marker = if rest.starts_with("- ") || rest.starts_with("• ") || rest.starts_with("* ") {
+        2
+    } else {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && rest[digits..].starts_with(". ") {
+            digits + 2
+        } else {
+            0
+        }
+    };
+    lead + marker
+}
+
+/// The help text: every binding by scope (each key once), the escape syntax, the log file,
+/// then Relay 101.
+pub fn help_text(state: &State) -> Vec<Row> {
     let mut out = vec![
-        "Keys (any other key closes this help; Up/Down/PgUp/PgDn scroll)".to_string(),
-        String::new(),
+        Row::plain("Keys (Up/Down/PgUp/PgDn/Home/End scroll; Esc or q closes)"),
+        Row::plain(""),
     ];
     for scope in [
         Scope::Global,
         Scope::Picker,
         Scope::Transcript,
         Scope::Editor,
+        Scope::Profiles,
+        Scope::Overlay,
+        Scope::Compare,
     ] {
-        out.push(format!("{}:", scope_name(scope)));
-        for b in BINDINGS.iter().filter(|b| b.scope == scope) {
-            out.push(format!("  {:<10} {}", b.key, b.label));
+        out.push(Row::plain(format!("{}:", scope_name(scope))));
+        let hints = hints(scope);
+        let w = hints
+            .iter()
+            .map(|h| width(&h.keys))
+            .max()
+            .unwrap_or(0)
+            .max(9);
+        for h in hints {
+            out.push(Row {
+                text: format!("  {:<w$}  {}", h.keys, h.label),
+                indent: w + 4,
+                style: Style::default(),
+            });
         }
-        out.push(String::new());
+        out.push(Row::plain(""));
     }
-    out.extend([
-        "Typing commands by hand: the line is sent with CRLF added. Escapes send exact".to_string(),
-        "bytes: \\r \\n \\t \\0 \\\\ \\xHH; a line containing \\r or \\n gets no CRLF added."
-            .to_string(),
-        "AUTH typed by hand asks for the password (masked) and keeps it in memory only."
-            .to_string(),
-        "STARTTLS typed by hand upgrades the connection properly.".to_string(),
-        String::new(),
-        format!(
-            "Log file: {}",
-            state
-                .log_path
-                .as_ref()
-                .map_or("(none)".to_string(), |p| p.display().to_string())
-        ),
-        String::new(),
-    ]);
-    out.extend(state.relay_101.lines().map(str::to_string));
+    for line in [
+        "Typing commands by hand: the line is sent with CRLF added. Escapes send exact bytes: \\r \\n \\t \\0 \\\\ \\xHH; a line containing \\r or \\n gets no CRLF added.",
+        "AUTH typed by hand asks for the password (masked) and keeps it in memory only.",
+        "STARTTLS typed by hand upgrades the connection properly, then offers the EHLO that RFC 3207 requires in the editor.",
+        "",
+    ] {
+        out.push(Row::plain(line));
+    }
+    out.push(Row::plain(format!(
+        "Log file: {}",
+        state
+            .log_path
+            .as_ref()
+            .map_or("(none)".to_string(), |p| p.display().to_string())
+    )));
+    out.push(Row::plain(""));
+    out.extend(state.relay_101.lines().map(Row::plain));
     out
 }
 
-/// The TLS section of the capabilities pane: the session, then the chain as sent.
-fn tls_lines(state: &State, theme: Theme) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::from(Span::styled("TLS", theme.focus(true)))];
-    match (&state.conn.tls, &state.conn.tls_rejected) {
-        (None, None) => lines.push(Line::from("  (no TLS session)")),
-        (None, Some(info)) => {
-            lines.push(Line::from(Span::styled(
-                "  handshake stopped at the certificate:",
-                theme.fg(Color::Red),
-            )));
-            for l in info.detail_lines() {
-                lines.push(Line::from(format!("  {l}")));
+/// What changed between the EHLO before TLS and the one after it, by keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Same,
+    /// Offered only after TLS (AUTH, typically).
+    New,
+    /// Offered both times, with other parameters (AUTH PLAIN → AUTH PLAIN LOGIN).
+    Changed,
+}
+
+fn keyword(raw: &str) -> String {
+    raw.split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+/// Each capability after TLS with what changed, and the keywords that were offered before TLS
+/// and are gone after it (STARTTLS, typically).
+pub fn tls_changes(
+    before: &[(String, String)],
+    after: &[(String, String)],
+) -> (Vec<Change>, Vec<String>) {
+    let changes = after
+        .iter()
+        .map(|(raw, _)| {
+            let k = keyword(raw);
+            match before.iter().find(|(b, _)| keyword(b) == k) {
+                None => Change::New,
+                Some((b, _)) if !b.eq_ignore_ascii_case(raw) => Change::Changed,
+                Some(_) => Change::Same,
             }
+        })
+        .collect();
+    let gone = before
+        .iter()
+        .filter(|(b, _)| !after.iter().any(|(a, _)| keyword(a) == keyword(b)))
+        .map(|(b, _)| b.clone())
+        .collect();
+    (changes, gone)
+}
+
+/// The capabilities before and after TLS, what each means, and what TLS changed.
+pub fn capabilities_text(state: &State, theme: Theme) -> Vec<Row> {
+    let before = &state.conn.caps_before;
+    let after = &state.conn.caps_after;
+    let w = before
+        .iter()
+        .chain(after)
+        .map(|(k, _)| width(k))
+        .max()
+        .unwrap_or(0)
+        .clamp(12, 28);
+    let row = |mark: &str, k: &str, m: &str, style: Style| Row {
+        text: format!("{mark} {k:<w$} {m}"),
+        indent: w + 3,
+        style,
+    };
+    let head = |t: &str| Row {
+        text: t.to_string(),
+        indent: 0,
+        style: theme.focus(true),
+    };
+    let mut out = vec![head("Before TLS")];
+    if before.is_empty() {
+        out.push(Row::plain("  (none seen yet)"));
+    }
+    for (k, m) in before {
+        out.push(row(" ", k, m, Style::default()));
+    }
+    out.push(Row::plain(""));
+    out.push(head("After TLS (the only ones trusted once TLS is up)"));
+    if after.is_empty() {
+        out.push(Row::plain(
+            if before.iter().any(|(k, _)| keyword(k) == "STARTTLS") {
+                "  (none seen yet: STARTTLS is offered; run a scenario or type STARTTLS)"
+            } else {
+                "  (none seen yet)"
+            },
+        ));
+    } else {
+        let (changes, gone) = tls_changes(before, after);
+        for ((k, m), c) in after.iter().zip(changes) {
+            out.push(match c {
+                Change::Same => row(" ", k, m, Style::default()),
+                Change::New => row(
+                    "+",
+                    k,
+                    &format!("{m} (new after TLS)"),
+                    theme.fg(Color::Green),
+                ),
+                Change::Changed => row(
+                    "~",
+                    k,
+                    &format!("{m} (changed after TLS)"),
+                    theme.fg(Color::Yellow),
+                ),
+            });
         }
-        (Some(info), _) => {
-            lines.push(Line::from(format!(
-                "  {}, {}{}",
-                info.version,
-                info.cipher_suite,
-                info.key_exchange
-                    .as_deref()
-                    .map(|k| format!(", {k}"))
-                    .unwrap_or_default()
+        for k in &gone {
+            out.push(row(
+                "-",
+                k,
+                "no longer offered once TLS is up",
+                theme.fg(Color::Red),
+            ));
+        }
+        out.push(Row::plain(""));
+        out.push(Row::plain(
+            "+ new inside TLS   ~ changed inside TLS   - gone inside TLS",
+        ));
+    }
+    out
+}
+
+/// The TLS session of the connection and the certificate chain the server sent.
+pub fn tls_text(state: &State, theme: Theme) -> Vec<Row> {
+    let heading = |text: &str| Row {
+        text: text.into(),
+        indent: 0,
+        style: theme.focus(true),
+    };
+    let field = |k: &str, v: &str| Row {
+        text: format!("  {k:<15} {v}"),
+        indent: 18,
+        style: Style::default(),
+    };
+    let mut out = Vec::new();
+    let info = match (&state.conn.tls, &state.conn.tls_rejected) {
+        (Some(t), _) => {
+            out.extend([
+                heading("Session"),
+                field("version", &t.version),
+                field("cipher suite", &t.cipher_suite),
+                field(
+                    "key exchange",
+                    t.key_exchange.as_deref().unwrap_or("(not reported)"),
+                ),
+                Row::plain(""),
+            ]);
+            t
+        }
+        // The handshake stopped at the certificate: the chain is still worth reading.
+        (None, Some(t)) => {
+            out.push(Row {
+                text: "The handshake stopped at the certificate:".into(),
+                indent: 0,
+                style: theme.fg(Color::Red),
+            });
+            out.push(Row::plain(""));
+            t
+        }
+        (None, None) => {
+            return vec![Row::plain(
+                "No TLS on this connection (yet): run a scenario, or type STARTTLS (F2 chooses STARTTLS or implicit TLS).",
+            )];
+        }
+    };
+    out.push(heading("Certificate chain as sent"));
+    for line in info.detail_lines() {
+        let style = if line.starts_with("NOT verified") || line.contains("EXPIRED") {
+            theme.fg(Color::Red)
+        } else if line.contains("WARN") || line.contains("NOT ") {
+            theme.fg(Color::Yellow)
+        } else if line.starts_with("verified for") {
+            theme.fg(Color::Green)
+        } else {
+            Style::default()
+        };
+        let text = format!("  {line}");
+        let indent = value_column(&text).unwrap_or_else(|| hanging_indent(&text));
+        out.push(Row {
+            text,
+            indent,
+            style,
+        });
+    }
+    if !info.verification.verified && info.verification.accepted_insecurely {
+        out.push(Row::plain(
+            "  accepted only because verification is off (F4)",
+        ));
+    }
+    out
+}
+
+/// Where the value of a "  label    value" line starts, so its wrapped rows line up under the
+/// value rather than under the label.
+fn value_column(line: &str) -> Option<usize> {
+    let lead = line.len() - line.trim_start().len();
+    let rest = &line[lead..];
+    let label = rest.find(' ')?;
+    let after = &rest[label..];
+    let gap = after.len() - after.trim_start().len();
+    (gap >= 2 && !after.trim_start().is_empty()).then_some(lead + label + gap)
+}
+
+/// The rows of `rows` wrapped to `width`, each wrapped row indented under its text.
+pub fn wrap_rows(rows: &[Row], width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for r in rows {
+        let pieces = wrap::wrap(&r.text, width);
+        let first = pieces.first().cloned().unwrap_or(0..0);
+        out.push(Line::from(Span::styled(
+            r.text[first.clone()].to_string(),
+            r.style,
+        )));
+        if first.end >= r.text.len() {
+            continue;
+        }
+        let indent = if r.indent + 8 <= width { r.indent } else { 0 };
+        let rest = &r.text[first.end..];
+        for piece in wrap::wrap(rest, width - indent) {
+            out.push(Line::from(Span::styled(
+                format!("{}{}", " ".repeat(indent), &rest[piece]),
+                r.style,
             )));
-            for l in info.detail_lines() {
-                let warn = l.contains("WARN") || l.contains("NOT ") || l.contains("EXPIRED");
-                let line = format!("  {l}");
-                lines.push(if warn {
-                    Line::from(Span::styled(line, theme.fg(Color::Yellow)))
-                } else {
-                    Line::from(line)
-                });
-            }
         }
     }
-    lines
+    out
+}
+
+/// A pane of text over the screen that scrolls: where it is shows in its bottom border.
+fn text_pane(frame: &mut Frame, r: Rect, title: &str, rows: &[Row], scroll: &Scroll) {
+    frame.render_widget(Clear, r);
+    let inner_w = usize::from(r.width.saturating_sub(2));
+    let inner_h = usize::from(r.height.saturating_sub(2));
+    let lines = wrap_rows(rows, inner_w.max(1));
+    let top = scroll.visible(lines.len(), inner_h);
+    let more = if lines.len() > inner_h {
+        let last = (usize::from(top) + inner_h).min(lines.len());
+        format!(
+            " rows {}-{last} of {} · Esc closes ",
+            usize::from(top) + 1,
+            lines.len()
+        )
+    } else {
+        " Esc closes ".to_string()
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(title.to_string())
+                    .title_bottom(Line::from(more).right_aligned()),
+            )
+            .scroll((top, 0)),
+        r,
+    );
 }
 
 /// How many lines `text` takes wrapped at word boundaries to `width` columns (a word longer
@@ -132,61 +398,37 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         return;
     };
     match overlay {
+        Overlay::Profiles(picker) => super::profiles::render(state, picker, frame, area, theme),
+        Overlay::Compare { other, scroll } => {
+            super::compare::render(state, other, scroll, frame, area, theme)
+        }
         Overlay::Help { scroll } => {
-            let r = centered(area, 90, 90);
-            frame.render_widget(Clear, r);
-            let text: Vec<Line> = help_text(state).into_iter().map(Line::from).collect();
-            frame.render_widget(
-                Paragraph::new(text)
-                    .block(Block::default().borders(Borders::ALL).title(" Help "))
-                    .scroll((*scroll, 0)),
-                r,
-            );
+            let rows = help_text(state);
+            text_pane(frame, centered(area, 90, 90), " Help ", &rows, scroll);
         }
         Overlay::Teaching { scroll } => {
-            let r = centered(area, 90, 90);
-            frame.render_widget(Clear, r);
             let text = state.selected_scenario().map(explain).unwrap_or_default();
-            frame.render_widget(
-                Paragraph::new(text)
-                    .wrap(Wrap { trim: false })
-                    .block(
-                        Block::default()
-                            .borders(Borders::ALL)
-                            .title(" Why it matters and how to fix it "),
-                    )
-                    .scroll((*scroll, 0)),
-                r,
+            let rows: Vec<Row> = text.lines().map(Row::plain).collect();
+            text_pane(
+                frame,
+                centered(area, 90, 90),
+                " Why it matters and how to fix it ",
+                &rows,
+                scroll,
             );
         }
-        Overlay::Capabilities => {
-            let r = centered(area, 80, 80);
-            frame.render_widget(Clear, r);
-            let mut lines = Vec::new();
-            for (title, caps) in [
-                ("Before TLS", &state.conn.caps_before),
-                (
-                    "After TLS (the only ones trusted once TLS is up)",
-                    &state.conn.caps_after,
-                ),
-            ] {
-                lines.push(Line::from(Span::styled(title, theme.focus(true))));
-                if caps.is_empty() {
-                    lines.push(Line::from("  (none seen yet)"));
-                }
-                for (k, m) in caps {
-                    lines.push(Line::from(format!("  {k:<28} {m}")));
-                }
-                lines.push(Line::from(""));
-            }
-            lines.extend(tls_lines(state, theme));
-            frame.render_widget(
-                Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-                    Block::default()
-                        .borders(Borders::ALL)
-                        .title(" Capabilities "),
-                ),
-                r,
+        Overlay::Tls { scroll } => {
+            let rows = tls_text(state, theme);
+            text_pane(frame, centered(area, 90, 90), " TLS ", &rows, scroll);
+        }
+        Overlay::Capabilities { scroll } => {
+            let rows = capabilities_text(state, theme);
+            text_pane(
+                frame,
+                centered(area, 90, 90),
+                " Capabilities ",
+                &rows,
+                scroll,
             );
         }
         Overlay::Password { field, why, .. } => {
@@ -290,7 +532,46 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
 
 #[cfg(test)]
 mod tests {
-    use super::wrapped_lines;
+    use super::*;
+
+    fn caps(list: &[&str]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|k| (k.to_string(), String::new()))
+            .collect()
+    }
+
+    #[test]
+    fn tls_changes_mark_new_changed_and_gone() {
+        let before = caps(&["PIPELINING", "STARTTLS", "AUTH PLAIN", "8BITMIME"]);
+        let after = caps(&["PIPELINING", "auth plain login", "SIZE 1000", "8BITMIME"]);
+        let (changes, gone) = tls_changes(&before, &after);
+        assert_eq!(
+            changes,
+            vec![Change::Same, Change::Changed, Change::New, Change::Same]
+        );
+        assert_eq!(gone, vec!["STARTTLS".to_string()]);
+    }
+
+    #[test]
+    fn wrapped_rows_keep_their_indent() {
+        let rows = vec![Row {
+            text: "  KEY        a label long enough to wrap onto a second row".into(),
+            indent: 13,
+            style: Style::default(),
+        }];
+        let lines: Vec<String> = wrap_rows(&rows, 30)
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        assert!(lines.len() >= 2, "{lines:?}");
+        for l in &lines[1..] {
+            assert!(l.starts_with(&" ".repeat(13)), "{l:?}");
+            assert!(width(l) <= 30, "{l:?}");
+        }
+        assert_eq!(hanging_indent("  - a bullet"), 4);
+        assert_eq!(hanging_indent("  12. step"), 6);
+        assert_eq!(hanging_indent("plain"), 0);
+    }
 
     #[test]
     fn wrapped_lines_counts_as_words_wrap() {

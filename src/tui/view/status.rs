@@ -7,49 +7,56 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::Theme;
+use super::fit::{self, Part};
 use crate::tui::keymap::{Action, key_for};
 use crate::tui::state::{State, TOGGLES};
+use ratatui::style::Style;
 
 pub fn render_status(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
-    let (profile, server) =
-        state
-            .profiles
-            .current()
-            .map_or(("no profile".to_string(), "-".to_string()), |p| {
-                let tag = if p.saved { "" } else { " (in memory)" };
-                (format!("{}{tag}", p.name), p.profile.server.clone())
-            });
+    let mut parts = Vec::new();
+    match state.profiles.current() {
+        Some(p) if p.saved => parts.push(Part::new(format!(" {}", p.name), 0, theme.focus(true))),
+        Some(p) => parts.push(
+            Part::new(format!(" {} (in memory)", p.name), 0, theme.focus(true))
+                .short(format!(" {}", p.name)),
+        ),
+        None => parts.push(Part::new(" no profile", 0, theme.focus(true))),
+    }
+    let server = state
+        .profiles
+        .current()
+        .map_or("-".to_string(), |p| p.profile.server.clone());
+    parts.push(Part::new(server, 2, Style::default()));
     let phase = if state.conn.phase.is_empty() {
         "not connected".to_string()
     } else {
         state.conn.phase.clone()
     };
-    let tls = match &state.conn.tls {
-        Some(t) if t.verification.verified => Span::styled(
+    parts.push(Part::new(phase, 4, Style::default()));
+    parts.push(match &state.conn.tls {
+        Some(t) if t.verification.verified => Part::new(
             format!("TLS {} {} ✓cert", t.version, t.cipher_suite),
+            1,
             theme.fg(Color::Green),
-        ),
-        Some(t) => Span::styled(
+        )
+        .short(format!("{} ✓cert", t.version)),
+        Some(t) => Part::new(
             format!(
                 "TLS {} ✗cert ({})",
                 t.version,
                 t.verification.failure.as_deref().unwrap_or("?")
             ),
+            1,
             theme.fg(Color::Red),
-        ),
-        None => Span::styled("no TLS", theme.fg(Color::Yellow)),
-    };
-    let auth = match &state.conn.auth {
-        Some(u) => Span::styled(format!("AUTH {u}"), theme.fg(Color::Green)),
-        None => Span::raw("not authenticated"),
-    };
-    let line = Line::from(vec![
-        Span::styled(format!(" {profile} "), theme.focus(true)),
-        Span::raw(format!("│ {server} │ {phase} │ ")),
-        tls,
-        Span::raw(" │ "),
-        auth,
-    ]);
+        )
+        .short(format!("{} ✗cert", t.version)),
+        None => Part::new("no TLS", 1, theme.fg(Color::Yellow)),
+    });
+    parts.push(match &state.conn.auth {
+        Some(u) => Part::new(format!("AUTH {u}"), 3, theme.fg(Color::Green)),
+        None => Part::new("not authenticated", 5, Style::default()).short("no AUTH"),
+    });
+    let line = fit::line(&parts, Span::raw(" │ "), usize::from(area.width));
     frame.render_widget(Paragraph::new(line), area);
 }
 
@@ -67,7 +74,13 @@ pub fn render_toggles(state: &State, frame: &mut Frame, area: Rect, theme: Theme
         });
     }
     if state.toggles_pending() {
-        spans.push(Span::styled(" (next connection)", theme.fg(Color::Yellow)));
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        let room = usize::from(area.width).saturating_sub(used);
+        let pending = [" (next connection)", " (next)", " *"]
+            .into_iter()
+            .find(|t| t.len() <= room)
+            .unwrap_or("");
+        spans.push(Span::styled(pending, theme.fg(Color::Yellow)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

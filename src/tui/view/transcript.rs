@@ -1,5 +1,5 @@
-//! The live transcript. Only the visible lines are drawn, so a long session costs what a
-//! screenful does.
+//! The live transcript. Long lines wrap (or, with `z`, are cut and scroll sideways). Only the
+//! visible lines are measured and drawn, so a long session costs what a screenful does.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::Theme;
-use crate::smtp::status;
 use crate::tui::lines::{LineMeta, direction};
 use crate::tui::state::{Focus, LineKind, State};
+use crate::tui::wrap::{self, window};
 
 fn style_for(l: &LineMeta, theme: Theme) -> ratatui::style::Style {
     match l.kind {
@@ -26,82 +26,120 @@ fn style_for(l: &LineMeta, theme: Theme) -> ratatui::style::Style {
     }
 }
 
+/// Columns before a line's text: time, TLS marker and direction ("  1502 tls S: ").
+const PREFIX: usize = 14;
+
+/// What a line shows: its text (or escaped bytes) and, on a reply's last line, the latency.
+fn body(t: &crate::tui::state::TranscriptView, idx: usize) -> (String, usize) {
+    let mut text = if t.raw_view {
+        t.lines.raw(idx)
+    } else {
+        t.lines.text(idx).to_string()
+    };
+    let plain = text.len();
+    if let Some(lat) = t.lines.meta(idx).and_then(|l| l.latency_ms) {
+        text.push_str(&format!("  [{lat} ms]"));
+    }
+    (text, plain)
+}
+
 pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let focused = state.focus == Focus::Transcript;
     let t = &state.transcript;
-    let mode = match (t.follow, t.raw_view) {
-        (true, false) => "follow",
-        (false, false) => "scrolled",
-        (true, true) => "follow, raw",
-        (false, true) => "scrolled, raw",
-    };
+    let mut mode = vec![if t.follow { "follow" } else { "scrolled" }];
+    if !t.wrap {
+        mode.push("cut: ←→ scroll");
+    }
+    if t.raw_view {
+        mode.push("raw");
+    }
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(format!(" Transcript ({mode}) "))
+        .title(format!(" Transcript ({}) ", mode.join(", ")))
         .border_style(theme.focus(focused));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let meaning = t
-        .selected_line
-        .and_then(|i| t.lines.meta(i))
-        .and_then(|l| l.code)
-        .map(|(code, enhanced)| status::explain(code, enhanced).one_line());
-    let height = inner.height.saturating_sub(u16::from(meaning.is_some())) as usize;
+    let rows = usize::from(inner.height);
+    let text_width = usize::from(inner.width).saturating_sub(PREFIX).max(8);
     let total = t.lines.len();
+    if total == 0 {
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                "Nothing yet. Pick a scenario and press Enter, or type a command below.",
+                theme.fg(Color::DarkGray),
+            )))
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
     let end = total.saturating_sub(if t.follow { 0 } else { t.scroll });
-    let start = end.saturating_sub(height);
+    let win = if t.wrap {
+        window(total, end, rows, t.selected_line, |i| {
+            wrap::height(&body(t, i).0, text_width)
+        })
+    } else {
+        window(total, end, rows, t.selected_line, |_| 1)
+    };
     let query = t.search.as_ref().map(|q| q.to_lowercase());
-    let mut lines: Vec<Line> = Vec::with_capacity(height + 1);
-    for idx in start..end {
+    let mut lines: Vec<Line> = Vec::with_capacity(rows + 1);
+    for idx in win.first..win.end {
         let Some(l) = t.lines.meta(idx) else {
             break;
         };
-        let text = t.lines.text(idx);
-        let raw;
-        let body = if t.raw_view {
-            raw = t.lines.raw(idx);
-            raw.as_str()
-        } else {
-            text
-        };
+        let (text, plain) = body(t, idx);
         let mut style = style_for(l, theme);
         if t.selected_line == Some(idx) {
             style = style.add_modifier(Modifier::REVERSED);
         } else if query
             .as_ref()
-            .is_some_and(|q| text.to_lowercase().contains(q.as_str()))
+            .is_some_and(|q| t.lines.text(idx).to_lowercase().contains(q.as_str()))
         {
             style = style.add_modifier(Modifier::UNDERLINED);
         }
-        let mut spans = vec![
-            Span::styled(
-                format!("{:>6} {} ", l.ms, if l.tls { "tls" } else { "   " }),
-                theme.fg(Color::DarkGray),
+        let head = Span::styled(
+            format!(
+                "{:>6} {} {} ",
+                l.ms,
+                if l.tls { "tls" } else { "   " },
+                direction(l.kind)
             ),
-            Span::styled(format!("{} {body}", direction(l.kind)), style),
-        ];
-        if let Some(lat) = l.latency_ms {
-            spans.push(Span::styled(
-                format!("  [{lat} ms]"),
-                theme.fg(Color::DarkGray),
-            ));
-        }
-        lines.push(Line::from(spans));
-    }
-    if let Some(m) = meaning {
-        while lines.len() < height {
-            lines.push(Line::from(""));
-        }
-        lines.push(Line::from(Span::styled(
-            format!("= {m}"),
-            theme.fg(Color::Yellow),
-        )));
-    }
-    if total == 0 {
-        lines.push(Line::from(Span::styled(
-            "Nothing yet. Pick a scenario and press Enter, or type a command below.",
             theme.fg(Color::DarkGray),
-        )));
+        );
+        let gray = theme.fg(Color::DarkGray);
+        if !t.wrap {
+            let shown = wrap::window_of_line(&text, t.hscroll, text_width);
+            let mut spans = vec![head];
+            // The latency keeps its own colour when it is in view (it ends the line).
+            let cut = if plain < text.len() && shown.ends_with(" ms]") {
+                shown.rfind("  [").unwrap_or(shown.len())
+            } else {
+                shown.len()
+            };
+            spans.push(Span::styled(shown[..cut].to_string(), style));
+            spans.push(Span::styled(shown[cut..].to_string(), gray));
+            lines.push(Line::from(spans));
+            continue;
+        }
+        for (n, r) in wrap::wrap(&text, text_width).into_iter().enumerate() {
+            if idx == win.first && n < win.skip {
+                continue;
+            }
+            let mut spans = vec![if n == 0 {
+                head.clone()
+            } else {
+                Span::raw(" ".repeat(PREFIX))
+            }];
+            let split = plain.clamp(r.start, r.end);
+            if split > r.start {
+                spans.push(Span::styled(text[r.start..split].to_string(), style));
+            }
+            if r.end > split {
+                spans.push(Span::styled(text[split..r.end].to_string(), gray));
+            }
+            lines.push(Line::from(spans));
+        }
     }
+    lines.truncate(rows);
     frame.render_widget(Paragraph::new(lines), inner);
 }
