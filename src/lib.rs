@@ -8,8 +8,10 @@
 //! - [`profile`], [`lab`], [`secret`];
 //! - [`net`]: the tokio shell, connecting, TLS, moving bytes, the shared exchanges;
 //! - [`transcript`] and [`tls_info`]: what happened on the wire, the source of truth;
+//! - [`advice`]: how each front end names a control (a flag, or a key) in advice;
 //! - [`smtp`]: the protocol core and client flow, with no I/O at all.
 
+pub mod advice;
 pub mod cli;
 pub mod commands;
 pub mod compose;

@@ -41,7 +41,7 @@ impl TlsInfo {
             format!("certificate verified for {}", self.verification.name)
         } else {
             format!(
-                "certificate NOT verified ({}), accepted because --insecure",
+                "certificate NOT verified ({}), accepted because verification is off (insecure)",
                 self.verification
                     .failure
                     .as_deref()

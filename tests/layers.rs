@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("smtp", 0),
     ("tls_info", 0),
+    ("advice", 0),
     ("transcript", 1),
     ("net", 2),
     ("secret", 2),

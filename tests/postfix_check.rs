@@ -126,6 +126,20 @@ fn secure_postfix_passes_every_scenario() {
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     assert_eq!(verdicts(&doc), expected(SECURE), "{doc:#}");
     assert_eq!(code, 0, "{err}");
+    // Every text a reader sees is filled in: no `{variable}` left, no Rust Debug form.
+    assert_eq!(common::placeholders(&out), Vec::<String>::new(), "{out}");
+    assert_eq!(common::debug_forms(&out), Vec::<&str>::new(), "{out}");
+    let vrfy = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["id"] == "vrfy-expn")
+        .expect("vrfy-expn");
+    let why = vrfy["reason"].as_str().expect("reason");
+    // Postfix answers 252 for a real user and 550 for a made-up one: the WARN says so, and
+    // does not call them the same answer in the same breath.
+    assert!(why.contains("different answers"), "{why}");
+    assert!(!why.contains("same answer for both"), "{why}");
     let a = doc["results"]
         .as_array()
         .expect("results")
@@ -172,6 +186,8 @@ fn open_relay_fails_and_exits_1() {
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     assert_eq!(verdicts(&doc), expected(OPEN), "{doc:#}");
     assert_eq!(code, 1);
+    assert_eq!(common::placeholders(&out), Vec::<String>::new(), "{out}");
+    assert_eq!(common::debug_forms(&out), Vec::<&str>::new(), "{out}");
     // Relay tests stop before DATA: no transcript of any session shows DATA being sent.
     let (_, out, _) = check(
         pf,

@@ -13,6 +13,7 @@ use super::worker::WorkerError;
 use crate::profile::Profile;
 use crate::scenario::Scenario;
 use crate::scenario::model::{Requirement, unescape};
+use crate::scenario::vars::Vars;
 use crate::secret::SecretError;
 use crate::smtp::auth::Mechanism;
 use crate::target::TargetError;
@@ -490,7 +491,12 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
     };
     state.toggles_in_use = Some(state.toggles);
     state.secret_retry = auth.then_some(retry);
-    state.run = Some(Run::new(scenario.clone(), t.profile_name.clone()));
+    let vars = Vars::new(
+        t.profile.helo.as_deref().unwrap_or_default(),
+        &t.profile.relay,
+        t.profile.auth.as_ref().map(|a| a.username.as_str()),
+    );
+    state.run = Some(Run::new(scenario.clone(), t.profile_name.clone(), &vars));
     state.focus = Focus::Editor;
     state.editor.clear();
     notice(
@@ -720,7 +726,7 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             state.secret_retry = None;
             let mut hint = None;
             if let Some(run) = state.run.as_mut() {
-                run.offered(index);
+                run.offered(index, &text);
                 hint = run.hint(index);
             }
             // Replace "connecting …" or the last step's hint, never an error the operator

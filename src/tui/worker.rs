@@ -74,7 +74,9 @@ async fn connect_options(t: &Target) -> Result<(ResolvedTarget, ConnectOptions),
     if found.is_empty() {
         return Err(WorkerError::target(t, TargetError::NoServer));
     }
-    let (_, opts) = found.remove(0);
+    let (_, mut opts) = found.remove(0);
+    // Advice in errors names keys and profile fields, not flags.
+    opts.front_end = crate::advice::FrontEnd::Tui;
     Ok((resolved, opts))
 }
 
