@@ -212,6 +212,58 @@ fn open_relay_fails_and_exits_1() {
     }
 }
 
+/// README: relay probes stop after RCPT with RSET, then QUIT. Postfix counts each session's
+/// commands in its log (`disconnect from … mail=1 rcpt=1 rset=1 quit=1`): every session of
+/// this run (from its own source address, 127.0.0.9) must show the RSET it received.
+#[test]
+fn relay_probes_send_rset_before_quit_as_postfix_saw() {
+    let Some(pf) = shared("relay_probes_send_rset_before_quit_as_postfix_saw") else {
+        return;
+    };
+    for port in [pf.open_relay_port, pf.relaxed_port] {
+        let cfg = config_dir(pf, port, true);
+        let (_, out, err) = check(
+            pf,
+            cfg.path(),
+            &[
+                "--scenario",
+                "A",
+                "--scenario",
+                "C",
+                "--local-address",
+                "127.0.0.9",
+                "--format",
+                "json",
+            ],
+        );
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        assert_eq!(doc["results"].as_array().expect("results").len(), 2);
+    }
+    // Postfix writes the disconnect line as the session ends; allow it a moment to land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sessions = loop {
+        let log = pf.log();
+        let ours: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("disconnect from") && l.contains("[127.0.0.9]"))
+            .map(str::to_string)
+            .collect();
+        // A, C and the local-delivery control on each of the two ports.
+        if ours.len() >= 6 || std::time::Instant::now() > deadline {
+            break ours;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(sessions.len() >= 6, "{sessions:#?}");
+    for line in &sessions {
+        if line.contains(" mail=") {
+            assert!(line.contains(" rset=1"), "no RSET before QUIT: {line}");
+            assert!(!line.contains(" data="), "DATA sent: {line}");
+        }
+        assert!(line.contains(" quit=1"), "{line}");
+    }
+}
+
 #[test]
 fn tarpitting_postfix_gives_the_same_verdicts_quickly() {
     let Some(pf) = shared("tarpitting_postfix_gives_the_same_verdicts_quickly") else {

@@ -1024,6 +1024,15 @@ impl Stepper {
     /// Ends the session politely and hands back its results (and transcript if asked).
     pub async fn finish(mut self) -> SessionRun {
         if self.conn.is_open() {
+            // A probe that stopped after MAIL or RCPT withdraws its envelope before leaving
+            // (RSET, then QUIT), so the server's log shows a transaction abandoned on
+            // purpose, not a client that vanished mid-transaction.
+            if matches!(
+                self.conn.session().phase(),
+                crate::smtp::session::Phase::Mail | crate::smtp::session::Phase::Rcpt
+            ) {
+                let _ = self.conn.command(&Command::Rset).await;
+            }
             let _ = self.conn.quit().await;
         }
         SessionRun {
