@@ -50,6 +50,10 @@ pub struct TuiArgs {
     /// Play the scenario through on its own, for demos and teaching.
     #[arg(long, requires = "scenario")]
     pub run: bool,
+    /// Where F8/F9 write session records (default: `exports/` in the data directory, or the
+    /// profile's `export_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

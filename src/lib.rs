@@ -15,9 +15,11 @@ pub mod advice;
 pub mod cli;
 pub mod commands;
 pub mod compose;
+pub mod data_dir;
 #[cfg(feature = "dns")]
 pub mod dns;
 pub mod exit;
+pub mod export;
 pub mod lab;
 pub mod net;
 pub mod oneshot;

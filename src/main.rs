@@ -19,6 +19,7 @@ fn main() -> ExitCode {
             profile: args.profile,
             scenario: args.scenario,
             run: args.run,
+            export_dir: args.export_dir,
         }),
     };
     ExitCode::from(code)

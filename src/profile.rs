@@ -110,6 +110,10 @@ pub struct Profile {
     /// The client address the PROXY header names (IP:PORT).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_source: Option<String>,
+    /// Where the explorer writes this profile's session records (F8/F9); `tui --export-dir`
+    /// overrides it. Default: `exports/` in the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
     #[serde(default)]

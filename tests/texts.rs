@@ -11,18 +11,11 @@ mod common;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use common::explorer::Explorer;
 use serde_json::Value;
 use smtpscope::lab::{Lab, LabConfig, Policy};
 use smtpscope::net::TlsMode;
-use smtpscope::profile::Profile;
-use smtpscope::scenario::Catalogue;
-use smtpscope::tui::message::{Message, NetEvent};
-use smtpscope::tui::state::{ProfileEntry, State};
-use smtpscope::tui::view::{Theme, view};
-use smtpscope::tui::{lab_profile, update::update, worker::Worker};
-use tokio::sync::{mpsc, watch};
+use smtpscope::tui::lab_profile;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -228,88 +221,6 @@ fn failed_connections_leave_no_template_and_say_what_to_do() {
     drop(closed);
     let (text, _) = check_json(&format!("127.0.0.1:{port}"), RELAY_FLAGS);
     assert_finished_texts("closed port", &text);
-}
-
-/// The explorer, driven with no terminal: the worker runs each scenario through against a
-/// lab, its events go through `update`, and the verdict panel is drawn on a tall test screen.
-struct Explorer {
-    state: State,
-    effects: mpsc::UnboundedSender<smtpscope::tui::message::Effect>,
-    net: mpsc::UnboundedReceiver<NetEvent>,
-    /// Every notice and error the run produced, in order.
-    said: Vec<String>,
-    _abort: watch::Sender<u64>,
-}
-
-impl Explorer {
-    fn new(name: &str, profile: Profile) -> Explorer {
-        let catalogue = Catalogue::built_in()
-            .entries
-            .into_iter()
-            .map(|e| e.scenario)
-            .collect();
-        let state = State::new(
-            vec![ProfileEntry {
-                name: name.into(),
-                profile,
-                saved: false,
-            }],
-            catalogue,
-        );
-        let (effects, effect_rx) = mpsc::unbounded_channel();
-        let (net_tx, net) = mpsc::unbounded_channel();
-        let (abort, abort_rx) = watch::channel(0u64);
-        let dir = std::env::temp_dir();
-        tokio::spawn(Worker::new(net_tx, dir).run(effect_rx, abort_rx));
-        Explorer {
-            state,
-            effects,
-            net,
-            said: Vec::new(),
-            _abort: abort,
-        }
-    }
-
-    /// Runs the scenario at `index` through (as `tui --run` does); returns the screen.
-    async fn run(&mut self, index: usize) -> String {
-        self.state.selected = index;
-        for e in update(&mut self.state, Message::StartScenario { run_all: true }) {
-            self.effects.send(e).unwrap();
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let mut done = false;
-        while !done {
-            let ev = tokio::time::timeout_at(deadline, self.net.recv())
-                .await
-                .expect("the run ends in time")
-                .expect("worker alive");
-            match &ev {
-                NetEvent::Done { verdict, reason } => {
-                    self.said.push(format!("{verdict}: {reason}"));
-                    done = true;
-                }
-                NetEvent::Info(t) => self.said.push(t.clone()),
-                NetEvent::Error(e) => self.said.push(e.to_string()),
-                _ => {}
-            }
-            for e in update(&mut self.state, Message::Net(Box::new(ev))) {
-                self.effects.send(e).unwrap();
-            }
-        }
-        let mut terminal = Terminal::new(TestBackend::new(220, 120)).unwrap();
-        terminal
-            .draw(|f| view(&self.state, f, Theme { color: false }))
-            .unwrap();
-        let buf = terminal.backend().buffer();
-        let mut text = String::new();
-        for y in 0..buf.area.height {
-            for x in 0..buf.area.width {
-                text.push_str(buf[(x, y)].symbol());
-            }
-            text.push('\n');
-        }
-        text
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,7 +120,13 @@ pub fn run(args: SessionArgs) -> u8 {
             Some((kind, msg)) => println!("*** {msg} (exit {})", kind.code()),
         },
         Format::Json => {
-            let doc = oneshot::json_report(&conn, &outcome, code, started.elapsed());
+            let doc = oneshot::json_report(
+                &conn,
+                resolved.profile_name.as_deref(),
+                &outcome,
+                code,
+                started.elapsed(),
+            );
             match serde_json::to_string_pretty(&doc) {
                 Ok(text) => println!("{text}"),
                 Err(e) => eprintln!("smtpscope session: cannot render JSON: {e}"),

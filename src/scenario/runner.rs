@@ -1022,7 +1022,17 @@ impl Stepper {
     }
 
     /// Ends the session politely and hands back its results (and transcript if asked).
-    pub async fn finish(mut self) -> SessionRun {
+    pub async fn finish(self) -> SessionRun {
+        self.finish_keeping().await.0
+    }
+
+    /// The connection, as it is (a run dropped half-way), for its record.
+    pub fn into_connection(self) -> Connection {
+        self.conn
+    }
+
+    /// [`Stepper::finish`], keeping the closed connection for its record.
+    pub async fn finish_keeping(mut self) -> (SessionRun, Connection) {
         if self.conn.is_open() {
             // A probe that stopped after MAIL or RCPT withdraws its envelope before leaving
             // (RSET, then QUIT), so the server's log shows a transaction abandoned on
@@ -1035,13 +1045,14 @@ impl Stepper {
             }
             let _ = self.conn.quit().await;
         }
-        SessionRun {
+        let run = SessionRun {
             transcript: self
                 .ctx
                 .keep_transcripts
                 .then(|| self.conn.transcript().to_text()),
             steps: self.results,
-        }
+        };
+        (run, self.conn)
     }
 }
 

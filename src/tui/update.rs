@@ -290,19 +290,8 @@ fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
         TranscriptAction::RawView => view.toggle_raw(),
         TranscriptAction::Search => view.start_search(),
         TranscriptAction::SearchNext => search_next(state),
-        TranscriptAction::Export => {
-            return vec![Effect::Export {
-                json: false,
-                contents: view.lines.export_text(),
-            }];
-        }
-        TranscriptAction::ExportJson => {
-            return vec![Effect::Export {
-                json: true,
-                contents: serde_json::to_string_pretty(&view.lines.export_json())
-                    .unwrap_or_default(),
-            }];
-        }
+        TranscriptAction::Export => return vec![Effect::Export { json: false }],
+        TranscriptAction::ExportJson => return vec![Effect::Export { json: true }],
     }
     Vec::new()
 }
@@ -792,9 +781,7 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
                 });
             }
         }
-        NetEvent::Exported(path) => {
-            notice(state, format!("transcript written to {}", path.display()))
-        }
+        NetEvent::Exported(paths) => notice(state, exported(&paths)),
         NetEvent::ProfileSaved {
             name,
             path,
@@ -817,6 +804,32 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
     }
     Vec::new()
+}
+
+/// What an export wrote, where: the directory once, then the files.
+fn exported(paths: &[std::path::PathBuf]) -> String {
+    let Some(first) = paths.first() else {
+        return "nothing to export yet: no session has started".into();
+    };
+    let dir = first.parent().unwrap_or(first.as_path());
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            if p.parent() == Some(dir) {
+                p.file_name()
+                    .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+            } else {
+                p.display().to_string()
+            }
+        })
+        .collect();
+    let n = paths.len();
+    format!(
+        "{n} session record{} written to {}: {}",
+        if n == 1 { "" } else { "s" },
+        dir.display(),
+        names.join(", ")
+    )
 }
 
 /// The profile's verdicts were about a server it no longer names (or it is gone): a profile

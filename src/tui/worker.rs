@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::message::{Effect, NetEvent, Target};
 use super::state::ConnInfo;
+use crate::export::SessionRecord;
 use crate::net::{ConnectOptions, Connection, NetError};
 use crate::profile::{Profile, ProfileError, ProfileStore};
 use crate::scenario::runner::{Stepper, aggregate, sessions};
@@ -34,11 +35,8 @@ pub enum WorkerError {
     Profile(#[from] ProfileError),
     #[error("the profile has no [auth] username: press e to edit it")]
     NoAuth,
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     #[error("cannot delete {}: {source}", path.display())]
     Delete {
         path: PathBuf,
@@ -140,7 +138,48 @@ fn live_transcript(tx: &Sink) -> Transcript {
     t
 }
 
+/// A session's connection, kept (open or closed) so it can be exported as a record.
+struct Kept {
+    profile: String,
+    /// The profile's `export_dir`, if it names one.
+    export_dir: Option<PathBuf>,
+    conn: Connection,
+}
+
+/// At most this many finished sessions are kept for export; the oldest go first.
+pub const KEPT_SESSIONS: usize = 100;
+
+/// Where exports go: `--export-dir` wins, then the profile's `export_dir`, then the default
+/// (`exports/` in the data directory).
+#[derive(Debug, Clone)]
+pub struct ExportDirs {
+    pub forced: Option<PathBuf>,
+    pub default: PathBuf,
+}
+
+impl From<PathBuf> for ExportDirs {
+    /// One directory for every export.
+    fn from(dir: PathBuf) -> ExportDirs {
+        ExportDirs {
+            forced: Some(dir.clone()),
+            default: dir,
+        }
+    }
+}
+
+impl ExportDirs {
+    fn for_profile(&self, profile_dir: Option<&PathBuf>) -> PathBuf {
+        self.forced
+            .as_ref()
+            .or(profile_dir)
+            .unwrap_or(&self.default)
+            .clone()
+    }
+}
+
 struct Driver {
+    profile: String,
+    export_dir: Option<PathBuf>,
     scenario: Scenario,
     ctx: Context,
     sessions: Vec<Vec<Vec<crate::scenario::model::Step>>>,
@@ -153,17 +192,46 @@ struct Driver {
 pub struct Worker {
     tx: Sink,
     driver: Option<Driver>,
-    manual: Option<Connection>,
-    export_dir: PathBuf,
+    manual: Option<Kept>,
+    /// Finished sessions, oldest first, for export.
+    finished: std::collections::VecDeque<Kept>,
+    exports: ExportDirs,
 }
 
 impl Worker {
-    pub fn new(tx: Sink, export_dir: PathBuf) -> Worker {
+    pub fn new(tx: Sink, exports: impl Into<ExportDirs>) -> Worker {
         Worker {
             tx,
             driver: None,
             manual: None,
-            export_dir,
+            finished: std::collections::VecDeque::new(),
+            exports: exports.into(),
+        }
+    }
+
+    /// Keeps a session that ended for export.
+    fn keep(&mut self, kept: Kept) {
+        keep_in(&mut self.finished, kept);
+    }
+
+    /// Drops the scenario run in progress, keeping its open session's record.
+    fn drop_driver(&mut self) {
+        if let Some(d) = self.driver.take()
+            && let Some(st) = d.stepper
+        {
+            self.keep(Kept {
+                profile: d.profile,
+                export_dir: d.export_dir,
+                conn: st.into_connection(),
+            });
+        }
+    }
+
+    /// Closes the hand-typed session, keeping its record.
+    async fn close_manual(&mut self) {
+        if let Some(mut k) = self.manual.take() {
+            k.conn.close().await;
+            self.keep(k);
         }
     }
 
@@ -198,10 +266,8 @@ impl Worker {
     }
 
     async fn abort(&mut self) {
-        self.driver = None;
-        if let Some(mut c) = self.manual.take() {
-            c.close().await;
-        }
+        self.drop_driver();
+        self.close_manual().await;
         self.send(NetEvent::Idle);
     }
 
@@ -240,10 +306,8 @@ impl Worker {
                 self.send(NetEvent::Idle);
             }
             Effect::Reconnect { target } => {
-                self.driver = None;
-                if let Some(mut c) = self.manual.take() {
-                    c.close().await;
-                }
+                self.drop_driver();
+                self.close_manual().await;
                 if let Err(e) = self.manual_conn(&target).await {
                     self.error(e);
                 }
@@ -270,12 +334,12 @@ impl Worker {
                 if let Err(e) = result {
                     self.error(e);
                 }
-                if let Some(c) = &self.manual {
-                    self.send(NetEvent::Conn(conn_info(c)));
+                if let Some(k) = &self.manual {
+                    self.send(NetEvent::Conn(conn_info(&k.conn)));
                 }
                 self.send(NetEvent::Idle);
             }
-            Effect::Export { json, contents } => self.export(json, &contents),
+            Effect::Export { json } => self.export(json),
             Effect::SaveProfile { name, text } => {
                 let result = (|| {
                     let store = ProfileStore::from_env()?;
@@ -310,22 +374,33 @@ impl Worker {
     }
 
     async fn manual_conn(&mut self, target: &Target) -> Result<&mut Connection, WorkerError> {
-        let open = self.manual.as_ref().is_some_and(Connection::is_open);
+        let open = self.manual.as_ref().is_some_and(|k| k.conn.is_open());
         if !open {
+            // A session that ended on its own (the server closed it) is kept as it was.
+            self.close_manual().await;
             let (_, opts) = connect_options(target).await?;
             let mut conn = Connection::new(opts, live_transcript(&self.tx));
             let opened = conn.open().await;
             self.send(NetEvent::Conn(conn_info(&conn)));
-            opened?;
-            self.manual = Some(conn);
+            let kept = Kept {
+                profile: target.profile_name.clone(),
+                export_dir: target.profile.export_dir.clone(),
+                conn,
+            };
+            if let Err(e) = opened {
+                self.keep(kept);
+                return Err(e.into());
+            }
+            self.manual = Some(kept);
         }
         self.manual
             .as_mut()
+            .map(|k| &mut k.conn)
             .ok_or(WorkerError::Net(NetError::NotConnected))
     }
 
     async fn manual_send(&mut self, target: &Target, bytes: Vec<u8>) -> Result<(), WorkerError> {
-        self.driver = None;
+        self.drop_driver();
         let conn = self.manual_conn(target).await?;
         let is_starttls = bytes.eq_ignore_ascii_case(b"STARTTLS\r\n");
         let result = if is_starttls {
@@ -348,10 +423,8 @@ impl Worker {
         control: Option<Scenario>,
         run_all: bool,
     ) {
-        self.driver = None;
-        if let Some(mut c) = self.manual.take() {
-            c.close().await;
-        }
+        self.drop_driver();
+        self.close_manual().await;
         let ctx = match context(target, scenario.needs_auth()).await {
             Ok(c) => c,
             Err(e) => {
@@ -368,6 +441,8 @@ impl Worker {
         }
         let sessions = sessions(&scenario);
         self.driver = Some(Driver {
+            profile: target.profile_name.clone(),
+            export_dir: target.profile.export_dir.clone(),
             scenario,
             ctx,
             sessions,
@@ -430,11 +505,17 @@ impl Worker {
                     });
                 }
                 d.results.extend(st.results().iter().cloned());
+                d.session += 1;
+                let kept = Kept {
+                    profile: d.profile.clone(),
+                    export_dir: d.export_dir.clone(),
+                    conn: st.into_connection(),
+                };
+                self.keep(kept);
                 let _ = self.tx.send(NetEvent::Conn(info));
                 let _ = self
                     .tx
                     .send(NetEvent::Info(format!("session could not start: {why}")));
-                d.session += 1;
                 continue;
             }
             let preview = st.preview();
@@ -498,10 +579,16 @@ impl Worker {
         if done {
             if let Some(st) = d.stepper.take() {
                 let mut closed = conn_info(st.connection());
-                let run = st.finish().await;
+                let (run, conn) = st.finish_keeping().await;
                 d.results.extend(run.steps);
                 closed.phase = "closed (session complete)".into();
                 let _ = self.tx.send(NetEvent::Conn(closed));
+                let kept = Kept {
+                    profile: d.profile.clone(),
+                    export_dir: d.export_dir.clone(),
+                    conn,
+                };
+                keep_in(&mut self.finished, kept);
             }
             d.session += 1;
             self.open_session().await;
@@ -511,17 +598,46 @@ impl Worker {
         }
     }
 
-    fn export(&self, json: bool, contents: &str) {
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
-        let ext = if json { "json" } else { "txt" };
-        let path = self
-            .export_dir
-            .join(format!("smtpscope-transcript-{stamp}.{ext}"));
-        match std::fs::write(&path, contents) {
-            Ok(()) => self.send(NetEvent::Exported(path)),
-            Err(source) => self.error(WorkerError::Write { path, source }),
+    /// Writes every session kept and every session still open, one file each, where the
+    /// profile's exports go; reports the files written.
+    fn export(&self, json: bool) {
+        let live_driver = self.driver.as_ref().and_then(|d| {
+            d.stepper
+                .as_ref()
+                .map(|st| (d.profile.as_str(), d.export_dir.as_ref(), st.connection()))
+        });
+        let all = self
+            .finished
+            .iter()
+            .chain(self.manual.as_ref())
+            .map(|k| (k.profile.as_str(), k.export_dir.as_ref(), &k.conn))
+            .chain(live_driver);
+        let mut written = Vec::new();
+        for (profile, profile_dir, conn) in all {
+            // A connection that never got as far as connecting has nothing to record.
+            if conn.transcript().entries().is_empty() {
+                continue;
+            }
+            let record = SessionRecord::of(conn, profile);
+            let dir = self.exports.for_profile(profile_dir);
+            match crate::export::write(&dir, &record, json) {
+                Ok(path) => written.push(path),
+                Err(e) => {
+                    self.error(WorkerError::Export(e));
+                    return;
+                }
+            }
         }
+        self.send(NetEvent::Exported(written));
     }
+}
+
+/// Keeps a session that ended, dropping the oldest beyond [`KEPT_SESSIONS`].
+fn keep_in(finished: &mut std::collections::VecDeque<Kept>, kept: Kept) {
+    if finished.len() >= KEPT_SESSIONS {
+        finished.pop_front();
+    }
+    finished.push_back(kept);
 }
 
 /// Steps recorded so far in the current session.

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 
 pub mod dns_server;
+pub mod explorer;
 pub mod fake_server;
 pub mod postfix;
 pub mod pty;
