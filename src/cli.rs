@@ -275,6 +275,14 @@ pub struct CheckArgs {
     /// Sessions run at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// Compare with an earlier `check --format json` report: print what changed, and exit 5
+    /// when any verdict got worse.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Also keep this run in the profile's run history (the data directory; the last 50 runs
+    /// per profile).
+    #[arg(long, requires = "profile")]
+    pub history: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -56,6 +56,9 @@ pub enum CheckExit {
     Inconclusive,
     /// smtpscope itself could not work: no async runtime, the report not written.
     Internal,
+    /// With `--baseline`: a verdict got worse than in the baseline (PASS → WARN, WARN → FAIL,
+    /// PASS → SKIPPED, …), whatever else the run found.
+    Regressed,
 }
 
 impl CheckExit {
@@ -66,6 +69,7 @@ impl CheckExit {
             CheckExit::Usage => 2,
             CheckExit::Inconclusive => 3,
             CheckExit::Internal => 4,
+            CheckExit::Regressed => 5,
         }
     }
 
@@ -96,7 +100,8 @@ Exit codes:
    1  at least one FAIL
    2  usage or configuration error (bad flag, broken profile, missing secret)
    3  at least one INCONCLUSIVE verdict and no FAIL, or nothing could be tested (e.g. no MX host)
-   4  smtpscope could not run or could not write the report";
+   4  smtpscope could not run or could not write the report
+   5  with --baseline: a verdict got worse than in the baseline (PASS -> WARN/FAIL, ...)";
 
 /// The other commands (`tui`, `lab`, `profiles`, `scenarios`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +150,7 @@ mod tests {
             CheckExit::Usage,
             CheckExit::Inconclusive,
             CheckExit::Internal,
+            CheckExit::Regressed,
         ];
         distinct_and_documented(all.map(CheckExit::code), CHECK_EXIT_CODES_HELP);
     }

@@ -20,6 +20,7 @@ pub mod data_dir;
 pub mod dns;
 pub mod exit;
 pub mod export;
+pub mod history;
 pub mod lab;
 pub mod net;
 pub mod oneshot;

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("compose", 4),
     ("report", 5),
     ("export", 5),
+    ("history", 5),
     ("dns", 5),
     ("target", 6),
     ("exit", 7),

@@ -264,6 +264,43 @@ fn relay_probes_send_rset_before_quit_as_postfix_saw() {
     }
 }
 
+/// Before and after a config change, as CI would gate it: the secure Postfix as the baseline,
+/// then the same profile pointing at the open relay exits 5 naming the scenarios that got
+/// worse; the secure server twice exits 0 with "no change".
+#[test]
+fn a_baseline_catches_the_config_change_that_opened_the_relay() {
+    let Some(pf) = shared("a_baseline_catches_the_config_change_that_opened_the_relay") else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let baseline = work.path().join("previous.json");
+    let secure = config_dir(pf, pf.relaxed_port, true);
+    let (code, out, err) = check(pf, secure.path(), &["--all", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(&baseline, &out).expect("write baseline");
+    let b = baseline.to_str().expect("utf-8 path");
+
+    let (code, out, err) = check(pf, secure.path(), &["--all", "--baseline", b]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("no change: 9 scenarios with the same verdicts and replies"),
+        "{out}"
+    );
+
+    let open = config_dir(pf, pf.open_relay_port, true);
+    let (code, out, err) = check(pf, open.path(), &["--all", "--baseline", b]);
+    assert_eq!(code, 5, "{out}{err}");
+    for id in [
+        "A unauth-relay: PASS → FAIL",
+        "C auth-relay-disallowed: PASS → FAIL",
+        "relay-tricks: PASS → FAIL",
+        "sender-spoofing: PASS → FAIL",
+    ] {
+        assert!(out.contains(&format!("worse   {id}")), "{id}: {out}");
+    }
+    assert!(out.contains("4 worse, 0 better"), "{out}");
+}
+
 #[test]
 fn tarpitting_postfix_gives_the_same_verdicts_quickly() {
     let Some(pf) = shared("tarpitting_postfix_gives_the_same_verdicts_quickly") else {

@@ -39,7 +39,7 @@ pub struct Context {
     pub concurrency: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ReplySummary {
     pub code: Option<u16>,
     pub enhanced: Option<String>,

@@ -391,7 +391,11 @@ pub fn run(opts: TuiOptions) -> u8 {
         let (effect_tx, effect_rx) = mpsc::unbounded_channel();
         let (net_tx, net_rx) = mpsc::unbounded_channel();
         let (abort_tx, abort_rx) = watch::channel(0u64);
-        let worker = worker::Worker::new(net_tx, export_dirs);
+        let mut worker = worker::Worker::new(net_tx, export_dirs);
+        // Every finished scenario run is kept, so a run can be compared with the last one.
+        if let Ok(h) = crate::history::History::in_data_dir() {
+            worker = worker.with_history(h);
+        }
         tokio::spawn(worker.run(effect_rx, abort_rx));
         // ratatui::init sets raw mode and the alternate screen, and installs a panic hook
         // that restores the terminal before the panic message is printed.

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use super::message::{Effect, NetEvent, Target};
 use super::state::ConnInfo;
 use crate::export::SessionRecord;
+use crate::history::History;
 use crate::net::{ConnectOptions, Connection, NetError};
 use crate::profile::{Profile, ProfileError, ProfileStore};
+use crate::report::TargetInfo;
 use crate::scenario::runner::{Stepper, aggregate, sessions};
 use crate::scenario::{Context, Scenario, StepResult};
 use crate::smtp::command::Command;
@@ -178,6 +180,8 @@ impl ExportDirs {
 }
 
 struct Driver {
+    /// When the run started, for its place in the run history.
+    started: (jiff::Timestamp, std::time::Instant),
     profile: String,
     export_dir: Option<PathBuf>,
     scenario: Scenario,
@@ -196,6 +200,8 @@ pub struct Worker {
     /// Finished sessions, oldest first, for export.
     finished: std::collections::VecDeque<Kept>,
     exports: ExportDirs,
+    /// Where finished scenario runs are kept (none: not kept).
+    history: Option<History>,
 }
 
 impl Worker {
@@ -206,7 +212,14 @@ impl Worker {
             manual: None,
             finished: std::collections::VecDeque::new(),
             exports: exports.into(),
+            history: None,
         }
+    }
+
+    /// Keeps every scenario run that finishes in `history`.
+    pub fn with_history(mut self, history: History) -> Worker {
+        self.history = Some(history);
+        self
     }
 
     /// Keeps a session that ended for export.
@@ -441,6 +454,7 @@ impl Worker {
         }
         let sessions = sessions(&scenario);
         self.driver = Some(Driver {
+            started: (jiff::Timestamp::now(), std::time::Instant::now()),
             profile: target.profile_name.clone(),
             export_dir: target.profile.export_dir.clone(),
             scenario,
@@ -483,7 +497,28 @@ impl Worker {
                     }
                     _ => (verdict, reason),
                 };
+                let kept = self.history.as_ref().map(|h| {
+                    record_run(h, d, verdict, &reason)
+                        .and_then(|_| h.last_two_with(&d.profile, &d.scenario.id))
+                });
                 self.send(NetEvent::Done { verdict, reason });
+                match kept {
+                    Some(Err(e)) => {
+                        self.send(NetEvent::Info(format!("run history not kept: {e}")));
+                    }
+                    // Before and after: said only when something changed since the last run.
+                    Some(Ok(Some((before, after)))) => {
+                        let d = crate::history::diff(&before, &after);
+                        if !d.is_empty() {
+                            self.send(NetEvent::Info(format!(
+                                "since the last run ({}): {}",
+                                before.when(),
+                                d.one_line()
+                            )));
+                        }
+                    }
+                    _ => {}
+                }
                 self.driver = None;
                 return;
             }
@@ -630,6 +665,38 @@ impl Worker {
         }
         self.send(NetEvent::Exported(written));
     }
+}
+
+/// Keeps a finished run in the profile's history, as `check --history` would have.
+fn record_run(
+    history: &History,
+    d: &Driver,
+    verdict: crate::scenario::Verdict,
+    reason: &str,
+) -> Result<PathBuf, crate::history::HistoryError> {
+    let elapsed_ms = d.started.1.elapsed().as_millis() as u64;
+    let result = crate::scenario::ScenarioResult {
+        verdict,
+        reason: reason.to_string(),
+        steps: d.results.clone(),
+        elapsed_ms,
+        ..crate::scenario::ScenarioResult::skipped(&d.scenario, String::new())
+    };
+    let info = TargetInfo {
+        server: d.ctx.opts.target.to_string(),
+        tls: match d.ctx.opts.tls_mode {
+            crate::net::TlsMode::None => "none",
+            crate::net::TlsMode::Starttls => "starttls",
+            crate::net::TlsMode::Implicit => "implicit",
+        }
+        .into(),
+        profile: Some(d.profile.clone()),
+        helo: d.ctx.helo.clone(),
+        auth_user: d.ctx.credentials.as_ref().map(|(_, c)| c.username.clone()),
+    };
+    let header = crate::report::json::run_header(&info, d.started.0);
+    let doc = crate::report::json::render_run(&header, &info, &[result], elapsed_ms);
+    history.save(&d.profile, d.started.0, &doc)
 }
 
 /// Keeps a session that ended, dropping the oldest beyond [`KEPT_SESSIONS`].

@@ -36,6 +36,16 @@ impl Explorer {
     }
 
     pub fn with_exports(name: &str, profile: Profile, exports: ExportDirs) -> Explorer {
+        Explorer::full(name, profile, exports, None)
+    }
+
+    /// With the run history kept in `history` as well.
+    pub fn full(
+        name: &str,
+        profile: Profile,
+        exports: ExportDirs,
+        history: Option<PathBuf>,
+    ) -> Explorer {
         let catalogue = Catalogue::built_in()
             .entries
             .into_iter()
@@ -52,7 +62,11 @@ impl Explorer {
         let (effects, effect_rx) = mpsc::unbounded_channel();
         let (net_tx, net) = mpsc::unbounded_channel();
         let (abort, abort_rx) = watch::channel(0u64);
-        tokio::spawn(Worker::new(net_tx, exports).run(effect_rx, abort_rx));
+        let mut worker = Worker::new(net_tx, exports);
+        if let Some(dir) = history {
+            worker = worker.with_history(smtpscope::history::History::new(dir));
+        }
+        tokio::spawn(worker.run(effect_rx, abort_rx));
         Explorer {
             state,
             effects,
