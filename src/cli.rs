@@ -35,6 +35,14 @@ pub enum Cmd {
     Scenarios(ScenariosCmd),
     /// Start practice SMTP servers on loopback (an open relay and a secure one by default).
     Lab(LabArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard
+    /// output.
+    #[command(
+        after_help = "Install, for example:\n  smtpscope completions bash > ~/.local/share/bash-completion/completions/smtpscope\n  smtpscope completions zsh > \"${fpath[1]}/_smtpscope\"\n  smtpscope completions fish > ~/.config/fish/completions/smtpscope.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff) to standard output: `smtpscope man | man -l -`.
+    Man,
     /// The interactive explorer (the default when smtpscope runs with no arguments).
     Tui(TuiArgs),
 }

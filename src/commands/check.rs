@@ -46,6 +46,7 @@ impl CheckError {
 }
 
 pub fn run(args: CheckArgs) -> u8 {
+    crate::exit::exit_130_on_ctrl_c("check");
     match run_inner(&args) {
         Ok(exit) => exit.code(),
         Err(e) => {

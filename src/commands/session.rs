@@ -75,6 +75,8 @@ pub fn run(args: SessionArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&e, e.failure()),
     };
+    // Installed after the password prompt (if any): during it, Ctrl-C keeps its default.
+    crate::exit::exit_130_on_ctrl_c("session");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

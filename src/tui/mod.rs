@@ -440,12 +440,16 @@ pub fn run(opts: TuiOptions) -> u8 {
             std::mem::forget(terminal);
         }
         drop(labs);
-        out
+        out.map(|()| state.interrupted)
     });
     match result {
-        Ok(()) => {
+        Ok(interrupted) => {
             log(log_file.as_ref(), "smtpscope tui stopped");
-            0
+            if interrupted {
+                crate::exit::Exit::Interrupted.code()
+            } else {
+                0
+            }
         }
         // A frame drawn between the hang-up and its message fails; that is a quit, not an
         // error, and there is no terminal left to tell.

@@ -134,6 +134,13 @@ fn manual_auth(state: &mut State, target: Box<Target>, mechanism: Mechanism) -> 
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    // Ctrl-C quits from anywhere (an overlay, a search) as an interruption: the process
+    // exits 130, as shells expect of Ctrl-C.
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        state.quit = true;
+        state.interrupted = true;
+        return vec![Effect::Abort];
+    }
     if state.overlay.is_some() {
         return on_overlay_key(state, key);
     }
