@@ -231,7 +231,7 @@ pub const BINDINGS: &[Binding] = &[
         NONE,
         Action::Transcript(TranscriptAction::Export),
         "F8",
-        "export each session as a record (text)",
+        "export transcript (text)",
         false,
     ),
     b(
@@ -240,7 +240,7 @@ pub const BINDINGS: &[Binding] = &[
         NONE,
         Action::Transcript(TranscriptAction::ExportJson),
         "F9",
-        "export each session as a record (JSON)",
+        "export transcript (JSON)",
         false,
     ),
     b(

@@ -25,7 +25,7 @@ type Sink = mpsc::UnboundedSender<NetEvent>;
 /// What can go wrong on the network side, kept typed so the screen can react to the kind.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    #[error("profile {profile}: {source}")]
+    #[error("profile {profile}: {}", source.explain(crate::advice::FrontEnd::Tui))]
     Target {
         profile: String,
         #[source]
