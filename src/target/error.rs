@@ -69,7 +69,8 @@ impl TargetError {
                 "no server: set server (or domain) in the profile (e)".into()
             }
             (FrontEnd::Tui, TargetError::RequireTlsWithoutTls) => {
-                "require TLS (F3) contradicts TLS mode none (F2)".into()
+                "require-tls contradicts TLS mode none: F3 turns require TLS off, F2 changes the mode"
+                    .into()
             }
             (FrontEnd::Tui, TargetError::ProxyWithoutSource) => {
                 "a PROXY header needs the client address it names: set proxy_source in the profile (e)"
