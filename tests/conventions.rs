@@ -111,15 +111,20 @@ fn ctrl_c_in_the_explorer_exits_130_and_restores_the_terminal() {
 }
 
 /// A server that accepts and then says nothing: the command waits on it until interrupted.
-fn silent_server() -> FakeServer {
-    FakeServer::start(None, false, |peer: &mut Peer| {
+/// The receiver hears when the client has connected.
+fn silent_server() -> (FakeServer, std::sync::mpsc::Receiver<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = FakeServer::start(None, false, move |peer: &mut Peer| {
+        let _ = tx.send(());
         std::thread::sleep(Duration::from_secs(20));
         peer.close();
-    })
+    });
+    (server, rx)
 }
 
-/// Runs smtpscope with `args`, sends SIGINT once it is waiting, returns (code, stderr).
-fn interrupted(args: &[String]) -> (Option<i32>, String) {
+/// Runs smtpscope with `args`, sends SIGINT once it is connected and waiting for the banner
+/// (its handler is in place before it connects), returns (code, stderr).
+fn interrupted(args: &[String], connected: std::sync::mpsc::Receiver<()>) -> (Option<i32>, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtpscope"))
         .args(args)
         .env(
@@ -130,8 +135,9 @@ fn interrupted(args: &[String]) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Well into the wait for the banner (the handler is in place before any connection).
-    std::thread::sleep(Duration::from_millis(1500));
+    connected
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the command connects");
     let ok = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -162,7 +168,7 @@ fn interrupted(args: &[String]) -> (Option<i32>, String) {
 
 #[test]
 fn ctrl_c_in_check_and_session_exits_130() {
-    let server = silent_server();
+    let (server, connected) = silent_server();
     let args: Vec<String> = [
         "check",
         "--server",
@@ -176,11 +182,11 @@ fn ctrl_c_in_check_and_session_exits_130() {
     ]
     .map(String::from)
     .to_vec();
-    let (code, err) = interrupted(&args);
+    let (code, err) = interrupted(&args, connected);
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("smtpscope check: interrupted"), "{err}");
 
-    let server = silent_server();
+    let (server, connected) = silent_server();
     let args: Vec<String> = [
         "session",
         "--server",
@@ -192,7 +198,7 @@ fn ctrl_c_in_check_and_session_exits_130() {
     ]
     .map(String::from)
     .to_vec();
-    let (code, err) = interrupted(&args);
+    let (code, err) = interrupted(&args, connected);
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("smtpscope session: interrupted"), "{err}");
 }
