@@ -148,6 +148,13 @@ struct Kept {
     conn: Connection,
 }
 
+/// A session that ended, as its record: the connection itself is dropped at once, as it
+/// always was (an aborted run's socket closes then, with no QUIT).
+struct Finished {
+    export_dir: Option<PathBuf>,
+    record: SessionRecord,
+}
+
 /// At most this many finished sessions are kept for export; the oldest go first.
 pub const KEPT_SESSIONS: usize = 100;
 
@@ -198,7 +205,7 @@ pub struct Worker {
     driver: Option<Driver>,
     manual: Option<Kept>,
     /// Finished sessions, oldest first, for export.
-    finished: std::collections::VecDeque<Kept>,
+    finished: std::collections::VecDeque<Finished>,
     exports: ExportDirs,
     /// Where finished scenario runs are kept (none: not kept).
     history: Option<History>,
@@ -641,20 +648,22 @@ impl Worker {
                 .as_ref()
                 .map(|st| (d.profile.as_str(), d.export_dir.as_ref(), st.connection()))
         });
-        let all = self
+        let live = self
+            .manual
+            .as_ref()
+            .map(|k| (k.profile.as_str(), k.export_dir.as_ref(), &k.conn))
+            .into_iter()
+            .chain(live_driver)
+            // A connection that never got as far as connecting has nothing to record.
+            .filter(|(_, _, conn)| !conn.transcript().entries().is_empty())
+            .map(|(profile, dir, conn)| (dir.cloned(), SessionRecord::of(conn, profile)));
+        let done = self
             .finished
             .iter()
-            .chain(self.manual.as_ref())
-            .map(|k| (k.profile.as_str(), k.export_dir.as_ref(), &k.conn))
-            .chain(live_driver);
+            .map(|f| (f.export_dir.clone(), f.record.clone()));
         let mut written = Vec::new();
-        for (profile, profile_dir, conn) in all {
-            // A connection that never got as far as connecting has nothing to record.
-            if conn.transcript().entries().is_empty() {
-                continue;
-            }
-            let record = SessionRecord::of(conn, profile);
-            let dir = self.exports.for_profile(profile_dir);
+        for (profile_dir, record) in done.chain(live) {
+            let dir = self.exports.for_profile(profile_dir.as_ref());
             match crate::export::write(&dir, &record, json) {
                 Ok(path) => written.push(path),
                 Err(e) => {
@@ -699,12 +708,19 @@ fn record_run(
     history.save(&d.profile, d.started.0, &doc)
 }
 
-/// Keeps a session that ended, dropping the oldest beyond [`KEPT_SESSIONS`].
-fn keep_in(finished: &mut std::collections::VecDeque<Kept>, kept: Kept) {
+/// Keeps the record of a session that ended, dropping the oldest beyond [`KEPT_SESSIONS`];
+/// the connection is dropped here (closing its socket, if still open).
+fn keep_in(finished: &mut std::collections::VecDeque<Finished>, kept: Kept) {
+    if kept.conn.transcript().entries().is_empty() {
+        return;
+    }
     if finished.len() >= KEPT_SESSIONS {
         finished.pop_front();
     }
-    finished.push_back(kept);
+    finished.push_back(Finished {
+        record: SessionRecord::of(&kept.conn, &kept.profile),
+        export_dir: kept.export_dir,
+    });
 }
 
 /// Steps recorded so far in the current session.
