@@ -35,6 +35,14 @@ pub enum Cmd {
     Scenarios(ScenariosCmd),
     /// Start practice SMTP servers on loopback (an open relay and a secure one by default).
     Lab(LabArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard
+    /// output.
+    #[command(
+        after_help = "Install, for example:\n  smtpscope completions bash > ~/.local/share/bash-completion/completions/smtpscope\n  smtpscope completions zsh > \"${fpath[1]}/_smtpscope\"\n  smtpscope completions fish > ~/.config/fish/completions/smtpscope.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff) to standard output: `smtpscope man | man -l -`.
+    Man,
     /// The interactive explorer (the default when smtpscope runs with no arguments).
     Tui(TuiArgs),
 }
@@ -50,6 +58,10 @@ pub struct TuiArgs {
     /// Play the scenario through on its own, for demos and teaching.
     #[arg(long, requires = "scenario")]
     pub run: bool,
+    /// Where F8/F9 write session records (default: `exports/` in the data directory, or the
+    /// profile's `export_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -278,6 +290,14 @@ pub struct CheckArgs {
     /// Sessions run at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// Compare with an earlier `check --format json` report: print what changed, and exit 5
+    /// when any verdict got worse.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Also keep this run in the profile's run history (the data directory; the last 50 runs
+    /// per profile).
+    #[arg(long, requires = "profile")]
+    pub history: bool,
 }
 
 /// rustls speaks TLS 1.2 and 1.3 only; 1.0 and 1.1 are probed by `check`, never negotiated.

@@ -43,7 +43,8 @@ Exit codes:
    7  no recipient accepted (RCPT TO)
    8  DATA or the message rejected
    9  protocol violation by the server, or a possible STARTTLS response injection
-  10  other session failure (banner or EHLO rejected, timeout, closed by the server)";
+  10  other session failure (banner or EHLO rejected, timeout, closed by the server)
+ 130  interrupted (Ctrl-C)";
 
 /// How a `check` run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub enum CheckExit {
     Inconclusive,
     /// smtpscope itself could not work: no async runtime, the report not written.
     Internal,
+    /// With `--baseline`: a verdict got worse than in the baseline (PASS → WARN, WARN → FAIL,
+    /// PASS → SKIPPED, …), whatever else the run found.
+    Regressed,
 }
 
 impl CheckExit {
@@ -66,6 +70,7 @@ impl CheckExit {
             CheckExit::Usage => 2,
             CheckExit::Inconclusive => 3,
             CheckExit::Internal => 4,
+            CheckExit::Regressed => 5,
         }
     }
 
@@ -96,7 +101,9 @@ Exit codes:
    1  at least one FAIL
    2  usage or configuration error (bad flag, broken profile, missing secret)
    3  at least one INCONCLUSIVE verdict and no FAIL, or nothing could be tested (e.g. no MX host)
-   4  smtpscope could not run or could not write the report";
+   4  smtpscope could not run or could not write the report
+   5  with --baseline: a verdict got worse than in the baseline (PASS -> WARN/FAIL, ...)
+ 130  interrupted (Ctrl-C)";
 
 /// The other commands (`tui`, `lab`, `profiles`, `scenarios`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +112,9 @@ pub enum Exit {
     /// The command ran and failed (the lab or the terminal could not start).
     Error,
     Usage,
+    /// Ctrl-C (SIGINT), in any command: 128 + 2, what a shell reports for an interrupted
+    /// program.
+    Interrupted,
 }
 
 impl Exit {
@@ -113,7 +123,47 @@ impl Exit {
             Exit::Ok => 0,
             Exit::Error => 1,
             Exit::Usage => 2,
+            Exit::Interrupted => 130,
         }
+    }
+}
+
+/// From now on, Ctrl-C (SIGINT) ends the process with [`Exit::Interrupted`] (130) after
+/// saying `smtpscope COMMAND: interrupted`, instead of dying by the signal with no word. For
+/// the headless commands, which hold no terminal state to restore; the TUI quits through its
+/// own loop. Returns once the handler is in place (or could not be installed).
+pub fn exit_130_on_ctrl_c(command: &'static str) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                #[cfg(unix)]
+                let sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+                let _ = ready_tx.send(());
+                #[cfg(unix)]
+                let got = match sig {
+                    Ok(mut s) => s.recv().await.is_some(),
+                    Err(_) => false,
+                };
+                #[cfg(not(unix))]
+                let got = tokio::signal::ctrl_c().await.is_ok();
+                if got {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr(), "smtpscope {command}: interrupted");
+                    std::process::exit(i32::from(Exit::Interrupted.code()));
+                }
+            });
+        });
+    if spawned.is_ok() {
+        let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(2));
     }
 }
 
@@ -145,6 +195,7 @@ mod tests {
             CheckExit::Usage,
             CheckExit::Inconclusive,
             CheckExit::Internal,
+            CheckExit::Regressed,
         ];
         distinct_and_documented(all.map(CheckExit::code), CHECK_EXIT_CODES_HELP);
     }

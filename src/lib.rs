@@ -8,14 +8,19 @@
 //! - [`profile`], [`lab`], [`secret`];
 //! - [`net`]: the tokio shell, connecting, TLS, moving bytes, the shared exchanges;
 //! - [`transcript`] and [`tls_info`]: what happened on the wire, the source of truth;
+//! - [`advice`]: how each front end names a control (a flag, or a key) in advice;
 //! - [`smtp`]: the protocol core and client flow, with no I/O at all.
 
+pub mod advice;
 pub mod cli;
 pub mod commands;
 pub mod compose;
+pub mod data_dir;
 #[cfg(feature = "dns")]
 pub mod dns;
 pub mod exit;
+pub mod export;
+pub mod history;
 pub mod lab;
 pub mod net;
 pub mod oneshot;

@@ -15,10 +15,13 @@ fn main() -> ExitCode {
         Some(Cmd::Profiles(cmd)) => commands::profiles::run(cmd),
         Some(Cmd::Scenarios(cmd)) => commands::catalog::run(cmd),
         Some(Cmd::Lab(args)) => commands::lab::run(args),
+        Some(Cmd::Completions { shell }) => commands::completions::completions(shell),
+        Some(Cmd::Man) => commands::completions::man(),
         Some(Cmd::Tui(args)) => smtpscope::tui::run(smtpscope::tui::TuiOptions {
             profile: args.profile,
             scenario: args.scenario,
             run: args.run,
+            export_dir: args.export_dir,
         }),
     };
     ExitCode::from(code)

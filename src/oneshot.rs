@@ -560,24 +560,91 @@ fn conn_event_error(conn: &mut Connection, e: &NetError) {
     conn.note(Event::Error(e.to_string()));
 }
 
-/// The one JSON document `--format json` prints.
-pub fn json_report(
-    conn: &Connection,
-    outcome: &Outcome,
-    exit_code: u8,
-    elapsed: Duration,
-) -> Value {
+/// Who made a record, of what, and when: the header of `session --format json`, of the
+/// explorer's exports, and of run history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordHeader {
+    pub tool: String,
+    pub version: String,
+    /// `null` when no profile was used: always present, so every record has one shape.
+    #[serde(default)]
+    pub profile: Option<String>,
+    pub server: String,
+    /// When the session (or run) started, RFC 3339 in UTC.
+    pub started_at: String,
+    /// The TLS mode asked for, and what came of it (`starttls: TLSv1.3, verified`).
+    pub tls: String,
+}
+
+impl RecordHeader {
+    /// The header of one session on `conn`.
+    pub fn of_session(conn: &Connection, profile: Option<&str>) -> RecordHeader {
+        let mode = match conn.options().tls_mode {
+            TlsMode::None => "none",
+            TlsMode::Starttls => "starttls",
+            TlsMode::Implicit => "implicit",
+        };
+        let tls = match conn.tls_info() {
+            Some(t) => format!(
+                "{mode}: {}, certificate {}",
+                t.version,
+                if t.verification.verified {
+                    "verified"
+                } else {
+                    "NOT verified"
+                }
+            ),
+            None => format!("{mode}: not established"),
+        };
+        RecordHeader {
+            tool: "smtpscope".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            profile: profile.map(str::to_string),
+            server: conn.options().target.to_string(),
+            started_at: conn.transcript().started_at().to_string(),
+            tls,
+        }
+    }
+
+    /// The header as comment lines, for a text record.
+    pub fn text(&self) -> String {
+        format!(
+            "# {} {} session record\n# profile: {}\n# server: {}\n# started: {}\n# TLS: {}\n",
+            self.tool,
+            self.version,
+            self.profile.as_deref().unwrap_or("(none)"),
+            self.server,
+            self.started_at,
+            self.tls
+        )
+    }
+}
+
+/// How a session ended, as `session --format json` reports it. A session driven by hand (the
+/// explorer) has no plan: no exit code and no planned step reached.
+#[derive(Debug, Clone, Default)]
+pub struct SessionResult {
+    pub failure: Option<(Failure, String)>,
+    pub exit_code: Option<u8>,
+    pub reached: Option<&'static str>,
+    pub elapsed: Duration,
+}
+
+/// The one JSON document `session --format json` prints; the explorer's JSON export is the
+/// same document, so one reader reads both.
+pub fn session_json(conn: &Connection, header: &RecordHeader, result: &SessionResult) -> Value {
     let session = conn.session();
     json!({
+        "record": header,
         "target": conn.options().target.to_string(),
         "tls_mode": conn.options().tls_mode,
         "result": {
-            "ok": outcome.failure.is_none(),
-            "exit_code": exit_code,
-            "failure": outcome.failure.as_ref().map(|(f, _)| f),
-            "error": outcome.failure.as_ref().map(|(_, m)| m),
-            "reached": outcome.reached.name(),
-            "elapsed_ms": elapsed.as_millis() as u64,
+            "ok": result.failure.is_none(),
+            "exit_code": result.exit_code,
+            "failure": result.failure.as_ref().map(|(f, _)| f),
+            "error": result.failure.as_ref().map(|(_, m)| m),
+            "reached": result.reached,
+            "elapsed_ms": result.elapsed.as_millis() as u64,
         },
         "tls": conn.tls_info(),
         "tls_rejected": conn.tls_rejected(),
@@ -588,6 +655,23 @@ pub fn json_report(
         },
         "transcript": conn.transcript().to_json(),
     })
+}
+
+/// [`session_json`] for a planned session.
+pub fn json_report(
+    conn: &Connection,
+    profile: Option<&str>,
+    outcome: &Outcome,
+    exit_code: u8,
+    elapsed: Duration,
+) -> Value {
+    let result = SessionResult {
+        failure: outcome.failure.clone(),
+        exit_code: Some(exit_code),
+        reached: Some(outcome.reached.name()),
+        elapsed,
+    };
+    session_json(conn, &RecordHeader::of_session(conn, profile), &result)
 }
 
 fn caps_json(caps: &Capabilities) -> Value {

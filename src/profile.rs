@@ -138,6 +138,10 @@ pub struct Profile {
     /// tested as if from that client.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub xclient: Vec<String>,
+    /// Where the explorer writes this profile's session records (F8/F9); `tui --export-dir`
+    /// overrides it. Default: `exports/` in the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
     #[serde(default)]

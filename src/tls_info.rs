@@ -160,7 +160,7 @@ impl TlsInfo {
             format!("certificate verified for {}", self.verification.name)
         } else {
             format!(
-                "certificate NOT verified ({}), accepted because --insecure",
+                "certificate NOT verified ({}), accepted because verification is off (insecure)",
                 self.verification
                     .failure
                     .as_deref()
@@ -257,7 +257,7 @@ impl std::fmt::Display for CertProblem {
         match self {
             CertProblem::NameMismatch { wanted, present } => write!(
                 f,
-                "name mismatch: wanted {wanted:?}, the certificate is for {}",
+                "name mismatch: wanted {wanted}, the certificate is for {}",
                 if present.is_empty() {
                     "no names".to_string()
                 } else {

@@ -322,7 +322,7 @@ fn misbehaviours_give_clear_errors() {
             Misbehaviour::WrongNameCert,
             &["--require-tls"],
             4,
-            "name mismatch: wanted \"localhost\", the certificate is for",
+            "name mismatch: wanted localhost, the certificate is for",
         ),
     ];
     for (m, args, want, text) in cases {

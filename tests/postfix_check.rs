@@ -126,6 +126,20 @@ fn secure_postfix_passes_every_scenario() {
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     assert_eq!(verdicts(&doc), expected(SECURE), "{doc:#}");
     assert_eq!(code, 0, "{err}");
+    // Every text a reader sees is filled in: no `{variable}` left, no Rust Debug form.
+    assert_eq!(common::placeholders(&out), Vec::<String>::new(), "{out}");
+    assert_eq!(common::debug_forms(&out), Vec::<&str>::new(), "{out}");
+    let vrfy = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["id"] == "vrfy-expn")
+        .expect("vrfy-expn");
+    let why = vrfy["reason"].as_str().expect("reason");
+    // Postfix answers 252 for a real user and 550 for a made-up one: the WARN says so, and
+    // does not call them the same answer in the same breath.
+    assert!(why.contains("different answers"), "{why}");
+    assert!(!why.contains("same answer for both"), "{why}");
     let a = doc["results"]
         .as_array()
         .expect("results")
@@ -172,6 +186,8 @@ fn open_relay_fails_and_exits_1() {
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     assert_eq!(verdicts(&doc), expected(OPEN), "{doc:#}");
     assert_eq!(code, 1);
+    assert_eq!(common::placeholders(&out), Vec::<String>::new(), "{out}");
+    assert_eq!(common::debug_forms(&out), Vec::<&str>::new(), "{out}");
     // Relay tests stop before DATA: no transcript of any session shows DATA being sent.
     let (_, out, _) = check(
         pf,
@@ -194,6 +210,95 @@ fn open_relay_fails_and_exits_1() {
         );
         assert!(t.contains("C: QUIT"), "{t}");
     }
+}
+
+/// README: relay probes stop after RCPT with RSET, then QUIT. Postfix counts each session's
+/// commands in its log (`disconnect from … mail=1 rcpt=1 rset=1 quit=1`): every session of
+/// this run (from its own source address, 127.0.0.9) must show the RSET it received.
+#[test]
+fn relay_probes_send_rset_before_quit_as_postfix_saw() {
+    let Some(pf) = shared("relay_probes_send_rset_before_quit_as_postfix_saw") else {
+        return;
+    };
+    for port in [pf.open_relay_port, pf.relaxed_port] {
+        let cfg = config_dir(pf, port, true);
+        let (_, out, err) = check(
+            pf,
+            cfg.path(),
+            &[
+                "--scenario",
+                "A",
+                "--scenario",
+                "C",
+                "--local-address",
+                "127.0.0.9",
+                "--format",
+                "json",
+            ],
+        );
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        assert_eq!(doc["results"].as_array().expect("results").len(), 2);
+    }
+    // Postfix writes the disconnect line as the session ends; allow it a moment to land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sessions = loop {
+        let log = pf.log();
+        let ours: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("disconnect from") && l.contains("[127.0.0.9]"))
+            .map(str::to_string)
+            .collect();
+        // A, C and the local-delivery control on each of the two ports.
+        if ours.len() >= 6 || std::time::Instant::now() > deadline {
+            break ours;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(sessions.len() >= 6, "{sessions:#?}");
+    for line in &sessions {
+        if line.contains(" mail=") {
+            assert!(line.contains(" rset=1"), "no RSET before QUIT: {line}");
+            assert!(!line.contains(" data="), "DATA sent: {line}");
+        }
+        assert!(line.contains(" quit=1"), "{line}");
+    }
+}
+
+/// Before and after a config change, as CI would gate it: the secure Postfix as the baseline,
+/// then the same profile pointing at the open relay exits 5 naming the scenarios that got
+/// worse; the secure server twice exits 0 with "no change".
+#[test]
+fn a_baseline_catches_the_config_change_that_opened_the_relay() {
+    let Some(pf) = shared("a_baseline_catches_the_config_change_that_opened_the_relay") else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let baseline = work.path().join("previous.json");
+    let secure = config_dir(pf, pf.relaxed_port, true);
+    let (code, out, err) = check(pf, secure.path(), &["--all", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(&baseline, &out).expect("write baseline");
+    let b = baseline.to_str().expect("utf-8 path");
+
+    let (code, out, err) = check(pf, secure.path(), &["--all", "--baseline", b]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("no change: 9 scenarios with the same verdicts and replies"),
+        "{out}"
+    );
+
+    let open = config_dir(pf, pf.open_relay_port, true);
+    let (code, out, err) = check(pf, open.path(), &["--all", "--baseline", b]);
+    assert_eq!(code, 5, "{out}{err}");
+    for id in [
+        "A unauth-relay: PASS → FAIL",
+        "C auth-relay-disallowed: PASS → FAIL",
+        "relay-tricks: PASS → FAIL",
+        "sender-spoofing: PASS → FAIL",
+    ] {
+        assert!(out.contains(&format!("worse   {id}")), "{id}: {out}");
+    }
+    assert!(out.contains("4 worse, 0 better"), "{out}");
 }
 
 #[test]

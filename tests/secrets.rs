@@ -248,20 +248,22 @@ fn tui_exports_and_log_never_contain_the_password() {
         });
     }
     tui.press("\x1b[19~"); // F8: text export
-    tui.wait_for("transcript written to");
+    tui.wait_for("session records written to");
     tui.press("\x1b[20~"); // F9: JSON export
-    tui.wait_until("two exports", |t| {
-        std::fs::read_dir(t.cwd()).map_or(0, |d| d.count()) >= 2
+    let dir = tui.data_dir().join("exports");
+    // One record per session (one per mechanism, Ctrl-L between them), text and JSON.
+    tui.wait_until("eight records", |_| {
+        std::fs::read_dir(&dir).map_or(0, |d| d.count()) >= 8
     });
     let bob = needles("bob", "bob-lab-password");
     let mut exports = 0;
-    for e in std::fs::read_dir(tui.cwd()).expect("cwd").flatten() {
+    for e in std::fs::read_dir(&dir).expect("exports").flatten() {
         let text = std::fs::read_to_string(e.path()).expect("export");
         assert!(text.contains("AUTH"), "{text}");
         assert_clean(&e.path().display().to_string(), &text, &bob);
         exports += 1;
     }
-    assert_eq!(exports, 2);
+    assert_eq!(exports, 8);
     assert_clean("the screen", &tui.output(), &bob);
     tui.press("\x03");
     tui.wait_exit();

@@ -178,14 +178,25 @@ async fn step_through_a_on_open_and_secure_labs() {
     wait_for(&mut screen, "C: NOOP").await;
     wait_for(&mut screen, "S: 250 2.0.0 Ok").await;
     press(KeyCode::F(8));
-    let s = wait_for(&mut screen, "transcript written to").await;
+    let s = wait_for(&mut screen, "4 session records written to").await;
     let written: Vec<_> = std::fs::read_dir(export_dir.path())
         .expect("dir")
         .flatten()
         .collect();
-    assert_eq!(written.len(), 1, "{s}");
-    let text = std::fs::read_to_string(written[0].path()).expect("export");
-    assert!(text.contains("C: NOOP"), "{text}");
+    // One record per session: A on each of the three profiles, and the one typed by hand.
+    assert_eq!(written.len(), 4, "{s}");
+    let texts: Vec<String> = written
+        .iter()
+        .map(|e| std::fs::read_to_string(e.path()).expect("export"))
+        .collect();
+    let typed: Vec<&String> = texts.iter().filter(|t| t.contains("C: NOOP")).collect();
+    assert_eq!(
+        typed.len(),
+        1,
+        "the hand-typed session is a record of its own"
+    );
+    assert!(typed[0].contains("# profile: lab-open\n"), "{}", typed[0]);
+    assert!(!typed[0].contains("RCPT TO"), "{}", typed[0]);
 
     key_tx
         .send(Message::Key(KeyEvent::new(

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::{catalogue, target};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::exit::CheckExit;
+use crate::history::{self, History, RunRecord};
 use crate::net::{ConnectOptions, TlsMode};
 use crate::report::{self, Summary, TargetInfo};
 use crate::scenario::runner::{self, ScenarioResult};
@@ -28,13 +29,15 @@ enum CheckError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--baseline {0}")]
+    Baseline(#[from] crate::history::RunReadError),
 }
 
 impl CheckError {
     fn exit(&self) -> CheckExit {
         match self {
             CheckError::Target(e) => CheckExit::of_target(e),
-            CheckError::UnknownScenario { .. } => CheckExit::Usage,
+            CheckError::UnknownScenario { .. } | CheckError::Baseline(_) => CheckExit::Usage,
             CheckError::Runtime(_) | CheckError::Render(_) | CheckError::Write { .. } => {
                 CheckExit::Internal
             }
@@ -43,6 +46,7 @@ impl CheckError {
 }
 
 pub fn run(args: CheckArgs) -> u8 {
+    crate::exit::exit_130_on_ctrl_c("check");
     match run_inner(&args) {
         Ok(exit) => exit.code(),
         Err(e) => {
@@ -98,6 +102,13 @@ fn mta_sts_port() -> u16 {
 
 fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let resolved = target::resolve(&args.target, &args.auth, &args.relay, false)?;
+    // Read before anything runs: a baseline that cannot be read is a usage error, not a
+    // surprise after a long run.
+    let baseline = match &args.baseline {
+        Some(path) => Some((path, RunRecord::load(path)?)),
+        None => None,
+    };
+    let started_at = jiff::Timestamp::now();
     let cat = catalogue();
     // "posture" is not an SMTP scenario: it is asked for by name or comes with --all and a
     // domain.
@@ -245,10 +256,11 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         results.extend(batch);
     }
     let elapsed = started.elapsed();
+    let header = report::json::run_header(&info, started_at);
+    let doc = report::json::render_run(&header, &info, &results, elapsed.as_millis() as u64);
     let text = match args.format {
         CheckFormat::Human => report::human::render(&info, &results, elapsed, args.verbose),
         CheckFormat::Json => {
-            let doc = report::json::render(&info, &results, elapsed.as_millis() as u64);
             serde_json::to_string_pretty(&doc).map_err(|e| CheckError::Render(e.to_string()))?
         }
         CheckFormat::Junit => {
@@ -274,5 +286,38 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         }
         None => print!("{text}"),
     }
-    Ok(CheckExit::of_summary(&summary))
+    if args.history
+        && let Some(profile) = &resolved.profile_name
+    {
+        // The run is done and reported; a history that cannot be written only warns.
+        match History::in_data_dir() {
+            Ok(h) => match h.save(profile, started_at, &doc) {
+                Ok(path) => eprintln!("smtpscope check: run kept in {}", path.display()),
+                Err(e) => eprintln!("smtpscope check: warning: run history not kept: {e}"),
+            },
+            Err(e) => eprintln!("smtpscope check: warning: run history not kept: {e}"),
+        }
+    }
+    let mut exit = CheckExit::of_summary(&summary);
+    if let Some((path, before)) = baseline {
+        let now = RunRecord::from_value(doc).map_err(|e| CheckError::Render(e.to_string()))?;
+        let d = history::diff(&before, &now);
+        let said = format!(
+            "compared with the baseline {} (run at {}):\n{}",
+            path.display(),
+            before.when(),
+            d.render()
+        );
+        // Beside a human report on standard output; on standard error when the report is
+        // JSON or JUnit (or a file), so what a program reads stays one document.
+        if args.format == CheckFormat::Human && args.output.is_none() {
+            print!("\n{said}");
+        } else {
+            eprint!("smtpscope check: {said}");
+        }
+        if d.has_regression() {
+            exit = CheckExit::Regressed;
+        }
+    }
+    Ok(exit)
 }

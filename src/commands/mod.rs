@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod completions;
 pub mod lab;
 pub mod profiles;
 pub mod session;

@@ -72,6 +72,8 @@ pub fn run(args: SessionArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(&e, e.failure()),
     };
+    // Installed after the password prompt (if any): during it, Ctrl-C keeps its default.
+    crate::exit::exit_130_on_ctrl_c("session");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -117,7 +119,13 @@ pub fn run(args: SessionArgs) -> u8 {
             Some((kind, msg)) => println!("*** {msg} (exit {})", kind.code()),
         },
         Format::Json => {
-            let doc = oneshot::json_report(&conn, &outcome, code, started.elapsed());
+            let doc = oneshot::json_report(
+                &conn,
+                resolved.profile_name.as_deref(),
+                &outcome,
+                code,
+                started.elapsed(),
+            );
             match serde_json::to_string_pretty(&doc) {
                 Ok(text) => println!("{text}"),
                 Err(e) => eprintln!("smtpscope session: cannot render JSON: {e}"),

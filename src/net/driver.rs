@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::advice::Control;
 use crate::smtp::auth::{Credentials, Mechanism, SecretLine, secret_needles};
 use crate::smtp::command::{Command, Verb, raw_commands, raw_unterminated};
 use crate::smtp::flow::{self, AUTH_CANCEL, AuthExchange, AuthStep, StartTlsStep};
@@ -71,6 +72,8 @@ pub struct ConnectOptions {
     pub policy: SecurityPolicy,
     pub timeouts: Timeouts,
     pub limits: ReplyLimits,
+    /// Who reads the advice in error messages (flags or keys).
+    pub front_end: crate::advice::FrontEnd,
 }
 
 impl ConnectOptions {
@@ -87,6 +90,7 @@ impl ConnectOptions {
             policy: SecurityPolicy::default(),
             timeouts: Timeouts::default(),
             limits: ReplyLimits::default(),
+            front_end: crate::advice::FrontEnd::default(),
         }
     }
 
@@ -661,12 +665,24 @@ impl Connection {
                     ));
                 }
                 let eof = e.kind() == std::io::ErrorKind::UnexpectedEof;
+                let fe = self.opts.front_end;
                 let reason = match failure {
                     Some(f) => format!(
-                        "certificate rejected for {name_str}: {f} (use --ca-file, --tls-name, or --insecure to continue anyway)"
+                        "certificate rejected for {name_str}: {f} (use {} to continue anyway)",
+                        fe.any_of(&[Control::CaFile, Control::TlsName, Control::Insecure])
                     ),
                     None if eof => {
                         "the server closed the connection during the TLS handshake".into()
+                    }
+                    None if tls::is_plaintext_answer(&e) => {
+                        if self.opts.tls_mode == TlsMode::Implicit {
+                            format!(
+                                "the server answered in plaintext, not TLS: this port speaks plain SMTP; try STARTTLS ({})",
+                                fe.name(Control::Starttls)
+                            )
+                        } else {
+                            "the server went on in plaintext after agreeing to STARTTLS (its answer was not TLS)".into()
+                        }
                     }
                     // Said in words, not as rustls's alert name: this is the TLS 1.0-only server.
                     None if e.to_string().contains("ProtocolVersion") => format!(

@@ -239,7 +239,7 @@ pub fn classify_tls_error(
                 presented,
             } => CertProblem::NameMismatch {
                 wanted: expected.to_str().to_string(),
-                present: presented.clone(),
+                present: presented.iter().map(|p| plain_name(p)).collect(),
             },
             CertificateError::NotValidForName => CertProblem::NameMismatch {
                 wanted,
@@ -269,14 +269,67 @@ pub fn classify_tls_error(
             },
             CertificateError::Revoked => CertProblem::Revoked,
             CertificateError::BadSignature => CertProblem::BadSignature,
-            other => CertProblem::Other {
-                detail: format!("invalid certificate: {other:?}"),
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                CertProblem::Other {
+                    detail: "the certificate is not meant for a TLS server (extended key usage)"
+                        .into(),
+                }
+            }
+            CertificateError::UnknownRevocationStatus => CertProblem::Other {
+                detail: "the certificate's revocation status is unknown".into(),
             },
+            other => {
+                // The variant's name, in words, without its fields' Debug noise.
+                let debug = format!("{other:?}");
+                let variant = debug.split(['(', ' ', '{']).next().unwrap_or("");
+                CertProblem::Other {
+                    detail: format!("invalid certificate: {}", words_of(variant)),
+                }
+            }
         },
         other => CertProblem::Other {
             detail: other.to_string(),
         },
     }
+}
+
+/// True when the handshake failed because the bytes that came back were not TLS at all: a
+/// server speaking plain SMTP (its "220 …" banner) where TLS was expected.
+pub fn is_plaintext_answer(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+            )
+        })
+}
+
+/// A name from a certificate as people write it: rustls reports the names it saw in their
+/// Debug form (`DnsName("mail.example")`, `IpAddress(192.0.2.1)`).
+fn plain_name(presented: &str) -> String {
+    let inner = presented
+        .split_once('(')
+        .filter(|(kind, rest)| {
+            !kind.is_empty()
+                && kind.chars().all(|c| c.is_ascii_alphanumeric())
+                && rest.ends_with(')')
+        })
+        .map_or(presented, |(_, rest)| &rest[..rest.len() - 1]);
+    inner.trim_matches('"').to_string()
+}
+
+/// A rustls name for a certificate problem (`UnhandledCriticalExtension`) in words.
+fn words_of(variant: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn unix_to_string(secs: u64) -> String {
@@ -675,5 +728,41 @@ mod tests {
         );
         std::fs::write(&key_file, key.serialize_pem()).unwrap();
         assert!(client_config(&with(key_file)).is_ok());
+    }
+
+    #[test]
+    fn a_name_mismatch_names_both_sides_in_plain_words() {
+        let wanted = ServerName::try_from("wrong.host.invalid").expect("name");
+        let e = rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            expected: wanted.clone(),
+            presented: vec![
+                r#"DnsName("localhost")"#.into(),
+                "IpAddress(127.0.0.1)".into(),
+            ],
+        });
+        let text = describe_tls_error(&e, &wanted);
+        assert_eq!(
+            text,
+            "name mismatch: wanted wrong.host.invalid, the certificate is for localhost, 127.0.0.1"
+        );
+        let other = rustls::Error::InvalidCertificate(CertificateError::UnhandledCriticalExtension);
+        assert_eq!(
+            describe_tls_error(&other, &wanted),
+            "invalid certificate: unhandled critical extension"
+        );
+        assert_eq!(plain_name("mail.example"), "mail.example");
+    }
+
+    #[test]
+    fn only_a_non_tls_answer_counts_as_plaintext() {
+        let plain = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        assert!(is_plaintext_answer(&plain));
+        let other =
+            std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert!(!is_plaintext_answer(&other));
+        assert!(!is_plaintext_answer(&std::io::Error::other("x")));
     }
 }

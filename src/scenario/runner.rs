@@ -11,8 +11,9 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::model::{Action, Assertion, Expect, Role, Scenario, Severity, Step, TlsUse, unescape};
-use super::vars::{Vars, source_of};
+use super::vars::{Vars, setting_of};
 use super::verdict::{Judgement, Verdict, describe, expect_text, judge};
+use crate::advice::Control;
 use crate::net::{ConnectOptions, Connection, NetError, TlsMode};
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::capabilities::Capabilities;
@@ -38,7 +39,7 @@ pub struct Context {
     pub concurrency: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ReplySummary {
     pub code: Option<u16>,
     pub enhanced: Option<String>,
@@ -108,10 +109,10 @@ pub fn unmet_requirement(s: &Scenario, ctx: &Context) -> Option<String> {
     for r in &s.requires {
         match r {
             Requirement::Auth if ctx.credentials.is_none() => {
-                return Some(
-                    "needs credentials: configure [auth] in the profile or give --auth and --user"
-                        .into(),
-                );
+                return Some(format!(
+                    "needs credentials: configure {}",
+                    ctx.opts.front_end.any_of(&[Control::Auth])
+                ));
             }
             Requirement::Plaintext if ctx.opts.tls_mode == TlsMode::Implicit => {
                 return Some(
@@ -123,7 +124,10 @@ pub fn unmet_requirement(s: &Scenario, ctx: &Context) -> Option<String> {
         }
     }
     if s.authenticate && ctx.credentials.is_none() {
-        return Some("needs credentials: configure [auth] in the profile".into());
+        return Some(format!(
+            "needs credentials: configure {}",
+            ctx.opts.front_end.any_of(&[Control::Auth])
+        ));
     }
     let mut missing: Vec<String> = s
         .steps
@@ -132,9 +136,12 @@ pub fn unmet_requirement(s: &Scenario, ctx: &Context) -> Option<String> {
         .flat_map(|t| ctx.vars.missing(t))
         .collect();
     missing.dedup();
-    missing
-        .first()
-        .map(|v| format!("{{{v}}} is not set: set {}", source_of(v)))
+    missing.first().map(|v| {
+        format!(
+            "the variable {v} is not set: set {}",
+            ctx.opts.front_end.name(setting_of(v))
+        )
+    })
 }
 
 /// Steps split into units: a group's steps together, ungrouped steps alone.
@@ -181,10 +188,10 @@ pub struct SessionRun {
     pub transcript: Option<String>,
 }
 
-fn not_reached(step: &Step, why: &str) -> StepResult {
+fn not_reached(step: &Step, vars: &Vars, why: &str) -> StepResult {
     StepResult {
         name: step.name.clone(),
-        command: step_command(step),
+        command: step_command(step, vars),
         expected: expect_text(step.expect).into(),
         reply: None,
         verdict: Verdict::Inconclusive,
@@ -195,9 +202,10 @@ fn not_reached(step: &Step, why: &str) -> StepResult {
     }
 }
 
-fn step_command(step: &Step) -> String {
+/// The step's command for a person to read: variables filled in as far as they are known.
+fn step_command(step: &Step, vars: &Vars) -> String {
     if let Some(line) = &step.send {
-        return line.clone();
+        return vars.display(line);
     }
     match step.action {
         Some(Action::Starttls) => "STARTTLS".into(),
@@ -221,7 +229,7 @@ fn assertion_text(a: Option<Assertion>) -> &'static str {
         Some(Assertion::TlsVerified) => "certificate verified for the server name",
         Some(Assertion::Tls12OrNewer) => "TLS 1.2 or newer",
         Some(Assertion::AuthNotAdvertisedBeforeTls) => "AUTH not advertised before TLS",
-        Some(Assertion::SameAnswerTwice) => "the last two replies have the same code",
+        Some(Assertion::SameAnswerTwice) => "do the last two replies have the same code?",
         Some(Assertion::ChainComplete) => "certificate chain complete and in order",
         Some(Assertion::CertNotExpiring) => "no certificate expires within 14 days",
         None => "?",
@@ -396,7 +404,7 @@ async fn run_step(
     replies: &mut Vec<Reply>,
 ) -> Result<StepResult, StepResult> {
     let started = Instant::now();
-    let mut command = step_command(step);
+    let mut command = step_command(step, vars);
     let mut edited = false;
     let reply = match (&step.send, step.action) {
         (Some(template), _) => {
@@ -758,14 +766,14 @@ fn check(assert: Option<Assertion>, conn: &Connection, replies: &[Reply]) -> (bo
             [.., a, b] if a.code() == b.code() => (
                 true,
                 format!(
-                    "both answered {}",
+                    "yes: both answered {}, which tells nothing about who exists",
                     a.code().map_or("?".into(), |c| c.to_string())
                 ),
             ),
             [.., a, b] => (
                 false,
                 format!(
-                    "different answers ({} vs {}) tell which users exist",
+                    "no: {} vs {}; different answers tell which users exist",
                     a.summary(),
                     b.summary()
                 ),
@@ -888,7 +896,7 @@ async fn run_session(
                 .flatten()
                 .map(|st| StepResult {
                     reason: reason.clone(),
-                    ..not_reached(st, "")
+                    ..not_reached(st, &ctx.vars, "")
                 })
                 .collect(),
             transcript: None,
@@ -961,8 +969,11 @@ impl Stepper {
             Err(why) => {
                 let reason = why.to_string();
                 let steps: Vec<Step> = self.remaining().cloned().collect();
-                self.results
-                    .extend(steps.iter().map(|st| not_reached(st, &reason)));
+                self.results.extend(
+                    steps
+                        .iter()
+                        .map(|st| not_reached(st, &self.ctx.vars, &reason)),
+                );
                 self.unit = self.units.len();
                 self.conn.close().await;
                 Err(why)
@@ -979,6 +990,11 @@ impl Stepper {
             .flat_map(move |(i, unit)| unit.iter().skip(if i == u { st } else { 0 }))
     }
 
+    /// The variables as far as known: the server's own only once it has greeted.
+    fn shown_vars(&self) -> &Vars {
+        self.vars.as_ref().unwrap_or(&self.ctx.vars)
+    }
+
     /// The step that runs next, if any.
     pub fn current(&self) -> Option<&Step> {
         self.units.get(self.unit).and_then(|u| u.get(self.step))
@@ -990,7 +1006,7 @@ impl Stepper {
         let step = self.current()?;
         match (&step.send, &self.vars) {
             (Some(t), Some(v)) => Some(v.expand(t).unwrap_or_else(|e| format!("({e})"))),
-            _ => Some(step_command(step)),
+            _ => Some(step_command(step, self.shown_vars())),
         }
     }
 
@@ -1044,12 +1060,12 @@ impl Stepper {
         let runs_anyway = (judges_certificate(&step) && self.conn.tls_rejected().is_some())
             || step.action == Some(Action::TlsVersions);
         let result = if let Some(why) = self.dead.as_ref().filter(|_| !runs_anyway) {
-            not_reached(&step, why)
+            not_reached(&step, self.shown_vars(), why)
         } else if let Some(why) = &self.skip_rest {
             StepResult {
                 verdict: Verdict::Skipped,
                 reason: why.clone(),
-                ..not_reached(&step, "")
+                ..not_reached(&step, self.shown_vars(), "")
             }
         } else {
             let vars = self.vars.clone().unwrap_or_default();
@@ -1080,12 +1096,13 @@ impl Stepper {
         let result = StepResult {
             verdict: Verdict::Skipped,
             reason: "skipped by the operator".into(),
-            ..not_reached(&step, "")
+            ..not_reached(&step, self.shown_vars(), "")
         };
         if step.role == Role::Setup {
             self.tainted = Some(format!(
                 "{} was skipped by the operator",
-                self.preview().unwrap_or_else(|| step_command(&step))
+                self.preview()
+                    .unwrap_or_else(|| step_command(&step, self.shown_vars()))
             ));
         }
         self.results.push(result.clone());
@@ -1189,17 +1206,37 @@ impl Stepper {
     }
 
     /// Ends the session politely and hands back its results (and transcript if asked).
-    pub async fn finish(mut self) -> SessionRun {
+    pub async fn finish(self) -> SessionRun {
+        self.finish_keeping().await.0
+    }
+
+    /// The connection, as it is (a run dropped half-way), for its record.
+    pub fn into_connection(self) -> Connection {
+        self.conn
+    }
+
+    /// [`Stepper::finish`], keeping the closed connection for its record.
+    pub async fn finish_keeping(mut self) -> (SessionRun, Connection) {
         if self.conn.is_open() {
+            // A probe that stopped after MAIL or RCPT withdraws its envelope before leaving
+            // (RSET, then QUIT), so the server's log shows a transaction abandoned on
+            // purpose, not a client that vanished mid-transaction.
+            if matches!(
+                self.conn.session().phase(),
+                crate::smtp::session::Phase::Mail | crate::smtp::session::Phase::Rcpt
+            ) {
+                let _ = self.conn.command(&Command::Rset).await;
+            }
             let _ = self.conn.quit().await;
         }
-        SessionRun {
+        let run = SessionRun {
             transcript: self
                 .ctx
                 .keep_transcripts
                 .then(|| self.conn.transcript().to_text()),
             steps: self.results,
-        }
+        };
+        (run, self.conn)
     }
 }
 
@@ -1247,7 +1284,7 @@ fn data_result(
         (false, false) => format!("{}: refused at the end of DATA", describe(&reply)),
     };
     StepResult {
-        name: Some("end of DATA (--send-data)".into()),
+        name: Some("end of DATA (the test message was sent)".into()),
         command: "DATA + test message".into(),
         expected: if expect_accept {
             "accepted"

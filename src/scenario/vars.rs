@@ -4,28 +4,48 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use crate::advice::{Control, FrontEnd};
 use crate::profile::RelayAddresses;
 
 /// Variables the server supplies at run time; always available.
 pub const RUNTIME: &[&str] = &["server_name", "server_ip", "server_literal"];
 
-/// Which configuration setting provides a variable, for "set X" messages.
-pub fn source_of(var: &str) -> &'static str {
-    match var {
+/// Which setting provides a variable, for "set X" messages; the front end names it.
+pub fn setting_of(var: &str) -> Control {
+    let (key, flag) = match var {
         "local_recipient" | "local_domain" | "unknown_local_user" => {
-            "[relay] local_recipient (or --local-recipient)"
+            ("[relay] local_recipient", "--local-recipient")
         }
-        "external_sender" | "sender_local" => "[relay] external_sender (or --external-sender)",
+        "external_sender" | "sender_local" => ("[relay] external_sender", "--external-sender"),
         "external_recipient" | "external_local" | "external_domain" => {
-            "[relay] external_recipient (or --external-recipient)"
+            ("[relay] external_recipient", "--external-recipient")
         }
-        "approved_recipient" => "[relay] approved_recipient (or --approved-recipient)",
-        "disallowed_recipient" => "[relay] disallowed_recipient (or --disallowed-recipient)",
-        "other_local_sender" => "[relay] other_local_sender (or --other-local-sender)",
-        "auth_sender" => "[relay] auth_sender, or an [auth] username that is an address",
-        "username" => "[auth] username (or --user)",
-        "helo" => "helo (or --helo)",
-        _ => "a variable smtpscope does not know",
+        "approved_recipient" => ("[relay] approved_recipient", "--approved-recipient"),
+        "disallowed_recipient" => ("[relay] disallowed_recipient", "--disallowed-recipient"),
+        "other_local_sender" => ("[relay] other_local_sender", "--other-local-sender"),
+        "auth_sender" => (
+            "[relay] auth_sender, or an [auth] username that is an address",
+            "--auth-sender",
+        ),
+        "username" => ("[auth] username", "--user"),
+        "helo" => ("helo", "--helo"),
+        _ => ("a variable smtpscope does not know", "no flag"),
+    };
+    Control::Setting(key, flag)
+}
+
+/// [`setting_of`] as the command line names it.
+pub fn source_of(var: &str) -> String {
+    FrontEnd::Cli.name(setting_of(var))
+}
+
+/// How a variable not known yet reads in a command shown to a person.
+fn in_words(name: &str) -> String {
+    match name {
+        "server_name" => "(the server's name)".into(),
+        "server_ip" => "(the server's address)".into(),
+        "server_literal" => "(the server's address literal)".into(),
+        other => format!("({} not set)", other.replace('_', " ")),
     }
 }
 
@@ -34,7 +54,7 @@ pub fn source_of(var: &str) -> &'static str {
 pub enum VarError {
     #[error("unclosed '{{' in {template:?}")]
     Unclosed { template: String },
-    #[error("{{{name}}} is not set: set {}", source_of(name))]
+    #[error("the variable {name} is not set: set {}", source_of(name))]
     Unset { name: String },
 }
 
@@ -148,6 +168,53 @@ impl Vars {
     }
 }
 
+impl Vars {
+    /// A template for a person to read: what is known filled in, what is not (the server's
+    /// name before it greeted, a setting left out) said in words. Never shows a `{name}`.
+    pub fn display(&self, template: &str) -> String {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                // An unclosed brace is text, not a variable.
+                out.push_str(&rest[open..]);
+                return out;
+            };
+            let name = &after[..close];
+            match self.get(name) {
+                Some(v) => out.push_str(v),
+                None => out.push_str(&in_words(name)),
+            }
+            rest = &after[close + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// True if `text` holds something that looks like an unfilled `{variable}` (a name of
+/// lowercase letters, digits and underscores in braces): such text must never reach a reader.
+pub fn has_placeholder(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        if let Some(close) = after.find('}') {
+            let name = &after[..close];
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                return true;
+            }
+        }
+        rest = after;
+    }
+    false
+}
+
 /// Variable names in a template.
 pub fn names(template: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -201,6 +268,25 @@ mod tests {
         );
         let v6 = v.with_server("x", Some("::1".parse().expect("ip")));
         assert_eq!(v6.get("server_literal"), Some("[IPv6:::1]"));
+    }
+
+    #[test]
+    fn display_fills_what_is_known_and_words_the_rest() {
+        let v = Vars::new("probe.test", &relay(), None);
+        assert_eq!(
+            v.display("MAIL FROM:<{sender_local}@{server_literal}>"),
+            "MAIL FROM:<antispam@(the server's address literal)>"
+        );
+        assert_eq!(
+            v.display("RCPT TO:<{approved_recipient}>"),
+            "RCPT TO:<(approved recipient not set)>"
+        );
+        let v = v.with_server("mx.test", Some("192.0.2.1".parse().expect("ip")));
+        assert_eq!(
+            v.display("MAIL FROM:<{sender_local}@{server_literal}>"),
+            "MAIL FROM:<antispam@[192.0.2.1]>"
+        );
+        assert_eq!(v.display("odd {brace"), "odd {brace");
     }
 
     #[test]

@@ -3,13 +3,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::Expect;
 use crate::smtp::command::Verb;
 use crate::smtp::reply::Reply;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -17,6 +17,19 @@ pub enum Verdict {
     Warn,
     Inconclusive,
     Skipped,
+}
+
+impl Verdict {
+    /// How bad a verdict is, for "did it get worse": PASS 0, WARN 1, SKIPPED and INCONCLUSIVE
+    /// 2 (nothing proved: a scenario that stopped running lost its evidence), FAIL 3.
+    pub fn badness(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Warn => 1,
+            Verdict::Skipped | Verdict::Inconclusive => 2,
+            Verdict::Fail => 3,
+        }
+    }
 }
 
 impl fmt::Display for Verdict {

@@ -83,6 +83,26 @@ pub enum TargetError {
 }
 
 impl TargetError {
+    /// The error as `fe` should say it: the explorer names keys and profile fields where the
+    /// command line names flags.
+    pub fn explain(&self, fe: crate::advice::FrontEnd) -> String {
+        use crate::advice::FrontEnd;
+        match (fe, self) {
+            (FrontEnd::Tui, TargetError::NoServer) => {
+                "no server: set server (or domain) in the profile (e)".into()
+            }
+            (FrontEnd::Tui, TargetError::RequireTlsWithoutTls) => {
+                "require-tls contradicts TLS mode none: F3 turns require TLS off, F2 changes the mode"
+                    .into()
+            }
+            (FrontEnd::Tui, TargetError::ProxyWithoutSource) => {
+                "a PROXY header needs the client address it names: set proxy_source in the profile (e)"
+                    .into()
+            }
+            _ => self.to_string(),
+        }
+    }
+
     /// True when the configuration was fine but DNS could not say where to connect: a failure
     /// to reach the server, not a usage error.
     pub fn is_lookup(&self) -> bool {

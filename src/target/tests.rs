@@ -182,3 +182,18 @@ fn contradictions_and_gaps_are_named() {
         Err(TargetError::UserWithoutAuth)
     ));
 }
+
+#[test]
+fn the_explorer_is_told_which_key_or_field_fixes_a_target() {
+    use crate::advice::FrontEnd;
+    let e = TargetError::NoServer;
+    assert!(e.explain(FrontEnd::Cli).contains("--server"));
+    let tui = e.explain(FrontEnd::Tui);
+    assert!(
+        tui.contains("in the profile (e)") && !tui.contains("--"),
+        "{tui}"
+    );
+    let e = TargetError::RequireTlsWithoutTls;
+    assert!(e.explain(FrontEnd::Tui).contains("F3"));
+    assert_eq!(e.explain(FrontEnd::Cli), e.to_string());
+}

@@ -40,7 +40,8 @@ pub enum NetEvent {
     Info(String),
     /// Shared, so the event stays cheap to clone while the error keeps its type.
     Error(std::sync::Arc<super::worker::WorkerError>),
-    Exported(PathBuf),
+    /// The session records written (none when there was no session yet).
+    Exported(Vec<PathBuf>),
     ProfileSaved {
         name: String,
         path: PathBuf,
@@ -113,10 +114,9 @@ pub enum Effect {
         target: Box<Target>,
         mechanism: Mechanism,
     },
-    /// Write the transcript as shown (text or JSON) to a file.
+    /// Write every session as a record (text or JSON), one file each.
     Export {
         json: bool,
-        contents: String,
     },
     SaveProfile {
         name: String,

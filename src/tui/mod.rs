@@ -40,16 +40,13 @@ pub struct TuiOptions {
     pub scenario: Option<String>,
     /// Play the scenario through on its own (demos, teaching).
     pub run: bool,
+    /// `--export-dir`: where every export goes, whatever the profile says.
+    pub export_dir: Option<PathBuf>,
 }
 
 /// Where the log goes: the platform's data directory (never the terminal).
 pub fn log_path() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SMTPSCOPE_DATA_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => directories::ProjectDirs::from("", "", "smtpscope")?
-            .data_dir()
-            .to_path_buf(),
-    };
+    let dir = crate::data_dir::data_dir().ok()?;
     std::fs::create_dir_all(&dir).ok()?;
     Some(dir.join("smtpscope.log"))
 }
@@ -94,6 +91,7 @@ pub fn lab_profile(lab: &Lab) -> Profile {
         socks5_password_env: None,
         socket: None,
         xclient: Vec::new(),
+        export_dir: None,
         auth: bob.map(|u| AuthConfig {
             mechanism: Mechanism::Plain,
             username: u.name.into(),
@@ -396,13 +394,22 @@ pub fn run(opts: TuiOptions) -> u8 {
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
 
+    // Exports go to the data directory, never to wherever smtpscope was started from.
+    let export_dirs = worker::ExportDirs {
+        forced: opts.export_dir.clone(),
+        default: crate::data_dir::exports_dir()
+            .unwrap_or_else(|_| std::env::temp_dir().join("smtpscope-exports")),
+    };
     let restore_log = log_file.clone();
     let result = runtime.block_on(async move {
         let (effect_tx, effect_rx) = mpsc::unbounded_channel();
         let (net_tx, net_rx) = mpsc::unbounded_channel();
         let (abort_tx, abort_rx) = watch::channel(0u64);
-        let export_dir = std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir());
-        let worker = worker::Worker::new(net_tx, export_dir);
+        let mut worker = worker::Worker::new(net_tx, export_dirs);
+        // Every finished scenario run is kept, so a run can be compared with the last one.
+        if let Ok(h) = crate::history::History::in_data_dir() {
+            worker = worker.with_history(h);
+        }
         tokio::spawn(worker.run(effect_rx, abort_rx));
         // ratatui::init sets raw mode and the alternate screen, and installs a panic hook
         // that restores the terminal before the panic message is printed.
@@ -447,12 +454,16 @@ pub fn run(opts: TuiOptions) -> u8 {
             std::mem::forget(terminal);
         }
         drop(labs);
-        out
+        out.map(|()| state.interrupted)
     });
     match result {
-        Ok(()) => {
+        Ok(interrupted) => {
             log(log_file.as_ref(), "smtpscope tui stopped");
-            0
+            if interrupted {
+                crate::exit::Exit::Interrupted.code()
+            } else {
+                0
+            }
         }
         // A frame drawn between the hang-up and its message fails; that is a quit, not an
         // error, and there is no terminal left to tell.

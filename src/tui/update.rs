@@ -16,6 +16,7 @@ use super::worker::WorkerError;
 use crate::profile::Profile;
 use crate::scenario::Scenario;
 use crate::scenario::model::{Requirement, unescape};
+use crate::scenario::vars::Vars;
 use crate::secret::SecretError;
 use crate::smtp::auth::Mechanism;
 use crate::target::TargetError;
@@ -139,6 +140,13 @@ fn manual_auth(state: &mut State, target: Box<Target>, mechanism: Mechanism) -> 
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    // Ctrl-C quits from anywhere (an overlay, a search) as an interruption: the process
+    // exits 130, as shells expect of Ctrl-C.
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        state.quit = true;
+        state.interrupted = true;
+        return vec![Effect::Abort];
+    }
     if state.overlay.is_some() {
         return on_overlay_key(state, key);
     }
@@ -370,19 +378,8 @@ fn on_transcript(state: &mut State, action: TranscriptAction) -> Vec<Effect> {
         }
         TranscriptAction::Search => view.start_search(),
         TranscriptAction::SearchNext => search_next(state),
-        TranscriptAction::Export => {
-            return vec![Effect::Export {
-                json: false,
-                contents: view.lines.export_text(),
-            }];
-        }
-        TranscriptAction::ExportJson => {
-            return vec![Effect::Export {
-                json: true,
-                contents: serde_json::to_string_pretty(&view.lines.export_json())
-                    .unwrap_or_default(),
-            }];
-        }
+        TranscriptAction::Export => return vec![Effect::Export { json: false }],
+        TranscriptAction::ExportJson => return vec![Effect::Export { json: true }],
     }
     Vec::new()
 }
@@ -726,7 +723,12 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
     };
     state.toggles_in_use = Some(state.toggles);
     state.secret_retry = auth.then_some(retry);
-    state.run = Some(Run::new(scenario.clone(), t.profile_name.clone()));
+    let vars = Vars::new(
+        t.profile.helo.as_deref().unwrap_or_default(),
+        &t.profile.relay,
+        t.profile.auth.as_ref().map(|a| a.username.as_str()),
+    );
+    state.run = Some(Run::new(scenario.clone(), t.profile_name.clone(), &vars));
     state.focus = Focus::Editor;
     state.editor.clear();
     notice(
@@ -1025,7 +1027,7 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             state.secret_retry = None;
             let mut hint = None;
             if let Some(run) = state.run.as_mut() {
-                run.offered(index);
+                run.offered(index, &text);
                 hint = run.hint(index);
             }
             // Replace "connecting …" or the last step's hint, never an error the operator
@@ -1106,9 +1108,7 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
                 });
             }
         }
-        NetEvent::Exported(path) => {
-            notice(state, format!("transcript written to {}", path.display()))
-        }
+        NetEvent::Exported(paths) => notice(state, exported(&paths)),
         NetEvent::ProfileSaved {
             name,
             path,
@@ -1172,6 +1172,32 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// What an export wrote, where: the directory once, then the files.
+fn exported(paths: &[std::path::PathBuf]) -> String {
+    let Some(first) = paths.first() else {
+        return "nothing to export yet: no session has started".into();
+    };
+    let dir = first.parent().unwrap_or(first.as_path());
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            if p.parent() == Some(dir) {
+                p.file_name()
+                    .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+            } else {
+                p.display().to_string()
+            }
+        })
+        .collect();
+    let n = paths.len();
+    format!(
+        "{n} session record{} written to {}: {}",
+        if n == 1 { "" } else { "s" },
+        dir.display(),
+        names.join(", ")
+    )
 }
 
 /// The profile's verdicts were about a server it no longer names (or it is gone): a profile

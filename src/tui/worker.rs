@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use super::message::{Effect, NetEvent, Target};
 use super::state::ConnInfo;
+use crate::export::SessionRecord;
+use crate::history::History;
 use crate::net::{ConnectOptions, Connection, NetError};
 use crate::profile::{Profile, ProfileError, ProfileStore};
+use crate::report::TargetInfo;
 use crate::scenario::runner::{Stepper, aggregate, sessions};
 use crate::scenario::{Context, Scenario, StepResult};
 use crate::smtp::command::Command;
@@ -22,7 +25,7 @@ type Sink = mpsc::UnboundedSender<NetEvent>;
 /// What can go wrong on the network side, kept typed so the screen can react to the kind.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    #[error("profile {profile}: {source}")]
+    #[error("profile {profile}: {}", source.explain(crate::advice::FrontEnd::Tui))]
     Target {
         profile: String,
         #[source]
@@ -34,11 +37,8 @@ pub enum WorkerError {
     Profile(#[from] ProfileError),
     #[error("the profile has no [auth] username: press e to edit it")]
     NoAuth,
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     #[error("cannot delete {}: {source}", path.display())]
     Delete {
         path: PathBuf,
@@ -74,7 +74,9 @@ async fn connect_options(t: &Target) -> Result<(ResolvedTarget, ConnectOptions),
     if found.is_empty() {
         return Err(WorkerError::target(t, TargetError::NoServer));
     }
-    let (_, opts) = found.remove(0);
+    let (_, mut opts) = found.remove(0);
+    // Advice in errors names keys and profile fields, not flags.
+    opts.front_end = crate::advice::FrontEnd::Tui;
     Ok((resolved, opts))
 }
 
@@ -139,7 +141,57 @@ fn live_transcript(tx: &Sink) -> Transcript {
     t
 }
 
+/// A session's connection, kept (open or closed) so it can be exported as a record.
+struct Kept {
+    profile: String,
+    /// The profile's `export_dir`, if it names one.
+    export_dir: Option<PathBuf>,
+    conn: Connection,
+}
+
+/// A session that ended, as its record: the connection itself is dropped at once, as it
+/// always was (an aborted run's socket closes then, with no QUIT).
+struct Finished {
+    export_dir: Option<PathBuf>,
+    record: SessionRecord,
+}
+
+/// At most this many finished sessions are kept for export; the oldest go first.
+pub const KEPT_SESSIONS: usize = 100;
+
+/// Where exports go: `--export-dir` wins, then the profile's `export_dir`, then the default
+/// (`exports/` in the data directory).
+#[derive(Debug, Clone)]
+pub struct ExportDirs {
+    pub forced: Option<PathBuf>,
+    pub default: PathBuf,
+}
+
+impl From<PathBuf> for ExportDirs {
+    /// One directory for every export.
+    fn from(dir: PathBuf) -> ExportDirs {
+        ExportDirs {
+            forced: Some(dir.clone()),
+            default: dir,
+        }
+    }
+}
+
+impl ExportDirs {
+    fn for_profile(&self, profile_dir: Option<&PathBuf>) -> PathBuf {
+        self.forced
+            .as_ref()
+            .or(profile_dir)
+            .unwrap_or(&self.default)
+            .clone()
+    }
+}
+
 struct Driver {
+    /// When the run started, for its place in the run history.
+    started: (jiff::Timestamp, std::time::Instant),
+    profile: String,
+    export_dir: Option<PathBuf>,
     scenario: Scenario,
     ctx: Context,
     sessions: Vec<Vec<Vec<crate::scenario::model::Step>>>,
@@ -152,21 +204,59 @@ struct Driver {
 pub struct Worker {
     tx: Sink,
     driver: Option<Driver>,
-    manual: Option<Connection>,
+    manual: Option<Kept>,
     /// The name the operator's last EHLO or HELO on that connection gave, to offer again
     /// after STARTTLS.
     manual_helo: Option<String>,
-    export_dir: PathBuf,
+    /// Finished sessions, oldest first, for export.
+    finished: std::collections::VecDeque<Finished>,
+    exports: ExportDirs,
+    /// Where finished scenario runs are kept (none: not kept).
+    history: Option<History>,
 }
 
 impl Worker {
-    pub fn new(tx: Sink, export_dir: PathBuf) -> Worker {
+    pub fn new(tx: Sink, exports: impl Into<ExportDirs>) -> Worker {
         Worker {
             tx,
             driver: None,
             manual: None,
             manual_helo: None,
-            export_dir,
+            finished: std::collections::VecDeque::new(),
+            exports: exports.into(),
+            history: None,
+        }
+    }
+
+    /// Keeps every scenario run that finishes in `history`.
+    pub fn with_history(mut self, history: History) -> Worker {
+        self.history = Some(history);
+        self
+    }
+
+    /// Keeps a session that ended for export.
+    fn keep(&mut self, kept: Kept) {
+        keep_in(&mut self.finished, kept);
+    }
+
+    /// Drops the scenario run in progress, keeping its open session's record.
+    fn drop_driver(&mut self) {
+        if let Some(d) = self.driver.take()
+            && let Some(st) = d.stepper
+        {
+            self.keep(Kept {
+                profile: d.profile,
+                export_dir: d.export_dir,
+                conn: st.into_connection(),
+            });
+        }
+    }
+
+    /// Closes the hand-typed session, keeping its record.
+    async fn close_manual(&mut self) {
+        if let Some(mut k) = self.manual.take() {
+            k.conn.close().await;
+            self.keep(k);
         }
     }
 
@@ -201,10 +291,8 @@ impl Worker {
     }
 
     async fn abort(&mut self) {
-        self.driver = None;
-        if let Some(mut c) = self.manual.take() {
-            c.close().await;
-        }
+        self.drop_driver();
+        self.close_manual().await;
         self.send(NetEvent::Idle);
     }
 
@@ -243,10 +331,8 @@ impl Worker {
                 self.send(NetEvent::Idle);
             }
             Effect::Reconnect { target } => {
-                self.driver = None;
-                if let Some(mut c) = self.manual.take() {
-                    c.close().await;
-                }
+                self.drop_driver();
+                self.close_manual().await;
                 if let Err(e) = self.manual_conn(&target).await {
                     self.error(e);
                 }
@@ -273,12 +359,12 @@ impl Worker {
                 if let Err(e) = result {
                     self.error(e);
                 }
-                if let Some(c) = &self.manual {
-                    self.send(NetEvent::Conn(conn_info(c)));
+                if let Some(k) = &self.manual {
+                    self.send(NetEvent::Conn(conn_info(&k.conn)));
                 }
                 self.send(NetEvent::Idle);
             }
-            Effect::Export { json, contents } => self.export(json, &contents),
+            Effect::Export { json } => self.export(json),
             Effect::SaveProfile { name, text } => {
                 let result = (|| {
                     let store = ProfileStore::from_env()?;
@@ -323,23 +409,34 @@ impl Worker {
     }
 
     async fn manual_conn(&mut self, target: &Target) -> Result<&mut Connection, WorkerError> {
-        let open = self.manual.as_ref().is_some_and(Connection::is_open);
+        let open = self.manual.as_ref().is_some_and(|k| k.conn.is_open());
         if !open {
+            // A session that ended on its own (the server closed it) is kept as it was.
+            self.close_manual().await;
             let (_, opts) = connect_options(target).await?;
             let mut conn = Connection::new(opts, live_transcript(&self.tx));
             let opened = conn.open().await;
             self.send(NetEvent::Conn(conn_info(&conn)));
-            opened?;
-            self.manual = Some(conn);
+            let kept = Kept {
+                profile: target.profile_name.clone(),
+                export_dir: target.profile.export_dir.clone(),
+                conn,
+            };
+            if let Err(e) = opened {
+                self.keep(kept);
+                return Err(e.into());
+            }
+            self.manual = Some(kept);
             self.manual_helo = None;
         }
         self.manual
             .as_mut()
+            .map(|k| &mut k.conn)
             .ok_or(WorkerError::Net(NetError::NotConnected))
     }
 
     async fn manual_send(&mut self, target: &Target, bytes: Vec<u8>) -> Result<(), WorkerError> {
-        self.driver = None;
+        self.drop_driver();
         let conn = self.manual_conn(target).await?;
         let is_starttls = bytes.eq_ignore_ascii_case(b"STARTTLS\r\n");
         let greeting = std::str::from_utf8(&bytes).ok().and_then(|line| {
@@ -384,10 +481,8 @@ impl Worker {
         control: Option<Scenario>,
         run_all: bool,
     ) {
-        self.driver = None;
-        if let Some(mut c) = self.manual.take() {
-            c.close().await;
-        }
+        self.drop_driver();
+        self.close_manual().await;
         let ctx = match context(target, scenario.needs_auth()).await {
             Ok(c) => c,
             Err(e) => {
@@ -404,6 +499,9 @@ impl Worker {
         }
         let sessions = sessions(&scenario);
         self.driver = Some(Driver {
+            started: (jiff::Timestamp::now(), std::time::Instant::now()),
+            profile: target.profile_name.clone(),
+            export_dir: target.profile.export_dir.clone(),
             scenario,
             ctx,
             sessions,
@@ -444,7 +542,28 @@ impl Worker {
                     }
                     _ => (verdict, reason),
                 };
+                let kept = self.history.as_ref().map(|h| {
+                    record_run(h, d, verdict, &reason)
+                        .and_then(|_| h.last_two_with(&d.profile, &d.scenario.id))
+                });
                 self.send(NetEvent::Done { verdict, reason });
+                match kept {
+                    Some(Err(e)) => {
+                        self.send(NetEvent::Info(format!("run history not kept: {e}")));
+                    }
+                    // Before and after: said only when something changed since the last run.
+                    Some(Ok(Some((before, after)))) => {
+                        let d = crate::history::diff(&before, &after);
+                        if !d.is_empty() {
+                            self.send(NetEvent::Info(format!(
+                                "since the last run ({}): {}",
+                                before.when(),
+                                d.one_line()
+                            )));
+                        }
+                    }
+                    _ => {}
+                }
                 self.driver = None;
                 return;
             }
@@ -466,11 +585,17 @@ impl Worker {
                     });
                 }
                 d.results.extend(st.results().iter().cloned());
+                d.session += 1;
+                let kept = Kept {
+                    profile: d.profile.clone(),
+                    export_dir: d.export_dir.clone(),
+                    conn: st.into_connection(),
+                };
+                self.keep(kept);
                 let _ = self.tx.send(NetEvent::Conn(info));
                 let _ = self
                     .tx
                     .send(NetEvent::Info(format!("session could not start: {why}")));
-                d.session += 1;
                 continue;
             }
             let preview = st.preview();
@@ -534,10 +659,16 @@ impl Worker {
         if done {
             if let Some(st) = d.stepper.take() {
                 let mut closed = conn_info(st.connection());
-                let run = st.finish().await;
+                let (run, conn) = st.finish_keeping().await;
                 d.results.extend(run.steps);
                 closed.phase = "closed (session complete)".into();
                 let _ = self.tx.send(NetEvent::Conn(closed));
+                let kept = Kept {
+                    profile: d.profile.clone(),
+                    export_dir: d.export_dir.clone(),
+                    conn,
+                };
+                keep_in(&mut self.finished, kept);
             }
             d.session += 1;
             self.open_session().await;
@@ -547,16 +678,39 @@ impl Worker {
         }
     }
 
-    fn export(&self, json: bool, contents: &str) {
-        let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
-        let ext = if json { "json" } else { "txt" };
-        let path = self
-            .export_dir
-            .join(format!("smtpscope-transcript-{stamp}.{ext}"));
-        match std::fs::write(&path, contents) {
-            Ok(()) => self.send(NetEvent::Exported(path)),
-            Err(source) => self.error(WorkerError::Write { path, source }),
+    /// Writes every session kept and every session still open, one file each, where the
+    /// profile's exports go; reports the files written.
+    fn export(&self, json: bool) {
+        let live_driver = self.driver.as_ref().and_then(|d| {
+            d.stepper
+                .as_ref()
+                .map(|st| (d.profile.as_str(), d.export_dir.as_ref(), st.connection()))
+        });
+        let live = self
+            .manual
+            .as_ref()
+            .map(|k| (k.profile.as_str(), k.export_dir.as_ref(), &k.conn))
+            .into_iter()
+            .chain(live_driver)
+            // A connection that never got as far as connecting has nothing to record.
+            .filter(|(_, _, conn)| !conn.transcript().entries().is_empty())
+            .map(|(profile, dir, conn)| (dir.cloned(), SessionRecord::of(conn, profile)));
+        let done = self
+            .finished
+            .iter()
+            .map(|f| (f.export_dir.clone(), f.record.clone()));
+        let mut written = Vec::new();
+        for (profile_dir, record) in done.chain(live) {
+            let dir = self.exports.for_profile(profile_dir.as_ref());
+            match crate::export::write(&dir, &record, json) {
+                Ok(path) => written.push(path),
+                Err(e) => {
+                    self.error(WorkerError::Export(e));
+                    return;
+                }
+            }
         }
+        self.send(NetEvent::Exported(written));
     }
 }
 
@@ -579,6 +733,53 @@ pub fn list_profiles(store: &ProfileStore) -> NetEvent {
             errors: vec![Arc::new(e)],
         },
     }
+}
+
+/// Keeps a finished run in the profile's history, as `check --history` would have.
+fn record_run(
+    history: &History,
+    d: &Driver,
+    verdict: crate::scenario::Verdict,
+    reason: &str,
+) -> Result<PathBuf, crate::history::HistoryError> {
+    let elapsed_ms = d.started.1.elapsed().as_millis() as u64;
+    let result = crate::scenario::ScenarioResult {
+        verdict,
+        reason: reason.to_string(),
+        steps: d.results.clone(),
+        elapsed_ms,
+        ..crate::scenario::ScenarioResult::skipped(&d.scenario, String::new())
+    };
+    let info = TargetInfo {
+        server: d.ctx.opts.target.to_string(),
+        tls: match d.ctx.opts.tls_mode {
+            crate::net::TlsMode::None => "none",
+            crate::net::TlsMode::Starttls => "starttls",
+            crate::net::TlsMode::Implicit => "implicit",
+        }
+        .into(),
+        profile: Some(d.profile.clone()),
+        helo: d.ctx.helo.clone(),
+        auth_user: d.ctx.credentials.as_ref().map(|(_, c)| c.username.clone()),
+    };
+    let header = crate::report::json::run_header(&info, d.started.0);
+    let doc = crate::report::json::render_run(&header, &info, &[result], elapsed_ms);
+    history.save(&d.profile, d.started.0, &doc)
+}
+
+/// Keeps the record of a session that ended, dropping the oldest beyond [`KEPT_SESSIONS`];
+/// the connection is dropped here (closing its socket, if still open).
+fn keep_in(finished: &mut std::collections::VecDeque<Finished>, kept: Kept) {
+    if kept.conn.transcript().entries().is_empty() {
+        return;
+    }
+    if finished.len() >= KEPT_SESSIONS {
+        finished.pop_front();
+    }
+    finished.push_back(Finished {
+        record: SessionRecord::of(&kept.conn, &kept.profile),
+        export_dir: kept.export_dir,
+    });
 }
 
 /// Steps recorded so far in the current session.

@@ -164,8 +164,8 @@ impl Tui {
         })
     }
 
-    /// Presses Ctrl-C, then asserts the process exits successfully and its last output
-    /// leaves the alternate screen.
+    /// Presses Ctrl-C, then asserts the process exits 130 (interrupted, as shells expect of
+    /// Ctrl-C) and its last output leaves the alternate screen.
     pub fn quit_and_check_restored(&mut self) {
         let mark = self.raw.lock().unwrap().len();
         self.press(CTRL_C);
@@ -182,9 +182,10 @@ impl Tui {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        assert!(
-            status.success(),
-            "smtpscope exited with {status:?}; last screen:\n{}",
+        assert_eq!(
+            status.exit_code(),
+            130,
+            "Ctrl-C exits 130; smtpscope exited with {status:?}; last screen:\n{}",
             self.screen()
         );
         // The bytes are written before the exit; give the reader a bounded moment for them.

@@ -168,6 +168,8 @@ pub struct State {
     pub log_path: Option<PathBuf>,
     pub relay_101: &'static str,
     pub quit: bool,
+    /// Quit by Ctrl-C: the process exits 130 (128 + SIGINT), as an interrupted program does.
+    pub interrupted: bool,
     pub welcome: Option<String>,
     /// An abort is on its way to the worker. Until it reports idle, what it reports is about
     /// the run or connection being aborted (a step, a preview, the connection's state), and
@@ -208,6 +210,7 @@ impl State {
             log_path: None,
             relay_101: crate::scenario::teaching::RELAY_101,
             quit: false,
+            interrupted: false,
             welcome: None,
             aborting: false,
             secret_retry: None,

@@ -1,13 +1,17 @@
 //! The scenario being run, step by step, as the verdict panel and the editor show it.
 
 use crate::scenario::model::Action;
+use crate::scenario::vars::Vars;
 use crate::scenario::verdict::expect_text;
 use crate::scenario::{Scenario, StepResult, Verdict};
 
 /// One step of the scenario being run, as the verdict panel shows it.
 #[derive(Debug, Clone)]
 pub struct StepView {
+    /// The step's name, or its command as far as it is known (variables filled in).
     pub label: String,
+    /// The label is the step's name: it stays when the command is filled in.
+    named: bool,
     pub expected: String,
     pub result: Option<StepResult>,
 }
@@ -52,17 +56,20 @@ pub struct Run {
 }
 
 impl Run {
-    /// A run about to connect: every step still to come.
-    pub fn new(scenario: Scenario, profile: String) -> Run {
+    /// A run about to connect: every step still to come, commands filled in with `vars` as
+    /// far as they are known before the server greets.
+    pub fn new(scenario: Scenario, profile: String, vars: &Vars) -> Run {
         let steps = scenario
             .steps
             .iter()
             .map(|s| StepView {
                 label: s.name.clone().unwrap_or_else(|| {
-                    s.send.clone().unwrap_or_else(|| {
-                        format!("{:?}", s.action.unwrap_or(Action::Check)).to_lowercase()
-                    })
+                    s.send.as_deref().map_or_else(
+                        || format!("{:?}", s.action.unwrap_or(Action::Check)).to_lowercase(),
+                        |t| vars.display(t),
+                    )
                 }),
+                named: s.name.is_some(),
                 expected: expect_text(s.expect).to_string(),
                 result: None,
             })
@@ -111,8 +118,12 @@ impl Run {
         }
     }
 
-    /// The server offered step `n`, now in the editor. A finished run stays finished.
-    pub fn offered(&mut self, n: usize) {
+    /// The server offered step `n`, now in the editor as `text`. A finished run stays
+    /// finished.
+    pub fn offered(&mut self, n: usize, text: &str) {
+        if let Some(s) = self.steps.get_mut(n).filter(|s| !s.named) {
+            s.label = text.to_string();
+        }
         if !self.is_finished() {
             self.phase = Phase::AtStep(n);
         }
@@ -161,9 +172,13 @@ impl Run {
     /// session's), which are added as they come.
     pub fn record(&mut self, index: usize, result: StepResult) {
         if let Some(s) = self.steps.get_mut(index) {
+            if !s.named && !result.command.is_empty() {
+                s.label = result.command.clone();
+            }
             s.result = Some(result);
         } else {
             self.steps.push(StepView {
+                named: result.name.is_some(),
                 label: result
                     .name
                     .clone()
@@ -198,7 +213,7 @@ mod tests {
             .next()
             .map(|e| e.scenario)
             .expect("a built-in scenario");
-        Run::new(scenario, "p".into())
+        Run::new(scenario, "p".into(), &Vars::default())
     }
 
     #[test]
@@ -206,7 +221,7 @@ mod tests {
         let mut r = run();
         assert_eq!(r.phase(), &Phase::Starting);
         assert_eq!(r.ask(), Err(Refusal::Waiting));
-        r.offered(0);
+        r.offered(0, "MAIL FROM:<a@b>");
         assert_eq!(r.phase(), &Phase::AtStep(0));
         assert_eq!(r.ask(), Ok(()));
         assert_eq!(r.phase(), &Phase::Waiting(0));
@@ -220,11 +235,52 @@ mod tests {
         assert_eq!(r.verdict(), Some((Verdict::Pass, "554")));
         assert_eq!(r.step(), None);
         assert_eq!(r.ask(), Err(Refusal::Finished));
-        r.offered(1);
+        r.offered(1, "x");
         assert!(
             r.is_finished(),
             "a late preview does not reopen a finished run"
         );
+    }
+
+    /// Before the server greets, no step of any built-in scenario shows a `{variable}`:
+    /// what the profile knows is filled in, the rest is said in words.
+    #[test]
+    fn no_built_in_step_label_shows_a_template() {
+        let relay = crate::profile::RelayAddresses {
+            local_recipient: Some("postmaster@lab.example".into()),
+            external_sender: Some("relay-test@outside.example".into()),
+            ..Default::default()
+        };
+        for vars in [
+            Vars::default(),
+            Vars::new("probe.test", &relay, Some("bob")),
+        ] {
+            for e in crate::scenario::Catalogue::built_in().entries {
+                let r = Run::new(e.scenario, "p".into(), &vars);
+                for s in &r.steps {
+                    assert!(
+                        !crate::scenario::vars::has_placeholder(&s.label),
+                        "{}: {}",
+                        r.scenario.id,
+                        s.label
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_unnamed_step_shows_the_command_as_sent() {
+        let mut r = run();
+        let unnamed = r.steps.iter().position(|s| !s.named);
+        if let Some(i) = unnamed {
+            r.offered(i, "RCPT TO:<x@y.example>");
+            assert_eq!(r.steps[i].label, "RCPT TO:<x@y.example>");
+        }
+        let named = r.steps.iter().position(|s| s.named).expect("a named step");
+        let before = r.steps[named].label.clone();
+        r.offered(named, "MAIL FROM:<a@b.example>");
+        assert_eq!(r.steps[named].label, before, "a name stays");
     }
 
     #[test]
@@ -237,14 +293,14 @@ mod tests {
         assert_eq!(r.ask(), Err(Refusal::Stopped));
         assert!(!r.is_waiting());
         // A late preview still brings the step (the worker was slower than an old Idle).
-        r.offered(0);
+        r.offered(0, "MAIL FROM:<a@b>");
         assert_eq!(r.phase(), &Phase::AtStep(0));
     }
 
     #[test]
     fn an_aborted_run_has_no_step_and_asks_nothing() {
         let mut r = run();
-        r.offered(0);
+        r.offered(0, "MAIL FROM:<a@b>");
         assert!(r.abort());
         assert_eq!(r.phase(), &Phase::Stopped);
         assert_eq!(r.step(), None);

@@ -221,7 +221,11 @@ mod tests {
 
     fn ran(s: &mut State, profile: &str, verdict: Verdict, rcpt: &str) {
         let a = s.catalogue[0].clone();
-        let mut run = Run::new(a.clone(), profile.into());
+        let mut run = Run::new(
+            a.clone(),
+            profile.into(),
+            &crate::scenario::vars::Vars::default(),
+        );
         for (i, (v, reply)) in [(Verdict::Pass, "250 2.1.0 Ok"), (verdict, rcpt)]
             .into_iter()
             .enumerate()

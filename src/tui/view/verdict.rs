@@ -158,7 +158,11 @@ mod tests {
             .map(|e| e.scenario)
             .find(|s| s.id == "unauth-relay")
             .expect("A");
-        let mut run = Run::new(a, "lab-open".into());
+        let mut run = Run::new(
+            a,
+            "lab-open".into(),
+            &crate::scenario::vars::Vars::default(),
+        );
         let reason = "expected rejected by policy (5xx, not 5.1.x)";
         for (i, (verdict, reply, why)) in [
             (Verdict::Pass, "250 2.1.0 Ok", "accepted as expected"),

@@ -1,0 +1,168 @@
+//! Session records: one file per session, text or JSON, each with a header saying which
+//! profile, which server, when, with what TLS and which smtpscope made it. The JSON is the
+//! document `session --format json` prints, so one reader reads both. Secrets never reach a
+//! record: the transcript redacted them as it recorded.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::net::Connection;
+use crate::oneshot::{RecordHeader, SessionResult, session_json};
+
+/// One session, ready to be written.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub header: RecordHeader,
+    pub json: Value,
+    pub text: String,
+}
+
+impl SessionRecord {
+    /// The record of the session on `conn` so far.
+    pub fn of(conn: &Connection, profile: &str) -> SessionRecord {
+        let header = RecordHeader::of_session(conn, Some(profile));
+        let result = SessionResult {
+            elapsed: conn.transcript().elapsed(),
+            ..SessionResult::default()
+        };
+        let json = session_json(conn, &header, &result);
+        let text = format!("{}\n{}", header.text(), conn.transcript().to_text());
+        SessionRecord { header, json, text }
+    }
+
+    /// `smtpscope-20261201-101500.250-lab-open.json`: sorts by time (to the millisecond, so
+    /// two sessions never share a name), says whose it is, and is the same each time the
+    /// same session is exported (a later export of a session still open overwrites the
+    /// earlier, shorter one).
+    pub fn file_name(&self, json: bool) -> String {
+        let stamp = self
+            .header
+            .started_at
+            .parse::<jiff::Timestamp>()
+            .map(|t| {
+                format!(
+                    "{}.{:03}",
+                    t.strftime("%Y%m%d-%H%M%S"),
+                    t.subsec_millisecond()
+                )
+            })
+            .unwrap_or_else(|_| "unknown-time".into());
+        let profile: String = self
+            .header
+            .profile
+            .as_deref()
+            .unwrap_or("no-profile")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let ext = if json { "json" } else { "txt" };
+        format!("smtpscope-{stamp}-{profile}.{ext}")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot create the export directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot render {}: {reason}", path.display())]
+    Render { path: PathBuf, reason: String },
+}
+
+/// Writes `record` into `dir` (created if missing) as text or JSON; returns the file's path.
+pub fn write(dir: &Path, record: &SessionRecord, json: bool) -> Result<PathBuf, ExportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ExportError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(record.file_name(json));
+    let contents = if json {
+        let mut text =
+            serde_json::to_string_pretty(&record.json).map_err(|e| ExportError::Render {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        text.push('\n');
+        text
+    } else {
+        record.text.clone()
+    };
+    std::fs::write(&path, contents).map_err(|source| ExportError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(profile: Option<&str>, started_at: &str) -> SessionRecord {
+        SessionRecord {
+            header: RecordHeader {
+                tool: "smtpscope".into(),
+                version: "0.1.0".into(),
+                profile: profile.map(str::to_string),
+                server: "127.0.0.1:25".into(),
+                started_at: started_at.into(),
+                tls: "starttls: not established".into(),
+            },
+            json: serde_json::json!({"record": {}}),
+            text: "# header\n".into(),
+        }
+    }
+
+    #[test]
+    fn file_names_sort_by_time_and_name_the_profile_safely() {
+        let r = record(Some("lab-open"), "2026-12-01T10:15:00.25Z");
+        assert_eq!(
+            r.file_name(true),
+            "smtpscope-20261201-101500.250-lab-open.json"
+        );
+        assert_eq!(
+            r.file_name(false),
+            "smtpscope-20261201-101500.250-lab-open.txt"
+        );
+        let odd = record(Some("../x y"), "garbage");
+        assert_eq!(odd.file_name(false), "smtpscope-unknown-time-.._x_y.txt");
+        assert!(!odd.file_name(false).contains('/'));
+        let none = record(None, "2026-12-01T10:15:00Z");
+        assert!(none.file_name(true).ends_with("-no-profile.json"));
+    }
+
+    #[test]
+    fn writing_creates_the_directory_and_says_where_it_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("a/b");
+        let r = record(Some("p"), "2026-12-01T10:15:00Z");
+        let path = write(&target, &r, false).expect("written");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "# header\n");
+        let json = write(&target, &r, true).expect("written");
+        let back: Value =
+            serde_json::from_str(&std::fs::read_to_string(json).expect("read")).expect("json");
+        assert_eq!(back, serde_json::json!({"record": {}}));
+        // A file where the directory should be: the error names the path.
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, "x").expect("write");
+        let e = write(&blocked.join("sub"), &r, false).expect_err("cannot create");
+        assert!(
+            e.to_string().contains(&*blocked.display().to_string()),
+            "{e}"
+        );
+    }
+}
