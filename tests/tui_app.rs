@@ -301,13 +301,22 @@ struct App {
 
 impl App {
     fn start(state: State) -> App {
+        App::start_with(state, None)
+    }
+
+    /// With the run history kept in `history`.
+    fn start_with(state: State, history: Option<&std::path::Path>) -> App {
         let mut state = state;
         let (keys, key_rx) = mpsc::unbounded_channel();
         let (effect_tx, effect_rx) = mpsc::unbounded_channel();
         let (net_tx, net_rx) = mpsc::unbounded_channel();
         let (abort_tx, abort_rx) = watch::channel(0u64);
         let (draw_tx, screen) = watch::channel(String::new());
-        tokio::spawn(Worker::new(net_tx, std::env::temp_dir()).run(effect_rx, abort_rx));
+        let mut worker = Worker::new(net_tx, std::env::temp_dir());
+        if let Some(dir) = history {
+            worker = worker.with_history(smtpscope::history::History::new(dir));
+        }
+        tokio::spawn(worker.run(effect_rx, abort_rx));
         let app = tokio::spawn(async move {
             let mut terminal = Terminal::new(TestBackend::new(120, 35)).expect("terminal");
             let io = AppIo {
@@ -545,5 +554,39 @@ async fn a_typed_starttls_is_followed_by_a_prefilled_ehlo() {
     // Sent inside TLS, the server now offers AUTH.
     app.wait_for("tls C: EHLO typed.test").await;
     app.wait_for("tls S: 250-AUTH").await;
+    app.quit().await;
+}
+
+/// H: the profile's runs and what changed between them. The same profile name first points
+/// at the open lab, then ("after the config change") at the secure one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shift_h_shows_the_runs_and_what_changed_after_a_config_change() {
+    let open = lab(Policy::OpenRelay).await;
+    let secure = lab(Policy::Secure).await;
+    let history = tempfile::tempdir().expect("history dir");
+    for (lab, verdict) in [
+        (&open, "A  unauth-relay FAIL"),
+        (&secure, "A  unauth-relay PASS"),
+    ] {
+        let state = State::new(vec![in_memory("mx", lab_profile(lab))], catalogue());
+        let mut app = App::start_with(state, Some(history.path()));
+        app.wait_for(" mx (in memory) ").await;
+        app.press(KeyCode::Enter); // A
+        app.wait_for("\n│MAIL FROM:<relay-test@outside.example.net>")
+            .await;
+        app.press_with(KeyCode::Char('r'), KeyModifiers::CONTROL);
+        app.wait_for(verdict).await;
+        app.quit().await;
+    }
+    let state = State::new(vec![in_memory("mx", lab_profile(&secure))], catalogue());
+    let mut app = App::start_with(state, Some(history.path()));
+    app.wait_for(" mx (in memory) ").await;
+    app.press_with(KeyCode::Char('H'), KeyModifiers::SHIFT);
+    let s = app.wait_for("History of mx").await;
+    // Each run of A brings its control (local-delivery) along: two runs of each.
+    assert!(s.contains("runs kept"), "{s}");
+    assert!(s.contains("FAIL → PASS"), "A got better: {s}");
+    assert!(s.contains("554 5.7.1"), "the reply that changed: {s}");
+    app.press(KeyCode::Esc);
     app.quit().await;
 }

@@ -5,6 +5,7 @@
 
 pub mod diff;
 pub mod run;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 pub use diff::{Direction, RunDiff, ScenarioChange, StepChange, diff};
 pub use run::{RunReadError, RunRecord};
+pub use timeline::timeline;
 
 /// Runs kept per profile.
 pub const KEEP_RUNS: usize = 50;

@@ -64,6 +64,7 @@ pub enum Modal {
     Capabilities,
     Compare,
     Tls,
+    History,
 }
 
 /// The scenario run, or the connection under it.
@@ -212,6 +213,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Picker, Char('p'), NONE, Action::Profile(ProfileAction::List), "p", "profiles (pick, add, rename…)").foot(3, "profiles"),
     b(Picker, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit profile"),
     b(Picker, Char('v'), NONE, Action::Open(Modal::Compare), "v", "compare two profiles' runs").foot(4, "compare"),
+    b(Picker, Char('H'), SHIFT, Action::Open(Modal::History), "H", "this profile's run history: what changed"),
     b(Transcript, Char('q'), NONE, Action::Quit, "q", "quit"),
     b(Transcript, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
     b(Transcript, Up, NONE, Action::Transcript(TranscriptAction::Up), "Up", "select line").foot(1, "select"),

@@ -50,6 +50,11 @@ pub enum NetEvent {
     ProfileDeleted {
         name: String,
     },
+    /// A profile's run history as the history pane shows it.
+    History {
+        profile: String,
+        lines: Vec<String>,
+    },
     /// The config directory read again: its profiles, and those that did not load.
     ProfilesListed {
         profiles: Vec<(String, Profile)>,
@@ -127,6 +132,10 @@ pub enum Effect {
     },
     /// Read the profiles in the config directory again (profiles written by hand appear).
     ListProfiles,
+    /// Read the profile's run history and say what changed between runs.
+    ShowHistory {
+        profile: String,
+    },
     RenameProfile {
         from: String,
         to: String,

@@ -244,6 +244,13 @@ fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
         Modal::Tls => Overlay::Tls {
             scroll: Scroll::default(),
         },
+        // Read by the worker; the pane opens when the history arrives.
+        Modal::History => {
+            let Some(profile) = state.profiles.current().map(|p| p.name.clone()) else {
+                return Vec::new();
+            };
+            return vec![Effect::ShowHistory { profile }];
+        }
         Modal::Compare => {
             let Some(other) = compare_partner(state) else {
                 notice(state, "only one profile: p adds another to compare with");
@@ -886,6 +893,7 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         | Overlay::Teaching { .. }
         | Overlay::Capabilities { .. }
         | Overlay::Tls { .. }
+        | Overlay::History { .. }
         | Overlay::Compare { .. }
         | Overlay::Profiles(_) => {}
         Overlay::Password { field, then, why } => match key.code {
@@ -1129,6 +1137,13 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             return switch_to(state, &name, headline);
         }
         NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
+        NetEvent::History { profile, lines } => {
+            state.overlay = Some(Overlay::History {
+                profile,
+                lines,
+                scroll: Scroll::default(),
+            });
+        }
         NetEvent::ProfilesListed { profiles, errors } => {
             let current = state.profiles.current().map(|p| p.name.clone());
             let chosen = match &state.overlay {

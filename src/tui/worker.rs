@@ -382,6 +382,13 @@ impl Worker {
                     Err(e) => self.error(e.into()),
                 }
             }
+            Effect::ShowHistory { profile } => {
+                let lines = match &self.history {
+                    None => vec!["Run history is not kept in this session.".to_string()],
+                    Some(h) => history_lines(h, &profile),
+                };
+                self.send(NetEvent::History { profile, lines });
+            }
             Effect::ListProfiles => match ProfileStore::from_env() {
                 Ok(store) => self.send(list_profiles(&store)),
                 Err(e) => self.error(e.into()),
@@ -733,6 +740,29 @@ pub fn list_profiles(store: &ProfileStore) -> NetEvent {
             errors: vec![Arc::new(e)],
         },
     }
+}
+
+/// The history pane's lines for `profile`; a run that cannot be read is named, not fatal.
+fn history_lines(history: &History, profile: &str) -> Vec<String> {
+    let paths = match history.runs(profile) {
+        Ok(p) => p,
+        Err(e) => return vec![format!("The history cannot be read: {e}")],
+    };
+    let mut runs = Vec::new();
+    let mut unreadable = Vec::new();
+    for path in &paths {
+        match crate::history::RunRecord::load(path) {
+            Ok(r) => runs.push(r),
+            Err(e) => unreadable.push(format!("  skipped: {e}")),
+        }
+    }
+    let mut lines = crate::history::timeline(&runs);
+    if !unreadable.is_empty() {
+        lines.push(String::new());
+        lines.push("Runs that could not be read:".into());
+        lines.extend(unreadable);
+    }
+    lines
 }
 
 /// Keeps a finished run in the profile's history, as `check --history` would have.

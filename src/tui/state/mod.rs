@@ -52,6 +52,12 @@ pub enum Overlay {
     Tls {
         scroll: Scroll,
     },
+    /// A profile's runs, newest first, and what changed between them.
+    History {
+        profile: String,
+        lines: Vec<String>,
+        scroll: Scroll,
+    },
     Password {
         field: MaskedInput,
         then: PendingAfterPassword,
@@ -89,6 +95,7 @@ impl Overlay {
             | Overlay::Teaching { scroll }
             | Overlay::Capabilities { scroll }
             | Overlay::Tls { scroll }
+            | Overlay::History { scroll, .. }
             | Overlay::Compare { scroll, .. } => Some(scroll),
             _ => None,
         }
@@ -101,6 +108,7 @@ impl Overlay {
                 | Overlay::Teaching { .. }
                 | Overlay::Capabilities { .. }
                 | Overlay::Tls { .. }
+                | Overlay::History { .. }
                 | Overlay::Compare { .. }
         )
     }

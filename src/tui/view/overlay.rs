@@ -421,6 +421,15 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
             let rows = tls_text(state, theme);
             text_pane(frame, centered(area, 90, 90), " TLS ", &rows, scroll);
         }
+        Overlay::History {
+            profile,
+            lines,
+            scroll,
+        } => {
+            let rows: Vec<Row> = lines.iter().map(Row::plain).collect();
+            let title = format!(" History of {profile} ");
+            text_pane(frame, centered(area, 90, 90), &title, &rows, scroll);
+        }
         Overlay::Capabilities { scroll } => {
             let rows = capabilities_text(state, theme);
             text_pane(
