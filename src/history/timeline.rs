@@ -12,7 +12,7 @@ pub fn timeline(runs: &[RunRecord]) -> Vec<String> {
         return vec!["No runs kept for this profile yet: each scenario run is kept here.".into()];
     }
     let mut out = vec![format!(
-        "{} run{} kept (the last {} are), newest first:",
+        "{} run{} kept (at most {}), newest first:",
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
         super::KEEP_RUNS
@@ -23,7 +23,11 @@ pub fn timeline(runs: &[RunRecord]) -> Vec<String> {
             .iter()
             .map(|r| format!("{} {}", r.id, r.verdict))
             .collect();
-        out.push(format!("  {}  {}", run.when(), verdicts.join(", ")));
+        out.push(format!(
+            "  {}  {}",
+            to_the_second(run.when()),
+            verdicts.join(", ")
+        ));
     }
     out.push(String::new());
     out.push("What changed, each run against the one before it with the same scenario:".into());
@@ -52,14 +56,28 @@ pub fn timeline(runs: &[RunRecord]) -> Vec<String> {
                 continue;
             }
             changes += 1;
-            out.push(format!("  {} → {}:", before.when(), after.when()));
+            out.push(format!(
+                "  {} → {}:",
+                to_the_second(before.when()),
+                to_the_second(after.when())
+            ));
             out.extend(d.render().lines().map(|l| format!("    {l}")));
         }
     }
-    if changes == 0 {
+    if changes == 0 && runs.len() == 1 {
+        out.push("  nothing to compare yet: run a scenario again to see what changed".into());
+    } else if changes == 0 {
         out.push("  nothing: every scenario got the same verdict and replies each time".into());
     }
     out
+}
+
+/// An RFC 3339 time without its fraction of a second: "2026-12-01T03:37:22Z".
+fn to_the_second(when: &str) -> String {
+    match (when.find('.'), when.strip_suffix('Z')) {
+        (Some(dot), Some(_)) => format!("{}Z", &when[..dot]),
+        _ => when.to_string(),
+    }
 }
 
 #[cfg(test)]
