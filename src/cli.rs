@@ -665,6 +665,11 @@ pub struct SessionArgs {
     /// STARTTLS), tls, ehlo (the last EHLO, inside TLS when TLS is used), auth, mail, rcpt, data.
     #[arg(help_heading = "Output", long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Data)]
     pub quit_after: QuitAfter,
+    /// After the session, print the certificate chain as the server sent it, certificate by
+    /// certificate (as `openssl s_client -showcerts`, without the PEM). Printed anyway when
+    /// the certificate did not verify.
+    #[arg(help_heading = "Output", long)]
+    pub show_certs: bool,
     /// Output format: a live transcript, or one JSON document at the end.
     #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -962,3 +962,60 @@ fn sni_is_sent_unless_no_sni() {
         assert_eq!(got, want, "with {extra:?}");
     }
 }
+
+/// `session` in text: the chain as sent, as `openssl s_client -showcerts` lists it, with
+/// `--show-certs`; without the flag only when the certificate did not verify.
+#[test]
+fn session_text_shows_the_chain_when_asked_or_when_it_failed() {
+    let Some(fx) = fixture() else { return };
+    let text = |port: u16, extra: &[&str]| {
+        let srv = server(port);
+        let ca = fx.root_ca.display().to_string();
+        let out = Command::cargo_bin("smtpscope")
+            .unwrap()
+            .timeout(Duration::from_secs(90))
+            .env("SMTPSCOPE_CONFIG_DIR", fx.dir.path().join("config"))
+            .args([
+                "session",
+                "--server",
+                &srv,
+                "--tls-name",
+                "localhost",
+                "--ca-file",
+                &ca,
+                "--helo",
+                "probe.test",
+                "--quit-after",
+                "tls",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let good = fx.postfix.extra_ports[GOOD];
+    let plain = text(good, &[]);
+    assert!(!plain.contains("=== certificate chain as sent"), "{plain}");
+    let shown = text(good, &["--show-certs"]);
+    let at = shown.find("=== certificate chain as sent").expect(&shown);
+    let chain = &shown[at..];
+    for want in [
+        "verified for localhost",
+        "#1 server certificate",
+        "#2 ",
+        "days left",
+    ] {
+        assert!(chain.contains(want), "{want:?}: {chain}");
+    }
+    assert!(
+        at < shown.find("=== session complete").expect(&shown),
+        "before the end line: {shown}"
+    );
+    let wrong = text(fx.postfix.extra_ports[WRONG_NAME], &[]);
+    let at = wrong.find("=== certificate chain as sent").expect(&wrong);
+    assert!(
+        wrong[at..].contains("NOT verified for localhost"),
+        "{wrong}"
+    );
+    assert!(wrong[at..].contains("other.example"), "{wrong}");
+}

@@ -113,6 +113,9 @@ pub fn run(args: SessionArgs) -> u8 {
     let mut conn = Connection::new(opts, transcript);
     let outcome = runtime.block_on(oneshot::run(&plan, &mut conn));
     let code = outcome.failure.as_ref().map_or(0, |(f, _)| f.code());
+    if args.format == Format::Text {
+        print_chain(&conn, args.show_certs);
+    }
     match args.format {
         Format::Text => match &outcome.failure {
             None => println!("=== session complete (exit 0)"),
@@ -133,6 +136,20 @@ pub fn run(args: SessionArgs) -> u8 {
         }
     }
     code
+}
+
+/// The chain as sent, when asked for or when it did not verify (when it is needed most).
+/// Every string in it came from the server, so it is escaped like the transcript.
+fn print_chain(conn: &Connection, asked: bool) {
+    let info = match (conn.tls_info(), conn.tls_rejected()) {
+        (Some(t), _) if asked || !t.verification.verified => t,
+        (None, Some(t)) => t,
+        _ => return,
+    };
+    println!("=== certificate chain as sent");
+    for line in info.detail_lines() {
+        println!("    {}", escape_for_terminal(line.as_bytes()));
+    }
 }
 
 /// The plan, with the secret read once (only when the session authenticates).
