@@ -16,6 +16,29 @@ use crate::scenario::Verdict;
 use crate::scenario::runner::ScenarioResult;
 use crate::transcript::Transcript;
 
+/// Why a TLSA record cannot be used, or why the chain from its trust anchor does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DaneError {
+    #[error("certificate does not parse: {0}")]
+    Unparsable(String),
+    #[error("selector {0} is not defined (0 or 1)")]
+    Selector(u8),
+    #[error("matching type {0} is not defined (0, 1 or 2)")]
+    Matching(u8),
+    #[error(
+        "usage {usage} (PKIX-{kind}) is not used for SMTP (RFC 7672 §3.1.3): publish usage 3 or 2"
+    )]
+    PkixUsage { usage: u8, kind: &'static str },
+    #[error("usage {0} is not defined")]
+    Usage(u8),
+    #[error("the trust anchor is not a usable CA certificate: {0}")]
+    Anchor(String),
+    #[error("{0}")]
+    Name(String),
+    #[error("{0}")]
+    Unverified(crate::tls_info::CertProblem),
+}
+
 /// How one TLSA record relates to the served chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordMatch {
@@ -26,11 +49,11 @@ pub enum RecordMatch {
     /// the chain from it to the server certificate verifies for the MX host name.
     TrustAnchor {
         index: usize,
-        chain: Result<(), String>,
+        chain: Result<(), DaneError>,
     },
     NoMatch,
     /// A usage, selector or matching type that SMTP cannot use.
-    Unusable(String),
+    Unusable(DaneError),
 }
 
 impl RecordMatch {
@@ -43,14 +66,14 @@ impl RecordMatch {
 }
 
 /// The certificate association data of `cert` under `selector` and `matching`, or why not.
-fn association(cert: &[u8], selector: u8, matching: u8) -> Result<Vec<u8>, String> {
+fn association(cert: &[u8], selector: u8, matching: u8) -> Result<Vec<u8>, DaneError> {
     let selected: Vec<u8> = match selector {
         0 => cert.to_vec(),
         1 => match x509_parser::parse_x509_certificate(cert) {
             Ok((_, c)) => c.public_key().raw.to_vec(),
-            Err(e) => return Err(format!("certificate does not parse: {e}")),
+            Err(e) => return Err(DaneError::Unparsable(e.to_string())),
         },
-        other => return Err(format!("selector {other} is not defined (0 or 1)")),
+        other => return Err(DaneError::Selector(other)),
     };
     match matching {
         0 => Ok(selected),
@@ -60,13 +83,13 @@ fn association(cert: &[u8], selector: u8, matching: u8) -> Result<Vec<u8>, Strin
         2 => Ok(ring::digest::digest(&ring::digest::SHA512, &selected)
             .as_ref()
             .to_vec()),
-        other => Err(format!("matching type {other} is not defined (0, 1 or 2)")),
+        other => Err(DaneError::Matching(other)),
     }
 }
 
 /// Matches one record against `chain` (leaf first, DER) for the MX `host`.
 pub fn match_record(rec: &TlsaRecord, chain: &[Vec<u8>], host: &str) -> RecordMatch {
-    let matches = |cert: &[u8]| -> Result<bool, String> {
+    let matches = |cert: &[u8]| -> Result<bool, DaneError> {
         Ok(association(cert, rec.selector, rec.matching)? == rec.data)
     };
     match rec.usage {
@@ -92,27 +115,26 @@ pub fn match_record(rec: &TlsaRecord, chain: &[Vec<u8>], host: &str) -> RecordMa
             }
             RecordMatch::NoMatch
         }
-        0 | 1 => RecordMatch::Unusable(format!(
-            "usage {} (PKIX-{}) is not used for SMTP (RFC 7672 §3.1.3): publish usage 3 or 2",
-            rec.usage,
-            if rec.usage == 0 { "TA" } else { "EE" }
-        )),
-        other => RecordMatch::Unusable(format!("usage {other} is not defined")),
+        0 | 1 => RecordMatch::Unusable(DaneError::PkixUsage {
+            usage: rec.usage,
+            kind: if rec.usage == 0 { "TA" } else { "EE" },
+        }),
+        other => RecordMatch::Unusable(DaneError::Usage(other)),
     }
 }
 
 /// Verifies the server certificate up to `chain[anchor]` taken as the only trust anchor, for
 /// `host`, now.
-fn verify_to_anchor(chain: &[Vec<u8>], anchor: usize, host: &str) -> Result<(), String> {
+fn verify_to_anchor(chain: &[Vec<u8>], anchor: usize, host: &str) -> Result<(), DaneError> {
     let provider = crate::net::tls::provider();
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(chain[anchor].clone()))
-        .map_err(|e| format!("the trust anchor is not a usable CA certificate: {e}"))?;
+        .map_err(|e| DaneError::Anchor(e.to_string()))?;
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
-        .map_err(|e| e.to_string())?;
-    let name = crate::net::tls::server_name(host).map_err(|e| e.to_string())?;
+        .map_err(|e| DaneError::Anchor(e.to_string()))?;
+    let name = crate::net::tls::server_name(host).map_err(|e| DaneError::Name(e.to_string()))?;
     let leaf = CertificateDer::from(chain[0].clone());
     let intermediates: Vec<CertificateDer<'_>> = chain[1..anchor]
         .iter()
@@ -121,7 +143,7 @@ fn verify_to_anchor(chain: &[Vec<u8>], anchor: usize, host: &str) -> Result<(), 
     verifier
         .verify_server_cert(&leaf, &intermediates, &name, &[], UnixTime::now())
         .map(|_| ())
-        .map_err(|e| crate::net::tls::describe_tls_error(&e, &name))
+        .map_err(|e| DaneError::Unverified(crate::net::tls::classify_tls_error(&e, &name, &[])))
 }
 
 /// The chain `host` serves on `opts`, read with verification off: DANE, not the WebPKI,
@@ -263,7 +285,7 @@ pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> 
                     chain.len()
                 ),
             ),
-            RecordMatch::Unusable(why) => (Verdict::Warn, why.clone()),
+            RecordMatch::Unusable(why) => (Verdict::Warn, why.to_string()),
         };
         steps.push(step(format!("TLSA {rec}"), None, verdict, reason, started));
     }
@@ -375,7 +397,7 @@ mod tests {
             RecordMatch::TrustAnchor {
                 index: 2,
                 chain: Err(e),
-            } => assert!(e.contains("name mismatch"), "{e}"),
+            } => assert!(e.to_string().contains("name mismatch"), "{e}"),
             other => panic!("{other:?}"),
         }
         // The root, two levels up, anchors too.
@@ -392,7 +414,7 @@ mod tests {
         let c = chain();
         assert!(matches!(
             match_record(&rec(1, 1, 1, &c[0]), &c, "mx.test"),
-            RecordMatch::Unusable(why) if why.contains("RFC 7672")
+            RecordMatch::Unusable(why) if why.to_string().contains("RFC 7672")
         ));
         let bad = TlsaRecord {
             usage: 3,
@@ -402,7 +424,7 @@ mod tests {
         };
         assert!(matches!(
             match_record(&bad, &c, "mx.test"),
-            RecordMatch::Unusable(why) if why.contains("matching type 9")
+            RecordMatch::Unusable(why) if why.to_string().contains("matching type 9")
         ));
     }
 }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hickory_resolver::proto::ProtoError;
 use hickory_resolver::proto::op::{Edns, Message, Query};
 use hickory_resolver::proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,8 +16,32 @@ const ATTEMPTS: usize = 2;
 /// RFC 9715's advice for EDNS over UDP.
 const UDP_PAYLOAD: u16 = 1232;
 
-fn request(id: u16, name: &str, rtype: RecordType) -> Result<Vec<u8>, String> {
-    let name = Name::from_ascii(name).map_err(|e| format!("bad name {name:?}: {e}"))?;
+/// Why a question got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("bad name {name:?}: {source}")]
+    BadName { name: String, source: ProtoError },
+    #[error("{0}")]
+    Encode(#[source] ProtoError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("no answer within {secs} s")]
+    NoAnswer { secs: u64 },
+    #[error("no answer over TCP within {secs} s")]
+    NoAnswerTcp { secs: u64 },
+    #[error("question too long")]
+    TooLong,
+    #[error("{0}")]
+    BadAnswer(#[source] hickory_resolver::proto::serialize::binary::DecodeError),
+    #[error("answer over TCP has another id")]
+    OtherId,
+}
+
+fn request(id: u16, name: &str, rtype: RecordType) -> Result<Vec<u8>, QueryError> {
+    let name = Name::from_ascii(name).map_err(|source| QueryError::BadName {
+        name: name.to_string(),
+        source,
+    })?;
     let mut msg = Message::query();
     msg.metadata.id = id;
     msg.metadata.recursion_desired = true;
@@ -26,7 +51,7 @@ fn request(id: u16, name: &str, rtype: RecordType) -> Result<Vec<u8>, String> {
     edns.set_dnssec_ok(true);
     edns.set_max_payload(UDP_PAYLOAD);
     msg.set_edns(edns);
-    msg.to_vec().map_err(|e| e.to_string())
+    msg.to_vec().map_err(QueryError::Encode)
 }
 
 fn random_id() -> u16 {
@@ -37,7 +62,11 @@ fn random_id() -> u16 {
 }
 
 /// Asks `server` for `name`/`rtype`; the answer's header (AD, rcode) and records.
-pub async fn query(server: SocketAddr, name: &str, rtype: RecordType) -> Result<Message, String> {
+pub async fn query(
+    server: SocketAddr,
+    name: &str,
+    rtype: RecordType,
+) -> Result<Message, QueryError> {
     let id = random_id();
     let wire = request(id, name, rtype)?;
     let bind: SocketAddr = if server.is_ipv4() {
@@ -45,20 +74,16 @@ pub async fn query(server: SocketAddr, name: &str, rtype: RecordType) -> Result<
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let socket = UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
-    socket.connect(server).await.map_err(|e| e.to_string())?;
+    let socket = UdpSocket::bind(bind).await?;
+    socket.connect(server).await?;
     let mut buf = vec![0u8; 65_535];
-    let mut last = String::from("no answer");
     for _ in 0..ATTEMPTS {
-        socket.send(&wire).await.map_err(|e| e.to_string())?;
+        socket.send(&wire).await?;
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
             let n = match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-                Err(_) => {
-                    last = format!("no answer within {} s", TIMEOUT.as_secs());
-                    break;
-                }
-                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => break,
+                Ok(Err(e)) => return Err(e.into()),
                 Ok(Ok(n)) => n,
             };
             let Ok(msg) = Message::from_vec(&buf[..n]) else {
@@ -74,31 +99,33 @@ pub async fn query(server: SocketAddr, name: &str, rtype: RecordType) -> Result<
             return Ok(msg);
         }
     }
-    Err(last)
+    Err(QueryError::NoAnswer {
+        secs: TIMEOUT.as_secs(),
+    })
 }
 
-async fn query_tcp(server: SocketAddr, id: u16, wire: &[u8]) -> Result<Message, String> {
+async fn query_tcp(server: SocketAddr, id: u16, wire: &[u8]) -> Result<Message, QueryError> {
     let run = async {
-        let mut tcp = TcpStream::connect(server)
-            .await
-            .map_err(|e| e.to_string())?;
-        let len = u16::try_from(wire.len()).map_err(|_| "question too long".to_string())?;
+        let mut tcp = TcpStream::connect(server).await?;
+        let len = u16::try_from(wire.len()).map_err(|_| QueryError::TooLong)?;
         let mut framed = len.to_be_bytes().to_vec();
         framed.extend_from_slice(wire);
-        tcp.write_all(&framed).await.map_err(|e| e.to_string())?;
+        tcp.write_all(&framed).await?;
         let mut len = [0u8; 2];
-        tcp.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+        tcp.read_exact(&mut len).await?;
         let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        tcp.read_exact(&mut body).await.map_err(|e| e.to_string())?;
-        let msg = Message::from_vec(&body).map_err(|e| e.to_string())?;
+        tcp.read_exact(&mut body).await?;
+        let msg = Message::from_vec(&body).map_err(QueryError::BadAnswer)?;
         if msg.metadata.id != id {
-            return Err("answer over TCP has another id".to_string());
+            return Err(QueryError::OtherId);
         }
         Ok(msg)
     };
     tokio::time::timeout(TIMEOUT, run)
         .await
-        .unwrap_or_else(|_| Err(format!("no answer over TCP within {} s", TIMEOUT.as_secs())))
+        .unwrap_or(Err(QueryError::NoAnswerTcp {
+            secs: TIMEOUT.as_secs(),
+        }))
 }
 
 #[cfg(test)]

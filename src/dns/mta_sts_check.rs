@@ -37,19 +37,40 @@ fn txt_id(records: &[String]) -> Option<String> {
         })
 }
 
+/// Why the policy could not be fetched.
+#[derive(Debug, thiserror::Error)]
+enum FetchFailure {
+    #[error(transparent)]
+    Resolve(#[from] super::resolve::DnsError),
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error(transparent)]
+    Fetch(#[from] https::FetchError),
+}
+
+/// Why an MX does not show MTA-STS senders a certificate valid for its name.
+#[derive(Debug, thiserror::Error)]
+enum MxCertFailure {
+    #[error("certificate not valid: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("no TLS session")]
+    NoTls,
+}
+
 async fn fetch(
     dns: &Dns,
     host: &str,
     port: u16,
     trust: &TlsOptions,
-) -> Result<https::Response, String> {
+) -> Result<https::Response, FetchFailure> {
     let ip = dns
         .addresses(host)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .into_iter()
         .next()
-        .ok_or_else(|| format!("{host} has no address"))?;
+        .ok_or_else(|| FetchFailure::NoAddress(host.to_string()))?;
     https::get(
         host,
         SocketAddr::new(ip, port),
@@ -61,12 +82,12 @@ async fn fetch(
         },
     )
     .await
-    .map_err(|e| e.to_string())
+    .map_err(FetchFailure::from)
 }
 
 /// Whether `host` presents a certificate valid for its name (verification on, whatever the
 /// run's `--insecure`: MTA-STS senders always verify).
-async fn mx_certificate(opts: &ConnectOptions, helo: &str) -> Result<String, String> {
+async fn mx_certificate(opts: &ConnectOptions, helo: &str) -> Result<String, MxCertFailure> {
     let mut opts = opts.clone();
     opts.tls.insecure = false;
     if opts.tls_mode == TlsMode::None {
@@ -96,9 +117,9 @@ async fn mx_certificate(opts: &ConnectOptions, helo: &str) -> Result<String, Str
     }
     match (result, verified, rejected) {
         (Ok(()), Some(v), _) => Ok(v),
-        (_, _, Some(f)) => Err(format!("certificate not valid: {f}")),
-        (Err(e), _, None) => Err(e.to_string()),
-        (Ok(()), None, None) => Err("no TLS session".into()),
+        (_, _, Some(f)) => Err(MxCertFailure::Invalid(f)),
+        (Err(e), _, None) => Err(e.into()),
+        (Ok(()), None, None) => Err(MxCertFailure::NoTls),
     }
 }
 

@@ -198,7 +198,7 @@ impl Dns {
             .ok_or_else(|| raw("no DNS server address to ask".into()))?;
         let answer = super::direct::query(server, &fqdn(name), RecordType::TLSA)
             .await
-            .map_err(raw)?;
+            .map_err(|e| raw(e.to_string()))?;
         match answer.metadata.response_code {
             ResponseCode::NoError => {}
             ResponseCode::NXDomain => return Ok((Vec::new(), answer.metadata.authentic_data)),
