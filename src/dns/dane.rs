@@ -11,10 +11,10 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 
 use super::posture::{result_with, step};
 use super::resolve::{Dns, TlsaRecord};
-use crate::net::{ConnectOptions, Connection, NetError, TlsMode};
+use crate::net::exchange::reach_tls;
+use crate::net::{ConnectOptions, NetError};
 use crate::scenario::Verdict;
 use crate::scenario::runner::ScenarioResult;
-use crate::transcript::Transcript;
 
 /// Why a TLSA record cannot be used, or why the chain from its trust anchor does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,32 +149,14 @@ fn verify_to_anchor(chain: &[Vec<u8>], anchor: usize, host: &str) -> Result<(), 
 /// The chain `host` serves on `opts`, read with verification off: DANE, not the WebPKI,
 /// decides here. Only EHLO goes out inside that TLS.
 async fn served_chain(opts: &ConnectOptions, helo: &str) -> Result<Vec<Vec<u8>>, NetError> {
-    let mut opts = opts.clone();
-    opts.tls.insecure = true;
-    if opts.tls_mode == TlsMode::None {
-        opts.tls_mode = TlsMode::Starttls;
-    }
-    let implicit = opts.tls_mode == TlsMode::Implicit;
-    let mut conn = Connection::new(opts, Transcript::new());
-    let result = async {
-        conn.open_checked().await?;
-        if !implicit {
-            conn.greet(helo).await?;
-            conn.starttls().await?;
-        }
-        Ok::<(), NetError>(())
-    }
-    .await;
-    let chain = conn.tls_info().map(|t| t.chain_der.clone());
-    if conn.tls_info().is_some() {
-        let _ = conn.quit().await;
-    } else {
-        conn.close().await;
-    }
-    result?;
-    chain.ok_or(NetError::Handshake {
-        reason: "no TLS session".into(),
-    })
+    let reached = reach_tls(opts, helo, true).await;
+    reached.result?;
+    reached
+        .info
+        .map(|t| t.chain_der)
+        .ok_or(NetError::Handshake {
+            reason: "no TLS session".into(),
+        })
 }
 
 const ROLLOVER_HINT: &str = "if the certificate or key was just renewed, publish the new record next to the old one, wait two TTLs, then switch (RFC 7671 §8.1); otherwise remove the stale record";

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use super::mta_sts::{self, Mode, Policy};
 use super::posture::{result_with, step};
 use super::resolve::Dns;
+use crate::net::exchange::reach_tls;
 use crate::net::https::{self, Limits};
 use crate::net::tls::TlsOptions;
-use crate::net::{ConnectOptions, Connection, NetError, TlsMode};
+use crate::net::{ConnectOptions, NetError};
 use crate::scenario::Verdict;
 use crate::scenario::runner::{ScenarioResult, StepResult};
-use crate::transcript::Transcript;
 
 /// Policy bodies are a few hundred bytes; 64 KiB is generous and still bounded.
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
@@ -88,35 +88,10 @@ async fn fetch(
 /// Whether `host` presents a certificate valid for its name (verification on, whatever the
 /// run's `--insecure`: MTA-STS senders always verify).
 async fn mx_certificate(opts: &ConnectOptions, helo: &str) -> Result<String, MxCertFailure> {
-    let mut opts = opts.clone();
-    opts.tls.insecure = false;
-    if opts.tls_mode == TlsMode::None {
-        opts.tls_mode = TlsMode::Starttls;
-    }
-    let implicit = opts.tls_mode == TlsMode::Implicit;
-    let mut conn = Connection::new(opts, Transcript::new());
-    let result = async {
-        conn.open_checked().await?;
-        if !implicit {
-            conn.greet(helo).await?;
-            conn.starttls().await?;
-        }
-        Ok::<(), NetError>(())
-    }
-    .await;
-    let verified = conn
-        .tls_info()
-        .map(|t| format!("certificate valid for {}", t.verification.name));
-    let rejected = conn
-        .tls_rejected()
-        .and_then(|t| t.verification.failure.clone());
-    if conn.tls_info().is_some() {
-        let _ = conn.quit().await;
-    } else {
-        conn.close().await;
-    }
-    match (result, verified, rejected) {
-        (Ok(()), Some(v), _) => Ok(v),
+    let reached = reach_tls(opts, helo, false).await;
+    let rejected = reached.rejected.and_then(|t| t.verification.failure);
+    match (reached.result, reached.info, rejected) {
+        (Ok(()), Some(t), _) => Ok(format!("certificate valid for {}", t.verification.name)),
         (_, _, Some(f)) => Err(MxCertFailure::Invalid(f)),
         (Err(e), _, None) => Err(e.into()),
         (Ok(()), None, None) => Err(MxCertFailure::NoTls),

@@ -6,8 +6,55 @@ use crate::smtp::command::Command;
 use crate::smtp::flow::{self, GreetStep, Greeting, TestMessage};
 use crate::smtp::reply::Reply;
 
-use super::driver::Connection;
+use super::driver::{ConnectOptions, Connection, TlsMode};
 use super::error::NetError;
+use crate::tls_info::TlsInfo;
+use crate::transcript::Transcript;
+
+/// What a connection taken only as far as TLS learned.
+#[derive(Debug)]
+pub struct TlsReached {
+    pub result: Result<(), NetError>,
+    /// The session, when the handshake completed.
+    pub info: Option<TlsInfo>,
+    /// The chain and the reason, when verification stopped the handshake.
+    pub rejected: Option<TlsInfo>,
+}
+
+/// Connects with `opts` and goes as far as TLS and no further (STARTTLS when the mode says
+/// none), with verification on or off as `insecure` says, for the checks that only need the
+/// handshake: DANE reads the chain, MTA-STS whether it verifies. Ended with QUIT when TLS
+/// came up, else closed.
+pub async fn reach_tls(opts: &ConnectOptions, helo: &str, insecure: bool) -> TlsReached {
+    let mut opts = opts.clone();
+    opts.tls.insecure = insecure;
+    if opts.tls_mode == TlsMode::None {
+        opts.tls_mode = TlsMode::Starttls;
+    }
+    let implicit = opts.tls_mode == TlsMode::Implicit;
+    let mut conn = Connection::new(opts, Transcript::new());
+    let result = async {
+        conn.open_checked().await?;
+        if !implicit {
+            conn.greet(helo).await?;
+            conn.starttls().await?;
+        }
+        Ok::<(), NetError>(())
+    }
+    .await;
+    let info = conn.tls_info().cloned();
+    let rejected = conn.tls_rejected().cloned();
+    if info.is_some() {
+        let _ = conn.quit().await;
+    } else {
+        conn.close().await;
+    }
+    TlsReached {
+        result,
+        info,
+        rejected,
+    }
+}
 
 /// How DATA went: its own reply, and the reply to the message when DATA was accepted.
 #[derive(Debug, Clone)]
