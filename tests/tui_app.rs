@@ -86,58 +86,34 @@ async fn step_through_a_on_open_and_secure_labs() {
         .into_iter()
         .map(|e| e.scenario)
         .collect();
-    let mut state = State::new(profiles, catalogue);
-    let (key_tx, key_rx) = mpsc::unbounded_channel();
-    let (effect_tx, effect_rx) = mpsc::unbounded_channel();
-    let (net_tx, net_rx) = mpsc::unbounded_channel();
-    let (abort_tx, abort_rx) = watch::channel(0u64);
-    let (draw_tx, mut screen) = watch::channel(String::new());
+    let state = State::new(profiles, catalogue);
     let export_dir = tempfile::tempdir().expect("tempdir");
-    tokio::spawn(Worker::new(net_tx, export_dir.path().to_path_buf()).run(effect_rx, abort_rx));
-    let app = tokio::spawn(async move {
-        let mut terminal = Terminal::new(TestBackend::new(120, 35)).expect("terminal");
-        let io = AppIo {
-            effects: effect_tx,
-            abort: abort_tx,
-            net: net_rx,
-            on_draw: Some(draw_tx),
-        };
-        run_app(
-            &mut terminal,
-            &mut state,
-            ReceiverStream(key_rx),
-            io,
-            Theme { color: false },
-            Vec::new(),
-        )
-        .await
-    });
-    let press = |code: KeyCode| {
-        key_tx
-            .send(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-            .expect("app alive")
-    };
+    let mut app = App::start_with(state, None, Some(export_dir.path()));
 
-    wait_for(&mut screen, "lab-open").await;
-    press(KeyCode::Enter);
-    wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
-    press(KeyCode::Enter);
-    wait_for(&mut screen, "\n│RCPT TO:<relay-test@elsewhere.example.org>").await;
-    press(KeyCode::Enter);
-    let s = wait_for(&mut screen, "FAIL:").await;
+    app.wait_for("lab-open").await;
+    app.press(KeyCode::Enter);
+    app.wait_for("\n│MAIL FROM:<relay-test@outside.example.net>")
+        .await;
+    app.press(KeyCode::Enter);
+    app.wait_for("\n│RCPT TO:<relay-test@elsewhere.example.org>")
+        .await;
+    app.press(KeyCode::Enter);
+    let s = app.wait_for("FAIL:").await;
     assert!(s.contains("250 2.1.5 Ok"), "{s}");
 
     // p lists the profiles; the next one down is lab-secure.
-    press(KeyCode::Char('p'));
-    press(KeyCode::Down);
-    press(KeyCode::Enter);
-    wait_for(&mut screen, " lab-secure (in memory) │").await;
-    press(KeyCode::Enter);
-    wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
-    press(KeyCode::Enter);
-    wait_for(&mut screen, "\n│RCPT TO:<relay-test@elsewhere.example.org>").await;
-    press(KeyCode::Enter);
-    let s = wait_for(&mut screen, "PASS:").await;
+    app.press(KeyCode::Char('p'));
+    app.press(KeyCode::Down);
+    app.press(KeyCode::Enter);
+    app.wait_for(" lab-secure (in memory) │").await;
+    app.press(KeyCode::Enter);
+    app.wait_for("\n│MAIL FROM:<relay-test@outside.example.net>")
+        .await;
+    app.press(KeyCode::Enter);
+    app.wait_for("\n│RCPT TO:<relay-test@elsewhere.example.org>")
+        .await;
+    app.press(KeyCode::Enter);
+    let s = app.wait_for("PASS:").await;
     assert!(s.contains("554 5.7.1"), "{s}");
     assert!(
         s.contains("unauth-relay PASS"),
@@ -145,40 +121,42 @@ async fn step_through_a_on_open_and_secure_labs() {
     );
 
     // A "local" recipient the server refuses: the control fails, so A proves nothing.
-    press(KeyCode::Char('p'));
-    press(KeyCode::Down);
-    press(KeyCode::Enter);
-    wait_for(&mut screen, " bad-control (in memory) │").await;
-    press(KeyCode::Enter);
-    wait_for(&mut screen, "\n│MAIL FROM:<relay-test@outside.example.net>").await;
-    press(KeyCode::Enter);
-    wait_for(&mut screen, "\n│RCPT TO:<relay-test@elsewhere.example.org>").await;
-    press(KeyCode::Enter);
-    let s = wait_for(&mut screen, "INCONCLUSIVE:").await;
+    app.press(KeyCode::Char('p'));
+    app.press(KeyCode::Down);
+    app.press(KeyCode::Enter);
+    app.wait_for(" bad-control (in memory) │").await;
+    app.press(KeyCode::Enter);
+    app.wait_for("\n│MAIL FROM:<relay-test@outside.example.net>")
+        .await;
+    app.press(KeyCode::Enter);
+    app.wait_for("\n│RCPT TO:<relay-test@elsewhere.example.org>")
+        .await;
+    app.press(KeyCode::Enter);
+    let s = app.wait_for("INCONCLUSIVE:").await;
     assert!(s.contains("proves nothing"), "{s}");
 
     // Back on lab-open, the picker shows lab-open's own verdict, not the last one run.
-    press(KeyCode::Char('p'));
-    press(KeyCode::Char('k'));
-    press(KeyCode::Up);
-    press(KeyCode::Enter);
-    let s = wait_for(&mut screen, " lab-open (in memory) │").await;
+    app.press(KeyCode::Char('p'));
+    app.press(KeyCode::Char('k'));
+    app.press(KeyCode::Up);
+    app.press(KeyCode::Enter);
+    let s = app.wait_for(" lab-open (in memory) │").await;
     assert!(
         s.contains("unauth-relay FAIL"),
         "each profile keeps its verdicts: {s}"
     );
 
     // Hand-typed commands on a fresh connection, and an export.
-    press(KeyCode::Tab);
-    press(KeyCode::Tab);
+    app.press(KeyCode::Tab);
+    app.press(KeyCode::Tab);
     for c in "NOOP".chars() {
-        press(KeyCode::Char(c));
+        app.press(KeyCode::Char(c));
     }
-    press(KeyCode::Enter);
-    wait_for(&mut screen, "C: NOOP").await;
-    wait_for(&mut screen, "S: 250 2.0.0 Ok").await;
-    press(KeyCode::F(8));
-    let s = wait_for(&mut screen, "4 session records written to").await;
+    app.press(KeyCode::Enter);
+    app.wait_for("C: NOOP").await;
+    app.wait_for("S: 250 2.0.0 Ok").await;
+    app.press(KeyCode::F(8));
+    let s = app.wait_for("4 session records written to").await;
     let written: Vec<_> = std::fs::read_dir(export_dir.path())
         .expect("dir")
         .flatten()
@@ -198,17 +176,7 @@ async fn step_through_a_on_open_and_secure_labs() {
     assert!(typed[0].contains("# profile: lab-open\n"), "{}", typed[0]);
     assert!(!typed[0].contains("RCPT TO"), "{}", typed[0]);
 
-    key_tx
-        .send(Message::Key(KeyEvent::new(
-            KeyCode::Char('c'),
-            KeyModifiers::CONTROL,
-        )))
-        .expect("alive");
-    tokio::time::timeout(Duration::from_secs(5), app)
-        .await
-        .expect("quits")
-        .expect("joins")
-        .expect("no error");
+    app.quit().await;
     drop(labs);
 }
 
@@ -230,7 +198,7 @@ async fn a_stalled_server_leaves_the_ui_responsive_and_esc_aborts() {
         .into_iter()
         .map(|e| e.scenario)
         .collect();
-    let mut state = State::new(
+    let state = State::new(
         vec![ProfileEntry {
             name: "slow".into(),
             profile: lab_profile(&lab),
@@ -238,58 +206,20 @@ async fn a_stalled_server_leaves_the_ui_responsive_and_esc_aborts() {
         }],
         catalogue,
     );
-    let (key_tx, key_rx) = mpsc::unbounded_channel();
-    let (effect_tx, effect_rx) = mpsc::unbounded_channel();
-    let (net_tx, net_rx) = mpsc::unbounded_channel();
-    let (abort_tx, abort_rx) = watch::channel(0u64);
-    let (draw_tx, mut screen) = watch::channel(String::new());
-    tokio::spawn(Worker::new(net_tx, std::env::temp_dir()).run(effect_rx, abort_rx));
-    let app = tokio::spawn(async move {
-        let mut terminal = Terminal::new(TestBackend::new(120, 35)).expect("terminal");
-        let io = AppIo {
-            effects: effect_tx,
-            abort: abort_tx,
-            net: net_rx,
-            on_draw: Some(draw_tx),
-        };
-        run_app(
-            &mut terminal,
-            &mut state,
-            ReceiverStream(key_rx),
-            io,
-            Theme { color: false },
-            Vec::new(),
-        )
-        .await
-    });
-    let press = |code: KeyCode| {
-        key_tx
-            .send(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-            .expect("app alive")
-    };
-    press(KeyCode::Enter);
-    wait_for(&mut screen, "waiting for the server").await;
+    let mut app = App::start(state);
+    app.press(KeyCode::Enter);
+    app.wait_for("waiting for the server").await;
     // The banner takes 5 s; the UI answers at once meanwhile.
     let started = Instant::now();
-    press(KeyCode::F(1));
-    wait_for(&mut screen, "Keys (Up/Down").await;
+    app.press(KeyCode::F(1));
+    app.wait_for("Keys (Up/Down").await;
     assert!(started.elapsed() < Duration::from_secs(2));
     // Esc closes the help (only Esc or q do), the next Esc aborts.
-    press(KeyCode::Char('x'));
-    press(KeyCode::Esc);
-    press(KeyCode::Esc);
-    wait_for(&mut screen, "aborted").await;
-    key_tx
-        .send(Message::Key(KeyEvent::new(
-            KeyCode::Char('c'),
-            KeyModifiers::CONTROL,
-        )))
-        .expect("alive");
-    tokio::time::timeout(Duration::from_secs(5), app)
-        .await
-        .expect("quits")
-        .expect("joins")
-        .expect("no error");
+    app.press(KeyCode::Char('x'));
+    app.press(KeyCode::Esc);
+    app.press(KeyCode::Esc);
+    app.wait_for("aborted").await;
+    app.quit().await;
 }
 
 /// The app on a TestBackend with its worker, driven by keys.
@@ -301,18 +231,23 @@ struct App {
 
 impl App {
     fn start(state: State) -> App {
-        App::start_with(state, None)
+        App::start_with(state, None, None)
     }
 
-    /// With the run history kept in `history`.
-    fn start_with(state: State, history: Option<&std::path::Path>) -> App {
+    /// With the run history kept in `history`, and records exported to `exports`.
+    fn start_with(
+        state: State,
+        history: Option<&std::path::Path>,
+        exports: Option<&std::path::Path>,
+    ) -> App {
         let mut state = state;
         let (keys, key_rx) = mpsc::unbounded_channel();
         let (effect_tx, effect_rx) = mpsc::unbounded_channel();
         let (net_tx, net_rx) = mpsc::unbounded_channel();
         let (abort_tx, abort_rx) = watch::channel(0u64);
         let (draw_tx, screen) = watch::channel(String::new());
-        let mut worker = Worker::new(net_tx, std::env::temp_dir());
+        let exports = exports.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
+        let mut worker = Worker::new(net_tx, exports);
         if let Some(dir) = history {
             worker = worker.with_history(smtpscope::history::History::new(dir));
         }
@@ -569,7 +504,7 @@ async fn shift_h_shows_the_runs_and_what_changed_after_a_config_change() {
         (&secure, "A  unauth-relay PASS"),
     ] {
         let state = State::new(vec![in_memory("mx", lab_profile(lab))], catalogue());
-        let mut app = App::start_with(state, Some(history.path()));
+        let mut app = App::start_with(state, Some(history.path()), None);
         app.wait_for(" mx (in memory) ").await;
         app.press(KeyCode::Enter); // A
         app.wait_for("\n│MAIL FROM:<relay-test@outside.example.net>")
@@ -579,7 +514,7 @@ async fn shift_h_shows_the_runs_and_what_changed_after_a_config_change() {
         app.quit().await;
     }
     let state = State::new(vec![in_memory("mx", lab_profile(&secure))], catalogue());
-    let mut app = App::start_with(state, Some(history.path()));
+    let mut app = App::start_with(state, Some(history.path()), None);
     app.wait_for(" mx (in memory) ").await;
     app.press_with(KeyCode::Char('H'), KeyModifiers::SHIFT);
     let s = app.wait_for("History of mx").await;
