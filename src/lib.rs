@@ -26,6 +26,7 @@ pub mod net;
 pub mod oneshot;
 pub mod profile;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod secret;
 /// The protocol core, a crate of its own (`crates/smtp`) so the compiler keeps I/O out of it.

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("history", 5),
     ("dns", 5),
     ("target", 6),
+    ("run", 7),
     ("exit", 7),
     // The flag definitions, which only the command-line front end reads.
     ("cli", 8),

@@ -61,7 +61,9 @@ impl Tui {
                     .transcript
                     .extend(smtpscope::transcript::render_entry(&e)),
                 NetEvent::Step { result, .. } => seen.steps.push((result.verdict, result.reason)),
-                NetEvent::Done { verdict, reason } => {
+                NetEvent::Done {
+                    verdict, reason, ..
+                } => {
                     seen.done = Some((verdict, reason));
                     return seen;
                 }

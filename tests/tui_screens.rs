@@ -138,6 +138,7 @@ fn stepped() -> State {
         elapsed_ms: 1,
         role: smtpscope::scenario::model::Role::Probe,
         note: None,
+        edited: false,
     };
     net(
         &mut s,
@@ -169,6 +170,7 @@ fn stepped() -> State {
             verdict: smtpscope::scenario::Verdict::Pass,
             reason: "RCPT TO:<relay-test@elsewhere.example.org> — 554 5.7.1 Relay access denied"
                 .into(),
+            edited: Vec::new(),
         },
     );
     s
@@ -291,7 +293,7 @@ fn connected() -> State {
     net(
         &mut s,
         NetEvent::Conn(smtpscope::tui::state::ConnInfo {
-            phase: "mail transaction (MAIL FROM accepted)".into(),
+            phase: smtpscope::tui::state::ConnPhase::Open(smtpscope::smtp::session::Phase::Mail),
             tls: Some(Box::new(tls_info())),
             tls_rejected: None,
             auth: Some("bob@lab.example".into()),
@@ -428,6 +430,7 @@ fn compared() -> State {
             NetEvent::Done {
                 verdict,
                 reason: reason.into(),
+                edited: Vec::new(),
             },
         );
         next_profile(&mut s);
@@ -487,7 +490,9 @@ fn a_step_waiting_in_the_editor() {
         &mut s,
         NetEvent::Preview {
             index: 0,
-            text: "MAIL FROM:<relay-test@outside.example.net>".into(),
+            step: smtpscope::scenario::runner::StepKind::Command(
+                "MAIL FROM:<relay-test@outside.example.net>".into(),
+            ),
         },
     );
     both_sizes!("editor", s);
@@ -734,6 +739,7 @@ fn failed() -> State {
                     elapsed_ms: 1,
                     role: smtpscope::scenario::model::Role::Probe,
                     note: None,
+                    edited: false,
                 },
             },
         );
@@ -743,6 +749,7 @@ fn failed() -> State {
         NetEvent::Done {
             verdict: smtpscope::scenario::Verdict::Fail,
             reason: format!("RCPT TO:<relay-test@elsewhere.example.org> — 250 2.1.5 Ok: {reason}"),
+            edited: Vec::new(),
         },
     );
     s
@@ -815,6 +822,7 @@ fn first_run() -> State {
                         elapsed_ms: 1,
                         role: smtpscope::scenario::model::Role::Probe,
                         note: None,
+                        edited: false,
                     },
                 },
             );
@@ -824,6 +832,7 @@ fn first_run() -> State {
             NetEvent::Done {
                 verdict,
                 reason: reason.into(),
+                edited: Vec::new(),
             },
         );
     }

@@ -9,8 +9,9 @@ use crate::exit::CheckExit;
 use crate::history::{self, History, RunRecord};
 use crate::net::{ConnectOptions, TlsMode};
 use crate::report::{self, Summary, TargetInfo};
-use crate::scenario::runner::{self, ScenarioResult};
-use crate::scenario::{Catalogue, Scenario, Verdict};
+use crate::run::{Plan, PlanError};
+use crate::scenario::runner::ScenarioResult;
+use crate::scenario::{Scenario, Verdict};
 use crate::target::{RunOptions, TargetError};
 
 /// Why `check` stopped before or after running: each kind has its exit code.
@@ -18,8 +19,8 @@ use crate::target::{RunOptions, TargetError};
 enum CheckError {
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("no scenario {name:?}; known: {known} (aliases A, B, C)")]
-    UnknownScenario { name: String, known: String },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot render the report: {0}")]
@@ -37,7 +38,7 @@ impl CheckError {
     fn exit(&self) -> CheckExit {
         match self {
             CheckError::Target(e) => CheckExit::of_target(e),
-            CheckError::UnknownScenario { .. } | CheckError::Baseline(_) => CheckExit::Usage,
+            CheckError::Plan(_) | CheckError::Baseline(_) => CheckExit::Usage,
             CheckError::Runtime(_) | CheckError::Render(_) | CheckError::Write { .. } => {
                 CheckExit::Internal
             }
@@ -56,28 +57,6 @@ pub fn run(args: CheckArgs) -> u8 {
     }
 }
 
-fn select(
-    cat: &Catalogue,
-    args: &CheckArgs,
-    names: &[String],
-) -> Result<Vec<Scenario>, CheckError> {
-    let mut chosen: Vec<Scenario> = if names.is_empty() || args.all {
-        cat.defaults().into_iter().cloned().collect()
-    } else {
-        Vec::new()
-    };
-    for name in names {
-        let s = cat.find(name).ok_or_else(|| CheckError::UnknownScenario {
-            name: name.clone(),
-            known: cat.ids().join(", "),
-        })?;
-        if !chosen.iter().any(|c| c.id == s.id) {
-            chosen.push(s.clone());
-        }
-    }
-    Ok(chosen)
-}
-
 /// Every scenario INCONCLUSIVE for one reason: nothing could be tested.
 fn untested(scenarios: &[Scenario], reason: &str) -> Vec<ScenarioResult> {
     scenarios
@@ -87,17 +66,6 @@ fn untested(scenarios: &[Scenario], reason: &str) -> Vec<ScenarioResult> {
             ..ScenarioResult::skipped(s, reason.to_string())
         })
         .collect()
-}
-
-/// Where MTA-STS policy servers listen: 443. Tests run theirs on a free loopback port and say
-/// so in `SMTPSCOPE_TEST_MTA_STS_PORT`; it is deliberately not a flag or a profile key, and
-/// not documented for users.
-#[cfg(feature = "dns")]
-fn mta_sts_port() -> u16 {
-    std::env::var("SMTPSCOPE_TEST_MTA_STS_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(443)
 }
 
 fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
@@ -110,28 +78,8 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     };
     let started_at = jiff::Timestamp::now();
     let cat = catalogue();
-    // "posture" is not an SMTP scenario: it is asked for by name or comes with --all and a
-    // domain.
-    let (posture_names, names): (Vec<String>, Vec<String>) =
-        args.scenarios.iter().cloned().partition(|n| {
-            ["posture", "dane", "mta-sts"]
-                .iter()
-                .any(|p| n.eq_ignore_ascii_case(p))
-        });
-    let asked = |what: &str| posture_names.iter().any(|n| n.eq_ignore_ascii_case(what));
-    let asked_posture = !posture_names.is_empty();
-    #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
-    let want_domain_tls = |what: &str| {
-        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked(what))
-    };
-    #[cfg_attr(not(feature = "dns"), allow(unused_variables))]
-    let want_posture =
-        resolved.domain.is_some() && (args.scenarios.is_empty() || args.all || asked("posture"));
-    let scenarios = if names.is_empty() && asked_posture && !args.all {
-        Vec::new()
-    } else {
-        select(&cat, args, &names)?
-    };
+    let plan = Plan::select(&cat, &args.scenarios, args.all, resolved.domain.is_some())?;
+    let scenarios = plan.scenarios();
     // Read once for the whole run, and only when a scenario logs in: every connection that
     // authenticates uses the same secret, and an unset variable stops nothing else.
     let credentials = if scenarios.iter().any(Scenario::needs_auth) {
@@ -146,56 +94,11 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         .build()
         .map_err(CheckError::Runtime)?;
     let started = Instant::now();
-    let mut results = Vec::new();
-    #[cfg(feature = "dns")]
-    if (want_posture || want_domain_tls("dane") || want_domain_tls("mta-sts"))
-        && let Some(domain) = &resolved.domain
-    {
-        let dns = crate::dns::resolve::Dns::new(resolved.dns_server).map_err(|e| {
-            TargetError::Lookup {
-                domain: domain.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-        if want_posture {
-            let (posture, _) = runtime.block_on(crate::dns::posture::all(
-                &dns,
-                domain,
-                args.dkim_selector.as_deref(),
-            ));
-            results.extend(posture);
-        }
-        let want_dane = want_domain_tls("dane");
-        let want_sts = want_domain_tls("mta-sts");
-        // Every MX, each on its own connection (DANE and MTA-STS judge each host).
-        let hosts = if want_dane || want_sts {
-            runtime
-                .block_on(resolved.endpoints(true))
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        if want_sts {
-            results.push(runtime.block_on(crate::dns::mta_sts_check::check(
-                &dns,
-                domain,
-                &hosts,
-                &resolved.opts.tls,
-                &resolved.helo,
-                mta_sts_port(),
-            )));
-        }
-        if want_dane {
-            for (host, opts) in &hosts {
-                results.push(runtime.block_on(crate::dns::dane::check(
-                    &dns,
-                    host,
-                    opts,
-                    &resolved.helo,
-                )));
-            }
-        }
-    }
+    let mut results = runtime.block_on(crate::run::domain::run(
+        &plan.domain_checks(),
+        &resolved,
+        args.dkim_selector.as_deref(),
+    ))?;
     let targets: Vec<(String, ConnectOptions)> = if scenarios.is_empty() {
         Vec::new()
     } else {
@@ -247,7 +150,11 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let several = targets.len() > 1;
     for (host, opts) in targets {
         let ctx = resolved.context(opts, credentials.clone(), run);
-        let mut batch = runtime.block_on(runner::run(scenarios.clone(), control.clone(), ctx));
+        let mut batch = runtime.block_on(crate::run::execute::scenarios(
+            scenarios.clone(),
+            control.clone(),
+            ctx,
+        ));
         if several {
             for r in &mut batch {
                 r.title = format!("{} [{host}]", r.title);

@@ -48,6 +48,7 @@ pub(crate) fn step(
         elapsed_ms: started.elapsed().as_millis() as u64,
         role: Role::Probe,
         note: None,
+        edited: false,
     }
 }
 
@@ -74,6 +75,7 @@ pub(crate) fn result_with(
         elapsed_ms: 0,
         transcripts: Vec::new(),
         needs_control: false,
+        edited: Vec::new(),
     }
 }
 

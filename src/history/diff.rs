@@ -57,6 +57,9 @@ pub struct RunDiff {
     pub added: Vec<(String, Verdict)>,
     /// Run before, not now: (key, verdict then).
     pub removed: Vec<(String, Verdict)>,
+    /// Scenarios left out because the operator edited one side's run: an edited run is no
+    /// verdict of its scenario, so there is nothing to compare.
+    pub not_compared: Vec<String>,
 }
 
 impl RunDiff {
@@ -127,6 +130,12 @@ impl RunDiff {
     /// The diff for people: worse first, then better, then other changes.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        for key in &self.not_compared {
+            let _ = writeln!(
+                out,
+                "  edited  {key}: not compared (the operator edited the run, so it is no verdict of {key})"
+            );
+        }
         if self.is_empty() {
             let _ = writeln!(
                 out,
@@ -282,6 +291,11 @@ pub fn diff(before: &RunRecord, after: &RunRecord) -> RunDiff {
     let mut matched = std::collections::BTreeSet::new();
     for now in &after.results {
         let k = key(now);
+        if now.is_edited() || old.get(&k).is_some_and(|r| r.is_edited()) {
+            matched.insert(k.clone());
+            d.not_compared.push(k);
+            continue;
+        }
         let Some(then) = old.get(&k) else {
             d.added.push((k, now.verdict));
             continue;
@@ -309,6 +323,10 @@ pub fn diff(before: &RunRecord, after: &RunRecord) -> RunDiff {
     }
     for r in &before.results {
         let k = key(r);
+        if r.is_edited() && !matched.contains(&k) {
+            d.not_compared.push(k);
+            continue;
+        }
         if !matched.contains(&k) {
             d.removed.push((k, r.verdict));
         }
@@ -343,6 +361,7 @@ mod tests {
             verdict,
             reason: format!("{id} is {verdict}"),
             steps,
+            edited: Vec::new(),
         }
     }
 

@@ -139,7 +139,12 @@ impl History {
         let mut found = Vec::new();
         for path in self.runs(profile)?.iter().rev() {
             let run = RunRecord::load(path)?;
-            if run.results.iter().any(|r| r.id == scenario) {
+            // An edited run is no verdict of its scenario: before and after skip it.
+            if run
+                .results
+                .iter()
+                .any(|r| r.id == scenario && !r.is_edited())
+            {
                 found.push(run);
                 if found.len() == 2 {
                     break;

@@ -45,6 +45,16 @@ pub struct RunResult {
     pub reason: String,
     #[serde(default)]
     pub steps: Vec<RunStep>,
+    /// What the operator changed in an explorer run: not empty, the result is no verdict of
+    /// the scenario and is never compared as one.
+    #[serde(default)]
+    pub edited: Vec<String>,
+}
+
+impl RunResult {
+    pub fn is_edited(&self) -> bool {
+        !self.edited.is_empty()
+    }
 }
 
 /// When the run was made and by what, if the report says (reports before 0.1 do not).

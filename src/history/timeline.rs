@@ -21,7 +21,13 @@ pub fn timeline(runs: &[RunRecord]) -> Vec<String> {
         let verdicts: Vec<String> = run
             .results
             .iter()
-            .map(|r| format!("{} {}", r.id, r.verdict))
+            .map(|r| {
+                if r.is_edited() {
+                    format!("{} edited (not a verdict; {} as run)", r.id, r.verdict)
+                } else {
+                    format!("{} {}", r.id, r.verdict)
+                }
+            })
             .collect();
         out.push(format!(
             "  {}  {}",
@@ -43,9 +49,14 @@ pub fn timeline(runs: &[RunRecord]) -> Vec<String> {
         // "added" or "removed".
         let of_id: Vec<RunRecord> = runs
             .iter()
-            .filter(|run| run.results.iter().any(|r| r.id == id))
+            .filter(|run| run.results.iter().any(|r| r.id == id && !r.is_edited()))
             .map(|run| RunRecord {
-                results: run.results.iter().filter(|r| r.id == id).cloned().collect(),
+                results: run
+                    .results
+                    .iter()
+                    .filter(|r| r.id == id && !r.is_edited())
+                    .cloned()
+                    .collect(),
                 ..run.clone()
             })
             .collect();

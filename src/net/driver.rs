@@ -349,13 +349,28 @@ impl Connection {
                     return Err(NetError::Closed { waiting_for });
                 }
                 Ok(Ok(n)) => self.pending.extend_from_slice(&buf[..n]),
+                // Inside TLS, a server that closes without close_notify (most MTAs after a
+                // 421 or 501) is a close, as it is in plaintext: said as such, not in the TLS
+                // library's words.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.keep_partial();
+                    self.transcript.event(
+                        Event::ClosedByPeer {
+                            waiting_for: waiting_for.clone(),
+                        },
+                        self.tls(),
+                    );
+                    self.io = Io::Closed;
+                    self.session.closed();
+                    return Err(NetError::Closed { waiting_for });
+                }
                 Ok(Err(e)) => {
                     self.keep_partial();
                     self.io = Io::Closed;
                     self.session.closed();
                     return Err(self.fail(NetError::Io {
                         doing: format!("waiting for {waiting_for}"),
-                        reason: e.to_string(),
+                        reason: super::error::plain_io(&e),
                     }));
                 }
             }
@@ -461,7 +476,7 @@ impl Connection {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(self.fail(NetError::Io {
                 doing: "sending".into(),
-                reason: e.to_string(),
+                reason: super::error::plain_io(&e),
             })),
             Err(_) => {
                 self.stalled = true;

@@ -68,6 +68,25 @@ pub enum NetError {
     Greeting(#[from] GreetProblem),
 }
 
+/// An I/O error as a person reads it: the common kinds in plain words, anything else in the
+/// library's words without the links some libraries append (rustls points at its manual).
+pub fn plain_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionReset => "the server reset the connection".into(),
+        ErrorKind::ConnectionAborted => "the connection was aborted".into(),
+        ErrorKind::BrokenPipe => "the server had already closed the connection".into(),
+        ErrorKind::UnexpectedEof => "the server closed the connection".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(": http") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
 impl NetError {
     /// True for failures of TLS itself (setup, handshake, unavailable when required).
     pub fn is_tls(&self) -> bool {

@@ -36,6 +36,7 @@ fn step(name: Option<&str>, command: &str, verdict: Verdict, reply: Option<&str>
         elapsed_ms: 1500,
         role: Role::Probe,
         note: None,
+        edited: false,
     }
 }
 
@@ -56,6 +57,7 @@ fn result(
         elapsed_ms: 42,
         transcripts,
         needs_control: true,
+        edited: Vec::new(),
     }
 }
 

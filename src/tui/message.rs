@@ -7,6 +7,7 @@ use secrecy::SecretString;
 
 use super::state::{ConnInfo, Toggles};
 use crate::profile::Profile;
+use crate::scenario::runner::StepKind;
 use crate::scenario::{Scenario, StepResult, Verdict};
 use crate::smtp::auth::Mechanism;
 use crate::transcript::Entry;
@@ -15,10 +16,11 @@ use crate::transcript::Entry;
 #[derive(Debug, Clone)]
 pub enum NetEvent {
     Entry(Entry),
-    /// The next step's command, to pre-fill the editor.
+    /// The step waiting for the operator: a command pre-fills the editor; an exchange or a
+    /// local check is shown as what it is, and Enter runs it.
     Preview {
         index: usize,
-        text: String,
+        step: StepKind,
     },
     Step {
         index: usize,
@@ -28,6 +30,8 @@ pub enum NetEvent {
     Done {
         verdict: Verdict,
         reason: String,
+        /// What the operator changed: not empty, the run is no verdict of the scenario.
+        edited: Vec<String>,
     },
     /// The network side is idle again.
     Idle,
@@ -99,6 +103,11 @@ pub enum Effect {
         /// The local-delivery control, for scenarios whose rejections mean nothing without it.
         control: Option<Box<Scenario>>,
         run_all: bool,
+    },
+    /// A domain check (posture, MTA-STS, DANE) of the profile's domain.
+    StartDomainCheck {
+        target: Box<Target>,
+        check: crate::run::DomainCheck,
     },
     Advance {
         edited: Option<String>,

@@ -200,7 +200,7 @@ pub async fn run_app<B: Backend>(
                 let _ = effects.send(effect);
             }
         }
-        if state.quit {
+        if state.mode.quitting() {
             return Ok(());
         }
     }
@@ -454,7 +454,7 @@ pub fn run(opts: TuiOptions) -> u8 {
             std::mem::forget(terminal);
         }
         drop(labs);
-        out.map(|()| state.interrupted)
+        out.map(|()| state.mode.interrupted())
     });
     match result {
         Ok(interrupted) => {

@@ -9,13 +9,15 @@ use super::keymap::{
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
 use super::state::{
-    Focus, NameFor, Naming, Overlay, PendingAfterPassword, ProfilePicker, Refusal, Run, Scroll,
-    State, Toggle,
+    CloseReason, ConnPhase, Focus, Mode, NameFor, Naming, Overlay, PendingAfterPassword,
+    ProfilePicker, Refusal, Run, Scroll, State, Toggle, domain_check_of,
 };
 use super::worker::WorkerError;
 use crate::profile::Profile;
+use crate::run::DomainCheck;
 use crate::scenario::Scenario;
 use crate::scenario::model::{Requirement, unescape};
+use crate::scenario::runner::StepKind;
 use crate::scenario::vars::Vars;
 use crate::secret::SecretError;
 use crate::smtp::auth::Mechanism;
@@ -38,7 +40,7 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
         }
         Message::Resize => Vec::new(),
         Message::Terminate(signal) => {
-            state.quit = true;
+            state.mode = Mode::Quitting { interrupted: false };
             notice(state, format!("{signal}: quitting"));
             vec![Effect::Abort]
         }
@@ -143,8 +145,7 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     // Ctrl-C quits from anywhere (an overlay, a search) as an interruption: the process
     // exits 130, as shells expect of Ctrl-C.
     if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-        state.quit = true;
-        state.interrupted = true;
+        state.mode = Mode::Quitting { interrupted: true };
         return vec![Effect::Abort];
     }
     if state.overlay.is_some() {
@@ -176,7 +177,7 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => {
-            state.quit = true;
+            state.mode = Mode::Quitting { interrupted: false };
             vec![Effect::Abort]
         }
         Action::FocusNext => move_focus(state, 1),
@@ -210,7 +211,18 @@ fn move_focus(state: &mut State, step: usize) -> Vec<Effect> {
 /// any case goes back to the scenario list.
 fn escape(state: &mut State) -> Vec<Effect> {
     state.focus = Focus::Picker;
-    if !state.run.as_mut().is_some_and(Run::abort) {
+    let run_aborted = state.run.as_mut().is_some_and(Run::abort);
+    if !run_aborted {
+        // Commands typed by hand and still queued (a tarpit answers one a second): Esc
+        // cancels every one of them, not only the one in flight.
+        if state.typed_in_flight > 0 {
+            closed_by_abort(state);
+            notice(
+                state,
+                "aborted: the commands still queued were not sent, the connection was closed (QUIT not sent)",
+            );
+            return abort(state);
+        }
         return Vec::new();
     }
     // The step in the editor was the aborted run's: what is typed next is a command of its own.
@@ -224,7 +236,7 @@ fn escape(state: &mut State) -> Vec<Effect> {
 /// reports no connection state after it: the status bar says so itself.
 fn closed_by_abort(state: &mut State) {
     if state.conn.is_open() {
-        state.conn.phase = "closed (aborted)".into();
+        state.conn.phase = ConnPhase::Closed(CloseReason::Aborted);
     }
     state.conn.tls = None;
     state.conn.auth = None;
@@ -619,10 +631,26 @@ fn open_profile_editor(state: &mut State, name: String, text: &str) {
 
 const BUSY: &str = "busy: waiting for the server (Esc aborts)";
 
+/// What the empty editor says while a step that is not a command waits for Enter.
+fn step_placeholder(step: &StepKind) -> String {
+    match step {
+        StepKind::Command(t) => t.clone(),
+        StepKind::Exchange(t) => {
+            format!(
+                "{t} — smtpscope carries this out: Enter runs it (or type a command of your own)"
+            )
+        }
+        StepKind::Local(t) => {
+            format!("{t} — a local check, nothing is sent: Enter evaluates it")
+        }
+    }
+}
+
 /// Tells the worker to drop its run and close its connection. Until it reports idle, what it
 /// reports is about what was aborted.
 fn abort(state: &mut State) -> Vec<Effect> {
-    state.aborting = true;
+    state.mode = state.mode.aborting();
+    state.typed_in_flight = 0;
     vec![Effect::Abort]
 }
 
@@ -701,9 +729,22 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
     let Some(scenario) = state.selected_scenario().cloned() else {
         return Vec::new();
     };
-    if state.run.as_ref().is_some_and(Run::is_waiting) {
-        notice(state, BUSY);
+    if let Some(run) = state.run.as_ref().filter(|r| r.is_active()) {
+        // As switching profile does: a run in progress is not dropped without asking.
+        state.overlay = Some(Overlay::ConfirmRestart {
+            running: run.scenario.id.clone(),
+            next: scenario.id.clone(),
+            run_all,
+        });
         return Vec::new();
+    }
+    start_confirmed(state, scenario, run_all)
+}
+
+/// Starts `scenario`, nothing else running.
+fn start_confirmed(state: &mut State, scenario: Scenario, run_all: bool) -> Vec<Effect> {
+    if let Some(check) = domain_check_of(&scenario) {
+        return start_domain_check(state, scenario, check);
     }
     let retry = PendingAfterPassword::StartScenario {
         scenario: scenario.id.clone(),
@@ -738,6 +779,8 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
     state.run = Some(Run::new(scenario.clone(), t.profile_name.clone(), &vars));
     state.focus = Focus::Editor;
     state.editor.clear();
+    // The new session is what the operator wants to see, not a place scrolled back to.
+    state.transcript.follow();
     notice(
         state,
         format!("connecting for {} ({})", scenario.id, scenario.title),
@@ -759,6 +802,23 @@ fn start_scenario(state: &mut State, run_all: bool) -> Vec<Effect> {
         control,
         run_all,
     }]
+}
+
+/// A domain check has no steps to walk through: its records and verdict arrive in the verdict
+/// panel, as `check --domain` reports them.
+fn start_domain_check(state: &mut State, entry: Scenario, check: DomainCheck) -> Vec<Effect> {
+    let Some(t) = target(state) else {
+        error(state, "no profile: press a to add one");
+        return Vec::new();
+    };
+    let vars = Vars::new("", &t.profile.relay, None);
+    state.run = Some(Run::new(entry, t.profile_name.clone(), &vars));
+    state.editor.clear();
+    notice(
+        state,
+        format!("looking up {} for the profile's domain", check.id()),
+    );
+    vec![Effect::StartDomainCheck { target: t, check }]
 }
 
 /// Enter in the editor: the scenario's step (edited or not), or a command typed by hand.
@@ -827,6 +887,7 @@ fn send(state: &mut State) -> Vec<Effect> {
     state.editor.clear();
     clear_notice(state);
     state.transcript.follow();
+    state.typed_in_flight += 1;
     vec![Effect::Manual { target: t, bytes }]
 }
 
@@ -836,7 +897,7 @@ const OVERLAY_PAGE: u16 = 10;
 fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl_c {
-        state.quit = true;
+        state.mode = Mode::Quitting { interrupted: true };
         return vec![Effect::Abort];
     }
     if matches!(state.overlay, Some(Overlay::Profiles(_))) {
@@ -963,6 +1024,28 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 field.input(key);
             }
         },
+        Overlay::ConfirmRestart {
+            running,
+            next,
+            run_all,
+        } => {
+            let (running, next, run_all) = (running.clone(), next.clone(), *run_all);
+            state.overlay = None;
+            if key.code != KeyCode::Char('y') {
+                notice(state, format!("{running} goes on"));
+                return Vec::new();
+            }
+            let Some(scenario) = state.catalogue.iter().find(|s| s.id == next).cloned() else {
+                return Vec::new();
+            };
+            // The worker drops the old run (its connection closed at once, QUIT not sent)
+            // when it starts the new one.
+            if let Some(run) = state.run.as_mut() {
+                run.abort();
+            }
+            state.run = None;
+            return start_confirmed(state, scenario, run_all);
+        }
         Overlay::ConfirmSwitch { from, to } => {
             let (from, to) = (from.clone(), to.clone());
             state.overlay = None;
@@ -1017,7 +1100,7 @@ fn delete_profile(state: &mut State, name: String) -> Vec<Effect> {
 }
 
 fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
-    if state.aborting
+    if state.mode == Mode::Aborting
         && matches!(
             ev,
             NetEvent::Preview { .. }
@@ -1030,12 +1113,12 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
     }
     match ev {
         NetEvent::Entry(e) => state.transcript.push_entry(&e),
-        NetEvent::Preview { index, text } => {
+        NetEvent::Preview { index, step } => {
             // The run is under way: its password was read.
             state.secret_retry = None;
             let mut hint = None;
             if let Some(run) = state.run.as_mut() {
-                run.offered(index, &text);
+                run.offered(index, &step);
                 hint = run.hint(index);
             }
             // Replace "connecting …" or the last step's hint, never an error the operator
@@ -1045,7 +1128,12 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             {
                 notice(state, h);
             }
-            state.editor.set(&text);
+            // Only a command goes in the editor; an exchange or a local check is shown as
+            // what it is, and Enter on the empty editor runs it.
+            match &step {
+                StepKind::Command(text) => state.editor.set(text),
+                other => state.editor.await_step(&step_placeholder(other)),
+            }
             state.focus = Focus::Editor;
         }
         NetEvent::Step { index, result } => {
@@ -1059,26 +1147,42 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             }
             state.conn = info;
         }
-        NetEvent::Done { verdict, reason } => {
+        NetEvent::Done {
+            verdict,
+            reason,
+            edited,
+        } => {
             state.secret_retry = None;
+            let mut said = format!("{verdict}: {reason}");
             if let Some(run) = state.run.as_mut() {
-                run.finish(verdict, reason.clone());
-                state.verdicts.record_run(
-                    &run.profile,
-                    &run.scenario.id,
-                    super::state::LastRun {
-                        verdict,
-                        reason: reason.clone(),
-                        steps: run.steps.clone(),
-                    },
-                );
+                run.finish(verdict, reason.clone(), edited.clone());
+                // An edited run answered other questions than the scenario's: it is shown,
+                // never kept as the scenario's verdict (the list, compare).
+                if edited.is_empty() {
+                    state.verdicts.record_run(
+                        &run.profile,
+                        &run.scenario.id,
+                        super::state::LastRun {
+                            verdict,
+                            reason: reason.clone(),
+                            steps: run.steps.clone(),
+                        },
+                    );
+                } else {
+                    said = format!(
+                        "edited — not a verdict of {}: {}",
+                        run.scenario.id,
+                        edited.join("; ")
+                    );
+                }
             }
             state.editor.clear();
             state.focus = Focus::Picker;
-            notice(state, format!("{verdict}: {reason}"));
+            notice(state, said);
         }
         NetEvent::Idle => {
-            state.aborting = false;
+            state.typed_in_flight = state.typed_in_flight.saturating_sub(1);
+            state.mode = state.mode.idle();
             if state.notice_until_idle {
                 clear_notice(state);
             }
@@ -1155,6 +1259,7 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
                 _ => None,
             };
             let changed = state.profiles.refresh(profiles);
+            state.sync_domain_checks();
             for name in &changed {
                 forget_verdicts(state, name);
             }
@@ -1290,7 +1395,7 @@ mod tests {
             &mut s,
             Message::Net(Box::new(NetEvent::Preview {
                 index: 0,
-                text: "MAIL FROM:<x@y>".into(),
+                step: crate::scenario::runner::StepKind::Command("MAIL FROM:<x@y>".into()),
             })),
         );
         assert_eq!(s.editor.text(), "MAIL FROM:<x@y>");
@@ -1308,7 +1413,7 @@ mod tests {
             &mut s,
             Message::Net(Box::new(NetEvent::Preview {
                 index: 0,
-                text: "MAIL FROM:<x@y>".into(),
+                step: crate::scenario::runner::StepKind::Command("MAIL FROM:<x@y>".into()),
             })),
         );
         assert!(s.notice.as_ref().is_some_and(|(err, _)| *err));
@@ -1357,6 +1462,7 @@ mod tests {
             elapsed_ms: 1,
             role: crate::scenario::model::Role::Probe,
             note: None,
+            edited: false,
         };
         update(
             &mut s,
@@ -1368,6 +1474,7 @@ mod tests {
             Message::Net(Box::new(NetEvent::Done {
                 verdict: crate::scenario::Verdict::Pass,
                 reason: "554 5.7.1".into(),
+                edited: Vec::new(),
             })),
         );
         assert_eq!(
@@ -1552,7 +1659,7 @@ mod tests {
         update(&mut s, key(KeyCode::Char('w')));
         assert!(s.transcript.raw_view);
         let e = update(&mut s, ctrl('c'));
-        assert!(s.quit);
+        assert!(s.mode.quitting());
         assert!(matches!(e.as_slice(), [Effect::Abort]));
     }
 
@@ -1664,6 +1771,7 @@ mod tests {
             NetEvent::Done {
                 verdict,
                 reason: "x".into(),
+                edited: Vec::new(),
             },
         );
     }
@@ -1726,7 +1834,7 @@ mod tests {
             matches!(e.as_slice(), [Effect::Manual { target, .. }] if target.profile_name == "p")
         );
         let open = super::super::state::ConnInfo {
-            phase: "ready".into(),
+            phase: crate::tui::state::ConnPhase::Open(crate::smtp::session::Phase::Ready),
             auth: Some("bob".into()),
             ..Default::default()
         };
@@ -1740,7 +1848,11 @@ mod tests {
             "the worker closes the old connection: {e:?}"
         );
         assert_eq!(current(&s), "q");
-        assert!(s.conn.phase.is_empty() && s.conn.auth.is_none() && s.conn.tls.is_none());
+        assert!(
+            (s.conn.phase == crate::tui::state::ConnPhase::None)
+                && s.conn.auth.is_none()
+                && s.conn.tls.is_none()
+        );
         assert!(s.toggles.require_tls, "q's own toggles");
         assert!(!s.toggles_pending());
         let top = screen(&s).lines().next().unwrap_or_default().to_string();
@@ -1768,7 +1880,7 @@ mod tests {
             &mut s,
             NetEvent::Preview {
                 index: 0,
-                text: "MAIL FROM:<x@y>".into(),
+                step: crate::scenario::runner::StepKind::Command("MAIL FROM:<x@y>".into()),
             },
         );
         update(&mut s, key(KeyCode::Tab));
@@ -1802,14 +1914,14 @@ mod tests {
             &mut s,
             NetEvent::Preview {
                 index: 0,
-                text: "MAIL FROM:<x@y>".into(),
+                step: crate::scenario::runner::StepKind::Command("MAIL FROM:<x@y>".into()),
             },
         );
         assert_eq!(s.focus, Focus::Editor);
         net(
             &mut s,
             NetEvent::Conn(super::super::state::ConnInfo {
-                phase: "ready".into(),
+                phase: crate::tui::state::ConnPhase::Open(crate::smtp::session::Phase::Ready),
                 ..Default::default()
             }),
         );
@@ -1817,7 +1929,10 @@ mod tests {
         assert!(matches!(e.as_slice(), [Effect::Abort]), "{e:?}");
         assert_eq!(s.editor.text(), "");
         assert_eq!(s.focus, Focus::Picker);
-        assert_eq!(s.conn.phase, "closed (aborted)");
+        assert_eq!(
+            s.conn.phase,
+            crate::tui::state::ConnPhase::Closed(crate::tui::state::CloseReason::Aborted)
+        );
         assert!(
             s.run
                 .as_ref()
@@ -1835,7 +1950,7 @@ mod tests {
             &mut s,
             NetEvent::Preview {
                 index: 1,
-                text: "RCPT TO:<a@b>".into(),
+                step: crate::scenario::runner::StepKind::Command("RCPT TO:<a@b>".into()),
             },
         );
         net(&mut s, NetEvent::Idle);
@@ -1862,7 +1977,7 @@ mod tests {
             &mut s,
             NetEvent::Preview {
                 index: 0,
-                text: "MAIL FROM:<x@y>".into(),
+                step: crate::scenario::runner::StepKind::Command("MAIL FROM:<x@y>".into()),
             },
         );
         let e = update(&mut s, ctrl('l'));
@@ -2026,7 +2141,7 @@ mod tests {
         net(
             &mut s,
             NetEvent::Conn(super::super::state::ConnInfo {
-                phase: "ready".into(),
+                phase: crate::tui::state::ConnPhase::Open(crate::smtp::session::Phase::Ready),
                 auth: Some("bob".into()),
                 ..Default::default()
             }),
@@ -2078,6 +2193,8 @@ mod tests {
         assert!(matches!(e.as_slice(), [Effect::Manual { .. }]), "{e:?}");
         assert!(s.transcript.follow, "the reply will be in view");
         assert_eq!(s.transcript.selected_line, None);
+        // The worker answered it.
+        net(&mut s, NetEvent::Idle);
         // A step sent while scrolled back, likewise.
         update(&mut s, key(KeyCode::Esc));
         update(&mut s, key(KeyCode::Enter));
@@ -2085,7 +2202,7 @@ mod tests {
             &mut s,
             NetEvent::Preview {
                 index: 0,
-                text: "MAIL FROM:<x@y>".into(),
+                step: crate::scenario::runner::StepKind::Command("MAIL FROM:<x@y>".into()),
             },
         );
         s.transcript.scroll_up(5);
@@ -2185,7 +2302,7 @@ mod tests {
             &mut s,
             NetEvent::Preview {
                 index: 0,
-                text: "MAIL FROM:<x@y>".into(),
+                step: crate::scenario::runner::StepKind::Command("MAIL FROM:<x@y>".into()),
             },
         );
         net(&mut s, suggest());

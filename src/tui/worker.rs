@@ -8,14 +8,15 @@ use tokio::sync::{mpsc, watch};
 use std::sync::Arc;
 
 use super::message::{Effect, NetEvent, Target};
-use super::state::ConnInfo;
+use super::state::{CloseReason, ConnInfo, ConnPhase};
 use crate::export::SessionRecord;
 use crate::history::History;
 use crate::net::{ConnectOptions, Connection, NetError};
 use crate::profile::{Profile, ProfileError, ProfileStore};
 use crate::report::TargetInfo;
-use crate::scenario::runner::{Stepper, aggregate, sessions};
-use crate::scenario::{Context, Scenario, StepResult};
+use crate::run::{Input, RunEvent, ScenarioRun};
+use crate::scenario::runner::StepKind;
+use crate::scenario::{Context, Scenario};
 use crate::smtp::command::Command;
 use crate::target::{ResolvedTarget, RunOptions, TargetError};
 use crate::transcript::Transcript;
@@ -119,9 +120,9 @@ fn conn_info(conn: &Connection) -> ConnInfo {
     };
     ConnInfo {
         phase: if conn.is_open() {
-            s.phase().to_string()
+            ConnPhase::Open(s.phase())
         } else {
-            "closed".into()
+            ConnPhase::Closed(CloseReason::Ended)
         },
         tls: conn.tls_info().cloned().map(Box::new),
         tls_rejected: conn.tls_rejected().cloned().map(Box::new),
@@ -187,17 +188,13 @@ impl ExportDirs {
     }
 }
 
+/// A scenario run in progress, driven one step per Enter.
 struct Driver {
     /// When the run started, for its place in the run history.
     started: (jiff::Timestamp, std::time::Instant),
     profile: String,
     export_dir: Option<PathBuf>,
-    scenario: Scenario,
-    ctx: Context,
-    sessions: Vec<Vec<Vec<crate::scenario::model::Step>>>,
-    session: usize,
-    stepper: Option<Stepper>,
-    results: Vec<StepResult>,
+    run: ScenarioRun,
     control: Option<Scenario>,
 }
 
@@ -239,16 +236,16 @@ impl Worker {
         keep_in(&mut self.finished, kept);
     }
 
-    /// Drops the scenario run in progress, keeping its open session's record.
+    /// Drops the scenario run in progress, keeping its sessions' records.
     fn drop_driver(&mut self) {
-        if let Some(d) = self.driver.take()
-            && let Some(st) = d.stepper
-        {
-            self.keep(Kept {
-                profile: d.profile,
-                export_dir: d.export_dir,
-                conn: st.into_connection(),
-            });
+        if let Some(d) = self.driver.take() {
+            for conn in d.run.abandon() {
+                self.keep(Kept {
+                    profile: d.profile.clone(),
+                    export_dir: d.export_dir.clone(),
+                    conn,
+                });
+            }
         }
     }
 
@@ -275,7 +272,14 @@ impl Worker {
         mut abort: watch::Receiver<u64>,
     ) {
         while let Some(effect) = rx.recv().await {
-            abort.borrow_and_update();
+            // Esc was pressed after this effect was queued: its Abort is in the queue behind
+            // it, and nothing queued before that Abort may reach the network.
+            if abort.has_changed().unwrap_or(false) {
+                abort.borrow_and_update();
+                self.abort().await;
+                self.cancel_queued(Some(effect), &mut rx).await;
+                continue;
+            }
             if matches!(effect, Effect::Abort) {
                 self.abort().await;
                 continue;
@@ -283,10 +287,49 @@ impl Worker {
             tokio::select! {
                 _ = self.handle(effect) => {}
                 _ = abort.changed() => {
+                    abort.borrow_and_update();
                     self.abort().await;
                     self.send(NetEvent::Info("aborted; the connection was closed".into()));
+                    self.cancel_queued(None, &mut rx).await;
                 }
             }
+        }
+    }
+
+    /// Drops every network effect queued before the abort's own `Effect::Abort` (typed
+    /// commands a tarpit had not answered yet, steps asked for); the rest (exports, profile
+    /// files) are still carried out.
+    async fn cancel_queued(
+        &mut self,
+        first: Option<Effect>,
+        rx: &mut mpsc::UnboundedReceiver<Effect>,
+    ) {
+        let mut kept = Vec::new();
+        let mut next = first;
+        loop {
+            let effect = match next.take() {
+                Some(e) => e,
+                None => match rx.recv().await {
+                    Some(e) => e,
+                    None => break,
+                },
+            };
+            match effect {
+                Effect::Abort => break,
+                Effect::StartScenario { .. }
+                | Effect::StartDomainCheck { .. }
+                | Effect::Advance { .. }
+                | Effect::Skip
+                | Effect::RunRest
+                | Effect::Rset
+                | Effect::Reconnect { .. }
+                | Effect::Manual { .. }
+                | Effect::ManualAuth { .. } => {}
+                other => kept.push(other),
+            }
+        }
+        for effect in kept {
+            self.handle(effect).await;
         }
     }
 
@@ -307,6 +350,7 @@ impl Worker {
                 self.start(&target, *scenario, control.map(|c| *c), run_all)
                     .await
             }
+            Effect::StartDomainCheck { target, check } => self.domain_check(&target, check).await,
             Effect::Advance { edited } => self.advance(edited, false).await,
             Effect::Skip => self.advance(None, true).await,
             Effect::RunRest => {
@@ -315,15 +359,11 @@ impl Worker {
                 }
             }
             Effect::Rset => {
-                if let Some(st) = self.driver.as_mut().and_then(|d| d.stepper.as_mut()) {
-                    if let Err(e) = st.rset().await {
+                if let Some(d) = self.driver.as_mut() {
+                    if let Err(e) = d.run.rset().await {
                         let _ = self.tx.send(NetEvent::Error(Arc::new(e.into())));
                     }
-                    let info = self
-                        .driver
-                        .as_ref()
-                        .and_then(|d| d.stepper.as_ref())
-                        .map(|s| conn_info(s.connection()));
+                    let info = d.run.connection().map(conn_info);
                     if let Some(i) = info {
                         self.send(NetEvent::Conn(i));
                     }
@@ -497,27 +537,41 @@ impl Worker {
                 return;
             }
         };
+        // The same rule, in the same words, as `check`: a scenario that cannot run here says
+        // why instead of quietly changing the target.
         if let Some(why) = crate::scenario::runner::unmet_requirement(&scenario, &ctx) {
             self.send(NetEvent::Done {
                 verdict: crate::scenario::Verdict::Skipped,
                 reason: why,
+                edited: Vec::new(),
             });
             return;
         }
-        let sessions = sessions(&scenario);
+        let tx = self.tx.clone();
+        let events: crate::run::Sink = Arc::new(move |ev| {
+            let net = match ev {
+                RunEvent::StepOffered { index, kind } => NetEvent::Preview { index, step: kind },
+                RunEvent::StepJudged { index, result } => NetEvent::Step { index, result },
+                RunEvent::Note(text) => NetEvent::Info(text),
+                RunEvent::SessionOpened | RunEvent::SessionClosed => return,
+            };
+            let _ = tx.send(net);
+        });
+        let live = self.tx.clone();
+        let run = ScenarioRun::new(scenario, ctx)
+            .with_transcripts(Arc::new(move || live_transcript(&live)))
+            .with_events(events);
         self.driver = Some(Driver {
             started: (jiff::Timestamp::now(), std::time::Instant::now()),
             profile: target.profile_name.clone(),
             export_dir: target.profile.export_dir.clone(),
-            scenario,
-            ctx,
-            sessions,
-            session: 0,
-            stepper: None,
-            results: Vec::new(),
+            run,
             control,
         });
-        self.open_session().await;
+        if let Some(d) = self.driver.as_mut() {
+            d.run.start().await;
+        }
+        self.after_step().await;
         if run_all {
             while self.driver.is_some() {
                 self.advance(None, false).await;
@@ -525,173 +579,182 @@ impl Worker {
         }
     }
 
-    /// Opens the driver's current session and previews its first step; finishes the scenario
-    /// when no sessions remain.
-    async fn open_session(&mut self) {
-        loop {
-            let Some(d) = self.driver.as_mut() else {
-                return;
-            };
-            if d.session >= d.sessions.len() {
-                let (verdict, reason) = aggregate(&d.results);
-                let (verdict, reason) = match d.control.take() {
-                    Some(control) if verdict == crate::scenario::Verdict::Pass => {
-                        let _ = self
-                            .tx
-                            .send(NetEvent::Info("running the local-delivery control…".into()));
-                        crate::scenario::runner::with_control(
-                            verdict,
-                            reason,
-                            control,
-                            d.ctx.clone(),
-                        )
-                        .await
-                    }
-                    _ => (verdict, reason),
-                };
-                let kept = self.history.as_ref().map(|h| {
-                    record_run(h, d, verdict, &reason)
-                        .and_then(|_| h.last_two_with(&d.profile, &d.scenario.id))
-                });
-                self.send(NetEvent::Done { verdict, reason });
-                match kept {
-                    Some(Err(e)) => {
-                        self.send(NetEvent::Info(format!("run history not kept: {e}")));
-                    }
-                    // Before and after: said only when something changed since the last run.
-                    Some(Ok(Some((before, after)))) => {
-                        let d = crate::history::diff(&before, &after);
-                        if !d.is_empty() {
-                            self.send(NetEvent::Info(format!(
-                                "since the last run ({}): {}",
-                                before.when(),
-                                d.one_line()
-                            )));
-                        }
-                    }
-                    _ => {}
-                }
-                self.driver = None;
-                return;
-            }
-            let units = d.sessions[d.session].clone();
-            let mut st = Stepper::new(
-                d.scenario.clone(),
-                d.ctx.clone(),
-                units,
-                live_transcript(&self.tx),
-            );
-            let opened = st.open().await;
-            let info = conn_info(st.connection());
-            let base = d.results.len();
-            if let Err(why) = opened {
-                for (i, r) in st.results().iter().enumerate() {
-                    let _ = self.tx.send(NetEvent::Step {
-                        index: base + i,
-                        result: r.clone(),
-                    });
-                }
-                d.results.extend(st.results().iter().cloned());
-                d.session += 1;
-                let kept = Kept {
-                    profile: d.profile.clone(),
-                    export_dir: d.export_dir.clone(),
-                    conn: st.into_connection(),
-                };
-                self.keep(kept);
-                let _ = self.tx.send(NetEvent::Conn(info));
-                let _ = self
-                    .tx
-                    .send(NetEvent::Info(format!("session could not start: {why}")));
-                continue;
-            }
-            let preview = st.preview();
-            d.stepper = Some(st);
-            let _ = self.tx.send(NetEvent::Conn(info));
-            if let Some(text) = preview {
-                let _ = self.tx.send(NetEvent::Preview { index: base, text });
-            }
+    /// After the run moved: the sessions that ended are kept for export, the connection
+    /// shown, and a run with every step judged is finished.
+    async fn after_step(&mut self) {
+        let Some(d) = self.driver.as_mut() else {
             return;
+        };
+        let closed = d.run.take_closed();
+        let info = d.run.connection().map(conn_info);
+        let last_closed = closed.last().map(|c| {
+            let mut i = conn_info(c);
+            i.phase = ConnPhase::Closed(CloseReason::SessionComplete);
+            i
+        });
+        let (profile, export_dir) = (d.profile.clone(), d.export_dir.clone());
+        let done = d.run.is_done();
+        for conn in closed {
+            self.keep(Kept {
+                profile: profile.clone(),
+                export_dir: export_dir.clone(),
+                conn,
+            });
+        }
+        if let Some(i) = info.or(last_closed) {
+            self.send(NetEvent::Conn(i));
+        }
+        if done {
+            self.finish().await;
         }
     }
 
-    async fn advance(&mut self, edited: Option<String>, skip: bool) {
+    /// The run's verdict, as `check` decides it (the local-delivery control included), kept
+    /// in the history and reported.
+    async fn finish(&mut self) {
+        let Some(d) = self.driver.take() else {
+            return;
+        };
+        let ctx = d.run.context().clone();
+        let (mut result, closed) = d.run.finish().await;
+        for conn in closed {
+            self.keep(Kept {
+                profile: d.profile.clone(),
+                export_dir: d.export_dir.clone(),
+                conn,
+            });
+        }
+        // An edited run is no verdict of the scenario, so the control that would qualify
+        // one is not run either.
+        if let Some(control) = d.control
+            && result.verdict == crate::scenario::Verdict::Pass
+            && !result.is_edited()
+        {
+            self.send(NetEvent::Info("running the local-delivery control…".into()));
+            crate::run::execute::control_for(&mut result, control, ctx.clone()).await;
+        }
+        let kept = self.history.as_ref().map(|h| {
+            record_run(h, &d.profile, d.started, &ctx, &result).and_then(|_| {
+                if result.is_edited() {
+                    Ok(None)
+                } else {
+                    h.last_two_with(&d.profile, &result.id)
+                }
+            })
+        });
+        self.send(NetEvent::Done {
+            verdict: result.verdict,
+            reason: result.reason.clone(),
+            edited: result.edited.clone(),
+        });
+        match kept {
+            Some(Err(e)) => {
+                self.send(NetEvent::Info(format!("run history not kept: {e}")));
+            }
+            // Before and after: said only when something changed since the last run.
+            Some(Ok(Some((before, after)))) => {
+                let d = crate::history::diff(&before, &after);
+                if !d.is_empty() {
+                    self.send(NetEvent::Info(format!(
+                        "since the last run ({}): {}",
+                        before.when(),
+                        d.one_line()
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Runs one domain check exactly as `check` does (the same plan entry, the same code),
+    /// and reports each of its results as a row of the verdict panel.
+    async fn domain_check(&mut self, target: &Target, check: crate::run::DomainCheck) {
+        self.drop_driver();
+        let resolved = match resolve(target) {
+            Ok(r) => r,
+            Err(e) => {
+                self.error(WorkerError::target(target, e));
+                return;
+            }
+        };
+        let results = match crate::run::domain::run(&[check], &resolved, None).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.error(WorkerError::target(target, e));
+                return;
+            }
+        };
+        let rows: Vec<crate::scenario::StepResult> =
+            results.iter().map(crate::run::domain::as_row).collect();
+        for (index, result) in rows.iter().enumerate() {
+            self.send(NetEvent::Step {
+                index,
+                result: result.clone(),
+            });
+        }
+        let (verdict, reason) = if rows.is_empty() {
+            (
+                crate::scenario::Verdict::Skipped,
+                "the profile names no domain".to_string(),
+            )
+        } else {
+            crate::scenario::runner::aggregate(&rows)
+        };
+        self.send(NetEvent::Done {
+            verdict,
+            reason,
+            edited: Vec::new(),
+        });
+    }
+
+    async fn advance(&mut self, typed: Option<String>, skip: bool) {
         let Some(d) = self.driver.as_mut() else {
             self.send(NetEvent::Idle);
             return;
         };
-        let Some(st) = d.stepper.as_mut() else {
-            self.send(NetEvent::Idle);
-            return;
+        let offered = d.run.offer();
+        let input = match (typed, &offered) {
+            _ if skip => Input::Skip,
+            (None, _) => Input::AsOffered,
+            // The step's own command, untouched.
+            (Some(t), Some((_, StepKind::Command(c)))) if t == *c => Input::AsOffered,
+            (Some(t), Some((_, StepKind::Command(_)))) if d.run.accepts_edit(&t) => {
+                Input::Edited(t)
+            }
+            // Anything else typed is the operator's own command, not this step's: it goes
+            // out on the scenario's connection but is never graded as the step, which stays
+            // next.
+            (Some(t), _) => {
+                let mut bytes = t.into_bytes();
+                if !bytes.ends_with(b"\n") {
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                let sent = d.run.aside(bytes).await;
+                let info = d.run.connection().map(conn_info);
+                if let Some(i) = info {
+                    self.send(NetEvent::Conn(i));
+                }
+                self.send(NetEvent::Info(match sent {
+                    Ok(_) => "sent outside the scenario and not graded: it is not this step's command; the step is still next".into(),
+                    Err(e) => format!("not graded, not this step's command: {e}"),
+                }));
+                if let Some((index, step)) = offered {
+                    self.send(NetEvent::Preview { index, step });
+                }
+                return;
+            }
         };
-        // A typed command that is not this step's (NOOP while RCPT is due) goes out on the
-        // scenario's connection but is never graded as the step; the step stays next.
-        if let Some(text) = edited.as_deref().filter(|t| !skip && !st.accepts_edit(t)) {
-            let mut bytes = text.as_bytes().to_vec();
-            if !bytes.ends_with(b"\n") {
-                bytes.extend_from_slice(b"\r\n");
-            }
-            let sent = st.send_aside(bytes).await;
-            let info = conn_info(st.connection());
-            let index = d.results.len() + st.results().len();
-            let preview = st.preview();
-            let _ = self.tx.send(NetEvent::Conn(info));
-            let _ = self.tx.send(NetEvent::Info(match sent {
-                Ok(_) => "sent outside the scenario and not graded: it is not this step's command; the step is still next".into(),
-                Err(e) => format!("not graded, not this step's command: {e}"),
-            }));
-            if let Some(text) = preview {
-                let _ = self.tx.send(NetEvent::Preview { index, text });
-            }
-            return;
-        }
-        let before = st.results().len();
-        let _ = if skip {
-            st.skip().await
-        } else {
-            st.advance(edited).await
-        };
-        let base = d.results.len();
-        let new: Vec<StepResult> = st.results()[before..].to_vec();
-        let info = conn_info(st.connection());
-        let done = st.current().is_none();
-        let preview = st.preview();
-        for (i, r) in new.iter().enumerate() {
-            let _ = self.tx.send(NetEvent::Step {
-                index: base + before + i,
-                result: r.clone(),
-            });
-        }
-        let _ = self.tx.send(NetEvent::Conn(info));
-        if done {
-            if let Some(st) = d.stepper.take() {
-                let mut closed = conn_info(st.connection());
-                let (run, conn) = st.finish_keeping().await;
-                d.results.extend(run.steps);
-                closed.phase = "closed (session complete)".into();
-                let _ = self.tx.send(NetEvent::Conn(closed));
-                let kept = Kept {
-                    profile: d.profile.clone(),
-                    export_dir: d.export_dir.clone(),
-                    conn,
-                };
-                keep_in(&mut self.finished, kept);
-            }
-            d.session += 1;
-            self.open_session().await;
-        } else if let Some(text) = preview {
-            let index = base + st_len(d);
-            let _ = self.tx.send(NetEvent::Preview { index, text });
-        }
+        d.run.advance(input).await;
+        self.after_step().await;
     }
 
     /// Writes every session kept and every session still open, one file each, where the
     /// profile's exports go; reports the files written.
     fn export(&self, json: bool) {
         let live_driver = self.driver.as_ref().and_then(|d| {
-            d.stepper
-                .as_ref()
-                .map(|st| (d.profile.as_str(), d.export_dir.as_ref(), st.connection()))
+            d.run
+                .connection()
+                .map(|c| (d.profile.as_str(), d.export_dir.as_ref(), c))
         });
         let live = self
             .manual
@@ -765,36 +828,35 @@ fn history_lines(history: &History, profile: &str) -> Vec<String> {
     lines
 }
 
-/// Keeps a finished run in the profile's history, as `check --history` would have.
+/// Keeps a finished run in the profile's history, as `check --history` would have (an
+/// edited run is kept with its edits named, and never compared as the scenario's verdict).
 fn record_run(
     history: &History,
-    d: &Driver,
-    verdict: crate::scenario::Verdict,
-    reason: &str,
+    profile: &str,
+    started: (jiff::Timestamp, std::time::Instant),
+    ctx: &Context,
+    result: &crate::scenario::ScenarioResult,
 ) -> Result<PathBuf, crate::history::HistoryError> {
-    let elapsed_ms = d.started.1.elapsed().as_millis() as u64;
+    let elapsed_ms = started.1.elapsed().as_millis() as u64;
     let result = crate::scenario::ScenarioResult {
-        verdict,
-        reason: reason.to_string(),
-        steps: d.results.clone(),
         elapsed_ms,
-        ..crate::scenario::ScenarioResult::skipped(&d.scenario, String::new())
+        ..result.clone()
     };
     let info = TargetInfo {
-        server: d.ctx.opts.target.to_string(),
-        tls: match d.ctx.opts.tls_mode {
+        server: ctx.opts.target.to_string(),
+        tls: match ctx.opts.tls_mode {
             crate::net::TlsMode::None => "none",
             crate::net::TlsMode::Starttls => "starttls",
             crate::net::TlsMode::Implicit => "implicit",
         }
         .into(),
-        profile: Some(d.profile.clone()),
-        helo: d.ctx.helo.clone(),
-        auth_user: d.ctx.credentials.as_ref().map(|(_, c)| c.username.clone()),
+        profile: Some(profile.to_string()),
+        helo: ctx.helo.clone(),
+        auth_user: ctx.credentials.as_ref().map(|(_, c)| c.username.clone()),
     };
-    let header = crate::report::json::run_header(&info, d.started.0);
+    let header = crate::report::json::run_header(&info, started.0);
     let doc = crate::report::json::render_run(&header, &info, &[result], elapsed_ms);
-    history.save(&d.profile, d.started.0, &doc)
+    history.save(profile, started.0, &doc)
 }
 
 /// Keeps the record of a session that ended, dropping the oldest beyond [`KEPT_SESSIONS`];
@@ -810,11 +872,6 @@ fn keep_in(finished: &mut std::collections::VecDeque<Finished>, kept: Kept) {
         record: SessionRecord::of(&kept.conn, &kept.profile),
         export_dir: kept.export_dir,
     });
-}
-
-/// Steps recorded so far in the current session.
-fn st_len(d: &Driver) -> usize {
-    d.stepper.as_ref().map_or(0, |s| s.results().len())
 }
 
 #[cfg(test)]

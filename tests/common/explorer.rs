@@ -90,7 +90,9 @@ impl Explorer {
                 .expect("the run ends in time")
                 .expect("worker alive");
             match &ev {
-                NetEvent::Done { verdict, reason } => {
+                NetEvent::Done {
+                    verdict, reason, ..
+                } => {
                     self.said.push(format!("{verdict}: {reason}"));
                     done = true;
                 }

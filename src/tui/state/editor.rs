@@ -52,6 +52,14 @@ impl Editor {
         self.area = empty_area();
     }
 
+    /// Empty, saying in place of the placeholder what Enter will do: a step that is not a
+    /// command is never put in the editor as text that could be sent.
+    pub fn await_step(&mut self, what: &str) {
+        let mut t = empty_area();
+        t.set_placeholder_text(what);
+        self.area = t;
+    }
+
     pub fn input(&mut self, key: KeyEvent) {
         self.area.input(key);
     }

@@ -18,6 +18,7 @@ pub use super::lines::{LineKind, LineMeta, Lines};
 use super::masked::MaskedInput;
 use crate::net::tls::TlsInfo;
 use crate::profile::Profile;
+use crate::run::DomainCheck;
 use crate::scenario::Scenario;
 use crate::smtp::auth::Mechanism;
 use crate::transcript::Entry;
@@ -80,6 +81,12 @@ pub enum Overlay {
         other: String,
         scroll: Scroll,
     },
+    /// Starting another scenario would abort the run in progress: asked first.
+    ConfirmRestart {
+        running: String,
+        next: String,
+        run_all: bool,
+    },
     /// Switching profile would abort the run in progress: asked first.
     ConfirmSwitch {
         from: String,
@@ -127,10 +134,115 @@ pub enum PendingAfterPassword {
     },
 }
 
+/// A domain check as an entry of the scenario list: no steps (its results arrive as rows of
+/// the verdict panel), its id the name `check --scenario` takes.
+fn domain_entry(d: DomainCheck) -> Scenario {
+    Scenario {
+        id: d.id().to_string(),
+        aliases: Vec::new(),
+        title: d.title().to_string(),
+        tests: format!(
+            "{}: looked up in DNS for the profile's domain, as `check --domain` does.",
+            d.title()
+        ),
+        why: crate::run::domain::teaching(),
+        default: false,
+        opt_in: true,
+        severity: crate::scenario::model::Severity::Fail,
+        needs_control: false,
+        requires: Vec::new(),
+        tls: crate::scenario::model::TlsUse::Profile,
+        authenticate: false,
+        groups_per_session: None,
+        fix: crate::scenario::model::Fix::default(),
+        steps: Vec::new(),
+    }
+}
+
+/// The domain check an entry of the scenario list stands for.
+pub fn domain_check_of(s: &Scenario) -> Option<DomainCheck> {
+    DomainCheck::parse(&s.id).filter(|_| s.steps.is_empty())
+}
+
+/// What the app as a whole is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Normal,
+    /// An abort is on its way to the worker. Until it reports idle, what it reports is about
+    /// the run or connection being aborted (a step, a preview, the connection's state), and
+    /// showing it would bring back what the abort ended.
+    Aborting,
+    /// Leaving; by Ctrl-C the process exits 130 (128 + SIGINT), as an interrupted program
+    /// does.
+    Quitting { interrupted: bool },
+}
+
+impl Mode {
+    pub fn quitting(self) -> bool {
+        matches!(self, Mode::Quitting { .. })
+    }
+
+    pub fn interrupted(self) -> bool {
+        matches!(self, Mode::Quitting { interrupted: true })
+    }
+
+    /// An abort was asked for (quitting stays quitting).
+    pub fn aborting(self) -> Mode {
+        match self {
+            Mode::Quitting { .. } => self,
+            _ => Mode::Aborting,
+        }
+    }
+
+    /// The worker went idle: an abort is complete.
+    pub fn idle(self) -> Mode {
+        match self {
+            Mode::Aborting => Mode::Normal,
+            other => other,
+        }
+    }
+}
+
+/// Why the connection shown is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The scenario's session ended (QUIT, or the server closed it).
+    SessionComplete,
+    /// Closed by the server, or after an error.
+    Ended,
+    /// The operator aborted: closed at once, QUIT not sent.
+    Aborted,
+}
+
+/// Where the connection is, from the protocol core's own phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnPhase {
+    /// No connection yet.
+    #[default]
+    None,
+    Open(crate::smtp::session::Phase),
+    Closed(CloseReason),
+}
+
+impl std::fmt::Display for ConnPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnPhase::None => f.write_str("not connected"),
+            ConnPhase::Open(p) => write!(f, "{p}"),
+            ConnPhase::Closed(CloseReason::SessionComplete) => {
+                f.write_str("closed (session complete)")
+            }
+            ConnPhase::Closed(CloseReason::Ended) => f.write_str("closed"),
+            ConnPhase::Closed(CloseReason::Aborted) => f.write_str("closed (aborted)"),
+        }
+    }
+}
+
 /// The connection as the status bar shows it.
 #[derive(Debug, Clone, Default)]
 pub struct ConnInfo {
-    pub phase: String,
+    pub phase: ConnPhase,
     /// Boxed: the chain details make it large, and it travels in every connection event.
     pub tls: Option<Box<TlsInfo>>,
     /// The certificate of a handshake that stopped at verification, and why.
@@ -141,10 +253,9 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
-    /// True while the worker holds a connection open (the worker says "closed …" once it
-    /// has closed one; nothing at all before the first).
+    /// True while the worker holds a connection open.
     pub fn is_open(&self) -> bool {
-        !self.phase.is_empty() && !self.phase.starts_with("closed")
+        matches!(self.phase, ConnPhase::Open(_))
     }
 }
 
@@ -175,14 +286,10 @@ pub struct State {
     pub password: Option<SecretString>,
     pub log_path: Option<PathBuf>,
     pub relay_101: &'static str,
-    pub quit: bool,
-    /// Quit by Ctrl-C: the process exits 130 (128 + SIGINT), as an interrupted program does.
-    pub interrupted: bool,
+    pub mode: Mode,
     pub welcome: Option<String>,
-    /// An abort is on its way to the worker. Until it reports idle, what it reports is about
-    /// the run or connection being aborted (a step, a preview, the connection's state), and
-    /// showing it would bring back what the abort ended.
-    pub aborting: bool,
+    /// Commands typed by hand that the worker has not finished yet: Esc cancels them all.
+    pub typed_in_flight: usize,
     /// What to retry with a typed password if the worker reports that it could not read the
     /// profile's (an unset environment variable, a failing password_command): set when a run
     /// that authenticates or a hand-typed AUTH goes out, and cleared when something that does
@@ -192,6 +299,12 @@ pub struct State {
 
 impl State {
     pub fn new(profiles: Vec<ProfileEntry>, catalogue: Vec<Scenario>) -> State {
+        let mut state = State::bare(profiles, catalogue);
+        state.sync_domain_checks();
+        state
+    }
+
+    fn bare(profiles: Vec<ProfileEntry>, catalogue: Vec<Scenario>) -> State {
         let profiles = Profiles::new(profiles);
         let toggles = profiles
             .current()
@@ -217,10 +330,9 @@ impl State {
             password: None,
             log_path: None,
             relay_101: crate::scenario::teaching::RELAY_101,
-            quit: false,
-            interrupted: false,
+            mode: Mode::Normal,
             welcome: None,
-            aborting: false,
+            typed_in_flight: 0,
             secret_retry: None,
         }
     }
@@ -238,10 +350,31 @@ impl State {
         self.conn = ConnInfo::default();
         self.run = None;
         self.secret_retry = None;
+        self.sync_domain_checks();
     }
 
     pub fn selected_scenario(&self) -> Option<&Scenario> {
         self.catalogue.get(self.selected)
+    }
+
+    /// The domain check selected, if the selection is one (not a scenario of the catalogue).
+    pub fn selected_domain_check(&self) -> Option<DomainCheck> {
+        self.selected_scenario().and_then(domain_check_of)
+    }
+
+    /// Lists the domain checks after the scenarios while the current profile names a domain,
+    /// as `check` runs them for a domain target; drops them otherwise.
+    pub fn sync_domain_checks(&mut self) {
+        self.catalogue.retain(|s| domain_check_of(s).is_none());
+        let has_domain = self
+            .profiles
+            .current()
+            .is_some_and(|p| p.profile.domain.is_some());
+        if has_domain {
+            self.catalogue
+                .extend(DomainCheck::ALL.into_iter().map(domain_entry));
+        }
+        self.selected = self.selected.min(self.catalogue.len().saturating_sub(1));
     }
 
     /// True when the toggles differ from the connection in use.

@@ -1,6 +1,7 @@
 //! The scenario being run, step by step, as the verdict panel and the editor show it.
 
 use crate::scenario::model::Action;
+use crate::scenario::runner::StepKind;
 use crate::scenario::vars::Vars;
 use crate::scenario::verdict::expect_text;
 use crate::scenario::{Scenario, StepResult, Verdict};
@@ -53,6 +54,11 @@ pub struct Run {
     pub steps: Vec<StepView>,
     /// Changed only by the transitions below, so no path can leave a stale phase behind.
     phase: Phase,
+    /// The step waiting for the operator, as the worker offered it.
+    offer: Option<StepKind>,
+    /// What the operator changed: not empty once finished, the run is no verdict of the
+    /// scenario.
+    edited: Vec<String>,
 }
 
 impl Run {
@@ -79,6 +85,8 @@ impl Run {
             profile,
             steps,
             phase: Phase::Starting,
+            offer: None,
+            edited: Vec::new(),
         }
     }
 
@@ -118,15 +126,26 @@ impl Run {
         }
     }
 
-    /// The server offered step `n`, now in the editor as `text`. A finished run stays
-    /// finished.
-    pub fn offered(&mut self, n: usize, text: &str) {
+    /// The worker offered step `n`: a command (in the editor), an exchange or a local check.
+    /// A finished run stays finished.
+    pub fn offered(&mut self, n: usize, step: &StepKind) {
         if let Some(s) = self.steps.get_mut(n).filter(|s| !s.named) {
-            s.label = text.to_string();
+            s.label = step.text().to_string();
         }
         if !self.is_finished() {
             self.phase = Phase::AtStep(n);
+            self.offer = Some(step.clone());
         }
+    }
+
+    /// The step waiting for the operator, if one is.
+    pub fn offer(&self) -> Option<&StepKind> {
+        self.offer.as_ref().filter(|_| self.step().is_some())
+    }
+
+    /// What the operator changed in a finished run (none: the scenario's own verdict).
+    pub fn edited(&self) -> &[String] {
+        &self.edited
     }
 
     /// The operator asks the server for something (the step, a skip, the rest, RSET).
@@ -164,8 +183,10 @@ impl Run {
         true
     }
 
-    pub fn finish(&mut self, verdict: Verdict, reason: String) {
+    pub fn finish(&mut self, verdict: Verdict, reason: String, edited: Vec<String>) {
         self.phase = Phase::Finished(verdict, reason);
+        self.offer = None;
+        self.edited = edited;
     }
 
     /// A step's result. The runner may report steps the scenario does not list (a second
@@ -191,9 +212,16 @@ impl Run {
 
     /// What the status line says while step `index` waits in the editor.
     pub fn hint(&self, index: usize) -> Option<String> {
+        let what = match self.offer {
+            Some(StepKind::Exchange(_)) => "smtpscope carries it out: Enter runs it, Ctrl-N skips",
+            Some(StepKind::Local(_)) => {
+                "a local check, nothing is sent: Enter evaluates it, Ctrl-N skips"
+            }
+            _ => "edit if you like, Enter sends, Ctrl-N skips",
+        };
         self.steps.get(index).map(|s| {
             format!(
-                "step {} of {}: {} — edit if you like, Enter sends, Ctrl-N skips",
+                "step {} of {}: {} — {what}",
                 index + 1,
                 self.steps.len(),
                 s.label
@@ -221,7 +249,10 @@ mod tests {
         let mut r = run();
         assert_eq!(r.phase(), &Phase::Starting);
         assert_eq!(r.ask(), Err(Refusal::Waiting));
-        r.offered(0, "MAIL FROM:<a@b>");
+        r.offered(
+            0,
+            &crate::scenario::runner::StepKind::Command("MAIL FROM:<a@b>".into()),
+        );
         assert_eq!(r.phase(), &Phase::AtStep(0));
         assert_eq!(r.ask(), Ok(()));
         assert_eq!(r.phase(), &Phase::Waiting(0));
@@ -231,11 +262,11 @@ mod tests {
         assert!(r.stop_waiting());
         assert_eq!(r.phase(), &Phase::AtStep(0));
         assert!(!r.stop_waiting());
-        r.finish(Verdict::Pass, "554".into());
+        r.finish(Verdict::Pass, "554".into(), Vec::new());
         assert_eq!(r.verdict(), Some((Verdict::Pass, "554")));
         assert_eq!(r.step(), None);
         assert_eq!(r.ask(), Err(Refusal::Finished));
-        r.offered(1, "x");
+        r.offered(1, &crate::scenario::runner::StepKind::Command("x".into()));
         assert!(
             r.is_finished(),
             "a late preview does not reopen a finished run"
@@ -274,12 +305,18 @@ mod tests {
         let mut r = run();
         let unnamed = r.steps.iter().position(|s| !s.named);
         if let Some(i) = unnamed {
-            r.offered(i, "RCPT TO:<x@y.example>");
+            r.offered(
+                i,
+                &crate::scenario::runner::StepKind::Command("RCPT TO:<x@y.example>".into()),
+            );
             assert_eq!(r.steps[i].label, "RCPT TO:<x@y.example>");
         }
         let named = r.steps.iter().position(|s| s.named).expect("a named step");
         let before = r.steps[named].label.clone();
-        r.offered(named, "MAIL FROM:<a@b.example>");
+        r.offered(
+            named,
+            &crate::scenario::runner::StepKind::Command("MAIL FROM:<a@b.example>".into()),
+        );
         assert_eq!(r.steps[named].label, before, "a name stays");
     }
 
@@ -293,14 +330,20 @@ mod tests {
         assert_eq!(r.ask(), Err(Refusal::Stopped));
         assert!(!r.is_waiting());
         // A late preview still brings the step (the worker was slower than an old Idle).
-        r.offered(0, "MAIL FROM:<a@b>");
+        r.offered(
+            0,
+            &crate::scenario::runner::StepKind::Command("MAIL FROM:<a@b>".into()),
+        );
         assert_eq!(r.phase(), &Phase::AtStep(0));
     }
 
     #[test]
     fn an_aborted_run_has_no_step_and_asks_nothing() {
         let mut r = run();
-        r.offered(0, "MAIL FROM:<a@b>");
+        r.offered(
+            0,
+            &crate::scenario::runner::StepKind::Command("MAIL FROM:<a@b>".into()),
+        );
         assert!(r.abort());
         assert_eq!(r.phase(), &Phase::Stopped);
         assert_eq!(r.step(), None);
@@ -309,7 +352,7 @@ mod tests {
         assert!(!r.abort(), "only once");
         let mut r = run();
         assert!(r.abort(), "connecting is aborted too");
-        r.finish(Verdict::Pass, "554".into());
+        r.finish(Verdict::Pass, "554".into(), Vec::new());
         assert!(!r.abort(), "a finished run is left as it is");
         assert!(r.is_finished());
     }

@@ -246,6 +246,7 @@ mod tests {
                     elapsed_ms: 1,
                     role: crate::scenario::model::Role::Probe,
                     note: None,
+                    edited: false,
                 },
             );
         }

@@ -509,6 +509,22 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 );
             }
         }
+        Overlay::ConfirmRestart { running, next, .. } => {
+            let r = centered(area, 70, 20);
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(format!(
+                    "{running} is in progress: abort it (its connection closed, QUIT not sent) and start {next}? y/n"
+                ))
+                .wrap(Wrap { trim: true })
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" Start another scenario "),
+                ),
+                r,
+            );
+        }
         Overlay::ConfirmSwitch { from, to } => {
             let r = centered(area, 70, 20);
             frame.render_widget(Clear, r);

@@ -27,11 +27,7 @@ pub fn render_status(state: &State, frame: &mut Frame, area: Rect, theme: Theme)
         .current()
         .map_or("-".to_string(), |p| p.profile.server.clone());
     parts.push(Part::new(server, 2, Style::default()));
-    let phase = if state.conn.phase.is_empty() {
-        "not connected".to_string()
-    } else {
-        state.conn.phase.clone()
-    };
+    let phase = state.conn.phase.to_string();
     parts.push(Part::new(phase, 4, Style::default()));
     parts.push(match &state.conn.tls {
         Some(t) if t.verification.verified => Part::new(

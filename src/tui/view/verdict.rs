@@ -51,7 +51,13 @@ pub fn run_lines(run: &Run, width: usize, height: usize, theme: Theme) -> Vec<Li
             .result
             .as_ref()
             .map(|r| r.reply.as_ref().map_or("no reply", |x| x.text.as_str()));
-        let head = format!("{pointer}{} {}", mark(v), s.label);
+        // A step the operator changed says so where it stands.
+        let edited = if s.result.as_ref().is_some_and(|r| r.edited) {
+            " (edited)"
+        } else {
+            ""
+        };
+        let head = format!("{pointer}{} {}{edited}", mark(v), s.label);
         let text = match reply {
             Some(reply) => format!("{head} — {reply}"),
             None => head,
@@ -75,8 +81,25 @@ pub fn run_lines(run: &Run, width: usize, height: usize, theme: Theme) -> Vec<Li
         }
     }
     if let Some((v, reason)) = &headline {
-        let verdict = v.to_string();
-        let text = format!("{verdict} {reason}");
+        // An edited run says so first: what it shows is not the scenario's verdict.
+        let edited = run.edited();
+        let (verdict, lead, text) = if edited.is_empty() {
+            let verdict = v.to_string();
+            let text = format!("{verdict} {reason}");
+            (verdict, verdict_span(*v, theme), text)
+        } else {
+            let lead = "EDITED".to_string();
+            let text = format!(
+                "{lead} — not a verdict of {}: {}. As run: {v} {reason}",
+                run.scenario.id,
+                edited.join("; ")
+            );
+            let span = Span::styled(
+                lead.clone(),
+                theme.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            );
+            (lead, span, text)
+        };
         let rows = wrap::wrap(&text, width.max(1));
         let room = height.saturating_sub(lines.len()).max(1);
         let mut head: Vec<Line> = Vec::new();
@@ -88,9 +111,7 @@ pub fn run_lines(run: &Run, width: usize, height: usize, theme: Theme) -> Vec<Li
             };
             head.push(
                 match row.strip_prefix(verdict.as_str()).filter(|_| i == 0) {
-                    Some(rest) => {
-                        Line::from(vec![verdict_span(*v, theme), Span::raw(rest.to_string())])
-                    }
+                    Some(rest) => Line::from(vec![lead.clone(), Span::raw(rest.to_string())]),
                     None => Line::from(row),
                 },
             );
@@ -187,12 +208,14 @@ mod tests {
                     elapsed_ms: 1,
                     role: crate::scenario::model::Role::Probe,
                     note: None,
+                    edited: false,
                 },
             );
         }
         run.finish(
             Verdict::Fail,
             format!("RCPT TO:<relay-test@elsewhere.example.org> — 250 2.1.5 Ok: {reason}"),
+            Vec::new(),
         );
         let shown = text(&run_lines(&run, 120, 20, Theme { color: false }));
         assert_eq!(shown.matches(reason).count(), 1, "{shown}");
@@ -209,6 +232,7 @@ mod tests {
         run.finish(
             Verdict::Fail,
             "the local-delivery control failed, so a rejection means nothing".into(),
+            Vec::new(),
         );
         let shown = text(&run_lines(&run, 60, 20, Theme { color: false }));
         assert!(shown.contains(&format!("    {reason}")), "{shown}");
