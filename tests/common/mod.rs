@@ -8,6 +8,7 @@ pub mod postfix;
 pub mod pty;
 pub mod skips;
 pub mod smtp_client;
+pub mod stepping;
 
 /// Every `{name}` in `text` that looks like an unfilled template variable (lowercase letters,
 /// digits and `_` in braces). Written apart from the crate's own check, so a bug there cannot
