@@ -402,7 +402,19 @@ async fn an_edited_step_is_never_a_scenario_verdict() {
         );
     }
     assert!(
-        screen.contains("edited"),
-        "lab-secure, unauth-relay with RCPT edited: the screen does not say the run was edited:\n{screen}"
+        screen.contains("EDITED — not a verdict of unauth-relay"),
+        "lab-secure, unauth-relay with RCPT edited: the verdict panel does not say the run was edited:\n{screen}"
+    );
+    assert!(
+        screen.contains(&format!(
+            "`{typed}` sent instead of the scenario's `RCPT TO:<relay-test@"
+        )),
+        "the panel says what was edited:\n{screen}"
+    );
+    // Nothing is kept as the scenario's verdict: the list and the compare view read these.
+    assert_eq!(
+        app.state.verdicts.get("lab-secure", "unauth-relay"),
+        None,
+        "an edited run is kept as the scenario's last verdict"
     );
 }

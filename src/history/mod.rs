@@ -233,6 +233,51 @@ mod tests {
     }
 
     #[test]
+    fn an_edited_run_is_kept_but_never_compared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let h = History::new(dir.path());
+        let t = jiff::Timestamp::from_second(1_800_000_000).expect("time");
+        h.save("mx", t, &doc("pass")).expect("saved");
+        let mut edited = doc("fail");
+        edited["results"][0]["edited"] = serde_json::json!(["`RCPT TO:<postmaster@x>` sent"]);
+        h.save("mx", t, &edited).expect("saved");
+        assert_eq!(h.runs("mx").expect("runs").len(), 2, "kept");
+        assert!(
+            h.last_two_with("mx", "unauth-relay").expect("ok").is_none(),
+            "the edited run is no 'after' of the pass before it"
+        );
+        h.save("mx", t, &doc("pass")).expect("saved");
+        let (before, after) = h
+            .last_two_with("mx", "unauth-relay")
+            .expect("ok")
+            .expect("the two unedited runs");
+        assert!(diff(&before, &after).is_empty(), "pass, then pass again");
+        let runs: Vec<RunRecord> = h
+            .runs("mx")
+            .expect("runs")
+            .iter()
+            .map(|p| RunRecord::load(p).expect("readable"))
+            .collect();
+        let lines = timeline::timeline(&runs).join("\n");
+        assert!(
+            lines.contains("unauth-relay edited (not a verdict; FAIL as run)"),
+            "{lines}"
+        );
+        assert!(
+            !lines.contains("PASS → FAIL") && !lines.contains("FAIL → PASS"),
+            "{lines}"
+        );
+        // A diff with an edited side says it compared nothing there.
+        let d = diff(&runs[0], &runs[1]);
+        assert!(d.is_empty() && !d.has_regression());
+        assert!(
+            d.render().contains("edited  unauth-relay: not compared"),
+            "{}",
+            d.render()
+        );
+    }
+
+    #[test]
     fn a_profile_name_cannot_leave_the_history_directory() {
         let h = History::new("/nonexistent");
         for bad in ["../x", "", ".hidden", "a/b"] {

@@ -277,7 +277,10 @@ impl Worker {
             if abort.has_changed().unwrap_or(false) {
                 abort.borrow_and_update();
                 self.abort().await;
-                self.cancel_queued(Some(effect), &mut rx).await;
+                let dropped = self.cancel_queued(Some(effect), &mut rx).await;
+                if dropped > 0 {
+                    self.send(NetEvent::Info(aborted_words(dropped)));
+                }
                 continue;
             }
             if matches!(effect, Effect::Abort) {
@@ -289,8 +292,8 @@ impl Worker {
                 _ = abort.changed() => {
                     abort.borrow_and_update();
                     self.abort().await;
-                    self.send(NetEvent::Info("aborted; the connection was closed".into()));
-                    self.cancel_queued(None, &mut rx).await;
+                    let dropped = self.cancel_queued(None, &mut rx).await;
+                    self.send(NetEvent::Info(aborted_words(dropped)));
                 }
             }
         }
@@ -303,8 +306,9 @@ impl Worker {
         &mut self,
         first: Option<Effect>,
         rx: &mut mpsc::UnboundedReceiver<Effect>,
-    ) {
+    ) -> usize {
         let mut kept = Vec::new();
+        let mut dropped = 0;
         let mut next = first;
         loop {
             let effect = match next.take() {
@@ -324,13 +328,14 @@ impl Worker {
                 | Effect::Rset
                 | Effect::Reconnect { .. }
                 | Effect::Manual { .. }
-                | Effect::ManualAuth { .. } => {}
+                | Effect::ManualAuth { .. } => dropped += 1,
                 other => kept.push(other),
             }
         }
         for effect in kept {
             self.handle(effect).await;
         }
+        dropped
     }
 
     async fn abort(&mut self) {
@@ -781,6 +786,18 @@ impl Worker {
             }
         }
         self.send(NetEvent::Exported(written));
+    }
+}
+
+/// What an abort did, for the status line.
+fn aborted_words(dropped: usize) -> String {
+    match dropped {
+        0 => "aborted: the connection was closed (QUIT not sent)".into(),
+        1 => "aborted: the connection was closed (QUIT not sent); 1 queued command was not sent"
+            .into(),
+        n => format!(
+            "aborted: the connection was closed (QUIT not sent); {n} queued commands were not sent"
+        ),
     }
 }
 

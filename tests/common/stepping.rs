@@ -96,7 +96,7 @@ pub struct Stepping {
     pub sessions: Vec<Vec<String>>,
     /// Every notice and error the run produced, in order.
     pub said: Vec<String>,
-    _abort: watch::Sender<u64>,
+    abort: watch::Sender<u64>,
     _exports: tempfile::TempDir,
 }
 
@@ -128,7 +128,7 @@ impl Stepping {
             net,
             sessions: Vec::new(),
             said: Vec::new(),
-            _abort: abort,
+            abort,
             _exports: exports,
         }
     }
@@ -138,9 +138,18 @@ impl Stepping {
         let effects = update(&mut self.state, Message::Key(KeyEvent::new(code, mods)));
         let n = effects.len();
         for e in effects {
-            self.effects.send(e).expect("worker alive");
+            self.hand_over(e);
         }
         n
+    }
+
+    /// Hands an effect to the worker as the app loop does: an abort also interrupts what the
+    /// worker is doing now.
+    fn hand_over(&mut self, e: Effect) {
+        if matches!(e, Effect::Abort) {
+            self.abort.send_modify(|n| *n += 1);
+        }
+        self.effects.send(e).expect("worker alive");
     }
 
     pub fn press(&mut self, code: KeyCode) -> usize {
@@ -180,13 +189,15 @@ impl Stepping {
                     s.extend(render_entry(e));
                 }
             }
-            NetEvent::Done { verdict, reason } => self.said.push(format!("{verdict}: {reason}")),
+            NetEvent::Done {
+                verdict, reason, ..
+            } => self.said.push(format!("{verdict}: {reason}")),
             NetEvent::Info(t) => self.said.push(t.clone()),
             NetEvent::Error(e) => self.said.push(e.to_string()),
             _ => {}
         }
         for e in update(&mut self.state, Message::Net(Box::new(ev))) {
-            self.effects.send(e).expect("worker alive");
+            self.hand_over(e);
         }
     }
 
@@ -252,9 +263,9 @@ impl Stepping {
             };
             graded_since |= matches!(ev, NetEvent::Step { .. });
             let done = match &ev {
-                NetEvent::Done { verdict, reason } => {
-                    Some(Ended::Verdict(*verdict, reason.clone()))
-                }
+                NetEvent::Done {
+                    verdict, reason, ..
+                } => Some(Ended::Verdict(*verdict, reason.clone())),
                 NetEvent::Error(e) => Some(Ended::Error(e.to_string())),
                 _ => None,
             };
@@ -307,6 +318,29 @@ impl Stepping {
             ended,
             presses,
             offered,
+        }
+    }
+
+    /// Feeds the worker's events to the app until one matches `until` (true), or `within`
+    /// has passed (false).
+    pub async fn wait_for(&mut self, until: impl Fn(&NetEvent) -> bool, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Ok(Some(ev)) = tokio::time::timeout_at(deadline, self.net.recv()).await else {
+                return false;
+            };
+            let hit = until(&ev);
+            self.net(ev);
+            if hit {
+                return true;
+            }
+        }
+    }
+
+    /// Feeds what the worker has reported so far to the app.
+    pub async fn drain_events(&mut self) {
+        while let Ok(ev) = self.net.try_recv() {
+            self.net(ev);
         }
     }
 

@@ -1,0 +1,319 @@
+//! The run layer under `check` and the explorer: what either front end runs, and how it ends,
+//! is decided once. Each test here is an observed failure of the explorer or `check` before
+//! the run layer existed (issue 22), against scripted servers for the faults and the practice
+//! lab for the rest.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
+mod common;
+#[allow(dead_code)]
+#[path = "common/hostile_server.rs"]
+mod hostile_server;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use common::stepping::Stepping;
+use hostile_server::{Flow, HostileServer, Stage, Tls, self_signed_config};
+use ratatui::crossterm::event::KeyCode;
+use serde_json::Value;
+use smtpscope::profile::Profile;
+use smtpscope::tui::message::NetEvent;
+
+fn smtpscope(args: &[&str]) -> (Option<i32>, String, String) {
+    let config = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("smtpscope")
+        .unwrap()
+        .env("SMTPSCOPE_CONFIG_DIR", config.path())
+        .env("NO_COLOR", "1")
+        .args(args)
+        .timeout(Duration::from_secs(90))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn profile(toml: &str) -> Profile {
+    Profile::parse(toml, std::path::Path::new("test.toml")).expect("profile")
+}
+
+/// Exim's way with a client that keeps sending odd addresses: on a connection's third RCPT it
+/// answers `501 Too many syntax or protocol errors` and closes at once, inside TLS without a
+/// close_notify. Every other RCPT is refused as Exim refuses relay.
+fn exim_like() -> HostileServer {
+    let rcpts: Arc<Mutex<HashMap<usize, usize>>> = Arc::default();
+    HostileServer::start(
+        Tls::Starttls(self_signed_config()),
+        Arc::new(move |peer: &mut hostile_server::Peer, stage, _: &[u8]| {
+            if stage != Stage::Rcpt {
+                return Flow::Normal;
+            }
+            let n = {
+                let mut map = rcpts.lock().unwrap();
+                let n = map.entry(peer.id).or_insert(0);
+                *n += 1;
+                *n
+            };
+            if n == 3 {
+                peer.reply_line(501, false, "Too many syntax or protocol errors");
+                return Flow::Close;
+            }
+            peer.reply_line(550, false, "relay not permitted");
+            Flow::Handled
+        }),
+    )
+}
+
+/// Relay-tricks against an Exim that hangs up after an answered probe: the rest goes on in a
+/// fresh session, so every probe gets an answer, in `check` and in the explorer alike, and no
+/// reason quotes a library's internals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_up_after_an_answered_probe_goes_on_in_a_fresh_session() {
+    let server = exim_like();
+    let addr = server.addr();
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let addr = addr.clone();
+        move || {
+            smtpscope(&[
+                "check",
+                "--server",
+                &addr,
+                "--insecure",
+                "--helo",
+                "probe.test",
+                "--timeout",
+                "5",
+                "--scenario",
+                "relay-tricks",
+                "--format",
+                "json",
+                "--transcripts",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let result = &doc["results"][0];
+    let transcripts = result["transcripts"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        })
+        .unwrap_or_default();
+    let steps = result["steps"].as_array().expect("steps");
+    let rcpts: Vec<&Value> = steps
+        .iter()
+        .filter(|s| s["command"].as_str().unwrap_or("").starts_with("RCPT"))
+        .collect();
+    assert_eq!(rcpts.len(), 16, "every trick's RCPT: {result:#}");
+    for s in &rcpts {
+        assert!(
+            s["reply"]["code"].is_u64(),
+            "every RCPT answered, none 'not reached': {s:#}\n{transcripts}"
+        );
+    }
+    let text = result.to_string();
+    for internal in ["close_notify", "http", "docs.rs"] {
+        assert!(!text.contains(internal), "{internal} in {result:#}");
+    }
+    // Three RCPTs a connection at most: 16 probes took at least six connections, not the two
+    // the scenario plans.
+    assert!(
+        server.connections() >= 6,
+        "{} connections",
+        server.connections()
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "all refused: PASS, exit 0: {result:#}\n{err}\n{transcripts}"
+    );
+    let check_verdict = result["verdict"].as_str().unwrap().to_ascii_uppercase();
+
+    // The explorer, stepped with Enter, gets as far and to the same verdict.
+    let mut app = Stepping::new(
+        "exim",
+        profile(&format!(
+            "server = \"{addr}\"\ntls = \"starttls\"\nverify = \"insecure\"\nhelo = \"probe.test\"\n"
+        )),
+    );
+    let stepped = app
+        .step_through("relay-tricks", &[], 80, Duration::from_secs(60))
+        .await;
+    let screen = app.screen();
+    assert!(
+        app.said
+            .iter()
+            .any(|s| s.starts_with(&format!("{check_verdict}: "))),
+        "explorer ended {} with {:?}, check said {check_verdict}:\n{screen}",
+        stepped.ended,
+        app.said
+    );
+    assert!(
+        app.said
+            .iter()
+            .any(|s| s.contains("goes on in a fresh session")),
+        "the hang-up is said: {:?}",
+        app.said
+    );
+    assert!(!screen.contains("not reached"), "{screen}");
+    assert!(!screen.contains("close_notify"), "{screen}");
+}
+
+/// A scenario that needs TLS on a target whose TLS mode is none does not quietly turn TLS on:
+/// `check` and the explorer both skip it, in the same words, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_that_needs_tls_is_skipped_on_a_tls_none_target() {
+    let server = HostileServer::start(
+        Tls::Starttls(self_signed_config()),
+        Arc::new(|_: &mut hostile_server::Peer, _, _: &[u8]| Flow::Normal),
+    );
+    let addr = server.addr();
+    let user = "alice@lab.test";
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let addr = addr.clone();
+        move || {
+            let config = tempfile::tempdir().unwrap();
+            let out = Command::cargo_bin("smtpscope")
+                .unwrap()
+                .env("SMTPSCOPE_CONFIG_DIR", config.path())
+                .env("PW", "not-sent")
+                .args([
+                    "check",
+                    "--server",
+                    &addr,
+                    "--tls",
+                    "none",
+                    "--auth",
+                    "plain",
+                    "--user",
+                    user,
+                    "--password-env",
+                    "PW",
+                    "--scenario",
+                    "B",
+                    "--format",
+                    "json",
+                ])
+                .timeout(Duration::from_secs(30))
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let result = &doc["results"][0];
+    assert_eq!(result["verdict"], "skipped", "{result:#}");
+    let check_reason = result["reason"].as_str().unwrap().to_string();
+    assert!(
+        check_reason.starts_with("needs TLS (this scenario logs in"),
+        "{check_reason}"
+    );
+    assert!(check_reason.contains("--tls starttls"), "{check_reason}");
+    // Nothing could be tested: exit 3, as the exit-code table says.
+    assert_eq!(code, Some(3), "{err}");
+
+    let mut app = Stepping::new(
+        "plain",
+        profile(&format!(
+            "server = \"{addr}\"\ntls = \"none\"\n\n[auth]\nmechanism = \"plain\"\nusername = \"{user}\"\n"
+        )),
+    );
+    // Typed at the prompt, as the explorer asks when the profile names no source.
+    app.state.password = Some("not-sent".into());
+    let stepped = app
+        .step_through("auth-relay-approved", &[], 5, Duration::from_secs(20))
+        .await;
+    let said = app.said.join("\n");
+    // The same sentence up to the control, which each front end names its own way.
+    let common = check_reason
+        .split(": set ")
+        .next()
+        .expect("a reason with advice");
+    assert!(
+        said.contains(&format!("SKIPPED: {common}: set F2")),
+        "explorer ended {}: {said}",
+        stepped.ended
+    );
+    assert_eq!(
+        server.connections(),
+        0,
+        "a skipped scenario opens no connection"
+    );
+}
+
+/// A tarpit answers one command a second: commands typed by hand queue up behind the one in
+/// flight. Esc cancels all of them, not only the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esc_cancels_every_queued_typed_command() {
+    let server = HostileServer::start(
+        Tls::None,
+        Arc::new(|_: &mut hostile_server::Peer, stage, _: &[u8]| {
+            if stage == Stage::Other {
+                std::thread::sleep(Duration::from_millis(800));
+            }
+            Flow::Normal
+        }),
+    );
+    let addr = server.addr();
+    let mut app = Stepping::new(
+        "tarpit",
+        profile(&format!(
+            "server = \"{addr}\"\ntls = \"none\"\nhelo = \"probe.test\"\n"
+        )),
+    );
+    // Connect first, so that every typed command queues behind a live connection.
+    app.press(KeyCode::Tab);
+    app.press(KeyCode::Tab);
+    app.type_text("NOOP");
+    app.press(KeyCode::Enter);
+    app.wait_for(|ev| matches!(ev, NetEvent::Idle), Duration::from_secs(15))
+        .await;
+    for i in 0..5 {
+        app.type_text(&format!("NOOP {i}"));
+        app.press(KeyCode::Enter);
+    }
+    // The first is in flight (the tarpit holds its reply); the rest wait in the queue.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = app.press(KeyCode::Esc);
+    assert_eq!(sent, 1, "Esc aborts while typed commands are queued");
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        app.drain_events().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received: Vec<String> = server
+        .received()
+        .into_iter()
+        .flatten()
+        .map(|(_, l)| l)
+        .filter(|l| l.starts_with("NOOP "))
+        .collect();
+    assert!(
+        received.len() <= 1,
+        "after Esc, queued commands still went out: {received:?}"
+    );
+    let notice = app.state.notice.as_ref().map(|(_, n)| n.clone());
+    assert!(
+        notice
+            .as_deref()
+            .is_some_and(|n| n.contains("4 queued commands were not sent")),
+        "Esc says the queued commands were not sent: {notice:?}"
+    );
+}
