@@ -511,3 +511,93 @@ fn a_domain_profile_means_the_same_mx_in_check_and_session() {
     );
     assert_eq!(code, Some(0), "{out} {err}");
 }
+
+/// A domain profile's explorer lists the domain checks with the scenarios, and running one
+/// gives, row for row, the verdicts `check --domain` gives: the same plan entry, the same
+/// code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_runs_the_posture_checks_as_check_does() {
+    let Some(dns) = shared("the_explorer_runs_the_posture_checks_as_check_does") else {
+        return;
+    };
+    for domain in [
+        "good.example",
+        "broken.example",
+        "softfail.example",
+        "missing.example",
+    ] {
+        let from_check: BTreeMap<String, String> = {
+            let addr = dns.addr;
+            let domain = domain.to_string();
+            let doc = tokio::task::spawn_blocking(move || {
+                let mut cmd = Command::cargo_bin("smtpscope").expect("binary");
+                cmd.timeout(Duration::from_secs(60));
+                cmd.env(
+                    "SMTPSCOPE_CONFIG_DIR",
+                    std::env::temp_dir().join("smtpscope-dns-empty"),
+                );
+                cmd.args([
+                    "check",
+                    "--dns-server",
+                    &addr.to_string(),
+                    "--format",
+                    "json",
+                    "--domain",
+                    &domain,
+                    "--scenario",
+                    "posture",
+                ]);
+                let out = cmd.output().expect("run");
+                serde_json::from_slice::<Value>(&out.stdout).expect("a JSON report")
+            })
+            .await
+            .expect("check ran");
+            doc["results"]
+                .as_array()
+                .expect("results")
+                .iter()
+                .map(|r| {
+                    (
+                        r["scenario"].as_str().unwrap_or("").to_string(),
+                        r["verdict"].as_str().unwrap_or("").to_ascii_lowercase(),
+                    )
+                })
+                .collect()
+        };
+        assert!(from_check.len() >= 5, "{domain}: {from_check:?}");
+        let profile = smtpscope::profile::Profile::parse(
+            &format!("domain = \"{domain}\"\ndns_server = \"{}\"\n", dns.addr),
+            std::path::Path::new("domain.toml"),
+        )
+        .expect("a domain profile");
+        let mut app = common::stepping::Stepping::new("domain", profile);
+        for id in ["posture", "mta-sts", "dane"] {
+            assert!(
+                app.state.catalogue.iter().any(|s| s.id == id),
+                "{domain}: {id} is listed with the scenarios"
+            );
+        }
+        let stepped = app
+            .step_through("posture", &[], 2, Duration::from_secs(30))
+            .await;
+        let run = app.state.run.as_ref().expect("the posture run");
+        let from_explorer: BTreeMap<String, String> = run
+            .steps
+            .iter()
+            .filter_map(|s| s.result.as_ref())
+            .map(|r| {
+                (
+                    r.command.clone(),
+                    r.verdict.to_string().to_ascii_lowercase(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            from_explorer,
+            from_check,
+            "{domain}: the explorer's rows against check's results (explorer ended {})\n{}",
+            stepped.ended,
+            app.screen()
+        );
+    }
+}
