@@ -200,6 +200,8 @@ async fn a_scenario_that_needs_tls_is_skipped_on_a_tls_none_target() {
                     user,
                     "--password-env",
                     "PW",
+                    "--approved-recipient",
+                    "someone@partner.test",
                     "--scenario",
                     "B",
                     "--format",
@@ -220,6 +222,7 @@ async fn a_scenario_that_needs_tls_is_skipped_on_a_tls_none_target() {
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     let result = &doc["results"][0];
     assert_eq!(result["verdict"], "skipped", "{result:#}");
+    assert_eq!(server.connections(), 0, "nothing sent: {result:#}");
     let check_reason = result["reason"].as_str().unwrap().to_string();
     assert!(
         check_reason.starts_with("needs TLS (this scenario logs in"),
@@ -232,7 +235,7 @@ async fn a_scenario_that_needs_tls_is_skipped_on_a_tls_none_target() {
     let mut app = Stepping::new(
         "plain",
         profile(&format!(
-            "server = \"{addr}\"\ntls = \"none\"\n\n[auth]\nmechanism = \"plain\"\nusername = \"{user}\"\n"
+            "server = \"{addr}\"\ntls = \"none\"\n\n[auth]\nmechanism = \"plain\"\nusername = \"{user}\"\n\n[relay]\napproved_recipient = \"someone@partner.test\"\n"
         )),
     );
     // Typed at the prompt, as the explorer asks when the profile names no source.

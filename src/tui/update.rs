@@ -1907,6 +1907,81 @@ mod tests {
     }
 
     #[test]
+    fn starting_another_scenario_during_a_run_asks_first_and_follows_the_new_session() {
+        let mut s = two_profiles();
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                step: crate::scenario::runner::StepKind::Command("MAIL FROM:<x@y>".into()),
+            },
+        );
+        update(&mut s, key(KeyCode::Tab));
+        assert_eq!(s.focus, Focus::Picker);
+        update(&mut s, key(KeyCode::Down));
+        let other = s
+            .selected_scenario()
+            .map(|x| x.id.clone())
+            .expect("a scenario");
+        assert!(
+            update(&mut s, key(KeyCode::Enter)).is_empty(),
+            "asked first"
+        );
+        assert!(
+            screen(&s).contains(&format!("unauth-relay is in progress: abort it")),
+            "{}",
+            screen(&s)
+        );
+        // Anything but y: the run goes on, at its step.
+        assert!(update(&mut s, key(KeyCode::Char('n'))).is_empty());
+        assert_eq!(
+            s.run.as_ref().map(|r| r.scenario.id.as_str()),
+            Some("unauth-relay")
+        );
+        assert_eq!(s.run.as_ref().and_then(|r| r.step()), Some(0));
+        // y: the new scenario starts, and the transcript follows its session.
+        s.transcript.follow = false;
+        update(&mut s, key(KeyCode::Enter));
+        let e = update(&mut s, key(KeyCode::Char('y')));
+        assert!(
+            matches!(e.as_slice(), [Effect::StartScenario { scenario, .. }] if scenario.id == other),
+            "{e:?}"
+        );
+        assert_eq!(s.run.as_ref().map(|r| r.scenario.id.clone()), Some(other));
+        assert!(s.transcript.follow, "the new session is in view");
+    }
+
+    #[test]
+    fn a_local_step_is_shown_not_put_in_the_editor_and_enter_runs_it() {
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Preview {
+                index: 0,
+                step: crate::scenario::runner::StepKind::Local("check: STARTTLS advertised".into()),
+            },
+        );
+        assert_eq!(
+            s.editor.text(),
+            "",
+            "nothing that could be sent is in the editor"
+        );
+        let said = s
+            .notice
+            .as_ref()
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default();
+        assert!(said.contains("a local check, nothing is sent"), "{said}");
+        let e = update(&mut s, key(KeyCode::Enter));
+        assert!(
+            matches!(e.as_slice(), [Effect::Advance { edited: None }]),
+            "Enter on the empty editor runs the step as the scenario says: {e:?}"
+        );
+    }
+
+    #[test]
     fn esc_aborts_a_run_and_clears_its_step() {
         let mut s = state_with(true);
         update(&mut s, key(KeyCode::Enter));
