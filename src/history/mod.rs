@@ -246,6 +246,14 @@ mod tests {
             h.last_two_with("mx", "unauth-relay").expect("ok").is_none(),
             "the edited run is no 'after' of the pass before it"
         );
+        let two: Vec<RunRecord> = h
+            .runs("mx")
+            .expect("runs")
+            .iter()
+            .map(|p| RunRecord::load(p).expect("readable"))
+            .collect();
+        let lines = timeline::timeline(&two).join("\n");
+        assert!(lines.contains("nothing to compare yet"), "{lines}");
         h.save("mx", t, &doc("pass")).expect("saved");
         let (before, after) = h
             .last_two_with("mx", "unauth-relay")

@@ -44,6 +44,7 @@ pub fn timeline(runs: &[RunRecord]) -> Vec<String> {
         }
     }
     let mut changes = 0;
+    let mut pairs = 0;
     for id in ids {
         // Each run cut down to this scenario, so other scenarios of a run do not show as
         // "added" or "removed".
@@ -62,6 +63,7 @@ pub fn timeline(runs: &[RunRecord]) -> Vec<String> {
             .collect();
         for pair in of_id.windows(2).rev() {
             let [before, after] = pair else { continue };
+            pairs += 1;
             let d = diff(before, after);
             if d.is_empty() {
                 continue;
@@ -75,7 +77,8 @@ pub fn timeline(runs: &[RunRecord]) -> Vec<String> {
             out.extend(d.render().lines().map(|l| format!("    {l}")));
         }
     }
-    if changes == 0 && runs.len() == 1 {
+    // Edited runs are never compared, so "one run" means one that can be.
+    if changes == 0 && pairs == 0 {
         out.push("  nothing to compare yet: run a scenario again to see what changed".into());
     } else if changes == 0 {
         out.push("  nothing: every scenario got the same verdict and replies each time".into());

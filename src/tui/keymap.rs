@@ -356,8 +356,9 @@ pub fn footer(scope: Scope) -> Vec<Hint> {
     out
 }
 
-/// The footer while a scenario's step waits in the editor: what to do with the step.
-pub fn step_footer() -> Vec<Hint> {
+/// The footer while a scenario's step waits in the editor: what to do with the step (a
+/// command is sent; a local check or an exchange smtpscope carries out is run).
+pub fn step_footer(command: bool) -> Vec<Hint> {
     let hint = |action: Action, label: &'static str, short: &'static str, priority: u8| Hint {
         keys: key_for(action).unwrap_or_default().to_string(),
         key_list: key_for(action).into_iter().collect(),
@@ -368,8 +369,12 @@ pub fn step_footer() -> Vec<Hint> {
     vec![
         hint(
             Action::Editor(EditorAction::Send),
-            "send the step",
-            "send",
+            if command {
+                "send the step"
+            } else {
+                "run the step"
+            },
+            if command { "send" } else { "run" },
             1,
         ),
         hint(Action::Run(RunAction::Skip), "skip it", "skip", 2),
@@ -482,7 +487,7 @@ mod tests {
 
     #[test]
     fn the_step_footer_names_skip_run_the_rest_and_abort() {
-        let keys: Vec<String> = step_footer().into_iter().map(|h| h.keys).collect();
+        let keys: Vec<String> = step_footer(true).into_iter().map(|h| h.keys).collect();
         for k in ["Enter", "Ctrl-N", "Ctrl-R", "Esc"] {
             assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
         }

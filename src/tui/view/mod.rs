@@ -19,6 +19,7 @@ use super::keymap::{Scope, footer, step_footer};
 use super::lines::LineKind;
 use super::state::{Focus, Overlay, Phase, State};
 use super::wrap::ellipsize;
+use crate::scenario::runner::StepKind;
 use crate::smtp::status as reply_status;
 
 /// Colours unless NO_COLOR asked for none (https://no-color.org).
@@ -96,9 +97,12 @@ pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
 fn render_editor(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let title = match &state.run {
         Some(r) if r.is_waiting() => " Command: waiting for the server… (Esc aborts) ".to_string(),
-        Some(r) if matches!(r.phase(), Phase::AtStep(_)) => {
-            " Command: next step, edit if you like, Enter sends, Esc aborts ".to_string()
-        }
+        Some(r) if matches!(r.phase(), Phase::AtStep(_)) => match r.offer() {
+            Some(StepKind::Command(_)) | None => {
+                " Command: next step, edit if you like, Enter sends, Esc aborts ".to_string()
+            }
+            Some(_) => " Next step: not a command; Enter runs it, Esc aborts ".to_string(),
+        },
         _ => " Command (escapes: \\r \\n \\0 \\xHH; AUTH asks for the password) ".to_string(),
     };
     let block = Block::default()
@@ -205,7 +209,12 @@ fn render_footer(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         .as_ref()
         .is_some_and(|r| matches!(r.phase(), Phase::AtStep(_)));
     let hints = if stepping && scope == Scope::Editor {
-        step_footer()
+        let command = state
+            .run
+            .as_ref()
+            .and_then(|r| r.offer())
+            .is_none_or(|k| matches!(k, StepKind::Command(_)));
+        step_footer(command)
     } else {
         footer(scope)
     };
