@@ -156,8 +156,7 @@ pub fn exit_130_on_ctrl_c(command: &'static str) {
                 #[cfg(not(unix))]
                 let got = tokio::signal::ctrl_c().await.is_ok();
                 if got {
-                    use std::io::Write;
-                    let _ = writeln!(std::io::stderr(), "smtpscope {command}: interrupted");
+                    crate::errln!("smtpscope {command}: interrupted");
                     std::process::exit(i32::from(Exit::Interrupted.code()));
                 }
             });

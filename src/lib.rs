@@ -32,6 +32,7 @@ pub mod secret;
 /// The protocol core, a crate of its own (`crates/smtp`) so the compiler keeps I/O out of it.
 pub use smtpscope_smtp as smtp;
 pub mod target;
+pub mod terminal_text;
 pub mod tls_info;
 pub mod transcript;
 pub mod tui;

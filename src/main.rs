@@ -24,7 +24,8 @@ fn main() -> ExitCode {
             export_dir: args.export_dir,
         }),
     };
-    ExitCode::from(code)
+    // A reader that went away (`| head`) ends the run as a broken pipe does, quietly.
+    ExitCode::from(smtpscope::terminal_text::exit_status(code))
 }
 
 /// `smtpscope` with no arguments: on a terminal, the TUI (on the practice lab when there are no
@@ -42,7 +43,7 @@ fn first_run() -> u8 {
         let _ = Cli::command().print_help();
         return Exit::Ok.code();
     }
-    println!(
+    smtpscope::outln!(
         "No saved profiles yet: starting the practice lab. (`smtpscope --help` lists every command.)\n"
     );
     commands::lab::run(LabArgs {

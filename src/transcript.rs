@@ -300,7 +300,9 @@ fn split_wire_lines(bytes: &[u8]) -> Vec<&[u8]> {
 fn escape_line(raw: &[u8]) -> String {
     let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
     match std::str::from_utf8(body) {
-        Ok(s) if !s.chars().any(|c| c.is_control()) => s.to_string(),
+        // Bidi overrides and zero-width characters are not controls, but would make the line
+        // read other than it is: escaped like them.
+        Ok(s) if !s.chars().any(crate::terminal_text::needs_escape) => s.to_string(),
         _ => escape_bytes(body),
     }
 }

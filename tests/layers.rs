@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("smtp", 0),
     ("tls_info", 0),
+    ("terminal_text", 0),
+    // The terminal-safe print macros (`crate::outln!` …), exported from `terminal_text`.
+    ("out", 0),
+    ("outln", 0),
+    ("err", 0),
+    ("errln", 0),
     ("advice", 0),
     ("transcript", 1),
     ("net", 2),
@@ -195,4 +201,67 @@ fn the_protocol_core_depends_on_no_io_crate() {
             "crates/smtp depends on {dep}: the protocol core must stay free of I/O crates"
         );
     }
+}
+
+/// Text from a server, DNS, a certificate or a file reaches a terminal only through the one
+/// terminal-safe printer (`src/terminal_text.rs`): a print macro or a raw write to stdout or
+/// stderr anywhere else in the program is where a hostile server's escape sequences would get
+/// through. Test code (after `#[cfg(test)]`, or a `tests.rs`) is not the program.
+#[test]
+fn only_the_terminal_safe_printer_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let forbidden = [
+        "println!(",
+        "print!(",
+        "eprintln!(",
+        "eprint!(",
+        "io::stdout().lock()",
+        "io::stderr().lock()",
+        "io::stdout().write",
+        "io::stderr().write",
+        "(std::io::stdout()",
+        "(std::io::stderr()",
+    ];
+    // Where the terminal itself is driven: the explorer's backend writes frames (its text is
+    // made safe where lines are built, `tui/lines.rs`), and the input thread's tty checks.
+    let allowed = ["terminal_text.rs", "tui/mod.rs", "tui/hangup.rs"];
+    let mut found = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        if allowed.iter().any(|a| rel == *a) || rel.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            let code = line.split("//").next().unwrap_or("");
+            for f in forbidden {
+                // `out!(`/`err!(` end in the same letters: only the bare macros count.
+                let bare = code.match_indices(f).any(|(at, _)| {
+                    at == 0
+                        || !code[..at]
+                            .chars()
+                            .last()
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                        || f.starts_with("io::")
+                });
+                if bare {
+                    found.push(format!("src/{rel}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "print through crate::outln!/errln! (src/terminal_text.rs), not directly:\n{}",
+        found.join("\n")
+    );
 }

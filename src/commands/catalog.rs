@@ -17,7 +17,7 @@ pub fn run(cmd: ScenariosCmd) -> u8 {
                     (_, _, true) => "default",
                     _ => "",
                 };
-                println!(
+                crate::outln!(
                     "{:<3} {:<22} {:<8} {}",
                     if s.label() != s.id { s.label() } else { "" },
                     s.id,
@@ -26,19 +26,21 @@ pub fn run(cmd: ScenariosCmd) -> u8 {
                 );
             }
             #[cfg(feature = "dns")]
-            println!(
+            crate::outln!(
                 "{:<3} {:<22} {:<8} MX, SPF, DMARC, MTA-STS, TLS-RPT, DKIM records (with --domain)",
-                "", "posture", "domain"
+                "",
+                "posture",
+                "domain"
             );
             0
         }
         ScenariosCmd::Explain { topic } => match topic.to_ascii_lowercase().as_str() {
             "relay" | "relay-101" | "relay101" => {
-                print!("{RELAY_101}");
+                crate::out!("{RELAY_101}");
                 0
             }
             other => {
-                eprintln!(
+                crate::errln!(
                     "smtpscope scenarios: no topic {other:?}; known: relay (or a scenario id: `scenarios show ID`)"
                 );
                 2
@@ -46,16 +48,16 @@ pub fn run(cmd: ScenariosCmd) -> u8 {
         },
         #[cfg(feature = "dns")]
         ScenariosCmd::Show { id } if id.eq_ignore_ascii_case("posture") => {
-            print!("{}", crate::dns::posture::explain());
+            crate::out!("{}", crate::dns::posture::explain());
             0
         }
         ScenariosCmd::Show { id } => match cat.find(&id) {
             Some(s) => {
-                print!("{}", explain(s));
+                crate::out!("{}", explain(s));
                 0
             }
             None => {
-                eprintln!(
+                crate::errln!(
                     "smtpscope scenarios: no scenario {id:?}; known: {}",
                     cat.ids().join(", ")
                 );

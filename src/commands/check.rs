@@ -51,7 +51,7 @@ pub fn run(args: CheckArgs) -> u8 {
     match run_inner(&args) {
         Ok(exit) => exit.code(),
         Err(e) => {
-            eprintln!("smtpscope check: {e}");
+            crate::errln!("smtpscope check: {e}");
             e.exit().code()
         }
     }
@@ -106,7 +106,7 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
             Ok(t) => t,
             Err(e) if e.is_lookup() => {
                 // Said in the report too, so a CI log shows why nothing ran.
-                eprintln!("smtpscope check: no SMTP target: {e}");
+                crate::errln!("smtpscope check: no SMTP target: {e}");
                 results.extend(untested(&scenarios, &format!("no SMTP target: {e}")));
                 Vec::new()
             }
@@ -167,12 +167,15 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let doc = report::json::render_run(&header, &info, &results, elapsed.as_millis() as u64);
     let text = match args.format {
         CheckFormat::Human => report::human::render(&info, &results, elapsed, args.verbose),
-        CheckFormat::Json => {
-            serde_json::to_string_pretty(&doc).map_err(|e| CheckError::Render(e.to_string()))?
-        }
-        CheckFormat::Junit => {
-            report::junit::render(&info, &results).map_err(|e| CheckError::Render(e.to_string()))?
-        }
+        CheckFormat::Json => crate::terminal_text::json_text(
+            &serde_json::to_string_pretty(&doc).map_err(|e| CheckError::Render(e.to_string()))?,
+        )
+        .into_owned(),
+        CheckFormat::Junit => crate::terminal_text::xml_text(
+            &report::junit::render(&info, &results)
+                .map_err(|e| CheckError::Render(e.to_string()))?,
+        )
+        .into_owned(),
     };
     let summary = Summary::of(&results);
     match &args.output {
@@ -181,7 +184,7 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
                 path: path.clone(),
                 source,
             })?;
-            eprintln!(
+            crate::errln!(
                 "smtpscope check: report written to {} ({} pass, {} fail, {} warn, {} inconclusive, {} skipped)",
                 path.display(),
                 summary.pass,
@@ -191,7 +194,7 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
                 summary.skipped
             );
         }
-        None => print!("{text}"),
+        None => crate::out!("{text}"),
     }
     if args.history
         && let Some(profile) = &resolved.profile_name
@@ -199,10 +202,10 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         // The run is done and reported; a history that cannot be written only warns.
         match History::in_data_dir() {
             Ok(h) => match h.save(profile, started_at, &doc) {
-                Ok(path) => eprintln!("smtpscope check: run kept in {}", path.display()),
-                Err(e) => eprintln!("smtpscope check: warning: run history not kept: {e}"),
+                Ok(path) => crate::errln!("smtpscope check: run kept in {}", path.display()),
+                Err(e) => crate::errln!("smtpscope check: warning: run history not kept: {e}"),
             },
-            Err(e) => eprintln!("smtpscope check: warning: run history not kept: {e}"),
+            Err(e) => crate::errln!("smtpscope check: warning: run history not kept: {e}"),
         }
     }
     let mut exit = CheckExit::of_summary(&summary);
@@ -218,9 +221,9 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         // Beside a human report on standard output; on standard error when the report is
         // JSON or JUnit (or a file), so what a program reads stays one document.
         if args.format == CheckFormat::Human && args.output.is_none() {
-            print!("\n{said}");
+            crate::out!("\n{said}");
         } else {
-            eprint!("smtpscope check: {said}");
+            crate::err!("smtpscope check: {said}");
         }
         if d.has_regression() {
             exit = CheckExit::Regressed;

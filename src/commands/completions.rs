@@ -22,7 +22,7 @@ pub fn man() -> u8 {
     let cmd = Cli::command();
     let mut out = Vec::new();
     if let Err(e) = clap_mangen::Man::new(cmd.clone()).render(&mut out) {
-        eprintln!("smtpscope man: cannot render the manual page: {e}");
+        crate::errln!("smtpscope man: cannot render the manual page: {e}");
         return Exit::Error.code();
     }
     // One section per subcommand, so every flag is in the one page.
@@ -53,13 +53,6 @@ pub fn man() -> u8 {
 
 /// Writes to standard output; a reader that went away (`| head`) is no error.
 fn print(bytes: &[u8]) -> u8 {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Ok(()) => Exit::Ok.code(),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok.code(),
-        Err(e) => {
-            eprintln!("smtpscope: cannot write to standard output: {e}");
-            Exit::Error.code()
-        }
-    }
+    crate::terminal_text::write_stdout(&String::from_utf8_lossy(bytes));
+    Exit::Ok.code()
 }

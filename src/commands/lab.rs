@@ -50,15 +50,12 @@ pub fn limits(args: &LabLimitArgs) -> Limits {
     }
 }
 
-/// println! that ignores a closed stdout (`smtpscope lab | head`, a reader that went away):
-/// println! would panic there and skip the clean-up that removes the CA files.
+/// The lab's own lines, through the terminal-safe printer: a closed stdout (`smtpscope lab |
+/// head`) must not skip the clean-up that removes the CA files.
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
+    ($($arg:tt)*) => {
+        crate::outln!($($arg)*)
+    };
 }
 
 /// The flags a client needs for what this lab speaks (`session` only has `--protocol`).
@@ -156,7 +153,9 @@ pub fn run(args: LabArgs) -> u8 {
         args.policies.iter().copied().map(policy).collect()
     };
     if args.listen.port() != 0 && policies.len() > 1 {
-        eprintln!("smtpscope lab: a fixed port serves one policy; give one --policy, or port 0");
+        crate::errln!(
+            "smtpscope lab: a fixed port serves one policy; give one --policy, or port 0"
+        );
         return 2;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -166,7 +165,7 @@ pub fn run(args: LabArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("smtpscope lab: cannot start the async runtime: {e}");
+            crate::errln!("smtpscope lab: cannot start the async runtime: {e}");
             return 1;
         }
     };
@@ -189,7 +188,7 @@ pub fn run(args: LabArgs) -> u8 {
             match started {
                 Ok(lab) => labs.push(lab),
                 Err(e) => {
-                    eprintln!("smtpscope lab: {e}");
+                    crate::errln!("smtpscope lab: {e}");
                     return 2;
                 }
             }

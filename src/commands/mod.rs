@@ -12,7 +12,7 @@ pub mod target;
 pub fn catalogue() -> crate::scenario::Catalogue {
     let cat = crate::scenario::Catalogue::for_user();
     for e in &cat.errors {
-        eprintln!("smtpscope: warning: scenario not loaded: {e}");
+        crate::errln!("smtpscope: warning: scenario not loaded: {e}");
     }
     cat
 }

@@ -7,25 +7,25 @@ pub fn run(cmd: ProfilesCmd) -> u8 {
     let store = match ProfileStore::from_env() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("smtpscope profiles: {e}");
+            crate::errln!("smtpscope profiles: {e}");
             return 2;
         }
     };
     match cmd {
         ProfilesCmd::Path => {
-            println!("{}", store.dir().display());
+            crate::outln!("{}", store.dir().display());
             0
         }
         ProfilesCmd::List => match store.list() {
             Ok(list) if list.is_empty() => {
-                println!("no profiles in {}", store.dir().display());
+                crate::outln!("no profiles in {}", store.dir().display());
                 0
             }
             Ok(list) => {
                 let mut broken = false;
                 for (name, p) in list {
                     match p {
-                        Ok(p) => println!(
+                        Ok(p) => crate::outln!(
                             "{name:<20} {:<28} tls={:<9} auth={}",
                             p.server,
                             format!("{:?}", p.tls).to_lowercase(),
@@ -37,38 +37,38 @@ pub fn run(cmd: ProfilesCmd) -> u8 {
                         ),
                         Err(e) => {
                             broken = true;
-                            println!("{name:<20} BROKEN: {e}");
+                            crate::outln!("{name:<20} BROKEN: {e}");
                         }
                     }
                 }
                 if broken { 2 } else { 0 }
             }
             Err(e) => {
-                eprintln!("smtpscope profiles: {e}");
+                crate::errln!("smtpscope profiles: {e}");
                 2
             }
         },
         ProfilesCmd::Show { name } => match store.load(&name) {
             Ok(p) => {
                 if p.auth.as_ref().is_some_and(|a| a.password.is_some()) {
-                    println!("# this profile's file holds a plain password (not shown)");
+                    crate::outln!("# this profile's file holds a plain password (not shown)");
                 }
                 for w in p.warnings() {
-                    println!("# warning: {w}");
+                    crate::outln!("# warning: {w}");
                 }
                 match p.to_toml() {
                     Ok(t) => {
-                        print!("{t}");
+                        crate::out!("{t}");
                         0
                     }
                     Err(e) => {
-                        eprintln!("smtpscope profiles: {e}");
+                        crate::errln!("smtpscope profiles: {e}");
                         2
                     }
                 }
             }
             Err(e) => {
-                eprintln!("smtpscope profiles: {e}");
+                crate::errln!("smtpscope profiles: {e}");
                 2
             }
         },

@@ -1,6 +1,5 @@
 //! `smtpscope session`: arguments to a plan, the live transcript, the exit code.
 
-use std::io::Write;
 use std::time::Instant;
 
 use super::target;
@@ -61,7 +60,7 @@ fn quit_after(arg: QuitAfterArg) -> QuitAfter {
 /// Runs the subcommand; returns the process exit code.
 pub fn run(args: SessionArgs) -> u8 {
     let fail = |e: &dyn std::fmt::Display, kind: Failure| {
-        eprintln!("smtpscope session: {e}");
+        crate::errln!("smtpscope session: {e}");
         kind.code()
     };
     let resolved = match target::resolve(&args.target, &args.auth, &RelayArgs::default(), true) {
@@ -91,7 +90,7 @@ pub fn run(args: SessionArgs) -> u8 {
         Ok(mut list) if !list.is_empty() => {
             let (host, opts) = list.remove(0);
             if let (Format::Text, Endpoint::Mx { domain, .. }) = (args.format, &resolved.endpoint) {
-                println!("=== {domain}: MX {host} ({})", opts.target);
+                crate::outln!("=== {domain}: MX {host} ({})", opts.target);
             }
             opts
         }
@@ -102,11 +101,9 @@ pub fn run(args: SessionArgs) -> u8 {
     let mut transcript = Transcript::new();
     if args.format == Format::Text {
         transcript.observe(|entry| {
-            let mut out = std::io::stdout().lock();
             for line in render_entry(entry) {
-                let _ = writeln!(out, "{line}");
+                crate::outln!("{line}");
             }
-            let _ = out.flush();
         });
     }
     let started = Instant::now();
@@ -118,8 +115,8 @@ pub fn run(args: SessionArgs) -> u8 {
     }
     match args.format {
         Format::Text => match &outcome.failure {
-            None => println!("=== session complete (exit 0)"),
-            Some((kind, msg)) => println!("*** {msg} (exit {})", kind.code()),
+            None => crate::outln!("=== session complete (exit 0)"),
+            Some((kind, msg)) => crate::outln!("*** {msg} (exit {})", kind.code()),
         },
         Format::Json => {
             let doc = oneshot::json_report(
@@ -130,8 +127,8 @@ pub fn run(args: SessionArgs) -> u8 {
                 started.elapsed(),
             );
             match serde_json::to_string_pretty(&doc) {
-                Ok(text) => println!("{text}"),
-                Err(e) => eprintln!("smtpscope session: cannot render JSON: {e}"),
+                Ok(text) => crate::outln!("{}", crate::terminal_text::json_text(&text)),
+                Err(e) => crate::errln!("smtpscope session: cannot render JSON: {e}"),
             }
         }
     }
@@ -146,9 +143,9 @@ fn print_chain(conn: &Connection, asked: bool) {
         (None, Some(t)) => t,
         _ => return,
     };
-    println!("=== certificate chain as sent");
+    crate::outln!("=== certificate chain as sent");
     for line in info.detail_lines() {
-        println!("    {}", escape_for_terminal(line.as_bytes()));
+        crate::outln!("    {}", escape_for_terminal(line.as_bytes()));
     }
 }
 
@@ -178,7 +175,7 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
                 });
             }
             if meta.len() == 0 {
-                eprintln!(
+                crate::errln!(
                     "smtpscope session: warning: --data-file {} is empty: the message will be empty",
                     path.display()
                 );

@@ -120,7 +120,7 @@ pub fn resolve(
         Some(name) => {
             let p = target::load_profile(name)?;
             for w in p.warnings() {
-                eprintln!("smtpscope: warning: profile {name}: {w}");
+                crate::errln!("smtpscope: warning: profile {name}: {w}");
             }
             Some((name.clone(), p))
         }
@@ -131,7 +131,7 @@ pub fn resolve(
         .as_deref()
         .and_then(crate::secret::file_permissions_warning)
     {
-        eprintln!("smtpscope: warning: {w}");
+        crate::errln!("smtpscope: warning: {w}");
     }
     target::resolve(
         profile.as_ref().map(|(n, p)| (n.as_str(), p)),

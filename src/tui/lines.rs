@@ -87,7 +87,9 @@ impl Lines {
         let crlf = body.is_some();
         let body = body.unwrap_or(wire);
         let (shown, clean) = match std::str::from_utf8(body) {
-            Ok(s) if !s.chars().any(char::is_control) => (std::borrow::Cow::Borrowed(s), true),
+            Ok(s) if !s.chars().any(crate::terminal_text::needs_escape) => {
+                (std::borrow::Cow::Borrowed(s), true)
+            }
             _ => (std::borrow::Cow::Owned(escape_bytes(body)), false),
         };
         self.push_text(

@@ -311,7 +311,7 @@ pub fn run(opts: TuiOptions) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("smtpscope: cannot start the async runtime: {e}");
+            crate::errln!("smtpscope: cannot start the async runtime: {e}");
             return 1;
         }
     };
@@ -366,7 +366,7 @@ pub fn run(opts: TuiOptions) -> u8 {
         match state.profiles.position(name) {
             Some(i) => state.switch_profile(i),
             None => {
-                eprintln!("smtpscope tui: no profile {name:?} (see `smtpscope profiles list`)");
+                crate::errln!("smtpscope tui: no profile {name:?} (see `smtpscope profiles list`)");
                 return 2;
             }
         }
@@ -385,7 +385,7 @@ pub fn run(opts: TuiOptions) -> u8 {
                 initial = update::update(&mut state, Message::StartScenario { run_all: opts.run });
             }
             None => {
-                eprintln!("smtpscope tui: no scenario {id:?} (see `smtpscope scenarios list`)");
+                crate::errln!("smtpscope tui: no scenario {id:?} (see `smtpscope scenarios list`)");
                 return 2;
             }
         }

@@ -1929,7 +1929,7 @@ mod tests {
             "asked first"
         );
         assert!(
-            screen(&s).contains(&format!("unauth-relay is in progress: abort it")),
+            screen(&s).contains("unauth-relay is in progress: abort it"),
             "{}",
             screen(&s)
         );
@@ -1979,6 +1979,50 @@ mod tests {
             matches!(e.as_slice(), [Effect::Advance { edited: None }]),
             "Enter on the empty editor runs the step as the scenario says: {e:?}"
         );
+    }
+
+    /// A server's text reaches every pane (the verdict panel, the status line, the strip);
+    /// none of it may drive the terminal: ESC, BEL, bidi overrides and zero-width characters
+    /// never reach the screen buffer (ratatui drops controls and zero-width graphemes; the
+    /// transcript shows them as escapes).
+    #[test]
+    fn hostile_server_text_never_reaches_the_screen() {
+        let hostile = "550 \x1b]52;c;aGk=\x07 \x1b[2J \u{202e}gpj.exe \u{200b}\u{2066}x";
+        let mut s = state_with(true);
+        update(&mut s, key(KeyCode::Enter));
+        net(
+            &mut s,
+            NetEvent::Entry(crate::transcript::Entry {
+                at: std::time::Duration::ZERO,
+                tls: false,
+                kind: crate::transcript::EntryKind::Event(crate::transcript::Event::Info(format!(
+                    "STARTTLS refused ({hostile})"
+                ))),
+            }),
+        );
+        let result = crate::scenario::StepResult {
+            name: None,
+            command: "RCPT TO:<a@b>".into(),
+            expected: "rejected".into(),
+            reply: Some(crate::scenario::runner::ReplySummary {
+                code: Some(550),
+                enhanced: None,
+                text: hostile.into(),
+            }),
+            verdict: crate::scenario::Verdict::Pass,
+            reason: hostile.into(),
+            elapsed_ms: 1,
+            role: crate::scenario::model::Role::Probe,
+            note: None,
+            edited: false,
+        };
+        net(&mut s, NetEvent::Step { index: 1, result });
+        net(&mut s, NetEvent::Info(hostile.into()));
+        let shown = screen(&s);
+        for bad in ['\x1b', '\x07', '\u{202e}', '\u{200b}', '\u{2066}'] {
+            assert!(!shown.contains(bad), "{bad:?} reached the screen:\n{shown}");
+        }
+        assert!(shown.contains("gpj.exe"), "{shown}");
     }
 
     #[test]
