@@ -178,3 +178,65 @@ fn a_scenario_step_with_a_control_byte_does_not_load() {
     );
     assert_nothing_sent(&l, "scenario");
 }
+
+/// A domain or a name to verify the certificate against is checked before anything connects
+/// (it used to go through EHLO and STARTTLS first, then fail without naming the flag), from
+/// the command line and from a profile alike.
+#[test]
+fn domain_and_tls_names_are_refused_before_connecting() {
+    let config = tempfile::tempdir().unwrap();
+    let bad_names = [
+        ("", "is empty"),
+        (".", "only the root"),
+        ("a b.example", "is not allowed"),
+        ("bücher.example", "A-label"),
+        ("x\u{1b}]0;t\u{7}.example", "an ESC (\\x1b)"),
+    ];
+    for (value, says) in bad_names {
+        let l = untouched();
+        let server = l.local_addr().unwrap().to_string();
+        let (code, out) = run(
+            config.path(),
+            &[
+                "session",
+                "--server",
+                &server,
+                "--tls-name",
+                value,
+                "--to",
+                "a@b.example",
+            ],
+        );
+        assert_eq!(code, Some(2), "--tls-name {value:?}: {out}");
+        assert!(
+            out.contains("--tls-name") && out.contains(says),
+            "--tls-name {value:?}: {out}"
+        );
+        assert_nothing_sent(&l, &format!("--tls-name {value:?}"));
+        let (code, out) = run(config.path(), &["check", "--domain", value]);
+        assert_eq!(code, Some(2), "--domain {value:?}: {out}");
+        assert!(
+            out.contains("--domain") && out.contains(says),
+            "--domain {value:?}: {out}"
+        );
+        // Never echoed raw.
+        assert!(!out.contains('\u{1b}'), "{out}");
+    }
+    let l = untouched();
+    std::fs::create_dir_all(config.path().join("profiles")).unwrap();
+    std::fs::write(
+        config.path().join("profiles/bad.toml"),
+        format!(
+            "server = \"{}\"\ntls_name = \"a b\"\n",
+            l.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(
+        config.path(),
+        &["check", "--profile", "bad", "--scenario", "A"],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("profile bad: tls_name"), "{out}");
+    assert_nothing_sent(&l, "profile tls_name");
+}

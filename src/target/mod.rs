@@ -323,6 +323,17 @@ pub fn resolve(
         profile: profile.map(|(n, _)| n),
     };
     validate::helo(&origin.name(o.helo.is_some(), "--helo", "helo"), &helo)?;
+    // Checked here, before anything connects, and named where they came from: a bad name
+    // would otherwise surface after EHLO and STARTTLS, or be echoed raw.
+    if let Some(d) = &domain {
+        validate::dns_name(&origin.name(o.domain.is_some(), "--domain", "domain"), d)?;
+    }
+    if let Some(n) = &opts.tls.tls_name {
+        validate::tls_name(
+            &origin.name(o.tls_name.is_some(), "--tls-name", "tls_name"),
+            n,
+        )?;
+    }
     let relay = relay_addresses(p, &o.relay);
     check_relay(&relay, &o.relay, &origin)?;
     Ok(ResolvedTarget {

@@ -25,6 +25,8 @@ pub enum Problem {
     },
     #[error("is empty")]
     Empty,
+    #[error("{value:?} is not a domain name: {why}")]
+    NotDomain { value: String, why: String },
 }
 
 /// A value refused, naming the setting it came from.
@@ -108,6 +110,69 @@ pub fn helo(name: &str, value: &str) -> Result<(), FieldError> {
     })
 }
 
+/// RFC 1035 §2.3.4: a DNS name of at most 253 octets written out, labels of 1 to 63.
+pub const MAX_DNS_NAME: usize = 253;
+
+/// A DNS name given by the operator (a mail domain, a name to verify a certificate against):
+/// ASCII letters, digits, hyphens and underscores in labels of 1–63 octets, no label starting
+/// or ending in a hyphen, at most 253 octets, one trailing dot allowed. An internationalised
+/// name is refused with its A-label form to write instead left to the operator (smtpscope
+/// does not guess a conversion a certificate would have to match).
+pub fn dns_name(name: &str, value: &str) -> Result<(), FieldError> {
+    field(name, check_dns_name(value))
+}
+
+fn check_dns_name(value: &str) -> Result<(), Problem> {
+    let bad = |why: &str| Problem::NotDomain {
+        value: value.to_string(),
+        why: why.to_string(),
+    };
+    if value.is_empty() {
+        return Err(Problem::Empty);
+    }
+    no_control(value)?;
+    if !value.is_ascii() {
+        return Err(bad(
+            "it is not ASCII; write an internationalised name in its A-label form (xn--…)",
+        ));
+    }
+    let body = value.strip_suffix('.').unwrap_or(value);
+    if body.is_empty() {
+        return Err(bad("it is only the root"));
+    }
+    at_most(body, MAX_DNS_NAME, "a DNS name")?;
+    for label in body.split('.') {
+        if label.is_empty() {
+            return Err(bad("it has an empty label (two dots in a row)"));
+        }
+        if label.len() > 63 {
+            return Err(bad("a label is longer than 63 octets"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(bad("a label starts or ends with a hyphen"));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(bad(&format!("{c:?} is not allowed in a name")));
+        }
+    }
+    Ok(())
+}
+
+/// A name to verify a server's certificate against: a DNS name, or an IP address.
+pub fn tls_name(name: &str, value: &str) -> Result<(), FieldError> {
+    let bare = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(value);
+    if bare.parse::<core::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    dns_name(name, value)
+}
+
 /// Free text that ends up inside a command line, such as a filled-in scenario step.
 pub fn line(name: &str, value: &str) -> Result<(), FieldError> {
     // RFC 5321 §4.5.3.1.4: 512 octets with the CRLF.
@@ -158,6 +223,37 @@ pub fn xclient_attribute(given: &str) -> Result<(String, String), XclientError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_names_and_tls_names() {
+        for ok in [
+            "example.com",
+            "mx-1.lab.example.",
+            "_mta-sts.example.org",
+            "localhost",
+        ] {
+            assert!(dns_name("--domain", ok).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("", "is empty"),
+            (".", "only the root"),
+            ("a..b", "empty label"),
+            ("-a.b", "hyphen"),
+            ("a b.example", "' ' is not allowed"),
+            ("bücher.example", "A-label"),
+            ("x\x1b]0;t\x07.example", "ESC"),
+        ] {
+            let e = dns_name("--domain", bad).expect_err(bad).to_string();
+            assert!(e.starts_with("--domain "), "{e}");
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+        assert!(dns_name("d", &"a".repeat(64)).is_err());
+        assert!(dns_name("d", &vec!["a".repeat(60); 5].join(".")).is_err());
+        for ok in ["127.0.0.1", "::1", "[::1]", "mail.example"] {
+            assert!(tls_name("--tls-name", ok).is_ok(), "{ok}");
+        }
+        assert!(tls_name("--tls-name", "a b").is_err());
+    }
 
     #[test]
     fn xclient_attributes_are_named_and_clean() {
