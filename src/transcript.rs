@@ -84,6 +84,12 @@ pub struct Transcript {
     secrets: Vec<Zeroizing<String>>,
     observer: Option<Observer>,
     last_sent: Option<Duration>,
+    /// A SASL exchange is under way on lines the caller did not mark as secret (a raw line
+    /// typed by hand): until a reply other than 334 ends it, every line sent is a credential.
+    in_sasl: bool,
+    /// Replies still due to the lines sent before that AUTH line (`NOOP\r\nAUTH …`): they
+    /// neither continue nor end the exchange.
+    sasl_skip: usize,
 }
 
 impl std::fmt::Debug for Transcript {
@@ -110,6 +116,8 @@ impl Transcript {
             secrets: Vec::new(),
             observer: None,
             last_sent: None,
+            in_sasl: false,
+            sasl_skip: 0,
         }
     }
 
@@ -149,7 +157,11 @@ impl Transcript {
         self.last_sent = Some(at);
         let (bytes, redacted) = match display_if_secret {
             Some(shown) => (format!("{shown}\r\n").into_bytes(), true),
-            None => self.scrub(bytes),
+            None => {
+                let (by_exchange, sasl) = self.redact_sasl(bytes);
+                let (scrubbed, by_secret) = self.scrub(&by_exchange);
+                (scrubbed, sasl || by_secret)
+            }
         };
         self.push(Entry {
             at,
@@ -159,6 +171,14 @@ impl Transcript {
     }
 
     pub fn received(&mut self, mut reply: Reply, tls: bool) {
+        // A 334 asks for the next credential line; anything else ends the exchange.
+        if self.in_sasl {
+            if self.sasl_skip > 0 {
+                self.sasl_skip -= 1;
+            } else {
+                self.in_sasl = reply.code() == Some(334);
+            }
+        }
         let at = self.elapsed();
         let latency = self.last_sent.map(|s| at.saturating_sub(s));
         for line in &mut reply.lines {
@@ -198,6 +218,47 @@ impl Transcript {
             observer(&entry);
         }
         self.entries.push(entry);
+    }
+
+    /// Redacts by what is sent, not by who sent it: in bytes that may hold several command
+    /// lines (a raw line typed by hand, `NOOP\r\nAUTH PLAIN …`), an AUTH line keeps its
+    /// verb and mechanism and loses its initial response, and every line of a SASL exchange
+    /// after it (in these bytes, or later while the server answers 334) is a credential.
+    fn redact_sasl(&mut self, bytes: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut changed = false;
+        let mut before = 0;
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            let end = line
+                .iter()
+                .rposition(|&b| b != b'\r' && b != b'\n')
+                .map_or(0, |i| i + 1);
+            let (body, ending) = line.split_at(end);
+            if self.in_sasl && !body.is_empty() {
+                out.extend_from_slice(REDACTED.as_bytes());
+                out.extend_from_slice(ending);
+                changed = true;
+                continue;
+            }
+            let text = String::from_utf8_lossy(body);
+            let mut words = text.split_ascii_whitespace();
+            if words.next().is_some_and(|v| v.eq_ignore_ascii_case("AUTH")) {
+                self.in_sasl = true;
+                self.sasl_skip = before;
+                let mechanism = words.next().unwrap_or("");
+                if words.next().is_some() {
+                    out.extend_from_slice(format!("AUTH {mechanism} {REDACTED}").as_bytes());
+                    out.extend_from_slice(ending);
+                    changed = true;
+                    continue;
+                }
+            }
+            if !body.is_empty() {
+                before += 1;
+            }
+            out.extend_from_slice(line);
+        }
+        (out, changed)
     }
 
     fn scrub(&self, bytes: &[u8]) -> (Vec<u8>, bool) {
@@ -403,6 +464,41 @@ fn entry_json(e: &Entry) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_inside_a_raw_line_is_redacted_by_what_is_sent() {
+        let mut t = Transcript::new();
+        // PLAIN after NOOP, in one raw line.
+        t.sent(b"NOOP\r\nAUTH PLAIN AGJvYgBodW50ZXIy\r\n", true, None);
+        t.received(reply(b"250 ok\r\n"), true);
+        t.received(reply(b"235 2.7.0 ok\r\n"), true);
+        // LOGIN with the user as initial response, then the password at the 334 prompt.
+        t.sent(b"NOOP\nAUTH LOGIN Ym9i\n", true, None);
+        t.received(reply(b"250 ok\r\n"), true);
+        t.received(reply(b"334 UGFzc3dvcmQ6\r\n"), true);
+        t.sent(b"aHVudGVyMg==\r\n", true, None);
+        t.received(reply(b"235 ok\r\n"), true);
+        // CRAM-MD5: the answer to the challenge.
+        t.sent(b"AUTH CRAM-MD5\r\n", true, None);
+        t.received(reply(b"334 PDQ0NTQ+\r\n"), true);
+        t.sent(
+            b"Ym9iIGQ0MWQ4Y2Q5OGYwMGIyMDRlOTgwMDk5OGVjZjg0Mjdl\r\n",
+            true,
+            None,
+        );
+        t.received(reply(b"535 no\r\n"), true);
+        // After the exchange, lines are lines again.
+        t.sent(b"NOOP hello\r\n", true, None);
+        let text = t.to_text();
+        for secret in ["AGJvYgBodW50ZXIy", "Ym9i", "aHVudGVyMg==", "Ym9iIGQ0MWQ4"] {
+            assert!(!text.contains(secret), "{secret} recorded:\n{text}");
+        }
+        assert!(text.contains("C: AUTH PLAIN <redacted>"), "{text}");
+        assert!(text.contains("C: AUTH LOGIN <redacted>"), "{text}");
+        assert!(text.contains("C: AUTH CRAM-MD5\n"), "{text}");
+        assert!(text.contains("C: NOOP hello"), "{text}");
+        assert!(!t.to_json().to_string().contains("aHVudGVyMg"));
+    }
     use crate::smtp::reply::ReplyParser;
 
     fn reply(wire: &[u8]) -> Reply {

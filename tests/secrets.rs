@@ -271,3 +271,76 @@ fn tui_exports_and_log_never_contain_the_password() {
     assert!(log.contains("smtpscope tui"), "{log}");
     assert_clean("the log", &log, &bob);
 }
+
+/// AUTH hidden behind another command in one raw line (`RSET\r\nAUTH PLAIN …`), and a LOGIN
+/// whose password is typed at the 334 prompt: what is sent decides the redaction, not the
+/// first verb of the line, in the screen and in every export.
+#[test]
+fn tui_raw_lines_with_auth_inside_are_redacted() {
+    let cfg = tempfile::tempdir().expect("config dir");
+    let mut tui = Tui::spawn(cfg.path(), &["tui"]);
+    tui.wait_for("lab-open");
+    tui.press("\t\t");
+    let steps: [(&str, StatusCheck); 3] = [
+        ("EHLO probe.test", |bar| {
+            bar.contains("│ ready │") && bar.contains("no TLS")
+        }),
+        ("STARTTLS", |bar| {
+            bar.contains("│ greeted │") && bar.contains("✓cert")
+        }),
+        ("EHLO probe.test", |bar| {
+            bar.contains("│ ready │") && bar.contains("✓cert")
+        }),
+    ];
+    for (i, (line, done)) in steps.into_iter().enumerate() {
+        // After STARTTLS the explorer offers the EHLO RFC 3207 requires: Enter sends it.
+        if i < 2 {
+            tui.press(line);
+        } else {
+            tui.wait_for_editor(line);
+        }
+        tui.press(ENTER);
+        tui.wait_until(&format!("{line} answered"), |t| done(&t.rows()[0]));
+    }
+    let plain = B64.encode("\0bob\0bob-lab-password");
+    tui.press(&format!("RSET\\r\\nAUTH PLAIN {plain}\\r\\n"));
+    tui.press(ENTER);
+    tui.wait_for("235");
+    tui.press("\x0c"); // Ctrl-L: a fresh connection for LOGIN
+    tui.wait_until("the new connection's banner", |t| {
+        t.rows()[0].contains("│ greeted │") && t.rows()[0].contains("no TLS")
+    });
+    for (i, (line, done)) in steps.into_iter().enumerate() {
+        // After STARTTLS the explorer offers the EHLO RFC 3207 requires: Enter sends it.
+        if i < 2 {
+            tui.press(line);
+        } else {
+            tui.wait_for_editor(line);
+        }
+        tui.press(ENTER);
+        tui.wait_until(&format!("{line} answered"), |t| done(&t.rows()[0]));
+    }
+    tui.press(&format!("RSET\\r\\nAUTH LOGIN {}\\r\\n", B64.encode("bob")));
+    tui.press(ENTER);
+    tui.wait_for("334 UGFzc3dvcmQ6");
+    tui.press(&B64.encode("bob-lab-password"));
+    tui.press(ENTER);
+    tui.wait_until("the second 235", |t| t.screen().matches("235").count() >= 1);
+    tui.press("\x1b[19~"); // F8: text export
+    tui.wait_for("session records written to");
+    tui.press("\x1b[20~"); // F9: JSON export
+    let dir = tui.data_dir().join("exports");
+    tui.wait_until("four records", |_| {
+        std::fs::read_dir(&dir).map_or(0, |d| d.count()) >= 4
+    });
+    let mut bob = needles("bob", "bob-lab-password");
+    bob.push(plain);
+    for e in std::fs::read_dir(&dir).expect("exports").flatten() {
+        let text = std::fs::read_to_string(e.path()).expect("export");
+        assert!(text.contains("AUTH"), "{text}");
+        assert_clean(&e.path().display().to_string(), &text, &bob);
+    }
+    assert_clean("the screen", &tui.output(), &bob);
+    tui.press("\x03");
+    tui.wait_exit();
+}
