@@ -49,6 +49,11 @@ pub enum Event {
     Info(String),
     /// The reply just recorded answered no command: the server spoke out of turn.
     Unsolicited,
+    /// The reply just recorded cannot answer what is awaited (a 250 where DATA waits for 354):
+    /// a surplus reply, more replies than commands. What is awaited still waits.
+    Surplus {
+        waiting_for: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -340,7 +345,7 @@ pub fn render_entry(e: &Entry) -> Vec<String> {
             }
             out
         }
-        EntryKind::Event(ev @ Event::Unsolicited) => {
+        EntryKind::Event(ev @ (Event::Unsolicited | Event::Surplus { .. })) => {
             vec![format!("{p} !! {}", describe_event(ev))]
         }
         EntryKind::Event(ev) => vec![format!("{p} -- {}", describe_event(ev))],
@@ -393,6 +398,9 @@ pub fn describe_event(ev: &Event) -> String {
             "unsolicited reply: no command was waiting for it (the server answered twice, early, or out of turn)"
                 .into()
         }
+        Event::Surplus { waiting_for } => format!(
+            "surplus reply: it cannot be {waiting_for}, so it answers nothing (the server sent more replies than commands); still waiting"
+        ),
     }
 }
 

@@ -111,6 +111,9 @@ enum Io {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+/// Surplus replies read while waiting for one answer before the server is given up on: a
+/// server that floods replies costs one bounded wait, not a hang.
+const MAX_SURPLUS: usize = 100;
 /// Upper bound on plaintext collected after STARTTLS's 220, to show it without unbounded memory.
 const INJECTION_SAMPLE: usize = 64 * 1024;
 
@@ -286,13 +289,26 @@ impl Connection {
             .map_or_else(|| "an unsolicited reply".to_string(), |a| a.to_string());
         let (deadline, session_limit) = self.deadline();
         let mut buf = vec![0u8; READ_CHUNK];
+        let mut surplus = 0;
         loop {
             if !self.pending.is_empty() {
                 let fed = self.parser.feed(&self.pending);
                 self.pending.drain(..fed.consumed);
                 self.dropped += fed.discarded;
                 if let Some(reply) = fed.reply {
-                    self.record_reply(reply.clone());
+                    if self.record_reply(reply.clone()).is_none()
+                        && self.session.awaiting().is_some()
+                    {
+                        // A surplus reply: recorded as such; the awaited one is still due.
+                        surplus += 1;
+                        if surplus > MAX_SURPLUS {
+                            return Err(self.fail(NetError::Surplus {
+                                count: surplus,
+                                waiting_for,
+                            }));
+                        }
+                        continue;
+                    }
                     return Ok(reply);
                 }
                 continue;
@@ -405,14 +421,24 @@ impl Connection {
         }
     }
 
-    fn record_reply(&mut self, reply: Reply) {
+    /// Records a reply; what it answered, if anything.
+    fn record_reply(&mut self, reply: Reply) -> Option<crate::smtp::session::Awaiting> {
         self.flush_dropped();
+        let waiting = self.session.awaiting();
         let answered = self.session.received(&reply);
         let tls = self.tls();
         self.transcript.received(reply, tls);
-        if answered.is_none() {
-            self.transcript.event(Event::Unsolicited, tls);
+        match (answered, waiting) {
+            (Some(_), _) => {}
+            (None, Some(w)) => self.transcript.event(
+                Event::Surplus {
+                    waiting_for: w.to_string(),
+                },
+                tls,
+            ),
+            (None, None) => self.transcript.event(Event::Unsolicited, tls),
         }
+        answered
     }
 
     /// Records every complete reply already received that no command is waiting for: a server
@@ -433,7 +459,9 @@ impl Connection {
             self.pending.drain(..fed.consumed);
             self.dropped += fed.discarded;
             match fed.reply {
-                Some(reply) => self.record_reply(reply),
+                Some(reply) => {
+                    self.record_reply(reply);
+                }
                 None => break,
             }
         }

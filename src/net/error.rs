@@ -40,6 +40,10 @@ pub enum NetError {
     SessionTimeout { waiting_for: String, secs: f64 },
     #[error("connection closed by the server while waiting for {waiting_for}")]
     Closed { waiting_for: String },
+    #[error(
+        "the server sent {count} replies that cannot be {waiting_for} (more replies than commands); gave up"
+    )]
+    Surplus { count: usize, waiting_for: String },
     #[error("network error while {doing}: {reason}")]
     Io { doing: String, reason: String },
     #[error("TLS setup: {0}")]

@@ -174,9 +174,10 @@ impl Lines {
                     | Event::Refused(_)
                     | Event::Timeout { .. }
                     | Event::ClosedByPeer { .. } => LineKind::Error,
-                    Event::Discarded { .. } | Event::Dropped { .. } | Event::Unsolicited => {
-                        LineKind::Violation
-                    }
+                    Event::Discarded { .. }
+                    | Event::Dropped { .. }
+                    | Event::Unsolicited
+                    | Event::Surplus { .. } => LineKind::Violation,
                     _ => LineKind::Event,
                 };
                 self.push_text(&describe_event(ev), LineMeta { kind, ..base });

@@ -96,6 +96,8 @@ pub enum Refusal {
 
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// Replies that answered nothing (see [`Session::surplus`]).
+    surplus: usize,
     policy: SecurityPolicy,
     phase: Phase,
     tls: bool,
@@ -107,6 +109,32 @@ pub struct Session {
     awaiting: VecDeque<Awaiting>,
     accepted_recipients: usize,
     violations: usize,
+}
+
+/// True for a success or an intermediate reply that RFC 5321 §4.3.2 (and RFC 4954, RFC 3207)
+/// does not allow as the answer to `awaiting`. Errors (4xx, 5xx) can answer anything; a
+/// command typed raw, the banner and BDAT are not judged.
+fn cannot_answer(awaiting: Awaiting, reply: &Reply) -> bool {
+    let Some(code) = reply.code() else {
+        return false;
+    };
+    if code >= 400 {
+        return false;
+    }
+    match awaiting {
+        Awaiting::Banner | Awaiting::Command(Verb::Raw | Verb::Bdat | Verb::Xclient) => false,
+        Awaiting::Command(Verb::Data) => code != 354,
+        Awaiting::Command(Verb::Quit) => code != 221,
+        Awaiting::Command(Verb::StartTls) => code != 220,
+        Awaiting::Command(Verb::Auth) | Awaiting::AuthStep => !(code == 235 || code == 334),
+        Awaiting::Command(Verb::Ehlo | Verb::Helo | Verb::Lhlo | Verb::Rset | Verb::Noop) => {
+            code != 250
+        }
+        Awaiting::Command(Verb::Mail) => code != 250,
+        Awaiting::Command(Verb::Rcpt | Verb::Vrfy | Verb::Expn) => !(250..=252).contains(&code),
+        Awaiting::Command(Verb::Help) => !(211..=214).contains(&code),
+        Awaiting::MessageEnd => code / 100 != 2,
+    }
 }
 
 impl Session {
@@ -125,6 +153,7 @@ impl Session {
             awaiting: VecDeque::from([Awaiting::Banner]),
             accepted_recipients: 0,
             violations: 0,
+            surplus: 0,
         }
     }
 
@@ -232,6 +261,15 @@ impl Session {
         if reply.is_malformed() {
             self.violations += 1;
         }
+        // A success that cannot answer what is awaited (a 250 where DATA waits for 354, or
+        // QUIT for 221) is a surplus reply to something earlier: it answers nothing, and what
+        // is awaited still waits for its own.
+        if let Some(front) = self.awaiting.front()
+            && cannot_answer(*front, reply)
+        {
+            self.surplus += 1;
+            return None;
+        }
         let answered = self.awaiting.pop_front();
         // RFC 5321 §3.8: 421 means the server is closing the channel, whatever was asked.
         if reply.code() == Some(421) {
@@ -256,6 +294,12 @@ impl Session {
             None => {}
         }
         answered
+    }
+
+    /// Replies that answered nothing: more replies than commands (an LMTP server answering
+    /// twice for one recipient, a server repeating itself).
+    pub fn surplus(&self) -> usize {
+        self.surplus
     }
 
     fn after_command(&mut self, verb: Verb, reply: &Reply) {
@@ -386,6 +430,58 @@ mod tests {
         let fed = p.feed(wire);
         assert_eq!(fed.consumed, wire.len(), "one whole reply expected");
         fed.reply.unwrap_or_else(|| panic!("no reply in {wire:?}"))
+    }
+
+    #[test]
+    fn a_reply_that_cannot_answer_the_command_answers_nothing() {
+        let mut s = greeted(SecurityPolicy::default());
+        s.sent(Verb::Mail);
+        s.sent(Verb::Rcpt);
+        s.sent(Verb::Data);
+        assert_eq!(
+            s.received(&reply(b"250 2.1.0 Ok\r\n")),
+            Some(Awaiting::Command(Verb::Mail))
+        );
+        assert_eq!(
+            s.received(&reply(b"250 2.1.5 Ok\r\n")),
+            Some(Awaiting::Command(Verb::Rcpt))
+        );
+        // The RCPT answered twice: a 250 cannot be DATA's answer.
+        assert_eq!(s.received(&reply(b"250 2.1.5 Ok\r\n")), None);
+        assert_eq!(s.surplus(), 1);
+        assert_eq!(s.awaiting(), Some(Awaiting::Command(Verb::Data)));
+        assert_eq!(
+            s.received(&reply(b"354 go\r\n")),
+            Some(Awaiting::Command(Verb::Data))
+        );
+        // An error can answer anything.
+        s.sent(Verb::Quit);
+        assert_eq!(s.received(&reply(b"250 ok\r\n")), None, "QUIT wants 221");
+        assert_eq!(
+            s.received(&reply(b"554 no\r\n")),
+            Some(Awaiting::Command(Verb::Quit))
+        );
+        for (awaiting, code, cannot) in [
+            (Awaiting::Command(Verb::StartTls), &b"250 x\r\n"[..], true),
+            (Awaiting::Command(Verb::StartTls), b"220 go\r\n", false),
+            (
+                Awaiting::Command(Verb::Auth),
+                b"334 VXNlcm5hbWU6\r\n",
+                false,
+            ),
+            (Awaiting::Command(Verb::Auth), b"250 x\r\n", true),
+            (Awaiting::Command(Verb::Ehlo), b"354 x\r\n", true),
+            (Awaiting::Command(Verb::Raw), b"354 x\r\n", false),
+            (Awaiting::MessageEnd, b"250 queued\r\n", false),
+            (Awaiting::MessageEnd, b"354 x\r\n", true),
+            (Awaiting::Banner, b"250 x\r\n", false),
+        ] {
+            assert_eq!(
+                cannot_answer(awaiting, &reply(code)),
+                cannot,
+                "{awaiting} {code:?}"
+            );
+        }
     }
 
     fn greeted(policy: SecurityPolicy) -> Session {
