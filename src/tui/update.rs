@@ -1929,7 +1929,7 @@ mod tests {
             "asked first"
         );
         assert!(
-            screen(&s).contains(&format!("unauth-relay is in progress: abort it")),
+            screen(&s).contains("unauth-relay is in progress: abort it"),
             "{}",
             screen(&s)
         );
