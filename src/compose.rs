@@ -6,6 +6,17 @@ use std::path::{Path, PathBuf};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 
+use crate::bounded_read::{self, Limit, MIB, ReadError, size_text};
+
+/// The most a generated message takes from files, `--body @FILE` and every `--attach`
+/// together: the message is built in memory (base64 makes attachments a third larger), so this
+/// keeps a wrong file from filling it, and is far above what servers accept (SIZE is commonly
+/// 10 to 50 MB). A larger prepared message goes with `--data-file`, which is streamed.
+pub const MESSAGE_FILES_LIMIT: Limit = Limit {
+    bytes: 64 * MIB,
+    what: "a file put into a generated message",
+};
+
 /// What to build: the envelope's addresses as headers, the extra headers, the body text, and
 /// the files to attach.
 pub struct MimeMessage<'a> {
@@ -19,11 +30,16 @@ pub struct MimeMessage<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
-    #[error("--attach {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("--body @{}: {}", .0.path().display(), .0)]
+    Body(#[source] ReadError),
+    #[error("--attach {}: {}", .0.path().display(), .0)]
+    Attach(#[source] ReadError),
+    #[error(
+        "--body and --attach files come to {}; together they may be at most {} (--data-file streams a larger message)",
+        size_text(*total),
+        size_text(MESSAGE_FILES_LIMIT.bytes)
+    )]
+    TooLargeTogether { total: u64 },
     #[error("cannot build the MIME message: {0}")]
     Build(std::io::Error),
 }
@@ -47,6 +63,11 @@ fn content_type(path: &Path) -> &'static str {
         "eml" => "message/rfc822",
         _ => "application/octet-stream",
     }
+}
+
+/// The content of `--body @FILE`.
+pub fn read_body_file(path: &Path) -> Result<Vec<u8>, ComposeError> {
+    bounded_read::read_regular(path, MESSAGE_FILES_LIMIT).map_err(ComposeError::Body)
 }
 
 pub fn build(m: &MimeMessage<'_>) -> Result<Vec<u8>, ComposeError> {
@@ -73,11 +94,14 @@ pub fn build(m: &MimeMessage<'_>) -> Result<Vec<u8>, ComposeError> {
         None => "This message was sent by smtpscope (test). It can be deleted.\r\n".into(),
     };
     builder = builder.text_body(text);
+    let mut total = m.body.map_or(0, |b| b.len() as u64);
     for path in m.attachments {
-        let data = std::fs::read(path).map_err(|source| ComposeError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let data =
+            bounded_read::read_regular(path, MESSAGE_FILES_LIMIT).map_err(ComposeError::Attach)?;
+        total += data.len() as u64;
+        if total > MESSAGE_FILES_LIMIT.bytes {
+            return Err(ComposeError::TooLargeTogether { total });
+        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -13,7 +13,8 @@ pub enum DataDirError {
 }
 
 /// `$SMTPSCOPE_DATA_DIR`, else the platform's (e.g. `~/.local/share/smtpscope` on Linux). Not
-/// created here: whoever writes creates what it needs.
+/// created here: whoever writes creates what it needs, private (0700, files 0600), through
+/// [`crate::private_write`].
 pub fn data_dir() -> Result<PathBuf, DataDirError> {
     if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));

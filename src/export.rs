@@ -83,9 +83,10 @@ pub enum ExportError {
     Render { path: PathBuf, reason: String },
 }
 
-/// Writes `record` into `dir` (created if missing) as text or JSON; returns the file's path.
+/// Writes `record` into `dir` (created 0700 if missing) as text or JSON, 0600, replacing an
+/// earlier export of the same session whole; returns the file's path.
 pub fn write(dir: &Path, record: &SessionRecord, json: bool) -> Result<PathBuf, ExportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ExportError::CreateDir {
+    crate::private_write::create_private_dir_all(dir).map_err(|source| ExportError::CreateDir {
         path: dir.to_path_buf(),
         source,
     })?;
@@ -101,9 +102,11 @@ pub fn write(dir: &Path, record: &SessionRecord, json: bool) -> Result<PathBuf, 
     } else {
         record.text.clone()
     };
-    std::fs::write(&path, contents).map_err(|source| ExportError::Write {
-        path: path.clone(),
-        source,
+    crate::private_write::replace(&path, contents.as_bytes()).map_err(|source| {
+        ExportError::Write {
+            path: path.clone(),
+            source,
+        }
     })?;
     Ok(path)
 }
@@ -164,5 +167,17 @@ mod tests {
             e.to_string().contains(&*blocked.display().to_string()),
             "{e}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn exports_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("exports");
+        let path = write(&target, &record(Some("p"), "2026-12-01T10:15:00Z"), true).expect("ok");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&target), 0o700);
     }
 }

@@ -8,10 +8,14 @@
 //! - [`profile`], [`lab`], [`secret`];
 //! - [`net`]: the tokio shell, connecting, TLS, moving bytes, the shared exchanges;
 //! - [`transcript`] and [`tls_info`]: what happened on the wire, the source of truth;
+//!   [`private_write`]: files written private (0600) and whole, never through a symlink;
 //! - [`advice`]: how each front end names a control (a flag, or a key) in advice;
+//! - [`bounded_read`]: every file the user names is read through it (regular files only,
+//!   size-capped);
 //! - [`smtp`]: the protocol core and client flow, with no I/O at all.
 
 pub mod advice;
+pub mod bounded_read;
 pub mod cli;
 pub mod commands;
 pub mod compose;
@@ -24,6 +28,7 @@ pub mod history;
 pub mod lab;
 pub mod net;
 pub mod oneshot;
+pub mod private_write;
 pub mod profile;
 pub mod report;
 pub mod run;

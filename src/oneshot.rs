@@ -498,12 +498,15 @@ async fn send_body(plan: &Plan, conn: &mut Connection, bdat: Option<usize>) -> R
     match &plan.body {
         Body::Text(text) => send_from(conn, &text[..], transfer, keep).await,
         Body::File(path) => {
-            let file = tokio::fs::File::open(path).await.map_err(|e| {
+            // Opened as checked before connecting: a regular file, so a FIFO put in its place
+            // since then is refused rather than waited on.
+            let (file, _) = crate::bounded_read::open_regular(path).map_err(|e| {
                 Stop(
                     Failure::Usage,
                     format!("--data-file {}: {e}", path.display()),
                 )
             })?;
+            let file = tokio::fs::File::from_std(file);
             send_from(conn, tokio::io::BufReader::new(file), transfer, keep).await
         }
     }

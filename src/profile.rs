@@ -158,6 +158,8 @@ pub enum ProfileError {
     NotFound { name: String, path: PathBuf },
     #[error("cannot read {}: {reason}", path.display())]
     Read { path: PathBuf, reason: String },
+    #[error("{}: {}", .0.path().display(), .0)]
+    Unreadable(#[source] crate::bounded_read::ReadError),
     #[error("{}:{line}:{column}: {reason}", path.display())]
     Parse {
         path: PathBuf,
@@ -253,11 +255,15 @@ impl Profile {
     }
 }
 
+/// A profile is a few hundred bytes; a file near this size is the wrong file.
+const PROFILE_LIMIT: crate::bounded_read::Limit = crate::bounded_read::Limit {
+    bytes: crate::bounded_read::MIB,
+    what: "a profile",
+};
+
 pub fn load_path(path: &Path) -> Result<Profile, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let text = crate::bounded_read::read_regular_to_string(path, PROFILE_LIMIT)
+        .map_err(ProfileError::Unreadable)?;
     Profile::parse(&text, path)
 }
 
@@ -390,40 +396,13 @@ impl ProfileStore {
     }
 }
 
+/// Profiles may name password sources, so their directory and files are the user's alone.
 fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
     let dir = path.parent().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "no parent directory")
     })?;
-    std::fs::create_dir_all(dir)?;
-    // Unique per process and per call, so concurrent saves never share a temporary file;
-    // the rename then makes one complete file win.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{n}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("profile"),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let result = (|| {
-        let mut f = options.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::private_write::create_private_dir_all(dir)?;
+    crate::private_write::replace(path, bytes)
 }
 
 #[cfg(test)]

@@ -16,11 +16,9 @@ pub enum SecretError {
     EnvEmpty { var: String },
     #[error("environment variable {var} is not valid UTF-8")]
     EnvNotUnicode { var: String },
-    #[error("cannot read password file {}: {reason}", path.display())]
-    FileUnreadable {
-        path: std::path::PathBuf,
-        reason: String,
-    },
+    /// Only `--password-file` names a file (a profile never does), so the flag is named.
+    #[error("--password-file {}: {}", .0.path().display(), .0)]
+    FileUnreadable(#[source] crate::bounded_read::ReadError),
     #[error("password file {} is empty", path.display())]
     FileEmpty { path: std::path::PathBuf },
     #[error("password_command is empty")]
@@ -62,15 +60,24 @@ pub fn from_env(var: &str) -> Result<SecretString, SecretError> {
     }
 }
 
+/// A password file holds one line; anything near this size is the wrong file.
+const PASSWORD_FILE_LIMIT: crate::bounded_read::Limit = crate::bounded_read::Limit {
+    bytes: 64 * crate::bounded_read::KIB,
+    what: "a password file",
+};
+
 /// Reads a secret from the first line of a file.
 pub fn from_file(path: &Path) -> Result<SecretString, SecretError> {
-    let text =
-        Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| SecretError::FileUnreadable {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?,
-        );
+    // Kept as bytes until the line is taken, so what is wiped is the one buffer read into.
+    let bytes = Zeroizing::new(
+        crate::bounded_read::read_regular(path, PASSWORD_FILE_LIMIT)
+            .map_err(SecretError::FileUnreadable)?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        SecretError::FileUnreadable(crate::bounded_read::ReadError::NotUtf8 {
+            path: path.to_path_buf(),
+        })
+    })?;
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
         return Err(SecretError::FileEmpty {
@@ -192,7 +199,7 @@ mod tests {
             from_file(&missing)
                 .expect_err("missing")
                 .to_string()
-                .contains("cannot read password file")
+                .contains(&format!("--password-file {}: ", missing.display()))
         );
     }
 

@@ -17,7 +17,12 @@ const LAYERS: &[(&str, u8)] = &[
     ("err", 0),
     ("errln", 0),
     ("advice", 0),
+    // Reading a file the user named: regular files only, size-capped (profiles, secrets,
+    // scenarios, reports, TLS files and message parts all go through it).
+    ("bounded_read", 0),
     ("transcript", 1),
+    // Writing smtpscope's own files: 0600, whole, never through a symlink.
+    ("private_write", 1),
     ("net", 2),
     ("secret", 2),
     ("profile", 3),

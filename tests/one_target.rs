@@ -161,7 +161,7 @@ fn every_front_end_resolves_a_profile_the_same_way() {
         ),
         (
             "client-cert-missing",
-            "error: client certificate /nonexistent/client.pem: no such file",
+            "error: tls_cert /nonexistent/client.pem: no such file",
         ),
         (
             "require-tls-none",

@@ -32,13 +32,21 @@ enum CheckError {
     },
     #[error("--baseline {0}")]
     Baseline(#[from] crate::history::RunReadError),
+    #[error("--output {}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: crate::private_write::TargetError,
+    },
 }
 
 impl CheckError {
     fn exit(&self) -> CheckExit {
         match self {
             CheckError::Target(e) => CheckExit::of_target(e),
-            CheckError::Plan(_) | CheckError::Baseline(_) => CheckExit::Usage,
+            CheckError::Plan(_) | CheckError::Baseline(_) | CheckError::Output { .. } => {
+                CheckExit::Usage
+            }
             CheckError::Runtime(_) | CheckError::Render(_) | CheckError::Write { .. } => {
                 CheckExit::Internal
             }
@@ -76,6 +84,13 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         Some(path) => Some((path, RunRecord::load(path)?)),
         None => None,
     };
+    // Likewise a report that could not be written where asked (a FIFO would also hang us).
+    if let Some(path) = &args.output {
+        crate::private_write::check_replaceable(path).map_err(|source| CheckError::Output {
+            path: path.clone(),
+            source,
+        })?;
+    }
     let started_at = jiff::Timestamp::now();
     let cat = catalogue();
     let plan = Plan::select(&cat, &args.scenarios, args.all, resolved.domain.is_some())?;
@@ -180,9 +195,12 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
     let summary = Summary::of(&results);
     match &args.output {
         Some(path) => {
-            std::fs::write(path, text.as_bytes()).map_err(|source| CheckError::Write {
-                path: path.clone(),
-                source,
+            // Whole or not at all, 0600, and a symlink at `path` is replaced, not followed.
+            crate::private_write::replace(path, text.as_bytes()).map_err(|source| {
+                CheckError::Write {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             crate::errln!(
                 "smtpscope check: report written to {} ({} pass, {} fail, {} warn, {} inconclusive, {} skipped)",

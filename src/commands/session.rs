@@ -20,8 +20,8 @@ use crate::transcript::{Transcript, render_entry};
 enum PrepareError {
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("--data-file {path}: {reason}")]
-    DataFile { path: String, reason: String },
+    #[error("--data-file {}: {}", .0.path().display(), .0)]
+    DataFile(#[source] crate::bounded_read::ReadError),
     #[error(transparent)]
     Compose(#[from] crate::compose::ComposeError),
     #[error("{option} {given:?}: {why}")]
@@ -36,9 +36,9 @@ impl PrepareError {
     fn failure(&self) -> Failure {
         match self {
             PrepareError::Target(e) => Failure::of_target(e),
-            PrepareError::DataFile { .. }
-            | PrepareError::Option { .. }
-            | PrepareError::Compose(_) => Failure::Usage,
+            PrepareError::DataFile(_) | PrepareError::Option { .. } | PrepareError::Compose(_) => {
+                Failure::Usage
+            }
         }
     }
 }
@@ -163,18 +163,11 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
     }
     let body = match &args.data_file {
         Some(path) => {
-            // Read as it is sent; only checked here, so a mistake is a usage error up front.
-            let meta = std::fs::metadata(path).map_err(|e| PrepareError::DataFile {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            if !meta.is_file() {
-                return Err(PrepareError::DataFile {
-                    path: path.display().to_string(),
-                    reason: "not a regular file".into(),
-                });
-            }
-            if meta.len() == 0 {
+            // Read as it is sent, so of any size; only checked here, so a mistake is a usage
+            // error up front.
+            let (_, len) =
+                crate::bounded_read::open_regular(path).map_err(PrepareError::DataFile)?;
+            if len == 0 {
                 crate::errln!(
                     "smtpscope session: warning: --data-file {} is empty: the message will be empty",
                     path.display()
@@ -188,11 +181,7 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
             }
             let text = match args.body.as_deref() {
                 Some(b) => Some(match b.strip_prefix('@') {
-                    Some(path) => std::fs::read(path).map_err(|e| PrepareError::Option {
-                        option: "--body",
-                        given: b.to_string(),
-                        why: e.to_string(),
-                    })?,
+                    Some(path) => crate::compose::read_body_file(std::path::Path::new(path))?,
                     None => b.as_bytes().to_vec(),
                 }),
                 None => None,

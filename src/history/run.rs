@@ -76,13 +76,17 @@ pub struct RunRecord {
     pub results: Vec<RunResult>,
 }
 
+/// A report of every built-in scenario with its transcripts is well under 1 MB; this leaves
+/// room for many more and keeps a wrong file (`--baseline /dev/zero`) from filling memory.
+pub const RUN_RECORD_LIMIT: crate::bounded_read::Limit = crate::bounded_read::Limit {
+    bytes: 16 * crate::bounded_read::MIB,
+    what: "a run report",
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunReadError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read {}: {}", .0.path().display(), .0)]
+    Read(#[source] crate::bounded_read::ReadError),
     #[error(
         "{}:{line}:{column}: not a `check --format json` report: {reason}",
         path.display()
@@ -98,10 +102,8 @@ pub enum RunReadError {
 impl RunRecord {
     /// Reads a `check --format json` report (or a history file, which is one).
     pub fn load(path: &Path) -> Result<RunRecord, RunReadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunReadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::bounded_read::read_regular_to_string(path, RUN_RECORD_LIMIT)
+            .map_err(RunReadError::Read)?;
         RunRecord::parse(&text, path)
     }
 

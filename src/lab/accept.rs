@@ -32,7 +32,15 @@ pub(crate) fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 
 /// The soft open-file limit less the reserve; `None` where it cannot be read (not Linux).
 pub(crate) fn fd_ceiling() -> Option<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    // A kernel file of about 1.5 KB; read through the same bounded reader as every other.
+    let limits = crate::bounded_read::read_regular_to_string(
+        std::path::Path::new("/proc/self/limits"),
+        crate::bounded_read::Limit {
+            bytes: 64 * crate::bounded_read::KIB,
+            what: "/proc/self/limits",
+        },
+    )
+    .ok()?;
     soft_open_files(&limits).map(|n| n.saturating_sub(FD_RESERVE).max(1))
 }
 

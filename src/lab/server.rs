@@ -340,9 +340,9 @@ fn check_store(store: &std::path::Path) -> Result<(), LabError> {
         path: store.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(store).map_err(store_error)?;
+    crate::private_write::create_private_dir_all(store).map_err(store_error)?;
     let probe = store.join(format!(".smtpscope-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(store_error)?;
+    crate::private_write::create_new(&probe, b"").map_err(store_error)?;
     std::fs::remove_file(&probe).map_err(store_error)
 }
 

@@ -893,7 +893,9 @@ impl Conn {
             relayed,
         };
         if let Some(dir) = &self.shared.store_dir {
-            let _ = std::fs::write(dir.join(format!("{id}.eml")), &msg.raw);
+            // 0600 and never through a symlink: a message may hold what a client should not
+            // show the machine's other users.
+            let _ = crate::private_write::replace(&dir.join(format!("{id}.eml")), &msg.raw);
         }
         self.shared.emit(LabEvent::Message(msg.clone()));
         self.shared.keep(msg);

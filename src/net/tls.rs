@@ -87,14 +87,14 @@ pub use crate::tls_info::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
-    #[error("cannot read CA file {path}: {source}")]
+    #[error("CA file {}: {source}", source.path().display())]
     CaFileRead {
-        path: PathBuf,
-        source: std::io::Error,
+        #[source]
+        source: crate::bounded_read::ReadError,
     },
-    #[error("CA file {path} holds no PEM certificate")]
+    #[error("CA file {} holds no PEM certificate", path.display())]
     CaFileEmpty { path: PathBuf },
-    #[error("CA file {path}: {reason}")]
+    #[error("CA file {}: {reason}", path.display())]
     CaFileBad { path: PathBuf, reason: String },
     #[error("cannot build the certificate verifier: {0}")]
     Verifier(String),
@@ -105,9 +105,19 @@ pub enum TlsSetupError {
         min: &'static str,
         max: &'static str,
     },
-    #[error("cannot read client certificate {path}: {reason}")]
+    #[error("client certificate {}: {source}", source.path().display())]
+    ClientCertRead {
+        #[source]
+        source: crate::bounded_read::ReadError,
+    },
+    #[error("cannot read client certificate {}: {reason}", path.display())]
     ClientCert { path: PathBuf, reason: String },
-    #[error("cannot read client key {path}: {reason}")]
+    #[error("client key {}: {source}", source.path().display())]
+    ClientKeyRead {
+        #[source]
+        source: crate::bounded_read::ReadError,
+    },
+    #[error("cannot read client key {}: {reason}", path.display())]
     ClientKey { path: PathBuf, reason: String },
     #[error("client certificate and key do not fit together: {0}")]
     ClientPair(String),
@@ -344,11 +354,33 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A PEM file smtpscope reads: a CA bundle, a client certificate's chain, a private key. The
+/// system's whole bundle is about 220 KB; anything near this is the wrong file.
+const PEM_FILE_LIMIT: crate::bounded_read::Limit = crate::bounded_read::Limit {
+    bytes: 4 * crate::bounded_read::MIB,
+    what: "a PEM file",
+};
+
+impl TlsSetupError {
+    /// The file this error is about, and what is wrong with it, without the words "CA file" or
+    /// "client key": for a front end that names the flag or profile key instead.
+    pub fn file_and_reason(&self) -> Option<(&Path, String)> {
+        match self {
+            TlsSetupError::CaFileRead { source }
+            | TlsSetupError::ClientCertRead { source }
+            | TlsSetupError::ClientKeyRead { source } => Some((source.path(), source.to_string())),
+            TlsSetupError::CaFileEmpty { path } => Some((path, "holds no PEM certificate".into())),
+            TlsSetupError::CaFileBad { path, reason }
+            | TlsSetupError::ClientCert { path, reason }
+            | TlsSetupError::ClientKey { path, reason } => Some((path, reason.clone())),
+            _ => None,
+        }
+    }
+}
+
 pub fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsSetupError> {
-    let pem = std::fs::read(path).map_err(|source| TlsSetupError::CaFileRead {
-        path: path.to_owned(),
-        source,
-    })?;
+    let pem = crate::bounded_read::read_regular(path, PEM_FILE_LIMIT)
+        .map_err(|source| TlsSetupError::CaFileRead { source })?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| TlsSetupError::CaFileBad {
@@ -453,17 +485,19 @@ fn load_client_cert(
         path: cc.cert_file.clone(),
         reason,
     };
-    let pem = std::fs::read(&cc.cert_file).map_err(|e| cert_err(e.to_string()))?;
+    let pem = crate::bounded_read::read_regular(&cc.cert_file, PEM_FILE_LIMIT)
+        .map_err(|source| TlsSetupError::ClientCertRead { source })?;
     let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| cert_err(e.to_string()))?;
     if chain.is_empty() {
         return Err(cert_err("no PEM certificate in the file".into()));
     }
-    let key_pem = std::fs::read(&cc.key_file).map_err(|e| TlsSetupError::ClientKey {
-        path: cc.key_file.clone(),
-        reason: e.to_string(),
-    })?;
+    // Wiped when dropped: it holds the private key.
+    let key_pem = zeroize::Zeroizing::new(
+        crate::bounded_read::read_regular(&cc.key_file, PEM_FILE_LIMIT)
+            .map_err(|source| TlsSetupError::ClientKeyRead { source })?,
+    );
     let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
         TlsSetupError::ClientKey {
             path: cc.key_file.clone(),

@@ -79,6 +79,8 @@ pub enum CatalogueError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: {}", .0.path().display(), .0)]
+    Unreadable(#[source] crate::bounded_read::ReadError),
     #[error("{}: id or alias of {id:?} is already used by scenario {other:?}", path.display())]
     Clash {
         path: PathBuf,
@@ -104,6 +106,12 @@ fn parse(text: &str, path: &Path) -> Result<Scenario, CatalogueError> {
         })?;
     Ok(scenario)
 }
+
+/// The largest built-in scenario is a few KB; a file near this size is the wrong file.
+const SCENARIO_FILE_LIMIT: crate::bounded_read::Limit = crate::bounded_read::Limit {
+    bytes: crate::bounded_read::MIB,
+    what: "a scenario file",
+};
 
 impl Catalogue {
     /// The built-ins alone. They are tested to parse, so errors here mean a broken build.
@@ -142,11 +150,8 @@ impl Catalogue {
         };
         files.sort();
         for path in files {
-            let loaded = std::fs::read_to_string(&path)
-                .map_err(|source| CatalogueError::Read {
-                    path: path.clone(),
-                    source,
-                })
+            let loaded = crate::bounded_read::read_regular_to_string(&path, SCENARIO_FILE_LIMIT)
+                .map_err(CatalogueError::Unreadable)
                 .and_then(|text| parse(&text, &path));
             match loaded {
                 Ok(s) => {

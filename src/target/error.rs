@@ -1,8 +1,6 @@
 //! Why a profile plus overrides does not make a target: each error names the setting and where
 //! it came from.
 
-use std::path::PathBuf;
-
 use crate::profile::ProfileError;
 use crate::secret::SecretError;
 
@@ -18,20 +16,19 @@ pub enum TargetError {
     RequireTlsWithoutTls,
     #[error("{setting} must be more than 0 and at most {max} seconds, not {value}", max = super::MAX_TIMEOUT_SECS)]
     Timeout { setting: &'static str, value: f64 },
-    #[error("CA file {}: no such file", .0.display())]
-    CaFileMissing(PathBuf),
-    #[error("CA file {}: is a directory, not a PEM file", .0.display())]
-    CaFileIsDirectory(PathBuf),
-    /// Read at start, so a broken trust file is the user's error (exit 2), never the server's.
-    #[error(transparent)]
-    CaFile(#[from] crate::net::tls::TlsSetupError),
+    /// Read at start, so a broken trust file or client key is the user's error (exit 2),
+    /// never the server's. `setting` is the flag or the profile key that named the file.
+    #[error("{}", tls_file(setting, source))]
+    TlsFile {
+        setting: &'static str,
+        #[source]
+        source: crate::net::tls::TlsSetupError,
+    },
     #[error("tls-min {min} is newer than tls-max {max}")]
     TlsVersions {
         min: &'static str,
         max: &'static str,
     },
-    #[error("client {what} {}: no such file", path.display())]
-    ClientCertFile { what: &'static str, path: PathBuf },
     #[error("{given} was given alone: a client certificate needs both --tls-cert and --tls-key")]
     ClientCertHalf { given: &'static str },
     #[error("dns_server {value:?} is not IP:PORT")]
@@ -80,6 +77,15 @@ pub enum TargetError {
     Field(#[from] crate::smtp::validate::FieldError),
     #[error("--domain {domain} needs smtpscope built with the `dns` feature")]
     NoDnsSupport { domain: String },
+}
+
+/// "--ca-file /x/ca.pem: holds no PEM certificate"; an error about no one file (a certificate
+/// and key that do not fit) as the TLS layer says it, after the setting.
+fn tls_file(setting: &str, e: &crate::net::tls::TlsSetupError) -> String {
+    match e.file_and_reason() {
+        Some((path, reason)) => format!("{setting} {}: {reason}", path.display()),
+        None => format!("{setting}: {e}"),
+    }
 }
 
 impl TargetError {

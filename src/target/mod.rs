@@ -126,15 +126,21 @@ pub fn load_profile(name: &str) -> Result<Profile, TargetError> {
 
 /// The name to announce: the machine's host name, as swaks does.
 pub fn default_helo() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        })
-        .unwrap_or_else(|| "localhost".to_string())
+    crate::bounded_read::read_regular_to_string(
+        std::path::Path::new("/etc/hostname"),
+        crate::bounded_read::Limit {
+            bytes: 4 * crate::bounded_read::KIB,
+            what: "/etc/hostname",
+        },
+    )
+    .ok()
+    .map(|s| s.trim().to_string())
+    .filter(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    })
+    .unwrap_or_else(|| "localhost".to_string())
 }
 
 fn seconds(value: f64, setting: &'static str) -> Result<Duration, TargetError> {
@@ -143,6 +149,11 @@ fn seconds(value: f64, setting: &'static str) -> Result<Duration, TargetError> {
     } else {
         Err(TargetError::Timeout { setting, value })
     }
+}
+
+/// How an error names a setting: by the flag when one was given, else by the profile's key.
+fn setting(from_flag: bool, flag: &'static str, key: &'static str) -> &'static str {
+    if from_flag { flag } else { key }
 }
 
 fn pick<T: Clone>(over: &Option<T>, profile: Option<&T>) -> Option<T> {
@@ -208,15 +219,16 @@ pub fn resolve(
         }
         (None, None) => return Err(TargetError::NoServer),
     };
+    // Each TLS file is named in errors by what gave it: the flag, or the profile's key.
+    let ca_setting = setting(o.ca_file.is_some(), "--ca-file", "ca_file");
+    let cert_setting = setting(o.tls_cert.is_some(), "--tls-cert", "tls_cert");
+    let key_setting = setting(o.tls_key.is_some(), "--tls-key", "tls_key");
     let ca_file = pick(&o.ca_file, p.and_then(|p| p.ca_file.as_ref()));
     if let Some(path) = &ca_file {
-        if path.is_dir() {
-            return Err(TargetError::CaFileIsDirectory(path.clone()));
-        }
-        if !path.exists() {
-            return Err(TargetError::CaFileMissing(path.clone()));
-        }
-        crate::net::tls::load_ca_file(path)?;
+        crate::net::tls::load_ca_file(path).map_err(|source| TargetError::TlsFile {
+            setting: ca_setting,
+            source,
+        })?;
     }
     let verify = p.map_or(Verify::Platform, |p| p.verify);
     let trust = o.trust.unwrap_or(if verify == Verify::Mozilla {
@@ -241,20 +253,10 @@ pub fn resolve(
         pick(&o.tls_key, p.and_then(|p| p.tls_key.as_ref())),
     ) {
         (None, None) => None,
-        (Some(cert_file), Some(key_file)) => {
-            for (what, path) in [("certificate", &cert_file), ("key", &key_file)] {
-                if !path.is_file() {
-                    return Err(TargetError::ClientCertFile {
-                        what,
-                        path: path.clone(),
-                    });
-                }
-            }
-            Some(ClientCert {
-                cert_file,
-                key_file,
-            })
-        }
+        (Some(cert_file), Some(key_file)) => Some(ClientCert {
+            cert_file,
+            key_file,
+        }),
         (Some(_), None) => return Err(TargetError::ClientCertHalf { given: "tls-cert" }),
         (None, Some(_)) => return Err(TargetError::ClientCertHalf { given: "tls-key" }),
     };
@@ -270,7 +272,15 @@ pub fn resolve(
     };
     // Read now, so a broken key is the user's error (exit 2), not the server's.
     if opts.tls.client_cert.is_some() {
-        crate::net::tls::client_config(&opts.tls)?;
+        crate::net::tls::client_config(&opts.tls).map_err(|source| {
+            use crate::net::tls::TlsSetupError as E;
+            let setting = match &source {
+                E::ClientKey { .. } | E::ClientKeyRead { .. } => key_setting,
+                E::CaFileRead { .. } | E::CaFileEmpty { .. } | E::CaFileBad { .. } => ca_setting,
+                _ => cert_setting,
+            };
+            TargetError::TlsFile { setting, source }
+        })?;
     }
     opts.policy = SecurityPolicy {
         require_tls,

@@ -15,6 +15,7 @@ pub fn wait_for_hangup() -> bool {
     if std::io::stdin().is_terminal() {
         return wait_on(std::io::stdin().as_fd());
     }
+    // The one open outside `bounded_read`: a device on purpose, polled, never read from.
     match std::fs::File::open("/dev/tty") {
         Ok(tty) => wait_on(tty.as_fd()),
         Err(_) => false,

@@ -44,20 +44,18 @@ pub struct TuiOptions {
     pub export_dir: Option<PathBuf>,
 }
 
-/// Where the log goes: the platform's data directory (never the terminal).
+/// Where the log goes: the platform's data directory (never the terminal), created 0700.
 pub fn log_path() -> Option<PathBuf> {
     let dir = crate::data_dir::data_dir().ok()?;
-    std::fs::create_dir_all(&dir).ok()?;
+    crate::private_write::create_private_dir_all(&dir).ok()?;
     Some(dir.join("smtpscope.log"))
 }
 
-/// Appends one line to the log file; logging must never disturb the screen or fail the app.
+/// Appends one line to the log file (created 0600: it names servers, users and errors);
+/// logging must never disturb the screen or fail the app.
 pub fn log(path: Option<&PathBuf>, line: &str) {
     if let Some(p) = path
-        && let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
+        && let Ok(mut f) = crate::private_write::open_append(p)
     {
         let _ = writeln!(f, "{} {line}", jiff::Timestamp::now());
     }

@@ -638,36 +638,51 @@ impl Worker {
             self.send(NetEvent::Info("running the local-delivery control…".into()));
             crate::run::execute::control_for(&mut result, control, ctx.clone()).await;
         }
-        let kept = self.history.as_ref().map(|h| {
-            record_run(h, &d.profile, d.started, &ctx, &result).and_then(|_| {
-                if result.is_edited() {
-                    Ok(None)
-                } else {
-                    h.last_two_with(&d.profile, &result.id)
-                }
-            })
-        });
+        // Keeping the run and comparing it are told apart: "not kept" only when the run was
+        // not written, never because an older file could not be read.
+        let kept = self
+            .history
+            .as_ref()
+            .map(|h| record_run(h, &d.profile, d.started, &ctx, &result));
+        let compared = match (&self.history, &kept) {
+            (Some(h), Some(Ok(_))) if !result.is_edited() => {
+                Some(h.last_two_with(&d.profile, &result.id))
+            }
+            _ => None,
+        };
         self.send(NetEvent::Done {
             verdict: result.verdict,
             reason: result.reason.clone(),
             edited: result.edited.clone(),
         });
-        match kept {
+        if let Some(Err(e)) = kept {
+            self.send(NetEvent::Info(format!("run history not kept: {e}")));
+        }
+        match compared {
             Some(Err(e)) => {
-                self.send(NetEvent::Info(format!("run history not kept: {e}")));
+                self.send(NetEvent::Info(format!(
+                    "run kept, but not compared with the last: {e}"
+                )));
             }
-            // Before and after: said only when something changed since the last run.
-            Some(Ok(Some((before, after)))) => {
-                let d = crate::history::diff(&before, &after);
-                if !d.is_empty() {
+            Some(Ok(found)) => {
+                for e in &found.skipped {
                     self.send(NetEvent::Info(format!(
-                        "since the last run ({}): {}",
-                        before.when(),
-                        d.one_line()
+                        "warning: a history file was skipped: {e}"
                     )));
                 }
+                // Before and after: said only when something changed since the last run.
+                if let Some((before, after)) = found.pair {
+                    let d = crate::history::diff(&before, &after);
+                    if !d.is_empty() {
+                        self.send(NetEvent::Info(format!(
+                            "since the last run ({}): {}",
+                            before.when(),
+                            d.one_line()
+                        )));
+                    }
+                }
             }
-            _ => {}
+            None => {}
         }
     }
 
