@@ -24,8 +24,7 @@ fn main() -> ExitCode {
             export_dir: args.export_dir,
         }),
     };
-    // A reader that went away (`| head`) ends the run as a broken pipe does, quietly.
-    ExitCode::from(smtpscope::terminal_text::exit_status(code))
+    ExitCode::from(code)
 }
 
 /// `smtpscope` with no arguments: on a terminal, the TUI (on the practice lab when there are no

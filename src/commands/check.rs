@@ -56,13 +56,15 @@ impl CheckError {
 
 pub fn run(args: CheckArgs) -> u8 {
     crate::exit::exit_130_on_ctrl_c("check");
-    match run_inner(&args) {
+    let code = match run_inner(&args) {
         Ok(exit) => exit.code(),
         Err(e) => {
             crate::errln!("smtpscope check: {e}");
             e.exit().code()
         }
-    }
+    };
+    // A reader that went away (`| head`) ends the run as a broken pipe does, quietly.
+    crate::terminal_text::exit_status(code)
 }
 
 /// Every scenario INCONCLUSIVE for one reason: nothing could be tested.

@@ -59,6 +59,12 @@ fn quit_after(arg: QuitAfterArg) -> QuitAfter {
 
 /// Runs the subcommand; returns the process exit code.
 pub fn run(args: SessionArgs) -> u8 {
+    // A reader that went away (`| head`) ends the run as a broken pipe does, quietly, after
+    // the session was closed properly.
+    crate::terminal_text::exit_status(run_session(args))
+}
+
+fn run_session(args: SessionArgs) -> u8 {
     let fail = |e: &dyn std::fmt::Display, kind: Failure| {
         crate::errln!("smtpscope session: {e}");
         kind.code()

@@ -111,9 +111,8 @@ pub struct Session {
     violations: usize,
 }
 
-/// True for a success or an intermediate reply that RFC 5321 §4.3.2 (and RFC 4954, RFC 3207)
-/// does not allow as the answer to `awaiting`. Errors (4xx, 5xx) can answer anything; a
-/// command typed raw, the banner and BDAT are not judged.
+/// True for a success or an intermediate reply that RFC 5321 §4.3.2 does not allow as the
+/// answer to `awaiting`. Errors (4xx, 5xx) can answer anything.
 fn cannot_answer(awaiting: Awaiting, reply: &Reply) -> bool {
     let Some(code) = reply.code() else {
         return false;
@@ -121,19 +120,24 @@ fn cannot_answer(awaiting: Awaiting, reply: &Reply) -> bool {
     if code >= 400 {
         return false;
     }
+    // Only where a surplus is unmistakable: a success where DATA waits for its 354, a
+    // success other than 221 to QUIT, an intermediate 3xx to a command that never gets one.
+    // STARTTLS and AUTH keep whatever they get as their answer: an odd reply there is a
+    // refusal to report, never a reason to wait on.
     match awaiting {
-        Awaiting::Banner | Awaiting::Command(Verb::Raw | Verb::Bdat | Verb::Xclient) => false,
         Awaiting::Command(Verb::Data) => code != 354,
         Awaiting::Command(Verb::Quit) => code != 221,
-        Awaiting::Command(Verb::StartTls) => code != 220,
-        Awaiting::Command(Verb::Auth) | Awaiting::AuthStep => !(code == 235 || code == 334),
-        Awaiting::Command(Verb::Ehlo | Verb::Helo | Verb::Lhlo | Verb::Rset | Verb::Noop) => {
-            code != 250
-        }
-        Awaiting::Command(Verb::Mail) => code != 250,
-        Awaiting::Command(Verb::Rcpt | Verb::Vrfy | Verb::Expn) => !(250..=252).contains(&code),
-        Awaiting::Command(Verb::Help) => !(211..=214).contains(&code),
-        Awaiting::MessageEnd => code / 100 != 2,
+        Awaiting::Command(
+            Verb::Ehlo
+            | Verb::Helo
+            | Verb::Lhlo
+            | Verb::Mail
+            | Verb::Rcpt
+            | Verb::Rset
+            | Verb::Noop,
+        )
+        | Awaiting::MessageEnd => code / 100 == 3,
+        _ => false,
     }
 }
 
@@ -462,14 +466,14 @@ mod tests {
             Some(Awaiting::Command(Verb::Quit))
         );
         for (awaiting, code, cannot) in [
-            (Awaiting::Command(Verb::StartTls), &b"250 x\r\n"[..], true),
+            (Awaiting::Command(Verb::StartTls), &b"250 x\r\n"[..], false),
             (Awaiting::Command(Verb::StartTls), b"220 go\r\n", false),
             (
                 Awaiting::Command(Verb::Auth),
                 b"334 VXNlcm5hbWU6\r\n",
                 false,
             ),
-            (Awaiting::Command(Verb::Auth), b"250 x\r\n", true),
+            (Awaiting::Command(Verb::Auth), b"250 x\r\n", false),
             (Awaiting::Command(Verb::Ehlo), b"354 x\r\n", true),
             (Awaiting::Command(Verb::Raw), b"354 x\r\n", false),
             (Awaiting::MessageEnd, b"250 queued\r\n", false),
