@@ -128,13 +128,24 @@ fn each_transaction_step_moves_the_phase_only_when_accepted() {
     assert_eq!(s.accepted_recipients(), 3, "each accepted RCPT counts once");
     exchange(&mut s, Verb::Data, "554 5.5.1 no\r\n");
     assert_eq!(s.phase(), Phase::Rcpt, "only 354 starts the message");
-    exchange(&mut s, Verb::Data, "250 odd\r\n");
+    s.sent(Verb::Data);
+    assert_eq!(
+        s.received(&reply("250 odd\r\n")),
+        None,
+        "a 250 cannot answer DATA: a surplus reply to something earlier"
+    );
     assert_eq!(
         s.phase(),
         Phase::Rcpt,
-        "a 250 to DATA does not start it either"
+        "it does not start the message either"
     );
-    exchange(&mut s, Verb::Data, "354 go ahead\r\n");
+    assert_eq!(
+        s.awaiting(),
+        Some(Awaiting::Command(Verb::Data)),
+        "DATA still waits"
+    );
+    assert_eq!(s.surplus(), 1);
+    s.received(&reply("354 go ahead\r\n"));
     assert_eq!(s.phase(), Phase::Data);
     s.message_sent();
     assert_eq!(s.awaiting(), Some(Awaiting::MessageEnd));
