@@ -133,6 +133,8 @@ pub struct Connection {
     peer: Option<std::net::SocketAddr>,
     /// A reply timed out: the server is not answering, so QUIT would only wait again.
     stalled: bool,
+    /// The TLS handshake ran past its deadline: a probe of the same server would wait again.
+    handshake_timed_out: bool,
 }
 
 impl Connection {
@@ -152,6 +154,7 @@ impl Connection {
             session_deadline: None,
             peer: None,
             stalled: false,
+            handshake_timed_out: false,
         }
     }
 
@@ -188,6 +191,11 @@ impl Connection {
     /// The address connected to.
     pub fn peer(&self) -> Option<std::net::SocketAddr> {
         self.peer
+    }
+
+    /// True once a TLS handshake on this connection ran past its deadline.
+    pub fn handshake_timed_out(&self) -> bool {
+        self.handshake_timed_out
     }
 
     pub fn is_open(&self) -> bool {
@@ -687,6 +695,7 @@ impl Connection {
         let connector = TlsConnector::from(config);
         match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
             Err(_) => {
+                self.handshake_timed_out = true;
                 self.session.closed();
                 Err(self.fail(NetError::Timeout {
                     waiting_for: "the TLS handshake".into(),

@@ -103,6 +103,17 @@ impl NetError {
         )
     }
 
+    /// True when the server stopped answering (a reply or the handshake ran past its
+    /// deadline): another connection to it would wait as long again.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            NetError::Timeout { .. }
+                | NetError::SessionTimeout { .. }
+                | NetError::ConnectTimeout { .. }
+        )
+    }
+
     /// True for failures to reach the server at all.
     pub fn is_connect(&self) -> bool {
         matches!(

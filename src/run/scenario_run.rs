@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::event::{RunEvent, Sink};
 use crate::net::{Connection, NetError};
 use crate::scenario::model::Step;
-use crate::scenario::runner::{SetupError, StepKind, Stepper, aggregate, sessions};
+use crate::scenario::runner::{StepKind, Stepper, aggregate, sessions};
 use crate::scenario::{Context, Scenario, ScenarioResult, StepResult, Verdict};
 use crate::smtp::reply::Reply;
 use crate::transcript::Transcript;
@@ -160,8 +160,9 @@ impl ScenarioRun {
                 (self.new_transcript)(),
             );
             if let Some(why) = self.unreachable.get() {
-                let reason =
-                    format!("not tried: the server did not greet on an earlier connection ({why})");
+                let reason = format!(
+                    "not tried: an earlier connection to this server already failed where every session starts ({why})"
+                );
                 let steps = st.not_tried(&reason);
                 self.record(base, steps);
                 continue;
@@ -173,8 +174,12 @@ impl ScenarioRun {
                     self.settle().await;
                 }
                 Err(why) => {
-                    if let SetupError::Unreachable(e) = &why {
-                        let _ = self.unreachable.set(e.to_string());
+                    // A failure every session would meet again (no greeting, a wait that ran
+                    // out in the opening they share) is met once per run.
+                    if let Some(shared) =
+                        why.shared_failure(st.connection().tls_rejected().is_some())
+                    {
+                        let _ = self.unreachable.set(shared);
                     }
                     self.emit(RunEvent::Note(format!("session could not start: {why}")));
                     let steps = st.results().to_vec();

@@ -360,6 +360,21 @@ pub enum SetupError {
     },
 }
 
+impl SetupError {
+    /// Why every other session to this server would fail the same way in the part all
+    /// sessions share (banner, EHLO, STARTTLS, the handshake), if it would: no greeting at
+    /// all, or a wait that ran out. Then the others are not tried, and the run costs one
+    /// timeout, not one per session. A certificate the client refused is not among them: it
+    /// fails at once, and the certificate checks still judge it.
+    pub fn shared_failure(&self, tls_rejected: bool) -> Option<String> {
+        match self {
+            SetupError::Unreachable(e) if !tls_rejected => Some(e.to_string()),
+            SetupError::Net(e) | SetupError::Tls(e) if e.is_timeout() => Some(e.to_string()),
+            _ => None,
+        }
+    }
+}
+
 /// Connects and brings the session to where the steps start. Errors say why it could not.
 async fn prepare(s: &Scenario, ctx: &Context, conn: &mut Connection) -> Result<Vars, SetupError> {
     let banner = conn.open_checked().await.map_err(SetupError::Unreachable)?;
@@ -958,6 +973,8 @@ pub struct Stepper {
     edits: Vec<String>,
     /// Units the server's hang-up left untried, and why: they go on in a fresh session.
     leftover: Option<(Vec<Vec<Step>>, String)>,
+    /// The TLS handshake ran past its deadline (the server answered 220 and then nothing).
+    handshake_timed_out: bool,
 }
 
 /// Typed commands that ask the server something without changing the dialogue: sending them
@@ -994,6 +1011,7 @@ impl Stepper {
             results: Vec::new(),
             edits: Vec::new(),
             leftover: None,
+            handshake_timed_out: false,
         }
     }
 
@@ -1005,7 +1023,20 @@ impl Stepper {
                 self.vars = Some(v);
                 Ok(())
             }
+            // Implicit TLS whose certificate was refused: nothing else can run, but the
+            // certificate checks judge the handshake that stopped at verification.
+            Err(why)
+                if self.ctx.opts.tls_mode == TlsMode::Implicit
+                    && self.conn.tls_rejected().is_some()
+                    && self.units.iter().flatten().any(judges_certificate) =>
+            {
+                self.vars = Some(self.ctx.vars.clone());
+                self.dead = Some(format!("the session ended: {why}"));
+                self.conn.close().await;
+                Ok(())
+            }
             Err(why) => {
+                self.handshake_timed_out |= self.conn.handshake_timed_out();
                 let reason = why.to_string();
                 let steps: Vec<Step> = self.remaining().cloned().collect();
                 self.results.extend(
@@ -1070,14 +1101,33 @@ impl Stepper {
     }
 
     /// True when the next step will not run whatever the operator does (the session ended,
-    /// or an earlier refusal made it moot): it is recorded without waiting for them.
+    /// an earlier refusal made it moot, or it does not apply to this target): it is recorded
+    /// without waiting for them.
     pub fn next_is_settled(&self) -> bool {
         let Some(step) = self.current() else {
             return false;
         };
-        let runs_anyway = (judges_certificate(step) && self.conn.tls_rejected().is_some())
-            || step.action == Some(Action::TlsVersions);
-        (self.dead.is_some() && !runs_anyway) || self.skip_rest.is_some()
+        (self.dead.is_some() && !self.runs_anyway(step))
+            || self.skip_rest.is_some()
+            || self.not_applicable(step).is_some()
+    }
+
+    /// Steps that still have evidence once the session is over: the certificate checks (from
+    /// a handshake stopped at verification) and the version probe (its own connections) —
+    /// unless the handshake itself ran out of time, which the probe would only wait out again.
+    fn runs_anyway(&self, step: &Step) -> bool {
+        (judges_certificate(step) && self.conn.tls_rejected().is_some())
+            || (step.action == Some(Action::TlsVersions) && !self.handshake_timed_out)
+    }
+
+    /// Why `step` means nothing on this target, if it does not: STARTTLS on a connection
+    /// that is TLS from its first byte.
+    fn not_applicable(&self, step: &Step) -> Option<&'static str> {
+        let starttls = step.action == Some(Action::Starttls)
+            || step.assert == Some(Assertion::StarttlsAdvertised);
+        (starttls && self.ctx.opts.tls_mode == TlsMode::Implicit).then_some(
+            "does not apply: this target uses implicit TLS (TLS from the first byte, no STARTTLS)",
+        )
     }
 
     pub fn connection(&self) -> &Connection {
@@ -1157,13 +1207,21 @@ impl Stepper {
     /// moves on. At the end of a group, sends the test message (with --send-data) and RSET.
     pub async fn advance(&mut self, edited: Option<String>) -> Option<StepResult> {
         let step = self.current()?.clone();
-        // Some steps still have evidence once the session is over: the certificate checks
-        // (from a handshake stopped at verification) and the version probe (its own
-        // connections).
-        let runs_anyway = (judges_certificate(&step) && self.conn.tls_rejected().is_some())
-            || step.action == Some(Action::TlsVersions);
+        let runs_anyway = self.runs_anyway(&step);
         let was_dead = self.dead.is_some();
-        let result = if let Some(why) = self.dead.as_ref().filter(|_| !runs_anyway) {
+        let result = if let Some(why) = self.not_applicable(&step) {
+            StepResult {
+                verdict: Verdict::Skipped,
+                reason: why.to_string(),
+                ..not_reached(&step, self.shown_vars(), "")
+            }
+        } else if self.handshake_timed_out && step.action == Some(Action::TlsVersions) {
+            not_reached(
+                &step,
+                self.shown_vars(),
+                "not tried: the TLS handshake already ran out of time on this server, and each probe would wait as long again",
+            )
+        } else if let Some(why) = self.dead.as_ref().filter(|_| !runs_anyway) {
             not_reached(&step, self.shown_vars(), why)
         } else if let Some(why) = &self.skip_rest {
             StepResult {
@@ -1184,6 +1242,7 @@ impl Stepper {
                 &mut self.replies,
             )
             .await;
+            self.handshake_timed_out |= self.conn.handshake_timed_out();
             self.judge_outcome(&step, outcome)
         };
         if result.edited {
