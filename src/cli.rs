@@ -139,7 +139,8 @@ pub struct LabLimitArgs {
     #[arg(long, value_name = "N", default_value_t = crate::lab::limits::DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections: usize,
-    /// Recipients per message; more get 452 (Postfix smtpd_recipient_limit).
+    /// Recipients per message; more get 452, each counted as an error (Postfix
+    /// smtpd_recipient_limit).
     #[arg(long, value_name = "N", default_value_t = crate::lab::limits::DEFAULT_MAX_RECIPIENTS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_recipients: usize,
@@ -152,7 +153,8 @@ pub struct LabLimitArgs {
     #[arg(long, value_name = "SECS", default_value_t = crate::lab::limits::DEFAULT_SESSION_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub session_timeout: u64,
-    /// Error replies in one session before 421 and close (Postfix smtpd_hard_error_limit).
+    /// Error replies in one session (5xx, and 452 for a recipient over the limit) before 421
+    /// and close (Postfix smtpd_hard_error_limit).
     #[arg(long, value_name = "N", default_value_t = crate::lab::limits::DEFAULT_ERROR_LIMIT,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub error_limit: u32,

@@ -116,7 +116,7 @@ impl Failure {
             | NetError::Banner(BannerProblem::NotSmtp(_))
             | NetError::Greeting(GreetProblem::NotSmtp { .. }) => Failure::ProtocolViolation,
             // The operator's own mismatch, found once the server's address is known.
-            NetError::Proxy(_) | NetError::ProxyWithoutPeer { .. } => Failure::Usage,
+            NetError::Proxy { .. } | NetError::ProxyWithoutPeer { .. } => Failure::Usage,
             e if e.is_connect() => Failure::Connect,
             e if e.is_tls() => Failure::Tls,
             NetError::Sasl(_) => Failure::Auth,

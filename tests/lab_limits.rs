@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::sync::mpsc as std_mpsc;
@@ -226,6 +226,99 @@ fn recipients_beyond_the_limit_get_452_and_the_message_keeps_the_rest() {
     let kept = lab.messages();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].to.len(), 3);
+}
+
+/// Postfix's smtpd_hard_error_limit reaches RCPT too: a recipient over the limit is an error,
+/// so a client that sends 9,000 at once gets the limit's worth accepted, one 452 per error
+/// the session has left, then 421 and the end of the connection, not 452 for ever.
+#[test]
+fn nine_thousand_recipients_end_in_421_at_the_error_limit() {
+    let rt = runtime();
+    let limits = Limits::default();
+    let (accepted, errors) = (limits.max_recipients, limits.error_limit as usize);
+    let (lab, mut events) = start_logged(&rt, Policy::OpenRelay, limits);
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").starts_with("250"));
+    assert_eq!(c.cmd("MAIL FROM:<x@outside.example.net>"), "250 2.1.0 Ok");
+    // Written from another thread while the replies are read here: the lab stops reading at
+    // the 421, so the rest of the batch may never be taken, and that is not the test's
+    // business.
+    let mut writer = c.writer.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let batch: String = (0..9000)
+            .map(|n| format!("RCPT TO:<r{n}@lab.example>\r\n"))
+            .collect();
+        let _ = writer.write_all(batch.as_bytes());
+    });
+    let mut replies: Vec<String> = Vec::new();
+    while replies.last().is_none_or(|r| !r.starts_with("421")) {
+        assert!(
+            replies.len() < 9000,
+            "no 421 after every recipient was answered"
+        );
+        replies.push(c.reply());
+    }
+    let ok = replies.iter().filter(|r| *r == "250 2.1.5 Ok").count();
+    let over = replies
+        .iter()
+        .filter(|r| *r == "452 4.5.3 Error: too many recipients")
+        .count();
+    assert_eq!(ok, accepted, "the recipient limit's worth accepted");
+    assert_eq!(over, errors, "one 452 per error the session may make");
+    assert_eq!(replies.len(), accepted + errors + 1, "and nothing else");
+    assert_eq!(
+        replies.last().map(String::as_str),
+        Some("421 4.7.0 mail.lab.example Error: too many errors")
+    );
+    assert!(c.is_closed(), "the connection ends after the 421");
+    sender.join().unwrap();
+    eventually("the cut is logged", || {
+        drain(&mut events).iter().any(|e| {
+            matches!(
+                e,
+                LabEvent::SessionCut {
+                    cut: Cut::TooManyErrors,
+                    ..
+                }
+            )
+        })
+    });
+}
+
+/// The count is the session's: an error before the envelope leaves one 452 fewer before the
+/// 421, and the 421 follows the last 452 unasked, as Postfix's does.
+#[test]
+fn recipients_over_the_limit_share_the_session_error_count() {
+    let rt = runtime();
+    let limits = Limits {
+        max_recipients: 2,
+        error_limit: 4,
+        ..Limits::default()
+    };
+    let lab = start(&rt, Policy::OpenRelay, limits);
+    let mut c = Client::greeted(lab.addr);
+    assert!(c.cmd("EHLO probe.test").starts_with("250"));
+    assert_eq!(c.cmd("XYZZY"), "500 5.5.2 Error: command not recognized");
+    assert_eq!(c.cmd("MAIL FROM:<x@outside.example.net>"), "250 2.1.0 Ok");
+    for n in 0..2 {
+        assert_eq!(
+            c.cmd(&format!("RCPT TO:<r{n}@lab.example>")),
+            "250 2.1.5 Ok"
+        );
+    }
+    // Errors 2, 3 and 4 of 4.
+    for n in 2..5 {
+        assert_eq!(
+            c.cmd(&format!("RCPT TO:<r{n}@lab.example>")),
+            "452 4.5.3 Error: too many recipients",
+            "recipient {n}"
+        );
+    }
+    assert_eq!(
+        c.reply(),
+        "421 4.7.0 mail.lab.example Error: too many errors"
+    );
+    assert!(c.is_closed());
 }
 
 #[test]
@@ -769,7 +862,8 @@ fn lab_flags_set_the_limits_and_the_drops_are_reported_at_stop() {
     assert_eq!(c.cmd("RSET"), "250 2.0.0 Ok");
     assert!(c.message(b"one").starts_with("250 "));
     assert!(c.message(b"two").starts_with("250 "));
-    for _ in 0..3 {
+    // The 452 above was the first of the three errors.
+    for _ in 0..2 {
         assert!(c.cmd("XYZZY").starts_with("500 "));
     }
     assert_eq!(

@@ -123,6 +123,45 @@ fn xclient_makes_postfix_judge_another_client_address() {
     assert!(out.contains("250 2.1.5"), "{out}");
 }
 
+/// Attributes too long for one line go in two XCLIENT commands, and Postfix applies both.
+/// ADDR is given first, yet goes in the last: Postfix authorises each XCLIENT by the client
+/// address the one before set, and refuses a second XCLIENT from 192.0.2.9 (550 5.7.0).
+#[test]
+fn postfix_applies_an_xclient_split_over_two_lines() {
+    let Some(pf) = shared("postfix_applies_an_xclient_split_over_two_lines") else {
+        return;
+    };
+    // Valid host names of 243 octets each: NAME and HELO fill the first line.
+    let name = vec!["n".repeat(60); 4].join(".");
+    let helo = vec!["h".repeat(60); 4].join(".");
+    let name_attr = format!("NAME={name}");
+    let helo_attr = format!("HELO={helo}");
+    let mut args = relay_probe();
+    args.extend([
+        "--xclient",
+        "ADDR=192.0.2.9",
+        "--xclient",
+        &name_attr,
+        "--xclient",
+        &helo_attr,
+    ]);
+    let (code, out) = session(pf, pf.xclient_port, &args);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("XCLIENT "))
+        .filter(|l| !l.contains("250-XCLIENT") && !l.contains("250 XCLIENT"))
+        .collect();
+    assert_eq!(lines.len(), 2, "two XCLIENT commands: {out}");
+    assert!(lines[0].contains("XCLIENT HELO=hhh"), "{out}");
+    assert!(
+        lines[1].contains("XCLIENT ADDR=192.0.2.9 NAME=nnn"),
+        "{out}"
+    );
+    assert!(out.contains("250 2.1.5"), "relayed as 192.0.2.9: {out}");
+    wait_for_log(pf, &[&name[..60], "192.0.2.9"]);
+}
+
 /// A message with a unique marker, long enough for several BDAT chunks, with lines that
 /// DATA would have to dot-stuff.
 fn message(marker: &str) -> Vec<u8> {

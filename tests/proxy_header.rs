@@ -120,16 +120,19 @@ fn a_proxy_header_needs_its_source_and_the_same_family() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--proxy-source"));
-    // An IPv6 client claimed on an IPv4 connection: said, not sent.
+    // An IPv6 client claimed on an IPv4 connection to a server named by its address: refused
+    // before connecting (tests/values.rs). Named by a host name, the family is known once the
+    // name resolves: connected, then closed with nothing sent, naming the setting.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
+    let port = listener.local_addr().unwrap().port();
     let out = Command::cargo_bin("smtpscope")
         .unwrap()
         .env("SMTPSCOPE_CONFIG_DIR", tempfile::tempdir().unwrap().path())
         .args([
             "session",
             "--server",
-            &addr,
+            &format!("localhost:{port}"),
+            "-4",
             "--tls",
             "none",
             "--proxy",
@@ -140,8 +143,20 @@ fn a_proxy_header_needs_its_source_and_the_same_family() {
         .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("must be the same family"), "{text}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("proxy_source (or --proxy-source): the PROXY source [2001:db8::7]:1")
+            && text.contains("must be the same family"),
+        "{text}"
+    );
     assert_eq!(out.status.code(), Some(2), "{text}");
-    drop(listener);
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut sent = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut conn, &mut sent);
+    assert!(sent.is_empty(), "nothing was sent: {sent:?}");
 }

@@ -75,6 +75,73 @@ fn xclient_is_sent_and_followed_by_a_new_ehlo() {
     assert_eq!(ehlos, 2, "EHLO again after XCLIENT: {received:?}");
 }
 
+/// Attributes that together would make a line over 512 octets go over several XCLIENT
+/// commands (Postfix applies each), every one answered 220 before the next, every attribute
+/// sent once; NAME and ADDR in the last, since Postfix authorises each XCLIENT by the client
+/// the one before made; one EHLO follows the last. (A 23.9 KB line went out before.)
+#[test]
+fn long_attributes_are_split_over_xclient_lines_of_at_most_512() {
+    let name = vec!["n".repeat(60); 4].join(".");
+    let helo = vec!["h".repeat(60); 4].join(".");
+    let login = "l".repeat(200);
+    let server = FakeServer::start(None, false, |peer: &mut Peer| {
+        greet(peer, &["XCLIENT NAME ADDR HELO LOGIN"]);
+        while peer.line().is_some_and(|l| l.starts_with(b"XCLIENT ")) {
+            peer.send(b"220 mail.test ESMTP\r\n");
+        }
+        // The line that ended the loop was the EHLO after the last XCLIENT.
+        send_ehlo(peer, &["XCLIENT NAME ADDR HELO LOGIN"]);
+        peer.expect("QUIT");
+        peer.send(b"221 bye\r\n");
+        peer.close();
+    });
+    let attrs = [
+        format!("NAME={name}"),
+        format!("HELO={helo}"),
+        "ADDR=192.0.2.8".to_string(),
+        format!("LOGIN={login}"),
+    ];
+    let mut args = vec!["--quit-after", "ehlo"];
+    for a in &attrs {
+        args.extend(["--xclient", a.as_str()]);
+    }
+    let (code, out) = session(&server.addr(), &args);
+    let received = server.finish();
+    assert_eq!(code, Some(0), "{out}");
+    let xclients: Vec<&str> = received
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .filter(|l| l.starts_with("XCLIENT "))
+        .collect();
+    assert_eq!(xclients.len(), 2, "{xclients:?}");
+    let mut carried = Vec::new();
+    for line in &xclients {
+        assert!(line.len() <= 512, "{} octets: {line}", line.len());
+        assert!(line.ends_with("\r\n"), "{line:?}");
+        carried.extend(
+            line.trim_end()["XCLIENT ".len()..]
+                .split(' ')
+                .map(str::to_string),
+        );
+    }
+    // HELO alone first; LOGIN, then NAME and ADDR, fill the last line.
+    let [name, helo, addr, login] = attrs;
+    assert_eq!(carried, [helo.clone(), login, name.clone(), addr.clone()]);
+    assert!(xclients[0].starts_with(&format!("XCLIENT {helo}")));
+    assert!(xclients[1].trim_end().ends_with(&format!("{name} {addr}")));
+    let after: Vec<&str> = received
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .skip_while(|l| !l.starts_with("XCLIENT "))
+        .filter(|l| l.starts_with("EHLO"))
+        .collect();
+    assert_eq!(
+        after.len(),
+        1,
+        "one EHLO, after the last XCLIENT: {received:?}"
+    );
+}
+
 #[test]
 fn a_refused_xclient_ends_the_session_with_the_reason() {
     let server = FakeServer::start(None, false, |peer: &mut Peer| {

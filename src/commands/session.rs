@@ -214,7 +214,16 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
             }
         }
     };
-    let (mail_params, rcpt_params) = extension_params(args)?;
+    // RFC 6531 §3.3: UTF-8 in a parameter's value only in an SMTPUTF8 transaction, which
+    // a non-ASCII address makes one by itself (see `oneshot::extensions`).
+    let utf8 = args.smtputf8
+        || !from.is_ascii()
+        || args.to.iter().any(|t| !t.is_ascii())
+        || args
+            .mail_param
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case("SMTPUTF8"));
+    let (mail_params, rcpt_params) = extension_params(args, utf8)?;
     Ok(Plan {
         helo,
         auth,
@@ -249,19 +258,32 @@ fn header_line(given: &str) -> Result<(), PrepareError> {
     validate::line("the header", given).map_err(|e| bad(&e.to_string()))
 }
 
-/// MAIL and RCPT parameters from the DSN, REQUIRETLS, SMTPUTF8, BODY and free flags.
-fn extension_params(args: &SessionArgs) -> Result<(MailParams, RcptParams), PrepareError> {
+/// MAIL and RCPT parameters from the DSN, REQUIRETLS, SMTPUTF8, BODY and free flags. Each
+/// free parameter is one RFC 5321 esmtp-param; `utf8` says whether the transaction is SMTPUTF8.
+fn extension_params(
+    args: &SessionArgs,
+    utf8: bool,
+) -> Result<(MailParams, RcptParams), PrepareError> {
     for (option, list) in [
         ("--mail-param", &args.mail_param),
         ("--rcpt-param", &args.rcpt_param),
     ] {
         for p in list {
-            validate::line("the parameter", p).map_err(|e| PrepareError::Option {
-                option,
-                given: p.clone(),
-                why: e.to_string(),
-            })?;
+            validate::esmtp_param(option, p, utf8).map_err(TargetError::from)?;
         }
+    }
+    // RFC 3030 §3: a BINARYMIME body can only go by BDAT (--binarymime itself requires --bdat).
+    if args.bdat.is_none()
+        && let Some(p) = args
+            .mail_param
+            .iter()
+            .find(|p| validate::declares_binarymime(p))
+    {
+        return Err(PrepareError::Option {
+            option: "--mail-param",
+            given: p.clone(),
+            why: "BODY=BINARYMIME needs --bdat: RFC 3030 §3 lets only BDAT carry a binary body, never DATA".into(),
+        });
     }
     if let Some(id) = &args.dsn_envid {
         validate::line("the envelope id", id).map_err(|e| PrepareError::Option {

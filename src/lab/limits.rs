@@ -32,13 +32,13 @@ pub const MIB: usize = 1024 * 1024;
 pub struct Limits {
     /// Open sessions at once; the next client is answered 421 and closed.
     pub max_connections: usize,
-    /// Accepted recipients per message; more are answered 452.
+    /// Accepted recipients per message; more are answered 452, each counted as an error.
     pub max_recipients: usize,
     /// To send one whole command line (or a chunk of DATA, or to take a reply).
     pub command_timeout: Duration,
     /// For a whole session, however busy.
     pub session_timeout: Duration,
-    /// Error replies (5xx) before 421 and close.
+    /// Error replies (5xx, and 452 for a recipient over the limit) before 421 and close.
     pub error_limit: u32,
     /// Held before each failed-AUTH reply, so passwords cannot be tried at wire speed.
     pub auth_failure_delay: Duration,

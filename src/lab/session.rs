@@ -34,6 +34,11 @@ const PROXY_TIMEOUT: Duration = Duration::from_secs(5);
 const SEND_GRACE: Duration = Duration::from_secs(1);
 /// Past this many errors a tarpitting lab slows every reply down.
 const TARPIT_AFTER: u32 = 10;
+/// After the 421 for too many errors, what the client already sent is read and dropped for
+/// this long at most, and this much: closing with it unread would make the close a reset,
+/// which can destroy the 421 before a pipelining client reads it.
+const DRAIN_AFTER_CUT: Duration = Duration::from_secs(1);
+const DRAIN_MAX_BYTES: usize = 1024 * 1024;
 
 const TOO_BIG: &str = "5.3.4 Message size exceeds fixed limit";
 const NO_STORAGE: &str = "4.3.1 Insufficient system storage";
@@ -127,9 +132,11 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
     {
         return;
     }
+    let mut cut_off = false;
     loop {
         // Checked before reading, as Postfix does: the 421 follows the last error at once.
         if c.errors >= c.shared.limits.error_limit {
+            cut_off = true;
             let _ = c
                 .reply(421, &format!("4.7.0 {HOSTNAME} Error: too many errors"))
                 .await;
@@ -150,6 +157,23 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
     if let Some(mut s) = c.stream.take() {
         // A client that stopped reading must not hold the task here either.
         let _ = timeout_at(c.send_deadline(), s.shutdown()).await;
+        if cut_off {
+            drain(&mut s).await;
+        }
+    }
+}
+
+/// Reads and drops what a client cut off had pipelined, within [`DRAIN_AFTER_CUT`] and
+/// [`DRAIN_MAX_BYTES`], until it closes too.
+async fn drain(s: &mut Stream) {
+    let deadline = Instant::now() + DRAIN_AFTER_CUT;
+    let mut buf = [0u8; 8192];
+    let mut dropped = 0usize;
+    while dropped < DRAIN_MAX_BYTES {
+        match timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => dropped += n,
+            _ => break,
+        }
     }
 }
 
@@ -680,8 +704,12 @@ impl Conn {
         let Some(from) = self.mail_from.clone() else {
             return self.reply(503, "5.5.1 Error: need MAIL command").await;
         };
-        // Before the syntax and the policy, as Postfix checks smtpd_recipient_limit.
+        // Before the syntax and the policy, as Postfix checks smtpd_recipient_limit. Each one
+        // over counts as an error (a 4xx the error count would not see by itself), so a
+        // client that keeps sending ends at the error limit with 421, as in Postfix, instead
+        // of being answered 452 for ever.
         if self.rcpts.len() >= self.shared.limits.max_recipients {
+            self.errors += 1;
             return self.reply(452, "4.5.3 Error: too many recipients").await;
         }
         let Some((addr, params)) = path_arg(arg, "TO:") else {

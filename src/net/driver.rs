@@ -266,10 +266,14 @@ impl Connection {
             };
             let header = match proxy::header(version, source, peer) {
                 Ok(h) => h,
-                Err(e) => {
+                Err(mismatch) => {
                     // Nothing was sent: close quietly rather than greet with a wrong header.
                     self.close().await;
-                    return Err(self.fail(NetError::Proxy(e)));
+                    let setting = self.opts.front_end.name(crate::advice::Control::Setting(
+                        "proxy_source",
+                        "--proxy-source",
+                    ));
+                    return Err(self.fail(NetError::Proxy { setting, mismatch }));
                 }
             };
             self.write(&header, None).await?;

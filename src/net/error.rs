@@ -66,8 +66,14 @@ pub enum NetError {
     NotConnected,
     #[error(transparent)]
     Banner(#[from] BannerProblem),
-    #[error(transparent)]
-    Proxy(#[from] crate::smtp::proxy::FamilyMismatch),
+    /// Found once a server's name resolved (an IP literal is refused before connecting);
+    /// `setting` names where the source was given, in the front end's words.
+    #[error("{setting}: {mismatch}")]
+    Proxy {
+        setting: String,
+        #[source]
+        mismatch: crate::smtp::proxy::FamilyMismatch,
+    },
     #[error(transparent)]
     Greeting(#[from] GreetProblem),
 }

@@ -106,7 +106,10 @@ impl Connection {
 
     /// Postfix XCLIENT with the configured attributes, then the EHLO its new greeting needs;
     /// nothing when none are configured. Sent once TLS is settled, so the attributes describe
-    /// the session that carries the mail.
+    /// the session that carries the mail. Attributes that would make a line over 512 octets
+    /// go in several XCLIENT commands (Postfix applies each; only the attributes a command
+    /// names change), each answered 220 before the next; EHLO follows the last. Returns the
+    /// last 220.
     pub async fn xclient(&mut self, helo: &str) -> Result<Option<Reply>, NetError> {
         if self.options().xclient.is_empty() {
             return Ok(None);
@@ -120,15 +123,18 @@ impl Connection {
                 "the server does not advertise XCLIENT; sending it anyway".into(),
             ));
         }
-        let attrs = self.options().xclient.clone();
-        let reply = self.command(&Command::Xclient(attrs)).await?;
-        if reply.code() != Some(220) {
-            return Err(NetError::XclientRefused {
-                reply: reply.summary(),
-            });
+        let mut last = None;
+        for command in crate::smtp::command::xclient_commands(&self.options().xclient) {
+            let reply = self.command(&command).await?;
+            if reply.code() != Some(220) {
+                return Err(NetError::XclientRefused {
+                    reply: reply.summary(),
+                });
+            }
+            last = Some(reply);
         }
         self.greet(helo).await?;
-        Ok(Some(reply))
+        Ok(last)
     }
 
     /// DATA, and on 354 the message read from `body` (not yet encoded: the encoding is done

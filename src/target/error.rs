@@ -35,14 +35,33 @@ pub enum TargetError {
     DnsServer { value: String },
     #[error("--local-address {value:?} is not IP or IP:PORT")]
     LocalAddress { value: String },
-    #[error("proxy_source {value:?} is not IP:PORT")]
-    ProxySource { value: String },
+    #[error("{setting} {value:?} is not IP:PORT")]
+    ProxySource { setting: String, value: String },
+    /// A PROXY header names the client and the server in one family (TCP4 or TCP6).
+    #[error(
+        "{setting} {client} is {}, and the server {server} is {}: a PROXY header names both in one family; give an {} source",
+        family(client.ip()), family(*server), family(*server)
+    )]
+    ProxyFamily {
+        setting: String,
+        client: std::net::SocketAddr,
+        server: std::net::IpAddr,
+    },
+    #[error(
+        "{proxy} cannot be used with {via}: the PROXY header names the server's address, which is only known on a direct connection"
+    )]
+    ProxyOverRoute { proxy: String, via: String },
     #[error(
         "a PROXY header needs the client address it names: give --proxy-source (or proxy_source)"
     )]
     ProxyWithoutSource,
-    #[error("XCLIENT {0}")]
-    Xclient(#[from] crate::smtp::validate::XclientError),
+    /// Boxed: the error names the attribute three ways, and every target error carries it.
+    #[error("{setting} {source}")]
+    Xclient {
+        setting: String,
+        #[source]
+        source: Box<crate::smtp::validate::XclientError>,
+    },
     #[error("SOCKS5 proxy: {0}")]
     Socks5Address(crate::net::connect::AddressError),
     #[error("a SOCKS5 user needs a password source: give --socks5-password-env VAR")]
@@ -77,6 +96,10 @@ pub enum TargetError {
     Field(#[from] crate::smtp::validate::FieldError),
     #[error("--domain {domain} needs smtpscope built with the `dns` feature")]
     NoDnsSupport { domain: String },
+}
+
+fn family(ip: std::net::IpAddr) -> &'static str {
+    if ip.is_ipv4() { "IPv4" } else { "IPv6" }
 }
 
 /// "--ca-file /x/ca.pem: holds no PEM certificate"; an error about no one file (a certificate

@@ -7,6 +7,7 @@ mod credentials;
 mod error;
 #[cfg(feature = "dns")]
 mod mx;
+mod route;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ pub use credentials::{CredentialSource, PasswordSource};
 pub use error::TargetError;
 
 use crate::net::tls::{ClientCert, TlsOptions, TlsVersion, Trust};
-use crate::net::{ConnectOptions, Route, Socks5Route, Target, Timeouts, TlsMode};
+use crate::net::{ConnectOptions, Target, Timeouts, TlsMode};
 use crate::profile::{Profile, ProfileStore, RelayAddresses, Verify};
 use crate::scenario::Context;
 use crate::scenario::vars::Vars;
@@ -287,30 +288,25 @@ pub fn resolve(
         allow_cleartext_auth: o.allow_cleartext_auth,
     };
     opts.origin = o.origin;
-    opts.proxy = match o.proxy.or(p.and_then(|p| p.proxy)) {
-        None => None,
-        Some(version) => {
-            let source = match (o.proxy_source, p.and_then(|p| p.proxy_source.as_deref())) {
-                (Some(s), _) => s,
-                (None, Some(text)) => {
-                    text.trim().parse().map_err(|_| TargetError::ProxySource {
-                        value: text.to_string(),
-                    })?
-                }
-                (None, None) => return Err(TargetError::ProxyWithoutSource),
-            };
-            Some((version, source))
-        }
+    let origin = Origin {
+        profile: profile.map(|(n, _)| n),
     };
-    opts.route = route(p, o, &endpoint)?;
+    opts.route = route::route(p, o, &endpoint, &origin)?;
+    opts.proxy = route::proxy(p, o, &endpoint, &opts.route, &origin)?;
     let xclient = if o.xclient.is_empty() {
         p.map(|p| p.xclient.clone()).unwrap_or_default()
     } else {
         o.xclient.clone()
     };
+    let xclient_setting = origin.name(!o.xclient.is_empty(), "--xclient", "xclient");
     opts.xclient = xclient
         .iter()
-        .map(|a| validate::xclient_attribute(a))
+        .map(|a| {
+            validate::xclient_attribute(a).map_err(|source| TargetError::Xclient {
+                setting: xclient_setting.clone(),
+                source: Box::new(source),
+            })
+        })
         .collect::<Result<_, _>>()?;
     let per_step = seconds(
         o.timeout
@@ -329,9 +325,6 @@ pub fn resolve(
         )?,
     };
     let helo = pick(&o.helo, p.and_then(|p| p.helo.as_ref())).unwrap_or_else(default_helo);
-    let origin = Origin {
-        profile: profile.map(|(n, _)| n),
-    };
     validate::helo(&origin.name(o.helo.is_some(), "--helo", "helo"), &helo)?;
     // Checked here, before anything connects, and named where they came from: a bad name
     // would otherwise surface after EHLO and STARTTLS, or be echoed raw.
@@ -353,54 +346,9 @@ pub fn resolve(
         domain,
         dns_server,
         helo,
-        credentials: credential_source(p, &o.auth)?,
+        credentials: credentials::credential_source(p, &o.auth, &origin)?,
         relay,
     })
-}
-
-/// Straight to the server, through a SOCKS5 proxy, or over a UNIX socket.
-fn route(p: Option<&Profile>, o: &Overrides, endpoint: &Endpoint) -> Result<Route, TargetError> {
-    let socket = pick(&o.socket, p.and_then(|p| p.socket.as_ref()));
-    let socks5 = pick(&o.socks5, p.and_then(|p| p.socks5.as_ref()));
-    let user = pick(&o.socks5_user, p.and_then(|p| p.socks5_user.as_ref()));
-    let password = o.socks5_password.clone().or_else(|| {
-        p.and_then(|p| p.socks5_password_env.clone())
-            .map(PasswordSource::Env)
-    });
-    match (socket, socks5) {
-        (Some(_), Some(_)) => Err(TargetError::SocketAndSocks5),
-        (Some(path), None) => {
-            if matches!(endpoint, Endpoint::Mx { .. }) {
-                return Err(TargetError::SocketWithDomain);
-            }
-            Ok(Route::Unix(path))
-        }
-        (None, Some(proxy)) => {
-            let proxy = Target::parse(&proxy, 1080).map_err(TargetError::Socks5Address)?;
-            let login = match (user, password) {
-                (Some(user), Some(source)) => {
-                    let secret = match &source {
-                        PasswordSource::Env(var) => crate::secret::from_env(var)?,
-                        PasswordSource::File(path) => crate::secret::from_file(path)?,
-                        PasswordSource::Command(argv) => crate::secret::from_command(argv)?,
-                        PasswordSource::Given(s) => s.clone(),
-                        PasswordSource::Prompt => crate::secret::prompt("SOCKS5 password: ")?,
-                    };
-                    Some((user, secret))
-                }
-                (Some(_), None) => return Err(TargetError::Socks5UserWithoutPassword),
-                (None, Some(_)) => return Err(TargetError::Socks5PasswordWithoutUser),
-                (None, None) => None,
-            };
-            Ok(Route::Socks5(Socks5Route { proxy, login }))
-        }
-        (None, None) => {
-            if user.is_some() || password.is_some() {
-                return Err(TargetError::Socks5LoginWithoutProxy);
-            }
-            Ok(Route::Direct)
-        }
-    }
 }
 
 /// Where a value came from, to name it in an error: a flag, or a profile's setting.
@@ -470,60 +418,6 @@ fn check_relay(r: &RelayAddresses, o: &RelayAddresses, origin: &Origin) -> Resul
         }
     }
     Ok(())
-}
-
-fn credential_source(
-    p: Option<&Profile>,
-    o: &AuthOverrides,
-) -> Result<Option<CredentialSource>, TargetError> {
-    if o.enabled == Some(false) {
-        return Ok(None);
-    }
-    let pauth = p.and_then(|p| p.auth.as_ref());
-    let mechanism = match (o.mechanism, pauth) {
-        (Some(m), _) => m,
-        (None, Some(pa)) => pa.mechanism,
-        (None, None) => {
-            if o.password.is_some() || o.user.is_some() {
-                return Err(TargetError::UserWithoutAuth);
-            }
-            return Ok(None);
-        }
-    };
-    let username = pick(&o.user, pauth.map(|pa| &pa.username)).ok_or(TargetError::NoUser {
-        mechanism: mechanism.name(),
-    })?;
-    let from_profile = pauth.and_then(|pa| {
-        if let Some(var) = &pa.password_env {
-            Some(PasswordSource::Env(var.clone()))
-        } else if let Some(argv) = &pa.password_command {
-            Some(PasswordSource::Command(argv.clone()))
-        } else {
-            pa.password
-                .as_ref()
-                .map(|pw| PasswordSource::Given(pw.clone().into()))
-        }
-    });
-    // A user named on the command line is not the profile's user: its password is not the
-    // profile's either.
-    let profile_applies =
-        o.user.is_none() || pauth.is_some_and(|pa| Some(&pa.username) == o.user.as_ref());
-    let password = match (&o.password, from_profile.filter(|_| profile_applies)) {
-        (Some(src), _) => src.clone(),
-        (None, Some(src)) => src,
-        (None, None) if o.may_prompt => PasswordSource::Prompt,
-        (None, None) => match pauth {
-            Some(_) if profile_applies => {
-                return Err(TargetError::NoPasswordInProfile { user: username });
-            }
-            _ => return Err(TargetError::NoPasswordFlag),
-        },
-    };
-    Ok(Some(CredentialSource {
-        mechanism,
-        username,
-        password,
-    }))
 }
 
 /// The relay scenarios' addresses: overrides over the profile's `[relay]`, with outside

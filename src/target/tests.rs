@@ -197,3 +197,131 @@ fn the_explorer_is_told_which_key_or_field_fixes_a_target() {
     assert!(e.explain(FrontEnd::Tui).contains("F3"));
     assert_eq!(e.explain(FrontEnd::Cli), e.to_string());
 }
+
+/// Each value below is refused by `resolve`, before anything could connect, naming the flag
+/// when one gave it and the profile's key otherwise.
+#[test]
+fn login_and_proxy_values_are_refused_naming_where_they_came_from() {
+    let err =
+        |p: &Profile, o: &Overrides| resolve(Some(("p", p)), o).expect_err("refused").to_string();
+    // A SOCKS5 user over 255 octets, by flag and by profile.
+    let socks = Profile {
+        socks5: Some("127.0.0.1:1080".into()),
+        socks5_password_env: Some("SMTPSCOPE_TEST_SOCKS_UNUSED".into()),
+        ..profile("mx.test:25")
+    };
+    let o = Overrides {
+        socks5_user: Some("u".repeat(256)),
+        ..Overrides::default()
+    };
+    let e = err(&socks, &o);
+    assert!(e.starts_with("--socks5-user is 256 octets long"), "{e}");
+    let p = Profile {
+        socks5_user: Some("a\nb".into()),
+        ..socks.clone()
+    };
+    let e = err(&p, &Overrides::default());
+    assert!(e.starts_with("profile p: socks5_user holds an LF"), "{e}");
+    // A typed SOCKS5 password with a NUL: named, never shown.
+    let o = Overrides {
+        socks5_user: Some("u".into()),
+        socks5_password: Some(PasswordSource::Given("se\0cret".to_string().into())),
+        ..Overrides::default()
+    };
+    let e = err(&socks, &o);
+    assert!(e.contains("holds a NUL") && !e.contains("se"), "{e}");
+    // An IPv6 PROXY source to an IPv4 server, and the reverse.
+    let o = Overrides {
+        proxy: Some(crate::smtp::proxy::ProxyVersion::V1),
+        proxy_source: Some("[2001:db8::7]:1".parse().expect("addr")),
+        ..Overrides::default()
+    };
+    let e = err(&profile("192.0.2.25:25"), &o);
+    assert!(
+        e.starts_with("--proxy-source [2001:db8::7]:1 is IPv6"),
+        "{e}"
+    );
+    let p = Profile {
+        proxy: Some(crate::smtp::proxy::ProxyVersion::V2),
+        proxy_source: Some("192.0.2.7:1".into()),
+        ..profile("[2001:db8::25]:25")
+    };
+    let e = err(&p, &Overrides::default());
+    assert!(
+        e.starts_with("profile p: proxy_source 192.0.2.7:1 is IPv4"),
+        "{e}"
+    );
+    // A name is left to the connection, which knows its address.
+    let by_name = Overrides {
+        server: Some("mx.test".into()),
+        ..Overrides::default()
+    };
+    assert!(resolve(Some(("p", &p)), &by_name).is_ok());
+    // Through SOCKS5 no PROXY header can name the server's address.
+    let p = Profile {
+        proxy: Some(crate::smtp::proxy::ProxyVersion::V1),
+        proxy_source: Some("192.0.2.7:1".into()),
+        socks5: Some("127.0.0.1:1080".into()),
+        ..profile("mx.test:25")
+    };
+    let e = err(&p, &Overrides::default());
+    assert!(
+        e.starts_with("profile p: proxy cannot be used with profile p: socks5"),
+        "{e}"
+    );
+    // An XCLIENT attribute is named by the flag or the key too.
+    let p = Profile {
+        xclient: vec!["COLOUR=red".into()],
+        ..profile("mx.test:25")
+    };
+    assert!(err(&p, &Overrides::default()).starts_with("profile p: xclient \"COLOUR=red\""));
+    let o = Overrides {
+        xclient: vec![format!("HELO={}", "+".repeat(200))],
+        ..Overrides::default()
+    };
+    assert!(err(&p, &o).starts_with("--xclient HELO: "));
+}
+
+#[test]
+fn sasl_user_names_and_secrets_without_field_separators() {
+    let with_auth = |username: &str, password: &str| Profile {
+        auth: Some(AuthConfig {
+            mechanism: Mechanism::Plain,
+            username: username.into(),
+            password_env: None,
+            password_command: None,
+            password: Some(password.into()),
+        }),
+        ..profile("mx.test:25")
+    };
+    let e = resolve(Some(("p", &with_auth("u\0x", "pw"))), &Overrides::default())
+        .expect_err("a NUL in the user")
+        .to_string();
+    assert!(
+        e.starts_with("profile p: [auth] username holds a NUL (\\0) at position 2"),
+        "{e}"
+    );
+    // The secret is checked when read, before any connection uses it, and not shown.
+    let r = resolve(
+        Some(("p", &with_auth("u", "hunter2\r\n"))),
+        &Overrides::default(),
+    )
+    .expect("resolves: the secret is not read yet");
+    let e = r.read_credentials().expect_err("a CR").to_string();
+    assert!(
+        e.starts_with("profile p: [auth] password holds a CR"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    let o = Overrides {
+        auth: AuthOverrides {
+            user: Some("a\rb".into()),
+            ..AuthOverrides::default()
+        },
+        ..Overrides::default()
+    };
+    let e = resolve(Some(("p", &with_auth("u", "pw"))), &o)
+        .expect_err("a CR in --user")
+        .to_string();
+    assert!(e.starts_with("--user holds a CR"), "{e}");
+}

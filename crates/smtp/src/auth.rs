@@ -424,8 +424,10 @@ fn preview(text: &str) -> String {
 }
 
 /// RFC 4616 §2: [authzid] NUL authcid NUL passwd. RFC 4616 forbids NUL in
-/// the fields; they are passed through unchecked so that malformed messages
-/// can be sent deliberately when probing a server.
+/// the fields: configured credentials are refused with one before anything
+/// connects ([`crate::validate::sasl_identity`], [`crate::validate::sasl_secret`]);
+/// here the fields pass unchecked, so a test built by hand can still send a
+/// malformed message on purpose.
 fn plain_message(creds: &Credentials) -> Zeroizing<Vec<u8>> {
     let authzid = creds.authzid.as_deref().unwrap_or("");
     let password = creds.secret.expose_secret();

@@ -255,12 +255,8 @@ impl Command {
             Command::Xclient(attrs) => {
                 let mut s = "XCLIENT".to_string();
                 for (name, value) in attrs {
-                    // "[UNAVAILABLE]" and "[TEMPUNAVAIL]" are keywords, not values to encode.
-                    if value.starts_with('[') && value.ends_with(']') {
-                        s.push_str(&format!(" {name}={value}"));
-                    } else {
-                        s.push_str(&format!(" {name}={}", xtext(value)));
-                    }
+                    s.push(' ');
+                    s.push_str(&xclient_attribute_text(name, value));
                 }
                 s
             }
@@ -365,6 +361,71 @@ pub const XCLIENT_ATTRIBUTES: &[&str] = &[
     "DESTPORT",
 ];
 
+/// One XCLIENT attribute as it goes on the wire: `NAME=` and the value xtext-encoded, except
+/// "[UNAVAILABLE]" and "[TEMPUNAVAIL]", which are keywords, not values to encode.
+pub fn xclient_attribute_text(name: &str, value: &str) -> String {
+    if value.starts_with('[') && value.ends_with(']') {
+        format!("{name}={value}")
+    } else {
+        format!("{name}={}", xtext(value))
+    }
+}
+
+/// The octets an XCLIENT command carrying only this attribute takes, CRLF included.
+pub fn xclient_line_len(name: &str, value: &str) -> usize {
+    "XCLIENT ".len() + xclient_attribute_text(name, value).len() + 2
+}
+
+/// The attributes Postfix authorises the next XCLIENT by: `smtpd_authorized_xclient_hosts`
+/// is matched against the client's name and address as the XCLIENT before changed them, so
+/// an earlier command that changed either would get the later ones refused.
+const XCLIENT_IDENTITY: [&str; 2] = ["NAME", "ADDR"];
+
+/// The attributes as XCLIENT commands of at most 512 octets each (RFC 5321 §4.5.3.1.4, CRLF
+/// included). One command, in the order given, when they fit; otherwise as few as they
+/// fit in, NAME and ADDR moved to the last (see [`XCLIENT_IDENTITY`]) and the rest in the
+/// order given. Postfix applies each command, changing only the attributes it names, so a
+/// long set is split rather than sent as one line a server may cut. An attribute too long
+/// for a line of its own still goes alone: [`super::validate::xclient_attribute`] refuses
+/// those before anything is sent.
+pub fn xclient_commands(attrs: &[(String, String)]) -> Vec<Command> {
+    let limit = super::validate::MAX_COMMAND_LINE;
+    // "XCLIENT" and the CRLF; each attribute adds a space and itself.
+    let base = "XCLIENT".len() + 2;
+    let size = |(name, value): &(String, String)| 1 + xclient_attribute_text(name, value).len();
+    if attrs.is_empty() {
+        return Vec::new();
+    }
+    if base + attrs.iter().map(size).sum::<usize>() <= limit {
+        return vec![Command::Xclient(attrs.to_vec())];
+    }
+    let (identity, rest): (Vec<_>, Vec<_>) = attrs.iter().cloned().partition(|(name, _)| {
+        XCLIENT_IDENTITY
+            .iter()
+            .any(|id| id.eq_ignore_ascii_case(name))
+    });
+    // Packed from the end, so the last command is as full as it can be and holds NAME and
+    // ADDR together whenever they fit one line; as few commands as packing from the start.
+    let mut groups = Vec::new();
+    let mut group: Vec<(String, String)> = Vec::new();
+    let mut len = base;
+    for attr in rest.into_iter().chain(identity).rev() {
+        let add = size(&attr);
+        if !group.is_empty() && len + add > limit {
+            group.reverse();
+            groups.push(std::mem::take(&mut group));
+            len = base;
+        }
+        len += add;
+        group.push(attr);
+    }
+    if !group.is_empty() {
+        group.reverse();
+        groups.push(group);
+    }
+    groups.into_iter().rev().map(Command::Xclient).collect()
+}
+
 /// RFC 3461 §4: xtext encodes '+', '=' and anything outside printable ASCII as "+HH".
 pub fn xtext(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -413,6 +474,79 @@ mod tests {
         );
         assert_eq!(c.verb(), Verb::Xclient);
         assert_eq!(classify_raw(b"xclient ADDR=1.2.3.4\r\n"), Verb::Xclient);
+    }
+
+    /// A set that fits one line stays one command, in the order given. A longer one: every
+    /// attribute in exactly one line of at most 512 octets, NAME and ADDR in the last (Postfix
+    /// authorises each XCLIENT by the name and address the one before set), the rest in order.
+    #[test]
+    fn xclient_attributes_are_split_over_lines_of_at_most_512() {
+        let short = vec![
+            ("ADDR".to_string(), "192.0.2.7".to_string()),
+            ("NAME".to_string(), "[UNAVAILABLE]".to_string()),
+            ("HELO".to_string(), "x".to_string()),
+        ];
+        assert_eq!(
+            xclient_commands(&short),
+            vec![Command::Xclient(short.clone())]
+        );
+        assert!(xclient_commands(&[]).is_empty());
+        // Values of up to 255 octets, some needing xtext (each '+' becomes three octets); a
+        // host name of 243 and an address, which fit one line together.
+        let mut attrs = Vec::new();
+        for (i, name) in XCLIENT_ATTRIBUTES.iter().enumerate() {
+            let value = match *name {
+                "ADDR" => "192.0.2.7".to_string(),
+                "NAME" => vec!["n".repeat(60); 4].join("."),
+                _ if i % 2 == 0 => "h".repeat(255),
+                _ => "+".repeat(150),
+            };
+            attrs.push((name.to_string(), value));
+        }
+        let commands = xclient_commands(&attrs);
+        assert!(
+            commands.len() > 1,
+            "{} attributes fit one line?",
+            attrs.len()
+        );
+        let mut groups = Vec::new();
+        for c in &commands {
+            let wire = c.to_wire();
+            assert!(wire.len() <= 512, "{} octets: {}", wire.len(), c.line());
+            assert!(wire.starts_with(b"XCLIENT ") && wire.ends_with(b"\r\n"));
+            let Command::Xclient(group) = c else {
+                panic!("{c:?}");
+            };
+            assert!(!group.is_empty());
+            groups.push(group.clone());
+        }
+        let is_identity = |n: &str| n == "NAME" || n == "ADDR";
+        let last = groups.last().expect("a last command");
+        assert!(
+            attrs
+                .iter()
+                .filter(|(n, _)| is_identity(n))
+                .all(|a| last.contains(a)),
+            "NAME and ADDR in the last command: {last:?}"
+        );
+        let carried: Vec<_> = groups.iter().flatten().cloned().collect();
+        let expected: Vec<_> = attrs
+            .iter()
+            .filter(|(n, _)| !is_identity(n))
+            .chain(attrs.iter().filter(|(n, _)| is_identity(n)))
+            .cloned()
+            .collect();
+        assert_eq!(carried, expected, "every attribute once, the rest in order");
+        // As few lines as can be: no line could have taken the last attribute of the one
+        // before it.
+        for pair in commands.windows(2) {
+            let Command::Xclient(before) = &pair[0] else {
+                panic!("{pair:?}");
+            };
+            let (name, value) = before.last().expect("not empty");
+            let grown = pair[1].to_wire().len() + 1 + xclient_attribute_text(name, value).len();
+            assert!(grown > 512, "{name} would have fitted the line after");
+        }
     }
 
     #[test]

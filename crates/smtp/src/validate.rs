@@ -2,6 +2,15 @@
 //! hand-typed raw line may carry CR, LF or other control bytes; a structured value that did
 //! would split into commands of its own (`<a@b>\r\nRSET\r\n…`). Lengths are RFC 5321
 //! §4.5.3.1's.
+//!
+//! Values that never reach a command line but travel in a field of their own (a SOCKS5 login,
+//! a SASL identity or secret) are checked in [`login`]; ESMTP parameters in [`esmtp`].
+
+mod esmtp;
+mod login;
+
+pub use esmtp::{declares_binarymime, esmtp_param};
+pub use login::{sasl_identity, sasl_secret, socks5_password, socks5_user};
 
 /// RFC 5321 §4.5.3.1.1: a local part of at most 64 octets.
 pub const MAX_LOCAL_PART: usize = 64;
@@ -9,6 +18,8 @@ pub const MAX_LOCAL_PART: usize = 64;
 pub const MAX_DOMAIN: usize = 255;
 /// RFC 5321 §4.5.3.1.3: a path of at most 256 octets, angle brackets included.
 pub const MAX_MAILBOX: usize = 254;
+/// RFC 5321 §4.5.3.1.4: a command line of at most 512 octets, CRLF included.
+pub const MAX_COMMAND_LINE: usize = 512;
 
 /// What is wrong with a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +38,31 @@ pub enum Problem {
     Empty,
     #[error("{value:?} is not a domain name: {why}")]
     NotDomain { value: String, why: String },
+    /// A control byte in a value that is not a command line. `position` is left out for a
+    /// secret: where its NUL sits is already more than an error needs to say about it.
+    #[error("holds {name}{}; {rule}", at_position(*position))]
+    ControlByte {
+        name: String,
+        position: Option<usize>,
+        rule: &'static str,
+    },
+    /// Outside the lengths a protocol field can carry (a SOCKS5 login's one-octet length).
+    #[error("{}; {rule}", length_text(*len))]
+    Length { len: usize, rule: &'static str },
+    #[error("{value:?} is not one ESMTP parameter: {why}")]
+    NotParameter { value: String, why: String },
+}
+
+fn at_position(position: Option<usize>) -> String {
+    position.map_or_else(String::new, |p| format!(" at position {p}"))
+}
+
+fn length_text(len: usize) -> String {
+    if len == 0 {
+        "is empty".into()
+    } else {
+        format!("is {len} octets long")
+    }
 }
 
 /// A value refused, naming the setting it came from.
@@ -175,10 +211,9 @@ pub fn tls_name(name: &str, value: &str) -> Result<(), FieldError> {
 
 /// Free text that ends up inside a command line, such as a filled-in scenario step.
 pub fn line(name: &str, value: &str) -> Result<(), FieldError> {
-    // RFC 5321 §4.5.3.1.4: 512 octets with the CRLF.
     field(
         name,
-        no_control(value).and_then(|()| at_most(value, 510, "a command line")),
+        no_control(value).and_then(|()| at_most(value, MAX_COMMAND_LINE - 2, "a command line")),
     )
 }
 
@@ -195,10 +230,17 @@ pub enum XclientError {
     },
     #[error("{given:?}: the value {problem}")]
     Value { given: String, problem: Problem },
+    /// Too long even for an XCLIENT command of its own; the value is not repeated.
+    #[error(
+        "{name}: with its value xtext-encoded, an XCLIENT line for it alone would be {len} octets; a command line holds at most {MAX_COMMAND_LINE} (RFC 5321 §4.5.3.1.4)"
+    )]
+    TooLong { name: String, len: usize },
 }
 
 /// `NAME=VALUE` with a name Postfix's XCLIENT knows and a value that cannot break the command
-/// line; the name comes back upper-cased.
+/// line nor, once xtext-encoded, outgrow one (several attributes are split over several
+/// XCLIENT commands, see [`super::command::xclient_commands`]); the name comes back
+/// upper-cased.
 pub fn xclient_attribute(given: &str) -> Result<(String, String), XclientError> {
     let (name, value) = given.split_once('=').ok_or_else(|| XclientError::NoValue {
         given: given.to_string(),
@@ -217,6 +259,10 @@ pub fn xclient_attribute(given: &str) -> Result<(String, String), XclientError> 
             given: given.to_string(),
             problem,
         })?;
+    let len = super::command::xclient_line_len(&name, value);
+    if len > MAX_COMMAND_LINE {
+        return Err(XclientError::TooLong { name, len });
+    }
     Ok((name, value.to_string()))
 }
 
@@ -274,6 +320,32 @@ mod tests {
             xclient_attribute("NAME=a\r\nRSET"),
             Err(XclientError::Value { .. })
         ));
+    }
+
+    /// 255 octets fit a line of their own as they are; 255 that xtext triples do not, and
+    /// the refusal names the attribute without repeating the value.
+    #[test]
+    fn an_xclient_attribute_must_fit_a_line_alone() {
+        let plain = format!("NAME={}", "h".repeat(255));
+        assert!(xclient_attribute(&plain).is_ok());
+        let encoded = format!("HELO={}", "+".repeat(200));
+        let e = xclient_attribute(&encoded).unwrap_err();
+        assert_eq!(
+            e,
+            XclientError::TooLong {
+                name: "HELO".into(),
+                len: 8 + 5 + 600 + 2
+            }
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("HELO: ") && text.contains("at most 512"),
+            "{text}"
+        );
+        assert!(!text.contains("+++"), "{text}");
+        // The largest that fits: 8 + 5 + 3 * 165 + 2 = 510; one more '+' is 513.
+        assert!(xclient_attribute(&format!("HELO={}", "+".repeat(165))).is_ok());
+        assert!(xclient_attribute(&format!("HELO={}h", "+".repeat(166))).is_err());
     }
 
     #[test]
