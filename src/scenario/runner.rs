@@ -578,6 +578,11 @@ pub enum Finding {
     Inconclusive,
 }
 
+/// How the version probe's finding begins when the server speaks only TLS 1.0 or 1.1: that
+/// one fact explains every other TLS step's failure (the handshake, the certificate checks),
+/// so the scenario's headline leads with it.
+const ONLY_OLD_TLS: &str = "accepts only";
+
 /// TLS 1.2 or newer is required (RFC 8996 deprecates 1.0 and 1.1); accepting an old version
 /// as well only warns, since old senders still use it opportunistically.
 pub fn judge_versions(report: &crate::net::probe::VersionReport) -> (Finding, String) {
@@ -597,7 +602,7 @@ pub fn judge_versions(report: &crate::net::probe::VersionReport) -> (Finding, St
         (false, false) => (
             Finding::Fail,
             format!(
-                "accepts only {}; smtpscope requires 1.2 or newer ({detail})",
+                "{ONLY_OLD_TLS} {}; smtpscope requires 1.2 or newer ({detail})",
                 old.join(" and ")
             ),
         ),
@@ -1541,10 +1546,15 @@ pub fn aggregate(steps: &[StepResult]) -> (Verdict, String) {
     let probes = steps.iter().filter(|s| s.role == Role::Probe).count();
     let count = |v: Verdict| steps.iter().filter(|s| s.verdict == v).count();
     for v in [Verdict::Fail, Verdict::Inconclusive, Verdict::Warn] {
-        if let Some(first) = steps.iter().find(|s| s.verdict == v) {
+        // The root cause first when one step explains the others.
+        let root = steps
+            .iter()
+            .find(|s| s.verdict == v && s.reason.starts_with(ONLY_OLD_TLS));
+        if let Some(first) = root.or_else(|| steps.iter().find(|s| s.verdict == v)) {
             let n = count(v);
             let lead = if n > 1 {
-                format!("{n} of {} steps {v}; first: ", steps.len())
+                let which = if root.is_some() { "the cause" } else { "first" };
+                format!("{n} of {} steps {v}; {which}: ", steps.len())
             } else {
                 String::new()
             };
@@ -1672,6 +1682,24 @@ mod tests {
             note: None,
             edited: false,
         }
+    }
+
+    #[test]
+    fn the_headline_leads_with_a_server_that_speaks_only_old_tls() {
+        let mut handshake = step(Verdict::Fail, Role::Probe);
+        handshake.command = "STARTTLS".into();
+        handshake.reason = "TLS handshake failed: the server closed the connection".into();
+        let mut probe = step(Verdict::Fail, Role::Probe);
+        probe.command = "probe TLS 1.0, 1.1, 1.2 and 1.3".into();
+        probe.reason = judge_versions(&report(["yes", "no", "no", "no"])).1;
+        let (v, why) = aggregate(&[handshake, probe]);
+        assert_eq!(v, Verdict::Fail);
+        assert!(
+            why.starts_with(
+                "2 of 2 steps FAIL; the cause: probe TLS 1.0, 1.1, 1.2 and 1.3 — accepts only TLS 1.0"
+            ),
+            "{why}"
+        );
     }
 
     #[test]
