@@ -161,6 +161,21 @@ async fn served_chain(opts: &ConnectOptions, helo: &str) -> Result<Vec<Vec<u8>>,
 
 const ROLLOVER_HINT: &str = "if the certificate or key was just renewed, publish the new record next to the old one, wait two TTLs, then switch (RFC 7671 §8.1); otherwise remove the stale record";
 
+/// Why a record matches nothing the server sent, and what to do. DANE-TA needs its trust
+/// anchor in the chain as sent (RFC 7672 §3.1.2): a CA the server leaves out is the likelier
+/// fault than a stale record.
+fn no_match_reason(usage: u8, sent: usize) -> String {
+    if usage == 2 {
+        format!(
+            "matches no certificate of the {sent} the server sent: with DANE-TA (usage 2) the server must send the trust-anchor certificate in its chain (RFC 7672 §3.1.2), so send it; if it is sent already, the record is stale: {ROLLOVER_HINT}"
+        )
+    } else {
+        format!(
+            "matches no certificate of the {sent} the server sent; rollover hint: {ROLLOVER_HINT}"
+        )
+    }
+}
+
 /// DANE for one MX `host` (TLSA at `_25._tcp.<host>`), connecting with `opts`.
 pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> ScenarioResult {
     let started = Instant::now();
@@ -262,10 +277,7 @@ pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> 
             ),
             RecordMatch::NoMatch => (
                 if any { Verdict::Warn } else { Verdict::Fail },
-                format!(
-                    "matches no certificate of the {} the server sent; rollover hint: {ROLLOVER_HINT}",
-                    chain.len()
-                ),
+                no_match_reason(rec.usage, chain.len()),
             ),
             RecordMatch::Unusable(why) => (Verdict::Warn, why.to_string()),
         };
@@ -362,6 +374,21 @@ mod tests {
         let mut wrong = rec(3, 1, 1, &c[0]);
         wrong.data[0] ^= 1;
         assert_eq!(match_record(&wrong, &c, "mx.test"), RecordMatch::NoMatch);
+    }
+
+    #[test]
+    fn a_dane_ta_record_that_matches_nothing_asks_for_the_anchor_in_the_chain() {
+        let ta = no_match_reason(2, 1);
+        assert!(
+            ta.contains("must send the trust-anchor certificate in its chain"),
+            "{ta}"
+        );
+        let ee = no_match_reason(3, 2);
+        assert!(
+            ee.starts_with("matches no certificate of the 2 the server sent; rollover hint"),
+            "{ee}"
+        );
+        assert!(!ee.contains("trust-anchor"), "{ee}");
     }
 
     #[test]
