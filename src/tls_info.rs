@@ -6,38 +6,9 @@
 /// Fewer days left than this on any certificate of the chain is a warning: renewal is due.
 pub const EXPIRY_WARN_DAYS: i64 = 14;
 
-/// Why a certificate did not verify, in the terms an operator fixes it by.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum CertProblem {
-    /// The certificate does not name the host: the names wanted and those present.
-    NameMismatch {
-        wanted: String,
-        present: Vec<String>,
-    },
-    Expired {
-        not_after: String,
-        checked_at: String,
-    },
-    NotYetValid {
-        not_before: String,
-        checked_at: String,
-    },
-    /// The chain ends at a certificate whose issuer was neither sent nor trusted: the server
-    /// does not send its intermediate certificate(s).
-    MissingIntermediate {
-        issuer: String,
-    },
-    /// The chain leads to a CA that the trust store does not hold (self-signed, private CA).
-    UnknownIssuer {
-        issuer: String,
-    },
-    Revoked,
-    BadSignature,
-    Other {
-        detail: String,
-    },
-}
+mod defect;
+
+pub use defect::{CertDefect, RSA_MIN_BITS};
 
 /// What verification concluded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -45,8 +16,12 @@ pub struct Verification {
     pub verified: bool,
     /// Why verification failed (accepted anyway only in insecure mode).
     pub failure: Option<String>,
-    /// The same, classified.
-    pub problem: Option<CertProblem>,
+    /// The same, classified: the defect that stopped verification (or the handshake).
+    pub problem: Option<CertDefect>,
+    /// Other defects the chain as sent shows, beside the one that stopped it (a weak key in
+    /// a chain that is also untrusted); the failure text names them too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<CertDefect>,
     pub accepted_insecurely: bool,
     /// The name the certificate was checked against.
     pub name: String,
@@ -91,8 +66,12 @@ pub struct ChainCheck {
 }
 
 impl ChainCheck {
-    /// Judges `chain` (leaf first) given what verification concluded.
-    pub fn of(chain: &[CertSummary], problem: Option<&CertProblem>) -> ChainCheck {
+    /// Judges `chain` (leaf first) given what verification concluded: every defect found,
+    /// since the one that stopped the handshake (a weak key) may hide a trust one.
+    pub fn of<'a>(
+        chain: &[CertSummary],
+        defects: impl IntoIterator<Item = &'a CertDefect>,
+    ) -> ChainCheck {
         let mut problems = Vec::new();
         let mut in_order = true;
         for (i, pair) in chain.windows(2).enumerate() {
@@ -107,15 +86,38 @@ impl ChainCheck {
                 ));
             }
         }
-        let complete = match problem {
-            Some(CertProblem::MissingIntermediate { issuer }) => {
+        let trust = defects.into_iter().find(|d| {
+            matches!(
+                d,
+                CertDefect::MissingIntermediate { .. }
+                    | CertDefect::UnknownIssuer { .. }
+                    | CertDefect::UntrustedRoot { .. }
+                    | CertDefect::SelfSigned { .. }
+            )
+        });
+        let complete = match trust {
+            Some(CertDefect::MissingIntermediate { issuer }) => {
                 problems.push(format!(
                     "incomplete: the issuer {issuer} was not sent (serve the intermediate certificates)"
                 ));
                 false
             }
-            Some(CertProblem::UnknownIssuer { issuer }) => {
+            Some(CertDefect::UnknownIssuer { issuer }) => {
                 problems.push(format!("ends at {issuer}, which is not a trusted CA"));
+                false
+            }
+            // Nothing is missing from what was sent, but it leads to no trusted CA, so the
+            // chain does not do its job: never a PASS.
+            Some(CertDefect::UntrustedRoot { root }) => {
+                problems.push(format!(
+                    "ends at the root {root}, which the trust store does not hold (a private CA?)"
+                ));
+                false
+            }
+            Some(CertDefect::SelfSigned { subject, .. }) => {
+                problems.push(format!(
+                    "the server certificate ({subject}) is self-signed: no CA issued it, and it is not trusted itself"
+                ));
                 false
             }
             _ => !chain.is_empty(),
@@ -252,41 +254,6 @@ impl TlsInfo {
     }
 }
 
-impl std::fmt::Display for CertProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CertProblem::NameMismatch { wanted, present } => write!(
-                f,
-                "name mismatch: wanted {wanted}, the certificate is for {}",
-                if present.is_empty() {
-                    "no names".to_string()
-                } else {
-                    present.join(", ")
-                }
-            ),
-            CertProblem::Expired {
-                not_after,
-                checked_at,
-            } => write!(f, "expired on {not_after} (checked at {checked_at})"),
-            CertProblem::NotYetValid {
-                not_before,
-                checked_at,
-            } => write!(f, "not valid until {not_before} (checked at {checked_at})"),
-            CertProblem::MissingIntermediate { issuer } => write!(
-                f,
-                "unknown issuer: missing intermediate: the chain ends at a certificate issued by {issuer}, which the server did not send and is not a trusted CA"
-            ),
-            CertProblem::UnknownIssuer { issuer } => write!(
-                f,
-                "unknown issuer: the chain does not lead to a trusted CA (it ends at {issuer})"
-            ),
-            CertProblem::Revoked => f.write_str("certificate revoked"),
-            CertProblem::BadSignature => f.write_str("bad signature on the certificate"),
-            CertProblem::Other { detail } => f.write_str(detail),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,13 +304,50 @@ mod tests {
     #[test]
     fn a_missing_intermediate_is_incomplete() {
         let chain = [cert("CN=leaf", "CN=inter", 90)];
-        let problem = CertProblem::MissingIntermediate {
+        let problem = CertDefect::MissingIntermediate {
             issuer: "CN=inter".into(),
         };
         let cc = ChainCheck::of(&chain, Some(&problem));
         assert!(cc.in_order && !cc.complete);
         assert!(cc.problems[0].contains("CN=inter was not sent"));
         assert!(problem.to_string().contains("missing intermediate"));
+    }
+
+    /// A self-signed server certificate sent alone is "in order" and nothing is missing from
+    /// it, yet no CA vouches for it: the chain must not pass (issue 24).
+    #[test]
+    fn a_self_signed_leaf_or_a_private_root_is_never_complete() {
+        let alone = [cert("CN=leaf", "CN=leaf", 90)];
+        let self_signed = CertDefect::SelfSigned {
+            subject: "CN=leaf".into(),
+            is_ca: true,
+        };
+        let cc = ChainCheck::of(&alone, Some(&self_signed));
+        assert!(!cc.complete, "{cc:?}");
+        assert!(cc.problems[0].contains("is self-signed"), "{cc:?}");
+
+        let private = [
+            cert("CN=leaf", "CN=root", 90),
+            cert("CN=root", "CN=root", 900),
+        ];
+        let root = CertDefect::UntrustedRoot {
+            root: "CN=root".into(),
+        };
+        let weak = CertDefect::WeakKey {
+            position: 1,
+            subject: "CN=leaf".into(),
+            algorithm: "RSA".into(),
+            bits: 1024,
+            minimum: RSA_MIN_BITS,
+            handshake: true,
+        };
+        // The weak key stopped the handshake; the untrusted root still counts.
+        let cc = ChainCheck::of(&private, [&weak, &root]);
+        assert!(cc.in_order && !cc.complete, "{cc:?}");
+        assert!(
+            cc.problems[0].contains("trust store does not hold"),
+            "{cc:?}"
+        );
     }
 
     #[test]

@@ -155,7 +155,14 @@ fn check_json(sts_port: u16, args: &[&str]) -> (Value, Duration) {
     (doc, took)
 }
 
-fn sts_result(dns: &DnsServer, domain: &str, mx_port: u16, ca: &str, sts_port: u16) -> Value {
+fn sts_result(
+    dns: &DnsServer,
+    domain: &str,
+    mx_port: u16,
+    ca: &str,
+    sts_port: u16,
+    extra: &[&str],
+) -> Value {
     let mut cmd = Command::cargo_bin("smtpscope").unwrap();
     cmd.timeout(Duration::from_secs(60));
     cmd.env(
@@ -180,6 +187,7 @@ fn sts_result(dns: &DnsServer, domain: &str, mx_port: u16, ca: &str, sts_port: u
         "--format",
         "json",
     ]);
+    cmd.args(extra);
     let out = cmd.output().unwrap();
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -229,7 +237,7 @@ fn policies_are_fetched_parsed_and_held_against_each_mx() {
     let postfix_ca = std::fs::read_to_string(&pf.ca_pem_path).unwrap();
     std::fs::write(&ca, format!("{postfix_ca}{sts_ca}")).unwrap();
     let ca = ca.display().to_string();
-    let run = |domain: &str| sts_result(&dns, domain, pf.relaxed_port, &ca, sts_port);
+    let run = |domain: &str| sts_result(&dns, domain, pf.relaxed_port, &ca, sts_port, &[]);
     let steps = |r: &Value| r["steps"].as_array().unwrap().clone();
 
     // The whole domain in one run: every scenario against the MX, the posture records, the
@@ -311,6 +319,39 @@ fn policies_are_fetched_parsed_and_held_against_each_mx() {
     assert!(
         reason.contains("certificate not valid") && reason.contains("name mismatch"),
         "{reason}"
+    );
+
+    // `--tls-name` names what `session` and the scenarios verify; MTA-STS senders check the
+    // MX host name (RFC 8461 §4.1), so the policy check does too, and says the override was
+    // not used. Before, `--tls-name localhost` made this MX pass.
+    let r = sts_result(
+        &dns,
+        "badcert.sts.example",
+        pf.relaxed_port,
+        &ca,
+        sts_port,
+        &["--tls-name", "localhost"],
+    );
+    assert_eq!(r["verdict"], "fail", "{r:#}");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("name mismatch: wanted mx-badcert.sts.example")
+            && reason.contains("the name localhost set by --tls-name is not used here"),
+        "{reason}"
+    );
+    let r = sts_result(
+        &dns,
+        "enforce.sts.example",
+        pf.relaxed_port,
+        &ca,
+        sts_port,
+        &["--tls-name", "localhost"],
+    );
+    assert_eq!(r["verdict"], "pass", "{r:#}");
+    assert!(
+        r.to_string()
+            .contains("certificate valid for mail.lab.example (the MX name"),
+        "{r:#}"
     );
 
     let r = run("testing.sts.example");

@@ -36,7 +36,7 @@ pub enum DaneError {
     #[error("{0}")]
     Name(String),
     #[error("{0}")]
-    Unverified(crate::tls_info::CertProblem),
+    Unverified(crate::tls_info::CertDefect),
 }
 
 /// How one TLSA record relates to the served chain.
@@ -143,7 +143,14 @@ fn verify_to_anchor(chain: &[Vec<u8>], anchor: usize, host: &str) -> Result<(), 
     verifier
         .verify_server_cert(&leaf, &intermediates, &name, &[], UnixTime::now())
         .map(|_| ())
-        .map_err(|e| DaneError::Unverified(crate::net::tls::classify_tls_error(&e, &name, &[])))
+        .map_err(|e| {
+            // The chain up to the anchor, as verified, names the defect better than the error.
+            let sent: Vec<CertificateDer<'_>> = chain[..=anchor]
+                .iter()
+                .map(|c| CertificateDer::from(c.as_slice()))
+                .collect();
+            DaneError::Unverified(crate::net::cert_defects::classify(&e, &name, &sent, None))
+        })
 }
 
 /// The chain `host` serves on `opts`, read with verification off: DANE, not the WebPKI,

@@ -87,12 +87,47 @@ async fn fetch(
 
 /// Whether `host` presents a certificate valid for its name (verification on, whatever the
 /// run's `--insecure`: MTA-STS senders always verify).
-async fn mx_certificate(opts: &ConnectOptions, helo: &str) -> Result<String, MxCertFailure> {
-    let reached = reach_tls(opts, helo, false).await;
+///
+/// The name is always the MX host name from DNS, never the run's `--tls-name`: RFC 8461 §4.1
+/// has senders check the certificate against the MX host they are delivering to (and send it
+/// as SNI), so an override would make this check pass a server every sender refuses. An
+/// override that differs is said in the result, so the operator sees it was not used here.
+async fn mx_certificate(
+    host: &str,
+    opts: &ConnectOptions,
+    helo: &str,
+) -> Result<String, MxCertFailure> {
+    let mut opts = opts.clone();
+    // `host` is an MX name from DNS, or "address:port" for a server given directly, which
+    // has no MX name to check: then the name the run verifies is all there is.
+    let is_mx_name = matches!(
+        crate::net::tls::server_name(host),
+        Ok(rustls::pki_types::ServerName::DnsName(_))
+    );
+    let overridden = if is_mx_name {
+        opts.tls
+            .tls_name
+            .replace(host.to_string())
+            .filter(|given| !given.eq_ignore_ascii_case(host))
+    } else {
+        None
+    };
+    let not_used = overridden
+        .map(|given| {
+            format!(
+                " (the MX name, as RFC 8461 checks it; the name {given} set by {} is not used here)",
+                opts.front_end.name(crate::advice::Control::TlsName)
+            )
+        })
+        .unwrap_or_default();
+    let reached = reach_tls(&opts, helo, false).await;
     let rejected = reached.rejected.and_then(|t| t.verification.failure);
     match (reached.result, reached.info, rejected) {
-        (Ok(()), Some(t), _) => Ok(format!("certificate valid for {}", t.verification.name)),
-        (_, _, Some(f)) => Err(MxCertFailure::Invalid(f)),
+        (Ok(()), Some(t), _) => Ok(format!(
+            "certificate valid for {}{not_used}",
+            t.verification.name
+        )),
+        (_, _, Some(f)) => Err(MxCertFailure::Invalid(format!("{f}{not_used}"))),
         (Err(e), _, None) => Err(e.into()),
         (Ok(()), None, None) => Err(MxCertFailure::NoTls),
     }
@@ -229,7 +264,7 @@ pub async fn check(
     };
     for (host, opts) in mx {
         let cover = policy.covering(host).map(str::to_string);
-        let cert = mx_certificate(opts, helo).await;
+        let cert = mx_certificate(host, opts, helo).await;
         let (verdict, reason) = match (&cover, &cert) {
             (Some(p), Ok(c)) => (Verdict::Pass, format!("matches mx: {p}; {c}")),
             (None, _) => (

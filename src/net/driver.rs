@@ -709,9 +709,12 @@ impl Connection {
             }
             Ok(Err(e)) => {
                 self.session.closed();
-                let failure = match record.lock() {
-                    Ok(r) => r.failure.clone(),
-                    Err(p) => p.into_inner().failure.clone(),
+                let (failure, problem) = match record.lock() {
+                    Ok(r) => (r.failure.clone(), r.problem.clone()),
+                    Err(p) => {
+                        let r = p.into_inner();
+                        (r.failure.clone(), r.problem.clone())
+                    }
                 };
                 if failure.is_some() {
                     self.tls_rejected = Some(tls::tls_info_from_record(
@@ -724,8 +727,14 @@ impl Connection {
                 let fe = self.opts.front_end;
                 let reason = match failure {
                     Some(f) => format!(
-                        "certificate rejected for {name_str}: {f} (use {} to continue anyway)",
-                        fe.any_of(&[Control::CaFile, Control::TlsName, Control::Insecure])
+                        "certificate rejected for {name_str}: {f} ({})",
+                        problem.as_ref().map_or_else(
+                            || format!(
+                                "use {} to continue anyway",
+                                fe.any_of(&[Control::CaFile, Control::TlsName, Control::Insecure])
+                            ),
+                            |p| super::cert_defects::advice(p, fe)
+                        )
                     ),
                     None if eof => {
                         "the server closed the connection during the TLS handshake".into()
@@ -741,6 +750,15 @@ impl Connection {
                         }
                     }
                     // Said in words, not as rustls's alert name: this is the TLS 1.0-only server.
+                    // One version offered is a probe for that version (or the operator's
+                    // pin): the answer is the finding, and pointing at the check that probes
+                    // versions would send the reader to where they already are.
+                    None if e.to_string().contains("ProtocolVersion") && self.one_version() => {
+                        format!(
+                            "the server does not accept {}: alert protocol_version",
+                            self.offered_versions()
+                        )
+                    }
                     None if e.to_string().contains("ProtocolVersion") => format!(
                         "the server accepts none of the TLS versions offered ({}): alert protocol_version (`check --scenario starttls` probes which it takes)",
                         self.offered_versions()
@@ -763,6 +781,13 @@ impl Connection {
                 Ok(())
             }
         }
+    }
+
+    fn one_version(&self) -> bool {
+        use super::tls::TlsVersion;
+        let min = self.opts.tls.min_version.unwrap_or(TlsVersion::Tls12);
+        let max = self.opts.tls.max_version.unwrap_or(TlsVersion::Tls13);
+        min == max
     }
 
     fn offered_versions(&self) -> String {

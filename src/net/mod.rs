@@ -1,6 +1,7 @@
 //! The tokio shell around the protocol core: connecting, TLS, and moving bytes between the
 //! socket and [`crate::smtp`], recording everything in the transcript.
 
+pub mod cert_defects;
 pub mod connect;
 pub mod driver;
 pub mod error;
