@@ -181,3 +181,40 @@ fn a_stalled_handshake_is_waited_for_once() {
         "took {elapsed:?} at a {TIMEOUT_SECS} s timeout"
     );
 }
+
+/// Another way to stall after the banner: an EHLO reply dripped a byte at a time, whose end
+/// never comes within the reply timeout. It costs one timeout, not one per wave of sessions.
+#[test]
+fn a_dripped_ehlo_reply_costs_one_timeout() {
+    let server = HostileServer::start(
+        Tls::None,
+        Arc::new(
+            |peer: &mut hostile_server::Peer, stage, _: &[u8]| match stage {
+                Stage::Ehlo => {
+                    peer.drip(
+                        &b"250-hostile.example\r\n".repeat(200),
+                        Duration::from_millis(50),
+                    );
+                    Flow::Close
+                }
+                _ => Flow::Normal,
+            },
+        ),
+    );
+    let (code, doc, elapsed, err) = check(&["--server", &server.addr(), "--tls", "none", "--all"]);
+    assert_eq!(code, Some(3), "{doc:#}\n{err}");
+    assert!(
+        doc.to_string()
+            .contains("not tried: an earlier connection to this server already failed"),
+        "{doc:#}"
+    );
+    assert!(
+        server.connections() <= 4,
+        "{} connections",
+        server.connections()
+    );
+    assert!(
+        elapsed.as_secs_f64() < 2.0 * TIMEOUT_SECS + 1.5,
+        "took {elapsed:?} at a {TIMEOUT_SECS} s timeout"
+    );
+}

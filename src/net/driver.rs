@@ -193,6 +193,12 @@ impl Connection {
         self.peer
     }
 
+    /// True once the server stopped answering on this connection (a reply ran past its
+    /// deadline): another connection to it would most likely wait as long again.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled || self.handshake_timed_out
+    }
+
     /// True once a TLS handshake on this connection ran past its deadline.
     pub fn handshake_timed_out(&self) -> bool {
         self.handshake_timed_out

@@ -230,6 +230,7 @@ impl ScenarioRun {
             }
         }
         self.report_new(before);
+        self.note_stall();
         self.settle().await;
         if self.stepper.is_none() {
             self.start().await;
@@ -251,6 +252,20 @@ impl ScenarioRun {
         }
     }
 
+    /// A server that stopped answering in one session would keep the next ones waiting as
+    /// long: said at once, so that the sessions that start after it are not tried.
+    fn note_stall(&self) {
+        if self
+            .stepper
+            .as_ref()
+            .is_some_and(|st| st.connection().is_stalled())
+        {
+            let _ = self
+                .unreachable
+                .set("the server stopped answering within the reply timeout".into());
+        }
+    }
+
     /// Records the steps that will not run whatever the operator does, and ends the session
     /// once it has no step left: a hang-up's untried units go on in a fresh session, first.
     async fn settle(&mut self) {
@@ -262,6 +277,7 @@ impl ScenarioRun {
                 let before = st.results().len();
                 st.advance(None).await;
                 self.report_new(before);
+                self.note_stall();
                 continue;
             }
             if st.current().is_some() {

@@ -1122,7 +1122,13 @@ impl Stepper {
     /// unless the handshake itself ran out of time, which the probe would only wait out again.
     fn runs_anyway(&self, step: &Step) -> bool {
         (judges_certificate(step) && self.conn.tls_rejected().is_some())
-            || (step.action == Some(Action::TlsVersions) && !self.handshake_timed_out)
+            || (step.action == Some(Action::TlsVersions) && !self.server_stalled())
+    }
+
+    /// The server stopped answering on this session (a reply or the handshake ran out of
+    /// time): what would only wait again is not tried.
+    fn server_stalled(&self) -> bool {
+        self.handshake_timed_out || self.conn.is_stalled()
     }
 
     /// Why `step` means nothing on this target, if it does not: STARTTLS on a connection
@@ -1220,11 +1226,15 @@ impl Stepper {
                 reason: why.to_string(),
                 ..not_reached(&step, self.shown_vars(), "")
             }
-        } else if self.handshake_timed_out && step.action == Some(Action::TlsVersions) {
+        } else if self.server_stalled() && step.action == Some(Action::TlsVersions) {
             not_reached(
                 &step,
                 self.shown_vars(),
-                "not tried: the TLS handshake already ran out of time on this server, and each probe would wait as long again",
+                if self.handshake_timed_out {
+                    "not tried: the TLS handshake already ran out of time on this server, and each probe would wait as long again"
+                } else {
+                    "not tried: the server already stopped answering on this session, and each probe would wait as long again"
+                },
             )
         } else if let Some(why) = self.dead.as_ref().filter(|_| !runs_anyway) {
             not_reached(&step, self.shown_vars(), why)
