@@ -335,13 +335,20 @@ impl Connection {
             if !self.parser.discarding() {
                 self.flush_dropped();
             }
-            let read = match &mut self.io {
-                Io::Closed => return Err(self.fail(NetError::NotConnected)),
-                Io::Plain(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
-                Io::Tls(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
+            // A server that never stops sending (an endless line, discarded as it comes) keeps
+            // every read ready at once, and tokio's timeout only fires on a read that waits:
+            // the deadline is checked here too, so a flood ends at it as a silence does.
+            let read = if tokio::time::Instant::now() >= deadline {
+                None
+            } else {
+                Some(match &mut self.io {
+                    Io::Closed => return Err(self.fail(NetError::NotConnected)),
+                    Io::Plain(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
+                    Io::Tls(s) => tokio::time::timeout_at(deadline, s.read(&mut buf)).await,
+                })
             };
-            match read {
-                Err(_) => {
+            match read.and_then(Result::ok) {
+                None => {
                     let bare_cr = self.keep_partial();
                     self.stalled = true;
                     let after = self.opts.timeouts.reply;
@@ -370,7 +377,7 @@ impl Connection {
                     };
                     return Err(e);
                 }
-                Ok(Ok(0)) => {
+                Some(Ok(0)) => {
                     self.keep_partial();
                     self.transcript.event(
                         Event::ClosedByPeer {
@@ -382,11 +389,11 @@ impl Connection {
                     self.session.closed();
                     return Err(NetError::Closed { waiting_for });
                 }
-                Ok(Ok(n)) => self.pending.extend_from_slice(&buf[..n]),
+                Some(Ok(n)) => self.pending.extend_from_slice(&buf[..n]),
                 // Inside TLS, a server that closes without close_notify (most MTAs after a
                 // 421 or 501) is a close, as it is in plaintext: said as such, not in the TLS
                 // library's words.
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     self.keep_partial();
                     self.transcript.event(
                         Event::ClosedByPeer {
@@ -398,7 +405,7 @@ impl Connection {
                     self.session.closed();
                     return Err(NetError::Closed { waiting_for });
                 }
-                Ok(Err(e)) => {
+                Some(Err(e)) => {
                     self.keep_partial();
                     self.io = Io::Closed;
                     self.session.closed();
