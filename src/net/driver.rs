@@ -865,12 +865,17 @@ impl Connection {
     /// than a failure: a smuggling probe hopes the server keeps reading.
     pub async fn read_reply_for(&mut self, wait: Duration) -> Result<Option<Reply>, NetError> {
         let normal = self.opts.timeouts.reply;
+        let stalled = self.stalled;
         self.opts.timeouts.reply = wait;
         let result = self.read_reply().await;
         self.opts.timeouts.reply = normal;
         match result {
             Ok(r) => Ok(Some(r)),
-            Err(NetError::Timeout { .. }) => Ok(None),
+            // Silence was the answer asked about, not a server that stopped answering.
+            Err(NetError::Timeout { .. }) => {
+                self.stalled = stalled;
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
