@@ -293,14 +293,20 @@ impl ScenarioRun {
                 )));
                 self.queue.push_front(units);
             }
-            self.edits.extend(st.edits().iter().cloned());
-            let (run, conn) = st.finish_keeping().await;
-            self.results.extend(run.steps);
-            self.transcripts.extend(run.transcript);
-            self.closed.push(conn);
+            self.end_session(st).await;
             self.emit(RunEvent::SessionClosed);
             return;
         }
+    }
+
+    /// Ends a session politely and keeps what it produced: its steps, edits, transcript
+    /// and connection.
+    async fn end_session(&mut self, st: Stepper) {
+        self.edits.extend(st.edits().iter().cloned());
+        let (run, conn) = st.finish_keeping().await;
+        self.results.extend(run.steps);
+        self.transcripts.extend(run.transcript);
+        self.closed.push(conn);
     }
 
     /// A command the operator typed that is not the step's, on the scenario's connection.
@@ -338,11 +344,7 @@ impl ScenarioRun {
     /// are ended politely first.
     pub async fn finish(mut self) -> (ScenarioResult, Vec<Connection>) {
         if let Some(st) = self.stepper.take() {
-            self.edits.extend(st.edits().iter().cloned());
-            let (run, conn) = st.finish_keeping().await;
-            self.results.extend(run.steps);
-            self.transcripts.extend(run.transcript);
-            self.closed.push(conn);
+            self.end_session(st).await;
         }
         let result = conclude(
             &self.scenario,

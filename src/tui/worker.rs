@@ -236,16 +236,22 @@ impl Worker {
         keep_in(&mut self.finished, kept);
     }
 
+    /// Keeps the sessions of one profile's run that ended, for export.
+    fn keep_all(&mut self, profile: &str, export_dir: Option<&PathBuf>, conns: Vec<Connection>) {
+        for conn in conns {
+            self.keep(Kept {
+                profile: profile.to_string(),
+                export_dir: export_dir.cloned(),
+                conn,
+            });
+        }
+    }
+
     /// Drops the scenario run in progress, keeping its sessions' records.
     fn drop_driver(&mut self) {
         if let Some(d) = self.driver.take() {
-            for conn in d.run.abandon() {
-                self.keep(Kept {
-                    profile: d.profile.clone(),
-                    export_dir: d.export_dir.clone(),
-                    conn,
-                });
-            }
+            let conns = d.run.abandon();
+            self.keep_all(&d.profile, d.export_dir.as_ref(), conns);
         }
     }
 
@@ -599,13 +605,7 @@ impl Worker {
         });
         let (profile, export_dir) = (d.profile.clone(), d.export_dir.clone());
         let done = d.run.is_done();
-        for conn in closed {
-            self.keep(Kept {
-                profile: profile.clone(),
-                export_dir: export_dir.clone(),
-                conn,
-            });
-        }
+        self.keep_all(&profile, export_dir.as_ref(), closed);
         if let Some(i) = info.or(last_closed) {
             self.send(NetEvent::Conn(i));
         }
@@ -622,13 +622,7 @@ impl Worker {
         };
         let ctx = d.run.context().clone();
         let (mut result, closed) = d.run.finish().await;
-        for conn in closed {
-            self.keep(Kept {
-                profile: d.profile.clone(),
-                export_dir: d.export_dir.clone(),
-                conn,
-            });
-        }
+        self.keep_all(&d.profile, d.export_dir.as_ref(), closed);
         // An edited run is no verdict of the scenario, so the control that would qualify
         // one is not run either.
         if let Some(control) = d.control
