@@ -972,10 +972,50 @@ fn accept_failing_for_want_of_descriptors_is_logged_once_and_survived() {
     assert!(greeted, "{}", lab.text());
     let text = String::from_utf8_lossy(&lab.stop()).into_owned();
     // Recovering from the queued clients may itself run short again; every burst that began
-    // also ended, each with one line.
-    let began = text.matches("cannot accept connections").count();
+    // also ended, each with one line, or was still going at stop and the stop says so.
+    let began = text.matches(": cannot accept connections (").count();
     let ended = text.matches("accepting again after").count();
-    assert_eq!(began, ended, "{text}");
+    let at_stop = text
+        .matches("still cannot accept connections at stop, after")
+        .count();
+    assert!(at_stop <= 1, "{text}");
+    assert_eq!(began, ended + at_stop, "{text}");
+}
+
+/// A lab stopped while accept(2) still fails says so at stop: no "accepting again" line will
+/// come, and a log that ends on "cannot accept" would leave the operator guessing.
+#[test]
+fn a_lab_stopped_while_accept_fails_says_so() {
+    if !prlimit_ready() {
+        return;
+    }
+    let mut lab = LabCommand::start(&["--policy", "open-relay"]);
+    let pid = lab.child.id();
+    let open_now = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    let limit = open_now + 4;
+    let lowered = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status()
+        .expect("prlimit");
+    assert!(lowered.success());
+    let held: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(lab.addr).expect("connect"))
+        .collect();
+    lab.wait_for("cannot accept connections");
+    let text = String::from_utf8_lossy(&lab.stop()).into_owned();
+    drop(held);
+    let stop_line = text
+        .lines()
+        .find(|l| l.contains("still cannot accept connections at stop, after"))
+        .unwrap_or_else(|| panic!("no line for the burst at stop:\n{text}"));
+    assert!(stop_line.contains("failed attempt(s)"), "{stop_line}");
+    assert_eq!(text.matches("accepting again after").count(), 0, "{text}");
 }
 
 /// `--listen`, `--policy`, `--misbehave`, `--store` and `--show-messages` through the command:

@@ -221,6 +221,13 @@ pub fn run(args: LabArgs) -> u8 {
             }
         }
         for lab in &labs {
+            let failing = lab.accept_failures_now();
+            if failing > 0 {
+                say!(
+                    "--- {}: still cannot accept connections at stop, after {failing} failed attempt(s)",
+                    lab.addr
+                );
+            }
             let dropped = lab.dropped_messages();
             if dropped > 0 {
                 say!(

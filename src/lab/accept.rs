@@ -173,6 +173,11 @@ impl Backoff {
         }
     }
 
+    /// Failures in the burst going on now; 0 when the last accept succeeded.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures
+    }
+
     /// After a success: how many failures the burst that just ended had, if there was one.
     pub(crate) fn accepted(&mut self) -> Option<u64> {
         let failures = std::mem::take(&mut self.failures);

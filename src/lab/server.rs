@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpListener;
@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     messages: Mutex<MessageRing>,
     pub(crate) next_id: AtomicU64,
+    /// Failed accepts in the burst going on now (0: accepting), for the report at stop.
+    accept_failures: AtomicU64,
     pub(crate) store_dir: Option<PathBuf>,
     events: Option<mpsc::UnboundedSender<LabEvent>>,
     slots: Arc<Slots>,
@@ -279,6 +281,7 @@ impl Lab {
             acceptor: TlsAcceptor::from(pki.server_config),
             messages: Mutex::new(MessageRing::new(limits.keep_messages, limits.keep_bytes)),
             next_id: AtomicU64::new(1),
+            accept_failures: AtomicU64::new(0),
             store_dir: config.store_dir,
             events,
             slots: Slots::new(limits.max_connections, accept::fd_ceiling()),
@@ -307,6 +310,12 @@ impl Lab {
     /// How many accepted messages the ring has let go to stay within its bounds.
     pub fn dropped_messages(&self) -> u64 {
         self.shared.ring().dropped()
+    }
+
+    /// Failed accepts in a burst still going on (0 when the server is accepting): a lab
+    /// stopped mid-burst says so, since no "accepting again" line will follow.
+    pub fn accept_failures_now(&self) -> u64 {
+        self.shared.accept_failures.load(Ordering::Relaxed)
     }
 
     /// Bytes of DATA being received right now, over all sessions.
@@ -366,6 +375,9 @@ async fn accept_loop(
             Ok(conn) => conn,
             Err(e) => {
                 let verdict = backoff.failed(&e);
+                shared
+                    .accept_failures
+                    .store(backoff.failures(), Ordering::Relaxed);
                 if verdict.report {
                     shared.emit(LabEvent::AcceptFailing {
                         server,
@@ -384,6 +396,7 @@ async fn accept_loop(
             }
         };
         if let Some(failures) = backoff.accepted() {
+            shared.accept_failures.store(0, Ordering::Relaxed);
             shared.emit(LabEvent::AcceptRecovered { server, failures });
         }
         let slot = match shared.slots.try_take() {
