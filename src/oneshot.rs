@@ -593,6 +593,8 @@ impl RecordHeader {
                 t.version,
                 if t.verification.verified {
                     "verified"
+                } else if t.verification.dane_ee.is_some() {
+                    "verified by DANE-EE"
                 } else {
                     "NOT verified"
                 }

@@ -23,6 +23,10 @@ pub struct Verification {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<CertDefect>,
     pub accepted_insecurely: bool,
+    /// The validated DANE-EE record ("3 1 1") the connection went on by, when PKIX failed:
+    /// a DANE sender accepts that certificate whatever its names, dates and issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dane_ee: Option<String>,
     /// The name the certificate was checked against.
     pub name: String,
     /// The trust store or CA file the chain was checked against.
@@ -160,6 +164,14 @@ impl TlsInfo {
     pub fn one_line(&self) -> String {
         let cert = if self.verification.verified {
             format!("certificate verified for {}", self.verification.name)
+        } else if let Some(record) = &self.verification.dane_ee {
+            format!(
+                "certificate matches the DNSSEC-validated DANE-EE record {record}, which ignores names, dates and issuer (RFC 7672); not valid by PKIX: {}",
+                self.verification
+                    .failure
+                    .as_deref()
+                    .unwrap_or("unknown reason")
+            )
         } else {
             format!(
                 "certificate NOT verified ({}), accepted because verification is off (insecure)",
@@ -187,6 +199,13 @@ impl TlsInfo {
         let v = &self.verification;
         out.push(if v.verified {
             format!("verified for {} against the {}", v.name, v.trust)
+        } else if let Some(record) = &v.dane_ee {
+            format!(
+                "verified by the DNSSEC-validated DANE-EE record {record}; NOT verified for {} against the {}: {}",
+                v.name,
+                v.trust,
+                v.failure.as_deref().unwrap_or("unknown reason")
+            )
         } else {
             format!(
                 "NOT verified for {} against the {}: {}",

@@ -231,3 +231,159 @@ fn a_validated_matching_record_is_dane_protected() {
         "{r:#?}"
     );
 }
+
+/// A validating resolver in front of `upstream` (dnsmasq): every answer is dnsmasq's, passed on
+/// with the AD bit set, as a validating resolver marks a signed zone's answers. Only the AD bit
+/// is made up here; dnsmasq serves the data. Serves at most `questions` questions, then stops.
+fn validating_front(upstream: std::net::SocketAddr, questions: usize) -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let up = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        up.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 4096];
+        for _ in 0..questions {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            up.send_to(&buf[..n], upstream).unwrap();
+            let mut answer = [0u8; 4096];
+            let Ok(m) = up.recv(&mut answer) else {
+                continue;
+            };
+            if m > 3 {
+                answer[3] |= 0x20; // AD: "authentic data"
+            }
+            let _ = socket.send_to(&answer[..m], from);
+        }
+    });
+    addr
+}
+
+/// An MX whose certificate does not name it, vouched for by a DNSSEC-validated DANE-EE
+/// record: a DANE sender delivers (RFC 7672 §3.1.1: DANE-EE ignores names), so `check`
+/// reaches it as one does. The certificate steps warn, saying why, instead of failing; the
+/// handshake goes on and the later steps run. The same record without the AD bit changes
+/// nothing: the name mismatch fails as before.
+#[test]
+fn a_validated_dane_ee_record_vouches_for_a_certificate_with_other_names() {
+    let Some(pf) = common::postfix::shared("dane_ee_names") else {
+        return;
+    };
+    let cert_pem = std::fs::read_to_string(pf.config_dir().join("cert.pem")).unwrap();
+    let good = hex(&spki_sha256(&cert_pem));
+    // The certificate names localhost and mail.lab.example, not this MX.
+    let mx = "mx.dane-ee.example";
+    let extra = vec![
+        format!("mx-host=dane-ee.example,{mx},10"),
+        format!("host-record={mx},127.0.0.1"),
+        format!("dns-rr=_25._tcp.{mx},52,030101{good}"),
+    ];
+    let dns = match DnsServer::start_with(&extra) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI requires dnsmasq");
+            }
+            common::skips::skipped("dane_ee_names", "dnsmasq not installed");
+            return;
+        }
+        Err(e) => panic!("dnsmasq: {e}"),
+    };
+    let run = |resolver: std::net::SocketAddr| -> Value {
+        let mut cmd = Command::cargo_bin("smtpscope").unwrap();
+        cmd.timeout(Duration::from_secs(60));
+        cmd.env(
+            "SMTPSCOPE_CONFIG_DIR",
+            std::env::temp_dir().join("smtpscope-dane-empty"),
+        );
+        cmd.args([
+            "check",
+            "--domain",
+            "dane-ee.example",
+            "--dns-server",
+            &resolver.to_string(),
+            "--mx-port",
+            &pf.relaxed_port.to_string(),
+            "--ca-file",
+            &pf.ca_pem_path.display().to_string(),
+            "--helo",
+            "probe.test",
+            "--scenario",
+            "dane",
+            "--scenario",
+            "starttls",
+            "--format",
+            "json",
+        ]);
+        let out = cmd.output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+    let by_id = |doc: &Value, id: &str| -> Value {
+        doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {doc:#}"))
+    };
+    let step = |r: &Value, name: &str| -> Value {
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {name} in {r:#}"))
+    };
+
+    // Validated: the DANE check passes, and the STARTTLS session goes on by the record.
+    let doc = run(validating_front(dns.addr, 100));
+    let dane = by_id(&doc, "posture-dane");
+    assert_eq!(dane["verdict"], "pass", "{dane:#}");
+    let starttls = by_id(&doc, "starttls");
+    assert_eq!(
+        step(&starttls, "STARTTLS handshake")["verdict"],
+        "pass",
+        "{starttls:#}"
+    );
+    let verifies = step(&starttls, "certificate verifies");
+    assert_eq!(verifies["verdict"], "warn", "{starttls:#}");
+    let reason = verifies["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("name mismatch: wanted {mx}")),
+        "the PKIX defect is still named: {reason}"
+    );
+    assert!(
+        reason.contains("DNSSEC-validated DANE-EE record 3 1 1 matches this certificate"),
+        "{reason}"
+    );
+    assert!(reason.contains("RFC 7672 §3.1.1"), "{reason}");
+    assert_eq!(
+        step(&starttls, "TLS 1.2 or newer")["verdict"],
+        "pass",
+        "the session went on inside TLS: {starttls:#}"
+    );
+    assert_eq!(starttls["verdict"], "warn", "{starttls:#}");
+
+    // Not validated (dnsmasq itself): the record vouches for nothing, the mismatch fails.
+    let doc = run(dns.addr);
+    let starttls = by_id(&doc, "starttls");
+    let verifies = step(&starttls, "certificate verifies");
+    assert_eq!(verifies["verdict"], "fail", "{starttls:#}");
+    assert!(
+        !verifies["reason"].as_str().unwrap().contains("DANE-EE"),
+        "{verifies:#}"
+    );
+    assert_eq!(starttls["verdict"], "fail", "{starttls:#}");
+}

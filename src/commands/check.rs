@@ -111,11 +111,12 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         .build()
         .map_err(CheckError::Runtime)?;
     let started = Instant::now();
-    let mut results = runtime.block_on(crate::run::domain::run(
+    let mut domain = runtime.block_on(crate::run::domain::run(
         &plan.domain_checks(),
         &resolved,
         args.dkim_selector.as_deref(),
     ))?;
+    let mut results = std::mem::take(&mut domain.results);
     let targets: Vec<(String, ConnectOptions)> = if scenarios.is_empty() {
         Vec::new()
     } else {
@@ -165,7 +166,9 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         concurrency: usize::from(args.concurrency),
     };
     let several = targets.len() > 1;
-    for (host, opts) in targets {
+    for (host, mut opts) in targets {
+        // An MX with validated DANE-EE records is reached as a DANE sender reaches it.
+        opts.tls.dane_ee = domain.dane_ee_for(&host);
         let ctx = resolved.context(opts, credentials.clone(), run);
         let mut batch = runtime.block_on(crate::run::execute::scenarios(
             scenarios.clone(),

@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use super::posture::{result_with, step};
 use super::resolve::{Dns, TlsaRecord};
 use crate::net::exchange::reach_tls;
+use crate::net::tlsa::{AssociationError, DaneEe};
 use crate::net::{ConnectOptions, NetError};
 use crate::scenario::Verdict;
 use crate::scenario::runner::ScenarioResult;
@@ -67,24 +68,11 @@ impl RecordMatch {
 
 /// The certificate association data of `cert` under `selector` and `matching`, or why not.
 fn association(cert: &[u8], selector: u8, matching: u8) -> Result<Vec<u8>, DaneError> {
-    let selected: Vec<u8> = match selector {
-        0 => cert.to_vec(),
-        1 => match x509_parser::parse_x509_certificate(cert) {
-            Ok((_, c)) => c.public_key().raw.to_vec(),
-            Err(e) => return Err(DaneError::Unparsable(e.to_string())),
-        },
-        other => return Err(DaneError::Selector(other)),
-    };
-    match matching {
-        0 => Ok(selected),
-        1 => Ok(ring::digest::digest(&ring::digest::SHA256, &selected)
-            .as_ref()
-            .to_vec()),
-        2 => Ok(ring::digest::digest(&ring::digest::SHA512, &selected)
-            .as_ref()
-            .to_vec()),
-        other => Err(DaneError::Matching(other)),
-    }
+    crate::net::tlsa::association(cert, selector, matching).map_err(|e| match e {
+        AssociationError::Unparsable(why) => DaneError::Unparsable(why),
+        AssociationError::Selector(s) => DaneError::Selector(s),
+        AssociationError::Matching(m) => DaneError::Matching(m),
+    })
 }
 
 /// Matches one record against `chain` (leaf first, DER) for the MX `host`.
@@ -185,6 +173,41 @@ fn no_match_reason(usage: u8, sent: usize) -> String {
 
 /// DANE for one MX `host` (TLSA at `_25._tcp.<host>`), connecting with `opts`.
 pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> ScenarioResult {
+    check_and_keep(dns, host, opts, helo).await.0
+}
+
+/// [`check`], and the host's DNSSEC-validated DANE-EE records: the run's other connections
+/// to `host` verify as a DANE sender does with them.
+pub async fn check_and_keep(
+    dns: &Dns,
+    host: &str,
+    opts: &ConnectOptions,
+    helo: &str,
+) -> (ScenarioResult, Vec<DaneEe>) {
+    let (result, records, validated) = judge(dns, host, opts, helo).await;
+    let ee = if validated {
+        records
+            .iter()
+            .filter(|r| r.usage == 3)
+            .map(|r| DaneEe {
+                selector: r.selector,
+                matching: r.matching,
+                data: r.data.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (result, ee)
+}
+
+/// The DANE result for `host`, with the records found and whether they were validated.
+async fn judge(
+    dns: &Dns,
+    host: &str,
+    opts: &ConnectOptions,
+    helo: &str,
+) -> (ScenarioResult, Vec<TlsaRecord>, bool) {
     let started = Instant::now();
     let name = format!("_25._tcp.{host}");
     let label = format!("DANE [{host}]");
@@ -198,7 +221,11 @@ pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> 
                 e.to_string(),
                 started,
             );
-            return result_with("posture-dane", &label, vec![st], None);
+            return (
+                result_with("posture-dane", &label, vec![st], None),
+                Vec::new(),
+                false,
+            );
         }
     };
     if records.is_empty() {
@@ -209,7 +236,11 @@ pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> 
             format!("no TLSA records at {name}: DANE is not used for {host}"),
             started,
         );
-        return result_with("posture-dane", &label, vec![st], None);
+        return (
+            result_with("posture-dane", &label, vec![st], None),
+            records,
+            validated,
+        );
     }
     let found = records
         .iter()
@@ -249,7 +280,11 @@ pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> 
                 format!("could not read the certificate chain: {e}"),
                 started,
             ));
-            return result_with("posture-dane", &label, steps, None);
+            return (
+                result_with("posture-dane", &label, steps, None),
+                records,
+                validated,
+            );
         }
     };
     let matched: Vec<RecordMatch> = records
@@ -314,7 +349,11 @@ pub async fn check(dns: &Dns, host: &str, opts: &ConnectOptions, helo: &str) -> 
             ),
         ),
     };
-    result_with("posture-dane", &label, steps, Some(overall))
+    (
+        result_with("posture-dane", &label, steps, Some(overall)),
+        records,
+        validated,
+    )
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod message;
 pub mod ocsp;
 pub mod probe;
 pub mod tls;
+pub mod tlsa;
 pub mod transport;
 
 pub use connect::Target;

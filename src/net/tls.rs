@@ -38,6 +38,9 @@ pub struct TlsOptions {
     pub max_version: Option<TlsVersion>,
     /// A client certificate (PEM chain) and its key (PEM), for servers that ask for one.
     pub client_cert: Option<ClientCert>,
+    /// DNSSEC-validated DANE-EE records for the host: a server certificate that matches one is
+    /// accepted as a DANE sender accepts it (RFC 7672 §3.1.1), its PKIX defects recorded.
+    pub dane_ee: Vec<super::tlsa::DaneEe>,
 }
 
 /// The TLS versions rustls speaks (1.0 and 1.1 are only probed, never negotiated).
@@ -132,6 +135,8 @@ pub struct VerifierRecord {
     /// Other defects the chain shows.
     pub also: Vec<CertDefect>,
     pub accepted_insecurely: bool,
+    /// The DANE-EE record ("3 1 1") that matched a certificate PKIX did not accept.
+    pub dane_ee: Option<String>,
     /// The stapled OCSP response; empty when none was sent.
     pub ocsp: Vec<u8>,
 }
@@ -181,6 +186,7 @@ struct RecordingVerifier {
     /// certificate that is itself trusted from one that is not.
     roots: Option<Arc<RootCertStore>>,
     insecure: bool,
+    dane_ee: Vec<super::tlsa::DaneEe>,
     record: Arc<Mutex<VerifierRecord>>,
 }
 
@@ -229,6 +235,13 @@ impl ServerCertVerifier for RecordingVerifier {
         let problem = cert_defects::classify(&e, server_name, &chain, self.roots.as_deref());
         let mut record = lock(&self.record);
         record.set(problem, cert_defects::chain_defects(&chain));
+        if let Some(ee) = self.dane_ee.iter().find(|ee| ee.matches(end_entity)) {
+            // What a DANE sender does: the record vouches for this certificate, and names,
+            // dates and issuer do not count (RFC 7672 §3.1.1). The handshake signature is
+            // still checked.
+            record.dane_ee = Some(ee.label());
+            return Ok(ServerCertVerified::assertion());
+        }
         if self.insecure {
             record.accepted_insecurely = true;
             Ok(ServerCertVerified::assertion())
@@ -359,6 +372,7 @@ pub fn client_config(
         inner,
         roots,
         insecure: opts.insecure,
+        dane_ee: opts.dane_ee.clone(),
         record: Arc::clone(&record),
     };
     let versions = protocol_versions(opts)?;
@@ -560,6 +574,7 @@ pub fn tls_info_from_record(record: &Mutex<VerifierRecord>, name: &str, trust: S
             problem: record.problem.clone(),
             also: record.also.clone(),
             accepted_insecurely: record.accepted_insecurely,
+            dane_ee: record.dane_ee.clone(),
             name: name.to_string(),
             trust,
         },

@@ -2,6 +2,7 @@
 //! scenario's, for `check` and the explorer alike.
 
 use super::plan::DomainCheck;
+use crate::net::tlsa::DaneEe;
 use crate::scenario::ScenarioResult;
 use crate::target::{ResolvedTarget, TargetError};
 
@@ -16,6 +17,26 @@ fn mta_sts_port() -> u16 {
         .unwrap_or(443)
 }
 
+/// What the domain checks found: their results, and what the run's connections to each MX
+/// need from them.
+#[derive(Debug, Default)]
+pub struct DomainOutcome {
+    pub results: Vec<ScenarioResult>,
+    /// Each MX host's DNSSEC-validated DANE-EE records (hosts without any are left out).
+    pub dane_ee: Vec<(String, Vec<DaneEe>)>,
+}
+
+impl DomainOutcome {
+    /// The validated DANE-EE records for `host`, if the DANE check found any.
+    pub fn dane_ee_for(&self, host: &str) -> Vec<DaneEe> {
+        self.dane_ee
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(host))
+            .map(|(_, ee)| ee.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Runs `checks` for the target's domain (none without one); DANE gives one result per MX
 /// host, the others one each (posture several: one per record kind).
 #[cfg(feature = "dns")]
@@ -23,12 +44,12 @@ pub async fn run(
     checks: &[DomainCheck],
     target: &ResolvedTarget,
     dkim_selector: Option<&str>,
-) -> Result<Vec<ScenarioResult>, TargetError> {
+) -> Result<DomainOutcome, TargetError> {
     let Some(domain) = &target.domain else {
-        return Ok(Vec::new());
+        return Ok(DomainOutcome::default());
     };
     if checks.is_empty() {
-        return Ok(Vec::new());
+        return Ok(DomainOutcome::default());
     }
     let dns =
         crate::dns::resolve::Dns::new(target.dns_server).map_err(|e| TargetError::Lookup {
@@ -36,6 +57,7 @@ pub async fn run(
             reason: e.to_string(),
         })?;
     let mut results = Vec::new();
+    let mut dane_ee = Vec::new();
     if checks.contains(&DomainCheck::Posture) {
         let (posture, _) = crate::dns::posture::all(&dns, domain, dkim_selector).await;
         results.extend(posture);
@@ -63,10 +85,15 @@ pub async fn run(
     }
     if want_dane {
         for (host, opts) in &hosts {
-            results.push(crate::dns::dane::check(&dns, host, opts, &target.helo).await);
+            let (result, ee) =
+                crate::dns::dane::check_and_keep(&dns, host, opts, &target.helo).await;
+            results.push(result);
+            if !ee.is_empty() {
+                dane_ee.push((host.clone(), ee));
+            }
         }
     }
-    Ok(results)
+    Ok(DomainOutcome { results, dane_ee })
 }
 
 /// Without DNS support there is nothing to check.
@@ -75,8 +102,8 @@ pub async fn run(
     _checks: &[DomainCheck],
     _target: &ResolvedTarget,
     _dkim_selector: Option<&str>,
-) -> Result<Vec<ScenarioResult>, TargetError> {
-    Ok(Vec::new())
+) -> Result<DomainOutcome, TargetError> {
+    Ok(DomainOutcome::default())
 }
 
 /// One domain check's result as one row of a list of results (the explorer's verdict panel):

@@ -657,6 +657,7 @@ fn check_step(
             (if ok { Finding::Pass } else { Finding::Fail }, detail)
         }
     };
+    let (finding, detail) = dane_ee_eases(step, conn, finding, detail);
     StepResult {
         verdict: finding_verdict(finding, step.role, s.severity),
         reason: detail,
@@ -673,6 +674,30 @@ fn judges_certificate(step: &Step) -> bool {
             step.assert,
             Some(Assertion::TlsVerified | Assertion::ChainComplete | Assertion::CertNotExpiring)
         )
+}
+
+/// A certificate check that failed by PKIX on a certificate a DNSSEC-validated DANE-EE record
+/// vouches for: DANE senders deliver (names, dates and issuer do not count for DANE-EE, RFC
+/// 7672 §3.1.1), senders that check PKIX (MTA-STS, mail clients) do not. A warning, not a
+/// failure, and the reason says both.
+fn dane_ee_eases(
+    step: &Step,
+    conn: &Connection,
+    finding: Finding,
+    detail: String,
+) -> (Finding, String) {
+    let record = conn
+        .tls_seen()
+        .and_then(|t| t.verification.dane_ee.as_deref());
+    match record {
+        Some(record) if finding == Finding::Fail && judges_certificate(step) => (
+            Finding::Warn,
+            format!(
+                "{detail}; but the DNSSEC-validated DANE-EE record {record} matches this certificate, and DANE-EE ignores names, dates and issuer (RFC 7672 §3.1.1): DANE senders deliver, senders that check the certificate by PKIX (MTA-STS, mail clients) do not"
+            ),
+        ),
+        _ => (finding, detail),
+    }
 }
 
 fn chain_finding(conn: &Connection) -> (Finding, String) {

@@ -270,6 +270,8 @@ pub fn resolve(
         min_version,
         max_version,
         client_cert,
+        // Set per MX by a run that looked the records up (`check --domain` with DANE).
+        dane_ee: Vec::new(),
     };
     // Read now, so a broken key is the user's error (exit 2), not the server's.
     if opts.tls.client_cert.is_some() {

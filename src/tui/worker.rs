@@ -692,7 +692,7 @@ impl Worker {
             }
         };
         let results = match crate::run::domain::run(&[check], &resolved, None).await {
-            Ok(r) => r,
+            Ok(r) => r.results,
             Err(e) => {
                 self.error(WorkerError::target(target, e));
                 return;

@@ -20,6 +20,16 @@ import threading
 
 LINE_LIMIT = 1000
 
+VERSIONS = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+# Set from --stall-handshake.
+STALL = False
+
 
 def read_line(sock):
     """One line, byte by byte: nothing after the line is read, so the ClientHello that follows
@@ -67,6 +77,11 @@ def serve(conn, ctx):
                 return
             else:
                 conn.sendall(b"502 5.5.2 not here\r\n")
+        if STALL:
+            # Hold the connection open with the ClientHello unread until the client gives up.
+            while conn.recv(4096):
+                pass
+            return
         # A client that rejects the certificate aborts the handshake: an ordinary end here.
         tls = ctx.wrap_socket(conn, server_side=True)
         inside_tls(tls)
@@ -81,6 +96,13 @@ def main():
     parser.add_argument("--chain", required=True, help="PEM: the certificates to send, leaf first")
     parser.add_argument("--key", required=True, help="PEM: the leaf's private key")
     parser.add_argument("--lifetime", type=float, default=120.0)
+    parser.add_argument("--tls-min", choices=sorted(VERSIONS), help="lowest TLS version accepted")
+    parser.add_argument("--tls-max", choices=sorted(VERSIONS), help="highest TLS version accepted")
+    parser.add_argument(
+        "--stall-handshake",
+        action="store_true",
+        help="answer STARTTLS with 220, then never answer the ClientHello",
+    )
     args = parser.parse_args()
 
     timer = threading.Timer(args.lifetime, lambda: os._exit(0))
@@ -90,6 +112,12 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     ctx.load_cert_chain(args.chain, args.key)
+    if args.tls_min:
+        ctx.minimum_version = VERSIONS[args.tls_min]
+    if args.tls_max:
+        ctx.maximum_version = VERSIONS[args.tls_max]
+    global STALL
+    STALL = args.stall_handshake
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
