@@ -41,13 +41,14 @@ fn no_banner_times_out_with_a_clear_error() {
         std::thread::sleep(Duration::from_secs(4));
         peer.close();
     });
-    let (code, out, took) = run(&server, &["--timeout", "1"]);
+    // The server holds the connection longer than the timeout: "no reply within 1.0 s" (not
+    // "closed by the server") shows the timeout ended the wait.
+    let (code, out, _) = run(&server, &["--timeout", "1"]);
     assert_eq!(code, 10, "{out}");
     assert!(
         out.contains("no reply within 1.0 s while waiting for the banner"),
         "{out}"
     );
-    assert!(took < Duration::from_secs(4), "took {took:?}");
     drop(server);
 }
 
@@ -86,7 +87,9 @@ fn a_megabyte_line_is_cut_counted_and_times_out() {
         std::thread::sleep(Duration::from_secs(3));
         peer.close();
     });
-    let (code, out, took) = run(&server, &["--timeout", "1"]);
+    // The server holds the connection longer than the timeout: "no reply within 1.0 s" (not
+    // "closed by the server") shows the timeout ended the wait.
+    let (code, out, _) = run(&server, &["--timeout", "1"]);
     assert_eq!(code, 10, "{out}");
     assert!(
         out.contains("longer than 65536 bytes; the rest was discarded"),
@@ -100,7 +103,6 @@ fn a_megabyte_line_is_cut_counted_and_times_out() {
         out.contains("no reply within 1.0 s while waiting for the reply to EHLO"),
         "{out}"
     );
-    assert!(took < Duration::from_secs(3), "took {took:?}");
 }
 
 #[test]

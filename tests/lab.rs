@@ -225,15 +225,11 @@ fn smuggling_probes_pass_on_the_lab() {
 fn tarpit_lab_keeps_verdicts_and_speed() {
     let rt = runtime();
     let lab = start(&rt, Policy::Secure, &[Misbehaviour::Tarpit]);
-    let started = Instant::now();
     let (code, v, doc) = check(&lab, &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(v["relay-tricks"], "pass");
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "a tarpit was hit: {:?}",
-        started.elapsed()
-    );
+    // Counted by the lab, not timed: no session of the audit drew enough errors to be slowed.
+    assert_eq!(lab.tarpit_delays(), 0, "a tarpit was hit: {doc:#}");
 
     // One session with many errors does get slowed, then cut off, as Postfix would.
     let (code, out) = session(
@@ -266,9 +262,11 @@ fn tarpit_lab_keeps_verdicts_and_speed() {
         ],
     );
     assert_eq!(code, 7, "{out}");
+    // Errors 11 and 12 (and the QUIT after them) were each held back a second.
     assert!(
-        out.contains("[10"),
-        "the 11th error waited about a second: {out}"
+        lab.tarpit_delays() >= 2,
+        "the 11th error on was slowed: {} delays; {out}",
+        lab.tarpit_delays()
     );
 }
 
@@ -327,15 +325,11 @@ fn misbehaviours_give_clear_errors() {
     ];
     for (m, args, want, text) in cases {
         let lab = start(&rt, Policy::Secure, &[*m]);
-        let started = Instant::now();
+        // No wall-clock bound: the text names the wait that ended it (the banner's at
+        // `--timeout 1`), and the command itself is killed at 60 s.
         let (code, out) = session(&lab, args);
         assert_eq!(code, *want, "{m:?}: {out}");
         assert!(out.contains(text), "{m:?}: {out}");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{m:?} took {:?}",
-            started.elapsed()
-        );
     }
     let lab = start(&rt, Policy::Secure, &[Misbehaviour::ExpiredCert]);
     let (code, out) = session(&lab, &["--insecure", "--quit-after", "tls"]);

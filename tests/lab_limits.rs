@@ -143,21 +143,34 @@ fn clients_over_the_connection_cap_get_421_and_the_log_says_so_once() {
     assert_eq!(ended, [5]);
 }
 
+/// Raises this process's soft open-file limit to `need` (within the hard limit). When the hard
+/// limit is lower, the test is skipped through the ledger, and fails under `CI=true`.
+fn open_files_at_least(need: u64) -> bool {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft >= need {
+        return true;
+    }
+    if hard >= need && setrlimit(Resource::RLIMIT_NOFILE, need, hard).is_ok() {
+        return true;
+    }
+    let why =
+        format!("ulimit -n is {soft} (hard {hard}); 1,000 clients and their sessions need {need}");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI requires {why}"
+    );
+    common::skips::skipped("a_thousand_clients_at_once_each_get_a_banner", &why);
+    false
+}
+
 #[test]
 fn a_thousand_clients_at_once_each_get_a_banner() {
-    // The test's 1,000 ends and the lab's 1,000 share this process's open-file limit.
-    let soft = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|l| {
-            let line = l
-                .lines()
-                .find(|l| l.starts_with("Max open files"))?
-                .to_string();
-            line.split_whitespace().nth(3)?.parse::<u64>().ok()
-        })
-        .unwrap_or(u64::MAX);
-    if soft < 2500 {
-        eprintln!("SKIPPED: ulimit -n is {soft}; 1,000 clients and their sessions need 2,500");
+    // The test's 1,000 clients (two descriptors each) and the lab's 1,000 sessions share this
+    // process's open-file limit; Debian's
+    // default soft limit is 1,024, so it is raised here (up to the hard limit) rather than
+    // asked of whoever runs the tests.
+    if !open_files_at_least(4096) {
         return;
     }
     let rt = runtime();
@@ -916,7 +929,10 @@ fn prlimit_ready() -> bool {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI requires prlimit (util-linux)"
         );
-        eprintln!("SKIPPED: prlimit (util-linux) is not installed");
+        common::skips::skipped(
+            "lab_limits (prlimit tests)",
+            "prlimit (util-linux) is not installed",
+        );
     }
     ok
 }

@@ -284,9 +284,12 @@ fn policies_are_fetched_parsed_and_held_against_each_mx() {
         .unwrap();
     assert_eq!(starttls["verdict"], "pass", "{starttls:#}");
     eprintln!("check --domain --all took {} ms", took.as_millis());
-    // Budget: under 3 s (BENCHMARKS.md, measured on an idle machine); generous here because
-    // the test machine is shared.
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // Its speed is a benchmark's business (BENCHMARKS.md); what would make it slow is a wait
+    // that ran out, and no step of the run may end in one.
+    let text = doc.to_string();
+    for waited in ["no reply within", "timed out", "not tried"] {
+        assert!(!text.contains(waited), "a step waited ({waited}): {doc:#}");
+    }
 
     let r = run("enforce.sts.example");
     assert_eq!(r["verdict"], "pass", "{r:#}");

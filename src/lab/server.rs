@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     /// Failed accepts in the burst going on now (0: accepting), for the report at stop.
     accept_failures: AtomicU64,
+    /// Replies the tarpit held back, over all sessions.
+    pub(crate) tarpit_delays: AtomicU64,
     pub(crate) store_dir: Option<PathBuf>,
     events: Option<mpsc::UnboundedSender<LabEvent>>,
     slots: Arc<Slots>,
@@ -282,6 +284,7 @@ impl Lab {
             messages: Mutex::new(MessageRing::new(limits.keep_messages, limits.keep_bytes)),
             next_id: AtomicU64::new(1),
             accept_failures: AtomicU64::new(0),
+            tarpit_delays: AtomicU64::new(0),
             store_dir: config.store_dir,
             events,
             slots: Slots::new(limits.max_connections, accept::fd_ceiling()),
@@ -316,6 +319,12 @@ impl Lab {
     /// stopped mid-burst says so, since no "accepting again" line will follow.
     pub fn accept_failures_now(&self) -> u64 {
         self.shared.accept_failures.load(Ordering::Relaxed)
+    }
+
+    /// Replies the tarpit (`--misbehave tarpit`) held back a second, over all sessions so far:
+    /// how a client learns it drew enough errors to be slowed, without timing anything.
+    pub fn tarpit_delays(&self) -> u64 {
+        self.shared.tarpit_delays.load(Ordering::Relaxed)
     }
 
     /// Bytes of DATA being received right now, over all sessions.

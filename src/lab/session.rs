@@ -220,6 +220,9 @@ impl Conn {
             self.errors += 1;
         }
         if self.shared.has(Misbehaviour::Tarpit) && self.errors > TARPIT_AFTER {
+            self.shared
+                .tarpit_delays
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let end = self.ending();
