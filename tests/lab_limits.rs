@@ -167,9 +167,8 @@ fn open_files_at_least(need: u64) -> bool {
 #[test]
 fn a_thousand_clients_at_once_each_get_a_banner() {
     // The test's 1,000 clients (two descriptors each) and the lab's 1,000 sessions share this
-    // process's open-file limit; Debian's
-    // default soft limit is 1,024, so it is raised here (up to the hard limit) rather than
-    // asked of whoever runs the tests.
+    // process's open-file limit. Debian's default soft limit is 1,024, so it is raised here (up
+    // to the hard limit) rather than asked of whoever runs the tests.
     if !open_files_at_least(4096) {
         return;
     }
