@@ -35,6 +35,10 @@ pub enum Cmd {
     Scenarios(ScenariosCmd),
     /// Start practice SMTP servers on loopback (an open relay and a secure one by default).
     Lab(LabArgs),
+    /// Count relay denials, AUTH failures and pipelining violations in a mail server's log
+    /// (Postfix, Exim, OpenSMTPD), and alert on spikes.
+    #[command(after_help = WATCH_HELP)]
+    Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard
     /// output.
     #[command(
@@ -675,4 +679,55 @@ pub struct SessionArgs {
     /// Output format: a live transcript, or one JSON document at the end.
     #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// What `watch --help` ends with: the exit codes and the environment of `--exec`.
+pub const WATCH_HELP: &str = "\
+Exit codes:
+   0  no threshold crossed
+   1  a threshold was crossed (in the log read, or while following)
+   2  usage error (a flag or threshold in a form it does not take)
+   4  a log could not be read (missing, not a regular file, read error)
+
+--exec runs its command with sh -c on each alert; the alert is in the environment only
+(SMTPSCOPE_ALERT_STATE crossed|cleared, SMTPSCOPE_ALERT_KIND, SMTPSCOPE_ALERT_COUNT,
+SMTPSCOPE_ALERT_THRESHOLD, SMTPSCOPE_ALERT_AT, SMTPSCOPE_ALERT_CLIENT), never in its words.";
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Mail logs to read, in order: Postfix, Exim or OpenSMTPD lines in syslog (RFC 3164 or
+    /// 5424), journald short-iso or Exim mainlog form. None, or `-`: standard input.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Alert when a kind of event reaches COUNT within DURATION (s, m or h): `20/1m` for each
+    /// kind, or one kind: relay, auth, pipelining, lost (`relay:20/1m`). Repeatable.
+    #[arg(long, value_name = "[KIND:]COUNT/DURATION")]
+    pub threshold: Vec<crate::watch::threshold::Threshold>,
+    /// Keep reading FILE as it grows, across rotation and truncation (as `tail -F`), and
+    /// print each alert as it happens; a summary at the end (Ctrl-C or --duration).
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: read the lines already in the file first (default: only new ones).
+    #[arg(long, requires = "follow")]
+    pub from_start: bool,
+    /// With --follow: stop after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "follow")]
+    pub duration: Option<u64>,
+    /// With --follow: run CMD (by `sh -c`) on each alert, the alert in SMTPSCOPE_ALERT_*
+    /// environment variables.
+    #[arg(long, value_name = "CMD", requires = "follow")]
+    pub exec: Option<String>,
+    /// How many of the heaviest clients, senders and recipient domains to show.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub top: usize,
+    /// human: a summary with per-minute sparklines; json: one document (with --follow, one
+    /// JSON line per alert).
+    #[arg(long, value_enum, default_value_t = WatchFormat::Human)]
+    pub format: WatchFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WatchFormat {
+    Human,
+    Json,
 }

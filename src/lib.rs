@@ -41,3 +41,4 @@ pub mod terminal_text;
 pub mod tls_info;
 pub mod transcript;
 pub mod tui;
+pub mod watch;

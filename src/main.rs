@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Some(Cmd::Profiles(cmd)) => commands::profiles::run(cmd),
         Some(Cmd::Scenarios(cmd)) => commands::catalog::run(cmd),
         Some(Cmd::Lab(args)) => commands::lab::run(args),
+        Some(Cmd::Watch(args)) => commands::watch::run(args),
         Some(Cmd::Completions { shell }) => commands::completions::completions(shell),
         Some(Cmd::Man) => commands::completions::man(),
         Some(Cmd::Tui(args)) => smtpscope::tui::run(smtpscope::tui::TuiOptions {

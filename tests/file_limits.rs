@@ -14,9 +14,13 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
-/// The most a refused run may take, and the most memory it may reach.
+/// The most a refused run may take, and the most memory it may reach. The memory bound tells
+/// a bounded read from an unbounded one: the hostile inputs are 1 GiB or endless when read
+/// whole, while a debug build's own peak is 50-75 MiB (tokio, the trust store, the
+/// catalogue), measured as the peak of all children so far (RUSAGE_CHILDREN), which other
+/// tests of this file share. 64 MiB was too close to that baseline and failed on it.
 const WITHIN: Duration = Duration::from_secs(5);
-const MAX_RSS_KIB: u64 = 64 * 1024;
+const MAX_RSS_KIB: u64 = 256 * 1024;
 
 /// A loopback listener standing in for the server. Nothing accepts, so a client that
 /// connected would still be queued in the backlog when the run is over.

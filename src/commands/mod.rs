@@ -7,6 +7,7 @@ pub mod lab;
 pub mod profiles;
 pub mod session;
 pub mod target;
+pub mod watch;
 
 /// The user's catalogue; broken user files are reported on stderr and skipped.
 pub fn catalogue() -> crate::scenario::Catalogue {

@@ -574,6 +574,11 @@ impl Postfix {
         }
     }
 
+    /// Where the instance's maillog_file is.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("maillog")
+    }
+
     /// Contents of the instance's maillog_file.
     pub fn log(&self) -> String {
         let path = self.dir.path().join("maillog");
