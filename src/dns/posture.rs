@@ -222,6 +222,8 @@ async fn mx_findings(dns: &Dns, hosts: &[(u16, String)], null_mx_too: bool) -> (
             }
         ));
     }
+    // The findings first, then the hosts they are about.
+    notes.rotate_left(1);
     (verdict, notes.join("; "))
 }
 

@@ -180,7 +180,7 @@ impl Walk<'_> {
                 return Err(Halt::Perm(Self::stop(
                     record,
                     term,
-                    format!("{target} has no SPF record: a permerror ({rfc})"),
+                    format!("{target} has no SPF record ({rfc})"),
                 )));
             }
             Err(e) => {
