@@ -1221,6 +1221,28 @@ fn mx_null_beside_other_mx_is_skipped_on_the_smtp_path_rfc7505_s3() {
     assert!(all.contains("mx.mixnull.example"), "{all}");
 }
 
+/// `--version`'s long form names the Public Suffix List compiled in, which decides DMARC's
+/// organisational domains (RFC 7489 §3.2); the short form stays one line.
+#[test]
+fn version_names_the_public_suffix_list_rfc7489_s3_2() {
+    let long = Command::cargo_bin("smtpscope")
+        .expect("binary")
+        .arg("--version")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&long.stdout);
+    assert!(
+        text.contains("Public Suffix List") && text.contains("psl crate 2."),
+        "{text}"
+    );
+    let short = Command::cargo_bin("smtpscope")
+        .expect("binary")
+        .arg("-V")
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&short.stdout).lines().count(), 1);
+}
+
 // ---- pyspf (RFC 7208 check_host) agrees ----
 
 /// smtpscope's SPF verdict against pyspf's `check_host` result for a sender address no zone

@@ -739,3 +739,89 @@ pub fn explain() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spf_eval::{Evaluation, Outcome, Stop};
+
+    fn eval(outcome: Outcome) -> Evaluation {
+        Evaluation {
+            outcome,
+            lookups: 1,
+            voids: 0,
+            ptr_terms: Vec::new(),
+            oversized: Vec::new(),
+            macro_terms: Vec::new(),
+        }
+    }
+
+    fn stop() -> Stop {
+        Stop {
+            record: "d.example".into(),
+            term: Some("include:x.example".into()),
+            why: "x.example has no SPF record".into(),
+        }
+    }
+
+    #[test]
+    fn an_spf_permerror_fails_whatever_the_record_ends_in() {
+        let record = spf::parse("v=spf1 include:x.example -all").unwrap();
+        let (v, reason) = spf_verdict(&record, &eval(Outcome::PermError(stop())));
+        assert_eq!(v, Verdict::Fail);
+        assert!(
+            reason.starts_with("permerror in the record of d.example, term 'include:x.example'"),
+            "{reason}"
+        );
+        assert!(!reason.contains("ends in -all"), "{reason}");
+    }
+
+    #[test]
+    fn an_spf_temperror_is_inconclusive() {
+        let record = spf::parse("v=spf1 include:x.example -all").unwrap();
+        let (v, reason) = spf_verdict(&record, &eval(Outcome::TempError(stop())));
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(reason.starts_with("temperror"), "{reason}");
+    }
+
+    #[test]
+    fn spf_ptr_turns_a_pass_into_a_warning_and_size_is_noted() {
+        let record = spf::parse("v=spf1 ptr -all").unwrap();
+        let mut e = eval(Outcome::Completed);
+        e.ptr_terms.push("d.example: ptr".into());
+        e.oversized.push(("d.example".into(), 600));
+        let (v, reason) = spf_verdict(&record, &e);
+        assert_eq!(v, Verdict::Warn);
+        assert!(reason.contains("RFC 7208 §5.5"), "{reason}");
+        assert!(
+            reason.contains("600 bytes, over 512 (RFC 7208 §3.4)"),
+            "{reason}"
+        );
+    }
+
+    fn key(key_type: &str, bits: usize) -> txt_records::DkimKey {
+        txt_records::DkimKey {
+            key_type: key_type.into(),
+            public_key_bytes: 0,
+            bits,
+            revoked: false,
+            testing: false,
+        }
+    }
+
+    #[test]
+    fn dkim_rsa_sizes_by_rfc8301() {
+        let name = "s._domainkey.d.example";
+        assert_eq!(dkim_verdict(&key("rsa", 512), name).0, Verdict::Fail);
+        assert_eq!(dkim_verdict(&key("rsa", 1023), name).0, Verdict::Fail);
+        assert_eq!(dkim_verdict(&key("rsa", 1024), name).0, Verdict::Warn);
+        assert_eq!(dkim_verdict(&key("rsa", 2047), name).0, Verdict::Warn);
+        assert_eq!(dkim_verdict(&key("rsa", 2048), name).0, Verdict::Pass);
+        assert_eq!(dkim_verdict(&key("ed25519", 256), name).0, Verdict::Pass);
+        let mut revoked = key("rsa", 0);
+        revoked.revoked = true;
+        let (v, reason) = dkim_verdict(&revoked, name);
+        assert_eq!(v, Verdict::Warn);
+        assert!(reason.contains(name), "{reason}");
+    }
+}
