@@ -6,10 +6,22 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::{CHECK_EXIT_CODES_HELP, EXIT_CODES_HELP};
 
+/// `--version` (long form): the version, and the Public Suffix List compiled in for DMARC.
+#[cfg(feature = "dns")]
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nPublic Suffix List (DMARC organisational domains): compiled in from the psl crate ",
+    crate::dns::dmarc::psl_version!(),
+    "; the crate does not publish the list's date"
+);
+#[cfg(not(feature = "dns"))]
+const LONG_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "smtpscope",
     version,
+    long_version = LONG_VERSION,
     about = "Explore SMTP sessions and test mail relay policy",
     long_about = "smtpscope shows what an SMTP server really does: every byte of the dialogue, \
                   what each reply means, and whether the server relays mail it should refuse."

@@ -184,12 +184,12 @@ const CELLS: &[(&str, &str, &str, &str)] = &[
     ("missing.example", "posture-tls-rpt", "warn", "no TLS-RPT"),
     ("broken.example", "posture-tls-rpt", "fail", "no rua= tag"),
     // DKIM (--dkim-selector sel1): a key passes; revoked warns; missing or unparsable fail.
-    ("good.example", "posture-dkim", "pass", "rsa key, 294 bytes"),
+    ("good.example", "posture-dkim", "pass", "rsa key, 2048 bits"),
     (
         "softfail.example",
         "posture-dkim",
         "warn",
-        "the key is revoked (empty p=)",
+        "the key at sel1._domainkey.softfail.example is revoked (empty p=)",
     ),
     (
         "missing.example",
@@ -600,4 +600,726 @@ async fn the_explorer_runs_the_posture_checks_as_check_does() {
             app.screen()
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue #31: one zone per finding, served by a second dnsmasq with the zones below added to the
+// fixture's; names under `servfail.example` are forwarded to a scripted server that answers
+// every question with SERVFAIL (the one fault dnsmasq cannot make by itself).
+
+/// A dnsmasq.conf `txt-record=` line, the text split into character-strings of 255 bytes.
+fn txt_line(name: &str, text: &str) -> String {
+    let strings: Vec<String> = text
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect();
+    format!("txt-record={name},{}", strings.join(","))
+}
+
+/// Runs a shell pipeline of `openssl` commands and returns its standard output.
+fn openssl(pipeline: &str) -> Vec<u8> {
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(pipeline)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{pipeline}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The public key of a new `bits`-bit RSA key as a DER SubjectPublicKeyInfo, or as a PKCS#1
+/// RSAPublicKey; the private key is never written anywhere.
+fn rsa_public_der(bits: u32, pkcs1: bool) -> Vec<u8> {
+    let out = if pkcs1 {
+        "openssl rsa -pubin -RSAPublicKey_out -outform DER 2>/dev/null"
+    } else {
+        "openssl pkey -pubin -outform DER"
+    };
+    openssl(&format!(
+        "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{bits} 2>/dev/null | openssl pkey -pubout | {out}"
+    ))
+}
+
+/// The bare 32-byte public key of a new Ed25519 key (the DER SubjectPublicKeyInfo's last 32
+/// bytes, RFC 8463 §4.2).
+fn ed25519_public_raw() -> Vec<u8> {
+    let der = openssl("openssl genpkey -algorithm ed25519 | openssl pkey -pubout -outform DER");
+    der[der.len() - 32..].to_vec()
+}
+
+/// A UDP DNS server on 127.0.0.1 that answers every question with SERVFAIL, on a thread that
+/// lives as long as the test process.
+fn servfail_server() -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let query = &buf[..n];
+            // The question: the name's labels from byte 12, then type and class.
+            let mut end = 12;
+            while end < n && query[end] != 0 {
+                end += 1 + usize::from(query[end]);
+            }
+            let end = (end + 5).min(n);
+            let mut reply = query[..end].to_vec();
+            if reply.len() < 12 {
+                continue;
+            }
+            reply[2] = 0x80 | (query[2] & 0x01); // QR, opcode QUERY, RD copied
+            reply[3] = 0x82; // RA, SERVFAIL
+            reply[6..12].fill(0); // no answer, authority or additional records
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+/// The zones of the findings, as dnsmasq.conf lines.
+fn finding_zones(servfail: std::net::SocketAddr) -> Vec<String> {
+    let mut lines = vec![
+        // Void reverse lookups (for spfquery's ptr) instead of REFUSED.
+        "local=/in-addr.arpa/".to_string(),
+        format!(
+            "server=/servfail.example/{}#{}",
+            servfail.ip(),
+            servfail.port()
+        ),
+        // SPF
+        txt_line("spf-noinclude.example", "v=spf1 include:nospf.example -all"),
+        "host-record=nospf.example,127.0.0.1".to_string(),
+        txt_line(
+            "spf-brokeninclude.example",
+            "v=spf1 include:_spf.spf-brokeninclude.example -all",
+        ),
+        txt_line(
+            "_spf.spf-brokeninclude.example",
+            "v=spf1 ip4:999.1.1.1 -all",
+        ),
+        txt_line("spf-mx11.example", "v=spf1 mx:many.spf-mx11.example -all"),
+        txt_line(
+            "spf-void.example",
+            "v=spf1 a:v1.spf-void.example a:v2.spf-void.example a:v3.spf-void.example -all",
+        ),
+        txt_line(
+            "spf-servfail.example",
+            "v=spf1 include:spf.servfail.example -all",
+        ),
+        txt_line("spf-ptr.example", "v=spf1 ptr -all"),
+        txt_line("spf-gate.example", "v=spf1 include:nospf.example -all"),
+        "mx-host=spf-gate.example,mx.spf-gate.example,10".to_string(),
+        "host-record=mx.spf-gate.example,127.0.0.1".to_string(),
+        txt_line(
+            "_dmarc.spf-gate.example",
+            "v=DMARC1; p=reject; rua=mailto:dmarc@spf-gate.example",
+        ),
+        txt_line(
+            "spf-long.example",
+            &format!(
+                "v=spf1 {} -all",
+                (1..=40)
+                    .map(|i| format!("ip4:192.0.2.{i}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ),
+        txt_line(
+            "spf-redirect-nospf.example",
+            "v=spf1 redirect=nospf.example",
+        ),
+        // DMARC
+        txt_line(
+            "_dmarc.orgpolicy.example",
+            "v=DMARC1; p=reject; sp=quarantine",
+        ),
+        "host-record=sub.orgpolicy.example,127.0.0.1".to_string(),
+        txt_line("_dmarc.pct.example", "v=DMARC1; p=reject; pct=20"),
+        txt_line("_dmarc.spnone.example", "v=DMARC1; p=reject; sp=none"),
+        txt_line(
+            "_dmarc.rua-ext.example",
+            "v=DMARC1; p=reject; rua=mailto:d@reports.other.example",
+        ),
+        txt_line(
+            "_dmarc.rua-ok.example",
+            "v=DMARC1; p=reject; rua=mailto:d@reports.other.example",
+        ),
+        txt_line(
+            "rua-ok.example._report._dmarc.reports.other.example",
+            "v=DMARC1",
+        ),
+        // MX
+        "mx-host=mixnull.example,.,0".to_string(),
+        "mx-host=mixnull.example,mx.mixnull.example,10".to_string(),
+        "host-record=mx.mixnull.example,127.0.0.1".to_string(),
+        "mx-host=mxcname.example,alias.mxcname.example,10".to_string(),
+        "host-record=real.mxcname.example,127.0.0.1".to_string(),
+        "cname=alias.mxcname.example,real.mxcname.example".to_string(),
+        "mx-host=mxnoaddr.example,ghost.mxnoaddr.example,10".to_string(),
+        "mx-host=mxpartial.example,mx1.mxpartial.example,10".to_string(),
+        "mx-host=mxpartial.example,ghost.mxpartial.example,20".to_string(),
+        "host-record=mx1.mxpartial.example,127.0.0.1".to_string(),
+    ];
+    for i in 1..=11 {
+        lines.push(format!(
+            "mx-host=many.spf-mx11.example,m{i}.spf-mx11.example,{i}"
+        ));
+        lines.push(format!("host-record=m{i}.spf-mx11.example,127.0.0.1"));
+    }
+    // DKIM, selector sel1: keys made now with openssl, never stored.
+    let rsa = |bits| b64(&rsa_public_der(bits, false));
+    lines.push(txt_line(
+        "sel1._domainkey.dkim512.example",
+        &format!("v=DKIM1; k=rsa; p={}", rsa(512)),
+    ));
+    lines.push(txt_line(
+        "sel1._domainkey.dkim1024.example",
+        &format!("v=DKIM1; k=rsa; p={}", rsa(1024)),
+    ));
+    lines.push(txt_line(
+        "sel1._domainkey.dkim2048.example",
+        &format!("v=DKIM1; k=rsa; p={}", rsa(2048)),
+    ));
+    lines.push(txt_line(
+        "sel1._domainkey.dkimpkcs1.example",
+        &format!("v=DKIM1; k=rsa; p={}", b64(&rsa_public_der(2048, true))),
+    ));
+    lines.push(txt_line(
+        "sel1._domainkey.dkimed.example",
+        &format!("v=DKIM1; k=ed25519; p={}", b64(&ed25519_public_raw())),
+    ));
+    lines.push(txt_line(
+        "sel1._domainkey.dkimgarbage.example",
+        &format!(
+            "v=DKIM1; k=rsa; p={}",
+            b64(b"this is text, not a public key at all")
+        ),
+    ));
+    lines
+}
+
+/// The dnsmasq serving the findings' zones (and the fixture's), started once per process.
+fn findings(test: &str) -> Option<&'static DnsServer> {
+    static SERVER: std::sync::OnceLock<Option<DnsServer>> = std::sync::OnceLock::new();
+    let server = SERVER.get_or_init(|| {
+        if common::dns_server::missing_requirements().is_some() {
+            return None;
+        }
+        let zones = finding_zones(servfail_server());
+        Some(
+            DnsServer::start_with(&zones)
+                .expect("dnsmasq with the findings' zones")
+                .expect("dnsmasq"),
+        )
+    });
+    match server {
+        Some(s) => Some(s),
+        None => {
+            // The shared fixture decides: skip here, fail under CI.
+            let _ = shared(test);
+            None
+        }
+    }
+}
+
+/// `check --domain D` with only the posture checks, DKIM at selector sel1.
+fn finding(test: &str, domain: &str) -> Option<BTreeMap<String, (String, String)>> {
+    let dns = findings(test)?;
+    Some(posture(dns, domain, &["--dkim-selector", "sel1"]))
+}
+
+// ---- DKIM (RFC 8301 §3.2, RFC 6376 §3.6.1, RFC 8463) ----
+
+#[test]
+fn dkim_rsa_512_bits_fails_rfc8301_s3_2() {
+    let Some(v) = finding("dkim_rsa_512_bits_fails_rfc8301_s3_2", "dkim512.example") else {
+        return;
+    };
+    assert_verdict(&v, "posture-dkim", "fail", "rsa key, 512 bits");
+    assert_verdict(&v, "posture-dkim", "fail", "RFC 8301 §3.2");
+}
+
+#[test]
+fn dkim_rsa_1024_bits_warns_rfc8301_s3_2() {
+    let Some(v) = finding("dkim_rsa_1024_bits_warns_rfc8301_s3_2", "dkim1024.example") else {
+        return;
+    };
+    assert_verdict(&v, "posture-dkim", "warn", "rsa key, 1024 bits");
+    assert_verdict(&v, "posture-dkim", "warn", "SHOULD use at least 2048");
+}
+
+#[test]
+fn dkim_rsa_2048_bits_passes_with_its_size_in_bits_rfc8301_s3_2() {
+    let Some(v) = finding(
+        "dkim_rsa_2048_bits_passes_with_its_size_in_bits_rfc8301_s3_2",
+        "dkim2048.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-dkim", "pass", "rsa key, 2048 bits");
+}
+
+#[test]
+fn dkim_pkcs1_rsa_key_is_read_as_verifiers_read_it_rfc6376_s3_6_1() {
+    let Some(v) = finding(
+        "dkim_pkcs1_rsa_key_is_read_as_verifiers_read_it_rfc6376_s3_6_1",
+        "dkimpkcs1.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-dkim", "pass", "rsa key, 2048 bits");
+}
+
+#[test]
+fn dkim_ed25519_key_passes_with_256_bits_rfc8463_s4_2() {
+    let Some(v) = finding(
+        "dkim_ed25519_key_passes_with_256_bits_rfc8463_s4_2",
+        "dkimed.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-dkim", "pass", "ed25519 key, 256 bits");
+}
+
+#[test]
+fn dkim_text_that_is_no_key_fails_naming_why_rfc6376_s3_6_1() {
+    let Some(v) = finding(
+        "dkim_text_that_is_no_key_fails_naming_why_rfc6376_s3_6_1",
+        "dkimgarbage.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-dkim",
+        "fail",
+        "37 bytes that are not an RSA public key",
+    );
+}
+
+#[test]
+fn dkim_revoked_key_warns_naming_the_selector_rfc6376_s3_6_1() {
+    let Some(v) = finding(
+        "dkim_revoked_key_warns_naming_the_selector_rfc6376_s3_6_1",
+        "softfail.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-dkim",
+        "warn",
+        "sel1._domainkey.softfail.example is revoked",
+    );
+}
+
+// ---- SPF (RFC 7208) ----
+
+#[test]
+fn spf_include_without_an_spf_record_is_a_permerror_rfc7208_s5_2() {
+    let Some(v) = finding(
+        "spf_include_without_an_spf_record_is_a_permerror_rfc7208_s5_2",
+        "spf-noinclude.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-spf",
+        "fail",
+        "permerror in the record of spf-noinclude.example, term 'include:nospf.example': nospf.example has no SPF record",
+    );
+}
+
+#[test]
+fn spf_include_of_a_broken_record_is_a_permerror_rfc7208_s5_2() {
+    let Some(v) = finding(
+        "spf_include_of_a_broken_record_is_a_permerror_rfc7208_s5_2",
+        "spf-brokeninclude.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-spf",
+        "fail",
+        "_spf.spf-brokeninclude.example's SPF record does not parse",
+    );
+    assert_verdict(&v, "posture-spf", "fail", "999.1.1.1");
+}
+
+#[test]
+fn spf_redirect_without_an_spf_record_is_a_permerror_rfc7208_s6_1() {
+    let Some(v) = finding(
+        "spf_redirect_without_an_spf_record_is_a_permerror_rfc7208_s6_1",
+        "spf-redirect-nospf.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-spf", "fail", "term 'redirect=nospf.example'");
+}
+
+#[test]
+fn spf_mx_with_eleven_names_is_a_permerror_rfc7208_s4_6_4() {
+    let Some(v) = finding(
+        "spf_mx_with_eleven_names_is_a_permerror_rfc7208_s4_6_4",
+        "spf-mx11.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-spf",
+        "fail",
+        "many.spf-mx11.example has 11 MX names",
+    );
+}
+
+#[test]
+fn spf_three_void_lookups_are_a_permerror_rfc7208_s4_6_4() {
+    let Some(v) = finding(
+        "spf_three_void_lookups_are_a_permerror_rfc7208_s4_6_4",
+        "spf-void.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-spf", "fail", "term 'a:v3.spf-void.example'");
+    assert_verdict(
+        &v,
+        "posture-spf",
+        "fail",
+        "over the limit of 2 void lookups",
+    );
+}
+
+#[test]
+fn spf_include_answered_servfail_is_a_temperror_rfc7208_s5_2() {
+    let Some(v) = finding(
+        "spf_include_answered_servfail_is_a_temperror_rfc7208_s5_2",
+        "spf-servfail.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-spf",
+        "inconclusive",
+        "temperror in the record of spf-servfail.example, term 'include:spf.servfail.example'",
+    );
+}
+
+#[test]
+fn spf_ptr_warns_rfc7208_s5_5() {
+    let Some(v) = finding("spf_ptr_warns_rfc7208_s5_5", "spf-ptr.example") else {
+        return;
+    };
+    assert_verdict(&v, "posture-spf", "warn", "RFC 7208 §5.5");
+}
+
+#[test]
+fn spf_record_over_512_bytes_gets_a_size_note_rfc7208_s3_4() {
+    let Some(v) = finding(
+        "spf_record_over_512_bytes_gets_a_size_note_rfc7208_s3_4",
+        "spf-long.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-spf", "pass", "over 512 (RFC 7208 §3.4)");
+}
+
+/// The exit code follows: a permerror below the top record is no longer a green CI gate. The
+/// domain is sound otherwise (MX, DMARC), so SPF alone decides the code.
+#[test]
+fn spf_permerror_below_the_top_record_fails_the_exit_code_rfc7208_s5_2() {
+    let Some(dns) = findings("spf_permerror_below_the_top_record_fails_the_exit_code_rfc7208_s5_2")
+    else {
+        return;
+    };
+    let (code, doc, _) = check(
+        dns,
+        &["--domain", "spf-gate.example", "--scenario", "posture"],
+    );
+    let v = verdicts(&doc);
+    let failing: Vec<&String> = v
+        .iter()
+        .filter(|(_, (verdict, _))| verdict == "fail" || verdict == "inconclusive")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(failing, ["posture-spf"], "{doc:#}");
+    assert_eq!(code, 1, "{doc:#}");
+}
+
+// ---- DMARC (RFC 7489) ----
+
+#[test]
+fn dmarc_subdomain_gets_the_organisational_domain_policy_rfc7489_s6_6_3() {
+    let Some(v) = finding(
+        "dmarc_subdomain_gets_the_organisational_domain_policy_rfc7489_s6_6_3",
+        "sub.orgpolicy.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-dmarc",
+        "pass",
+        "the organisational domain orgpolicy.example's policy applies",
+    );
+    assert_verdict(&v, "posture-dmarc", "pass", "sp=quarantine");
+}
+
+#[test]
+fn dmarc_pct_under_100_warns_rfc7489_s6_6_4() {
+    let Some(v) = finding("dmarc_pct_under_100_warns_rfc7489_s6_6_4", "pct.example") else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-dmarc",
+        "warn",
+        "applies to 20% of failing mail only",
+    );
+}
+
+#[test]
+fn dmarc_sp_none_under_reject_warns_rfc7489_s6_3() {
+    let Some(v) = finding(
+        "dmarc_sp_none_under_reject_warns_rfc7489_s6_3",
+        "spnone.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-dmarc", "warn", "sp=none");
+}
+
+#[test]
+fn dmarc_unauthorised_external_rua_warns_rfc7489_s7_1() {
+    let Some(v) = finding(
+        "dmarc_unauthorised_external_rua_warns_rfc7489_s7_1",
+        "rua-ext.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-dmarc",
+        "warn",
+        "no v=DMARC1 record at rua-ext.example._report._dmarc.reports.other.example",
+    );
+}
+
+#[test]
+fn dmarc_authorised_external_rua_passes_rfc7489_s7_1() {
+    let Some(v) = finding(
+        "dmarc_authorised_external_rua_passes_rfc7489_s7_1",
+        "rua-ok.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-dmarc", "pass", "reports requested");
+}
+
+// ---- MX (RFC 7505, RFC 2181) ----
+
+#[test]
+fn mx_null_beside_other_mx_fails_rfc7505_s3() {
+    let Some(v) = finding(
+        "mx_null_beside_other_mx_fails_rfc7505_s3",
+        "mixnull.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-mx", "fail", "RFC 7505 §3");
+    assert_verdict(
+        &v,
+        "posture-mx",
+        "fail",
+        "1 MX host(s) in preference order: mx.mixnull.example (10)",
+    );
+}
+
+#[test]
+fn mx_target_that_is_a_cname_warns_rfc2181_s10_3() {
+    let Some(v) = finding(
+        "mx_target_that_is_a_cname_warns_rfc2181_s10_3",
+        "mxcname.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-mx",
+        "warn",
+        "alias.mxcname.example is an alias (CNAME to real.mxcname.example)",
+    );
+}
+
+#[test]
+fn mx_host_without_an_address_fails_rfc5321_s5_1() {
+    let Some(v) = finding(
+        "mx_host_without_an_address_fails_rfc5321_s5_1",
+        "mxnoaddr.example",
+    ) else {
+        return;
+    };
+    assert_verdict(
+        &v,
+        "posture-mx",
+        "fail",
+        "without an address (no A or AAAA): ghost.mxnoaddr.example",
+    );
+}
+
+#[test]
+fn mx_one_host_without_an_address_warns_rfc5321_s5_1() {
+    let Some(v) = finding(
+        "mx_one_host_without_an_address_warns_rfc5321_s5_1",
+        "mxpartial.example",
+    ) else {
+        return;
+    };
+    assert_verdict(&v, "posture-mx", "warn", "ghost.mxpartial.example");
+}
+
+/// The SMTP path for a domain with a null MX beside a real one goes to the real one, and no
+/// resolver Debug text (`Query { name: Name(".") … }`) reaches the output.
+#[test]
+fn mx_null_beside_other_mx_is_skipped_on_the_smtp_path_rfc7505_s3() {
+    let Some(dns) = findings("mx_null_beside_other_mx_is_skipped_on_the_smtp_path_rfc7505_s3")
+    else {
+        return;
+    };
+    // A port with nothing listening: the connection is refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let (_, doc, err) = check(
+        dns,
+        &[
+            "--domain",
+            "mixnull.example",
+            "--mx-port",
+            &closed,
+            "--scenario",
+            "A",
+        ],
+    );
+    let all = format!("{doc}{err}");
+    assert!(!all.contains("Query {") && !all.contains("Name("), "{all}");
+    assert!(all.contains("mx.mixnull.example"), "{all}");
+}
+
+/// `--version`'s long form names the Public Suffix List compiled in, which decides DMARC's
+/// organisational domains (RFC 7489 §3.2); the short form stays one line.
+#[test]
+fn version_names_the_public_suffix_list_rfc7489_s3_2() {
+    let long = Command::cargo_bin("smtpscope")
+        .expect("binary")
+        .arg("--version")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&long.stdout);
+    assert!(
+        text.contains("Public Suffix List") && text.contains("psl crate 2."),
+        "{text}"
+    );
+    let short = Command::cargo_bin("smtpscope")
+        .expect("binary")
+        .arg("-V")
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&short.stdout).lines().count(), 1);
+}
+
+// ---- pyspf (RFC 7208 check_host) agrees ----
+
+/// smtpscope's SPF verdict against pyspf's `check_host` result for a sender address no zone
+/// lists, for every SPF zone of these tests: permerror is FAIL, temperror INCONCLUSIVE, and a
+/// record that evaluates ends in the qualifier of its `all`.
+#[test]
+fn spf_verdicts_agree_with_pyspf_rfc7208_s4() {
+    let test = "spf_verdicts_agree_with_pyspf_rfc7208_s4";
+    let Some(dns) = findings(test) else {
+        return;
+    };
+    // The distribution's python3 has the distribution's python3-spf; a python3 earlier on PATH
+    // (pyenv, a venv) may not.
+    let python = ["python3", "/usr/bin/python3"].into_iter().find(|python| {
+        std::process::Command::new(python)
+            .args(["-c", "import spf, DNS"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(python) = python else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI requires pyspf: apt-get install python3-spf");
+        }
+        common::skips::skipped(test, "pyspf not installed (apt-get install python3-spf)");
+        return;
+    };
+    const SCRIPT: &str = r#"
+import sys, DNS, spf
+DNS.defaults['server'] = ['127.0.0.1']
+DNS.defaults['port'] = int(sys.argv[1])
+for domain in sys.argv[2:]:
+    result, _ = spf.check2(i='203.0.113.99', s='postmaster@' + domain, h=domain, timeout=10)
+    print(domain, result)
+"#;
+    let zones = [
+        ("good.example", "pass", "fail"),
+        ("softfail.example", "pass", "softfail"),
+        ("neutral.example", "warn", "neutral"),
+        ("noall.example", "warn", "neutral"),
+        ("open.example", "fail", "pass"),
+        ("toomany.example", "fail", "permerror"),
+        ("broken.example", "fail", "permerror"),
+        ("dup.example", "fail", "permerror"),
+        ("spf-noinclude.example", "fail", "permerror"),
+        ("spf-brokeninclude.example", "fail", "permerror"),
+        ("spf-redirect-nospf.example", "fail", "permerror"),
+        ("spf-mx11.example", "fail", "permerror"),
+        ("spf-void.example", "fail", "permerror"),
+        // A known pyspf difference: its py3dns driver (spf.py DNSLookup_pydns) checks the
+        // RCODE only after a TCP fallback, so a SERVFAIL over UDP reads as an empty answer and
+        // the include as "no SPF record". RFC 7208 §4.4 makes RCODE 2 a temperror, as we do.
+        ("spf-servfail.example", "inconclusive", "permerror"),
+        ("spf-ptr.example", "warn", "fail"),
+        ("spf-long.example", "pass", "fail"),
+    ];
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(dns.addr.port().to_string())
+        .args(zones.iter().map(|z| z.0))
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pyspf: BTreeMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once(' ')).collect();
+    let mut failures = Vec::new();
+    for (domain, ours_want, pyspf_want) in zones {
+        let v = posture(dns, domain, &[]);
+        let (ours, reason) = &v["posture-spf"];
+        let theirs = pyspf.get(domain).copied().unwrap_or("(none)");
+        if ours != ours_want || theirs != pyspf_want {
+            failures.push(format!("{domain}: smtpscope {ours} ({reason}), pyspf {theirs}; want {ours_want} / {pyspf_want}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -106,6 +106,43 @@ pub fn is_dmarc(txt: &str) -> bool {
         .is_some_and(|after| after.is_empty() || after.starts_with([';', ' ', '\t']))
 }
 
+/// The version of the `psl` crate compiled in, which is the only version the Public Suffix
+/// List it carries has (the crate exposes no list date). A unit test keeps it equal to Cargo.lock.
+pub const PSL_CRATE_VERSION: &str = psl_version!();
+
+/// [`PSL_CRATE_VERSION`] as a literal, for `concat!` (the `--version` long text).
+macro_rules! psl_version {
+    () => {
+        "2.1.247"
+    };
+}
+pub(crate) use psl_version;
+
+/// The organisational domain of `domain` (RFC 7489 §3.2): its registrable domain by the Public
+/// Suffix List, lower-cased, without a final dot. A name that is itself a public suffix, or
+/// that the list cannot split, is its own organisational domain.
+pub fn organizational_domain(domain: &str) -> String {
+    let name = domain.trim_end_matches('.').to_ascii_lowercase();
+    match psl::domain_str(&name) {
+        Some(org) => org.to_string(),
+        None => name,
+    }
+}
+
+/// The domain of a `mailto:` report URI (`mailto:d@reports.example!10m` gives
+/// `reports.example`), lower-cased; `None` for other schemes or no `@`.
+pub fn mailto_domain(uri: &str) -> Option<String> {
+    let body = uri.split('!').next().unwrap_or_default();
+    let (scheme, rest) = body.split_once(':')?;
+    if !scheme.eq_ignore_ascii_case("mailto") {
+        return None;
+    }
+    let address = rest.split('?').next().unwrap_or_default();
+    let (_, host) = address.rsplit_once('@')?;
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
 /// Picks the DMARC record among the TXT strings at `_dmarc.<domain>`. RFC 7489 §6.6.3: records
 /// that are not DMARC are discarded, and if more than one remains, DMARC does not apply at all.
 pub fn select(txts: &[String]) -> Result<Option<String>, DmarcError> {
@@ -293,6 +330,43 @@ fn check_uri(tag: &'static str, uri: &str) -> Result<(), DmarcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn organizational_domains_by_the_public_suffix_list() {
+        assert_eq!(organizational_domain("mail.sub.example.com"), "example.com");
+        assert_eq!(organizational_domain("a.b.example.co.uk."), "example.co.uk");
+        assert_eq!(organizational_domain("Example.COM"), "example.com");
+        // Not in the list: the last label is the suffix (the list's default rule "*").
+        assert_eq!(
+            organizational_domain("sub.orgpolicy.example"),
+            "orgpolicy.example"
+        );
+        assert_eq!(organizational_domain("com"), "com");
+    }
+
+    #[test]
+    fn report_uri_domains() {
+        assert_eq!(
+            mailto_domain("mailto:d@Reports.Other!10m").as_deref(),
+            Some("reports.other")
+        );
+        assert_eq!(
+            mailto_domain("MAILTO:a@b.example").as_deref(),
+            Some("b.example")
+        );
+        assert_eq!(mailto_domain("https://x.example/r"), None);
+        assert_eq!(mailto_domain("mailto:nobody"), None);
+    }
+
+    #[test]
+    fn psl_version_is_the_one_in_cargo_lock() {
+        let lock = include_str!("../../Cargo.lock");
+        let at = lock
+            .find("name = \"psl\"\nversion = \"")
+            .expect("psl in Cargo.lock");
+        let version = lock[at..].lines().nth(1).unwrap_or_default();
+        assert_eq!(version, format!("version = \"{PSL_CRATE_VERSION}\""));
+    }
     use proptest::prelude::*;
 
     fn strings(v: &[&str]) -> Vec<String> {

@@ -9,4 +9,5 @@ pub mod mta_sts_check;
 pub mod posture;
 pub mod resolve;
 pub mod spf;
+pub mod spf_eval;
 pub mod txt_records;

@@ -4,13 +4,10 @@
 use std::time::Instant;
 
 use super::resolve::{Dns, MailHosts};
-use super::{dmarc, spf, txt_records};
+use super::{dmarc, spf, spf_eval, txt_records};
 use crate::scenario::Verdict;
 use crate::scenario::model::Role;
 use crate::scenario::runner::{ReplySummary, ScenarioResult, StepResult};
-
-/// RFC 7208 §4.6.4: at most 10 DNS-querying terms per SPF evaluation.
-const SPF_LOOKUP_LIMIT: usize = 10;
 
 /// Teaching text per check, embedded from assets/teaching/posture.toml.
 #[derive(Debug, serde::Deserialize)]
@@ -94,29 +91,24 @@ fn worst(steps: &[StepResult]) -> (Verdict, String) {
     (Verdict::Inconclusive, "nothing checked".into())
 }
 
+/// At most this many MX hosts are looked up for the address and CNAME checks.
+const MX_HOSTS_CHECKED: usize = 20;
+
 /// Where the domain's mail goes: reported, and the targets to test.
 pub async fn mail_hosts(dns: &Dns, domain: &str) -> (ScenarioResult, MailHosts) {
     let started = Instant::now();
     let (hosts, st) = match dns.mail_hosts(domain).await {
         Ok(h) => {
             let (v, reason, found) = match &h {
-                MailHosts::Mx { hosts } => (
-                    Verdict::Pass,
-                    format!(
-                        "{} MX host(s) in preference order: {}",
-                        hosts.len(),
-                        hosts
-                            .iter()
-                            .map(|(p, n)| format!("{n} ({p})"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    hosts
-                        .iter()
-                        .map(|(p, n)| format!("MX {p} {n}"))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ),
+                MailHosts::Mx { hosts, null_mx_too } => {
+                    let (v, reason) = mx_findings(dns, hosts, *null_mx_too).await;
+                    let mut found: Vec<String> =
+                        hosts.iter().map(|(p, n)| format!("MX {p} {n}")).collect();
+                    if *null_mx_too {
+                        found.insert(0, "MX 0 .".to_string());
+                    }
+                    (v, reason, found.join("; "))
+                }
                 MailHosts::NullMx => (
                     Verdict::Pass,
                     "null MX (RFC 7505): the domain says it accepts no mail".to_string(),
@@ -159,108 +151,202 @@ pub async fn mail_hosts(dns: &Dns, domain: &str) -> (ScenarioResult, MailHosts) 
     (result("posture-mx", "MX", vec![st]), hosts)
 }
 
-/// Counts SPF's DNS-querying terms across includes and redirects, as an evaluator would.
-async fn spf_lookups(
-    dns: &Dns,
-    record: &spf::SpfRecord,
-    depth: usize,
-    notes: &mut Vec<String>,
-) -> usize {
-    let mut total = record.lookup_terms();
-    if depth >= 10 {
-        return total;
+/// The verdict on a domain's MX hosts: a null MX beside them (RFC 7505 §3), hosts that are
+/// aliases (RFC 2181 §10.3) or have no address.
+async fn mx_findings(dns: &Dns, hosts: &[(u16, String)], null_mx_too: bool) -> (Verdict, String) {
+    let mut verdict = Verdict::Pass;
+    let raise = |v: Verdict, to: &mut Verdict| {
+        let rank = |v: &Verdict| match v {
+            Verdict::Fail => 4,
+            Verdict::Inconclusive => 3,
+            Verdict::Warn => 2,
+            _ => 1,
+        };
+        if rank(&v) > rank(to) {
+            *to = v;
+        }
+    };
+    let mut notes = vec![format!(
+        "{} MX host(s) in preference order: {}",
+        hosts.len(),
+        hosts
+            .iter()
+            .map(|(p, n)| format!("{n} ({p})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )];
+    if null_mx_too {
+        raise(Verdict::Fail, &mut verdict);
+        notes.push(
+            "a null MX (0 .) is published beside other MX records, which RFC 7505 §3 forbids: senders may treat the domain as accepting no mail, or skip the null MX"
+                .to_string(),
+        );
     }
-    for target in record.includes() {
-        if target.contains('%') {
-            continue; // macros expand per message; they cannot be followed here
+    let mut without_address = Vec::new();
+    for (_, host) in hosts.iter().take(MX_HOSTS_CHECKED) {
+        match dns.cname(host).await {
+            Ok(Some(target)) => {
+                raise(Verdict::Warn, &mut verdict);
+                notes.push(format!(
+                    "MX host {host} is an alias (CNAME to {target}): an MX must name the host itself (RFC 2181 §10.3, RFC 5321 §5.1)"
+                ));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                raise(Verdict::Inconclusive, &mut verdict);
+                notes.push(e.to_string());
+            }
         }
-        match dns.txt(&target).await.map(|t| spf::select(&t)) {
-            Ok(Ok(Some(text))) => match spf::parse(&text) {
-                Ok(inner) => total += Box::pin(spf_lookups(dns, &inner, depth + 1, notes)).await,
-                Err(e) => notes.push(format!("{target}: {e}")),
-            },
-            Ok(Ok(None)) => notes.push(format!(
-                "{target} has no SPF record (a permerror for include)"
-            )),
-            Ok(Err(e)) => notes.push(format!("{target}: {e}")),
-            Err(e) => notes.push(format!("{target}: {e}")),
-        }
-        if total > SPF_LOOKUP_LIMIT {
-            break;
+        match dns.addresses_if_any(host).await {
+            Ok(addresses) if addresses.is_empty() => without_address.push(host.clone()),
+            Ok(_) => {}
+            Err(e) => {
+                raise(Verdict::Inconclusive, &mut verdict);
+                notes.push(e.to_string());
+            }
         }
     }
-    total
+    if !without_address.is_empty() {
+        let all = without_address.len() == hosts.len();
+        raise(
+            if all { Verdict::Fail } else { Verdict::Warn },
+            &mut verdict,
+        );
+        notes.push(format!(
+            "MX host(s) without an address (no A or AAAA): {}{}",
+            without_address.join(", "),
+            if all {
+                ": mail to this domain cannot be delivered"
+            } else {
+                ": senders skip them, and retry if the others fail"
+            }
+        ));
+    }
+    // The findings first, then the hosts they are about.
+    notes.rotate_left(1);
+    (verdict, notes.join("; "))
 }
 
 pub async fn spf_check(dns: &Dns, domain: &str) -> ScenarioResult {
     let started = Instant::now();
     let cmd = format!("TXT {domain} (v=spf1)");
-    let st = match dns.txt(domain).await {
-        Err(e) => step(cmd, None, Verdict::Inconclusive, e.to_string(), started),
-        Ok(txts) => {
-            match spf::select(&txts) {
-                Err(e) => step(
-                    cmd,
-                    Some(
-                        txts.iter()
-                            .filter(|t| spf::is_spf(t))
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(" | "),
-                    ),
-                    Verdict::Fail,
-                    e.to_string(),
-                    started,
-                ),
-                Ok(None) => step(
-                    cmd,
-                    None,
-                    Verdict::Fail,
-                    "no SPF record: any server may send mail as this domain".into(),
-                    started,
-                ),
-                Ok(Some(text)) => {
-                    match spf::parse(&text) {
-                        Err(e) => step(
-                            cmd,
-                            Some(text),
-                            Verdict::Fail,
-                            format!("the record does not parse: {e}"),
-                            started,
-                        ),
-                        Ok(record) => {
-                            let mut notes = Vec::new();
-                            let lookups = spf_lookups(dns, &record, 0, &mut notes).await;
-                            let (v, reason) = if lookups > SPF_LOOKUP_LIMIT {
-                                (
-                                    Verdict::Fail,
-                                    format!(
-                                        "{lookups} DNS lookups when evaluated, over the limit of {SPF_LOOKUP_LIMIT} (RFC 7208 §4.6.4): receivers treat it as a permerror"
-                                    ),
-                                )
-                            } else {
-                                match record.all_qualifier() {
-                            Some(spf::Qualifier::Fail) => (Verdict::Pass, format!("ends in -all (others are rejected); {lookups} lookups")),
-                            Some(spf::Qualifier::SoftFail) => (Verdict::Pass, format!("ends in ~all (others are marked, not rejected); {lookups} lookups")),
-                            Some(spf::Qualifier::Pass) => (Verdict::Fail, "+all lets every server on the internet send as this domain".into()),
-                            Some(spf::Qualifier::Neutral) => (Verdict::Warn, "?all says nothing about other servers".into()),
-                            None if record.redirect.is_some() => (Verdict::Pass, format!("redirects to {}; {lookups} lookups", record.redirect.clone().unwrap_or_default())),
-                            None => (Verdict::Warn, "no 'all' term: other servers get a neutral result".into()),
-                        }
-                            };
-                            let reason = if notes.is_empty() {
-                                reason
-                            } else {
-                                format!("{reason}; {}", notes.join("; "))
-                            };
-                            step(cmd, Some(text), v, reason, started)
-                        }
-                    }
-                }
-            }
+    let txts = match dns.txt(domain).await {
+        Err(e) => {
+            let st = step(cmd, None, Verdict::Inconclusive, e.to_string(), started);
+            return result("posture-spf", "SPF", vec![st]);
         }
+        Ok(txts) => txts,
+    };
+    let st = match spf::select(&txts) {
+        Err(e) => step(
+            cmd,
+            Some(
+                txts.iter()
+                    .filter(|t| spf::is_spf(t))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            Verdict::Fail,
+            e.to_string(),
+            started,
+        ),
+        Ok(None) => step(
+            cmd,
+            None,
+            Verdict::Fail,
+            "no SPF record: any server may send mail as this domain".into(),
+            started,
+        ),
+        Ok(Some(text)) => match spf::parse(&text) {
+            Err(e) => step(
+                cmd,
+                Some(text),
+                Verdict::Fail,
+                format!("the record does not parse: {e}"),
+                started,
+            ),
+            Ok(record) => {
+                let eval = spf_eval::evaluate(dns, domain, &text, &record).await;
+                let (v, reason) = spf_verdict(&record, &eval);
+                step(cmd, Some(text), v, reason, started)
+            }
+        },
     };
     result("posture-spf", "SPF", vec![st])
+}
+
+/// The verdict on a record that parses, from how its evaluation ended: a permerror anywhere is
+/// FAIL and a temperror INCONCLUSIVE, whatever the record ends in; then the `all` term decides,
+/// and `ptr` terms and oversized records add a warning or a note.
+fn spf_verdict(record: &spf::SpfRecord, eval: &spf_eval::Evaluation) -> (Verdict, String) {
+    let lookups = eval.lookups;
+    let (v, mut reason) = match &eval.outcome {
+        spf_eval::Outcome::PermError(stop) => (
+            Verdict::Fail,
+            format!(
+                "permerror {stop}: receivers fail SPF for every server not matched before it, so SPF never passes for DMARC (RFC 7208 §2.6.7)"
+            ),
+        ),
+        spf_eval::Outcome::TempError(stop) => (
+            Verdict::Inconclusive,
+            format!(
+                "temperror {stop}: receivers cannot evaluate SPF until the lookup works (RFC 7208 §2.6.6)"
+            ),
+        ),
+        spf_eval::Outcome::Completed => match record.all_qualifier() {
+            Some(spf::Qualifier::Fail) => (
+                Verdict::Pass,
+                format!("ends in -all (others are rejected); {lookups} lookups"),
+            ),
+            Some(spf::Qualifier::SoftFail) => (
+                Verdict::Pass,
+                format!("ends in ~all (others are marked, not rejected); {lookups} lookups"),
+            ),
+            Some(spf::Qualifier::Pass) => (
+                Verdict::Fail,
+                "+all lets every server on the internet send as this domain".into(),
+            ),
+            Some(spf::Qualifier::Neutral) => (
+                Verdict::Warn,
+                "?all says nothing about other servers".into(),
+            ),
+            None if record.redirect.is_some() => (
+                Verdict::Pass,
+                format!(
+                    "redirects to {}; {lookups} lookups",
+                    record.redirect.clone().unwrap_or_default()
+                ),
+            ),
+            None => (
+                Verdict::Warn,
+                "no 'all' term: other servers get a neutral result".into(),
+            ),
+        },
+    };
+    let mut v = v;
+    if !eval.ptr_terms.is_empty() {
+        if v == Verdict::Pass {
+            v = Verdict::Warn;
+        }
+        reason.push_str(&format!(
+            "; uses ptr ({}): slow, unreliable, and RFC 7208 §5.5 says it SHOULD NOT be used",
+            eval.ptr_terms.join(", ")
+        ));
+    }
+    for (name, len) in &eval.oversized {
+        reason.push_str(&format!(
+            "; the record of {name} is {len} bytes, over {} (RFC 7208 §3.4): its answer may need TCP, which some receivers do not try",
+            spf_eval::SIZE_NOTE_BYTES
+        ));
+    }
+    if !eval.macro_terms.is_empty() {
+        reason.push_str(&format!(
+            "; not followed (macros expand per message): {}",
+            eval.macro_terms.join(", ")
+        ));
+    }
+    (v, reason)
 }
 
 /// One TXT record checked the usual way: found at `name`, selected (two is an error), parsed,
@@ -305,36 +391,181 @@ async fn record_check<T, E: std::fmt::Display>(
 }
 
 pub async fn dmarc_check(dns: &Dns, domain: &str) -> ScenarioResult {
-    let st = record_check(
-        dns,
-        format!("_dmarc.{domain}"),
-        dmarc::select,
-        dmarc::parse,
-        (
-            Verdict::Fail,
-            "no DMARC record: receivers get no policy for mail that fails SPF and DKIM",
-        ),
-        |r: &dmarc::DmarcRecord| {
-            let reports = if r.reports_requested() {
-                "reports requested"
-            } else {
-                "no reports requested (add rua=mailto:...)"
-            };
-            let (v, what) = match r.policy {
-                dmarc::Policy::Reject => (Verdict::Pass, "p=reject: failing mail is rejected"),
-                dmarc::Policy::Quarantine => {
-                    (Verdict::Pass, "p=quarantine: failing mail goes to spam")
+    let started = Instant::now();
+    let own = format!("_dmarc.{domain}");
+    let txts = match dns.txt(&own).await {
+        Err(e) => {
+            let st = step(
+                format!("TXT {own}"),
+                None,
+                Verdict::Inconclusive,
+                e.to_string(),
+                started,
+            );
+            return result("posture-dmarc", "DMARC", vec![st]);
+        }
+        Ok(txts) => txts,
+    };
+    // RFC 7489 §6.6.3: no DMARC record at the domain itself sends receivers to the
+    // organisational domain's (found with the Public Suffix List).
+    let org = dmarc::organizational_domain(domain);
+    let (name, txts, from_org) = match dmarc::select(&txts) {
+        Ok(None) if org != domain.trim_end_matches('.').to_ascii_lowercase() => {
+            let name = format!("_dmarc.{org}");
+            match dns.txt(&name).await {
+                Err(e) => {
+                    let st = step(
+                        format!("TXT {own}, then {name}"),
+                        None,
+                        Verdict::Inconclusive,
+                        e.to_string(),
+                        started,
+                    );
+                    return result("posture-dmarc", "DMARC", vec![st]);
                 }
-                dmarc::Policy::None => (
-                    Verdict::Warn,
-                    "p=none: monitoring only, failing mail is delivered",
-                ),
-            };
-            (v, format!("{what}; {reports}"))
+                Ok(t) => (name, t, true),
+            }
+        }
+        _ => (own.clone(), txts, false),
+    };
+    let cmd = if from_org {
+        format!("TXT {own}, then {name}")
+    } else {
+        format!("TXT {name}")
+    };
+    let st = match dmarc::select(&txts) {
+        Err(e) => step(
+            cmd,
+            Some(txts.join(" | ")),
+            Verdict::Fail,
+            e.to_string(),
+            started,
+        ),
+        Ok(None) => step(
+            cmd,
+            None,
+            Verdict::Fail,
+            if from_org {
+                format!(
+                    "no DMARC record at {own} nor at the organisational domain's {name}: receivers get no policy for mail that fails SPF and DKIM"
+                )
+            } else {
+                "no DMARC record: receivers get no policy for mail that fails SPF and DKIM".into()
+            },
+            started,
+        ),
+        Ok(Some(text)) => match dmarc::parse(&text) {
+            Err(e) => step(
+                cmd,
+                Some(text),
+                Verdict::Fail,
+                format!("the record does not parse: {e}"),
+                started,
+            ),
+            Ok(record) => {
+                let policy_domain = if from_org { org.as_str() } else { domain };
+                let (v, mut reason) = dmarc_verdict(dns, &record, policy_domain, from_org).await;
+                if from_org {
+                    reason = format!(
+                        "no record at {own}: the organisational domain {org}'s policy applies (RFC 7489 §6.6.3); {reason}"
+                    );
+                }
+                step(cmd, Some(text), v, reason, started)
+            }
         },
-    )
-    .await;
+    };
     result("posture-dmarc", "DMARC", vec![st])
+}
+
+/// At most this many report addresses are checked for their authorisation record.
+const DMARC_REPORT_URIS_CHECKED: usize = 10;
+
+/// The verdict on a DMARC record published at `_dmarc.<policy_domain>`; `for_subdomain` when
+/// it was found through the organisational-domain fallback, so `sp=` governs.
+async fn dmarc_verdict(
+    dns: &Dns,
+    r: &dmarc::DmarcRecord,
+    policy_domain: &str,
+    for_subdomain: bool,
+) -> (Verdict, String) {
+    let (policy, tag) = match (for_subdomain, r.subdomain_policy) {
+        (true, Some(sp)) => (sp, "sp"),
+        _ => (r.policy, "p"),
+    };
+    let (mut v, what) = match policy {
+        dmarc::Policy::Reject => (
+            Verdict::Pass,
+            format!("{tag}=reject: failing mail is rejected"),
+        ),
+        dmarc::Policy::Quarantine => (
+            Verdict::Pass,
+            format!("{tag}=quarantine: failing mail goes to spam"),
+        ),
+        dmarc::Policy::None => (
+            Verdict::Warn,
+            format!("{tag}=none: monitoring only, failing mail is delivered"),
+        ),
+    };
+    let mut notes = vec![what];
+    if r.pct < 100 && policy != dmarc::Policy::None {
+        v = Verdict::Warn;
+        notes.push(format!(
+            "pct={}: the policy applies to {}% of failing mail only, the rest is handled as one step weaker (RFC 7489 §6.6.4)",
+            r.pct, r.pct
+        ));
+    }
+    if !for_subdomain
+        && r.subdomain_policy == Some(dmarc::Policy::None)
+        && r.policy != dmarc::Policy::None
+    {
+        v = Verdict::Warn;
+        notes.push(
+            "sp=none: mail from subdomains that fails DMARC is delivered, so subdomains stay open to spoofing (RFC 7489 §6.3)"
+                .to_string(),
+        );
+    }
+    let mut authorised = 0;
+    let mut unauthorised = Vec::new();
+    let uris: Vec<(&str, &String)> = r
+        .rua
+        .iter()
+        .map(|u| ("rua", u))
+        .chain(r.ruf.iter().map(|u| ("ruf", u)))
+        .collect();
+    let own_org = dmarc::organizational_domain(policy_domain);
+    for (tag, uri) in uris.iter().take(DMARC_REPORT_URIS_CHECKED) {
+        let Some(host) = dmarc::mailto_domain(uri) else {
+            authorised += 1; // not mailto: nothing to verify here
+            continue;
+        };
+        if dmarc::organizational_domain(&host) == own_org {
+            authorised += 1;
+            continue;
+        }
+        let name = format!("{policy_domain}._report._dmarc.{host}");
+        match dns.txt(&name).await {
+            Ok(txts) if txts.iter().any(|t| dmarc::is_dmarc(t)) => authorised += 1,
+            Ok(_) => unauthorised.push(format!(
+                "{tag} {uri}: {host} has not authorised reports for {policy_domain} (no v=DMARC1 record at {name}), so no reports will be sent there (RFC 7489 §7.1)"
+            )),
+            Err(e) => {
+                authorised += 1;
+                notes.push(format!("{tag} {uri}: cannot check its authorisation: {e}"));
+            }
+        }
+    }
+    if !unauthorised.is_empty() {
+        v = if v == Verdict::Fail { v } else { Verdict::Warn };
+    }
+    notes.push(if authorised > 0 {
+        "reports requested".to_string()
+    } else if unauthorised.is_empty() {
+        "no reports requested (add rua=mailto:...)".to_string()
+    } else {
+        "no report address will receive reports".to_string()
+    });
+    notes.extend(unauthorised);
+    (v, notes.join("; "))
 }
 
 pub async fn mta_sts_check(dns: &Dns, domain: &str) -> ScenarioResult {
@@ -403,29 +634,10 @@ pub async fn dkim_check(dns: &Dns, domain: &str, selector: Option<&str>) -> Scen
                     started,
                 ),
                 [one] => match txt_records::parse_dkim(one) {
-                    Ok(k) if k.revoked => step(
-                        cmd,
-                        Some((*one).clone()),
-                        Verdict::Warn,
-                        "the key is revoked (empty p=)".into(),
-                        started,
-                    ),
-                    Ok(k) => step(
-                        cmd,
-                        Some((*one).clone()),
-                        Verdict::Pass,
-                        format!(
-                            "{} key, {} bytes{}",
-                            k.key_type,
-                            k.public_key_bytes,
-                            if k.testing {
-                                ", testing mode (t=y)"
-                            } else {
-                                ""
-                            }
-                        ),
-                        started,
-                    ),
+                    Ok(k) => {
+                        let (v, reason) = dkim_verdict(&k, &name);
+                        step(cmd, Some((*one).clone()), v, reason, started)
+                    }
                     Err(e) => step(
                         cmd,
                         Some((*one).clone()),
@@ -445,6 +657,47 @@ pub async fn dkim_check(dns: &Dns, domain: &str, selector: Option<&str>) -> Scen
         }
     };
     result("posture-dkim", "DKIM", vec![st])
+}
+
+/// RFC 8301 §3.2: verifiers MUST NOT accept RSA keys under 1024 bits; signers SHOULD use 2048.
+const DKIM_RSA_MINIMUM_BITS: usize = 1024;
+const DKIM_RSA_ADVISED_BITS: usize = 2048;
+
+/// The verdict on a DKIM key that parses: revoked warns, RSA by its size.
+fn dkim_verdict(k: &txt_records::DkimKey, name: &str) -> (Verdict, String) {
+    if k.revoked {
+        return (
+            Verdict::Warn,
+            format!(
+                "the key at {name} is revoked (empty p=): mail signed with this selector fails DKIM (RFC 6376 §3.6.1)"
+            ),
+        );
+    }
+    let testing = if k.testing {
+        ", testing mode (t=y)"
+    } else {
+        ""
+    };
+    let what = format!("{} key, {} bits{testing}", k.key_type, k.bits);
+    if k.key_type != "rsa" {
+        (Verdict::Pass, what)
+    } else if k.bits < DKIM_RSA_MINIMUM_BITS {
+        (
+            Verdict::Fail,
+            format!(
+                "{what}: verifiers MUST NOT accept RSA keys under {DKIM_RSA_MINIMUM_BITS} bits (RFC 8301 §3.2), so every signature fails"
+            ),
+        )
+    } else if k.bits < DKIM_RSA_ADVISED_BITS {
+        (
+            Verdict::Warn,
+            format!(
+                "{what}: signers SHOULD use at least {DKIM_RSA_ADVISED_BITS} bits (RFC 8301 §3.2)"
+            ),
+        )
+    } else {
+        (Verdict::Pass, what)
+    }
 }
 
 /// Every posture check for a domain.
@@ -485,4 +738,90 @@ pub fn explain() -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spf_eval::{Evaluation, Outcome, Stop};
+
+    fn eval(outcome: Outcome) -> Evaluation {
+        Evaluation {
+            outcome,
+            lookups: 1,
+            voids: 0,
+            ptr_terms: Vec::new(),
+            oversized: Vec::new(),
+            macro_terms: Vec::new(),
+        }
+    }
+
+    fn stop() -> Stop {
+        Stop {
+            record: "d.example".into(),
+            term: Some("include:x.example".into()),
+            why: "x.example has no SPF record".into(),
+        }
+    }
+
+    #[test]
+    fn an_spf_permerror_fails_whatever_the_record_ends_in() {
+        let record = spf::parse("v=spf1 include:x.example -all").unwrap();
+        let (v, reason) = spf_verdict(&record, &eval(Outcome::PermError(stop())));
+        assert_eq!(v, Verdict::Fail);
+        assert!(
+            reason.starts_with("permerror in the record of d.example, term 'include:x.example'"),
+            "{reason}"
+        );
+        assert!(!reason.contains("ends in -all"), "{reason}");
+    }
+
+    #[test]
+    fn an_spf_temperror_is_inconclusive() {
+        let record = spf::parse("v=spf1 include:x.example -all").unwrap();
+        let (v, reason) = spf_verdict(&record, &eval(Outcome::TempError(stop())));
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(reason.starts_with("temperror"), "{reason}");
+    }
+
+    #[test]
+    fn spf_ptr_turns_a_pass_into_a_warning_and_size_is_noted() {
+        let record = spf::parse("v=spf1 ptr -all").unwrap();
+        let mut e = eval(Outcome::Completed);
+        e.ptr_terms.push("d.example: ptr".into());
+        e.oversized.push(("d.example".into(), 600));
+        let (v, reason) = spf_verdict(&record, &e);
+        assert_eq!(v, Verdict::Warn);
+        assert!(reason.contains("RFC 7208 §5.5"), "{reason}");
+        assert!(
+            reason.contains("600 bytes, over 512 (RFC 7208 §3.4)"),
+            "{reason}"
+        );
+    }
+
+    fn key(key_type: &str, bits: usize) -> txt_records::DkimKey {
+        txt_records::DkimKey {
+            key_type: key_type.into(),
+            public_key_bytes: 0,
+            bits,
+            revoked: false,
+            testing: false,
+        }
+    }
+
+    #[test]
+    fn dkim_rsa_sizes_by_rfc8301() {
+        let name = "s._domainkey.d.example";
+        assert_eq!(dkim_verdict(&key("rsa", 512), name).0, Verdict::Fail);
+        assert_eq!(dkim_verdict(&key("rsa", 1023), name).0, Verdict::Fail);
+        assert_eq!(dkim_verdict(&key("rsa", 1024), name).0, Verdict::Warn);
+        assert_eq!(dkim_verdict(&key("rsa", 2047), name).0, Verdict::Warn);
+        assert_eq!(dkim_verdict(&key("rsa", 2048), name).0, Verdict::Pass);
+        assert_eq!(dkim_verdict(&key("ed25519", 256), name).0, Verdict::Pass);
+        let mut revoked = key("rsa", 0);
+        revoked.revoked = true;
+        let (v, reason) = dkim_verdict(&revoked, name);
+        assert_eq!(v, Verdict::Warn);
+        assert!(reason.contains(name), "{reason}");
+    }
 }

@@ -25,7 +25,9 @@ pub enum DnsError {
     #[error("cannot build a DNS resolver: {cause}")]
     Build { cause: Box<NetError> },
     /// A query failed or timed out; `server` is the resolver's label, as in [`Dns::server`].
-    #[error("{query} {name} via {server}: {cause}")]
+    /// The cause is worded by [`describe`]: the resolver's own text for "no records" is a Rust
+    /// Debug form of the query, never shown.
+    #[error("{query} {name} via {server}: {}", describe(cause))]
     Lookup {
         query: Query,
         name: String,
@@ -42,6 +44,17 @@ pub enum DnsError {
     },
 }
 
+/// A resolver error in words: "no records" answers name the response, not the query's Debug form.
+fn describe(cause: &NetError) -> String {
+    if cause.is_nx_domain() {
+        "no such name (NXDOMAIN)".to_string()
+    } else if cause.is_no_records_found() {
+        "no records of that type".to_string()
+    } else {
+        cause.to_string()
+    }
+}
+
 /// The kind of query that failed, written as the record types asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Query {
@@ -50,6 +63,7 @@ pub enum Query {
     Tlsa,
     /// A and AAAA together, as one address lookup.
     Address,
+    Cname,
 }
 
 impl std::fmt::Display for Query {
@@ -59,6 +73,7 @@ impl std::fmt::Display for Query {
             Query::Mx => "MX",
             Query::Tlsa => "TLSA",
             Query::Address => "A/AAAA",
+            Query::Cname => "CNAME",
         })
     }
 }
@@ -93,8 +108,13 @@ pub struct Dns {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum MailHosts {
-    /// MX hosts in preference order.
-    Mx { hosts: Vec<(u16, String)> },
+    /// MX hosts in preference order, without the root: a null MX ("0 .") published beside
+    /// other MX records (against RFC 7505 §3) is left out of `hosts` and flagged in `null_mx_too`.
+    Mx {
+        hosts: Vec<(u16, String)>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        null_mx_too: bool,
+    },
     /// RFC 7505: the domain accepts no mail.
     NullMx,
     /// No MX: mail goes to the domain's own address (RFC 5321 §5.1).
@@ -168,7 +188,7 @@ impl Dns {
                 .answers()
                 .iter()
                 .filter_map(|r| match &r.data {
-                    hickory_resolver::proto::rr::RData::TXT(txt) => Some(
+                    RData::TXT(txt) => Some(
                         txt.txt_data
                             .iter()
                             .map(|s| String::from_utf8_lossy(s).into_owned())
@@ -220,42 +240,74 @@ impl Dns {
         Ok((records, answer.metadata.authentic_data))
     }
 
-    pub async fn mail_hosts(&self, domain: &str) -> Result<MailHosts, DnsError> {
-        let mx = match self.resolver.mx_lookup(fqdn(domain)).await {
-            Ok(lookup) => lookup
+    /// The MX records at `domain` as (preference, exchange), the exchange without its final
+    /// dot and the root written "."; empty for NXDOMAIN or no MX.
+    pub async fn mx(&self, domain: &str) -> Result<Vec<(u16, String)>, DnsError> {
+        match self.resolver.mx_lookup(fqdn(domain)).await {
+            Ok(lookup) => Ok(lookup
                 .answers()
                 .iter()
                 .filter_map(|r| match &r.data {
-                    hickory_resolver::proto::rr::RData::MX(mx) => {
-                        Some((mx.preference, mx.exchange.to_ascii()))
+                    RData::MX(mx) => {
+                        let name = mx.exchange.to_ascii();
+                        let name = name.trim_end_matches('.');
+                        Some((
+                            mx.preference,
+                            if name.is_empty() {
+                                ".".to_string()
+                            } else {
+                                name.to_string()
+                            },
+                        ))
                     }
                     _ => None,
                 })
-                .collect::<Vec<_>>(),
-            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Vec::new(),
-            Err(e) => return Err(self.lookup_error(Query::Mx, domain, e)),
-        };
-        if mx.len() == 1 && (mx[0].1 == "." || mx[0].1.is_empty()) {
+                .collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(self.lookup_error(Query::Mx, domain, e)),
+        }
+    }
+
+    pub async fn mail_hosts(&self, domain: &str) -> Result<MailHosts, DnsError> {
+        let mx = self.mx(domain).await?;
+        let null_mx_too = mx.iter().any(|(_, h)| h == ".");
+        if null_mx_too && mx.len() == 1 {
             return Ok(MailHosts::NullMx);
         }
         if mx.is_empty() {
-            let addresses = match self.resolver.lookup_ip(fqdn(domain)).await {
-                Ok(ips) => ips.iter().collect(),
-                Err(e) if e.is_no_records_found() || e.is_nx_domain() => Vec::new(),
-                Err(e) => return Err(self.lookup_error(Query::Address, domain, e)),
-            };
+            let addresses = self.addresses_if_any(domain).await?;
             return Ok(if addresses.is_empty() {
                 MailHosts::Nothing
             } else {
                 MailHosts::Implicit { addresses }
             });
         }
-        let mut hosts: Vec<(u16, String)> = mx
-            .into_iter()
-            .map(|(p, h)| (p, h.trim_end_matches('.').to_string()))
-            .collect();
+        // The root is no host: senders skip it (RFC 7505 §3 forbids publishing it here).
+        let mut hosts: Vec<(u16, String)> = mx.into_iter().filter(|(_, h)| h != ".").collect();
         hosts.sort();
-        Ok(MailHosts::Mx { hosts })
+        Ok(MailHosts::Mx { hosts, null_mx_too })
+    }
+
+    /// The addresses (A and AAAA) of `name`; empty for NXDOMAIN or no address records, which
+    /// SPF counts as a void lookup (RFC 7208 §4.6.4).
+    pub async fn addresses_if_any(&self, name: &str) -> Result<Vec<IpAddr>, DnsError> {
+        match self.resolver.lookup_ip(fqdn(name)).await {
+            Ok(ips) => Ok(ips.iter().collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(self.lookup_error(Query::Address, name, e)),
+        }
+    }
+
+    /// The target of a CNAME record at `name`, if it has one (an alias, not a host's own name).
+    pub async fn cname(&self, name: &str) -> Result<Option<String>, DnsError> {
+        match self.resolver.lookup(fqdn(name), RecordType::CNAME).await {
+            Ok(lookup) => Ok(lookup.answers().iter().find_map(|r| match &r.data {
+                RData::CNAME(target) => Some(target.0.to_ascii().trim_end_matches('.').to_string()),
+                _ => None,
+            })),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(None),
+            Err(e) => Err(self.lookup_error(Query::Cname, name, e)),
+        }
     }
 
     /// The addresses of a host, for connecting to an MX on a resolver of our choosing.

@@ -2,7 +2,17 @@
 //! record's terms (§4.6, grammar in §12), with macros (§7) validated but kept as text.
 //!
 //! Pure parsers: the caller fetches the TXT strings (joining each record's character-strings
-//! without spaces, RFC 7208 §3.3) and follows `include`/`redirect` itself.
+//! without spaces, RFC 7208 §3.3) and follows `include`/`redirect` itself (`spf_eval`).
+//!
+//! Why hand-written, and not `mail-auth` or `viaspf` (decided for issue #31, 2026-12): both
+//! implement `check_host()` for one sender address, which stops at the first matching term and
+//! returns a result, not the record and term where an error happened; a posture check needs the
+//! path of an address that matches nothing, and the place of the error, to say what to fix.
+//! `mail-auth` 0.15 also does not enforce the 2-void-lookup limit, ends an evaluation on a
+//! 20-second wall clock, and by default brings aws-lc-rs (we build TLS on ring) and its own
+//! resolver set-up beside ours; `viaspf` 0.7 is GPL-3.0-or-later (this crate is MIT OR
+//! Apache-2.0), an alpha, and on hickory-resolver 0.24. The parser and the evaluator are checked
+//! against pyspf's `check_host` in tests/dns_posture.rs instead.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

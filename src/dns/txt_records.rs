@@ -104,6 +104,20 @@ pub enum RecordError {
         "an ed25519 p= must decode to the bare 32-byte key, this one is {bytes} bytes (RFC 8463 §4.2)"
     )]
     Ed25519Length { bytes: usize },
+    /// `p=` is base64 but its bytes are neither an RSA SubjectPublicKeyInfo nor a PKCS#1
+    /// RSAPublicKey (DER).
+    #[error(
+        "p= decodes to {bytes} bytes that are not an RSA public key (neither a DER SubjectPublicKeyInfo nor a PKCS#1 RSAPublicKey), so verifiers cannot use it (RFC 6376 §3.6.1)"
+    )]
+    DkimNotAKey { bytes: usize },
+    /// A SubjectPublicKeyInfo for another algorithm (EC, DSA...), given by its OID.
+    #[error(
+        "p= holds a public key of algorithm {oid}, not RSA: k=rsa verifiers cannot use it (RFC 6376 §3.6.1)"
+    )]
+    DkimNotRsa { oid: String },
+    /// The DER parsed as an RSA key but something follows it.
+    #[error("p= has {extra} bytes after the RSA public key")]
+    DkimTrailingBytes { extra: usize },
 }
 
 /// Why a `p=` value is not strict base64. Positions count characters from 1.
@@ -139,6 +153,8 @@ pub struct DkimKey {
     /// Length of the decoded `p=` value: the DER SubjectPublicKeyInfo for RSA, the bare 32-byte
     /// key for Ed25519; 0 when revoked.
     pub public_key_bytes: usize,
+    /// The key's size in bits: the RSA modulus's, 256 for Ed25519; 0 when revoked.
+    pub bits: usize,
     /// `p=` is empty: RFC 6376 §3.6.1 says the key has been revoked.
     pub revoked: bool,
     /// `t=y`: the domain is testing DKIM; verifiers must treat its mail like unsigned mail even
@@ -446,6 +462,7 @@ pub fn parse_dkim(txt: &str) -> Result<DkimKey, RecordError> {
         return Ok(DkimKey {
             key_type,
             public_key_bytes: 0,
+            bits: 0,
             revoked: true,
             testing,
         });
@@ -453,15 +470,55 @@ pub fn parse_dkim(txt: &str) -> Result<DkimKey, RecordError> {
     let key = decode_base64(&p).map_err(RecordError::DkimBase64)?;
     // RFC 8463 §4.2: the ed25519 p= is the bare 32-byte key, not a SubjectPublicKeyInfo; a
     // 44-byte value is the common mistake of publishing the DER wrapping.
-    if key_type == "ed25519" && key.len() != 32 {
-        return Err(RecordError::Ed25519Length { bytes: key.len() });
-    }
+    let bits = if key_type == "ed25519" {
+        if key.len() != 32 {
+            return Err(RecordError::Ed25519Length { bytes: key.len() });
+        }
+        256
+    } else {
+        rsa_bits(&key)?
+    };
     Ok(DkimKey {
         key_type,
         public_key_bytes: key.len(),
+        bits,
         revoked: false,
         testing,
     })
+}
+
+/// The modulus size of an RSA public key in DER: a SubjectPublicKeyInfo (what RFC 6376 §3.6.1
+/// publishes) or a bare PKCS#1 RSAPublicKey (which verifiers such as dkimpy also accept).
+fn rsa_bits(der: &[u8]) -> Result<usize, RecordError> {
+    use x509_parser::prelude::FromDer;
+    use x509_parser::public_key::{PublicKey, RSAPublicKey};
+    use x509_parser::x509::SubjectPublicKeyInfo;
+    let not_a_key = || RecordError::DkimNotAKey { bytes: der.len() };
+    // The DER integer may carry a leading zero byte (a positive number with its top bit set).
+    let bits = |rest: &[u8], modulus: &[u8]| {
+        if !rest.is_empty() {
+            return Err(RecordError::DkimTrailingBytes { extra: rest.len() });
+        }
+        let significant = match modulus.iter().position(|&b| b != 0) {
+            Some(i) => modulus.get(i..).unwrap_or_default(),
+            None => return Err(not_a_key()),
+        };
+        let top = significant.first().copied().unwrap_or_default();
+        Ok(significant.len() * 8 - top.leading_zeros() as usize)
+    };
+    if let Ok((rest, spki)) = SubjectPublicKeyInfo::from_der(der) {
+        match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => bits(rest, rsa.modulus),
+            Ok(_) => Err(RecordError::DkimNotRsa {
+                oid: spki.algorithm.algorithm.to_id_string(),
+            }),
+            Err(_) => Err(not_a_key()),
+        }
+    } else if let Ok((rest, rsa)) = RSAPublicKey::from_der(der) {
+        bits(rest, rsa.modulus)
+    } else {
+        Err(not_a_key())
+    }
 }
 
 /// Standard-alphabet base64 (RFC 4648 §4) with required `=` padding, whitespace already removed.
@@ -944,6 +1001,7 @@ mod tests {
             DkimKey {
                 key_type: "rsa".into(),
                 public_key_bytes: 162,
+                bits: 1024,
                 revoked: false,
                 testing: false
             }
@@ -965,6 +1023,7 @@ mod tests {
             DkimKey {
                 key_type: "ed25519".into(),
                 public_key_bytes: 32,
+                bits: 256,
                 revoked: false,
                 testing: false
             }
@@ -993,6 +1052,7 @@ mod tests {
             DkimKey {
                 key_type: "rsa".into(),
                 public_key_bytes: 0,
+                bits: 0,
                 revoked: true,
                 testing: false
             }
@@ -1168,10 +1228,18 @@ mod tests {
         }
 
         #[test]
-        fn dkim_reports_decoded_length(data in proptest::collection::vec(any::<u8>(), 1..600)) {
-            let k = parse_dkim(&format!("v=DKIM1; k=rsa; p={}", encode_base64(&data))).unwrap();
-            prop_assert_eq!(k.public_key_bytes, data.len());
-            prop_assert!(!k.revoked);
+        fn dkim_random_bytes_are_no_key(data in proptest::collection::vec(any::<u8>(), 1..600)) {
+            // Bytes that happen to be DER of an RSA key are vanishingly rare; anything else
+            // must be refused, never reported as a key.
+            match parse_dkim(&format!("v=DKIM1; k=rsa; p={}", encode_base64(&data))) {
+                Ok(k) => prop_assert!(k.bits > 0 && k.public_key_bytes == data.len()),
+                Err(e) => prop_assert!(matches!(
+                    e,
+                    RecordError::DkimNotAKey { .. }
+                        | RecordError::DkimNotRsa { .. }
+                        | RecordError::DkimTrailingBytes { .. }
+                ), "{e}"),
+            }
         }
 
         #[test]

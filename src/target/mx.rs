@@ -20,7 +20,7 @@ pub async fn targets(
     };
     let dns = Dns::new(dns_server).map_err(|e| lookup(&e))?;
     let hosts: Vec<String> = match dns.mail_hosts(domain).await.map_err(|e| lookup(&e))? {
-        MailHosts::Mx { hosts } => hosts.into_iter().map(|(_, h)| h).collect(),
+        MailHosts::Mx { hosts, .. } => hosts.into_iter().map(|(_, h)| h).collect(),
         MailHosts::Implicit { .. } => vec![domain.to_string()],
         MailHosts::NullMx => {
             return Err(TargetError::NullMx {
@@ -36,7 +36,7 @@ pub async fn targets(
     let mut out = Vec::new();
     for host in hosts.iter().take(if all { usize::MAX } else { 1 }) {
         let ip = dns
-            .addresses(host)
+            .addresses_if_any(host)
             .await
             .map_err(|e| lookup(&e))?
             .into_iter()
