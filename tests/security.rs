@@ -407,8 +407,10 @@ fn insecure_still_records_the_exact_verification_failure() {
             "--helo".into(),
             "probe.test".into(),
             "--insecure".into(),
+            // The EHLO inside TLS too, as the scripted server expects (`tls` stops right
+            // after the handshake).
             "--quit-after".into(),
-            "tls".into(),
+            "ehlo".into(),
             "--timeout".into(),
             "5".into(),
             "--format".into(),
