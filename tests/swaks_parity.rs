@@ -950,3 +950,72 @@ fn a_tab_is_allowed_in_a_header_value() {
     ]));
     assert_eq!(code, 2, "{err}");
 }
+
+/// As swaks: an `--attach-type` holds for the attachments after it, an `--attach-name` for the
+/// next one only (seen in the message `--dump-mail` prints).
+#[test]
+fn attach_type_and_name_apply_as_in_swaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.bin");
+    let b = dir.path().join("b.bin");
+    let c = dir.path().join("c.bin");
+    for f in [&a, &b, &c] {
+        std::fs::write(f, "data").unwrap();
+    }
+    let (a, b, c) = (
+        a.display().to_string(),
+        b.display().to_string(),
+        c.display().to_string(),
+    );
+    let (code, out, err) = output(smtpscope().args([
+        "session",
+        "--to",
+        "x@y.test",
+        "--dump-mail",
+        "--attach",
+        &a,
+        "--attach-type",
+        "text/csv",
+        "--attach-name",
+        "renamed.csv",
+        "--attach",
+        &b,
+        "--attach",
+        &c,
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let parts: Vec<&str> = out.split("Content-Disposition: attachment").collect();
+    assert_eq!(parts.len(), 4, "{out}");
+    // Each part's Content-Type line comes just before its Content-Disposition.
+    let type_of = |i: usize| {
+        parts[i]
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("Content-Type:"))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        type_of(0),
+        "Content-Type: application/octet-stream",
+        "{out}"
+    );
+    assert_eq!(type_of(1), "Content-Type: text/csv", "{out}");
+    assert_eq!(type_of(2), "Content-Type: text/csv", "{out}");
+    assert!(parts[1].contains("filename=\"a.bin\""), "{out}");
+    assert!(parts[2].contains("filename=\"renamed.csv\""), "{out}");
+    assert!(parts[3].contains("filename=\"c.bin\""), "{out}");
+    // A type that is not type/subtype is a usage error.
+    let (code, _, err) = output(smtpscope().args([
+        "session",
+        "--to",
+        "x@y.test",
+        "--dump-mail",
+        "--attach-type",
+        "text",
+        "--attach",
+        &a,
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("type/subtype"), "{err}");
+}
