@@ -149,10 +149,6 @@ fn header_with_attach_replaces_each_standard_header_once() {
             &message_id,
             "--header",
             "X-Mailer: mine",
-            "--attach-type",
-            "text/csv",
-            "--attach-name",
-            "report.csv",
             "--attach",
             &file,
         ],
@@ -176,8 +172,10 @@ fn header_with_attach_replaces_each_standard_header_once() {
         "{headers}"
     );
     let text = String::from_utf8_lossy(&got);
-    assert!(text.contains("Content-Type: text/csv"), "{text}");
-    assert!(text.contains("filename=\"report.csv\""), "{text}");
+    assert!(
+        text.contains("filename=\"data.txt\""),
+        "the attachment: {text}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
