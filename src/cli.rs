@@ -371,11 +371,19 @@ pub fn attachments_in_order(m: &clap::ArgMatches) -> Vec<AttachSpec> {
             _ => Vec::new(),
         }
     }
-    attach_specs(
-        &placed::<PathBuf>(m, "attach"),
-        &placed::<String>(m, "attach_type"),
-        &placed::<String>(m, "attach_name"),
-    )
+    let attach = placed::<PathBuf>(m, "attach");
+    let types = placed::<String>(m, "attach_type");
+    let names = placed::<String>(m, "attach_name");
+    // One given after the last --attach applies to nothing: said, rather than dropped quietly.
+    let last = attach.iter().map(|(i, _)| *i).max().unwrap_or(0);
+    for (option, list) in [("--attach-type", &types), ("--attach-name", &names)] {
+        for (_, value) in list.iter().filter(|(i, _)| *i > last) {
+            crate::errln!(
+                "smtpscope session: warning: {option} {value:?} comes after the last --attach and applies to no attachment"
+            );
+        }
+    }
+    attach_specs(&attach, &types, &names)
 }
 
 /// swaks flags that take a secret on the command line, which smtpscope never does: the hint
@@ -808,4 +816,33 @@ pub struct SessionArgs {
     /// Output format: a live transcript, or one JSON document at the end.
     #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// swaks's rule: a type holds until the next one, a name for the next attachment only.
+    #[test]
+    fn attach_type_is_sticky_and_attach_name_is_for_the_next_one() {
+        let p = |s: &str| PathBuf::from(s);
+        let specs = attach_specs(
+            &[(1, p("a")), (6, p("b")), (7, p("c")), (10, p("d"))],
+            &[(3, "text/csv".into()), (8, "image/png".into())],
+            &[(4, "one".into()), (9, "two".into())],
+        );
+        let got: Vec<(Option<&str>, Option<&str>)> = specs
+            .iter()
+            .map(|s| (s.content_type.as_deref(), s.name.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, None),
+                (Some("text/csv"), Some("one")),
+                (Some("text/csv"), None),
+                (Some("image/png"), Some("two")),
+            ]
+        );
+    }
 }
