@@ -254,6 +254,7 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
                 // failure to fall back from: it still ends the session.
                 Err(e)
                     if plan.tls_optional
+                        && !policy.require_tls
                         && e.is_tls()
                         && !matches!(e, NetError::Injection { .. }) =>
                 {

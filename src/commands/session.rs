@@ -178,6 +178,12 @@ fn run_session(args: SessionArgs) -> u8 {
                 Failure::Usage,
             );
         }
+        if opts.policy.require_tls {
+            return fail(
+                &"--tls-optional goes on without TLS when STARTTLS fails, but TLS is required (the profile's require_tls)",
+                Failure::Usage,
+            );
+        }
         opts.tls_mode = crate::net::TlsMode::Starttls;
     }
     let sink = match args.output_file {
