@@ -208,6 +208,27 @@ pub fn read_regular(path: &Path, limit: Limit) -> Result<Vec<u8>, ReadError> {
     Ok(bytes)
 }
 
+/// Everything `reader` gives (standard input, `--data-file -`), at most `limit.bytes`: one
+/// byte more is refused as [`ReadError::Grew`] rather than read on. `name` stands for the
+/// path in errors ("-").
+pub fn read_stream<R: Read>(reader: R, name: &Path, limit: Limit) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| ReadError::Read {
+            path: name.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > limit.bytes {
+        return Err(ReadError::Grew {
+            path: name.to_path_buf(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
 /// As [`read_regular`], as UTF-8 text.
 pub fn read_regular_to_string(path: &Path, limit: Limit) -> Result<String, ReadError> {
     String::from_utf8(read_regular(path, limit)?).map_err(|_| ReadError::NotUtf8 {
@@ -223,6 +244,18 @@ mod tests {
         bytes: 8,
         what: "a test file",
     };
+
+    #[test]
+    fn a_stream_is_read_up_to_its_limit_and_no_further() {
+        let name = Path::new("-");
+        let got = read_stream(&b"12345678"[..], name, SMALL).expect("fits");
+        assert_eq!(got, b"12345678");
+        let err = read_stream(&b"123456789"[..], name, SMALL).expect_err("too long");
+        assert!(matches!(err, ReadError::Grew { .. }), "{err}");
+        // An endless source is cut at the limit, not read to the end.
+        let err = read_stream(std::io::repeat(b'x'), name, SMALL).expect_err("endless");
+        assert!(matches!(err, ReadError::Grew { .. }), "{err}");
+    }
 
     #[test]
     fn a_file_within_the_limit_is_read_whole() {

@@ -352,14 +352,15 @@ pub enum AuthArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum QuitAfter {
-    /// Right after the TCP (and implicit TLS) connection, without reading the banner.
+    /// Right after the TCP (and implicit TLS) connection: the banner is read, whatever it
+    /// says, and not judged (swaks's connect).
     Connect,
     /// After the banner.
     Banner,
     /// After the first EHLO, before STARTTLS (swaks's first-helo).
     #[value(alias = "first-helo")]
     FirstEhlo,
-    /// After STARTTLS and the EHLO inside TLS.
+    /// Right after the STARTTLS handshake, without the EHLO inside TLS (swaks's tls).
     Tls,
     /// After the last EHLO: the one inside TLS when TLS is used (swaks's helo).
     #[value(alias = "helo")]
@@ -370,8 +371,93 @@ pub enum QuitAfter {
     Mail,
     /// After RCPT TO.
     Rcpt,
-    /// After the message (the whole session; the default).
+    /// --drop-after: right after DATA's 354, before any of the message (nothing is
+    /// delivered). --quit-after: the same as dot, since QUIT cannot follow a 354 without
+    /// ending the message.
     Data,
+    /// After the message's final reply (the whole session; the default).
+    Dot,
+}
+
+/// The session's attachments with their types and names, from where each flag stood.
+pub fn attachments_in_order(m: &clap::ArgMatches) -> Vec<AttachSpec> {
+    fn placed<T: Clone + Send + Sync + 'static>(m: &clap::ArgMatches, id: &str) -> Vec<(usize, T)> {
+        match (m.try_get_many::<T>(id), m.indices_of(id)) {
+            (Ok(Some(values)), Some(indices)) => indices.zip(values.cloned()).collect(),
+            _ => Vec::new(),
+        }
+    }
+    let attach = placed::<PathBuf>(m, "attach");
+    let types = placed::<String>(m, "attach_type");
+    let names = placed::<String>(m, "attach_name");
+    // One given after the last --attach applies to nothing: said, rather than dropped quietly.
+    let last = attach.iter().map(|(i, _)| *i).max().unwrap_or(0);
+    for (option, list) in [("--attach-type", &types), ("--attach-name", &names)] {
+        for (_, value) in list.iter().filter(|(i, _)| *i > last) {
+            crate::errln!(
+                "smtpscope session: warning: {option} {value:?} comes after the last --attach and applies to no attachment"
+            );
+        }
+    }
+    attach_specs(&attach, &types, &names)
+}
+
+/// swaks flags that take a secret on the command line, which smtpscope never does: the hint
+/// names where the password comes from instead (clap would suggest a similar flag name).
+const SECRET_FLAGS: [&str; 3] = ["--auth-password", "--ap", "--socks-auth-password"];
+
+/// Prints a command-line error and returns its exit code (clap's own, 2 for a usage error;
+/// 0 for --help and --version). A swaks password flag gets the hint to use instead of
+/// clap's suggestion.
+pub fn parse_error(e: clap::Error) -> u8 {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+    {
+        let flag = arg.split('=').next().unwrap_or(arg);
+        if SECRET_FLAGS.contains(&flag) {
+            crate::errln!(
+                "error: unexpected argument '{flag}' found\n\n  smtpscope never takes a password on the command line (it would show in ps and the shell history): give --password-env VAR (the variable holding it) or --password-file FILE, or leave both out to be prompted on a terminal\n\nFor more information, try '--help'."
+            );
+            return 2;
+        }
+    }
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    let _ = e.print();
+    code
+}
+
+pub use crate::compose::AttachSpec;
+
+/// Pairs each `--attach` with the options before it, as swaks does: an `--attach-type` holds
+/// for every later attachment (until the next one), an `--attach-name` for the next one only.
+/// `positions` are the values' places on the command line (clap's indices).
+pub fn attach_specs(
+    attach: &[(usize, PathBuf)],
+    types: &[(usize, String)],
+    names: &[(usize, String)],
+) -> Vec<AttachSpec> {
+    let mut out = Vec::new();
+    let mut previous = 0;
+    for (at, path) in attach {
+        let content_type = types
+            .iter()
+            .filter(|(i, _)| i < at)
+            .max_by_key(|(i, _)| *i)
+            .map(|(_, t)| t.clone());
+        let name = names
+            .iter()
+            .filter(|(i, _)| *i < *at && *i >= previous)
+            .max_by_key(|(i, _)| *i)
+            .map(|(_, n)| n.clone());
+        out.push(AttachSpec {
+            path: path.clone(),
+            content_type,
+            name,
+        });
+        previous = *at;
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -581,24 +667,52 @@ pub struct SessionArgs {
     /// Envelope sender (MAIL FROM). Default: smtpscope@<helo name>.
     #[arg(help_heading = "Envelope", long, value_name = "ADDR")]
     pub from: Option<String>,
-    /// Envelope recipient (RCPT TO); repeat for several. Without one the session ends after
-    /// EHLO, STARTTLS and AUTH.
-    #[arg(help_heading = "Envelope", long, value_name = "ADDR")]
+    /// Envelope recipient (RCPT TO) and To header; repeat, or give a comma list (a,b), for
+    /// several. Without any recipient the session ends after EHLO, STARTTLS and AUTH.
+    #[arg(
+        help_heading = "Envelope",
+        long,
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
     pub to: Vec<String>,
-    /// Send this file as the message (line endings made CRLF, dot-stuffed). Default: a short
-    /// generated test message.
-    #[arg(help_heading = "Data", long, value_name = "FILE")]
+    /// Envelope recipient named in the generated message's Cc header; repeatable, comma
+    /// lists too.
+    #[arg(
+        help_heading = "Envelope",
+        long,
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
+    pub cc: Vec<String>,
+    /// Envelope recipient named in no header; repeatable, comma lists too.
+    #[arg(
+        help_heading = "Envelope",
+        long,
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
+    pub bcc: Vec<String>,
+    /// Send this file as the message (line endings made CRLF, dot-stuffed); `-` reads it
+    /// from standard input (at most 64 MiB). Default: a short generated test message.
+    #[arg(help_heading = "Data", long, value_name = "FILE|-")]
     pub data_file: Option<PathBuf>,
+    /// Print the message as it would go after DATA (headers, MIME, dot-stuffing, the final
+    /// dot) and exit: no connection is opened, no password read.
+    #[arg(help_heading = "Data", long)]
+    pub dump_mail: bool,
     /// How much of a large message the transcript keeps: its first and last 4 KiB with its
     /// length and SHA-256 (summary), or every byte (full). The wire always gets every byte.
     #[arg(help_heading = "Data", long, value_enum, value_name = "HOW", default_value_t = ShowData::Summary)]
     pub show_data: ShowData,
-    /// Break the rules on purpose: send the message over the server's advertised SIZE, and
-    /// extension parameters (DSN, REQUIRETLS, SMTPUTF8, 8BITMIME) it does not advertise.
+    /// Break the rules on purpose: send the message over the server's advertised SIZE,
+    /// extension parameters (DSN, REQUIRETLS, SMTPUTF8, 8BITMIME), BDAT, or an 8-bit body it
+    /// does not advertise, and AUTH with a mechanism it does not offer.
     #[arg(help_heading = "Data", long)]
     pub force: bool,
     /// Close the connection without QUIT after this step (swaks's --drop-after), to see how the
-    /// server copes with a client that vanishes.
+    /// server copes with a client that vanishes: the --quit-after steps, plus data (right after
+    /// DATA's 354: nothing is delivered) and dot (after the message's final reply).
     #[arg(
         help_heading = "Output",
         long,
@@ -620,6 +734,18 @@ pub struct SessionArgs {
         conflicts_with = "data_file"
     )]
     pub attach: Vec<PathBuf>,
+    /// The content type of the --attach files given after it (until the next --attach-type),
+    /// instead of the one guessed from the file name, as swaks's --attach-type.
+    #[arg(help_heading = "Data", long, value_name = "TYPE")]
+    pub attach_type: Vec<String>,
+    /// The file name the next --attach is sent under, instead of its own, as swaks's
+    /// --attach-name.
+    #[arg(help_heading = "Data", long, value_name = "NAME")]
+    pub attach_name: Vec<String>,
+    /// Each --attach with the --attach-type and --attach-name that apply to it, in order;
+    /// filled in from the command line's order after parsing.
+    #[arg(skip)]
+    pub attachments: Vec<AttachSpec>,
     /// The generated message's body: TEXT, or @FILE for a file's content.
     #[arg(
         help_heading = "Data",
@@ -680,9 +806,24 @@ pub struct SessionArgs {
     #[arg(help_heading = "Transport", long, value_enum, default_value_t = ProtocolArg::Smtp)]
     pub protocol: ProtocolArg,
     /// Stop after this step, then QUIT. In session order: connect, banner, first-ehlo (before
-    /// STARTTLS), tls, ehlo (the last EHLO, inside TLS when TLS is used), auth, mail, rcpt, data.
-    #[arg(help_heading = "Output", long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Data)]
+    /// STARTTLS), tls (right after the handshake), ehlo (the last EHLO, inside TLS when TLS is
+    /// used), auth, mail, rcpt, dot (the whole message; data means the same here).
+    #[arg(help_heading = "Output", long, value_enum, value_name = "STEP", default_value_t = QuitAfter::Dot)]
     pub quit_after: QuitAfter,
+    /// Opportunistic TLS (swaks's -tlso): try STARTTLS, and when it is not offered, refused or
+    /// its handshake fails, go on in cleartext (on a new connection after a failed handshake),
+    /// recorded as such in the transcript. Never the default: without it a failed handshake
+    /// ends the session (exit 4).
+    #[arg(help_heading = "TLS", long, conflicts_with = "require_tls")]
+    pub tls_optional: bool,
+    /// Write the certificate chain the server sent (leaf first, as sent) to FILE as PEM
+    /// (mode 0600, replaced whole), as swaks's --tls-get-peer-cert.
+    #[arg(help_heading = "TLS", long, value_name = "FILE")]
+    pub tls_get_peer_cert: Option<PathBuf>,
+    /// Write the output (the text transcript, or the JSON document) to FILE instead of
+    /// standard output (mode 0600, replaced whole at the end), as swaks's --output-file.
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
     /// After the session, print the certificate chain as the server sent it, certificate by
     /// certificate (as `openssl s_client -showcerts`, without the PEM). Printed anyway when
     /// the certificate did not verify.
@@ -742,4 +883,33 @@ pub struct WatchArgs {
 pub enum WatchFormat {
     Human,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// swaks's rule: a type holds until the next one, a name for the next attachment only.
+    #[test]
+    fn attach_type_is_sticky_and_attach_name_is_for_the_next_one() {
+        let p = |s: &str| PathBuf::from(s);
+        let specs = attach_specs(
+            &[(1, p("a")), (6, p("b")), (7, p("c")), (10, p("d"))],
+            &[(3, "text/csv".into()), (8, "image/png".into())],
+            &[(4, "one".into()), (9, "two".into())],
+        );
+        let got: Vec<(Option<&str>, Option<&str>)> = specs
+            .iter()
+            .map(|s| (s.content_type.as_deref(), s.name.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, None),
+                (Some("text/csv"), Some("one")),
+                (Some("text/csv"), None),
+                (Some("image/png"), Some("two")),
+            ]
+        );
+    }
 }

@@ -17,16 +17,30 @@ pub const MESSAGE_FILES_LIMIT: Limit = Limit {
     what: "a file put into a generated message",
 };
 
+/// One `--attach`, with the `--attach-type` and `--attach-name` that apply to it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttachSpec {
+    pub path: PathBuf,
+    pub content_type: Option<String>,
+    pub name: Option<String>,
+}
+
 /// What to build: the envelope's addresses as headers, the extra headers, the body text, and
 /// the files to attach.
 pub struct MimeMessage<'a> {
     pub from: &'a str,
     pub to: &'a [String],
+    /// The Cc header's addresses (none: no Cc header).
+    pub cc: &'a [String],
     pub id_domain: &'a str,
     pub headers: &'a [String],
     pub body: Option<&'a [u8]>,
-    pub attachments: &'a [PathBuf],
+    pub attachments: &'a [AttachSpec],
 }
+
+/// Headers that describe the MIME structure `--attach` builds: an operator's own would
+/// contradict it (two Content-Type lines, or a boundary that is not the one used).
+const MIME_STRUCTURE: [&str; 3] = ["MIME-Version", "Content-Type", "Content-Transfer-Encoding"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -42,6 +56,14 @@ pub enum ComposeError {
     TooLargeTogether { total: u64 },
     #[error("cannot build the MIME message: {0}")]
     Build(std::io::Error),
+    #[error(
+        "--header {name}: with --attach the MIME structure is generated, and {name} is part of it; give the whole message with --data-file to write your own"
+    )]
+    MimeHeader { name: String },
+    #[error("--attach-type {0:?}: give a MIME type as type/subtype (e.g. text/csv)")]
+    BadType(String),
+    #[error("--attach-name {0:?}: a file name without control characters, at most 255 octets")]
+    BadName(String),
 }
 
 /// A content type from the file name, for the common cases; anything else is bytes.
@@ -70,21 +92,86 @@ pub fn read_body_file(path: &Path) -> Result<Vec<u8>, ComposeError> {
     bounded_read::read_regular(path, MESSAGE_FILES_LIMIT).map_err(ComposeError::Body)
 }
 
+/// A header line's name, trimmed ("" without a colon).
+fn header_name(line: &str) -> &str {
+    line.split_once(':').map_or("", |(name, _)| name.trim())
+}
+
+/// `type/subtype` with printable ASCII and no separators that would end the header field.
+fn valid_content_type(t: &str) -> bool {
+    let mut parts = t.splitn(2, '/');
+    let token = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    matches!((parts.next(), parts.next()), (Some(a), Some(b)) if token(a) && token(b))
+}
+
 pub fn build(m: &MimeMessage<'_>) -> Result<Vec<u8>, ComposeError> {
     let now = jiff::Timestamp::now();
     let unique = format!("{}.{}", now.as_second(), now.subsec_nanosecond());
-    let mut builder = MessageBuilder::new()
-        .from(m.from)
-        .to(m.to.iter().map(String::as_str).collect::<Vec<_>>())
-        .subject(format!("smtpscope test {unique}"))
-        .date(now.as_second())
-        .message_id(format!("{unique}@{}", m.id_domain))
-        .header("X-Smtpscope-Test", Raw::new(unique.clone()))
-        .header(
-            "X-Mailer",
-            Raw::new(format!("smtpscope {}", env!("CARGO_PKG_VERSION"))),
-        );
     for h in m.headers {
+        let name = header_name(h);
+        if let Some(own) = MIME_STRUCTURE.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+            return Err(ComposeError::MimeHeader {
+                name: (*own).to_string(),
+            });
+        }
+    }
+    // As without --attach (and as swaks): the operator's header takes the place of the
+    // standard one of its name, so each appears once. Date and Message-ID keep their usual
+    // spelling, which is how mail-builder knows not to add its own.
+    let mut used = vec![false; m.headers.len()];
+    let mut own = |standard: &str| -> Option<(String, String)> {
+        let i = (0..m.headers.len())
+            .find(|&i| !used[i] && header_name(&m.headers[i]).eq_ignore_ascii_case(standard))?;
+        used[i] = true;
+        let (name, value) = m.headers[i].split_once(':')?;
+        let name = if ["Date", "Message-ID"].contains(&standard) {
+            standard.to_string()
+        } else {
+            name.trim().to_string()
+        };
+        Some((name, value.trim().to_string()))
+    };
+    let mut builder = MessageBuilder::new();
+    let mut put =
+        |builder: MessageBuilder<'static>,
+         standard: &str,
+         default: &dyn Fn(MessageBuilder<'static>) -> MessageBuilder<'static>| {
+            match own(standard) {
+                Some((name, value)) => builder.header(name, Raw::new(value)),
+                None => default(builder),
+            }
+        };
+    let to: Vec<String> = m.to.to_vec();
+    let cc: Vec<String> = m.cc.to_vec();
+    let from = m.from.to_string();
+    let subject = format!("smtpscope test {unique}");
+    let id = format!("{unique}@{}", m.id_domain);
+    let mailer = format!("smtpscope {}", env!("CARGO_PKG_VERSION"));
+    let second = now.as_second();
+    builder = put(builder, "Date", &|b| b.date(second));
+    builder = put(builder, "From", &|b| b.from(from.clone()));
+    if !to.is_empty() {
+        builder = put(builder, "To", &|b| b.to(to.clone()));
+    }
+    if !cc.is_empty() {
+        builder = put(builder, "Cc", &|b| b.cc(cc.clone()));
+    }
+    builder = put(builder, "Subject", &|b| b.subject(subject.clone()));
+    builder = put(builder, "Message-ID", &|b| b.message_id(id.clone()));
+    builder = put(builder, "X-Smtpscope-Test", &|b| {
+        b.header("X-Smtpscope-Test", Raw::new(unique.clone()))
+    });
+    builder = put(builder, "X-Mailer", &|b| {
+        b.header("X-Mailer", Raw::new(mailer.clone()))
+    });
+    for (h, used) in m.headers.iter().zip(used) {
+        if used {
+            continue;
+        }
         if let Some((name, value)) = h.split_once(':') {
             builder = builder.header(name.trim().to_string(), Raw::new(value.trim().to_string()));
         }
@@ -95,18 +182,43 @@ pub fn build(m: &MimeMessage<'_>) -> Result<Vec<u8>, ComposeError> {
     };
     builder = builder.text_body(text);
     let mut total = m.body.map_or(0, |b| b.len() as u64);
-    for path in m.attachments {
+    for spec in m.attachments {
+        let path = &spec.path;
         let data =
             bounded_read::read_regular(path, MESSAGE_FILES_LIMIT).map_err(ComposeError::Attach)?;
         total += data.len() as u64;
         if total > MESSAGE_FILES_LIMIT.bytes {
             return Err(ComposeError::TooLargeTogether { total });
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "attachment".into());
-        builder = builder.attachment(content_type(path), name, data);
+        let name = match &spec.name {
+            Some(n) => n.clone(),
+            None => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "attachment".into()),
+        };
+        let content_type = match &spec.content_type {
+            Some(t) => t.clone(),
+            None => content_type(path).to_string(),
+        };
+        builder = builder.attachment(content_type, name, data);
     }
     builder.write_to_vec().map_err(ComposeError::Build)
+}
+
+/// Checks `--attach-type` and `--attach-name` values before anything is read or sent.
+pub fn check_attachments(specs: &[AttachSpec]) -> Result<(), ComposeError> {
+    for spec in specs {
+        if let Some(t) = &spec.content_type
+            && !valid_content_type(t)
+        {
+            return Err(ComposeError::BadType(t.clone()));
+        }
+        if let Some(n) = &spec.name
+            && (n.is_empty() || n.len() > 255 || n.chars().any(char::is_control))
+        {
+            return Err(ComposeError::BadName(n.clone()));
+        }
+    }
+    Ok(())
 }

@@ -18,6 +18,8 @@ impl Failure {
             Failure::DataRejected => 8,
             Failure::ProtocolViolation => 9,
             Failure::Session => 10,
+            Failure::AuthNotOffered => 11,
+            Failure::NotOffered => 12,
         }
     }
 
@@ -44,6 +46,10 @@ Exit codes:
    8  DATA or the message rejected
    9  protocol violation by the server, or a possible STARTTLS response injection
   10  other session failure (banner or EHLO rejected, timeout, closed by the server)
+  11  the server does not offer the AUTH mechanism asked for: no credentials sent
+  12  refused from the server's EHLO answer before MAIL: an extension the session needs
+      is not offered (CHUNKING for --bdat, DSN, SMTPUTF8, 8BITMIME for an 8-bit body,
+      REQUIRETLS, BINARYMIME) or the message is over its SIZE (--force sends anyway)
  130  interrupted (Ctrl-C)";
 
 /// How a `check` run ends.
@@ -182,6 +188,8 @@ mod tests {
             Failure::DataRejected,
             Failure::ProtocolViolation,
             Failure::Session,
+            Failure::AuthNotOffered,
+            Failure::NotOffered,
         ];
         distinct_and_documented(all.map(Failure::code), EXIT_CODES_HELP);
     }

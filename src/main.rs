@@ -1,13 +1,25 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use smtpscope::cli::{Cli, Cmd, LabArgs};
 use smtpscope::commands;
 use smtpscope::exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return ExitCode::from(smtpscope::cli::parse_error(e)),
+    };
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return ExitCode::from(smtpscope::cli::parse_error(e)),
+    };
+    if let (Some(Cmd::Session(args)), Some(("session", sub))) =
+        (cli.command.as_mut(), matches.subcommand())
+    {
+        args.attachments = smtpscope::cli::attachments_in_order(sub);
+    }
     let code = match cli.command {
         None => first_run(),
         Some(Cmd::Session(args)) => commands::session::run(args),

@@ -14,24 +14,28 @@ use crate::smtp::command::{Command, MailParams, RcptParams};
 use crate::smtp::reply::Reply;
 use crate::transcript::Event;
 
-/// Where a session may stop (then QUIT), in the order a session passes them; swaks's
-/// `--quit-after` points.
+/// Where a session may stop (then QUIT, or close with --drop-after), in the order a session
+/// passes them; swaks's `--quit-after` and `--drop-after` points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum QuitAfter {
-    /// The TCP (and implicit TLS) connection, without reading the banner.
+    /// The TCP (and implicit TLS) connection and the banner, whatever it says.
     Connect,
+    /// The banner, checked to be a 2xx SMTP greeting.
     Banner,
     /// The first EHLO, before STARTTLS.
     FirstEhlo,
-    /// STARTTLS and the EHLO inside TLS.
+    /// The STARTTLS handshake, before the EHLO inside TLS.
     Tls,
     /// The last EHLO: inside TLS when TLS is used.
     Ehlo,
     Auth,
     Mail,
     Rcpt,
-    /// The message: the whole session.
+    /// DATA's 354, before any of the message (only --drop-after stops here: QUIT would be
+    /// read as the message).
     Data,
+    /// The message's final reply: the whole session.
+    Dot,
 }
 
 impl QuitAfter {
@@ -46,6 +50,7 @@ impl QuitAfter {
             QuitAfter::Mail => "mail",
             QuitAfter::Rcpt => "rcpt",
             QuitAfter::Data => "data",
+            QuitAfter::Dot => "dot",
         }
     }
 }
@@ -72,9 +77,14 @@ pub struct Plan {
     pub helo: String,
     pub auth: Option<(Mechanism, Credentials)>,
     pub from: String,
+    /// The envelope's recipients: --to, --cc and --bcc, in that order.
     pub to: Vec<String>,
     /// The message, encoded for the wire as it is sent.
     pub body: Body,
+    /// The message holds a byte above 127: RFC 6152 wants BODY=8BITMIME for it.
+    pub eight_bit: bool,
+    /// Opportunistic TLS (swaks's -tlso): when STARTTLS fails, go on in cleartext.
+    pub tls_optional: bool,
     /// Keep every byte of a large message in the transcript, not its head, tail and digest.
     pub show_data_full: bool,
     /// Send even when the server's advertised SIZE says it will refuse.
@@ -105,6 +115,11 @@ pub enum Failure {
     DataRejected,
     ProtocolViolation,
     Session,
+    /// The server does not offer the AUTH mechanism asked for: no credentials were sent.
+    AuthNotOffered,
+    /// The server's EHLO answer rules out what the session would send (an extension it does
+    /// not advertise, a message over its SIZE): refused before MAIL.
+    NotOffered,
 }
 
 impl Failure {
@@ -168,11 +183,13 @@ pub async fn run(plan: &Plan, conn: &mut Connection) -> Outcome {
                 "closing without QUIT after {} (--drop-after)",
                 reached.name()
             )));
+        } else if failure.is_none() && reached == plan.quit_after && reached != QuitAfter::Dot {
+            conn.note(Event::Info(format!(
+                "stopping after {} (--quit-after): QUIT",
+                reached.name()
+            )));
         }
-        if tls_failed
-            || dropped
-            || reached == QuitAfter::Connect && plan.quit_after == QuitAfter::Connect
-        {
+        if tls_failed || dropped {
             conn.close().await;
         } else {
             let _ = conn.quit().await;
@@ -184,7 +201,8 @@ pub async fn run(plan: &Plan, conn: &mut Connection) -> Outcome {
 async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> Result<(), Stop> {
     let quit_after = plan.quit_after;
     if quit_after == QuitAfter::Connect {
-        conn.open_without_banner().await.map_err(net)?;
+        // swaks's connect: the banner is read (so QUIT is not sent over it), not judged.
+        conn.open().await.map_err(net)?;
         return Ok(());
     }
     conn.open_checked().await.map_err(net)?;
@@ -213,8 +231,15 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
             }
             info(conn, "STARTTLS not offered: continuing without TLS");
         } else {
-            match conn.starttls_and_greet(&plan.helo).await {
-                Ok(_) => {}
+            match conn.starttls().await {
+                Ok(_) => {
+                    *reached = QuitAfter::Tls;
+                    // swaks's tls: right after the handshake, no EHLO inside TLS.
+                    if quit_after == QuitAfter::Tls {
+                        return Ok(());
+                    }
+                    conn.greet(&plan.helo).await.map_err(net)?;
+                }
                 Err(NetError::StartTlsRefused { reply }) if !policy.require_tls => {
                     info(
                         conn,
@@ -223,6 +248,26 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
                 }
                 Err(e @ NetError::StartTlsRefused { .. }) => {
                     return Err(Stop(Failure::Tls, format!("TLS is required but {e}")));
+                }
+                // Opportunistic TLS: the handshake failed and this connection is spent; a
+                // new one goes on in cleartext. A response injection is an attack, not a
+                // failure to fall back from: it still ends the session.
+                Err(e)
+                    if plan.tls_optional
+                        && !policy.require_tls
+                        && e.is_tls()
+                        && !matches!(e, NetError::Injection { .. }) =>
+                {
+                    conn.close().await;
+                    info(
+                        conn,
+                        &format!(
+                            "STARTTLS failed ({e}): going on in cleartext on a new connection (--tls-optional)"
+                        ),
+                    );
+                    conn.set_tls_mode(TlsMode::None);
+                    conn.open_checked().await.map_err(net)?;
+                    conn.greet(&plan.helo).await.map_err(net)?;
                 }
                 Err(e) => return Err(net(e)),
             }
@@ -244,26 +289,19 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         return Ok(());
     }
 
+    // Everything the EHLO answer rules out is refused here, before AUTH and MAIL: nothing
+    // goes out that the server said it would not take.
+    if let Some((mech, _)) = &plan.auth {
+        auth_offered(plan, conn, *mech)?;
+    }
+    let goes_to_mail = quit_after > QuitAfter::Auth && !plan.to.is_empty();
+    let mail_params = if goes_to_mail {
+        Some(extensions(plan, conn)?)
+    } else {
+        None
+    };
+
     if let Some((mech, creds)) = &plan.auth {
-        let offered = conn
-            .session()
-            .capabilities()
-            .map(|c| c.auth_mechanisms())
-            .unwrap_or_default();
-        if !offered.iter().any(|m| m == mech.name()) {
-            info(
-                conn,
-                &format!(
-                    "the server does not advertise AUTH {} (offers: {}); trying anyway",
-                    mech.name(),
-                    if offered.is_empty() {
-                        "none".to_string()
-                    } else {
-                        offered.join(" ")
-                    }
-                ),
-            );
-        }
         let creds = Credentials {
             username: creds.username.clone(),
             secret: creds.secret.clone(),
@@ -288,8 +326,7 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         return Ok(());
     }
 
-    let mail_params = extensions(plan, conn)?;
-    let mail = Command::MailFrom(plan.from.clone(), mail_params);
+    let mail = Command::MailFrom(plan.from.clone(), mail_params.unwrap_or_default());
     let rcpts: Vec<Command> = plan
         .to
         .iter()
@@ -334,34 +371,13 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
         return Ok(());
     }
 
-    if let (false, Some(limit), Some(len)) = (
-        plan.force,
-        conn.session()
-            .capabilities()
-            .and_then(Capabilities::size_limit),
-        plan.body.len(),
-    ) && len > limit
-    {
-        return Err(Stop(
-            Failure::DataRejected,
-            format!(
-                "the message is {len} octets and the server takes at most {limit} (SIZE): not sent (--force sends it anyway)"
-            ),
-        ));
-    }
     let recipients = conn.session().accepted_recipients();
     let end = match plan.bdat {
         Some(chunk) => {
-            if !plan.force
-                && conn
-                    .session()
-                    .capabilities()
-                    .is_none_or(|c| c.get("CHUNKING").is_none())
-            {
-                return Err(Stop(
-                    Failure::DataRejected,
-                    "the server does not advertise CHUNKING: not sending BDAT (--force sends it anyway)".into(),
-                ));
+            // BDAT has no 354: the data point is before the first chunk.
+            *reached = QuitAfter::Data;
+            if quit_after == QuitAfter::Data {
+                return Ok(());
             }
             send_body(plan, conn, Some(chunk)).await?
         }
@@ -369,6 +385,11 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
             let data = answer(conn, Command::Data, pipelined).await?;
             if data.code() != Some(354) {
                 return Err(rejected(Failure::DataRejected, "DATA", &data));
+            }
+            // swaks's --drop-after data: the server waits for a message that never comes.
+            *reached = QuitAfter::Data;
+            if quit_after == QuitAfter::Data {
+                return Ok(());
             }
             send_body(plan, conn, None).await?
         }
@@ -395,8 +416,48 @@ async fn steps(plan: &Plan, conn: &mut Connection, reached: &mut QuitAfter) -> R
             ),
         ));
     }
-    *reached = QuitAfter::Data;
+    *reached = QuitAfter::Dot;
     Ok(())
+}
+
+/// AUTH only with a mechanism the server offers (as swaks, which exits 28 otherwise): the
+/// credentials never go to a server that did not ask for them that way, unless --force.
+fn auth_offered(plan: &Plan, conn: &mut Connection, mech: Mechanism) -> Result<(), Stop> {
+    let offered = conn
+        .session()
+        .capabilities()
+        .map(|c| c.auth_mechanisms())
+        .unwrap_or_default();
+    if offered.iter().any(|m| m.eq_ignore_ascii_case(mech.name())) {
+        return Ok(());
+    }
+    let offers = if offered.is_empty() {
+        "none".to_string()
+    } else {
+        offered.join(" ")
+    };
+    if plan.force {
+        info(
+            conn,
+            &format!(
+                "the server does not offer AUTH {} (offers: {offers}); sending it anyway (--force)",
+                mech.name()
+            ),
+        );
+        return Ok(());
+    }
+    let hint = if conn.session().tls_active() {
+        ""
+    } else {
+        " (many servers offer AUTH only inside TLS)"
+    };
+    Err(Stop(
+        Failure::AuthNotOffered,
+        format!(
+            "the server does not offer AUTH {} (offers: {offers}){hint}: no credentials sent (--force sends them anyway)",
+            mech.name()
+        ),
+    ))
 }
 
 /// The MAIL parameters, each checked against what the server advertises: an extension it does
@@ -434,7 +495,7 @@ fn extensions(plan: &Plan, conn: &mut Connection) -> Result<MailParams, Stop> {
         if caps.get(keyword).is_none() {
             if !plan.force {
                 return Err(Stop(
-                    Failure::Session,
+                    Failure::NotOffered,
                     format!(
                         "the server does not advertise {keyword}: not sending {what} (--force sends it anyway)"
                     ),
@@ -455,7 +516,77 @@ fn extensions(plan: &Plan, conn: &mut Connection) -> Result<MailParams, Stop> {
             "REQUIRETLS needs this session to be inside TLS (RFC 8689): not sending it".into(),
         ));
     }
+    if plan.quit_after > QuitAfter::Rcpt {
+        message_fits(plan, conn, &caps, &mut p)?;
+    }
     Ok(p)
+}
+
+/// What the message itself needs of the server, from its EHLO answer: CHUNKING for BDAT,
+/// 8BITMIME for a body with 8-bit bytes (RFC 6152: BODY=8BITMIME is then declared), and a
+/// SIZE it fits in (RFC 1870). Each is refused before MAIL unless --force.
+fn message_fits(
+    plan: &Plan,
+    conn: &mut Connection,
+    caps: &Capabilities,
+    p: &mut MailParams,
+) -> Result<(), Stop> {
+    let refuse = |what: String| {
+        Stop(
+            Failure::NotOffered,
+            format!("{what}: not sent (--force sends it anyway)"),
+        )
+    };
+    if plan.bdat.is_some() && caps.get("CHUNKING").is_none() {
+        if !plan.force {
+            return Err(refuse(
+                "the server does not advertise CHUNKING, which --bdat needs".into(),
+            ));
+        }
+        info(
+            conn,
+            "the server does not advertise CHUNKING; sending BDAT anyway (--force)",
+        );
+    }
+    let declared = p.body.is_some()
+        || p.extra
+            .iter()
+            .any(|e| e.get(..5).is_some_and(|k| k.eq_ignore_ascii_case("BODY=")));
+    if plan.eight_bit && !declared {
+        if caps.get("8BITMIME").is_some() {
+            p.body = Some(crate::smtp::command::Body::EightBitMime);
+            info(
+                conn,
+                "the message holds 8-bit bytes: declaring BODY=8BITMIME (RFC 6152)",
+            );
+        } else if !plan.force {
+            return Err(refuse(
+                "the message holds 8-bit bytes and the server does not advertise 8BITMIME (RFC 6152)"
+                    .into(),
+            ));
+        } else {
+            info(
+                conn,
+                "the message holds 8-bit bytes and the server does not advertise 8BITMIME; sending it anyway (--force)",
+            );
+        }
+    }
+    if let (Some(limit), Some(len)) = (caps.size_limit(), plan.body.len())
+        && len > limit
+    {
+        if !plan.force {
+            return Err(refuse(format!(
+                "the message is {len} octets and the server takes at most {limit} (SIZE)"
+            )));
+        }
+        info(
+            conn,
+            &format!(
+                "the message is {len} octets, over the server's SIZE {limit}; sending it anyway (--force)"
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// Whether to batch the envelope: asked for, and advertised (or forced).

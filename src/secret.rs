@@ -10,7 +10,9 @@ use zeroize::Zeroizing;
 /// Why a password could not be had, naming the source that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("environment variable {var} is not set")]
+    /// The name is shown only when it is written like one (capitals, digits, `_`): anything
+    /// else given as a variable's name may be the password itself (`--password-env hunter2`).
+    #[error("{}", unset_text(var))]
     EnvUnset { var: String },
     #[error("environment variable {var} is empty")]
     EnvEmpty { var: String },
@@ -45,6 +47,23 @@ pub enum SecretError {
     NoTerminal,
     #[error("cannot read the password from the terminal: {0}")]
     Prompt(String),
+}
+
+/// Whether `name` is written as environment variables are by convention (`SMTP_PW`): upper
+/// case ASCII letters, digits and `_`, not starting with a digit.
+fn looks_like_variable(name: &str) -> bool {
+    name.bytes().next().is_some_and(|b| !b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn unset_text(var: &str) -> String {
+    if looks_like_variable(var) {
+        format!("environment variable {var} is not set")
+    } else {
+        "the environment variable named for the password is not set (its name is not repeated: it is not written like a variable's name, in capitals, and may be the password itself; give the variable's name, not the password)".into()
+    }
 }
 
 /// Reads a secret from an environment variable.
@@ -241,5 +260,15 @@ mod tests {
         );
         let err = err.to_string();
         assert!(err.contains("SMTPSCOPE_TEST_SURELY_UNSET_VAR"), "{err}");
+    }
+
+    /// `--password-env hunter2`: what was given may be the password, so it is not echoed.
+    #[test]
+    fn a_name_not_written_like_a_variable_is_not_echoed() {
+        for given in ["hunter2", "Corr3ct-Horse", "pass word", "9LIVES"] {
+            let err = from_env(given).expect_err("unset").to_string();
+            assert!(!err.contains(given), "{given} echoed: {err}");
+            assert!(err.contains("is not set"), "{err}");
+        }
     }
 }

@@ -327,6 +327,14 @@ fn prefix(e: &Entry) -> String {
 pub fn render_entry(e: &Entry) -> Vec<String> {
     let p = prefix(e);
     match &e.kind {
+        // A binary PROXY v2 header would split into lines of garbage (one reads `QUIT`):
+        // described on one line instead. The bytes themselves stay in the transcript.
+        EntryKind::Sent { bytes, .. } if crate::smtp::proxy::describe_v2(bytes).is_some() => {
+            crate::smtp::proxy::describe_v2(bytes)
+                .map(|text| format!("{p} C: {text}"))
+                .into_iter()
+                .collect()
+        }
         EntryKind::Sent { bytes, .. } => split_wire_lines(bytes)
             .into_iter()
             .map(|l| format!("{p} C: {}", escape_line(l)))

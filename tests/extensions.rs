@@ -120,7 +120,7 @@ fn an_extension_the_server_does_not_offer_is_refused_unless_forced() {
         let s = server(&[]);
         let (code, out) = session(&s.addr(), flag);
         let received = s.finish();
-        assert_eq!(code, Some(10), "{flag:?}: {out}");
+        assert_eq!(code, Some(12), "{flag:?}: {out}");
         assert!(
             out.contains(&format!("does not advertise {keyword}")),
             "{out}"

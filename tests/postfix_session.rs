@@ -88,7 +88,7 @@ fn banner_and_ehlo_before_and_after_starttls() {
     };
     let mut cmd = session(pf, pf.starttls_port);
     with_ca(&mut cmd, pf);
-    cmd.args(["--quit-after", "tls"]);
+    cmd.args(["--quit-after", "ehlo"]);
     let (code, doc) = json(&mut cmd);
     assert_eq!(code, 0, "{doc:#}");
     let before = keywords(&doc, "before_tls");

@@ -407,7 +407,7 @@ fn binarymime_is_refused_where_postfix_does_not_offer_it() {
         pf.relaxed_port,
         &["--to", "postmaster@lab.example", "--bdat", "--binarymime"],
     );
-    assert_eq!(code, 10, "{out}");
+    assert_eq!(code, 12, "{out}");
     assert!(
         out.contains(
             "the server does not advertise BINARYMIME: not sending BODY=BINARYMIME (--force sends it anyway)"

@@ -332,6 +332,8 @@ fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
         from: "a@b.example".into(),
         to: vec![],
         body: smtpscope::oneshot::Body::Text(vec![]),
+        eight_bit: false,
+        tls_optional: false,
         show_data_full: false,
         force: false,
         pipeline: false,
@@ -339,7 +341,8 @@ fn ehlo_is_repeated_inside_tls_and_only_its_capabilities_count() {
         drop: false,
         mail_params: Default::default(),
         rcpt_params: Default::default(),
-        quit_after: smtpscope::oneshot::QuitAfter::Tls,
+        // The last EHLO: `Tls` now stops right after the handshake, as swaks's tls does.
+        quit_after: smtpscope::oneshot::QuitAfter::Ehlo,
     };
     let outcome = rt.block_on(smtpscope::oneshot::run(&plan, &mut conn));
     let received = server.finish();
@@ -404,8 +407,10 @@ fn insecure_still_records_the_exact_verification_failure() {
             "--helo".into(),
             "probe.test".into(),
             "--insecure".into(),
+            // The EHLO inside TLS too, as the scripted server expects (`tls` stops right
+            // after the handshake).
             "--quit-after".into(),
-            "tls".into(),
+            "ehlo".into(),
             "--timeout".into(),
             "5".into(),
             "--format".into(),

@@ -133,8 +133,9 @@ fn session_args(server: &FakeServer, pki: &TestPki) -> Vec<String> {
     .to_vec()
 }
 
-/// `--quit-after` stops at each point of the session, then QUITs (except after `connect`,
-/// which does not even read the banner): what the server received says exactly where.
+/// `--quit-after` stops at each point of the session, then QUITs (after `connect` too, once
+/// the banner is read, as swaks does; `tls` right after the handshake, with no EHLO inside
+/// TLS): what the server received says exactly where.
 #[test]
 fn quit_after_stops_at_each_point() {
     let plain = |v: &str| (v.to_string(), false);
@@ -146,16 +147,20 @@ fn quit_after_stops_at_each_point() {
         v
     };
     let cases: Vec<(&str, Vec<(String, bool)>)> = vec![
-        ("connect", vec![]),
+        ("connect", vec![plain("QUIT")]),
         ("banner", vec![plain("QUIT")]),
         ("first-ehlo", vec![plain("EHLO"), plain("QUIT")]),
-        ("tls", with(&up_to_tls, &["QUIT"])),
+        ("tls", vec![plain("EHLO"), plain("STARTTLS"), tls("QUIT")]),
         ("ehlo", with(&up_to_tls, &["QUIT"])),
         ("auth", with(&up_to_tls, &["AUTH", "QUIT"])),
         ("mail", with(&up_to_tls, &["AUTH", "MAIL", "QUIT"])),
         ("rcpt", with(&up_to_tls, &["AUTH", "MAIL", "RCPT", "QUIT"])),
         (
             "data",
+            with(&up_to_tls, &["AUTH", "MAIL", "RCPT", "DATA", "QUIT"]),
+        ),
+        (
+            "dot",
             with(&up_to_tls, &["AUTH", "MAIL", "RCPT", "DATA", "QUIT"]),
         ),
     ];
@@ -189,7 +194,11 @@ fn quit_after_stops_at_each_point() {
             "--quit-after {point}: the server received {received:?}"
         );
         if point == "connect" {
-            assert!(!out.contains("S: 220"), "the banner is not read: {out}");
+            assert!(out.contains("S: 220"), "the banner is read: {out}");
+            assert!(
+                out.contains("stopping after connect (--quit-after): QUIT"),
+                "the transcript says where it stopped: {out}"
+            );
         }
     }
 }

@@ -30,15 +30,25 @@ enum PrepareError {
         given: String,
         why: String,
     },
+    #[error("--data-file -: standard input {0}")]
+    Stdin(#[source] crate::bounded_read::ReadError),
+    #[error("{option} {}: {why}", path.display())]
+    OutputPath {
+        option: &'static str,
+        path: std::path::PathBuf,
+        why: String,
+    },
 }
 
 impl PrepareError {
     fn failure(&self) -> Failure {
         match self {
             PrepareError::Target(e) => Failure::of_target(e),
-            PrepareError::DataFile(_) | PrepareError::Option { .. } | PrepareError::Compose(_) => {
-                Failure::Usage
-            }
+            PrepareError::DataFile(_)
+            | PrepareError::Option { .. }
+            | PrepareError::Compose(_)
+            | PrepareError::Stdin(_)
+            | PrepareError::OutputPath { .. } => Failure::Usage,
         }
     }
 }
@@ -53,7 +63,44 @@ fn quit_after(arg: QuitAfterArg) -> QuitAfter {
         QuitAfterArg::Auth => QuitAfter::Auth,
         QuitAfterArg::Mail => QuitAfter::Mail,
         QuitAfterArg::Rcpt => QuitAfter::Rcpt,
+        // QUIT cannot follow DATA's 354 (it would be read as the message): --quit-after data
+        // is the whole message; only --drop-after stops at the 354.
+        QuitAfterArg::Data | QuitAfterArg::Dot => QuitAfter::Dot,
+    }
+}
+
+fn drop_after(arg: QuitAfterArg) -> QuitAfter {
+    match arg {
         QuitAfterArg::Data => QuitAfter::Data,
+        other => quit_after(other),
+    }
+}
+
+/// The message from standard input, for `--data-file -`: read whole, as large as a generated
+/// message may be, so a pipe that never ends is cut off rather than filling memory.
+const STDIN_LIMIT: crate::bounded_read::Limit = crate::bounded_read::Limit {
+    bytes: crate::compose::MESSAGE_FILES_LIMIT.bytes,
+    what: "a message on standard input",
+};
+
+/// Where the output goes: standard output as it happens, or a buffer written to
+/// `--output-file` at the end.
+#[derive(Clone)]
+enum Sink {
+    Stdout,
+    File(std::sync::Arc<std::sync::Mutex<String>>),
+}
+
+impl Sink {
+    fn line(&self, text: &str) {
+        match self {
+            Sink::Stdout => crate::outln!("{text}"),
+            Sink::File(buf) => {
+                let mut b = buf.lock().unwrap_or_else(|p| p.into_inner());
+                b.push_str(&crate::terminal_text::for_terminal(text));
+                b.push('\n');
+            }
+        }
     }
 }
 
@@ -69,11 +116,31 @@ fn run_session(args: SessionArgs) -> u8 {
         crate::errln!("smtpscope session: {e}");
         kind.code()
     };
+    if args.dump_mail {
+        return dump_mail(&args);
+    }
+    for (option, path) in [
+        ("--output-file", &args.output_file),
+        ("--tls-get-peer-cert", &args.tls_get_peer_cert),
+    ] {
+        if let Some(path) = path
+            && let Err(e) = crate::private_write::check_replaceable(path)
+        {
+            return fail(
+                &PrepareError::OutputPath {
+                    option,
+                    path: path.clone(),
+                    why: e.to_string(),
+                },
+                Failure::Usage,
+            );
+        }
+    }
     let resolved = match target::resolve(&args.target, &args.auth, &RelayArgs::default(), true) {
         Ok(r) => r,
         Err(e) => return fail(&e, Failure::of_target(&e)),
     };
-    let plan = match plan(&args, &resolved) {
+    let plan = match plan(&args, &resolved, true) {
         Ok(p) => p,
         Err(e) => return fail(&e, e.failure()),
     };
@@ -104,25 +171,68 @@ fn run_session(args: SessionArgs) -> u8 {
         Err(e) => return fail(&e, Failure::of_target(&e)),
     };
     opts.lmtp = args.protocol == ProtocolArg::Lmtp;
+    if args.tls_optional {
+        if opts.tls_mode == crate::net::TlsMode::Implicit {
+            return fail(
+                &"--tls-optional tries STARTTLS; it does not go with implicit TLS",
+                Failure::Usage,
+            );
+        }
+        if opts.policy.require_tls {
+            return fail(
+                &"--tls-optional goes on without TLS when STARTTLS fails, but TLS is required (the profile's require_tls)",
+                Failure::Usage,
+            );
+        }
+        opts.tls_mode = crate::net::TlsMode::Starttls;
+    }
+    let sink = match args.output_file {
+        Some(_) => Sink::File(Default::default()),
+        None => Sink::Stdout,
+    };
     let mut transcript = Transcript::new();
     if args.format == Format::Text {
-        transcript.observe(|entry| {
+        let sink = sink.clone();
+        transcript.observe(move |entry| {
             for line in render_entry(entry) {
-                crate::outln!("{line}");
+                sink.line(&line);
             }
         });
     }
     let started = Instant::now();
     let mut conn = Connection::new(opts, transcript);
     let outcome = runtime.block_on(oneshot::run(&plan, &mut conn));
-    let code = outcome.failure.as_ref().map_or(0, |(f, _)| f.code());
+    let mut code = outcome.failure.as_ref().map_or(0, |(f, _)| f.code());
     if args.format == Format::Text {
-        print_chain(&conn, args.show_certs);
+        print_chain(&sink, &conn, args.show_certs);
+    }
+    if let Some(path) = &args.tls_get_peer_cert {
+        match write_peer_chain(path, &conn) {
+            Ok(Some(n)) => {
+                if args.format == Format::Text {
+                    sink.line(&format!(
+                        "=== {n} certificates as sent written to {} (PEM)",
+                        path.display()
+                    ));
+                }
+            }
+            Ok(None) => crate::errln!(
+                "smtpscope session: --tls-get-peer-cert {}: no certificate was received (no TLS handshake got that far); nothing written",
+                path.display()
+            ),
+            Err(e) => {
+                crate::errln!(
+                    "smtpscope session: --tls-get-peer-cert {}: {e}",
+                    path.display()
+                );
+                code = code.max(Failure::Usage.code());
+            }
+        }
     }
     match args.format {
         Format::Text => match &outcome.failure {
-            None => crate::outln!("=== session complete (exit 0)"),
-            Some((kind, msg)) => crate::outln!("*** {msg} (exit {})", kind.code()),
+            None => sink.line("=== session complete (exit 0)"),
+            Some((kind, msg)) => sink.line(&format!("*** {msg} (exit {})", kind.code())),
         },
         Format::Json => {
             let doc = oneshot::json_report(
@@ -133,41 +243,176 @@ fn run_session(args: SessionArgs) -> u8 {
                 started.elapsed(),
             );
             match serde_json::to_string_pretty(&doc) {
-                Ok(text) => crate::outln!("{}", crate::terminal_text::json_text(&text)),
+                Ok(text) => sink.line(&crate::terminal_text::json_text(&text)),
                 Err(e) => crate::errln!("smtpscope session: cannot render JSON: {e}"),
             }
+        }
+    }
+    if let (Some(path), Sink::File(buf)) = (&args.output_file, &sink) {
+        let text = buf.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Err(e) = crate::private_write::replace(path, text.as_bytes()) {
+            crate::errln!("smtpscope session: --output-file {}: {e}", path.display());
+            return Failure::Session.code().max(code);
         }
     }
     code
 }
 
+/// The chain the server sent, leaf first, as PEM; `None` when no certificate arrived.
+fn write_peer_chain(path: &std::path::Path, conn: &Connection) -> std::io::Result<Option<usize>> {
+    use base64::Engine;
+    let Some(info) = conn.tls_seen() else {
+        return Ok(None);
+    };
+    if info.chain_der.is_empty() {
+        return Ok(None);
+    }
+    let mut pem = String::new();
+    for der in &info.chain_der {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(chunk));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    crate::private_write::replace(path, pem.as_bytes())?;
+    Ok(Some(info.chain_der.len()))
+}
+
+/// `--dump-mail`: the message as it would go after DATA (dot-stuffed, with the final dot),
+/// and no connection. The target is resolved only for the names the message carries (HELO,
+/// the default sender), so no --server is needed; no password is read.
+fn dump_mail(args: &SessionArgs) -> u8 {
+    let fail = |e: &dyn std::fmt::Display, kind: Failure| {
+        crate::errln!("smtpscope session: {e}");
+        kind.code()
+    };
+    let mut target_args = args.target.clone();
+    let named = target_args.server.is_some()
+        || target_args.domain.is_some()
+        || target_args.profile.is_some()
+        || target_args.socket.is_some();
+    if !named {
+        // Only the message is wanted: any name resolves the rest.
+        target_args.server = Some("localhost".into());
+    }
+    let no_auth = crate::cli::AuthArgs {
+        auth: None,
+        user: None,
+        password_env: None,
+        password_file: None,
+        allow_cleartext_auth: false,
+    };
+    let resolved = match target::resolve(&target_args, &no_auth, &RelayArgs::default(), false) {
+        Ok(r) => r,
+        Err(e) => return fail(&e, Failure::of_target(&e)),
+    };
+    let plan = match plan(args, &resolved, false) {
+        Ok(p) => p,
+        Err(e) => return fail(&e, e.failure()),
+    };
+    let mut encoder = crate::smtp::data::DataEncoder::new();
+    let mut wire = Vec::new();
+    let print_lines = |wire: &mut Vec<u8>, all: bool| {
+        let cut = if all {
+            wire.len()
+        } else {
+            wire.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+        };
+        for line in wire[..cut].split_inclusive(|&b| b == b'\n') {
+            let body = line.strip_suffix(b"\r\n").unwrap_or(line);
+            match std::str::from_utf8(body) {
+                Ok(text) => crate::outln!("{text}"),
+                Err(_) => crate::outln!("{}", escape_for_terminal(body)),
+            }
+        }
+        wire.drain(..cut);
+    };
+    match &plan.body {
+        Body::Text(text) => encoder.feed(text, &mut wire),
+        Body::File(path) => {
+            use std::io::Read;
+            let mut file = match crate::bounded_read::open_regular(path) {
+                Ok((f, _)) => f,
+                Err(e) => return fail(&PrepareError::DataFile(e), Failure::Usage),
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        encoder.feed(&buf[..n], &mut wire);
+                        print_lines(&mut wire, false);
+                    }
+                    Err(e) => {
+                        return fail(
+                            &format!("--data-file {}: cannot read: {e}", path.display()),
+                            Failure::Usage,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    encoder.finish(&mut wire);
+    print_lines(&mut wire, true);
+    crate::terminal_text::exit_status(0)
+}
+
 /// The chain as sent, when asked for or when it did not verify (when it is needed most).
 /// Every string in it came from the server, so it is escaped like the transcript.
-fn print_chain(conn: &Connection, asked: bool) {
+fn print_chain(sink: &Sink, conn: &Connection, asked: bool) {
     let info = match (conn.tls_info(), conn.tls_rejected()) {
         (Some(t), _) if asked || !t.verification.verified => t,
         (None, Some(t)) => t,
         _ => return,
     };
-    crate::outln!("=== certificate chain as sent");
+    sink.line("=== certificate chain as sent");
     for line in info.detail_lines() {
-        crate::outln!("    {}", escape_for_terminal(line.as_bytes()));
+        sink.line(&format!("    {}", escape_for_terminal(line.as_bytes())));
     }
 }
 
-/// The plan, with the secret read once (only when the session authenticates).
-fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareError> {
-    let auth = resolved.read_credentials()?;
+/// The plan, with the secret read once (only when the session authenticates and `connect`
+/// says the session will happen: --dump-mail reads none).
+fn plan(
+    args: &SessionArgs,
+    resolved: &ResolvedTarget,
+    connect: bool,
+) -> Result<Plan, PrepareError> {
     let helo = resolved.helo.clone();
     let from = args
         .from
         .clone()
         .unwrap_or_else(|| format!("smtpscope@{helo}"));
     validate::mailbox("--from", &from, true).map_err(TargetError::from)?;
-    for to in &args.to {
-        validate::mailbox("--to", to, false).map_err(TargetError::from)?;
+    for (option, list) in [("--to", &args.to), ("--cc", &args.cc), ("--bcc", &args.bcc)] {
+        for to in list {
+            validate::mailbox(option, to, false).map_err(TargetError::from)?;
+        }
     }
+    let recipients: Vec<String> = args
+        .to
+        .iter()
+        .chain(&args.cc)
+        .chain(&args.bcc)
+        .cloned()
+        .collect();
+    crate::compose::check_attachments(&args.attachments)?;
     let body = match &args.data_file {
+        Some(path) if path.as_os_str() == "-" => {
+            let bytes =
+                crate::bounded_read::read_stream(std::io::stdin().lock(), path, STDIN_LIMIT)
+                    .map_err(PrepareError::Stdin)?;
+            if bytes.is_empty() {
+                crate::errln!(
+                    "smtpscope session: warning: --data-file -: standard input was empty: the message will be empty"
+                );
+            }
+            Body::Text(bytes)
+        }
         Some(path) => {
             // Read as it is sent, so of any size; only checked here, so a mistake is a usage
             // error up front.
@@ -192,10 +437,24 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
                 }),
                 None => None,
             };
-            if args.attach.is_empty() {
+            // main fills `attachments` from the command line's order; a caller that did not
+            // (a test building SessionArgs) gets the files with their own names and types.
+            let attachments: Vec<crate::compose::AttachSpec> = if args.attachments.is_empty() {
+                args.attach
+                    .iter()
+                    .map(|p| crate::compose::AttachSpec {
+                        path: p.clone(),
+                        ..Default::default()
+                    })
+                    .collect()
+            } else {
+                args.attachments.clone()
+            };
+            if attachments.is_empty() {
                 Body::Text(crate::net::exchange::custom_test_message(
                     Some(&from),
                     &args.to,
+                    &args.cc,
                     &helo,
                     "test",
                     &args.headers,
@@ -205,20 +464,30 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
                 let mime = crate::compose::build(&crate::compose::MimeMessage {
                     from: &from,
                     to: &args.to,
+                    cc: &args.cc,
                     id_domain: &helo,
                     headers: &args.headers,
                     body: text.as_deref(),
-                    attachments: &args.attach,
+                    attachments: &attachments,
                 })?;
                 Body::Text(mime)
             }
         }
     };
+    let eight_bit = match &body {
+        Body::Text(t) => !t.is_ascii(),
+        Body::File(path) => file_has_8bit(path)?,
+    };
+    let auth = if connect {
+        resolved.read_credentials()?
+    } else {
+        None
+    };
     // RFC 6531 §3.3: UTF-8 in a parameter's value only in an SMTPUTF8 transaction, which
     // a non-ASCII address makes one by itself (see `oneshot::extensions`).
     let utf8 = args.smtputf8
         || !from.is_ascii()
-        || args.to.iter().any(|t| !t.is_ascii())
+        || recipients.iter().any(|t| !t.is_ascii())
         || args
             .mail_param
             .iter()
@@ -228,20 +497,49 @@ fn plan(args: &SessionArgs, resolved: &ResolvedTarget) -> Result<Plan, PrepareEr
         helo,
         auth,
         from,
-        to: args.to.clone(),
+        to: recipients,
         body,
+        eight_bit,
+        tls_optional: args.tls_optional,
         show_data_full: args.show_data == ShowData::Full,
         force: args.force,
         pipeline: args.pipeline,
         bdat: args.bdat,
-        quit_after: quit_after(args.drop_after.unwrap_or(args.quit_after)),
+        quit_after: match args.drop_after {
+            Some(point) => drop_after(point),
+            None => quit_after(args.quit_after),
+        },
         drop: args.drop_after.is_some(),
         mail_params,
         rcpt_params,
     })
 }
 
+/// Whether a message file holds a byte above 127 (it then needs BODY=8BITMIME), read through
+/// once in chunks: the file is streamed when sent, so it is never held whole here either.
+fn file_has_8bit(path: &std::path::Path) -> Result<bool, PrepareError> {
+    use std::io::Read;
+    let (mut file, _) = crate::bounded_read::open_regular(path).map_err(PrepareError::DataFile)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) if !buf[..n].is_ascii() => return Ok(true),
+            Ok(_) => {}
+            Err(source) => {
+                return Err(PrepareError::DataFile(
+                    crate::bounded_read::ReadError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    },
+                ));
+            }
+        }
+    }
+}
+
 /// A header line "Name: value": a field name RFC 5322 allows and nothing that ends the line.
+/// A TAB is folding white space in a value (RFC 5322 §3.2.2), so it is allowed there.
 fn header_line(given: &str) -> Result<(), PrepareError> {
     let bad = |why: &str| PrepareError::Option {
         option: "--header",
@@ -255,7 +553,8 @@ fn header_line(given: &str) -> Result<(), PrepareError> {
     if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
         return Err(bad("the field name must be printable ASCII with no spaces"));
     }
-    validate::line("the header", given).map_err(|e| bad(&e.to_string()))
+    // Checked with each TAB as a space: every other control byte is still refused.
+    validate::line("the header", &given.replace('\t', " ")).map_err(|e| bad(&e.to_string()))
 }
 
 /// MAIL and RCPT parameters from the DSN, REQUIRETLS, SMTPUTF8, BODY and free flags. Each

@@ -204,6 +204,12 @@ impl Connection {
         self.handshake_timed_out
     }
 
+    /// Changes how the next connection uses TLS: opportunistic TLS goes on in cleartext on a
+    /// new connection after a failed STARTTLS handshake.
+    pub fn set_tls_mode(&mut self, mode: TlsMode) {
+        self.opts.tls_mode = mode;
+    }
+
     pub fn is_open(&self) -> bool {
         !matches!(self.io, Io::Closed)
     }
@@ -234,12 +240,14 @@ impl Connection {
     pub async fn open_without_banner(&mut self) -> Result<(), NetError> {
         self.session_deadline = Some(Instant::now() + self.opts.timeouts.session);
         let target = self.opts.target.clone();
-        self.transcript.event(
-            Event::Connecting {
-                target: target.to_string(),
-            },
-            false,
-        );
+        // What is really connected to: a UNIX socket's path, or the server through the proxy.
+        let shown = match &self.opts.route {
+            Route::Direct => target.to_string(),
+            Route::Unix(path) => path.display().to_string(),
+            Route::Socks5(socks) => format!("{target} via SOCKS5 {}", socks.proxy),
+        };
+        self.transcript
+            .event(Event::Connecting { target: shown }, false);
         let opened = match transport::open(
             &self.opts.route,
             &target,

@@ -8,10 +8,10 @@ use super::tls::TlsSetupError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    #[error(
-        "XCLIENT refused: {reply} (is this host in the server's smtpd_authorized_xclient_hosts?)"
-    )]
-    XclientRefused { reply: String },
+    /// `hint` says what the reply suggests: a refusal by authorisation (550, 5.7.x) points at
+    /// `smtpd_authorized_xclient_hosts`; a syntax error (501) at the attributes.
+    #[error("XCLIENT refused: {reply}{hint}")]
+    XclientRefused { reply: String, hint: &'static str },
     #[error("SOCKS5 proxy {proxy}: {reason}")]
     Socks5 {
         proxy: String,

@@ -127,8 +127,21 @@ impl Connection {
         for command in crate::smtp::command::xclient_commands(&self.options().xclient) {
             let reply = self.command(&command).await?;
             if reply.code() != Some(220) {
+                let denied = reply.code() == Some(550)
+                    || reply
+                        .enhanced()
+                        .is_some_and(|e| e.class == 5 && e.subject == 7);
+                let hint = match reply.code() {
+                    _ if denied => {
+                        " (is this host in the server's smtpd_authorized_xclient_hosts?)"
+                    }
+                    Some(501) => " (the server found an attribute or its value malformed)",
+                    Some(502) | Some(500) => " (the server does not know XCLIENT)",
+                    _ => "",
+                };
                 return Err(NetError::XclientRefused {
                     reply: reply.summary(),
+                    hint,
                 });
             }
             last = Some(reply);
@@ -158,13 +171,14 @@ impl Connection {
 
 /// The test message, stamped with the time now (see [`flow::test_message`]).
 pub fn test_message(from: Option<&str>, to: &[String], id_domain: &str, purpose: &str) -> Vec<u8> {
-    custom_test_message(from, to, id_domain, purpose, &[], None)
+    custom_test_message(from, to, &[], id_domain, purpose, &[], None)
 }
 
 /// The test message with more headers, or another body.
 pub fn custom_test_message(
     from: Option<&str>,
     to: &[String],
+    cc: &[String],
     id_domain: &str,
     purpose: &str,
     headers: &[String],
@@ -179,6 +193,7 @@ pub fn custom_test_message(
     flow::test_message(&TestMessage {
         from,
         to,
+        cc,
         date: &date,
         unique: &unique,
         id_domain,

@@ -141,7 +141,24 @@ pub async fn open(
         }
         Route::Socks5(socks) => {
             let deadline = Instant::now() + timeout;
-            let (mut stream, proxy_addr) = connect_from(&socks.proxy, timeout, origin).await?;
+            // An unreachable proxy is named as the proxy, not mistaken for the mail server.
+            let as_proxy = |t: String| format!("the SOCKS5 proxy {t}");
+            let (mut stream, proxy_addr) = connect_from(&socks.proxy, timeout, origin)
+                .await
+                .map_err(|e| match e {
+                    NetError::Refused { target } => NetError::Refused {
+                        target: as_proxy(target),
+                    },
+                    NetError::ConnectTimeout { target, secs } => NetError::ConnectTimeout {
+                        target: as_proxy(target),
+                        secs,
+                    },
+                    NetError::Connect { target, reason } => NetError::Connect {
+                        target: as_proxy(target),
+                        reason,
+                    },
+                    other => other,
+                })?;
             let described = format!("{target} via SOCKS5 {proxy_addr}");
             let late = || NetError::ConnectTimeout {
                 target: described.clone(),

@@ -445,7 +445,7 @@ expect = "reject"
                         position: 5,
                     },
                 },
-                "step 1: `send` holds an ESC (\\x1b) at position 5; only a hand-typed raw line may send control characters",
+                "step 1: `send` holds an ESC (\\x1b) at position 5; a control character cannot go into this value (it would break the command line apart)",
             ),
             (
                 Box::new(|s| s.steps[0].send = Some(format!("NOOP {}", "x".repeat(506)))),

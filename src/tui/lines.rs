@@ -129,6 +129,17 @@ impl Lines {
             latency_ms: None,
         };
         match &e.kind {
+            // A binary PROXY v2 header: one line describing it, as in the text transcript.
+            EntryKind::Sent { bytes, .. } if crate::smtp::proxy::describe_v2(bytes).is_some() => {
+                let text = crate::smtp::proxy::describe_v2(bytes).unwrap_or_default();
+                self.push(
+                    text.as_bytes(),
+                    LineMeta {
+                        kind: LineKind::Sent,
+                        ..base
+                    },
+                );
+            }
             EntryKind::Sent { bytes, .. } => {
                 for l in bytes.split_inclusive(|&b| b == b'\n') {
                     self.push(
@@ -312,6 +323,24 @@ mod tests {
         assert_eq!(l.find("nothing", 0), None);
         assert!(l.export_text().contains("C: EHLO x"));
         assert_eq!(l.export_json()["lines"][1]["code"], 250);
+    }
+
+    #[test]
+    fn a_proxy_v2_header_is_one_line() {
+        let source = "192.0.2.7:4000".parse().expect("addr");
+        let dest = "127.0.0.1:25".parse().expect("addr");
+        let header = crate::smtp::proxy::header(crate::smtp::proxy::ProxyVersion::V2, source, dest)
+            .expect("header");
+        let mut l = Lines::default();
+        l.push_entry(&entry(EntryKind::Sent {
+            bytes: header,
+            redacted: false,
+        }));
+        assert_eq!(l.len(), 1);
+        assert_eq!(
+            l.text(0),
+            "[PROXY v2 header, 28 bytes: PROXY TCP4 192.0.2.7:4000 → 127.0.0.1:25]"
+        );
     }
 
     #[test]

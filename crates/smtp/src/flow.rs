@@ -214,6 +214,8 @@ pub const AUTH_CANCEL: &[u8] = b"*\r\n";
 pub struct TestMessage<'a> {
     pub from: Option<&'a str>,
     pub to: &'a [String],
+    /// The Cc header's addresses (none: no Cc header).
+    pub cc: &'a [String],
     /// RFC 5322 date, e.g. `Mon, 30 Nov 2026 22:42:50 +0000`.
     pub date: &'a str,
     /// Unique per message: Message-ID's left part and the X-Smtpscope-Test value.
@@ -244,6 +246,10 @@ pub fn test_message(m: &TestMessage<'_>) -> Vec<u8> {
     if !m.to.is_empty() {
         let to: Vec<String> = m.to.iter().map(|t| format!("<{t}>")).collect();
         lines.push(format!("To: {}", to.join(", ")));
+    }
+    if !m.cc.is_empty() {
+        let cc: Vec<String> = m.cc.iter().map(|t| format!("<{t}>")).collect();
+        lines.push(format!("Cc: {}", cc.join(", ")));
     }
     lines.extend([
         format!("Subject: smtpscope {} {}", m.purpose, m.unique),

@@ -79,6 +79,43 @@ pub fn header(
     }
 }
 
+/// One line describing a PROXY v2 header for a transcript (its bytes are binary, and shown
+/// as text they would read as lines, one of them `QUIT`): version, command, family, source →
+/// destination, and its length. `None` when `bytes` is not exactly one v2 header.
+pub fn describe_v2(bytes: &[u8]) -> Option<String> {
+    let rest = bytes.strip_prefix(&V2_SIGNATURE[..])?;
+    let &[ver_cmd, family, hi, lo] = rest.get(..4)? else {
+        return None;
+    };
+    let body = rest.get(4..)?;
+    if ver_cmd >> 4 != 2 || body.len() != usize::from(u16::from_be_bytes([hi, lo])) {
+        return None;
+    }
+    let total = bytes.len();
+    let port = |at: usize| {
+        body.get(at..at + 2)
+            .map(|p| u16::from_be_bytes([p[0], p[1]]))
+    };
+    let what = match (ver_cmd & 0x0F, family) {
+        (0x0, _) => "LOCAL (a health check; the connection's own addresses stand)".to_string(),
+        (0x1, 0x11) if body.len() >= 12 => {
+            let src = core::net::Ipv4Addr::new(body[0], body[1], body[2], body[3]);
+            let dst = core::net::Ipv4Addr::new(body[4], body[5], body[6], body[7]);
+            format!("PROXY TCP4 {src}:{} → {dst}:{}", port(8)?, port(10)?)
+        }
+        (0x1, 0x21) if body.len() >= 36 => {
+            let mut s = [0u8; 16];
+            s.copy_from_slice(&body[..16]);
+            let mut d = [0u8; 16];
+            d.copy_from_slice(&body[16..32]);
+            let (src, dst) = (core::net::Ipv6Addr::from(s), core::net::Ipv6Addr::from(d));
+            format!("PROXY TCP6 [{src}]:{} → [{dst}]:{}", port(32)?, port(34)?)
+        }
+        (cmd, fam) => format!("command {cmd:#x}, family {fam:#04x}"),
+    };
+    Some(format!("[PROXY v2 header, {total} bytes: {what}]"))
+}
+
 /// What a server made of the start of a connection that must begin with a PROXY header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
@@ -216,6 +253,47 @@ fn parse_v2(bytes: &[u8]) -> Result<Received, HeaderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_v2_header_is_described_on_one_line() {
+        let h = header(
+            ProxyVersion::V2,
+            addr("192.0.2.7:4000"),
+            addr("127.0.0.1:25"),
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            describe_v2(&h).as_deref(),
+            Some("[PROXY v2 header, 28 bytes: PROXY TCP4 192.0.2.7:4000 → 127.0.0.1:25]")
+        );
+        let h = header(
+            ProxyVersion::V2,
+            addr("[2001:db8::7]:4000"),
+            addr("[::1]:25"),
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            describe_v2(&h).as_deref(),
+            Some("[PROXY v2 header, 52 bytes: PROXY TCP6 [2001:db8::7]:4000 → [::1]:25]")
+        );
+        // Anything else is not one header: v1, a truncated one, one with bytes after it.
+        let v1 = header(
+            ProxyVersion::V1,
+            addr("192.0.2.7:4000"),
+            addr("127.0.0.1:25"),
+        )
+        .unwrap_or_default();
+        assert_eq!(describe_v2(&v1), None);
+        let mut v2 = header(
+            ProxyVersion::V2,
+            addr("192.0.2.7:4000"),
+            addr("127.0.0.1:25"),
+        )
+        .unwrap_or_default();
+        assert_eq!(describe_v2(&v2[..20]), None);
+        v2.extend_from_slice(b"EHLO x\r\n");
+        assert_eq!(describe_v2(&v2), None);
+    }
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))

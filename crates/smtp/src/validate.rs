@@ -25,7 +25,7 @@ pub const MAX_COMMAND_LINE: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
     #[error(
-        "holds {name} at position {position}; only a hand-typed raw line may send control characters"
+        "holds {name} at position {position}; a control character cannot go into this value (it would break the command line apart)"
     )]
     Control { name: String, position: usize },
     #[error("is {len} octets long; RFC 5321 allows at most {max} for {what}")]

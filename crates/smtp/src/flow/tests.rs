@@ -136,6 +136,7 @@ fn banners_are_checked_at_every_split() {
 fn the_test_message_names_itself_and_its_envelope() {
     let to = vec!["a@x.test".to_string(), "b@y.test".to_string()];
     let text = test_message(&TestMessage {
+        cc: &[],
         from: Some("me@z.test"),
         to: &to,
         date: "Mon, 30 Nov 2026 22:42:50 +0000",
@@ -177,6 +178,7 @@ fn an_operator_header_replaces_the_standard_one_of_its_name() {
         "X-Extra: yes".to_string(),
     ];
     let text = test_message(&TestMessage {
+        cc: &[],
         from: Some("me@z.test"),
         to: &to,
         date: "Mon, 30 Nov 2026 22:42:50 +0000",
