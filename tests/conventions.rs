@@ -72,7 +72,8 @@ fn the_man_page_covers_every_subcommand_and_renders() {
         .filter(|name| *name != "help")
         .collect();
     assert!(subcommands.len() >= 8, "{top}");
-    let roff = |text: &str| text.replace('-', "\\-");
+    // roff escapes: "-" as "\-", "'" as "\*(Aq".
+    let roff = |text: &str| text.replace('-', "\\-").replace('\'', "\\*(Aq");
     for sub in &subcommands {
         let section = format!("SMTPSCOPE {}", sub.to_uppercase());
         assert!(page.contains(&section), "no {section}");
