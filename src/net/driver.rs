@@ -135,6 +135,25 @@ pub struct Connection {
     stalled: bool,
     /// The TLS handshake ran past its deadline: a probe of the same server would wait again.
     handshake_timed_out: bool,
+    /// When a byte last went either way: how long the connection had been idle when the
+    /// server spoke (or hung up) on its own.
+    last_activity: Instant,
+    /// The last reply heard while idle, and after how long: a server's last words before it
+    /// closes (Postfix's `421 4.4.2 … Error: timeout exceeded`).
+    idle_heard: Option<(Reply, Duration)>,
+}
+
+/// What arrived on a connection while no command waited for a reply.
+#[derive(Debug)]
+pub enum Idle {
+    /// Bytes came; the complete replies among them are in the transcript, marked as
+    /// unsolicited, and here.
+    Arrived { replies: Vec<Reply>, idle: Duration },
+    /// The server closed the connection; `last` is what it said before, while idle, and
+    /// `idle` how long nothing had gone either way before it spoke or closed.
+    Closed { last: Option<Reply>, idle: Duration },
+    /// Reading failed; the connection is closed.
+    Failed(NetError),
 }
 
 impl Connection {
@@ -155,6 +174,84 @@ impl Connection {
             peer: None,
             stalled: false,
             handshake_timed_out: false,
+            last_activity: Instant::now(),
+            idle_heard: None,
+        }
+    }
+
+    /// Whether a reply is due: a command waits for its answer.
+    pub fn awaiting_reply(&self) -> bool {
+        self.session.awaiting().is_some()
+    }
+
+    /// Waits, with no deadline, for what the server sends while no command waits for a reply
+    /// (a 421 at its idle timeout, a shutdown notice, a close), and records it at once with its
+    /// own time: complete replies as unsolicited, a close as the server's. Never resolves on a
+    /// closed connection.
+    ///
+    /// Cancel safe, so the explorer can wait on it beside the keyboard: a read that has not
+    /// completed has taken nothing (tokio's `read`, and rustls keeps what it decrypted), and
+    /// what a completed read brought is recorded before this returns. The connection stays
+    /// the one owner of its read half: the command path and this never read at once.
+    pub async fn idle_read(&mut self) -> Idle {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let read = match &mut self.io {
+            Io::Closed => return std::future::pending().await,
+            Io::Plain(s) => s.read(&mut buf).await,
+            Io::Tls(s) => s.read(&mut buf).await,
+        };
+        let idle = self.last_activity.elapsed();
+        let closed = |this: &mut Connection| {
+            this.keep_partial();
+            this.transcript.event(
+                Event::ClosedByPeer {
+                    waiting_for: "nothing: the connection was idle".into(),
+                },
+                this.tls(),
+            );
+            this.io = Io::Closed;
+            this.session.closed();
+            let (last, idle) = match this.idle_heard.take() {
+                Some((reply, after)) => (Some(reply), after),
+                None => (None, idle),
+            };
+            Idle::Closed { last, idle }
+        };
+        match read {
+            Ok(0) => closed(self),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => closed(self),
+            Err(e) => {
+                self.keep_partial();
+                self.io = Io::Closed;
+                self.session.closed();
+                Idle::Failed(self.fail(NetError::Io {
+                    doing: "reading while idle".into(),
+                    reason: super::error::plain_io(&e),
+                }))
+            }
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                let mut replies = Vec::new();
+                while !self.pending.is_empty() {
+                    let fed = self.parser.feed(&self.pending);
+                    self.pending.drain(..fed.consumed);
+                    self.dropped += fed.discarded;
+                    match fed.reply {
+                        Some(reply) => {
+                            self.record_reply(reply.clone());
+                            replies.push(reply);
+                        }
+                        None => break,
+                    }
+                }
+                if !self.parser.discarding() {
+                    self.flush_dropped();
+                }
+                if let Some(last) = replies.last() {
+                    self.idle_heard = Some((last.clone(), idle));
+                }
+                Idle::Arrived { replies, idle }
+            }
         }
     }
 
@@ -456,6 +553,7 @@ impl Connection {
 
     /// Records a reply; what it answered, if anything.
     fn record_reply(&mut self, reply: Reply) -> Option<crate::smtp::session::Awaiting> {
+        self.last_activity = Instant::now();
         self.flush_dropped();
         let waiting = self.session.awaiting();
         let answered = self.session.received(&reply);
@@ -501,6 +599,8 @@ impl Connection {
     }
 
     async fn write(&mut self, bytes: &[u8], shown_if_secret: Option<&str>) -> Result<(), NetError> {
+        self.last_activity = Instant::now();
+        self.idle_heard = None;
         let tls = self.tls();
         self.transcript.sent(bytes, tls, shown_if_secret);
         let result = self.write_unrecorded(bytes).await;
@@ -515,6 +615,7 @@ impl Connection {
     /// leaves the connection open: a server that refused a message mid-DATA may have said why
     /// before closing, and that reply is still to be read.
     pub(super) async fn write_unrecorded(&mut self, bytes: &[u8]) -> Result<(), NetError> {
+        self.last_activity = Instant::now();
         let (deadline, _) = self.deadline();
         let result = match &mut self.io {
             Io::Closed => return Err(self.fail(NetError::NotConnected)),

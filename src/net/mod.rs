@@ -15,7 +15,7 @@ pub mod tlsa;
 pub mod transport;
 
 pub use connect::Target;
-pub use driver::{ConnectOptions, Connection, Timeouts, TlsMode};
+pub use driver::{ConnectOptions, Connection, Idle, Timeouts, TlsMode};
 pub use error::NetError;
 pub use exchange::DataOutcome;
 pub use transport::{Route, Socks5Route};

@@ -128,6 +128,12 @@ impl ScenarioRun {
         self.stepper.as_ref().map(Stepper::connection)
     }
 
+    /// The current session's connection, for reading what the server sends while the run
+    /// waits for the operator.
+    pub fn connection_mut(&mut self) -> Option<&mut Connection> {
+        self.stepper.as_mut().map(Stepper::connection_mut)
+    }
+
     /// Sessions that ended since the last call, for their records.
     pub fn take_closed(&mut self) -> Vec<Connection> {
         std::mem::take(&mut self.closed)

@@ -1170,6 +1170,12 @@ impl Stepper {
         &self.conn
     }
 
+    /// The session's connection, to read what the server says while the step waits for the
+    /// operator (the explorer's idle read).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// Whether `line` may stand in for the current step: it is the same command (same verb),
     /// perhaps with other arguments. Anything else is not this step's evidence.
     pub fn accepts_edit(&self, line: &str) -> bool {

@@ -42,6 +42,15 @@ pub enum NetEvent {
         why: String,
     },
     Info(String),
+    /// The server closed the connection while no command waited for a reply: its last words
+    /// (one line), and how long the connection had been idle when it spoke or closed.
+    ServerClosed {
+        last: Option<String>,
+        code: Option<u16>,
+        idle: std::time::Duration,
+        /// A scenario run was waiting at a step on that connection.
+        during_run: bool,
+    },
     /// Shared, so the event stays cheap to clone while the error keeps its type.
     Error(std::sync::Arc<super::worker::WorkerError>),
     /// The session records written (none when there was no session yet).

@@ -1099,6 +1099,32 @@ fn delete_profile(state: &mut State, name: String) -> Vec<Effect> {
     effects
 }
 
+/// What a close by the server while idle means, and what to do: a 421 after a silence is the
+/// server's idle timeout, not a refusal of anything the operator did.
+fn server_closed_words(
+    last: Option<&str>,
+    code: Option<u16>,
+    idle: std::time::Duration,
+    during_run: bool,
+) -> String {
+    let secs = idle.as_secs();
+    let mut text = match last {
+        Some(said) => format!("the server closed the connection after {secs} s idle: {said}"),
+        None => format!("the server closed the connection after {secs} s idle, without a reply"),
+    };
+    if code == Some(421) && secs >= 1 {
+        text.push_str(
+            " (its idle timeout, not a policy decision: Postfix smtpd_timeout, Exim smtp_receive_timeout)",
+        );
+    }
+    text.push_str(if during_run {
+        "; the step cannot go on: Ctrl-L reconnects (the run starts over)"
+    } else {
+        "; Ctrl-L reconnects"
+    });
+    text
+}
+
 fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
     if state.mode == Mode::Aborting
         && matches!(
@@ -1200,6 +1226,15 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
                 notice(state, why);
             }
         }
+        NetEvent::ServerClosed {
+            last,
+            code,
+            idle,
+            during_run,
+        } => error(
+            state,
+            server_closed_words(last.as_deref(), code, idle, during_run),
+        ),
         NetEvent::Error(e) => {
             if let Some(run) = state.run.as_mut() {
                 run.stop_waiting();

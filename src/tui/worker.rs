@@ -11,7 +11,7 @@ use super::message::{Effect, NetEvent, Target};
 use super::state::{CloseReason, ConnInfo, ConnPhase};
 use crate::export::SessionRecord;
 use crate::history::History;
-use crate::net::{ConnectOptions, Connection, NetError};
+use crate::net::{ConnectOptions, Connection, Idle, NetError};
 use crate::profile::{Profile, ProfileError, ProfileStore};
 use crate::report::TargetInfo;
 use crate::run::{Input, RunEvent, ScenarioRun};
@@ -130,6 +130,27 @@ fn conn_info(conn: &Connection) -> ConnInfo {
         caps_before: caps(s.capabilities_before_tls()),
         caps_after: caps(s.capabilities_after_tls()),
     }
+}
+
+/// Waits for what the server sends on the connection that is open and waiting for the
+/// operator: the scenario run's, else the hand-typed one. Never resolves when there is none,
+/// or when a command is waiting for its reply (the command path reads that). Cancel safe
+/// (see [`Connection::idle_read`]). Returns what was heard and whether it was the run's.
+async fn idle_read(manual: &mut Option<Kept>, driver: &mut Option<Driver>) -> (Idle, bool) {
+    if let Some(conn) = driver
+        .as_mut()
+        .and_then(|d| d.run.connection_mut())
+        .filter(|c| c.is_open() && !c.awaiting_reply())
+    {
+        return (conn.idle_read().await, true);
+    }
+    if let Some(k) = manual
+        .as_mut()
+        .filter(|k| k.conn.is_open() && !k.conn.awaiting_reply())
+    {
+        return (k.conn.idle_read().await, false);
+    }
+    std::future::pending().await
 }
 
 /// A transcript whose entries go to the screen as they are recorded.
@@ -277,7 +298,20 @@ impl Worker {
         mut rx: mpsc::UnboundedReceiver<Effect>,
         mut abort: watch::Receiver<u64>,
     ) {
-        while let Some(effect) = rx.recv().await {
+        loop {
+            // While nothing is asked of the network, the open connection is read in the
+            // background: what the server says on its own (a 421 at its idle timeout) shows
+            // at once, not when the next command goes out.
+            let effect = tokio::select! {
+                effect = rx.recv() => match effect {
+                    Some(e) => e,
+                    None => break,
+                },
+                (heard, during_run) = idle_read(&mut self.manual, &mut self.driver) => {
+                    self.heard(heard, during_run);
+                    continue;
+                }
+            };
             // Esc was pressed after this effect was queued: its Abort is in the queue behind
             // it, and nothing queued before that Abort may reach the network.
             if abort.has_changed().unwrap_or(false) {
@@ -302,6 +336,29 @@ impl Worker {
                     self.send(NetEvent::Info(aborted_words(dropped)));
                 }
             }
+        }
+    }
+
+    /// What the server said or did while idle, shown: the live transcript has its lines
+    /// already; the connection's state and, for a close, what it means.
+    fn heard(&mut self, heard: Idle, during_run: bool) {
+        let conn = if during_run {
+            self.driver.as_ref().and_then(|d| d.run.connection())
+        } else {
+            self.manual.as_ref().map(|k| &k.conn)
+        };
+        if let Some(conn) = conn {
+            self.send(NetEvent::Conn(conn_info(conn)));
+        }
+        match heard {
+            Idle::Arrived { .. } => {}
+            Idle::Closed { last, idle } => self.send(NetEvent::ServerClosed {
+                code: last.as_ref().and_then(|r| r.code()),
+                last: last.map(|r| r.summary()),
+                idle,
+                during_run,
+            }),
+            Idle::Failed(e) => self.error(WorkerError::Net(e)),
         }
     }
 
