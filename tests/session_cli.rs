@@ -330,8 +330,10 @@ fn the_session_timeout_ends_a_slow_drip() {
         out.contains("S: 220 s"),
         "the part that arrived is kept: {out}"
     );
+    // The message names the session limit, not the 20 s reply timeout; and the limit was
+    // waited for (a lower bound cannot flake on a loaded machine; an upper one could).
     assert!(
-        took >= Duration::from_millis(1500) && took < Duration::from_secs(4),
+        took >= Duration::from_millis(1500),
         "took {took:?} with --session-timeout 1.5 and --timeout 20"
     );
 }
