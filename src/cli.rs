@@ -834,6 +834,11 @@ pub struct SessionArgs {
     pub format: Format,
 }
 
+fn parse_baseline_window(text: &str) -> Result<i64, String> {
+    crate::watch::threshold::parse_duration(text)
+        .ok_or_else(|| format!("{text:?}: a duration with s, m or h, from 1s to 24h (e.g. 1h)"))
+}
+
 /// What `watch --help` ends with: the exit codes and the environment of `--exec`.
 pub const WATCH_HELP: &str = "\
 Exit codes:
@@ -853,9 +858,15 @@ pub struct WatchArgs {
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Alert when a kind of event reaches COUNT within DURATION (s, m or h): `20/1m` for each
-    /// kind, or one kind: relay, auth, pipelining, lost (`relay:20/1m`). Repeatable.
+    /// kind, or one kind: relay, auth, pipelining, lost (`relay:20/1m`); or a factor over the
+    /// usual rate (`relay:5x/1m`, see --baseline-window). Repeatable.
     #[arg(long, value_name = "[KIND:]COUNT/DURATION")]
     pub threshold: Vec<crate::watch::threshold::Threshold>,
+    /// For a threshold written as a factor (`relay:5x/1m`: five times the usual rate): how far
+    /// back the usual rate is taken, before the threshold's window (s, m or h, up to 24h).
+    #[arg(long, value_name = "DURATION", default_value = "1h",
+          value_parser = parse_baseline_window)]
+    pub baseline_window: i64,
     /// Keep reading FILE as it grows, across rotation and truncation (as `tail -F`), and
     /// print each alert as it happens; a summary at the end (Ctrl-C or --duration).
     #[arg(long)]

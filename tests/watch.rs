@@ -386,3 +386,53 @@ fn postfix_log_counts_equal_the_probes_sent() {
     assert_eq!(doc["auth_failed"]["total"], 1, "{doc:#}");
     assert_eq!(doc["auth_failed"]["by_client"]["127.0.0.1"], 1);
 }
+
+/// `relay:5x/1m`: five times the usual rate, the usual rate taken over `--baseline-window`
+/// before the window. An hour at three a minute, then twenty in one minute, crosses; the same
+/// burst against a usual ten a minute does not.
+#[test]
+fn a_spike_over_the_usual_rate_crosses_and_a_busy_normal_does_not() {
+    let line = |s: i64, client: &str| {
+        format!(
+            "2026-12-07T{:02}:{:02}:{:02}+0000 mail postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[{client}]: 554 5.7.1 <x@evil.example>: Relay access denied; from=<a@b> to=<x@evil.example> proto=ESMTP helo=<h>\n",
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        )
+    };
+    let log = |usual_per_minute: i64| {
+        let mut text = String::new();
+        for m in 0..60 {
+            for k in 0..usual_per_minute {
+                text.push_str(&line(m * 60 + k * 60 / usual_per_minute, "198.51.100.1"));
+            }
+        }
+        for k in 0..20 {
+            text.push_str(&line(3600 + k * 3, "203.0.113.9"));
+        }
+        text
+    };
+    let (code, doc) = watch_json(&["--threshold", "relay:5x/1m"], log(3).as_bytes());
+    assert_eq!(code, 1, "{doc:#}");
+    let alert = &doc["alerts"][0];
+    assert_eq!(alert["state"], "crossed", "{doc:#}");
+    assert_eq!(alert["threshold"], "relay_denied:5x/1m");
+    assert_eq!(alert["top_client"], "203.0.113.9");
+    let usual = alert["usual"].as_f64().unwrap();
+    assert!((2.9..=3.1).contains(&usual), "{usual}");
+    let (code, out, _) = watch(&["--threshold", "relay:5x/1m"], log(3).as_bytes());
+    assert_eq!(code, 1);
+    assert!(out.contains("usually 3.0 in as long"), "{out}");
+
+    let (code, doc) = watch_json(&["--threshold", "relay:5x/1m"], log(10).as_bytes());
+    assert_eq!(code, 0, "twice the usual is no spike: {doc:#}");
+    // The baseline is a flag of its own, checked like a threshold's duration.
+    let (code, _) = watch_json(
+        &["--threshold", "relay:5x/1m", "--baseline-window", "30m"],
+        log(3).as_bytes(),
+    );
+    assert_eq!(code, 1);
+    let (code, _, err) = watch(&["--baseline-window", "2d"], b"");
+    assert_eq!(code, 2);
+    assert!(err.contains("from 1s to 24h"), "{err}");
+}

@@ -18,11 +18,11 @@ fuzz_target!(|data: &[u8]| {
         now: 1_796_623_200,
         year: 2026,
     };
-    let thresholds: Vec<Threshold> = ["2/1m", "auth:1/1s"]
+    let thresholds: Vec<Threshold> = ["2/1m", "auth:1/1s", "relay:2x/10s"]
         .iter()
         .filter_map(|t| t.parse().ok())
         .collect();
-    let mut watch = Watch::new(&thresholds, clock);
+    let mut watch = Watch::new(&thresholds, 60, clock);
     let mut lines = 0u64;
     let mut reader = data;
     let read = for_each_line(&mut reader, |line| {

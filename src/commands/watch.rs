@@ -43,7 +43,7 @@ fn inputs(args: &WatchArgs) -> Vec<Option<&Path>> {
 }
 
 fn summary(args: &WatchArgs) -> u8 {
-    let mut watch = Watch::new(&args.threshold, Clock::now());
+    let mut watch = Watch::new(&args.threshold, args.baseline_window, Clock::now());
     let mut names = Vec::new();
     for input in inputs(args) {
         let read = match input {
@@ -110,7 +110,7 @@ fn follow(args: &WatchArgs) -> u8 {
             return UNREADABLE;
         }
     };
-    let mut watch = Watch::new(&args.threshold, Clock::now());
+    let mut watch = Watch::new(&args.threshold, args.baseline_window, Clock::now());
     if args.format == WatchFormat::Human {
         crate::errln!(
             "smtpscope watch: following {} ({}); Ctrl-C to stop",
@@ -228,10 +228,13 @@ pub fn alert_line(a: &Alert) -> String {
     let when = time_text(a.at);
     match a.state {
         AlertState::Crossed => format!(
-            "ALERT {when}: {} {} within {} (threshold {}){}",
+            "ALERT {when}: {} {} within {}{} (threshold {}){}",
             a.count,
             kind_words(a.kind),
             duration_text(a.at - a.window_start + 1),
+            a.usual
+                .map(|u| format!(", usually {u:.1} in as long"))
+                .unwrap_or_default(),
             a.threshold,
             a.top_client
                 .as_deref()

@@ -25,12 +25,13 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn new(thresholds: &[Threshold], clock: Clock) -> Watch {
+    /// `baseline_secs`: how far back the usual rate of a rate threshold (`5x/1m`) is taken.
+    pub fn new(thresholds: &[Threshold], baseline_secs: i64, clock: Clock) -> Watch {
         Watch {
             clock,
             tally: Tally::default(),
             sessions: Sessions::default(),
-            watchers: Watcher::all(thresholds),
+            watchers: Watcher::all(thresholds, baseline_secs),
             alerts: Vec::new(),
         }
     }
