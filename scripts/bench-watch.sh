@@ -42,16 +42,17 @@ with open(path, "w") as f:
 PY
 size=$(du -m "$log" | cut -f1)
 expected=$(( (lines / 10) * 3 + (lines % 10 > 3 ? 3 : lines % 10) ))
-echo "log: $lines lines, $size MB, $distinct distinct clients; $(nproc) cores; $("$bin" --version)"
+echo "log: $lines lines, $size MB, $distinct distinct clients; $(nproc) cores; $("$bin" --version | head -1)"
 
 measure() { # label command...
-    local t0 t1 rss
+    local label=$1 t0 t1 secs
+    shift
     t0=$(date +%s.%N)
-    rss=$( { /usr/bin/time -f '%M' "$@" >"$work/out" 2>/dev/null; } 2>&1 | tail -1 || true)
+    /usr/bin/time -f '%M' -o "$work/rss" "$@" >"$work/out" 2>/dev/null || true
     t1=$(date +%s.%N)
-    local secs
     secs=$(echo "$t1 - $t0" | bc)
-    printf '%-12s %6.2f s  %10.0f lines/s  peak RSS %s KiB\n' "$1" "$secs" "$(echo "$lines / $secs" | bc -l)" "$rss"
+    printf '%-12s %6.2f s  %10.0f lines/s  peak RSS %s KiB\n' "$label" "$secs" \
+        "$(echo "$lines / $secs" | bc -l)" "$(tail -1 "$work/rss")"
 }
 if [ -x /usr/bin/time ]; then
     measure smtpscope "$bin" watch --format json "$log"
@@ -67,7 +68,7 @@ if command -v pflogsumm >/dev/null; then
     else
         pflogsumm --problems-first "$log" >"$work/out"
     fi
-    theirs=$(grep -m1 -E '^ +[0-9]+ +Relay access denied' "$work/out" | awk '{print $1}' || true)
-    [ -n "$theirs" ] || theirs=$(grep -A3 -i "relay access denied" "$work/out" | grep -oE '^ +[0-9]+' | head -1 | tr -d ' ')
+    # "    Relay access denied (total: 6000)" in its "message reject detail".
+    theirs=$(grep -m1 -oE 'Relay access denied \(total: [0-9]+\)' "$work/out" | grep -oE '[0-9]+' || true)
     echo "pflogsumm relay access denied: ${theirs:-?}"
 fi
