@@ -142,6 +142,10 @@ pub struct Profile {
     /// overrides it. Default: `exports/` in the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_dir: Option<PathBuf>,
+    /// The server's mail log, for the explorer's watch pane (`w`): relay denials and AUTH
+    /// failures as the server logged them, beside the scenarios that test the same policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
     #[serde(default)]

@@ -65,6 +65,7 @@ pub enum Modal {
     Compare,
     Tls,
     History,
+    Watch,
 }
 
 /// The scenario run, or the connection under it.
@@ -214,6 +215,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Picker, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit profile"),
     b(Picker, Char('v'), NONE, Action::Open(Modal::Compare), "v", "compare two profiles' runs").foot(4, "compare"),
     b(Picker, Char('H'), SHIFT, Action::Open(Modal::History), "H", "this profile's run history: what changed"),
+    b(Picker, Char('w'), NONE, Action::Open(Modal::Watch), "w", "watch the profile's mail log (log_file)"),
     b(Transcript, Char('q'), NONE, Action::Quit, "q", "quit"),
     b(Transcript, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
     b(Transcript, Up, NONE, Action::Transcript(TranscriptAction::Up), "Up", "select line").foot(1, "select"),

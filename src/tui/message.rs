@@ -42,6 +42,8 @@ pub enum NetEvent {
         why: String,
     },
     Info(String),
+    /// What the followed mail log says now (the watch pane).
+    Watch(Box<crate::watch::snapshot::Snapshot>),
     /// The server closed the connection while no command waited for a reply: its last words
     /// (one line), and how long the connection had been idle when it spoke or closed.
     ServerClosed {
@@ -154,6 +156,12 @@ pub enum Effect {
     ShowHistory {
         profile: String,
     },
+    /// Follow the profile's mail log for the watch pane (the one followed before stops).
+    WatchLog {
+        path: std::path::PathBuf,
+    },
+    /// The watch pane closed: stop following.
+    StopWatch,
     RenameProfile {
         from: String,
         to: String,

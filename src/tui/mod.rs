@@ -90,6 +90,7 @@ pub fn lab_profile(lab: &Lab) -> Profile {
         socket: None,
         xclient: Vec::new(),
         export_dir: None,
+        log_file: None,
         auth: bob.map(|u| AuthConfig {
             mechanism: Mechanism::Plain,
             username: u.name.into(),

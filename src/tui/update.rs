@@ -263,6 +263,22 @@ fn open(state: &mut State, modal: Modal) -> Vec<Effect> {
             };
             return vec![Effect::ShowHistory { profile }];
         }
+        Modal::Watch => {
+            let Some(path) = state
+                .profiles
+                .current()
+                .and_then(|p| p.profile.log_file.clone())
+            else {
+                notice(
+                    state,
+                    "this profile names no mail log: e edits it (log_file = \"/var/log/mail.log\")",
+                );
+                return Vec::new();
+            };
+            state.watch = None;
+            state.overlay = Some(Overlay::Watch { selected: 0 });
+            return vec![Effect::WatchLog { path }];
+        }
         Modal::Compare => {
             let Some(other) = compare_partner(state) else {
                 notice(state, "only one profile: p adds another to compare with");
@@ -903,6 +919,23 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if matches!(state.overlay, Some(Overlay::Profiles(_))) {
         return on_profile_list_key(state, key);
     }
+    if let Some(Overlay::Watch { selected }) = state.overlay.as_mut() {
+        // Up/Down (k/j) pick an offender; Esc or q closes the pane and stops following.
+        let offenders = state.watch.as_ref().map_or(0, |w| w.offenders.len());
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => *selected = selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                *selected = (*selected + 1).min(offenders.saturating_sub(1));
+            }
+            KeyCode::Esc | KeyCode::Char('q') => {
+                state.overlay = None;
+                state.watch = None;
+                return vec![Effect::StopWatch];
+            }
+            _ => {}
+        }
+        return Vec::new();
+    }
     let Some(overlay) = state.overlay.as_mut() else {
         return Vec::new();
     };
@@ -956,7 +989,8 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         | Overlay::Tls { .. }
         | Overlay::History { .. }
         | Overlay::Compare { .. }
-        | Overlay::Profiles(_) => {}
+        | Overlay::Profiles(_)
+        | Overlay::Watch { .. } => {}
         Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
                 let failed = why.is_some();
@@ -1224,6 +1258,11 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
                 state.editor.set(&command);
                 state.focus = Focus::Editor;
                 notice(state, why);
+            }
+        }
+        NetEvent::Watch(snapshot) => {
+            if matches!(state.overlay, Some(Overlay::Watch { .. })) {
+                state.watch = Some(snapshot);
             }
         }
         NetEvent::ServerClosed {

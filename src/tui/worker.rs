@@ -153,6 +153,58 @@ async fn idle_read(manual: &mut Option<Kept>, driver: &mut Option<Driver>) -> (I
     std::future::pending().await
 }
 
+/// How often the watch pane's log is looked at: new lines show within this.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Follows `path` from its start for the watch pane until `stop` is set, sending what it
+/// says whenever it changed. On its own thread: file reads block, and a large log takes a
+/// while to read the first time.
+fn follow_log(path: &std::path::Path, tx: &Sink, stop: &std::sync::atomic::AtomicBool) {
+    use crate::watch::snapshot::{LINES_KEPT, Snapshot};
+    let source = path.display().to_string();
+    let failed = |why: String| {
+        let _ = tx.send(NetEvent::Watch(Box::new(Snapshot {
+            source: source.clone(),
+            error: Some(why),
+            ..Snapshot::default()
+        })));
+    };
+    let mut follower = match crate::watch::follow::Follower::open(path, true) {
+        Ok(f) => f,
+        Err(e) => return failed(format!("cannot read {source}: {e}")),
+    };
+    let mut watch = crate::watch::Watch::new(
+        &[],
+        crate::watch::threshold::DEFAULT_BASELINE_SECS,
+        crate::watch::syslog::Clock::now(),
+    );
+    let mut recent: std::collections::VecDeque<(String, String)> =
+        std::collections::VecDeque::new();
+    let mut shown = None;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let polled = follower.poll(&mut |line| {
+            watch.line(line);
+            if let Some((_, client)) = watch.last_event.take() {
+                recent.push_back((client, String::from_utf8_lossy(line).into_owned()));
+                if recent.len() > LINES_KEPT {
+                    recent.pop_front();
+                }
+            }
+        });
+        if let Err(e) = polled {
+            return failed(format!("reading {source}: {e}"));
+        }
+        if shown != Some(watch.tally.lines) {
+            shown = Some(watch.tally.lines);
+            let snapshot = Snapshot::of(&watch, &source, &recent);
+            if tx.send(NetEvent::Watch(Box::new(snapshot))).is_err() {
+                return;
+            }
+        }
+        std::thread::sleep(WATCH_POLL);
+    }
+}
+
 /// A transcript whose entries go to the screen as they are recorded.
 fn live_transcript(tx: &Sink) -> Transcript {
     let tx = tx.clone();
@@ -231,6 +283,14 @@ pub struct Worker {
     exports: ExportDirs,
     /// Where finished scenario runs are kept (none: not kept).
     history: Option<History>,
+    /// Set to stop the thread following a mail log for the watch pane.
+    watching: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop_watch();
+    }
 }
 
 impl Worker {
@@ -243,6 +303,13 @@ impl Worker {
             finished: std::collections::VecDeque::new(),
             exports: exports.into(),
             history: None,
+            watching: None,
+        }
+    }
+
+    fn stop_watch(&mut self) {
+        if let Some(stop) = self.watching.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -490,6 +557,14 @@ impl Worker {
                     Err(e) => self.error(e.into()),
                 }
             }
+            Effect::WatchLog { path } => {
+                self.stop_watch();
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                self.watching = Some(Arc::clone(&stop));
+                let tx = self.tx.clone();
+                std::thread::spawn(move || follow_log(&path, &tx, &stop));
+            }
+            Effect::StopWatch => self.stop_watch(),
             Effect::ShowHistory { profile } => {
                 let lines = match &self.history {
                     None => vec!["Run history is not kept in this session.".to_string()],

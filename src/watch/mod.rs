@@ -5,6 +5,7 @@
 pub mod event;
 pub mod follow;
 pub mod lines;
+pub mod snapshot;
 pub mod syslog;
 pub mod tally;
 pub mod threshold;
@@ -22,6 +23,9 @@ pub struct Watch {
     watchers: Vec<Watcher>,
     /// Every alert raised, in order.
     pub alerts: Vec<Alert>,
+    /// The event the last line recorded, if it was one (its kind and client), for a reader
+    /// that keeps the lines themselves (the explorer's watch pane).
+    pub last_event: Option<(event::Kind, String)>,
 }
 
 impl Watch {
@@ -33,12 +37,14 @@ impl Watch {
             sessions: Sessions::default(),
             watchers: Watcher::all(thresholds, baseline_secs),
             alerts: Vec::new(),
+            last_event: None,
         }
     }
 
     /// One line of the log (without its newline); returns how many alerts it raised (the
     /// newest in `alerts`).
     pub fn line(&mut self, bytes: &[u8]) -> usize {
+        self.last_event = None;
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(_) => {
@@ -56,6 +62,7 @@ impl Watch {
             return 0;
         };
         self.tally.add(&event);
+        self.last_event = Some((event.kind, event.client.to_string()));
         let before = self.alerts.len();
         for w in self.watchers.iter_mut().filter(|w| w.kind == event.kind) {
             self.alerts.extend(w.event(event.time, event.client));

@@ -75,6 +75,12 @@ pub enum Overlay {
     },
     /// The profiles: pick one, create, rename, duplicate, edit, delete.
     Profiles(ProfilePicker),
+    /// The profile's mail log, followed: relay denials and AUTH failures per minute, the top
+    /// offenders (`selected` among them) and their lines, beside the scenarios that test the
+    /// same policy from outside.
+    Watch {
+        selected: usize,
+    },
     /// The selected scenario's last run on two profiles, step by step, side by side: the
     /// current profile on the left, `other` on the right.
     Compare {
@@ -295,6 +301,8 @@ pub struct State {
     /// that authenticates or a hand-typed AUTH goes out, and cleared when something that does
     /// not read the password goes out instead, so that a failure elsewhere opens no prompt.
     pub secret_retry: Option<PendingAfterPassword>,
+    /// What the profile's mail log says, while the watch pane follows it.
+    pub watch: Option<Box<crate::watch::snapshot::Snapshot>>,
 }
 
 impl State {
@@ -334,6 +342,7 @@ impl State {
             welcome: None,
             typed_in_flight: 0,
             secret_retry: None,
+            watch: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod profiles;
 mod status;
 mod transcript;
 mod verdict;
+mod watch;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};

@@ -398,6 +398,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         return;
     };
     match overlay {
+        Overlay::Watch { selected } => super::watch::render(state, *selected, frame, area, theme),
         Overlay::Profiles(picker) => super::profiles::render(state, picker, frame, area, theme),
         Overlay::Compare { other, scroll } => {
             super::compare::render(state, other, scroll, frame, area, theme)
