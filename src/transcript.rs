@@ -49,6 +49,15 @@ pub enum Event {
     Info(String),
     /// The reply just recorded answered no command: the server spoke out of turn.
     Unsolicited,
+    /// The reply just recorded came on its own while the connection was idle (nothing sent,
+    /// nothing awaited) for `after`: an idle timeout's 421, a shutdown notice.
+    SpokeWhileIdle {
+        after: Duration,
+    },
+    /// The server closed the connection after it had been idle for `after`.
+    ClosedWhileIdle {
+        after: Duration,
+    },
     /// The reply just recorded cannot answer what is awaited (a 250 where DATA waits for 354):
     /// a surplus reply, more replies than commands. What is awaited still waits.
     Surplus {
@@ -353,7 +362,9 @@ pub fn render_entry(e: &Entry) -> Vec<String> {
             }
             out
         }
-        EntryKind::Event(ev @ (Event::Unsolicited | Event::Surplus { .. })) => {
+        EntryKind::Event(
+            ev @ (Event::Unsolicited | Event::Surplus { .. } | Event::SpokeWhileIdle { .. }),
+        ) => {
             vec![format!("{p} !! {}", describe_event(ev))]
         }
         EntryKind::Event(ev) => vec![format!("{p} -- {}", describe_event(ev))],
@@ -406,6 +417,14 @@ pub fn describe_event(ev: &Event) -> String {
             "unsolicited reply: no command was waiting for it (the server answered twice, early, or out of turn)"
                 .into()
         }
+        Event::SpokeWhileIdle { after } => format!(
+            "the server spoke on its own after {} s idle: no command was waiting for this reply",
+            after.as_secs_f64().round()
+        ),
+        Event::ClosedWhileIdle { after } => format!(
+            "connection closed by the server after {} s idle",
+            after.as_secs_f64().round()
+        ),
         Event::Surplus { waiting_for } => format!(
             "surplus reply: it cannot be {waiting_for}, so it answers nothing (the server sent more replies than commands); still waiting"
         ),

@@ -58,11 +58,14 @@ fn assert_shown(app: &Stepping, during_run: bool) {
     assert!(
         lines[at..]
             .iter()
-            .any(|l| l.contains("unsolicited") || l.contains("!!")),
-        "the 421 is marked as a reply no command waited for: {lines:#?}"
+            .any(|l| l.contains("!! the server spoke on its own after")
+                && l.contains("s idle: no command was waiting for this reply")),
+        "the 421 is marked as the idle server's own words: {lines:#?}"
     );
     assert!(
-        lines[at..].iter().any(|l| l.contains("closed")),
+        lines[at..]
+            .iter()
+            .any(|l| l.contains("-- connection closed by the server after")),
         "the close is in the transcript: {lines:#?}"
     );
     assert!(

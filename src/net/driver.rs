@@ -203,18 +203,15 @@ impl Connection {
         let idle = self.last_activity.elapsed();
         let closed = |this: &mut Connection| {
             this.keep_partial();
-            this.transcript.event(
-                Event::ClosedByPeer {
-                    waiting_for: "nothing: the connection was idle".into(),
-                },
-                this.tls(),
-            );
-            this.io = Io::Closed;
-            this.session.closed();
+            // A server that said something first (a 421) was idle from before it spoke.
             let (last, idle) = match this.idle_heard.take() {
                 Some((reply, after)) => (Some(reply), after),
                 None => (None, idle),
             };
+            this.transcript
+                .event(Event::ClosedWhileIdle { after: idle }, this.tls());
+            this.io = Io::Closed;
+            this.session.closed();
             Idle::Closed { last, idle }
         };
         match read {
@@ -238,7 +235,15 @@ impl Connection {
                     self.dropped += fed.discarded;
                     match fed.reply {
                         Some(reply) => {
-                            self.record_reply(reply.clone());
+                            // Recorded as the idle server's own words, not as a reply out of
+                            // turn: nothing was sent that it could answer.
+                            self.flush_dropped();
+                            self.session.received(&reply);
+                            let tls = self.tls();
+                            self.transcript.received(reply.clone(), tls);
+                            self.transcript
+                                .event(Event::SpokeWhileIdle { after: idle }, tls);
+                            self.last_activity = Instant::now();
                             replies.push(reply);
                         }
                         None => break,

@@ -184,10 +184,12 @@ impl Lines {
                     Event::Error(_)
                     | Event::Refused(_)
                     | Event::Timeout { .. }
-                    | Event::ClosedByPeer { .. } => LineKind::Error,
+                    | Event::ClosedByPeer { .. }
+                    | Event::ClosedWhileIdle { .. } => LineKind::Error,
                     Event::Discarded { .. }
                     | Event::Dropped { .. }
                     | Event::Unsolicited
+                    | Event::SpokeWhileIdle { .. }
                     | Event::Surplus { .. } => LineKind::Violation,
                     _ => LineKind::Event,
                 };

@@ -1141,7 +1141,7 @@ fn server_closed_words(
     idle: std::time::Duration,
     during_run: bool,
 ) -> String {
-    let secs = idle.as_secs();
+    let secs = idle.as_secs_f64().round() as u64;
     let mut text = match last {
         Some(said) => format!("the server closed the connection after {secs} s idle: {said}"),
         None => format!("the server closed the connection after {secs} s idle, without a reply"),
