@@ -518,11 +518,14 @@ impl Connection {
                 .await
             }
             Io::Tls(s) => {
-                tokio::time::timeout_at(deadline, async {
+                let written = tokio::time::timeout_at(deadline, async {
                     s.write_all(bytes).await?;
                     s.flush().await
                 })
-                .await
+                .await;
+                // The session tickets may still be on their way: see `Wire::ack_promptly`.
+                s.get_ref().0.ack_promptly();
+                written
             }
         };
         match result {
