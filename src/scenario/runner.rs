@@ -675,6 +675,12 @@ fn judges_certificate(step: &Step) -> bool {
         )
 }
 
+/// A check that judges the TLS handshake itself (certificate, chain, expiry, version).
+fn judges_tls(step: &Step) -> bool {
+    judges_certificate(step)
+        || (step.action == Some(Action::Check) && step.assert == Some(Assertion::Tls12OrNewer))
+}
+
 fn chain_finding(conn: &Connection) -> (Finding, String) {
     let Some(t) = conn.tls_seen() else {
         return (
@@ -997,7 +1003,12 @@ impl Stepper {
         units: Vec<Vec<Step>>,
         transcript: Transcript,
     ) -> Self {
-        let conn = Connection::new(ctx.opts.clone(), transcript);
+        let mut opts = ctx.opts.clone();
+        // The certificate and version checks judge a full handshake, verified here and now.
+        if units.iter().flatten().any(judges_tls) {
+            opts.resumption = None;
+        }
+        let conn = Connection::new(opts, transcript);
         Stepper {
             scenario,
             ctx,
