@@ -80,6 +80,8 @@ pub async fn scenarios(
     if ctx.opts.resumption.is_none() {
         ctx.opts.resumption = Some(crate::net::tls::Resumption::new());
     }
+    // Nobody steps through these sessions: the version probe starts with its session.
+    ctx.probe_early = true;
     let ctx = Arc::new(ctx);
     let control_needed = scenarios.iter().any(|s| s.needs_control);
     let control_selected = control
