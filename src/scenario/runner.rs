@@ -1057,12 +1057,23 @@ impl Stepper {
         }
     }
 
-    /// Connects and prepares (EHLO, TLS, AUTH as the scenario says). On failure every step is
-    /// recorded as not reached, with the reason.
-    pub async fn open(&mut self) -> Result<(), SetupError> {
-        // The probe's own connections need nothing from this one: they run beside it.
+    /// With `Context::probe_early`, starts the session's TLS version probe now, beside the
+    /// steps before it: its own connections need nothing from this one. Only once this session
+    /// was greeted and prepared without a stall and the server offers TLS, so a server that
+    /// stalls, floods or has no STARTTLS costs no more connections than before (the probe
+    /// then runs at its step, after the steps that find out).
+    fn start_version_probe(&mut self) {
+        let tls_on_offer = self.ctx.opts.tls_mode == TlsMode::Implicit
+            || self.conn.session().tls_active()
+            || self
+                .conn
+                .session()
+                .capabilities()
+                .is_some_and(|c| c.starttls());
         if self.ctx.probe_early
             && self.versions.is_none()
+            && tls_on_offer
+            && !self.server_stalled()
             && self
                 .units
                 .iter()
@@ -1075,9 +1086,15 @@ impl Stepper {
                 crate::net::probe::versions(&opts, &helo).await
             })));
         }
+    }
+
+    /// Connects and prepares (EHLO, TLS, AUTH as the scenario says). On failure every step is
+    /// recorded as not reached, with the reason.
+    pub async fn open(&mut self) -> Result<(), SetupError> {
         match prepare(&self.scenario, &self.ctx, &mut self.conn).await {
             Ok(v) => {
                 self.vars = Some(v);
+                self.start_version_probe();
                 Ok(())
             }
             // Implicit TLS whose certificate was refused: nothing else can run, but the
