@@ -804,8 +804,8 @@ impl Connection {
                     tls::tls_info(conn, &record, &name_str, tls::trust_label(&self.opts.tls));
                 if let Some(shared) = &self.opts.resumption {
                     if !tls::resumed(conn) {
-                        shared.remember(&name_str, &info);
-                    } else if let Some(full) = shared.full_handshake(&name_str) {
+                        shared.remember(&self.opts.tls, &name_str, &info);
+                    } else if let Some(full) = shared.full_handshake(&self.opts.tls, &name_str) {
                         // No certificate in a resumed handshake: the full one's findings.
                         info.verification = full.verification;
                         info.chain = full.chain;

@@ -409,19 +409,29 @@ impl Resumption {
         Ok(config)
     }
 
-    /// Keeps what a full handshake with `name` learned about its certificate.
-    pub fn remember(&self, name: &str, info: &crate::tls_info::TlsInfo) {
+    /// Keeps what a full handshake with `name` under `opts` learned about its certificate.
+    pub fn remember(&self, opts: &TlsOptions, name: &str, info: &crate::tls_info::TlsInfo) {
         if let Ok(mut full) = self.full.lock() {
-            full.insert(name.to_string(), info.clone());
+            full.insert(Self::key(opts, name), info.clone());
         }
     }
 
-    /// What the full handshake with `name` learned, for a resumed session.
-    pub fn full_handshake(&self, name: &str) -> Option<crate::tls_info::TlsInfo> {
+    /// What the full handshake with `name` under `opts` learned, for a resumed session.
+    pub fn full_handshake(
+        &self,
+        opts: &TlsOptions,
+        name: &str,
+    ) -> Option<crate::tls_info::TlsInfo> {
         self.full
             .lock()
             .ok()
-            .and_then(|full| full.get(name).cloned())
+            .and_then(|full| full.get(&Self::key(opts, name)).cloned())
+    }
+
+    /// The name, and which of the run's TLS settings: a session resumes only under the config
+    /// that made it, so its certificate findings are those of a handshake under the same.
+    fn key(opts: &TlsOptions, name: &str) -> String {
+        format!("{opts:?}\n{name}")
     }
 }
 
