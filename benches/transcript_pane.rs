@@ -153,13 +153,44 @@ fn keypress_end(bencher: divan::Bencher, lines: usize) {
     });
 }
 
-/// Worst case: the only match is far away, so the search scans most of the transcript.
+/// `n` with the only match far away (what used to be the worst case: a scan of most of the
+/// transcript). The query's matches are indexed when it is set (the first `n` or Enter, see
+/// `search_enter`), so this is a binary search.
 #[divan::bench(args = [1_000_000], sample_count = 20)]
 fn keypress_search_next(bencher: divan::Bencher, lines: usize) {
     let mut s = state_with_lines(lines);
     s.focus = Focus::Transcript;
     s.transcript.search = Some("user999998@".into());
+    update(&mut s, key(KeyCode::Char('n')));
     bencher.bench_local(|| {
+        s.transcript.selected_line = Some(0);
+        update(&mut s, key(KeyCode::Char('n')));
+    });
+}
+
+/// `n` through a query with 100 matches spread over the transcript ("3 of 100").
+#[divan::bench(args = [1_000_000], sample_count = 20)]
+fn keypress_search_next_many(bencher: divan::Bencher, lines: usize) {
+    let mut s = state_with_lines(lines);
+    s.focus = Focus::Transcript;
+    s.transcript.search = Some("0000@".into());
+    update(&mut s, key(KeyCode::Char('n')));
+    bencher.bench_local(|| {
+        update(&mut s, key(KeyCode::Char('n')));
+    });
+}
+
+/// A new query (Enter after `/`): the one scan that finds and counts every match, the cost
+/// `n` paid on every press before the index.
+#[divan::bench(args = [1_000_000], sample_count = 20)]
+fn search_enter(bencher: divan::Bencher, lines: usize) {
+    let mut s = state_with_lines(lines);
+    s.focus = Focus::Transcript;
+    let queries = ["user999998@", "user999996@"];
+    let mut i = 0;
+    bencher.bench_local(|| {
+        i += 1;
+        s.transcript.search = Some(queries[i % 2].into());
         s.transcript.selected_line = Some(0);
         update(&mut s, key(KeyCode::Char('n')));
     });

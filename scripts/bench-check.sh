@@ -1,57 +1,174 @@
 #!/usr/bin/env bash
-# Times `smtpscope check --all` against a private Postfix (loopback only) that keeps Postfix's
-# default tarpit (1 s per reply after 10 errors in a session). Prints min/median/max over RUNS
-# runs (default 20). Needs postfix and sasl2-bin (see .ci/run). Bounded: at most RUNS runs, and
-# the Postfix instance stops by itself after 300 s.
+# The full audit against one session, paired (issue 25). For each target, RUNS pairs (default
+# 15) of, alternately,
+#   A: smtpscope check --profile bench --all                       (the audit)
+#   B: smtpscope session ... --to postmaster@lab.example --quit-after rcpt   (one STARTTLS session)
+# timed wall clock, process start-up included; prints min/median/max of each, the median of the
+# per-pair ratios A/B and the ratio of the medians. Targets (TARGETS, default all three):
+#   tarpit   a private Postfix keeping its default tarpit (1 s per reply after 10 errors)
+#   relaxed  the same Postfix on its listener without a tarpit
+#   lab      the built-in practice lab (`smtpscope lab --policy secure`)
+# Loopback only. Needs postfix and sasl2-bin for the Postfix targets (see .ci/run). Bounded: at
+# most RUNS pairs per target, the Postfix instance stops by itself after 300 s, the lab after
+# 300 s (--duration), and every command runs under `timeout 60`.
+#
+# BIN=path times another build (e.g. an older commit's, for a before/after) instead of building
+# this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${RUNS:-20}
-cargo build --release --quiet
-cargo test --quiet --test postfix_fixture --no-run
-log=$(mktemp)
-cfg=$(mktemp -d)
-SMTPSCOPE_HOLD_SECS=300 cargo test --quiet --test postfix_fixture -- --ignored --nocapture \
-  hold_postfix_for_manual_use >"$log" 2>&1 &
-holder=$!
-cleanup() { pkill -P "$holder" 2>/dev/null || true; kill "$holder" 2>/dev/null || true; rm -rf "$cfg" "$log"; }
+runs=${RUNS:-15}
+targets=${TARGETS:-tarpit relaxed lab}
+target_dir=${CARGO_TARGET_DIR:-target}
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  cargo build --release --quiet --bin smtpscope
+  bin=$target_dir/release/smtpscope
+fi
+tmp=$(mktemp -d)
+holder=
+lab=
+cleanup() {
+  if [ -n "$holder" ]; then
+    pkill -P "$holder" 2>/dev/null || true
+    kill "$holder" 2>/dev/null || true
+  fi
+  if [ -n "$lab" ]; then
+    kill -TERM "$lab" 2>/dev/null || true
+    wait "$lab" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
-for _ in $(seq 1 120); do
-  grep -q "postfix on" "$log" && break
-  sleep 0.5
-done
-line=$(grep "postfix on" "$log") || { echo "Postfix did not start:"; cat "$log"; exit 1; }
-port=$(sed -E 's/.*starttls ([0-9]+) .*/\1/' <<<"$line")
-ca=$(sed -E 's/.*CA ([^;]+);.*/\1/' <<<"$line")
-bob=$(sed -E 's/.*restricted ([^ ]+) password ([^;]+);.*/\1/' <<<"$line")
-export BENCH_BOB_PW
-BENCH_BOB_PW=$(sed -E 's/.*restricted ([^ ]+) password ([^;]+);.*/\2/' <<<"$line")
-mkdir -p "$cfg/profiles"
-cat >"$cfg/profiles/bench.toml" <<TOML
-server = "127.0.0.1:$port"
+mkdir -p "$tmp/cfg/profiles"
+export SMTPSCOPE_CONFIG_DIR="$tmp/cfg"
+
+# now_ms: a monotonic-enough wall clock in milliseconds, with fractions.
+now_ns() { date +%s%N; }
+
+# stats NAME VALUES...: "NAME min X, median Y, max Z" (ms, one decimal).
+stats() {
+  local name=$1
+  shift
+  printf '%s\n' "$@" | sort -g | awk -v name="$name" '
+    { v[NR] = $1 }
+    END {
+      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      printf "%s: min %.1f, median %.1f, max %.1f\n", name, v[1], m, v[NR]
+    }'
+}
+
+median() {
+  printf '%s\n' "$@" | sort -g | awk '
+    { v[NR] = $1 }
+    END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# write_profile SERVER CA USER PASSWORD_ENV
+write_profile() {
+  cat >"$tmp/cfg/profiles/bench.toml" <<TOML
+server = "$1"
 tls = "starttls"
-ca_file = "$ca"
+ca_file = "$2"
 tls_name = "localhost"
 helo = "probe.test"
 [auth]
 mechanism = "plain"
-username = "$bob"
-password_env = "BENCH_BOB_PW"
+username = "$3"
+password_env = "$4"
 [relay]
 local_recipient = "postmaster@lab.example"
 approved_recipient = "someone@partner.example"
 disallowed_recipient = "someone@not-approved.example"
 other_local_sender = "alice@lab.example"
-auth_sender = "$bob@lab.example"
+auth_sender = "$3@lab.example"
 TOML
-export SMTPSCOPE_CONFIG_DIR="$cfg"
-times=()
-for _ in $(seq 1 "$runs"); do
-  start=$(date +%s%N)
-  ./target/release/smtpscope check --profile bench --all >/dev/null || true
-  end=$(date +%s%N)
-  times+=($(( (end - start) / 1000000 )))
+}
+
+# pairs LABEL SERVER CA: RUNS alternating pairs, then the figures.
+pairs() {
+  local label=$1 server=$2 ca=$3
+  local audit=() one=() ratio=()
+  local check=(timeout 60 "$bin" check --profile bench --all)
+  local session=(timeout 60 "$bin" session --server "$server" --ca-file "$ca" --tls-name localhost
+    --helo probe.test --to postmaster@lab.example --quit-after rcpt)
+  echo "== $label"
+  echo "   A: ${check[*]:2}"
+  echo "   B: ${session[*]:2}"
+  # One of each first, unmeasured: caches warm, and a broken target shows here.
+  "${check[@]}" >"$tmp/check.out" 2>&1 || true
+  tail -1 "$tmp/check.out" | sed 's/^/   (audit) /'
+  "${session[@]}" >"$tmp/session.out" 2>&1 || { echo "   the session failed:"; tail -5 "$tmp/session.out"; }
+  for _ in $(seq 1 "$runs"); do
+    local t0 t1 t2 a b
+    t0=$(now_ns)
+    "${check[@]}" >/dev/null 2>&1 || true
+    t1=$(now_ns)
+    "${session[@]}" >/dev/null 2>&1 || true
+    t2=$(now_ns)
+    a=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", d / 1e6 }')
+    b=$(awk -v d=$((t2 - t1)) 'BEGIN { printf "%.1f", d / 1e6 }')
+    audit+=("$a")
+    one+=("$b")
+    ratio+=("$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')")
+  done
+  stats "   audit (ms), $runs runs" "${audit[@]}"
+  stats "   one session (ms), $runs runs" "${one[@]}"
+  local ma mb
+  ma=$(median "${audit[@]}")
+  mb=$(median "${one[@]}")
+  echo "   paired median ratio (median of A/B per pair): $(median "${ratio[@]}")x;" \
+    "ratio of medians: $(awk -v a="$ma" -v b="$mb" 'BEGIN { printf "%.2f", a / b }')x"
+}
+
+need_postfix=
+for t in $targets; do
+  case $t in tarpit | relaxed) need_postfix=1 ;; esac
 done
-./target/release/smtpscope check --profile bench --all | tail -1
-sorted=($(printf '%s\n' "${times[@]}" | sort -n))
-n=${#sorted[@]}
-echo "check --all against Postfix with its default tarpit, $n runs: min ${sorted[0]} ms, median ${sorted[$((n / 2))]} ms, max ${sorted[$((n - 1))]} ms"
+if [ -n "$need_postfix" ]; then
+  cargo test --quiet --test postfix_fixture --no-run
+  SMTPSCOPE_HOLD_SECS=300 cargo test --quiet --test postfix_fixture -- --ignored --nocapture \
+    hold_postfix_for_manual_use >"$tmp/postfix.log" 2>&1 &
+  holder=$!
+  for _ in $(seq 1 120); do
+    grep -q "postfix on" "$tmp/postfix.log" && break
+    sleep 0.5
+  done
+  line=$(grep "postfix on" "$tmp/postfix.log") || { echo "Postfix did not start:"; cat "$tmp/postfix.log"; exit 1; }
+  starttls=$(sed -E 's/.*starttls ([0-9]+) .*/\1/' <<<"$line")
+  relaxed=$(sed -E 's/.*relaxed ([0-9]+).*/\1/' <<<"$line")
+  pf_ca=$(sed -E 's/.*CA ([^;]+);.*/\1/' <<<"$line")
+  pf_bob=$(sed -E 's/.*restricted ([^ ]+) password ([^;]+);.*/\1/' <<<"$line")
+  export BENCH_BOB_PW
+  BENCH_BOB_PW=$(sed -E 's/.*restricted ([^ ]+) password ([^;]+);.*/\2/' <<<"$line")
+fi
+
+echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $bin"
+for t in $targets; do
+  case $t in
+    tarpit)
+      write_profile "127.0.0.1:$starttls" "$pf_ca" "$pf_bob" BENCH_BOB_PW
+      pairs "Postfix with its default tarpit (127.0.0.1:$starttls)" "127.0.0.1:$starttls" "$pf_ca"
+      ;;
+    relaxed)
+      write_profile "127.0.0.1:$relaxed" "$pf_ca" "$pf_bob" BENCH_BOB_PW
+      pairs "Postfix without a tarpit (127.0.0.1:$relaxed)" "127.0.0.1:$relaxed" "$pf_ca"
+      ;;
+    lab)
+      (TMPDIR=$tmp exec "$bin" lab --policy secure --duration 300) >"$tmp/lab.out" 2>&1 &
+      lab=$!
+      for _ in $(seq 1 100); do
+        grep -q "Press Ctrl-C" "$tmp/lab.out" && break
+        sleep 0.1
+      done
+      addr=$(awk '$3 == "CA" { print $2; exit }' "$tmp/lab.out")
+      lab_ca=$(awk '$3 == "CA" { print $4; exit }' "$tmp/lab.out")
+      [ -n "$addr" ] || { echo "the lab did not start:"; cat "$tmp/lab.out"; exit 1; }
+      export BENCH_LAB_PW
+      BENCH_LAB_PW=$(awk '$1 == "bob" && $2 == "/" { print $3; exit }' "$tmp/lab.out")
+      write_profile "$addr" "$lab_ca" bob BENCH_LAB_PW
+      pairs "the built-in lab, --policy secure ($addr)" "$addr" "$lab_ca"
+      ;;
+    *) echo "unknown target $t (tarpit, relaxed, lab)"; exit 2 ;;
+  esac
+done

@@ -158,10 +158,23 @@ pub struct TlsInfo {
     /// The chain as sent, DER, for matching against DANE records.
     #[serde(skip)]
     pub chain_der: Vec<Vec<u8>>,
+    /// The handshake resumed a session from an earlier full handshake in the same run (no
+    /// certificate was sent): `verification` and `chain` are that full handshake's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
 }
 
 impl TlsInfo {
     pub fn one_line(&self) -> String {
+        let line = self.negotiated_line();
+        if self.resumed {
+            format!("TLS resumed, {line} (in this run's full handshake)")
+        } else {
+            line
+        }
+    }
+
+    fn negotiated_line(&self) -> String {
         let cert = if self.verification.verified {
             format!("certificate verified for {}", self.verification.name)
         } else if let Some(record) = &self.verification.dane_ee {

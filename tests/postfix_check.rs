@@ -749,3 +749,76 @@ fn check_with_xclient_judges_as_if_from_another_client() {
         "the profile's xclient: {out}"
     );
 }
+
+/// Issue 25: one run, one TLS session store. After a full handshake the run's other sessions
+/// resume (the transcript says "TLS resumed"), while the starttls scenario's certificate
+/// checks still judge a full handshake, verified in that session.
+#[test]
+fn later_sessions_resume_tls_and_the_certificate_checks_do_not() {
+    let Some(pf) = shared("later_sessions_resume_tls_and_the_certificate_checks_do_not") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.relaxed_port, true);
+    let (code, out, err) = check(
+        pf,
+        cfg.path(),
+        &[
+            "--all",
+            "--transcripts",
+            "--concurrency",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(verdicts(&doc), expected(SECURE), "{doc:#}");
+    assert_eq!(code, 0, "{err}");
+    let results = doc["results"].as_array().expect("results");
+    let transcripts_of = |r: &Value| -> Vec<String> {
+        r["transcripts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect()
+    };
+    let established = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.contains("TLS established"))
+            .map(str::to_string)
+            .collect()
+    };
+    let starttls = results
+        .iter()
+        .find(|r| r["id"] == "starttls")
+        .expect("starttls");
+    assert_eq!(starttls["verdict"], "pass", "{starttls:#}");
+    let starttls_lines: Vec<String> = transcripts_of(starttls)
+        .iter()
+        .flat_map(|t| established(t))
+        .collect();
+    assert!(!starttls_lines.is_empty(), "{starttls:#}");
+    for l in &starttls_lines {
+        assert!(!l.contains("resumed"), "a certificate check resumed: {l}");
+        assert!(l.contains("certificate verified for localhost"), "{l}");
+    }
+    let others: Vec<String> = results
+        .iter()
+        .filter(|r| r["id"] != "starttls")
+        .flat_map(transcripts_of)
+        .flat_map(|t| established(&t))
+        .collect();
+    let resumed: Vec<&String> = others
+        .iter()
+        .filter(|l| l.contains("TLS resumed"))
+        .collect();
+    assert!(
+        resumed.len() >= 2,
+        "later sessions resume their TLS session: {others:#?}"
+    );
+    for l in resumed {
+        // The full handshake's verdict on the certificate goes with the resumed session.
+        assert!(l.contains("certificate verified for localhost"), "{l}");
+    }
+}

@@ -224,6 +224,7 @@ fn tls_info() -> smtpscope::tls_info::TlsInfo {
         chain_check: smtpscope::tls_info::ChainCheck::of(&[], None),
         ocsp: smtpscope::tls_info::OcspStaple::default(),
         chain_der: Vec::new(),
+        resumed: false,
     }
 }
 
@@ -652,6 +653,7 @@ fn tls_pane_shows_the_chain() {
         chain,
         ocsp: OcspStaple::default(),
         chain_der: Vec::new(),
+        resumed: false,
     }));
     let mut rejected = s.conn.tls.clone().unwrap();
     key(&mut s, KeyCode::Char('t'));

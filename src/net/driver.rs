@@ -69,6 +69,9 @@ pub struct ConnectOptions {
     pub lmtp: bool,
     pub tls_mode: TlsMode,
     pub tls: TlsOptions,
+    /// The run's shared TLS sessions, when this connection may resume one (see
+    /// [`tls::Resumption`]); `None` for a full handshake of its own.
+    pub resumption: Option<std::sync::Arc<tls::Resumption>>,
     pub policy: SecurityPolicy,
     pub timeouts: Timeouts,
     pub limits: ReplyLimits,
@@ -87,6 +90,7 @@ impl ConnectOptions {
             lmtp: false,
             tls_mode: TlsMode::default(),
             tls: TlsOptions::default(),
+            resumption: None,
             policy: SecurityPolicy::default(),
             timeouts: Timeouts::default(),
             limits: ReplyLimits::default(),
@@ -632,11 +636,14 @@ impl Connection {
                 .await
             }
             Io::Tls(s) => {
-                tokio::time::timeout_at(deadline, async {
+                let written = tokio::time::timeout_at(deadline, async {
                     s.write_all(bytes).await?;
                     s.flush().await
                 })
-                .await
+                .await;
+                // The session tickets may still be on their way: see `Wire::ack_promptly`.
+                s.get_ref().0.ack_promptly();
+                written
             }
         };
         match result {
@@ -808,7 +815,16 @@ impl Connection {
                 }));
             }
         };
-        let (config, record) = match tls::client_config(&self.opts.tls) {
+        let built = match &self.opts.resumption {
+            Some(shared) => shared.config(&self.opts.tls).map(|c| {
+                (
+                    c,
+                    std::sync::Arc::new(std::sync::Mutex::new(Default::default())),
+                )
+            }),
+            None => tls::client_config(&self.opts.tls),
+        };
+        let (config, record) = match built {
             Ok(ok) => ok,
             Err(e) => return Err(self.fail(e.into())),
         };
@@ -824,7 +840,9 @@ impl Connection {
         };
         let (deadline, _) = self.deadline();
         let connector = TlsConnector::from(config);
-        match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
+        let handshake =
+            tls::recording(std::sync::Arc::clone(&record), connector.connect(name, tcp));
+        match tokio::time::timeout_at(deadline, handshake).await {
             Err(_) => {
                 self.handshake_timed_out = true;
                 self.session.closed();
@@ -895,12 +913,30 @@ impl Connection {
                 Err(self.fail(NetError::Handshake { reason }))
             }
             Ok(Ok(stream)) => {
-                let info = tls::tls_info(
-                    stream.get_ref().1,
-                    &record,
-                    &name_str,
-                    tls::trust_label(&self.opts.tls),
-                );
+                let conn = stream.get_ref().1;
+                let mut info =
+                    tls::tls_info(conn, &record, &name_str, tls::trust_label(&self.opts.tls));
+                if let Some(shared) = &self.opts.resumption {
+                    if !tls::resumed(conn) {
+                        shared.remember(&self.opts.tls, &name_str, &info);
+                    } else if let Some(full) = shared.full_handshake(&self.opts.tls, &name_str) {
+                        // No certificate in a resumed handshake: the full one's findings.
+                        info.verification = full.verification;
+                        info.chain = full.chain;
+                        info.chain_check = full.chain_check;
+                        info.chain_der = full.chain_der;
+                        info.ocsp = full.ocsp;
+                        info.resumed = true;
+                    } else {
+                        // A session resumed before its full handshake was recorded (a moment
+                        // between two tasks): the certificate was not seen here, so say so.
+                        info.resumed = true;
+                        info.verification.verified = false;
+                        info.verification.failure = Some(
+                            "not seen: the session was resumed and its full handshake's findings were not recorded yet".into(),
+                        );
+                    }
+                }
                 self.io = Io::Tls(Box::new(stream));
                 self.transcript
                     .event(Event::TlsEstablished(Box::new(info.clone())), true);

@@ -216,6 +216,8 @@ async fn old_version(opts: &ConnectOptions, helo: &str, version: u16) -> ProbeOu
 
 async fn modern_version(opts: &ConnectOptions, helo: &str, version: TlsVersion) -> ProbeOutcome {
     let mut pinned = opts.clone();
+    // A full handshake of its own: a resumed one would not show what this version negotiates.
+    pinned.resumption = None;
     pinned.tls.min_version = Some(version);
     pinned.tls.max_version = Some(version);
     // The probe learns versions, not trust: a bad certificate is the chain check's finding,

@@ -1,6 +1,7 @@
 //! TLS client configuration: trust roots, a verifier that records what it decided and why, and
 //! a summary of the negotiated session and certificate chain.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -187,7 +188,41 @@ struct RecordingVerifier {
     roots: Option<Arc<RootCertStore>>,
     insecure: bool,
     dane_ee: Vec<super::tlsa::DaneEe>,
+    record: RecordSink,
+}
+
+tokio::task_local! {
+    /// The record of the handshake being polled, for a verifier shared by a run's connections.
+    static HANDSHAKE_RECORD: Arc<Mutex<VerifierRecord>>;
+}
+
+/// Where a verifier writes what it saw.
+#[derive(Debug)]
+enum RecordSink {
+    /// Its own connection's record (a config made for one connection).
+    Fixed(Arc<Mutex<VerifierRecord>>),
+    /// The record of whichever handshake is being polled (see [`recording`]): a config shared
+    /// by a run's connections for resumption, whose verifier must be one and the same.
+    PerHandshake,
+}
+
+impl RecordSink {
+    fn with(&self, f: impl FnOnce(&mut VerifierRecord)) {
+        match self {
+            RecordSink::Fixed(record) => f(&mut lock(record)),
+            RecordSink::PerHandshake => {
+                let _ = HANDSHAKE_RECORD.try_with(|record| f(&mut lock(record)));
+            }
+        }
+    }
+}
+
+/// Runs a handshake with `record` as the record of a shared verifier (harmless otherwise).
+pub async fn recording<F: std::future::Future>(
     record: Arc<Mutex<VerifierRecord>>,
+    handshake: F,
+) -> F::Output {
+    HANDSHAKE_RECORD.scope(record, handshake).await
 }
 
 impl RecordingVerifier {
@@ -197,7 +232,8 @@ impl RecordingVerifier {
         result: Result<HandshakeSignatureValid, rustls::Error>,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         if result.is_err() {
-            lock(&self.record).handshake_failed(cert_defects::handshake_defect(cert));
+            self.record
+                .with(|r| r.handshake_failed(cert_defects::handshake_defect(cert)));
         }
         result
     }
@@ -217,11 +253,10 @@ impl ServerCertVerifier for RecordingVerifier {
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
-        {
-            let mut record = lock(&self.record);
+        self.record.with(|record| {
             record.chain = chain.clone();
             record.ocsp = ocsp_response.to_vec();
-        }
+        });
         let result = self.inner.verify_server_cert(
             end_entity,
             intermediates,
@@ -233,17 +268,19 @@ impl ServerCertVerifier for RecordingVerifier {
             return result;
         };
         let problem = cert_defects::classify(&e, server_name, &chain, self.roots.as_deref());
-        let mut record = lock(&self.record);
-        record.set(problem, cert_defects::chain_defects(&chain));
-        if let Some(ee) = self.dane_ee.iter().find(|ee| ee.matches(end_entity)) {
-            // What a DANE sender does: the record vouches for this certificate, and names,
-            // dates and issuer do not count (RFC 7672 §3.1.1). The handshake signature is
-            // still checked.
-            record.dane_ee = Some(ee.label());
-            return Ok(ServerCertVerified::assertion());
-        }
-        if self.insecure {
-            record.accepted_insecurely = true;
+        let insecure = self.insecure;
+        let dane_ee = self.dane_ee.iter().find(|ee| ee.matches(end_entity));
+        self.record.with(|record| {
+            record.set(problem, cert_defects::chain_defects(&chain));
+            match dane_ee {
+                // What a DANE sender does: the record vouches for this certificate, and
+                // names, dates and issuer do not count (RFC 7672 §3.1.1). The handshake
+                // signature is still checked.
+                Some(ee) => record.dane_ee = Some(ee.label()),
+                None => record.accepted_insecurely = insecure,
+            }
+        });
+        if dane_ee.is_some() || insecure {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(e)
@@ -336,10 +373,102 @@ pub fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsSetupError> {
     Ok(roots)
 }
 
+/// TLS sessions shared by the connections of one run, so that after one full, verified
+/// handshake the others resume (shorter, and the server sends no certificate again).
+///
+/// Only connections with the run's own TLS settings share it; the certificate checks and the
+/// version probe make full handshakes of their own. A resumed handshake does not see the
+/// certificate, so what the full handshake learned about it is kept here, by TLS name, and
+/// reported with the resumed session.
+pub struct Resumption {
+    store: Arc<rustls::client::ClientSessionMemoryCache>,
+    /// One config per TLS settings: rustls resumes a session only with the very verifier
+    /// (and client certificate) that made it, so the run's connections share the config, and
+    /// its verifier writes to each handshake's own record (see [`recording`]).
+    configs: Mutex<Vec<(TlsOptions, Arc<ClientConfig>)>>,
+    full: Mutex<HashMap<String, crate::tls_info::TlsInfo>>,
+}
+
+/// Sessions kept per run: one per server name is enough; a few MX hosts fit.
+const RESUMPTION_SESSIONS: usize = 64;
+
+impl Resumption {
+    pub fn new() -> Arc<Resumption> {
+        Arc::new(Resumption {
+            store: Arc::new(rustls::client::ClientSessionMemoryCache::new(
+                RESUMPTION_SESSIONS,
+            )),
+            configs: Mutex::new(Vec::new()),
+            full: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The run's config for `opts`, with its session store; run the handshake in
+    /// [`recording`] to learn what its verifier saw.
+    pub fn config(&self, opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsSetupError> {
+        let mut configs = match self.configs.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((_, config)) = configs.iter().find(|(o, _)| o == opts) {
+            return Ok(Arc::clone(config));
+        }
+        let mut config = build_config(opts, RecordSink::PerHandshake)?;
+        config.resumption = rustls::client::Resumption::store(
+            Arc::clone(&self.store) as Arc<dyn rustls::client::ClientSessionStore>
+        );
+        let config = Arc::new(config);
+        configs.push((opts.clone(), Arc::clone(&config)));
+        Ok(config)
+    }
+
+    /// Keeps what a full handshake with `name` under `opts` learned about its certificate.
+    pub fn remember(&self, opts: &TlsOptions, name: &str, info: &crate::tls_info::TlsInfo) {
+        if let Ok(mut full) = self.full.lock() {
+            full.insert(Self::key(opts, name), info.clone());
+        }
+    }
+
+    /// What the full handshake with `name` under `opts` learned, for a resumed session.
+    pub fn full_handshake(
+        &self,
+        opts: &TlsOptions,
+        name: &str,
+    ) -> Option<crate::tls_info::TlsInfo> {
+        self.full
+            .lock()
+            .ok()
+            .and_then(|full| full.get(&Self::key(opts, name)).cloned())
+    }
+
+    /// The name, and which of the run's TLS settings: a session resumes only under the config
+    /// that made it, so its certificate findings are those of a handshake under the same.
+    fn key(opts: &TlsOptions, name: &str) -> String {
+        format!("{opts:?}\n{name}")
+    }
+}
+
+impl std::fmt::Debug for Resumption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resumption").finish_non_exhaustive()
+    }
+}
+
+/// Whether the handshake on `conn` resumed an earlier session.
+pub fn resumed(conn: &rustls::ClientConnection) -> bool {
+    conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+}
+
 /// A client config for one connection, plus the record its verifier fills in.
 pub fn client_config(
     opts: &TlsOptions,
 ) -> Result<(Arc<ClientConfig>, Arc<Mutex<VerifierRecord>>), TlsSetupError> {
+    let record = Arc::new(Mutex::new(VerifierRecord::default()));
+    let config = build_config(opts, RecordSink::Fixed(Arc::clone(&record)))?;
+    Ok((Arc::new(config), record))
+}
+
+fn build_config(opts: &TlsOptions, record: RecordSink) -> Result<ClientConfig, TlsSetupError> {
     let provider = provider();
     let webpki = |roots: &Arc<RootCertStore>| {
         WebPkiServerVerifier::builder_with_provider(Arc::clone(roots), Arc::clone(&provider))
@@ -367,13 +496,12 @@ pub fn client_config(
             None,
         ),
     };
-    let record = Arc::new(Mutex::new(VerifierRecord::default()));
     let verifier = RecordingVerifier {
         inner,
         roots,
         insecure: opts.insecure,
         dane_ee: opts.dane_ee.clone(),
-        record: Arc::clone(&record),
+        record,
     };
     let versions = protocol_versions(opts)?;
     let builder = ClientConfig::builder_with_provider(provider)
@@ -391,7 +519,7 @@ pub fn client_config(
         }
     };
     config.enable_sni = !opts.no_sni;
-    Ok((Arc::new(config), record))
+    Ok(config)
 }
 
 /// The versions to offer, from `--tls-min`/`--tls-max`.
@@ -581,6 +709,7 @@ pub fn tls_info_from_record(record: &Mutex<VerifierRecord>, name: &str, trust: S
         chain,
         chain_check,
         chain_der: record.chain.iter().map(|c| c.to_vec()).collect(),
+        resumed: false,
         ocsp: OcspStaple {
             present: !record.ocsp.is_empty(),
             bytes: record.ocsp.len(),

@@ -51,6 +51,22 @@ impl Wire {
             Wire::Unix(s) => s.try_read(buf),
         }
     }
+
+    /// Asks the kernel to acknowledge what arrives next without its delayed-ACK wait (Linux's
+    /// `TCP_QUICKACK`; elsewhere, and on a UNIX socket, nothing).
+    ///
+    /// Why: a TLS 1.3 server sends its session tickets just after the handshake. A client
+    /// that has already sent EHLO leaves them unacknowledged for up to 40 ms (delayed ACK,
+    /// since nothing goes back to carry the ACK), and a server with Nagle's algorithm on
+    /// (Postfix) holds its EHLO reply until they are acknowledged: a 40 ms stall that reads
+    /// as a slow server. The setting is not sticky (sending data turns delayed ACKs back on),
+    /// so it is set after each write. A failure only costs that latency: it is ignored.
+    pub fn ack_promptly(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Wire::Tcp(s) = self {
+            let _ = rustix::net::sockopt::set_tcp_quickack(s, true);
+        }
+    }
 }
 
 impl AsyncRead for Wire {

@@ -75,6 +75,13 @@ pub async fn scenarios(
 ) -> Vec<ScenarioResult> {
     let limit = Arc::new(Semaphore::new(ctx.concurrency.max(1)));
     let unreachable = Arc::new(Unreachable::new());
+    let mut ctx = ctx;
+    // One run, one TLS session store: after a full handshake the other sessions resume.
+    if ctx.opts.resumption.is_none() {
+        ctx.opts.resumption = Some(crate::net::tls::Resumption::new());
+    }
+    // Nobody steps through these sessions: the version probe starts with its session.
+    ctx.probe_early = true;
     let ctx = Arc::new(ctx);
     let control_needed = scenarios.iter().any(|s| s.needs_control);
     let control_selected = control

@@ -36,6 +36,9 @@ pub struct Context {
     /// Keep each session's transcript in the result.
     pub keep_transcripts: bool,
     pub concurrency: usize,
+    /// Start a session's TLS version probe when the session opens, beside its other steps
+    /// (`check`), instead of when the step is reached (the explorer, stepping by hand).
+    pub probe_early: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -528,12 +531,7 @@ async fn run_step(
         (None, Some(Action::Check)) => return Ok(check_step(step, s, conn, replies, command)),
         (None, Some(Action::TlsVersions)) => {
             let report = crate::net::probe::versions(&ctx.opts, &ctx.helo).await;
-            let (finding, detail) = judge_versions(&report);
-            return Ok(StepResult {
-                verdict: finding_verdict(finding, step.role, s.severity),
-                reason: detail,
-                ..failed_step(step, command, started, String::new())
-            });
+            return Ok(versions_step(step, s, report, command, started));
         }
         (None, None) => return Ok(failed_step(step, command, started, "empty step".into())),
     };
@@ -582,6 +580,22 @@ pub enum Finding {
 /// one fact explains every other TLS step's failure (the handshake, the certificate checks),
 /// so the scenario's headline leads with it.
 const ONLY_OLD_TLS: &str = "accepts only";
+
+/// The version probe's step, judged from its report.
+fn versions_step(
+    step: &Step,
+    s: &Scenario,
+    report: crate::net::probe::VersionReport,
+    command: String,
+    started: Instant,
+) -> StepResult {
+    let (finding, detail) = judge_versions(&report);
+    StepResult {
+        verdict: finding_verdict(finding, step.role, s.severity),
+        reason: detail,
+        ..failed_step(step, command, started, String::new())
+    }
+}
 
 /// TLS 1.2 or newer is required (RFC 8996 deprecates 1.0 and 1.1); accepting an old version
 /// as well only warns, since old senders still use it opportunistically.
@@ -698,6 +712,12 @@ fn dane_ee_eases(
         ),
         _ => (finding, detail),
     }
+}
+
+/// A check that judges the TLS handshake itself (certificate, chain, expiry, version).
+fn judges_tls(step: &Step) -> bool {
+    judges_certificate(step)
+        || (step.action == Some(Action::Check) && step.assert == Some(Assertion::Tls12OrNewer))
 }
 
 fn chain_finding(conn: &Connection) -> (Finding, String) {
@@ -1005,6 +1025,17 @@ pub struct Stepper {
     leftover: Option<(Vec<Vec<Step>>, String)>,
     /// The TLS handshake ran past its deadline (the server answered 220 and then nothing).
     handshake_timed_out: bool,
+    /// The TLS version probe, started when the session opened (`Context::probe_early`).
+    versions: Option<EarlyProbe>,
+}
+
+/// A version probe started ahead of its step; stopped if the step never takes its report.
+struct EarlyProbe(tokio::task::JoinHandle<crate::net::probe::VersionReport>);
+
+impl Drop for EarlyProbe {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Typed commands that ask the server something without changing the dialogue: sending them
@@ -1022,7 +1053,12 @@ impl Stepper {
         units: Vec<Vec<Step>>,
         transcript: Transcript,
     ) -> Self {
-        let conn = Connection::new(ctx.opts.clone(), transcript);
+        let mut opts = ctx.opts.clone();
+        // The certificate and version checks judge a full handshake, verified here and now.
+        if units.iter().flatten().any(judges_tls) {
+            opts.resumption = None;
+        }
+        let conn = Connection::new(opts, transcript);
         Stepper {
             scenario,
             ctx,
@@ -1042,6 +1078,38 @@ impl Stepper {
             edits: Vec::new(),
             leftover: None,
             handshake_timed_out: false,
+            versions: None,
+        }
+    }
+
+    /// With `Context::probe_early`, starts the session's TLS version probe now, beside the
+    /// steps before it: its own connections need nothing from this one. Only once this session
+    /// was greeted and prepared without a stall and the server offers TLS, so a server that
+    /// stalls, floods or has no STARTTLS costs no more connections than before (the probe
+    /// then runs at its step, after the steps that find out).
+    fn start_version_probe(&mut self) {
+        let tls_on_offer = self.ctx.opts.tls_mode == TlsMode::Implicit
+            || self.conn.session().tls_active()
+            || self
+                .conn
+                .session()
+                .capabilities()
+                .is_some_and(|c| c.starttls());
+        if self.ctx.probe_early
+            && self.versions.is_none()
+            && tls_on_offer
+            && !self.server_stalled()
+            && self
+                .units
+                .iter()
+                .flatten()
+                .any(|st| st.action == Some(Action::TlsVersions))
+        {
+            let opts = self.ctx.opts.clone();
+            let helo = self.ctx.helo.clone();
+            self.versions = Some(EarlyProbe(tokio::spawn(async move {
+                crate::net::probe::versions(&opts, &helo).await
+            })));
         }
     }
 
@@ -1051,6 +1119,7 @@ impl Stepper {
         match prepare(&self.scenario, &self.ctx, &mut self.conn).await {
             Ok(v) => {
                 self.vars = Some(v);
+                self.start_version_probe();
                 Ok(())
             }
             // Implicit TLS whose certificate was refused: nothing else can run, but the
@@ -1274,6 +1343,21 @@ impl Stepper {
                 verdict: Verdict::Skipped,
                 reason: why.clone(),
                 ..not_reached(&step, self.shown_vars(), "")
+            }
+        } else if let Some(mut probe) = self
+            .versions
+            .take_if(|_| step.action == Some(Action::TlsVersions))
+        {
+            let started = Instant::now();
+            let command = step_command(&step, self.shown_vars());
+            match (&mut probe.0).await {
+                Ok(report) => versions_step(&step, &self.scenario, report, command, started),
+                Err(e) => failed_step(
+                    &step,
+                    command,
+                    started,
+                    format!("internal error: the TLS version probe failed: {e}"),
+                ),
             }
         } else {
             let vars = self.vars.clone().unwrap_or_default();

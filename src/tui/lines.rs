@@ -38,6 +38,17 @@ pub struct LineMeta {
 pub struct Lines {
     text: String,
     meta: Vec<LineMeta>,
+    /// The lines matching the search, kept up to date as lines arrive.
+    matches: Option<Matches>,
+}
+
+/// Every line that contains the query (ASCII case ignored), in order: made by one scan when
+/// the query is set, extended line by line as lines arrive, so "next match" and "3 of 41" are
+/// a binary search, not a scan of the transcript.
+#[derive(Debug)]
+struct Matches {
+    query: String,
+    lines: Vec<usize>,
 }
 
 impl Lines {
@@ -113,6 +124,12 @@ impl Lines {
             len: u32::try_from(text.len()).unwrap_or(u32::MAX),
             ..base
         });
+        if let Some(m) = &mut self.matches
+            && !m.query.is_empty()
+            && find_ci(text.as_bytes(), m.query.as_bytes()).is_some()
+        {
+            m.lines.push(self.meta.len() - 1);
+        }
     }
 
     /// Adds a transcript entry as display lines.
@@ -214,6 +231,60 @@ impl Lines {
             .map(|pos| self.line_at(pos))
     }
 
+    /// Makes `query` the search: every matching line is found once, here (one pass over one
+    /// buffer), and lines added later are checked as they arrive. Nothing is done when it
+    /// already is the search.
+    pub fn set_search(&mut self, query: &str) {
+        if self.matches.as_ref().is_some_and(|m| m.query == query) {
+            return;
+        }
+        let q = query.as_bytes();
+        let mut lines = Vec::new();
+        if !q.is_empty() {
+            let hay = self.text.as_bytes();
+            let mut at = 0;
+            while let Some(p) = find_ci(&hay[at..], q) {
+                let line = self.line_at(at + p);
+                lines.push(line);
+                // On to the next line: one entry per line, however many hits it holds.
+                match self.meta.get(line + 1) {
+                    Some(next) => at = next.start,
+                    None => break,
+                }
+            }
+        }
+        self.matches = Some(Matches {
+            query: query.to_string(),
+            lines,
+        });
+    }
+
+    /// The lines matching `query`, if it is the search set by [`Self::set_search`].
+    pub fn matches(&self, query: &str) -> Option<&[usize]> {
+        self.matches
+            .as_ref()
+            .filter(|m| m.query == query)
+            .map(|m| m.lines.as_slice())
+    }
+
+    /// The first line at or after `from` (wrapping around) that matches `query`; a binary
+    /// search once the query is the search (see [`Self::set_search`]), a scan otherwise.
+    pub fn next_match(&self, query: &str, from: usize) -> Option<usize> {
+        let Some(lines) = self.matches(query) else {
+            return self.find(query, from);
+        };
+        let i = lines.partition_point(|&l| l < from);
+        lines.get(i).or_else(|| lines.first()).copied()
+    }
+
+    /// Where `line` is among the matches of `query` (1-based) and how many there are, as in
+    /// "3 of 41"; `None` for a line that does not match, or a query that is not the search.
+    pub fn match_position(&self, query: &str, line: usize) -> Option<(usize, usize)> {
+        let lines = self.matches(query)?;
+        let i = lines.binary_search(&line).ok()?;
+        Some((i + 1, lines.len()))
+    }
+
     fn line_at(&self, byte: usize) -> usize {
         match self.meta.binary_search_by(|m| m.start.cmp(&byte)) {
             Ok(i) => i,
@@ -274,6 +345,27 @@ pub fn direction(kind: LineKind) -> &'static str {
     }
 }
 
+/// Byte ranges of every occurrence of `needle` in `hay`, ASCII case ignored, not overlapping:
+/// what the transcript pane highlights.
+pub fn match_ranges(hay: &str, needle: &str) -> Vec<(usize, usize)> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let mut out = Vec::new();
+    if n.is_empty() {
+        return out;
+    }
+    let mut at = 0;
+    while let Some(p) = find_ci(&h[at..], n) {
+        let start = at + p;
+        let end = start + n.len();
+        // A match of UTF-8 in UTF-8 starts and ends on character boundaries; checked anyway.
+        if hay.is_char_boundary(start) && hay.is_char_boundary(end) {
+            out.push((start, end));
+        }
+        at = end;
+    }
+    out
+}
+
 /// ASCII-case-insensitive substring search: SIMD scan for the first byte in either case, then a
 /// comparison at each candidate.
 fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -325,6 +417,65 @@ mod tests {
         assert_eq!(l.find("nothing", 0), None);
         assert!(l.export_text().contains("C: EHLO x"));
         assert_eq!(l.export_json()["lines"][1]["code"], 250);
+    }
+
+    fn sent(l: &mut Lines, text: &str) {
+        l.push_entry(&entry(EntryKind::Sent {
+            bytes: format!("{text}\r\n").into_bytes(),
+            redacted: false,
+        }));
+    }
+
+    #[test]
+    fn the_search_index_counts_wraps_and_follows_new_lines() {
+        let mut l = Lines::default();
+        for i in 0..10 {
+            sent(&mut l, &format!("RCPT TO:<user{i}@example.org> rcpt again"));
+            sent(&mut l, &format!("NOOP {i}"));
+        }
+        l.set_search("rcpt");
+        // One entry per line, however many hits the line holds; ASCII case ignored.
+        assert_eq!(
+            l.matches("rcpt"),
+            Some(&[0, 2, 4, 6, 8, 10, 12, 14, 16, 18][..])
+        );
+        assert_eq!(l.matches("RCPT"), None, "only the query set is indexed");
+        assert_eq!(l.next_match("rcpt", 0), Some(0));
+        assert_eq!(l.next_match("rcpt", 1), Some(2));
+        assert_eq!(l.next_match("rcpt", 19), Some(0), "wraps around to the top");
+        assert_eq!(l.match_position("rcpt", 4), Some((3, 10)));
+        assert_eq!(l.match_position("rcpt", 5), None, "not a match");
+        // Lines that arrive later are indexed as they come.
+        sent(&mut l, "NOOP late");
+        sent(&mut l, "rcpt late");
+        assert_eq!(l.match_position("rcpt", 21), Some((11, 11)));
+        assert_eq!(l.next_match("rcpt", 19), Some(21));
+        // The same answers as the scan, from every line.
+        for from in 0..l.len() {
+            assert_eq!(l.next_match("rcpt", from), l.find("rcpt", from), "{from}");
+        }
+        // A new query is indexed afresh; one with no match has none.
+        l.set_search("noop 1");
+        assert_eq!(l.matches("noop 1"), Some(&[3][..]));
+        l.set_search("nowhere");
+        assert_eq!(l.matches("nowhere"), Some(&[][..]));
+        assert_eq!(l.next_match("nowhere", 0), None);
+    }
+
+    #[test]
+    fn match_ranges_mark_every_occurrence_in_a_line() {
+        assert_eq!(
+            match_ranges("RCPT to rcpt, Rcpt", "rcpt"),
+            vec![(0, 4), (8, 12), (14, 18)]
+        );
+        assert_eq!(
+            match_ranges("aaaa", "aa"),
+            vec![(0, 2), (2, 4)],
+            "no overlaps"
+        );
+        assert_eq!(match_ranges("abc", ""), Vec::<(usize, usize)>::new());
+        // Non-ASCII text: ranges stay on character boundaries.
+        assert_eq!(match_ranges("é250 é250", "é25"), vec![(0, 4), (6, 10)]);
     }
 
     #[test]

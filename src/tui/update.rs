@@ -1709,8 +1709,11 @@ mod tests {
         typed(&mut s, "line 4");
         update(&mut s, key(KeyCode::Enter));
         assert_eq!(s.transcript.selected_line, Some(40));
+        // "line 4" is in lines 4 and 40 to 49: eleven matches, the selection the second.
+        assert_eq!(s.transcript.match_count(), Some((2, 11)));
         update(&mut s, key(KeyCode::Char('n')));
         assert_eq!(s.transcript.selected_line, Some(41));
+        assert_eq!(s.transcript.match_count(), Some((3, 11)));
         for _ in 0..9 {
             update(&mut s, key(KeyCode::Char('n')));
         }

@@ -176,13 +176,26 @@ impl TranscriptView {
         false
     }
 
+    /// "3 of 41": where the selected line is among the search's matches, and how many there
+    /// are; `(0, 41)` when the selection is not on a match. `None` without a search.
+    pub fn match_count(&self) -> Option<(usize, usize)> {
+        let q = self.search.as_deref()?;
+        let total = self.lines.matches(q)?.len();
+        let at = self
+            .selected_line
+            .and_then(|l| self.lines.match_position(q, l))
+            .map_or(0, |(i, _)| i);
+        Some((at, total))
+    }
+
     /// Selects the next line after the selection that matches the search. Returns the query
     /// when no line matches it, for the operator to be told.
     pub fn search_next(&mut self) -> Option<String> {
         let q = self.search.clone()?;
         let n = self.lines.len();
         let start = self.selected_line.map_or(0, |i| (i + 1) % n.max(1));
-        match self.lines.find(&q, start) {
+        self.lines.set_search(&q);
+        match self.lines.next_match(&q, start) {
             Some(i) => {
                 self.selected_line = Some(i);
                 self.follow = false;

@@ -3,12 +3,12 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::Theme;
-use crate::tui::lines::{LineMeta, direction};
+use crate::tui::lines::{LineMeta, direction, match_ranges};
 use crate::tui::state::{Focus, LineKind, State};
 use crate::tui::wrap::{self, window};
 
@@ -53,9 +53,21 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     if t.raw_view {
         mode.push("raw");
     }
+    let found = t.match_count().map(|(at, total)| {
+        let q = crate::terminal_text::one_line(t.search.as_deref().unwrap_or(""));
+        match (at, total) {
+            (_, 0) => format!(" \"{q}\": no match "),
+            (0, n) => format!(" \"{q}\": {n} matches "),
+            (i, n) => format!(" \"{q}\": {i} of {n} "),
+        }
+    });
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(format!(" Transcript ({}) ", mode.join(", ")))
+        .title(format!(
+            " Transcript ({}) {}",
+            mode.join(", "),
+            found.as_deref().unwrap_or("")
+        ))
         .border_style(theme.focus(focused));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -81,7 +93,8 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     } else {
         window(total, end, rows, t.selected_line, |_| 1)
     };
-    let query = t.search.as_ref().map(|q| q.to_lowercase());
+    let query = t.search.as_deref().unwrap_or("");
+    let hl = highlight(theme);
     let mut lines: Vec<Line> = Vec::with_capacity(rows + 1);
     for idx in win.first..win.end {
         let Some(l) = t.lines.meta(idx) else {
@@ -91,12 +104,12 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         let mut style = style_for(l, theme);
         if t.selected_line == Some(idx) {
             style = style.add_modifier(Modifier::REVERSED);
-        } else if query
-            .as_ref()
-            .is_some_and(|q| t.lines.text(idx).to_lowercase().contains(q.as_str()))
-        {
-            style = style.add_modifier(Modifier::UNDERLINED);
         }
+        // Every occurrence of the search in the line's text (not in its latency) is marked.
+        let marks = text
+            .get(..plain)
+            .map(|shown| match_ranges(shown, query))
+            .unwrap_or_default();
         let head = Span::styled(
             format!(
                 "{:>6} {} {} ",
@@ -116,7 +129,9 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
             } else {
                 shown.len()
             };
-            spans.push(Span::styled(shown[..cut].to_string(), style));
+            let before = shown.get(..cut).unwrap_or("");
+            let marks = match_ranges(before, query);
+            push_marked(&mut spans, before, (0, before.len()), style, &marks, hl);
             spans.push(Span::styled(shown[cut..].to_string(), gray));
             lines.push(Line::from(spans));
             continue;
@@ -132,7 +147,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
             }];
             let split = plain.clamp(r.start, r.end);
             if split > r.start {
-                spans.push(Span::styled(text[r.start..split].to_string(), style));
+                push_marked(&mut spans, &text, (r.start, split), style, &marks, hl);
             }
             if r.end > split {
                 spans.push(Span::styled(text[split..r.end].to_string(), gray));
@@ -142,4 +157,98 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     }
     lines.truncate(rows);
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// How a match of the search is marked: black on yellow, or bold reversed without colour.
+fn highlight(theme: Theme) -> Style {
+    if theme.color {
+        Style::default()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+    }
+}
+
+/// `text[range]` as spans in `style`, with the parts inside `marks` (sorted byte ranges of
+/// `text`) in `hl` instead.
+fn push_marked(
+    spans: &mut Vec<Span<'static>>,
+    text: &str,
+    (from, to): (usize, usize),
+    style: Style,
+    marks: &[(usize, usize)],
+    hl: Style,
+) {
+    let mut at = from;
+    let mut push = |a: usize, b: usize, st: Style| {
+        if let Some(part) = text.get(a..b).filter(|p| !p.is_empty()) {
+            spans.push(Span::styled(part.to_string(), st));
+        }
+    };
+    for &(s, e) in marks {
+        let (s, e) = (s.max(at), e.min(to));
+        if s >= e {
+            continue;
+        }
+        push(at, s, style);
+        push(s, e, hl);
+        at = e;
+    }
+    push(at, to, style);
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)] // test code
+mod tests {
+    use super::*;
+    use crate::transcript::{Entry, EntryKind};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    #[test]
+    fn every_visible_match_is_marked_and_counted() {
+        let mut s = State::new(Vec::new(), Vec::new());
+        for text in ["NOOP Line 4 and line 4", "NOOP other", "NOOP line 40"] {
+            s.push_entry(&Entry {
+                at: std::time::Duration::ZERO,
+                tls: false,
+                kind: EntryKind::Sent {
+                    bytes: format!("{text}\r\n").into_bytes(),
+                    redacted: false,
+                },
+            });
+        }
+        s.transcript.search = Some("line 4".into());
+        s.transcript.search_next();
+        assert_eq!(s.transcript.selected_line, Some(0));
+        let theme = Theme { color: true };
+        let mut term = Terminal::new(TestBackend::new(60, 8)).unwrap();
+        term.draw(|f| render(&s, f, f.area(), theme)).unwrap();
+        let buf = term.backend().buffer().clone();
+        let row = |y: u16| -> String {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect()
+        };
+        assert!(row(0).contains("\"line 4\": 1 of 2"), "{}", row(0));
+        let marked = |y: u16| -> Vec<u16> {
+            (0..buf.area.width)
+                .filter(|&x| buf[(x, y)].bg == Color::Yellow)
+                .collect()
+        };
+        // Line 1 (row 1): both occurrences, whatever their case; the text starts after the
+        // border and the 14-column prefix.
+        let first = row(1);
+        let start = (0..buf.area.width)
+            .find(|&x| buf[(x, 1)].symbol() == "N")
+            .expect("line shown");
+        let expect: Vec<u16> = (start + 5..start + 11)
+            .chain(start + 16..start + 22)
+            .collect();
+        assert_eq!(marked(1), expect, "{first}");
+        assert_eq!(marked(2), Vec::<u16>::new(), "no match on the second line");
+        assert_eq!(marked(3).len(), 6, "{}", row(3));
+    }
 }
