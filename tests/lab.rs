@@ -614,3 +614,39 @@ fn the_lab_command_cleans_up_on_ctrl_c_sigterm_and_sighup() {
         );
     }
 }
+
+/// README: without `--to`, a session that logs in ends after AUTH; no MAIL is sent.
+#[test]
+fn without_to_a_session_ends_after_auth() {
+    let rt = runtime();
+    let lab = start(&rt, Policy::Secure, &[]);
+    let mut cmd = smtpscope();
+    cmd.env("LAB_PW", "bob-lab-password");
+    cmd.args([
+        "session",
+        "--server",
+        &lab.addr.to_string(),
+        "--ca-file",
+        &lab.ca_path.display().to_string(),
+        "--tls-name",
+        "localhost",
+        "--helo",
+        "probe.test",
+        "--auth",
+        "plain",
+        "--user",
+        "bob",
+        "--password-env",
+        "LAB_PW",
+    ]);
+    let (code, out) = run(&mut cmd);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("C: AUTH PLAIN"), "{out}");
+    assert!(out.contains("S: 235"), "{out}");
+    assert!(!out.contains("C: MAIL"), "no MAIL without --to: {out}");
+    assert!(
+        out.contains("no --to given: ending the session before MAIL FROM"),
+        "{out}"
+    );
+    assert!(out.contains("C: QUIT"), "{out}");
+}

@@ -747,10 +747,15 @@ impl LabCommand {
     }
 
     /// SIGTERM, then everything it printed up to its exit.
-    fn stop(mut self) -> Vec<u8> {
+    fn stop(self) -> Vec<u8> {
+        self.stop_with("TERM")
+    }
+
+    /// `signal` (TERM, INT, HUP), then everything it printed up to its exit.
+    fn stop_with(mut self, signal: &str) -> Vec<u8> {
         let pid = self.child.id().to_string();
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{signal}"), &pid])
             .status()
             .expect("kill");
         assert!(sent.success());
@@ -761,7 +766,7 @@ impl LabCommand {
             }
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
-                panic!("the lab ignored SIGTERM:\n{}", self.text());
+                panic!("the lab ignored SIG{signal}:\n{}", self.text());
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -1089,5 +1094,24 @@ fn lab_listen_misbehave_store_and_show_messages_flags() {
             "--show-messages {show}: {out}"
         );
         std::fs::remove_file(store.path().join("1.eml")).expect("rm");
+    }
+}
+
+/// Ctrl-C (SIGINT) and a closed terminal (SIGHUP) stop a lab started without --duration the
+/// way SIGTERM does: exit 0, "stopped" said, and its CA files removed (README, SECURITY §6).
+#[test]
+fn sigint_and_sighup_stop_a_lab_without_duration() {
+    for signal in ["INT", "HUP"] {
+        let lab = LabCommand::start(&["--policy", "secure"]);
+        let before = lab.text();
+        let ca = before
+            .split_whitespace()
+            .find(|w| w.ends_with("ca.pem"))
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| panic!("no CA path in the banner:\n{before}"));
+        assert!(ca.exists(), "{}", ca.display());
+        let text = String::from_utf8_lossy(&lab.stop_with(signal)).into_owned();
+        assert!(text.contains("--- stopped"), "SIG{signal}: {text}");
+        assert!(!ca.exists(), "SIG{signal}: {} left behind", ca.display());
     }
 }
