@@ -134,6 +134,11 @@ pub struct Profile {
     /// A UNIX domain socket to connect to instead of `server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<PathBuf>,
+    /// A program to speak SMTP to over its standard input and output instead of `server`
+    /// (`exim -bh 192.0.2.9`, `sendmail -bs`), started afresh for each session; split as a
+    /// shell would split it, and run without a shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipe: Option<String>,
     /// Postfix XCLIENT attributes ("ADDR=192.0.2.8", …) sent after EHLO and TLS, so policy is
     /// tested as if from that client.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

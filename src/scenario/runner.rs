@@ -137,6 +137,19 @@ pub fn unmet_requirement(s: &Scenario, ctx: &Context) -> Option<String> {
             _ => {}
         }
     }
+    // Over a pipe with TLS off, STARTTLS is not tried at all: the operator said the program
+    // does not do TLS (exim -bh answers 220 to STARTTLS but never completes a handshake).
+    if ctx.opts.route.is_pipe()
+        && ctx.opts.tls_mode == TlsMode::None
+        && s.steps
+            .iter()
+            .any(|st| matches!(st.action, Some(Action::Starttls | Action::TlsVersions)))
+    {
+        return Some(format!(
+            "needs TLS, and this pipe's TLS mode is none (exim -bh does no TLS); if the program does STARTTLS, set {}",
+            ctx.opts.front_end.any_of(&[Control::Starttls])
+        ));
+    }
     // The target's TLS mode is the operator's word: a scenario that needs TLS does not
     // quietly turn it on, it says why it cannot run.
     if s.tls == TlsUse::Required && ctx.opts.tls_mode == TlsMode::None {
@@ -1157,8 +1170,14 @@ impl Stepper {
     }
 
     /// Why `step` means nothing on this target, if it does not: STARTTLS on a connection
-    /// that is TLS from its first byte.
+    /// that is TLS from its first byte; the TLS version probes (hand-built ClientHellos on
+    /// connections of their own, to an address) over a pipe to a program.
     fn not_applicable(&self, step: &Step) -> Option<&'static str> {
+        if step.action == Some(Action::TlsVersions) && self.ctx.opts.route.is_pipe() {
+            return Some(
+                "not applicable over a pipe: the TLS version probes need a server address to open connections of their own",
+            );
+        }
         let starttls = step.action == Some(Action::Starttls)
             || step.assert == Some(Assertion::StarttlsAdvertised);
         (starttls && self.ctx.opts.tls_mode == TlsMode::Implicit).then_some(
