@@ -229,7 +229,8 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
 impl Profile {
     pub fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
         let profile: Profile = parse_toml(text, path)?;
-        if profile.server.trim().is_empty() && profile.domain.is_none() {
+        // A program on a pipe needs no address: `server` then only names it (TLS, EHLO).
+        if profile.server.trim().is_empty() && profile.domain.is_none() && profile.pipe.is_none() {
             return Err(ProfileError::Parse {
                 path: path.to_path_buf(),
                 line: 1,
