@@ -108,6 +108,11 @@ fn a_program_that_exits_mid_session_is_reported_with_its_status_and_stderr() {
     assert!(out.contains("exited with status 3"), "{out}");
     assert!(out.contains("stderr: dying at RCPT"), "{out}");
     assert!(out.contains("stderr: noise line 2"), "{out}");
+    // The error itself says why, for `check`'s one-line reasons too.
+    assert!(
+        out.contains("the program exited with status 3, its stderr ending: dying at RCPT"),
+        "{out}"
+    );
     assert!(!running(pid_of(&out)), "{out}");
 }
 
@@ -412,4 +417,84 @@ fn check_over_exim_bh_gives_scenario_a_the_verdict_exim_implies() {
         );
         assert!(line.contains(direct.trim()), "{out}");
     }
+}
+
+// --- Postfix's sendmail -bs ------------------------------------------------------------------
+
+/// Postfix's `sendmail -bs` (stand-alone SMTP on stdin/stdout, a local submission through
+/// postdrop) of the test instance: the message arrives in its Maildir.
+#[test]
+fn sendmail_bs_of_the_postfix_fixture_delivers_over_a_pipe() {
+    let test = "sendmail_bs_of_the_postfix_fixture_delivers_over_a_pipe";
+    let Some(pf) = common::postfix::shared(test) else {
+        return;
+    };
+    let subject = format!(
+        "smtpscope-pipe-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let cmd = format!("/usr/sbin/sendmail -C {} -bs", pf.config_dir().display());
+    let recipient = format!("postmaster@{}", pf.domain);
+    let (code, out) = session(&[
+        "--pipe",
+        &cmd,
+        "--from",
+        &format!("alice@{}", pf.domain),
+        "--to",
+        &recipient,
+        "--header",
+        &format!("Subject: {subject}"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("-- connected to pipe: {cmd} (pid ")),
+        "{out}"
+    );
+    assert!(out.contains("exited with status 0"), "{out}");
+    let message = pf
+        .wait_for_message_containing("postmaster", subject.as_bytes(), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}; the session said: {out}"));
+    assert!(String::from_utf8_lossy(&message).contains(&subject));
+}
+
+/// `sendmail -bs` applies no relay control when run by root (Postfix's sendmail(1): "run the
+/// process as the mail_owner user" to enable them): `check --pipe` calls that an open relay,
+/// rightly, rather than reading the instance's smtpd policy into it. (As `postfix`, sendmail
+/// refuses `-C` for a directory the system's main.cf does not list, so the other half is not
+/// tested here.)
+#[test]
+fn check_over_sendmail_bs_as_root_finds_the_relay_controls_off() {
+    let test = "check_over_sendmail_bs_as_root_finds_the_relay_controls_off";
+    let Some(pf) = common::postfix::shared(test) else {
+        return;
+    };
+    let cmd = format!("/usr/sbin/sendmail -C {} -bs", pf.config_dir().display());
+    let config = tempfile::tempdir().unwrap();
+    let (code, out) = smtpscope(
+        config.path(),
+        &[
+            "check",
+            "--pipe",
+            &cmd,
+            "--tls",
+            "none",
+            "--server",
+            &pf.hostname,
+            "--helo",
+            "probe.test",
+            "--external-recipient",
+            "relaytest@example.com",
+            "--scenario",
+            "unauth-relay",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    let line = verdict_line(&out, "unauth-relay");
+    assert!(line.trim_start().starts_with("FAIL"), "{out}");
 }

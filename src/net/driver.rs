@@ -122,6 +122,8 @@ const INJECTION_SAMPLE: usize = 64 * 1024;
 const PIPE_GRACE: Duration = Duration::from_secs(2);
 /// The most lines of a failed program's standard error shown in the transcript.
 const PIPE_STDERR_LINES: usize = 20;
+/// The most characters of a failed program's last stderr line quoted in an error message.
+const PIPE_STDERR_SUMMARY: usize = 300;
 
 pub struct Connection {
     opts: ConnectOptions,
@@ -417,7 +419,10 @@ impl Connection {
                     );
                     self.io = Io::Closed;
                     self.session.closed();
-                    self.end_pipe(PIPE_GRACE).await;
+                    let waiting_for = match self.end_pipe(PIPE_GRACE).await {
+                        Some(how) => format!("{waiting_for}; {how}"),
+                        None => waiting_for,
+                    };
                     return Err(NetError::Closed { waiting_for });
                 }
                 Some(Ok(n)) => self.pending.extend_from_slice(&buf[..n]),
@@ -434,7 +439,10 @@ impl Connection {
                     );
                     self.io = Io::Closed;
                     self.session.closed();
-                    self.end_pipe(PIPE_GRACE).await;
+                    let waiting_for = match self.end_pipe(PIPE_GRACE).await {
+                        Some(how) => format!("{waiting_for}; {how}"),
+                        None => waiting_for,
+                    };
                     return Err(NetError::Closed { waiting_for });
                 }
                 Some(Err(e)) => {
@@ -516,11 +524,11 @@ impl Connection {
     }
 
     /// Reaps the program at the other end of a pipe, if there is one, and records how it
-    /// ended; its standard error is shown when it did not exit with status 0.
-    async fn end_pipe(&mut self, grace: Duration) {
-        let Some(child) = self.pipe.take() else {
-            return;
-        };
+    /// ended; its standard error is shown when it did not exit with status 0. Returns how it
+    /// ended in a few words (with the last line of its stderr on failure), for an error
+    /// message that would otherwise only say "closed".
+    async fn end_pipe(&mut self, grace: Duration) -> Option<String> {
+        let child = self.pipe.take()?;
         self.before_banner = false;
         let ended = child.finish(grace).await;
         let command = match &self.opts.route {
@@ -534,8 +542,9 @@ impl Connection {
         let tls = self.tls();
         self.transcript
             .event(Event::Info(format!("{who} {}", ended.status_text())), tls);
+        let mut summary = format!("the program {}", ended.status_text());
         if ended.success() || ended.stderr_total == 0 {
-            return;
+            return Some(summary);
         }
         let text = String::from_utf8_lossy(&ended.stderr);
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -553,6 +562,11 @@ impl Connection {
             self.transcript
                 .event(Event::Info(format!("stderr: {line}")), tls);
         }
+        if let Some(last) = shown.last() {
+            let last: String = last.trim().chars().take(PIPE_STDERR_SUMMARY).collect();
+            summary.push_str(&format!(", its stderr ending: {last}"));
+        }
+        Some(summary)
     }
 
     /// Records a reply; what it answered, if anything.
