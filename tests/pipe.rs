@@ -410,6 +410,10 @@ fn check_over_exim_bh_gives_scenario_a_the_verdict_exim_implies() {
                 "10",
             ],
         );
+        assert!(
+            out.starts_with(&format!("smtpscope check: pipe: {cmd} (as exim.lab.test)")),
+            "{out}"
+        );
         let line = verdict_line(&out, "unauth-relay");
         assert!(
             line.trim_start().starts_with(expected),
