@@ -237,6 +237,17 @@ fn check_over_a_pipe_judges_the_relay_policy_and_skips_what_needs_a_socket() {
     assert!(tls.trim_start().starts_with("SKIPPED"), "{out}");
     assert!(tls.contains("exim -bh does no TLS"), "{out}");
 
+    // The relay tricks that write the server's address literal have none to write.
+    let mut args = vec!["check", "--tls", "none", "--scenario", "relay-tricks"];
+    args.extend_from_slice(&common);
+    let (code, out) = smtpscope(config.path(), &args);
+    assert_eq!(code, 0, "{out}");
+    let tricks = verdict_line(&out, "relay-tricks");
+    assert!(
+        tricks.contains("the 3 probes tried as expected, 13 SKIPPED (not applicable over a pipe"),
+        "{out}"
+    );
+
     // With STARTTLS on, the version probes (connections of their own) say they do not apply.
     let mut args = vec!["check", "--scenario", "starttls", "--verbose"];
     args.extend_from_slice(&common);

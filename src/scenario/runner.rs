@@ -186,6 +186,13 @@ pub fn unmet_requirement(s: &Scenario, ctx: &Context) -> Option<String> {
     })
 }
 
+/// True when the step's command names the server's address, learned from the connection.
+fn uses_server_address(step: &Step) -> bool {
+    step.send
+        .as_deref()
+        .is_some_and(|t| t.contains("{server_ip}") || t.contains("{server_literal}"))
+}
+
 /// Steps split into units: a group's steps together, ungrouped steps alone.
 fn units(steps: &[Step]) -> Vec<Vec<Step>> {
     let mut out: Vec<Vec<Step>> = Vec::new();
@@ -1178,6 +1185,18 @@ impl Stepper {
                 "not applicable over a pipe: the TLS version probes need a server address to open connections of their own",
             );
         }
+        // A group that writes the server's address (an address literal) is skipped whole
+        // over a pipe, its MAIL with its RCPT: a program has no address to write.
+        if self.ctx.opts.route.is_pipe()
+            && self
+                .units
+                .get(self.unit)
+                .is_some_and(|u| u.iter().any(uses_server_address))
+        {
+            return Some(
+                "not applicable over a pipe: the probe writes the server's address literal, and a program on a pipe has no address",
+            );
+        }
         let starttls = step.action == Some(Action::Starttls)
             || step.assert == Some(Assertion::StarttlsAdvertised);
         (starttls && self.ctx.opts.tls_mode == TlsMode::Implicit).then_some(
@@ -1620,6 +1639,36 @@ pub fn aggregate(steps: &[StepResult]) -> (Verdict, String) {
         .rev()
         .find(|s| s.role == Role::Probe && s.verdict == Verdict::Pass)
         .or_else(|| steps.last());
+    // Probes that did not apply (over a pipe, on implicit TLS) are not "as expected": the pass
+    // says how many were tried, and a scenario with none tried is itself skipped.
+    let skipped: Vec<&StepResult> = steps
+        .iter()
+        .filter(|s| s.role == Role::Probe && s.verdict == Verdict::Skipped)
+        .collect();
+    let tried = probes - skipped.len();
+    match (decisive, skipped.first()) {
+        (_, Some(first)) if tried == 0 && steps.iter().all(|s| s.verdict == Verdict::Skipped) => {
+            (Verdict::Skipped, first.reason.clone())
+        }
+        (Some(s), Some(first)) if tried > 0 => (
+            Verdict::Pass,
+            format!(
+                "the {tried} probe{} tried as expected, {} SKIPPED ({}); last: {}",
+                if tried == 1 { "" } else { "s" },
+                skipped.len(),
+                first.reason,
+                describe_step(s)
+            ),
+        ),
+        _ => aggregate_pass(decisive, probes, describe_step),
+    }
+}
+
+fn aggregate_pass(
+    decisive: Option<&StepResult>,
+    probes: usize,
+    describe_step: impl Fn(&StepResult) -> String,
+) -> (Verdict, String) {
     match decisive {
         Some(s) if probes > 2 => (
             Verdict::Pass,
@@ -1776,5 +1825,29 @@ mod tests {
             Warn
         );
         assert_eq!(aggregate(&[]).0, Inconclusive);
+    }
+
+    #[test]
+    fn a_pass_counts_only_the_probes_tried() {
+        use Verdict::*;
+        let mut skip = step(Skipped, Role::Probe);
+        skip.reason = "not applicable over a pipe".into();
+        let (v, why) = aggregate(&[
+            step(Pass, Role::Setup),
+            step(Pass, Role::Probe),
+            skip.clone(),
+            skip.clone(),
+        ]);
+        assert_eq!(v, Pass);
+        assert!(
+            why.starts_with(
+                "the 1 probe tried as expected, 2 SKIPPED (not applicable over a pipe); last:"
+            ),
+            "{why}"
+        );
+        let (v, why) = aggregate(&[skip.clone(), skip]);
+        assert_eq!((v, why.as_str()), (Skipped, "not applicable over a pipe"));
+        let (_, why) = aggregate(&vec![step(Pass, Role::Probe); 3]);
+        assert!(why.starts_with("all 3 probes as expected"), "{why}");
     }
 }
