@@ -599,6 +599,17 @@ pub struct TargetArgs {
         conflicts_with_all = ["domain", "proxy"]
     )]
     pub socket: Option<std::path::PathBuf>,
+    /// Speak SMTP to a program's standard input and output instead of a socket, as swaks'
+    /// --pipe: `exim -bh 192.0.2.9` tests Exim's policy as if from that address, with no
+    /// network. Split as a shell would split it, run without a shell, started afresh for each
+    /// session (--server, if given, only names the server for TLS).
+    #[arg(
+        help_heading = "Transport",
+        long,
+        value_name = "COMMAND",
+        conflicts_with_all = ["domain", "proxy", "socket", "socks5", "local_address", "ipv4", "ipv6"]
+    )]
+    pub pipe: Option<String>,
     /// Postfix XCLIENT attribute (NAME, REVERSE_NAME, ADDR, PORT, PROTO, HELO, LOGIN,
     /// DESTADDR, DESTPORT), repeatable: after EHLO (and TLS) the session is treated as if from
     /// that client, to test policy by client address (e.g. relay as seen from outside when

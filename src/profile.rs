@@ -134,6 +134,11 @@ pub struct Profile {
     /// A UNIX domain socket to connect to instead of `server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<PathBuf>,
+    /// A program to speak SMTP to over its standard input and output instead of `server`
+    /// (`exim -bh 192.0.2.9`, `sendmail -bs`), started afresh for each session; split as a
+    /// shell would split it, and run without a shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipe: Option<String>,
     /// Postfix XCLIENT attributes ("ADDR=192.0.2.8", …) sent after EHLO and TLS, so policy is
     /// tested as if from that client.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -228,7 +233,8 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
 impl Profile {
     pub fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
         let profile: Profile = parse_toml(text, path)?;
-        if profile.server.trim().is_empty() && profile.domain.is_none() {
+        // A program on a pipe needs no address: `server` then only names it (TLS, EHLO).
+        if profile.server.trim().is_empty() && profile.domain.is_none() && profile.pipe.is_none() {
             return Err(ProfileError::Parse {
                 path: path.to_path_buf(),
                 line: 1,

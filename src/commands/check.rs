@@ -132,7 +132,10 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         }
     };
     let info = TargetInfo {
-        server: if targets.is_empty() {
+        server: if let crate::net::Route::Pipe(command) = &resolved.opts.route {
+            // The program is what was tested; the server name only names it (TLS, reports).
+            format!("pipe: {command} (as {})", resolved.opts.target.host)
+        } else if targets.is_empty() {
             resolved
                 .domain
                 .clone()

@@ -87,6 +87,7 @@ pub fn overrides(
         socks5_user: t.socks5_user.clone(),
         socks5_password: t.socks5_password_env.clone().map(PasswordSource::Env),
         socket: t.socket.clone(),
+        pipe: t.pipe.clone(),
         xclient: t.xclient.clone(),
         origin,
         allow_cleartext_auth: a.allow_cleartext_auth,

@@ -19,6 +19,7 @@ use crate::transcript::{Event, Transcript};
 
 use super::connect::Target;
 use super::error::NetError;
+use super::pipe::PipeChild;
 use super::tls::{self, TlsInfo, TlsOptions};
 use super::transport::{self, Route, Wire};
 
@@ -120,6 +121,13 @@ const READ_CHUNK: usize = 16 * 1024;
 const MAX_SURPLUS: usize = 100;
 /// Upper bound on plaintext collected after STARTTLS's 220, to show it without unbounded memory.
 const INJECTION_SAMPLE: usize = 64 * 1024;
+/// How long a program on a pipe may take to exit once its standard input is closed (after
+/// QUIT, or after it closed its output) before it is killed.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+/// The most lines of a failed program's standard error shown in the transcript.
+const PIPE_STDERR_LINES: usize = 20;
+/// The most characters of a failed program's last stderr line quoted in an error message.
+const PIPE_STDERR_SUMMARY: usize = 300;
 
 pub struct Connection {
     opts: ConnectOptions,
@@ -145,6 +153,11 @@ pub struct Connection {
     /// The last reply heard while idle, and after how long: a server's last words before it
     /// closes (Postfix's `421 4.4.2 … Error: timeout exceeded`).
     idle_heard: Option<(Reply, Duration)>,
+    /// The program at the other end of a `--pipe`, reaped when the session ends.
+    pipe: Option<PipeChild>,
+    /// On a pipe, until the first line that starts with a digit: what a program prints before
+    /// its banner (`exim -bh` announces its test session) is shown, not parsed as replies.
+    before_banner: bool,
 }
 
 /// What arrived on a connection while no command waited for a reply.
@@ -180,6 +193,8 @@ impl Connection {
             handshake_timed_out: false,
             last_activity: Instant::now(),
             idle_heard: None,
+            pipe: None,
+            before_banner: false,
         }
     }
 
@@ -351,7 +366,10 @@ impl Connection {
             Route::Direct => target.to_string(),
             Route::Unix(path) => path.display().to_string(),
             Route::Socks5(socks) => format!("{target} via SOCKS5 {}", socks.proxy),
+            Route::Pipe(command) => format!("pipe: {command}"),
         };
+        // A program left from an earlier connection on this one is reaped first.
+        self.end_pipe(Duration::ZERO).await;
         self.transcript
             .event(Event::Connecting { target: shown }, false);
         let opened = match transport::open(
@@ -372,6 +390,8 @@ impl Connection {
             false,
         );
         self.peer = opened.peer;
+        self.pipe = opened.child;
+        self.before_banner = self.pipe.is_some() && self.opts.tls_mode != TlsMode::Implicit;
         self.io = Io::Plain(opened.wire);
         self.session = Session::new(self.opts.effective_policy(), false);
         // The load balancer's header comes before anything else, TLS included.
@@ -380,6 +400,7 @@ impl Connection {
                 self.close().await;
                 let via = match self.opts.route {
                     Route::Unix(_) => "over a UNIX socket",
+                    Route::Pipe(_) => "over a pipe",
                     _ => "through SOCKS5",
                 };
                 return Err(self.fail(NetError::ProxyWithoutPeer { via }));
@@ -423,7 +444,10 @@ impl Connection {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut surplus = 0;
         loop {
-            if !self.pending.is_empty() {
+            if self.before_banner {
+                self.take_preamble(false);
+            }
+            if !self.pending.is_empty() && !self.before_banner {
                 let fed = self.parser.feed(&self.pending);
                 self.pending.drain(..fed.consumed);
                 self.dropped += fed.discarded;
@@ -501,6 +525,10 @@ impl Connection {
                     );
                     self.io = Io::Closed;
                     self.session.closed();
+                    let waiting_for = match self.end_pipe(PIPE_GRACE).await {
+                        Some(how) => format!("{waiting_for}; {how}"),
+                        None => waiting_for,
+                    };
                     return Err(NetError::Closed { waiting_for });
                 }
                 Some(Ok(n)) => self.pending.extend_from_slice(&buf[..n]),
@@ -517,12 +545,17 @@ impl Connection {
                     );
                     self.io = Io::Closed;
                     self.session.closed();
+                    let waiting_for = match self.end_pipe(PIPE_GRACE).await {
+                        Some(how) => format!("{waiting_for}; {how}"),
+                        None => waiting_for,
+                    };
                     return Err(NetError::Closed { waiting_for });
                 }
                 Some(Err(e)) => {
                     self.keep_partial();
                     self.io = Io::Closed;
                     self.session.closed();
+                    self.end_pipe(PIPE_GRACE).await;
                     return Err(self.fail(NetError::Io {
                         doing: format!("waiting for {waiting_for}"),
                         reason: super::error::plain_io(&e),
@@ -548,6 +581,9 @@ impl Connection {
     /// Records whatever part of a reply had arrived, so a timeout or close loses nothing.
     /// Returns true when it ended in a bare CR.
     fn keep_partial(&mut self) -> bool {
+        if self.before_banner {
+            self.take_preamble(true);
+        }
         self.flush_dropped();
         match self.parser.finish() {
             Some(partial) => {
@@ -558,6 +594,85 @@ impl Connection {
             }
             None => false,
         }
+    }
+
+    /// Moves the lines a program on a pipe printed before its banner (those not starting with
+    /// a digit) from the unparsed bytes into the transcript, shown as they are and never read
+    /// as replies. `finished`: nothing more will come, so a partial line goes too. At most
+    /// [`INJECTION_SAMPLE`] bytes are taken this way; past that, the parser sees the rest.
+    fn take_preamble(&mut self, finished: bool) {
+        let mut taken = Vec::new();
+        while self.before_banner {
+            match self.pending.first() {
+                None => break,
+                Some(b) if b.is_ascii_digit() => self.before_banner = false,
+                Some(_) => match memchr::memchr(b'\n', &self.pending) {
+                    Some(end) => taken.extend(self.pending.drain(..=end)),
+                    None if finished || self.pending.len() >= INJECTION_SAMPLE => {
+                        taken.append(&mut self.pending);
+                    }
+                    None => break,
+                },
+            }
+            if taken.len() >= INJECTION_SAMPLE {
+                self.before_banner = false;
+            }
+        }
+        if !taken.is_empty() {
+            self.transcript.event(
+                Event::Discarded {
+                    bytes: taken,
+                    reason: "printed by the program before its banner; not a reply".into(),
+                },
+                false,
+            );
+        }
+    }
+
+    /// Reaps the program at the other end of a pipe, if there is one, and records how it
+    /// ended; its standard error is shown when it did not exit with status 0. Returns how it
+    /// ended in a few words (with the last line of its stderr on failure), for an error
+    /// message that would otherwise only say "closed".
+    async fn end_pipe(&mut self, grace: Duration) -> Option<String> {
+        let child = self.pipe.take()?;
+        self.before_banner = false;
+        let ended = child.finish(grace).await;
+        let command = match &self.opts.route {
+            Route::Pipe(c) => c.to_string(),
+            _ => "the program".into(),
+        };
+        let who = match ended.pid {
+            Some(pid) => format!("pipe: {command} (pid {pid})"),
+            None => format!("pipe: {command}"),
+        };
+        let tls = self.tls();
+        self.transcript
+            .event(Event::Info(format!("{who} {}", ended.status_text())), tls);
+        let mut summary = format!("the program {}", ended.status_text());
+        if ended.success() || ended.stderr_total == 0 {
+            return Some(summary);
+        }
+        let text = String::from_utf8_lossy(&ended.stderr);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let shown = &lines[lines.len().saturating_sub(PIPE_STDERR_LINES)..];
+        let whole = ended.stderr_total == ended.stderr.len() as u64 && shown.len() == lines.len();
+        self.transcript.event(
+            Event::Info(format!(
+                "its standard error ({} bytes{}):",
+                ended.stderr_total,
+                if whole { "" } else { ", the last lines" }
+            )),
+            tls,
+        );
+        for line in shown {
+            self.transcript
+                .event(Event::Info(format!("stderr: {line}")), tls);
+        }
+        if let Some(last) = shown.last() {
+            let last: String = last.trim().chars().take(PIPE_STDERR_SUMMARY).collect();
+            summary.push_str(&format!(", its stderr ending: {last}"));
+        }
+        Some(summary)
     }
 
     /// Records a reply; what it answered, if anything.
@@ -585,7 +700,7 @@ impl Connection {
     /// that answers twice, or early, is shown doing so instead of having its extra reply taken
     /// as the answer to the next command.
     fn collect_unsolicited(&mut self) {
-        if let Io::Plain(s) = &self.io {
+        if let Io::Plain(s) = &mut self.io {
             let mut buf = vec![0u8; READ_CHUNK];
             while self.pending.len() < INJECTION_SAMPLE {
                 match s.try_read(&mut buf) {
@@ -616,6 +731,7 @@ impl Connection {
         if let Err(NetError::Io { .. }) = &result {
             self.io = Io::Closed;
             self.session.closed();
+            self.end_pipe(PIPE_GRACE).await;
         }
         result
     }
@@ -737,7 +853,7 @@ impl Connection {
         // it would read it as the server's answer inside TLS (Poddebniak et al. 2021, B_1).
         // It is shown, never parsed, and the session stops.
         let mut leftover = std::mem::take(&mut self.pending);
-        if let Io::Plain(s) = &self.io {
+        if let Io::Plain(s) = &mut self.io {
             let mut buf = vec![0u8; READ_CHUNK];
             while leftover.len() < INJECTION_SAMPLE {
                 match s.try_read(&mut buf) {
@@ -846,10 +962,20 @@ impl Connection {
             Err(_) => {
                 self.handshake_timed_out = true;
                 self.session.closed();
+                let hint = if self.opts.route.is_pipe() {
+                    format!(
+                        "; over a pipe, the program may not do TLS at all (exim -bh answers 220 to STARTTLS but never completes a handshake): use {}",
+                        self.opts
+                            .front_end
+                            .name(Control::Setting("tls = \"none\"", "--tls none"))
+                    )
+                } else {
+                    String::new()
+                };
                 Err(self.fail(NetError::Timeout {
                     waiting_for: "the TLS handshake".into(),
                     secs: self.opts.timeouts.reply.as_secs_f64(),
-                    hint: String::new(),
+                    hint,
                 }))
             }
             Ok(Err(e)) => {
@@ -1105,5 +1231,12 @@ impl Connection {
             Io::Closed => {}
         }
         self.session.closed();
+        // A program that stopped answering is not waited for again.
+        let grace = if self.stalled {
+            Duration::ZERO
+        } else {
+            PIPE_GRACE
+        };
+        self.end_pipe(grace).await;
     }
 }

@@ -1,6 +1,7 @@
-//! How the bytes reach the server: straight over TCP, through a SOCKS5 proxy, or over a UNIX
-//! domain socket. Whichever route, the session above sees one [`Wire`], so STARTTLS, the
-//! PROXY header and every exchange work the same over each.
+//! How the bytes reach the server: straight over TCP, through a SOCKS5 proxy, over a UNIX
+//! domain socket, or through a program's standard input and output (`--pipe`). Whichever
+//! route, the session above sees one [`Wire`], so STARTTLS, the PROXY header and every
+//! exchange work the same over each.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use tokio::time::Instant;
 
 use super::connect::{Origin, Target, connect_from};
 use super::error::NetError;
+use super::pipe::{self, PipeChild, PipeCommand, PipeStdio};
 use crate::smtp::socks5::{self, Destination, Method, Parsed};
 
 /// The way to the server.
@@ -27,6 +29,17 @@ pub enum Route {
     Socks5(Socks5Route),
     /// A UNIX domain socket; the target then only names the server (TLS name, EHLO).
     Unix(PathBuf),
+    /// A program spoken to over its standard input and output (`exim -bh 192.0.2.9`), started
+    /// afresh for each connection; the target then only names the server (TLS name, EHLO).
+    Pipe(PipeCommand),
+}
+
+impl Route {
+    /// True when the route is a program, not a socket: nothing that needs an address (a
+    /// PROXY header, the TLS version probes' own connections) applies.
+    pub fn is_pipe(&self) -> bool {
+        matches!(self, Route::Pipe(_))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -41,14 +54,16 @@ pub struct Socks5Route {
 pub enum Wire {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Pipe(PipeStdio),
 }
 
 impl Wire {
     /// Reads what is already there without waiting (see `TcpStream::try_read`).
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Wire::Tcp(s) => s.try_read(buf),
             Wire::Unix(s) => s.try_read(buf),
+            Wire::Pipe(s) => s.try_read(buf),
         }
     }
 
@@ -78,6 +93,7 @@ impl AsyncRead for Wire {
         match self.get_mut() {
             Wire::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Wire::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Wire::Pipe(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -91,6 +107,7 @@ impl AsyncWrite for Wire {
         match self.get_mut() {
             Wire::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Wire::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Wire::Pipe(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -98,6 +115,7 @@ impl AsyncWrite for Wire {
         match self.get_mut() {
             Wire::Tcp(s) => Pin::new(s).poll_flush(cx),
             Wire::Unix(s) => Pin::new(s).poll_flush(cx),
+            Wire::Pipe(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -105,6 +123,7 @@ impl AsyncWrite for Wire {
         match self.get_mut() {
             Wire::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Wire::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Wire::Pipe(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -114,8 +133,11 @@ pub struct Opened {
     pub wire: Wire,
     /// The server's socket address when the connection went straight to it.
     pub peer: Option<SocketAddr>,
-    /// "127.0.0.1:25", "mx.example.org:25 via SOCKS5 127.0.0.1:1080", "/run/smtpd.sock".
+    /// "127.0.0.1:25", "mx.example.org:25 via SOCKS5 127.0.0.1:1080", "/run/smtpd.sock",
+    /// "pipe: exim -bh 192.0.2.9 (pid 4242)".
     pub described: String,
+    /// The program at the other end of a pipe, to be reaped when the session ends.
+    pub child: Option<PipeChild>,
 }
 
 /// Opens the route to `target` within `timeout` (the SOCKS5 exchange included).
@@ -132,6 +154,7 @@ pub async fn open(
                 wire: Wire::Tcp(stream),
                 peer: Some(peer),
                 described: peer.to_string(),
+                child: None,
             })
         }
         Route::Unix(path) => {
@@ -152,6 +175,25 @@ pub async fn open(
                     wire: Wire::Unix(stream),
                     peer: None,
                     described: shown,
+                    child: None,
+                }),
+            }
+        }
+        Route::Pipe(command) => {
+            let shown = format!("pipe: {command}");
+            match pipe::spawn(command) {
+                Err(e) => Err(NetError::Connect {
+                    target: shown,
+                    reason: format!("the program could not be started: {e}"),
+                }),
+                Ok((stdio, child)) => Ok(Opened {
+                    wire: Wire::Pipe(stdio),
+                    peer: None,
+                    described: match child.pid() {
+                        Some(pid) => format!("{shown} (pid {pid})"),
+                        None => shown,
+                    },
+                    child: Some(child),
                 }),
             }
         }
@@ -189,6 +231,7 @@ pub async fn open(
                     wire: Wire::Tcp(stream),
                     peer: None,
                     described,
+                    child: None,
                 }),
             }
         }

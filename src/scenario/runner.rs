@@ -140,6 +140,19 @@ pub fn unmet_requirement(s: &Scenario, ctx: &Context) -> Option<String> {
             _ => {}
         }
     }
+    // Over a pipe with TLS off, STARTTLS is not tried at all: the operator said the program
+    // does not do TLS (exim -bh answers 220 to STARTTLS but never completes a handshake).
+    if ctx.opts.route.is_pipe()
+        && ctx.opts.tls_mode == TlsMode::None
+        && s.steps
+            .iter()
+            .any(|st| matches!(st.action, Some(Action::Starttls | Action::TlsVersions)))
+    {
+        return Some(format!(
+            "needs TLS, and this pipe's TLS mode is none (exim -bh does no TLS); if the program does STARTTLS, set {}",
+            ctx.opts.front_end.any_of(&[Control::Starttls])
+        ));
+    }
     // The target's TLS mode is the operator's word: a scenario that needs TLS does not
     // quietly turn it on, it says why it cannot run.
     if s.tls == TlsUse::Required && ctx.opts.tls_mode == TlsMode::None {
@@ -174,6 +187,13 @@ pub fn unmet_requirement(s: &Scenario, ctx: &Context) -> Option<String> {
             ctx.opts.front_end.name(setting_of(v))
         )
     })
+}
+
+/// True when the step's command names the server's address, learned from the connection.
+fn uses_server_address(step: &Step) -> bool {
+    step.send
+        .as_deref()
+        .is_some_and(|t| t.contains("{server_ip}") || t.contains("{server_literal}"))
 }
 
 /// Steps split into units: a group's steps together, ungrouped steps alone.
@@ -1226,8 +1246,26 @@ impl Stepper {
     }
 
     /// Why `step` means nothing on this target, if it does not: STARTTLS on a connection
-    /// that is TLS from its first byte.
+    /// that is TLS from its first byte; the TLS version probes (hand-built ClientHellos on
+    /// connections of their own, to an address) over a pipe to a program.
     fn not_applicable(&self, step: &Step) -> Option<&'static str> {
+        if step.action == Some(Action::TlsVersions) && self.ctx.opts.route.is_pipe() {
+            return Some(
+                "not applicable over a pipe: the TLS version probes need a server address to open connections of their own",
+            );
+        }
+        // A group that writes the server's address (an address literal) is skipped whole
+        // over a pipe, its MAIL with its RCPT: a program has no address to write.
+        if self.ctx.opts.route.is_pipe()
+            && self
+                .units
+                .get(self.unit)
+                .is_some_and(|u| u.iter().any(uses_server_address))
+        {
+            return Some(
+                "not applicable over a pipe: the probe writes the server's address literal, and a program on a pipe has no address",
+            );
+        }
         let starttls = step.action == Some(Action::Starttls)
             || step.assert == Some(Assertion::StarttlsAdvertised);
         (starttls && self.ctx.opts.tls_mode == TlsMode::Implicit).then_some(
@@ -1691,6 +1729,36 @@ pub fn aggregate(steps: &[StepResult]) -> (Verdict, String) {
         .rev()
         .find(|s| s.role == Role::Probe && s.verdict == Verdict::Pass)
         .or_else(|| steps.last());
+    // Probes that did not apply (over a pipe, on implicit TLS) are not "as expected": the pass
+    // says how many were tried, and a scenario with none tried is itself skipped.
+    let skipped: Vec<&StepResult> = steps
+        .iter()
+        .filter(|s| s.role == Role::Probe && s.verdict == Verdict::Skipped)
+        .collect();
+    let tried = probes - skipped.len();
+    match (decisive, skipped.first()) {
+        (_, Some(first)) if tried == 0 && steps.iter().all(|s| s.verdict == Verdict::Skipped) => {
+            (Verdict::Skipped, first.reason.clone())
+        }
+        (Some(s), Some(first)) if tried > 0 => (
+            Verdict::Pass,
+            format!(
+                "the {tried} probe{} tried as expected, {} SKIPPED ({}); last: {}",
+                if tried == 1 { "" } else { "s" },
+                skipped.len(),
+                first.reason,
+                describe_step(s)
+            ),
+        ),
+        _ => aggregate_pass(decisive, probes, describe_step),
+    }
+}
+
+fn aggregate_pass(
+    decisive: Option<&StepResult>,
+    probes: usize,
+    describe_step: impl Fn(&StepResult) -> String,
+) -> (Verdict, String) {
     match decisive {
         Some(s) if probes > 2 => (
             Verdict::Pass,
@@ -1847,5 +1915,29 @@ mod tests {
             Warn
         );
         assert_eq!(aggregate(&[]).0, Inconclusive);
+    }
+
+    #[test]
+    fn a_pass_counts_only_the_probes_tried() {
+        use Verdict::*;
+        let mut skip = step(Skipped, Role::Probe);
+        skip.reason = "not applicable over a pipe".into();
+        let (v, why) = aggregate(&[
+            step(Pass, Role::Setup),
+            step(Pass, Role::Probe),
+            skip.clone(),
+            skip.clone(),
+        ]);
+        assert_eq!(v, Pass);
+        assert!(
+            why.starts_with(
+                "the 1 probe tried as expected, 2 SKIPPED (not applicable over a pipe); last:"
+            ),
+            "{why}"
+        );
+        let (v, why) = aggregate(&[skip.clone(), skip]);
+        assert_eq!((v, why.as_str()), (Skipped, "not applicable over a pipe"));
+        let (_, why) = aggregate(&vec![step(Pass, Role::Probe); 3]);
+        assert!(why.starts_with("all 3 probes as expected"), "{why}");
     }
 }

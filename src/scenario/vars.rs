@@ -39,6 +39,16 @@ pub fn source_of(var: &str) -> String {
     FrontEnd::Cli.name(setting_of(var))
 }
 
+/// Why a variable has no value, and where to give it one.
+fn unset_text(name: &str) -> String {
+    match name {
+        "server_ip" | "server_literal" => format!(
+            "the variable {name} is not known: the server's address is learned from the connection, and over a pipe, a UNIX socket or SOCKS5 there is none"
+        ),
+        _ => format!("the variable {name} is not set: set {}", source_of(name)),
+    }
+}
+
 /// How a variable not known yet reads in a command shown to a person.
 fn in_words(name: &str) -> String {
     match name {
@@ -54,7 +64,7 @@ fn in_words(name: &str) -> String {
 pub enum VarError {
     #[error("unclosed '{{' in {template:?}")]
     Unclosed { template: String },
-    #[error("the variable {name} is not set: set {}", source_of(name))]
+    #[error("{}", unset_text(name))]
     Unset { name: String },
 }
 

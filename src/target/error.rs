@@ -74,6 +74,20 @@ pub enum TargetError {
     SocketAndSocks5,
     #[error("--socket reaches one server; --domain looks up several: give --server or nothing")]
     SocketWithDomain,
+    #[error("{setting}: {source}")]
+    Pipe {
+        setting: String,
+        #[source]
+        source: crate::net::pipe::PipeCommandError,
+    },
+    #[error(
+        "{pipe} speaks to a program; {other} reaches a server over the network: give one of them"
+    )]
+    PipeAndRoute { pipe: String, other: String },
+    #[error(
+        "{pipe} speaks to one program; --domain looks up several servers: give --server (the name used for TLS) or nothing"
+    )]
+    PipeWithDomain { pipe: String },
     #[error("--user or a password source was given without --auth")]
     UserWithoutAuth,
     #[error("AUTH {mechanism} needs a user name: give --user")]

@@ -66,6 +66,8 @@ pub struct Overrides {
     pub socks5_password: Option<PasswordSource>,
     /// A UNIX domain socket to connect to instead of a TCP address.
     pub socket: Option<PathBuf>,
+    /// A program to speak SMTP to over its standard input and output (`exim -bh 192.0.2.9`).
+    pub pipe: Option<String>,
     /// XCLIENT attributes, NAME=VALUE; any given replace the profile's.
     pub xclient: Vec<String>,
     pub origin: crate::net::connect::Origin,
@@ -210,8 +212,12 @@ pub fn resolve(
             };
             (endpoint, t)
         }
-        // Over a UNIX socket the server needs no address, only a name for TLS.
-        (None, None) if o.socket.is_some() || p.is_some_and(|p| p.socket.is_some()) => {
+        // Over a UNIX socket or a pipe the server needs no address, only a name for TLS.
+        (None, None)
+            if o.socket.is_some()
+                || o.pipe.is_some()
+                || p.is_some_and(|p| p.socket.is_some() || p.pipe.is_some()) =>
+        {
             let t = Target {
                 host: "localhost".into(),
                 port: SMTP_PORT,

@@ -1,4 +1,5 @@
-//! How the bytes reach the server (straight, through SOCKS5, over a UNIX socket) and the PROXY
+//! How the bytes reach the server (straight, through SOCKS5, over a UNIX socket, through a
+//! program's standard input and output) and the PROXY
 //! header sent first, each checked before anything connects: a SOCKS5 login that RFC 1929
 //! cannot carry, or a PROXY source of the other address family than the server's, would
 //! otherwise be found only once a proxy or the server had been reached.
@@ -8,18 +9,21 @@ use std::net::{IpAddr, SocketAddr};
 use secrecy::ExposeSecret;
 
 use super::{Endpoint, Origin, Overrides, PasswordSource, TargetError, pick};
-use crate::net::{Route, Socks5Route, Target};
+use crate::net::{PipeCommand, Route, Socks5Route, Target};
 use crate::profile::Profile;
 use crate::smtp::proxy::ProxyVersion;
 use crate::smtp::validate;
 
-/// Straight to the server, through a SOCKS5 proxy, or over a UNIX socket.
+/// Straight to the server, through a SOCKS5 proxy, over a UNIX socket, or through a program.
 pub(super) fn route(
     p: Option<&Profile>,
     o: &Overrides,
     endpoint: &Endpoint,
     origin: &Origin,
 ) -> Result<Route, TargetError> {
+    if let Some(route) = pipe(p, o, endpoint, origin)? {
+        return Ok(route);
+    }
     let socket = pick(&o.socket, p.and_then(|p| p.socket.as_ref()));
     let socks5 = pick(&o.socks5, p.and_then(|p| p.socks5.as_ref()));
     let user = pick(&o.socks5_user, p.and_then(|p| p.socks5_user.as_ref()));
@@ -65,6 +69,50 @@ pub(super) fn route(
     }
 }
 
+/// A program to speak to (`--pipe`, or the profile's `pipe`). The flag wins over the profile's
+/// way to the server, and another way given as a flag wins over the profile's `pipe`; a profile
+/// that gives two is an error.
+fn pipe(
+    p: Option<&Profile>,
+    o: &Overrides,
+    endpoint: &Endpoint,
+    origin: &Origin,
+) -> Result<Option<Route>, TargetError> {
+    let from_flag = o.pipe.is_some();
+    let line = match (&o.pipe, p.and_then(|p| p.pipe.as_ref())) {
+        (Some(line), _) => line.clone(),
+        (None, Some(_)) if o.socket.is_some() || o.socks5.is_some() => return Ok(None),
+        (None, Some(line)) => line.clone(),
+        (None, None) => return Ok(None),
+    };
+    let setting = origin.name(from_flag, "--pipe", "pipe");
+    let other = if from_flag {
+        match (&o.socket, &o.socks5) {
+            (Some(_), _) => Some("--socket".to_string()),
+            (None, Some(_)) => Some("--socks5".to_string()),
+            (None, None) => None,
+        }
+    } else {
+        match p {
+            Some(p) if p.socket.is_some() => Some(origin.name(false, "--socket", "socket")),
+            Some(p) if p.socks5.is_some() => Some(origin.name(false, "--socks5", "socks5")),
+            _ => None,
+        }
+    };
+    if let Some(other) = other {
+        return Err(TargetError::PipeAndRoute {
+            pipe: setting,
+            other,
+        });
+    }
+    if matches!(endpoint, Endpoint::Mx { .. }) {
+        return Err(TargetError::PipeWithDomain { pipe: setting });
+    }
+    let command =
+        PipeCommand::parse(&line).map_err(|source| TargetError::Pipe { setting, source })?;
+    Ok(Some(Route::Pipe(command)))
+}
+
 /// "--socks5-password-env VAR: the password", or the profile's key: never the secret.
 fn socks5_password_setting(source: &PasswordSource, o: &Overrides, origin: &Origin) -> String {
     let name = origin.name(
@@ -106,6 +154,7 @@ pub(super) fn proxy(
         Route::Direct => None,
         Route::Socks5(_) => Some(origin.name(o.socks5.is_some(), "--socks5", "socks5")),
         Route::Unix(_) => Some(origin.name(o.socket.is_some(), "--socket", "socket")),
+        Route::Pipe(_) => Some(origin.name(o.pipe.is_some(), "--pipe", "pipe")),
     };
     if let Some(via) = via {
         return Err(TargetError::ProxyOverRoute {

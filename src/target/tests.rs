@@ -325,3 +325,60 @@ fn sasl_user_names_and_secrets_without_field_separators() {
         .to_string();
     assert!(e.starts_with("--user holds a CR"), "{e}");
 }
+
+#[test]
+fn a_pipe_is_a_route_of_its_own_from_a_flag_or_the_profile() {
+    // A flag needs no server: the program is the server.
+    let flag = Overrides {
+        pipe: Some("exim -bh 192.0.2.9".into()),
+        ..Overrides::default()
+    };
+    let t = resolve(None, &flag).expect("resolves");
+    assert!(t.opts.route.is_pipe());
+    assert_eq!(t.opts.target.host, "localhost");
+    // The profile's key, named as such when it is wrong.
+    let p = Profile {
+        pipe: Some("exim 'open".into()),
+        ..profile("")
+    };
+    match resolve(Some(("piped", &p)), &Overrides::default()) {
+        Err(e @ TargetError::Pipe { .. }) => {
+            assert!(e.to_string().starts_with("profile piped: pipe: "), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two ways to the server in one profile is an error; a flag's way wins over the profile's.
+    let both = Profile {
+        pipe: Some("exim -bh 192.0.2.9".into()),
+        socket: Some("/run/smtpd.sock".into()),
+        ..profile("")
+    };
+    assert!(matches!(
+        resolve(Some(("p", &both)), &Overrides::default()),
+        Err(TargetError::PipeAndRoute { .. })
+    ));
+    let socket_profile = Profile {
+        socket: Some("/run/smtpd.sock".into()),
+        ..profile("")
+    };
+    let t = resolve(Some(("p", &socket_profile)), &flag).expect("the flag wins");
+    assert!(t.opts.route.is_pipe());
+    // A PROXY header names addresses a pipe does not have.
+    let proxied = Overrides {
+        proxy: Some(crate::smtp::proxy::ProxyVersion::V1),
+        proxy_source: Some("192.0.2.9:4000".parse().expect("address")),
+        ..flag.clone()
+    };
+    assert!(matches!(
+        resolve(None, &proxied),
+        Err(TargetError::ProxyOverRoute { .. })
+    ));
+    let domain = Overrides {
+        domain: Some("example.org".into()),
+        ..flag
+    };
+    assert!(matches!(
+        resolve(None, &domain),
+        Err(TargetError::PipeWithDomain { .. })
+    ));
+}

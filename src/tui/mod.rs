@@ -88,6 +88,7 @@ pub fn lab_profile(lab: &Lab) -> Profile {
         socks5_user: None,
         socks5_password_env: None,
         socket: None,
+        pipe: None,
         xclient: Vec::new(),
         export_dir: None,
         log_file: None,
