@@ -87,10 +87,7 @@ fn step(run: Option<&LastRun>, i: usize, col: usize, theme: Theme) -> (Cell, Opt
     let style = v.map_or(Style::default(), |v| theme.fg(verdict_color(v)));
     let mut out = wrapped(&format!("{} {}", mark(v), s.label), col, 2, style);
     let reply = match &s.result {
-        Some(r) => r
-            .reply
-            .as_ref()
-            .map_or("no reply".to_string(), |x| x.text.clone()),
+        Some(r) => r.reply_text().to_string(),
         None => "not reached".to_string(),
     };
     out.extend(wrapped(&format!("  {reply}"), col, 2, Style::default()));

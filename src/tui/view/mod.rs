@@ -155,7 +155,10 @@ pub fn meaning(state: &State) -> (bool, String) {
         );
     };
     let what = match (meta.kind, meta.code) {
-        (_, Some((code, enhanced))) => reply_status::explain(code, enhanced).one_line(),
+        (_, Some((code, enhanced))) => {
+            let answering = idx.and_then(|i| answered_verb(state, i));
+            reply_status::explain_answer(code, enhanced, answering).one_line()
+        }
         (LineKind::Sent, None) => "a command smtpscope sent; the server's reply follows it".into(),
         (LineKind::Received, None) => "a reply line without a code (shown as it arrived)".into(),
         (LineKind::Violation, _) => {
@@ -166,6 +169,16 @@ pub fn meaning(state: &State) -> (bool, String) {
     };
     let head = if picked { "selected" } else { "last reply" };
     (true, format!("{head}: {what}"))
+}
+
+/// The command a reply line answers: the nearest line sent before it (within a screenful or
+/// two), read for its verb. A 503 to AUTH means something else than a 503 to RCPT.
+fn answered_verb(state: &State, reply_line: usize) -> Option<crate::smtp::command::Verb> {
+    let lines = &state.transcript.lines;
+    (reply_line.saturating_sub(LAST_REPLY_LOOKBACK)..reply_line)
+        .rev()
+        .find(|&i| lines.meta(i).is_some_and(|m| m.kind == LineKind::Sent))
+        .map(|i| crate::smtp::command::classify_raw(lines.text(i).as_bytes()))
 }
 
 fn render_meaning(known: bool, text: &str, frame: &mut Frame, area: Rect, theme: Theme) {
@@ -224,4 +237,73 @@ fn render_footer(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         .collect();
     let line = fit::line(&parts, Span::raw("  "), usize::from(area.width));
     frame.render_widget(Paragraph::new(line), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::smtp::reply::ReplyParser;
+    use crate::transcript::{Entry, EntryKind};
+
+    fn state_with(exchange: &[(&str, &str)]) -> State {
+        let mut state = State::new(Vec::new(), Vec::new());
+        for (sent, reply) in exchange {
+            state.transcript.push_entry(&Entry {
+                at: Duration::ZERO,
+                tls: false,
+                kind: EntryKind::Sent {
+                    bytes: format!("{sent}\r\n").into_bytes(),
+                    redacted: false,
+                },
+            });
+            let Some(reply) = ReplyParser::default().feed(reply.as_bytes()).reply else {
+                panic!("not a reply: {reply}");
+            };
+            state.transcript.push_entry(&Entry {
+                at: Duration::ZERO,
+                tls: false,
+                kind: EntryKind::Received {
+                    reply,
+                    latency: None,
+                },
+            });
+        }
+        state
+    }
+
+    /// Postfix answers AUTH before STARTTLS with a 503; the strip read it as "commands out of
+    /// order (e.g. RCPT before MAIL…) — fix the session".
+    #[test]
+    fn the_strip_reads_a_503_as_the_answer_to_auth() {
+        let state = state_with(&[(
+            "AUTH PLAIN",
+            "503 5.5.1 Error: authentication not enabled\r\n",
+        )]);
+        let (known, said) = meaning(&state);
+        assert!(known);
+        assert!(
+            said.contains("authentication not enabled: AUTH is offered only after STARTTLS"),
+            "{said}"
+        );
+        assert!(!said.contains("RCPT before MAIL"), "{said}");
+    }
+
+    #[test]
+    fn the_strip_reads_greylisting_without_contradiction() {
+        let state = state_with(&[(
+            "RCPT TO:<a@b.example>",
+            "451 4.7.1 Please try again later\r\n",
+        )]);
+        let (_, said) = meaning(&state);
+        assert!(
+            said.contains("temporarily refused (greylisting?)"),
+            "{said}"
+        );
+        assert!(!said.contains("message refused"), "{said}");
+        let ok = state_with(&[("NOOP", "250 2.0.0 Ok\r\n")]);
+        let (_, said) = meaning(&ok);
+        assert!(!said.contains("undefined status"), "{said}");
+    }
 }

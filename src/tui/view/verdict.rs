@@ -47,10 +47,7 @@ pub fn run_lines(run: &Run, width: usize, height: usize, theme: Theme) -> Vec<Li
         let here = run.step() == Some(i);
         let v = s.result.as_ref().map(|r| r.verdict);
         let pointer = if here { "▶" } else { " " };
-        let reply = s
-            .result
-            .as_ref()
-            .map(|r| r.reply.as_ref().map_or("no reply", |x| x.text.as_str()));
+        let reply = s.result.as_ref().map(|r| r.reply_text());
         // A step the operator changed says so where it stands.
         let edited = if s.result.as_ref().is_some_and(|r| r.edited) {
             " (edited)"
