@@ -3,6 +3,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+pub use super::copy::CopyWhat;
 use super::state::Toggle;
 
 /// Where a binding applies.
@@ -39,6 +40,8 @@ pub enum Action {
     Editor(EditorAction),
     /// In a pane over the main screen.
     Scroll(ScrollAction),
+    /// To the terminal's clipboard (OSC 52) or a file.
+    Copy(CopyWhat),
 }
 
 /// Moving through a pane over the main screen, or closing it.
@@ -198,6 +201,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Global, Char('r'), CTRL, Action::Run(RunAction::RunRest), "Ctrl-R", "run the remaining steps"),
     b(Global, Char('x'), CTRL, Action::Run(RunAction::Rset), "Ctrl-X", "RSET"),
     b(Global, Char('l'), CTRL, Action::Run(RunAction::Reconnect), "Ctrl-L", "reconnect"),
+    b(Global, Char('y'), CTRL, Action::Copy(CopyWhat::Run), "Ctrl-Y", "copy the whole run (clipboard)"),
+    b(Global, Char('o'), CTRL, Action::Copy(CopyWhat::RunToFile), "Ctrl-O", "write the whole run to a file"),
     b(Picker, Char('q'), NONE, Action::Quit, "q", "quit").foot(1, "quit"),
     b(Picker, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
     b(Picker, Up, NONE, Action::Picker(PickerAction::Up), "Up", "select scenario"),
@@ -214,6 +219,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Picker, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit profile"),
     b(Picker, Char('v'), NONE, Action::Open(Modal::Compare), "v", "compare two profiles' runs").foot(4, "compare"),
     b(Picker, Char('H'), SHIFT, Action::Open(Modal::History), "H", "this profile's run history: what changed"),
+    b(Picker, Char('C'), SHIFT, Action::Copy(CopyWhat::Command), "C", "copy as command (check, swaks)"),
+    b(Picker, Char('Y'), SHIFT, Action::Copy(CopyWhat::Session), "Y", "copy the last session"),
     b(Transcript, Char('q'), NONE, Action::Quit, "q", "quit"),
     b(Transcript, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
     b(Transcript, Up, NONE, Action::Transcript(TranscriptAction::Up), "Up", "select line").foot(1, "select"),
@@ -233,6 +240,9 @@ pub const BINDINGS: &[Binding] = &[
     b(Transcript, Char('w'), NONE, Action::Transcript(TranscriptAction::RawView), "w", "raw bytes").foot(5, "raw"),
     b(Transcript, Char('/'), NONE, Action::Transcript(TranscriptAction::Search), "/", "search").foot(3, "search"),
     b(Transcript, Char('n'), NONE, Action::Transcript(TranscriptAction::SearchNext), "n", "next match"),
+    b(Transcript, Char('y'), NONE, Action::Copy(CopyWhat::Line), "y", "copy the line (clipboard)").foot(4, "copy"),
+    b(Transcript, Char('Y'), SHIFT, Action::Copy(CopyWhat::Session), "Y", "copy this session"),
+    b(Transcript, Char('C'), SHIFT, Action::Copy(CopyWhat::Command), "C", "copy as command (check, swaks)"),
     b(Editor, Enter, NONE, Action::Editor(EditorAction::Send), "Enter", "send").foot(1, "send"),
     b(Editor, Up, NONE, Action::Editor(EditorAction::HistoryPrev), "Up", "history").foot(3, "history"),
     b(Editor, Down, NONE, Action::Editor(EditorAction::HistoryNext), "Down", "history"),

@@ -46,6 +46,8 @@ pub enum NetEvent {
     Error(std::sync::Arc<super::worker::WorkerError>),
     /// The session records written (none when there was no session yet).
     Exported(Vec<PathBuf>),
+    /// A copy of the whole run was written to this file.
+    RunWritten(PathBuf),
     ProfileSaved {
         name: String,
         path: PathBuf,
@@ -131,6 +133,13 @@ pub enum Effect {
     /// Write every session as a record (text or JSON), one file each.
     Export {
         json: bool,
+    },
+    /// Write a copy of the whole run (the transcript as the text export writes it) to a file
+    /// where the profile's exports go.
+    WriteRun {
+        export_dir: Option<std::path::PathBuf>,
+        profile: String,
+        text: String,
     },
     SaveProfile {
         name: String,

@@ -3,6 +3,7 @@
 //! the [`worker::Worker`] carries out; [`view::view`] draws. No relay logic lives here: the
 //! worker drives the same [`crate::scenario::runner::Stepper`] as `check`.
 
+pub mod copy;
 pub mod hangup;
 pub mod keymap;
 pub mod lines;
@@ -116,6 +117,9 @@ pub struct AppIo {
     pub net: mpsc::UnboundedReceiver<message::NetEvent>,
     /// Receives the screen text after each draw (tests wait on it).
     pub on_draw: Option<watch::Sender<String>>,
+    /// Where a copy's OSC 52 sequence goes: the terminal (written between frames, so it never
+    /// splits a frame's escapes), or `None` where there is no terminal.
+    pub clipboard: Option<Box<dyn Write + Send>>,
 }
 
 /// Why the app loop stopped short, with the backend's own error.
@@ -143,6 +147,7 @@ pub async fn run_app<B: Backend>(
         abort,
         mut net,
         on_draw,
+        mut clipboard,
     } = io;
     for e in initial {
         let _ = effects.send(e);
@@ -196,6 +201,13 @@ pub async fn run_app<B: Backend>(
                     abort.send_modify(|n| *n += 1);
                 }
                 let _ = effects.send(effect);
+            }
+            if let Some(text) = state.clipboard.take()
+                && let Some(out) = clipboard.as_mut()
+            {
+                let _ = out
+                    .write_all(copy::osc52(&text).as_bytes())
+                    .and_then(|()| out.flush());
             }
         }
         if state.mode.quitting() {
@@ -427,6 +439,7 @@ pub fn run(opts: TuiOptions) -> u8 {
             abort: abort_tx,
             net: net_rx,
             on_draw: None,
+            clipboard: Some(Box::new(std::io::stdout())),
         };
         let out = run_app(
             &mut terminal,

@@ -2,6 +2,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
+use super::copy::{self, CopyWhat};
 use super::keymap::{
     Action, EditorAction, Modal, PickerAction, ProfileAction, RunAction, Scope, ScrollAction,
     TranscriptAction, lookup,
@@ -192,7 +193,49 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Editor(a) => on_editor(state, a),
         // Only over an overlay, which has its own handler.
         Action::Scroll(_) => Vec::new(),
+        Action::Copy(what) => on_copy(state, what),
     }
+}
+
+/// A copy to the clipboard (the app loop writes it as OSC 52) or, for the whole run, a file.
+fn on_copy(state: &mut State, what: CopyWhat) -> Vec<Effect> {
+    let Some((text, name)) = copy::text_of(state, what) else {
+        error(
+            state,
+            match what {
+                CopyWhat::Command => "nothing to copy: no profile or scenario selected",
+                _ => "nothing to copy yet: the transcript is empty",
+            },
+        );
+        return Vec::new();
+    };
+    let (text, cut) = copy::bounded(text);
+    if what == CopyWhat::RunToFile {
+        let (export_dir, profile) = state
+            .profiles
+            .current()
+            .map(|p| (p.profile.export_dir.clone(), p.name.clone()))
+            .unwrap_or_default();
+        return vec![Effect::WriteRun {
+            export_dir,
+            profile,
+            text,
+        }];
+    }
+    let said = match what {
+        CopyWhat::Command => format!(
+            "copied to the clipboard (OSC 52): {}",
+            crate::terminal_text::one_line(text.lines().next().unwrap_or_default())
+        ),
+        _ => format!(
+            "copied {name} to the clipboard (OSC 52, {} bytes{})",
+            text.len(),
+            if cut { ", only its last MiB" } else { "" }
+        ),
+    };
+    state.clipboard = Some(text);
+    notice(state, said);
+    Vec::new()
 }
 
 const FOCUS_ORDER: [Focus; 3] = [Focus::Picker, Focus::Transcript, Focus::Editor];
@@ -1221,6 +1264,10 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             }
         }
         NetEvent::Exported(paths) => notice(state, exported(&paths)),
+        NetEvent::RunWritten(path) => notice(
+            state,
+            format!("the whole run written to {}", path.display()),
+        ),
         NetEvent::ProfileSaved {
             name,
             path,

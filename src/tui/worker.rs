@@ -416,6 +416,17 @@ impl Worker {
                 self.send(NetEvent::Idle);
             }
             Effect::Export { json } => self.export(json),
+            Effect::WriteRun {
+                export_dir,
+                profile,
+                text,
+            } => {
+                let dir = self.exports.for_profile(export_dir.as_ref());
+                match crate::export::write_run(&dir, &profile, &text) {
+                    Ok(path) => self.send(NetEvent::RunWritten(path)),
+                    Err(e) => self.error(WorkerError::Export(e)),
+                }
+            }
             Effect::SaveProfile { name, text } => {
                 let result = (|| {
                     let store = ProfileStore::from_env()?;

@@ -295,6 +295,9 @@ pub struct State {
     /// that authenticates or a hand-typed AUTH goes out, and cleared when something that does
     /// not read the password goes out instead, so that a failure elsewhere opens no prompt.
     pub secret_retry: Option<PendingAfterPassword>,
+    /// Text copied and not yet handed to the terminal's clipboard (OSC 52): the app loop
+    /// takes it after each update.
+    pub clipboard: Option<String>,
 }
 
 impl State {
@@ -334,6 +337,7 @@ impl State {
             welcome: None,
             typed_in_flight: 0,
             secret_retry: None,
+            clipboard: None,
         }
     }
 
