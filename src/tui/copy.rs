@@ -183,7 +183,8 @@ pub fn command_for(state: &State) -> Option<String> {
     if t.auth
         && let Some(a) = &p.auth
     {
-        flag(&mut w, "--auth", Some(t.mechanism.name()));
+        let mechanism = t.mechanism.name().to_ascii_lowercase();
+        flag(&mut w, "--auth", Some(&mechanism));
         flag(&mut w, "--user", Some(&a.username));
         flag(&mut w, "--password-env", Some(&password_var(p)));
     }
