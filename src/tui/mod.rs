@@ -43,6 +43,9 @@ pub struct TuiOptions {
     pub run: bool,
     /// `--export-dir`: where every export goes, whatever the profile says.
     pub export_dir: Option<PathBuf>,
+    /// `--server` and its flags: a target without a profile, explored in memory (the
+    /// explorer offers to save it), named after the server.
+    pub quick: Option<(String, Profile)>,
 }
 
 /// Where the log goes: the platform's data directory (never the terminal), created 0700.
@@ -342,7 +345,19 @@ pub fn run(opts: TuiOptions) -> u8 {
     let mut labs = Vec::new();
     let mut welcome = None;
     let mut compare = Vec::new();
-    if profiles.is_empty() {
+    let quick_name = opts.quick.as_ref().map(|(name, _)| name.clone());
+    if let Some((name, profile)) = opts.quick.clone() {
+        // A saved profile of the same name stays; the quick target is the one in use.
+        profiles.retain(|p| p.name != name);
+        profiles.push(ProfileEntry {
+            name: name.clone(),
+            profile,
+            saved: false,
+        });
+        welcome = Some(format!(
+            "{name} is a quick target, not saved: e then Ctrl-S saves it as profile {name}"
+        ));
+    } else if profiles.is_empty() {
         for (policy, name, tag) in [
             (Policy::OpenRelay, "lab-open", "open"),
             (Policy::Secure, "lab-secure", "secure"),
@@ -372,6 +387,9 @@ pub fn run(opts: TuiOptions) -> u8 {
         );
     }
     let mut state = State::new(profiles, catalogue);
+    if let Some(i) = quick_name.and_then(|n| state.profiles.position(&n)) {
+        state.switch_profile(i);
+    }
     if let Some(name) = &opts.profile {
         match state.profiles.position(name) {
             Some(i) => state.switch_profile(i),

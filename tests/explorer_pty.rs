@@ -1,6 +1,7 @@
-//! Copying out of the explorer (issue 27), end to end: the real binary in a pty, and what the
-//! terminal received. A copy reaches the terminal as `ESC ] 52 ; c ;` and the base64 of the
-//! copied text, never as the server's own bytes; the whole run goes to a file as well.
+//! The explorer as people reach for it (issue 27), end to end: the real binary in a pty, and
+//! what the terminal received. A copy reaches the terminal as `ESC ] 52 ; c ;` and the base64
+//! of the copied text, never as the server's own bytes; the whole run goes to a file as well.
+//! `tui --server` explores a server with no profile and offers to save it.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 
@@ -127,4 +128,99 @@ fn y_copies_the_line_with_osc_52_as_base64_and_ctrl_o_writes_the_run_to_a_file()
         "{text}"
     );
     tui.quit_and_check_restored();
+}
+
+/// `tui --server` with `check`'s TLS flags explores the practice lab with no profile: scenario
+/// A runs to its verdict, the welcome line offers to save the target, and `e`, Ctrl-S saves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tui_server_explores_a_lab_without_a_profile_and_offers_to_save_it() {
+    use smtpscope::lab::{Lab, LabConfig, Policy};
+    let lab = Lab::start(
+        LabConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            policy: Policy::Secure,
+            misbehave: vec![],
+            store_dir: None,
+        },
+        None,
+    )
+    .await
+    .expect("lab");
+    let cfg = tempfile::tempdir().expect("config dir");
+    let server = lab.addr.to_string();
+    let ca = lab.ca_path.to_string_lossy().into_owned();
+    let name = server.replace(':', "-");
+    let mut tui = tokio::task::spawn_blocking({
+        let cfg = cfg.path().to_path_buf();
+        move || {
+            let tui = Tui::spawn(
+                &cfg,
+                &[
+                    "tui",
+                    "--server",
+                    &server,
+                    "--ca-file",
+                    &ca,
+                    "--tls-name",
+                    "localhost",
+                    "--helo",
+                    "probe.test",
+                    "--local-recipient",
+                    "postmaster@lab.example",
+                    "--external-recipient",
+                    "relay-test@elsewhere.example.org",
+                ],
+            );
+            tui.wait_for("is a quick target, not saved: e then Ctrl-S saves it");
+            tui
+        }
+    })
+    .await
+    .unwrap();
+    let saved = cfg.path().join(format!("profiles/{name}.toml"));
+    tui = tokio::task::spawn_blocking(move || {
+        let screen = tui.screen();
+        assert!(!screen.contains("lab-open"), "no practice labs: {screen}");
+        // A, run through (Enter starts it, Ctrl-R runs the rest).
+        tui.press(ENTER);
+        tui.wait_for_editor("MAIL FROM");
+        tui.press("\x12");
+        tui.wait_for("PASS: ");
+        tui.press("\x1b");
+        // Apart from the Esc, or the terminal reads the two as Alt-e.
+        std::thread::sleep(Duration::from_millis(300));
+        tui.press("e");
+        tui.wait_for("Ctrl-S saves");
+        tui.press("\x13");
+        tui
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !saved.exists() {
+        assert!(Instant::now() < deadline, "never saved: {}", tui.screen());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        text.contains(&format!("server = \"{}\"", lab.addr)),
+        "{text}"
+    );
+    assert!(text.contains("postmaster@lab.example"), "{text}");
+    tokio::task::spawn_blocking(move || tui.quit_and_check_restored())
+        .await
+        .unwrap();
+}
+
+#[test]
+fn tui_server_refuses_an_injected_value_before_starting() {
+    let cfg = tempfile::tempdir().expect("config dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smtpscope"))
+        .env("SMTPSCOPE_CONFIG_DIR", cfg.path())
+        .args(["tui", "--server", "127.0.0.1:25", "--helo", "a\rb"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("helo") || err.contains("HELO"), "{err}");
 }
