@@ -517,6 +517,24 @@ fn help_overlay() {
     both_sizes!("help", s);
 }
 
+/// The command palette (Ctrl-P) from the editor, filtered by what is typed, at 60x20 too.
+#[test]
+fn command_palette() {
+    let mut s = base();
+    s.focus = smtpscope::tui::state::Focus::Editor;
+    update(
+        &mut s,
+        Message::Key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL)),
+    );
+    insta::assert_snapshot!("palette_60x20", draw(&s, 60, 20).backend());
+    both_sizes!("palette", s);
+    for c in "copy".chars() {
+        key(&mut s, KeyCode::Char(c));
+    }
+    insta::assert_snapshot!("palette_copy_60x20", draw(&s, 60, 20).backend());
+    both_sizes!("palette_copy", s);
+}
+
 #[test]
 fn teaching_overlay() {
     let mut s = base();

@@ -42,6 +42,8 @@ pub enum Action {
     Scroll(ScrollAction),
     /// To the terminal's clipboard (OSC 52) or a file.
     Copy(CopyWhat),
+    /// The command palette: every action by name.
+    Palette,
 }
 
 /// Moving through a pane over the main screen, or closing it.
@@ -186,6 +188,7 @@ use Scope::{Editor, Global, Overlay as Over, Picker, Profiles as Profs, Transcri
 pub const BINDINGS: &[Binding] = &[
     b(Global, Char('c'), CTRL, Action::Quit, "Ctrl-C", "quit"),
     b(Global, KeyCode::F(1), NONE, Action::Open(Modal::Help), "F1", "help").foot(1, "help"),
+    b(Global, Char('p'), CTRL, Action::Palette, "Ctrl-P", "all actions by name (palette)").foot(2, "actions"),
     b(Global, Tab, NONE, Action::FocusNext, "Tab", "next pane").foot(2, "pane"),
     b(Global, BackTab, SHIFT, Action::FocusPrev, "Shift-Tab", "previous pane"),
     b(Global, Esc, NONE, Action::Escape, "Esc", "close / abort"),

@@ -9,6 +9,7 @@ pub mod keymap;
 pub mod lines;
 pub mod masked;
 pub mod message;
+pub mod palette;
 pub mod state;
 pub mod update;
 pub mod view;

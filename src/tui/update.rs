@@ -9,6 +9,7 @@ use super::keymap::{
 };
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
+use super::palette::{Outcome as PaletteOutcome, Palette};
 use super::state::{
     CloseReason, ConnPhase, Focus, Mode, NameFor, Naming, Overlay, PendingAfterPassword,
     ProfilePicker, Refusal, Run, Scroll, State, Toggle, domain_check_of,
@@ -30,6 +31,15 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
         Message::Key(key) => on_key(state, key),
         Message::Mouse(m) => {
             // The wheel scrolls the pane over the screen when there is one.
+            // A click on a pane of the main screen focuses it.
+            if let MouseEventKind::Down(ratatui::crossterm::event::MouseButton::Left) = m.kind
+                && state.overlay.is_none()
+                && !state.transcript.typing_search()
+                && let Some(f) = state.panes.get().focus_at(m.column, m.row)
+            {
+                state.focus = f;
+                return Vec::new();
+            }
             match (m.kind, state.overlay.as_mut().and_then(Overlay::scroll_mut)) {
                 (MouseEventKind::ScrollUp, Some(s)) => s.up(3),
                 (MouseEventKind::ScrollDown, Some(s)) => s.down(3),
@@ -194,6 +204,35 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         // Only over an overlay, which has its own handler.
         Action::Scroll(_) => Vec::new(),
         Action::Copy(what) => on_copy(state, what),
+        Action::Palette => {
+            state.overlay = Some(Overlay::Palette(Palette::default()));
+            Vec::new()
+        }
+    }
+}
+
+/// A key while the command palette is open: Enter runs the selected action where its keys
+/// work (the focus moves to that pane first).
+fn on_palette_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(Overlay::Palette(p)) = state.overlay.as_mut() else {
+        return Vec::new();
+    };
+    match p.on_key(key) {
+        PaletteOutcome::Stay => Vec::new(),
+        PaletteOutcome::Close => {
+            state.overlay = None;
+            Vec::new()
+        }
+        PaletteOutcome::Run(entry) => {
+            state.overlay = None;
+            match entry.scope {
+                Scope::Picker => state.focus = Focus::Picker,
+                Scope::Transcript => state.focus = Focus::Transcript,
+                Scope::Editor => state.focus = Focus::Editor,
+                _ => {}
+            }
+            on_action(state, entry.action)
+        }
     }
 }
 
@@ -946,6 +985,9 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if matches!(state.overlay, Some(Overlay::Profiles(_))) {
         return on_profile_list_key(state, key);
     }
+    if matches!(state.overlay, Some(Overlay::Palette(_))) {
+        return on_palette_key(state, key);
+    }
     let Some(overlay) = state.overlay.as_mut() else {
         return Vec::new();
     };
@@ -999,7 +1041,8 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         | Overlay::Tls { .. }
         | Overlay::History { .. }
         | Overlay::Compare { .. }
-        | Overlay::Profiles(_) => {}
+        | Overlay::Profiles(_)
+        | Overlay::Palette(_) => {}
         Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
                 let failed = why.is_some();

@@ -92,6 +92,8 @@ pub enum Overlay {
         from: String,
         to: String,
     },
+    /// The command palette (Ctrl-P).
+    Palette(crate::tui::palette::Palette),
 }
 
 impl Overlay {
@@ -298,6 +300,34 @@ pub struct State {
     /// Text copied and not yet handed to the terminal's clipboard (OSC 52): the app loop
     /// takes it after each update.
     pub clipboard: Option<String>,
+    /// Where the panes were last drawn, for a click to focus one: set by the view.
+    pub panes: std::cell::Cell<PaneAreas>,
+}
+
+/// The main screen's panes as last drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaneAreas {
+    pub picker: ratatui::layout::Rect,
+    pub verdict: ratatui::layout::Rect,
+    pub transcript: ratatui::layout::Rect,
+    pub editor: ratatui::layout::Rect,
+}
+
+impl PaneAreas {
+    /// The pane a click at (`column`, `row`) lands in: the verdict panel belongs to the
+    /// scenario list.
+    pub fn focus_at(&self, column: u16, row: u16) -> Option<Focus> {
+        let at = ratatui::layout::Position::new(column, row);
+        if self.picker.contains(at) || self.verdict.contains(at) {
+            Some(Focus::Picker)
+        } else if self.transcript.contains(at) {
+            Some(Focus::Transcript)
+        } else if self.editor.contains(at) {
+            Some(Focus::Editor)
+        } else {
+            None
+        }
+    }
 }
 
 impl State {
@@ -338,6 +368,7 @@ impl State {
             typed_in_flight: 0,
             secret_retry: None,
             clipboard: None,
+            panes: std::cell::Cell::new(PaneAreas::default()),
         }
     }
 

@@ -3,6 +3,7 @@
 mod compare;
 mod fit;
 mod overlay;
+mod palette;
 mod picker;
 mod profiles;
 mod status;
@@ -82,6 +83,12 @@ pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
         .direction(Direction::Vertical)
         .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
         .split(cols[0]);
+    state.panes.set(crate::tui::state::PaneAreas {
+        picker: left[0],
+        verdict: left[1],
+        transcript: cols[1],
+        editor: rows[4],
+    });
     picker::render(state, frame, left[0], theme);
     verdict::render(state, frame, left[1], theme);
     transcript::render(state, frame, cols[1], theme);

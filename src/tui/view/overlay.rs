@@ -541,6 +541,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 r,
             );
         }
+        Overlay::Palette(p) => super::palette::render(p, frame, area, theme),
         Overlay::ConfirmDelete { name } => {
             let r = centered(area, 50, 20);
             frame.render_widget(Clear, r);

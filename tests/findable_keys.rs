@@ -1,0 +1,133 @@
+//! Findable keys (issue 27): the command palette (Ctrl-P) lists every action by name with its
+//! key and runs it from any focus, the editor included, where `p`, `v` or `q` type letters;
+//! a click on a pane focuses it.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use smtpscope::profile::Profile;
+use smtpscope::scenario::Catalogue;
+use smtpscope::tui::message::Message;
+use smtpscope::tui::state::{Focus, Overlay, ProfileEntry, State};
+use smtpscope::tui::update::update;
+use smtpscope::tui::view::{Theme, view};
+
+fn state() -> State {
+    let profile = Profile::parse(
+        "server = \"127.0.0.1:9\"\ntls = \"none\"\n",
+        std::path::Path::new("a.toml"),
+    )
+    .unwrap();
+    State::new(
+        vec![
+            ProfileEntry {
+                name: "alpha".into(),
+                profile: profile.clone(),
+                saved: false,
+            },
+            ProfileEntry {
+                name: "beta".into(),
+                profile,
+                saved: false,
+            },
+        ],
+        Catalogue::built_in()
+            .entries
+            .into_iter()
+            .map(|e| e.scenario)
+            .collect(),
+    )
+}
+
+fn press(s: &mut State, code: KeyCode, mods: KeyModifiers) {
+    let _ = update(s, Message::Key(KeyEvent::new(code, mods)));
+}
+
+fn type_text(s: &mut State, text: &str) {
+    for c in text.chars() {
+        press(s, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+}
+
+fn draw(s: &State, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view(s, f, Theme { color: false })).unwrap();
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn ctrl_p_from_the_editor_finds_the_profile_list_by_name() {
+    let mut s = state();
+    s.focus = Focus::Editor;
+    // In the editor, p is a letter.
+    type_text(&mut s, "p");
+    assert!(s.overlay.is_none());
+    assert_eq!(s.editor.text(), "p");
+    press(&mut s, KeyCode::Char('p'), KeyModifiers::CONTROL);
+    assert!(matches!(s.overlay, Some(Overlay::Palette(_))));
+    let screen = draw(&s, 80, 24);
+    assert!(screen.contains("Actions:"), "{screen}");
+    // Each action with its key.
+    assert!(screen.contains("quit"), "{screen}");
+    type_text(&mut s, "profiles");
+    let screen = draw(&s, 80, 24);
+    assert!(screen.contains("profiles (pick, add, rename…)"), "{screen}");
+    assert!(screen.contains(" p"), "its key is shown: {screen}");
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(
+        matches!(s.overlay, Some(Overlay::Profiles(_))),
+        "{:?}",
+        s.overlay
+    );
+    // What was typed in the editor is still there.
+    assert_eq!(s.editor.text(), "p");
+}
+
+#[test]
+fn the_palette_closes_with_esc_and_runs_nothing_that_does_not_match() {
+    let mut s = state();
+    press(&mut s, KeyCode::Char('p'), KeyModifiers::CONTROL);
+    type_text(&mut s, "zzzz");
+    let screen = draw(&s, 60, 20);
+    assert!(screen.contains("no action matches"), "{screen}");
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(matches!(s.overlay, Some(Overlay::Palette(_))));
+    press(&mut s, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(s.overlay.is_none());
+}
+
+#[test]
+fn a_click_on_a_pane_focuses_it() {
+    let mut s = state();
+    let _ = draw(&s, 120, 35);
+    let click = |column, row| {
+        Message::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let panes = s.panes.get();
+    let _ = update(
+        &mut s,
+        click(panes.transcript.x + 5, panes.transcript.y + 3),
+    );
+    assert_eq!(s.focus, Focus::Transcript);
+    let _ = update(&mut s, click(panes.editor.x + 5, panes.editor.y + 1));
+    assert_eq!(s.focus, Focus::Editor);
+    let _ = update(&mut s, click(panes.verdict.x + 2, panes.verdict.y + 2));
+    assert_eq!(s.focus, Focus::Picker);
+}
