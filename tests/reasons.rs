@@ -123,6 +123,26 @@ async fn a_multi_line_refusal_is_quoted_whole_in_the_explorer() {
         .await;
     let screen = app.screen();
     assert!(screen.contains(QUOTED), "{screen}");
+
+    // i explains the selected reply in the scenario's context, not only the scenario.
+    let lines = &app.state.transcript.lines;
+    let at = (0..lines.len())
+        .find(|&i| lines.text(i).starts_with("550 policy:"))
+        .expect("the refusal's last line");
+    app.state.transcript.selected_line = Some(at);
+    app.state.focus = smtpscope::tui::state::Focus::Picker;
+    app.press(ratatui::crossterm::event::KeyCode::Char('i'));
+    let screen = app.screen();
+    for said in [
+        "The reply you selected",
+        "answers C: RCPT TO:<someone@evil.test>",
+        "means: 550 5.7.1: requested action not taken",
+        "S: 550-5.7.1 Relaying to <evil.test>",
+        "it answers step 2, outside recipient: expected rejected by policy",
+        "About this step: Wanted: a 5xx policy refusal",
+    ] {
+        assert!(screen.contains(said), "{said:?} missing:\n{screen}");
+    }
 }
 
 /// An open relay that says so in two lines: the FAIL says "open relay" and quotes it whole, in

@@ -163,6 +163,11 @@ pub fn meaning(state: &State) -> (bool, String) {
     };
     let what = match (meta.kind, meta.code) {
         (_, Some((code, enhanced))) => {
+            // A multi-line reply's enhanced code is on its first line.
+            let enhanced = enhanced.or_else(|| {
+                let (first, last) = reply_bounds(state, idx?);
+                (first..=last).find_map(|j| lines.meta(j).and_then(|m| m.code?.1))
+            });
             let answering = idx.and_then(|i| answered_verb(state, i));
             reply_status::explain_answer(code, enhanced, answering).one_line()
         }
@@ -176,6 +181,94 @@ pub fn meaning(state: &State) -> (bool, String) {
     };
     let head = if picked { "selected" } else { "last reply" };
     (true, format!("{head}: {what}"))
+}
+
+/// What `i` says first: the reply selected in the transcript (or the last one), what it
+/// answers, what its code means there, and, when it answers a step of the run, what that step
+/// expects, its verdict and the step's own note. Empty when there is no reply to explain.
+pub fn reply_in_context(state: &State) -> Vec<String> {
+    let lines = &state.transcript.lines;
+    let idx = match state.transcript.selected_line {
+        Some(i) => Some(i),
+        None => {
+            let n = lines.len();
+            (n.saturating_sub(LAST_REPLY_LOOKBACK)..n)
+                .rev()
+                .find(|&i| lines.meta(i).is_some_and(|m| m.code.is_some()))
+        }
+    };
+    let Some((i, Some((code, _)))) = idx.and_then(|i| lines.meta(i).map(|m| (i, m.code))) else {
+        return Vec::new();
+    };
+    let (first, last) = reply_bounds(state, i);
+    let enhanced = (first..=last).find_map(|j| lines.meta(j).and_then(|m| m.code?.1));
+    let i = first;
+    let sent = (i.saturating_sub(LAST_REPLY_LOOKBACK)..i)
+        .rev()
+        .find(|&j| lines.meta(j).is_some_and(|m| m.kind == LineKind::Sent));
+    let answering = sent.map(|j| crate::smtp::command::classify_raw(lines.text(j).as_bytes()));
+    let mut out = vec!["The reply you selected".to_string()];
+    out.extend((first..=last).map(|j| format!("  S: {}", lines.text(j))));
+    if let Some(j) = sent {
+        out.push(format!("  answers C: {}", lines.text(j)));
+    }
+    out.push(format!(
+        "  means: {}",
+        reply_status::explain_answer(code, enhanced, answering).one_line()
+    ));
+    let step = state.run.as_ref().and_then(|run| {
+        let command = sent.map(|j| lines.text(j))?;
+        run.steps.iter().enumerate().find_map(|(k, s)| {
+            s.result
+                .as_ref()
+                .filter(|r| r.command == command)
+                .map(|r| (run, k, s, r))
+        })
+    });
+    match step {
+        Some((run, k, s, r)) => {
+            out.push(format!(
+                "  In {} ({}), it answers step {}, {}: expected {}; {} — {}",
+                run.scenario.label(),
+                run.scenario.title,
+                k + 1,
+                s.label,
+                s.expected,
+                r.verdict,
+                r.reason
+            ));
+            if let Some(note) = run.scenario.steps.get(k).and_then(|st| st.note.as_deref()) {
+                out.push(format!("  About this step: {}", note.replace('\n', " ")));
+            }
+        }
+        None => out.push(
+            "  It answers no step of the run shown: the local-delivery control, a command typed \
+             by hand, or another session."
+                .into(),
+        ),
+    }
+    out
+}
+
+/// The first and last display lines of the reply line `i` belongs to: a multi-line reply
+/// (`550-…` then `550 …`) is one answer, its enhanced code on its first line.
+fn reply_bounds(state: &State, i: usize) -> (usize, usize) {
+    let lines = &state.transcript.lines;
+    let continues = |j: usize| {
+        lines
+            .meta(j)
+            .is_some_and(|m| m.kind == LineKind::Received && m.code.is_some())
+            && lines.text(j).as_bytes().get(3) == Some(&b'-')
+    };
+    let mut first = i;
+    while first > 0 && i - first < LAST_REPLY_LOOKBACK && continues(first - 1) {
+        first -= 1;
+    }
+    let mut last = i;
+    while last - i < LAST_REPLY_LOOKBACK && continues(last) && last + 1 < lines.len() {
+        last += 1;
+    }
+    (first, last)
 }
 
 /// The command a reply line answers: the nearest line sent before it (within a screenful or
