@@ -497,6 +497,9 @@ pub struct TargetArgs {
     /// Stop, sending nothing more, unless TLS is established.
     #[arg(help_heading = "TLS", long)]
     pub require_tls: bool,
+    /// Go on without TLS even where the profile says `require_tls = true` (the explorer's F3).
+    #[arg(help_heading = "TLS", long, conflicts_with = "require_tls")]
+    pub no_require_tls: bool,
     /// Accept a certificate that fails verification; the exact failure is still recorded.
     #[arg(help_heading = "TLS", long)]
     pub insecure: bool,

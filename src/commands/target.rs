@@ -62,7 +62,11 @@ pub fn overrides(
             TlsArg::Implicit => TlsMode::Implicit,
         }),
         // A switch: given means on; absent leaves the profile's choice.
-        require_tls: t.require_tls.then_some(true),
+        require_tls: match (t.require_tls, t.no_require_tls) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         trust: t.trust.map(|t| match t {
             TrustArg::Platform => Trust::Platform,
             TrustArg::Mozilla => Trust::Mozilla,
