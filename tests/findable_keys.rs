@@ -1,6 +1,7 @@
-//! Findable keys (issue 27): the command palette (Ctrl-P) lists every action by name with its
+//! Findable keys and texts that hold (issue 27): the command palette (Ctrl-P) lists every action by name with its
 //! key and runs it from any focus, the editor included, where `p`, `v` or `q` type letters;
-//! a click on a pane focuses it.
+//! a click on a pane focuses it; each session in the transcript says whose it is; the "last
+//! reply" strip never explains another profile's reply.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
 
@@ -130,4 +131,51 @@ fn a_click_on_a_pane_focuses_it() {
     assert_eq!(s.focus, Focus::Editor);
     let _ = update(&mut s, click(panes.verdict.x + 2, panes.verdict.y + 2));
     assert_eq!(s.focus, Focus::Picker);
+}
+
+fn entry(kind: smtpscope::transcript::EntryKind) -> Message {
+    Message::Net(Box::new(smtpscope::tui::message::NetEvent::Entry(
+        smtpscope::transcript::Entry {
+            at: std::time::Duration::ZERO,
+            tls: false,
+            kind,
+        },
+    )))
+}
+
+/// Each session opens with whose it is (profile, server, scenario), so sessions of two
+/// profiles never run together; and after a switch the "last reply" strip no longer explains
+/// the other profile's reply.
+#[test]
+fn sessions_are_marked_and_the_strip_forgets_the_other_profiles_reply() {
+    use smtpscope::transcript::{EntryKind, Event};
+    let mut s = state();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Event(Event::Connecting {
+            target: "127.0.0.1:9".into(),
+        })),
+    );
+    let reply = smtpscope::smtp::reply::ReplyParser::default()
+        .feed(b"250 2.0.0 Ok\r\n")
+        .reply
+        .unwrap();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Received {
+            reply,
+            latency: None,
+        }),
+    );
+    let lines = &s.transcript.lines;
+    assert_eq!(
+        lines.text(0),
+        "── session: alpha · 127.0.0.1:9 · commands typed by hand"
+    );
+    assert_eq!(lines.text(1), "connecting to 127.0.0.1:9");
+    let screen = draw(&s, 120, 35);
+    assert!(screen.contains("last reply: 250"), "{screen}");
+    s.switch_profile(1);
+    let screen = draw(&s, 120, 35);
+    assert!(!screen.contains("last reply: 250"), "{screen}");
 }

@@ -78,10 +78,20 @@ pub fn bounded(text: String) -> (String, bool) {
     (text[cut..].to_string(), true)
 }
 
-/// Whether line `i` opens a session: smtpscope's own "connecting to …" note.
+/// How the explorer's transcript opens each session (profile, server, scenario).
+pub const SESSION_MARK: &str = "── session:";
+
+/// Whether line `i` opens a session: the explorer's marker, or smtpscope's own "connecting to
+/// …" note where no marker stands before it.
 fn starts_session(lines: &Lines, i: usize) -> bool {
-    lines.meta(i).is_some_and(|m| m.kind == LineKind::Event)
-        && lines.text(i).starts_with("connecting to ")
+    let event = |j: usize| lines.meta(j).is_some_and(|m| m.kind == LineKind::Event);
+    if !event(i) {
+        return false;
+    }
+    let text = lines.text(i);
+    text.starts_with(SESSION_MARK)
+        || (text.starts_with("connecting to ")
+            && !(i > 0 && event(i - 1) && lines.text(i - 1).starts_with(SESSION_MARK)))
 }
 
 /// The lines `[start, end)` of the session line `at` is in.

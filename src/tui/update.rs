@@ -236,6 +236,27 @@ fn on_palette_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     }
 }
 
+/// The line that opens each session in the transcript: whose it is, where it goes, and what
+/// for, so that sessions of different profiles and scenarios never run together.
+fn session_marker(state: &State) -> String {
+    let (profile, server) = state.profiles.current().map_or_else(
+        || ("no profile".to_string(), String::new()),
+        |p| {
+            let server = if p.profile.server.is_empty() {
+                p.profile.domain.clone().unwrap_or_default()
+            } else {
+                p.profile.server.clone()
+            };
+            (p.name.clone(), server)
+        },
+    );
+    let what = state.run.as_ref().map_or_else(
+        || "commands typed by hand".to_string(),
+        |r| format!("scenario {} {}", r.scenario.label(), r.scenario.id),
+    );
+    format!("{} {profile} · {server} · {what}", copy::SESSION_MARK)
+}
+
 /// A copy to the clipboard (the app loop writes it as OSC 52) or, for the whole run, a file.
 fn on_copy(state: &mut State, what: CopyWhat) -> Vec<Effect> {
     let Some((text, name)) = copy::text_of(state, what) else {
@@ -1198,7 +1219,22 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
         return Vec::new();
     }
     match ev {
-        NetEvent::Entry(e) => state.transcript.push_entry(&e),
+        NetEvent::Entry(e) => {
+            if matches!(
+                e.kind,
+                crate::transcript::EntryKind::Event(crate::transcript::Event::Connecting { .. })
+            ) {
+                let marker = session_marker(state);
+                state.transcript.push_entry(&crate::transcript::Entry {
+                    at: e.at,
+                    tls: false,
+                    kind: crate::transcript::EntryKind::Event(crate::transcript::Event::Info(
+                        marker,
+                    )),
+                });
+            }
+            state.transcript.push_entry(&e);
+        }
         NetEvent::Preview { index, step } => {
             // The run is under way: its password was read.
             state.secret_retry = None;

@@ -300,6 +300,9 @@ pub struct State {
     /// Text copied and not yet handed to the terminal's clipboard (OSC 52): the app loop
     /// takes it after each update.
     pub clipboard: Option<String>,
+    /// The first transcript line of the current profile's sessions: the "last reply" strip
+    /// looks no further back, so it never explains another profile's reply after a switch.
+    pub profile_start: usize,
     /// Where the panes were last drawn, for a click to focus one: set by the view.
     pub panes: std::cell::Cell<PaneAreas>,
 }
@@ -368,6 +371,7 @@ impl State {
             typed_in_flight: 0,
             secret_retry: None,
             clipboard: None,
+            profile_start: 0,
             panes: std::cell::Cell::new(PaneAreas::default()),
         }
     }
@@ -384,6 +388,7 @@ impl State {
         self.toggles_in_use = None;
         self.conn = ConnInfo::default();
         self.run = None;
+        self.profile_start = self.transcript.lines.len();
         self.secret_retry = None;
         self.sync_domain_checks();
     }

@@ -149,7 +149,9 @@ pub fn meaning(state: &State) -> (bool, String) {
         Some(i) => (true, Some(i)),
         None => {
             let n = lines.len();
-            let found = (n.saturating_sub(LAST_REPLY_LOOKBACK)..n)
+            let found = (n
+                .saturating_sub(LAST_REPLY_LOOKBACK)
+                .max(state.profile_start)..n)
                 .rev()
                 .find(|&i| lines.meta(i).is_some_and(|m| m.code.is_some()));
             (false, found)
@@ -192,7 +194,8 @@ pub fn reply_in_context(state: &State) -> Vec<String> {
         Some(i) => Some(i),
         None => {
             let n = lines.len();
-            (n.saturating_sub(LAST_REPLY_LOOKBACK)..n)
+            (n.saturating_sub(LAST_REPLY_LOOKBACK)
+                .max(state.profile_start)..n)
                 .rev()
                 .find(|&i| lines.meta(i).is_some_and(|m| m.code.is_some()))
         }
