@@ -535,6 +535,37 @@ fn command_palette() {
     both_sizes!("palette_copy", s);
 }
 
+/// Every verdict in the scenario list, whole where it fits and in a short form where it does
+/// not (INCONCLUSIVE used to be cut to "INCONCL", SKIPPED to "SKIPP"); a profile with its own
+/// CA file says `cert:ca-file`, not `cert:platform`.
+#[test]
+fn verdict_forms_fit_the_scenario_list() {
+    use smtpscope::scenario::Verdict;
+    let mut s = base();
+    s.profiles.entries[0].profile.ca_file = Some("/etc/ssl/lab-ca.pem".into());
+    s.toggles = smtpscope::tui::state::Toggles::from_profile(&s.profiles.entries[0].profile);
+    let ids: Vec<String> = s.catalogue.iter().map(|c| c.id.clone()).collect();
+    let verdicts = [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Warn,
+        Verdict::Inconclusive,
+        Verdict::Skipped,
+        Verdict::Inconclusive,
+    ];
+    for (id, v) in ids.iter().zip(verdicts) {
+        s.verdicts.record("mx", id, v);
+    }
+    for (w, h) in [(60, 20), (80, 24), (120, 35)] {
+        let screen = rows(&draw(&s, w, h)).join("\n");
+        assert!(!screen.contains("INCONCL "), "{w}x{h}: {screen}");
+        assert!(!screen.contains("SKIPP "), "{w}x{h}: {screen}");
+        assert!(screen.contains("cert:ca-file"), "{w}x{h}: {screen}");
+    }
+    insta::assert_snapshot!("verdict_forms_60x20", draw(&s, 60, 20).backend());
+    both_sizes!("verdict_forms", s);
+}
+
 #[test]
 fn teaching_overlay() {
     let mut s = base();

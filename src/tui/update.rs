@@ -1438,8 +1438,13 @@ fn exported(paths: &[std::path::PathBuf]) -> String {
         })
         .collect();
     let n = paths.len();
+    let kind = if first.extension().is_some_and(|e| e == "json") {
+        "JSON"
+    } else {
+        "text"
+    };
     format!(
-        "{n} session record{} written to {}: {}",
+        "{n} session record{} written to {} as {kind}: {}",
         if n == 1 { "" } else { "s" },
         dir.display(),
         names.join(", ")

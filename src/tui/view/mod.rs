@@ -56,6 +56,11 @@ pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
     let strip =
         u16::from(super::wrap::height(&said, usize::from(area.width).saturating_sub(1).max(1)) > 1)
             + 1;
+    // A notice (an error, an export's path) wraps onto up to three rows rather than being cut.
+    let notice_rows = notice_text(state).map_or(1, |(_, t)| {
+        super::wrap::height(t, usize::from(area.width).max(1)).clamp(1, 3)
+    });
+    let notice_rows = u16::try_from(notice_rows).unwrap_or(1);
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
@@ -64,7 +69,7 @@ pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
             Constraint::Min(6),
             Constraint::Length(strip),
             Constraint::Length(3),
-            Constraint::Length(1),
+            Constraint::Length(notice_rows),
             Constraint::Length(1),
         ])
         .split(area);
@@ -125,16 +130,39 @@ fn render_editor(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     }
 }
 
+/// The notice line's colour and text: the latest notice, else the welcome.
+fn notice_text(state: &State) -> Option<(Color, &str)> {
+    match (&state.notice, &state.welcome) {
+        (Some((true, t)), _) => Some((Color::Red, t.as_str())),
+        (Some((false, t)), _) => Some((Color::Yellow, t.as_str())),
+        (None, Some(w)) => Some((Color::Green, w.as_str())),
+        (None, None) => None,
+    }
+}
+
 fn render_notice(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
-    // Cut at a word when it does not fit: the verdict panel and the transcript say it whole.
-    let fit = |t: &str| ellipsize(t, usize::from(area.width));
-    let line = match (&state.notice, &state.welcome) {
-        (Some((true, t)), _) => Line::from(Span::styled(fit(t), theme.fg(Color::Red))),
-        (Some((false, t)), _) => Line::from(Span::styled(fit(t), theme.fg(Color::Yellow))),
-        (None, Some(w)) => Line::from(Span::styled(fit(w), theme.fg(Color::Green))),
-        (None, None) => Line::from(""),
+    let Some((color, text)) = notice_text(state) else {
+        return;
     };
-    frame.render_widget(Paragraph::new(line), area);
+    // Wrapped onto the rows it was given (up to three); past them the last row is cut at a
+    // word (the verdict panel and the transcript say it whole).
+    let width = usize::from(area.width).max(1);
+    let ranges = super::wrap::wrap(text, width);
+    let rows = usize::from(area.height).max(1);
+    let lines: Vec<Line> = ranges
+        .iter()
+        .take(rows)
+        .enumerate()
+        .map(|(i, r)| {
+            let row = if i + 1 == rows && r.end < text.len() {
+                ellipsize(&text[r.start..], width)
+            } else {
+                text[r.clone()].to_string()
+            };
+            Line::from(Span::styled(row, theme.fg(color)))
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 /// How far back the meaning strip looks for the last reply when no line is selected: a

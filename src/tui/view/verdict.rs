@@ -12,6 +12,23 @@ use crate::tui::state::{Run, State};
 use crate::tui::wrap::{self, ellipsize};
 
 pub fn verdict_span(v: Verdict, theme: Theme) -> Span<'static> {
+    verdict_span_as(v, v.to_string(), theme)
+}
+
+/// The verdict in as few letters as are readable, for a narrow list: PASS, FAIL, WARN, INC?,
+/// SKIP.
+pub fn verdict_short(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Warn => "WARN",
+        Verdict::Inconclusive => "INC?",
+        Verdict::Skipped => "SKIP",
+    }
+}
+
+/// `text` in the verdict's colour.
+pub fn verdict_span_as(v: Verdict, text: String, theme: Theme) -> Span<'static> {
     let color = match v {
         Verdict::Pass => Color::Green,
         Verdict::Fail => Color::Red,
@@ -19,7 +36,7 @@ pub fn verdict_span(v: Verdict, theme: Theme) -> Span<'static> {
         Verdict::Inconclusive => Color::Magenta,
         Verdict::Skipped => Color::DarkGray,
     };
-    Span::styled(v.to_string(), theme.fg(color).add_modifier(Modifier::BOLD))
+    Span::styled(text, theme.fg(color).add_modifier(Modifier::BOLD))
 }
 
 fn mark(v: Option<Verdict>) -> &'static str {
