@@ -179,3 +179,45 @@ fn sessions_are_marked_and_the_strip_forgets_the_other_profiles_reply() {
     let screen = draw(&s, 120, 35);
     assert!(!screen.contains("last reply: 250"), "{screen}");
 }
+
+/// After a restart, the lists show each saved profile's last verdicts from its run history
+/// (they said "none yet" while `H` showed the runs); an edited run is no verdict.
+#[test]
+fn the_lists_recall_last_verdicts_from_history_after_a_restart() {
+    use smtpscope::scenario::Verdict;
+    let dir = tempfile::tempdir().unwrap();
+    let history = smtpscope::history::History::new(dir.path());
+    let run = |verdict: &str, edited: bool| {
+        serde_json::json!({
+            "target": {"server": "127.0.0.1:9", "profile": "alpha"},
+            "results": [
+                {"id": "unauth-relay", "verdict": verdict, "reason": "r", "steps": [],
+                 "edited": if edited { vec!["RCPT"] } else { Vec::<&str>::new() }},
+                {"id": "starttls", "verdict": "pass", "reason": "r", "steps": []}
+            ]
+        })
+    };
+    let t0: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+    let t1: jiff::Timestamp = "2026-12-01T11:00:00Z".parse().unwrap();
+    history.save("alpha", t0, &run("fail", false)).unwrap();
+    // The newest run was edited: it is no verdict, so the older FAIL stands.
+    history.save("alpha", t1, &run("pass", true)).unwrap();
+    let mut s = state();
+    for p in &mut s.profiles.entries {
+        p.saved = true;
+    }
+    smtpscope::tui::recall_verdicts_from(&mut s, &history);
+    assert_eq!(s.verdicts.get("alpha", "unauth-relay"), Some(Verdict::Fail));
+    assert_eq!(s.verdicts.get("alpha", "starttls"), Some(Verdict::Pass));
+    assert_eq!(s.verdicts.get("beta", "unauth-relay"), None);
+    let _ = update(
+        &mut s,
+        Message::Key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE)),
+    );
+    let screen = draw(&s, 120, 35);
+    assert!(screen.contains("FAIL"), "{screen}");
+    assert!(
+        !screen.contains("none yet") || screen.matches("none yet").count() == 1,
+        "{screen}"
+    );
+}

@@ -293,6 +293,38 @@ fn outside_events() -> impl Stream<Item = Message> {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
 }
 
+/// How many of a profile's newest runs the lists' verdicts are read from at start.
+const RECALLED_RUNS: usize = 10;
+
+/// Each saved profile's last verdicts from its run history, so that after a restart the
+/// scenario and profile lists show what `H` shows rather than "none yet".
+fn recall_verdicts(state: &mut State) {
+    let Ok(history) = crate::history::History::in_data_dir() else {
+        return;
+    };
+    recall_verdicts_from(state, &history);
+}
+
+/// [`recall_verdicts`] from the given history.
+pub fn recall_verdicts_from(state: &mut State, history: &crate::history::History) {
+    let saved: Vec<String> = state
+        .profiles
+        .entries
+        .iter()
+        .filter(|p| p.saved)
+        .map(|p| p.name.clone())
+        .collect();
+    for name in saved {
+        if let Ok(found) = history.last_verdicts(&name, RECALLED_RUNS) {
+            for (id, verdict) in found {
+                if state.verdicts.get(&name, &id).is_none() {
+                    state.verdicts.record(&name, &id, verdict);
+                }
+            }
+        }
+    }
+}
+
 fn load_profiles(notices: &mut Vec<String>) -> Vec<ProfileEntry> {
     match ProfileStore::from_env().and_then(|s| s.list()) {
         Ok(list) => list
@@ -388,6 +420,7 @@ pub fn run(opts: TuiOptions) -> u8 {
         );
     }
     let mut state = State::new(profiles, catalogue);
+    recall_verdicts(&mut state);
     if let Some(i) = quick_name.and_then(|n| state.profiles.position(&n)) {
         state.switch_profile(i);
     }
