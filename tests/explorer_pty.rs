@@ -224,3 +224,37 @@ fn tui_server_refuses_an_injected_value_before_starting() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("helo") || err.contains("HELO"), "{err}");
 }
+
+/// D moves a profile to the trash folder of the data directory, and u in the profile list
+/// brings it back, as it was.
+#[test]
+fn a_deleted_profile_goes_to_the_trash_and_u_restores_it() {
+    let cfg = tempfile::tempdir().expect("config dir");
+    std::fs::create_dir_all(cfg.path().join("profiles")).expect("mkdir");
+    let file = cfg.path().join("profiles/alpha.toml");
+    let text = "server = \"127.0.0.1:9\"\ntls = \"none\"\n";
+    std::fs::write(&file, text).expect("write alpha");
+    std::fs::write(cfg.path().join("profiles/beta.toml"), text).expect("write beta");
+    let mut tui = Tui::spawn(cfg.path(), &["tui", "--profile", "alpha"]);
+    tui.wait_for(" alpha │ 127.0.0.1:9 │");
+    tui.press("p");
+    tui.wait_for("last verdicts");
+    tui.press("D");
+    tui.wait_for("Delete profile alpha?");
+    tui.press("y");
+    tui.wait_for("profile alpha deleted (moved to");
+    assert!(!file.exists(), "alpha left the config directory");
+    let trash = tui.data_dir().join("trash");
+    let trashed: Vec<_> = std::fs::read_dir(&trash)
+        .expect("trash folder")
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(trashed.len(), 1, "{trashed:?}");
+    tui.press("p");
+    tui.wait_for("last verdicts");
+    tui.press("u");
+    tui.wait_for("profile alpha restored");
+    assert_eq!(std::fs::read_to_string(&file).expect("alpha back"), text);
+    tui.wait_for(" alpha ");
+    tui.quit_and_check_restored();
+}

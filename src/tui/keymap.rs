@@ -119,6 +119,8 @@ pub enum ProfileAction {
     Rename,
     Duplicate,
     Delete,
+    /// Brings the profile deleted last back from the trash folder.
+    Undo,
     Close,
 }
 
@@ -273,7 +275,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Profs, Char('r'), NONE, Action::Profile(ProfileAction::Rename), "r", "rename").foot(2, "rename"),
     b(Profs, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit").foot(3, "edit"),
     b(Profs, Char('d'), NONE, Action::Profile(ProfileAction::Duplicate), "d", "duplicate").foot(4, "dup"),
-    b(Profs, Char('D'), SHIFT, Action::Profile(ProfileAction::Delete), "D", "delete").foot(4, "del"),
+    b(Profs, Char('D'), SHIFT, Action::Profile(ProfileAction::Delete), "D", "delete (to the trash folder)").foot(4, "del"),
+    b(Profs, Char('u'), NONE, Action::Profile(ProfileAction::Undo), "u", "undo delete").foot(4, "undo"),
     b(Profs, Esc, NONE, Action::Profile(ProfileAction::Close), "Esc", "close").foot(1, "close"),
     b(Profs, Char('q'), NONE, Action::Profile(ProfileAction::Close), "q", "close"),
 ];

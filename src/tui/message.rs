@@ -46,6 +46,10 @@ pub enum NetEvent {
     Error(std::sync::Arc<super::worker::WorkerError>),
     /// The session records written (none when there was no session yet).
     Exported(Vec<PathBuf>),
+    /// A profile came back from the trash folder.
+    ProfileRestored {
+        name: String,
+    },
     /// A copy of the whole run was written to this file.
     RunWritten(PathBuf),
     ProfileSaved {
@@ -55,6 +59,8 @@ pub enum NetEvent {
     },
     ProfileDeleted {
         name: String,
+        /// Where the file went: the trash folder of the data directory, for `u` to restore.
+        trashed: PathBuf,
     },
     /// A profile's run history as the history pane shows it.
     History {
@@ -147,6 +153,11 @@ pub enum Effect {
     },
     DeleteProfile {
         name: String,
+    },
+    /// Move a deleted profile back from the trash folder.
+    RestoreProfile {
+        name: String,
+        from: PathBuf,
     },
     /// Read the profiles in the config directory again (profiles written by hand appear).
     ListProfiles,

@@ -590,6 +590,18 @@ fn on_profile_list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 state.overlay = Some(Overlay::ConfirmDelete { name });
             }
         }
+        ProfileAction::Undo => {
+            return match state.trashed.take() {
+                Some((name, from)) => vec![Effect::RestoreProfile { name, from }],
+                None => {
+                    error(
+                        state,
+                        "nothing to restore: no profile was deleted in this session",
+                    );
+                    Vec::new()
+                }
+            };
+        }
         ProfileAction::Edit => {
             if let Some(i) = state
                 .profiles
@@ -1366,7 +1378,17 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             let headline = format!("profile {name} saved to {}", path.display());
             return switch_to(state, &name, headline);
         }
-        NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
+        NetEvent::ProfileDeleted { name, trashed } => {
+            notice(
+                state,
+                format!(
+                    "profile {name} deleted (moved to {}): u in the profile list brings it back",
+                    trashed.display()
+                ),
+            );
+            state.trashed = Some((name, trashed));
+        }
+        NetEvent::ProfileRestored { name } => notice(state, format!("profile {name} restored")),
         NetEvent::History { profile, lines } => {
             state.overlay = Some(Overlay::History {
                 profile,

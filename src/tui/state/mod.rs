@@ -303,6 +303,8 @@ pub struct State {
     /// The first transcript line of the current profile's sessions: the "last reply" strip
     /// looks no further back, so it never explains another profile's reply after a switch.
     pub profile_start: usize,
+    /// The profile deleted last and where its file went, for `u` in the profile list.
+    pub trashed: Option<(String, PathBuf)>,
     /// Where the panes were last drawn, for a click to focus one: set by the view.
     pub panes: std::cell::Cell<PaneAreas>,
 }
@@ -372,6 +374,7 @@ impl State {
             secret_retry: None,
             clipboard: None,
             profile_start: 0,
+            trashed: None,
             panes: std::cell::Cell::new(PaneAreas::default()),
         }
     }
