@@ -339,6 +339,45 @@ fn render_meaning(known: bool, text: &str, frame: &mut Frame, area: Rect, theme:
     frame.render_widget(Paragraph::new(rows), area);
 }
 
+/// The footer of a pane over the screen that takes keys of its own (the profile editor, a
+/// question, the password prompt, the palette): its keys, not the main screen's.
+fn overlay_footer(overlay: &Overlay) -> Option<Vec<crate::tui::keymap::Hint>> {
+    let hint = |keys: &'static str, label: &'static str, short: &'static str, priority: u8| {
+        crate::tui::keymap::Hint {
+            keys: keys.to_string(),
+            key_list: vec![keys],
+            label,
+            short,
+            priority,
+        }
+    };
+    let hints = match overlay {
+        Overlay::ProfileEditor { .. } => vec![
+            hint("Ctrl-S", "save the profile", "save", 1),
+            hint("Esc", "cancel (nothing is written)", "cancel", 1),
+            hint("arrows", "move", "move", 3),
+        ],
+        Overlay::Password { .. } => vec![
+            hint("Enter", "use it (kept in memory only)", "use", 1),
+            hint("Esc", "cancel", "cancel", 1),
+        ],
+        Overlay::ConfirmDelete { .. }
+        | Overlay::ConfirmRestart { .. }
+        | Overlay::ConfirmSwitch { .. } => vec![
+            hint("y", "yes", "yes", 1),
+            hint("any other key", "no", "no", 1),
+        ],
+        Overlay::Palette(_) => vec![
+            hint("Enter", "run the action", "run", 1),
+            hint("Up/Down", "select", "select", 2),
+            hint("Backspace", "widen", "widen", 3),
+            hint("Esc", "close", "close", 1),
+        ],
+        _ => return None,
+    };
+    Some(hints)
+}
+
 fn render_footer(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let scope = match state.focus {
         _ if matches!(state.overlay, Some(Overlay::Compare { .. })) => Scope::Compare,
@@ -352,7 +391,9 @@ fn render_footer(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
         .run
         .as_ref()
         .is_some_and(|r| matches!(r.phase(), Phase::AtStep(_)));
-    let hints = if stepping && scope == Scope::Editor {
+    let hints = if let Some(own) = state.overlay.as_ref().and_then(overlay_footer) {
+        own
+    } else if stepping && scope == Scope::Editor {
         let command = state
             .run
             .as_ref()
