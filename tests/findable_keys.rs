@@ -221,3 +221,28 @@ fn the_lists_recall_last_verdicts_from_history_after_a_restart() {
         "{screen}"
     );
 }
+
+/// While the banner is awaited, the status bar says so, as the transcript says "connected";
+/// it said "not connected".
+#[test]
+fn the_status_says_connected_while_the_banner_is_awaited() {
+    use smtpscope::transcript::{EntryKind, Event};
+    let mut s = state();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Event(Event::Connecting {
+            target: "127.0.0.1:9".into(),
+        })),
+    );
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Event(Event::Connected {
+            peer: "127.0.0.1:9".into(),
+        })),
+    );
+    let screen = draw(&s, 120, 35);
+    let status = screen.lines().next().unwrap_or_default();
+    assert!(status.contains("awaiting banner"), "{status}");
+    assert!(!status.contains("not connected"), "{status}");
+    assert!(screen.contains("connected to 127.0.0.1:9"), "{screen}");
+}

@@ -1245,6 +1245,20 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
                     )),
                 });
             }
+            // Connected, the banner not yet in: the status bar says so, as the transcript
+            // does (it said "not connected" until the first report of the session).
+            if matches!(
+                e.kind,
+                crate::transcript::EntryKind::Event(crate::transcript::Event::Connected { .. })
+            ) {
+                state.conn.phase = ConnPhase::Open(crate::smtp::session::Phase::AwaitingBanner);
+            }
+            // The banner is in; the worker's report of the session follows.
+            if matches!(e.kind, crate::transcript::EntryKind::Received { .. })
+                && state.conn.phase == ConnPhase::Open(crate::smtp::session::Phase::AwaitingBanner)
+            {
+                state.conn.phase = ConnPhase::Open(crate::smtp::session::Phase::Greeted);
+            }
             state.transcript.push_entry(&e);
         }
         NetEvent::Preview { index, step } => {
