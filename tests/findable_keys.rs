@@ -246,3 +246,40 @@ fn the_status_says_connected_while_the_banner_is_awaited() {
     assert!(!status.contains("not connected"), "{status}");
     assert!(screen.contains("connected to 127.0.0.1:9"), "{screen}");
 }
+
+/// The reply-code strip ends in "…" where its explanation needs more than two rows; `m` in the
+/// transcript shows it whole, and again brings it back to two rows.
+#[test]
+fn m_expands_the_reply_code_strip() {
+    use smtpscope::transcript::EntryKind;
+    let mut s = state();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Sent {
+            bytes: b"RCPT TO:<a@elsewhere.example>\r\n".to_vec(),
+            redacted: false,
+        }),
+    );
+    let reply = smtpscope::smtp::reply::ReplyParser::default()
+        .feed(b"550 5.7.1 <a@elsewhere.example>: Relay access denied\r\n")
+        .reply
+        .unwrap();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Received {
+            reply,
+            latency: None,
+        }),
+    );
+    let screen = draw(&s, 60, 20);
+    assert!(
+        !screen.contains("relay denied"),
+        "cut at 60 columns: {screen}"
+    );
+    s.focus = Focus::Transcript;
+    type_text(&mut s, "m");
+    let screen = draw(&s, 60, 20);
+    assert!(screen.contains("relay denied"), "{screen}");
+    type_text(&mut s, "m");
+    assert!(!draw(&s, 60, 20).contains("relay denied"));
+}

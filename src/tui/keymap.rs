@@ -44,6 +44,8 @@ pub enum Action {
     Copy(CopyWhat),
     /// The command palette: every action by name.
     Palette,
+    /// The reply-code strip whole, or back to two rows.
+    ExpandStrip,
 }
 
 /// Moving through a pane over the main screen, or closing it.
@@ -248,6 +250,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Transcript, Char('y'), NONE, Action::Copy(CopyWhat::Line), "y", "copy the line (clipboard)").foot(4, "copy"),
     b(Transcript, Char('Y'), SHIFT, Action::Copy(CopyWhat::Session), "Y", "copy this session"),
     b(Transcript, Char('C'), SHIFT, Action::Copy(CopyWhat::Command), "C", "copy as command (check, swaks)"),
+    b(Transcript, Char('m'), NONE, Action::ExpandStrip, "m", "the reply's meaning whole / in two rows"),
     b(Editor, Enter, NONE, Action::Editor(EditorAction::Send), "Enter", "send").foot(1, "send"),
     b(Editor, Up, NONE, Action::Editor(EditorAction::HistoryPrev), "Up", "history").foot(3, "history"),
     b(Editor, Down, NONE, Action::Editor(EditorAction::HistoryNext), "Down", "history"),

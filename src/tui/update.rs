@@ -204,6 +204,10 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         // Only over an overlay, which has its own handler.
         Action::Scroll(_) => Vec::new(),
         Action::Copy(what) => on_copy(state, what),
+        Action::ExpandStrip => {
+            state.strip_expanded = !state.strip_expanded;
+            Vec::new()
+        }
         Action::Palette => {
             state.overlay = Some(Overlay::Palette(Palette::default()));
             Vec::new()

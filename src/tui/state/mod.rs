@@ -303,6 +303,8 @@ pub struct State {
     /// The first transcript line of the current profile's sessions: the "last reply" strip
     /// looks no further back, so it never explains another profile's reply after a switch.
     pub profile_start: usize,
+    /// The reply-code strip shows its whole explanation (`m`), not two rows of it.
+    pub strip_expanded: bool,
     /// The profile deleted last and where its file went, for `u` in the profile list.
     pub trashed: Option<(String, PathBuf)>,
     /// Where the panes were last drawn, for a click to focus one: set by the view.
@@ -374,6 +376,7 @@ impl State {
             secret_retry: None,
             clipboard: None,
             profile_start: 0,
+            strip_expanded: false,
             trashed: None,
             panes: std::cell::Cell::new(PaneAreas::default()),
         }

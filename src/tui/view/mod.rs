@@ -53,9 +53,14 @@ pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
     let (known, said) = meaning(state);
     let said = format!(" {said}");
     // Two rows when the explanation needs them, so that it is read whole at 80 columns.
-    let strip =
-        u16::from(super::wrap::height(&said, usize::from(area.width).saturating_sub(1).max(1)) > 1)
-            + 1;
+    let said_rows = super::wrap::height(&said, usize::from(area.width).saturating_sub(1).max(1));
+    // Two rows when the explanation needs them; all it needs (up to a third of the screen)
+    // while `m` has expanded it.
+    let strip = if state.strip_expanded {
+        u16::try_from(said_rows.clamp(1, usize::from(area.height / 3).max(2))).unwrap_or(2)
+    } else {
+        u16::from(said_rows > 1) + 1
+    };
     // A notice (an error, an export's path) wraps onto up to three rows rather than being cut.
     let notice_rows = notice_text(state).map_or(1, |(_, t)| {
         super::wrap::height(t, usize::from(area.width).max(1)).clamp(1, 3)
