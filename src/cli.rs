@@ -78,6 +78,93 @@ pub struct TuiArgs {
     /// profile's `export_dir`).
     #[arg(long, value_name = "DIR")]
     pub export_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub quick: QuickTargetArgs,
+    #[command(flatten)]
+    pub relay: RelayArgs,
+}
+
+/// `tui --server HOST[:PORT]`: a target without a profile (the explorer offers to save it),
+/// with the TLS and AUTH flags `check` has.
+#[derive(Debug, Clone, Default, Args)]
+pub struct QuickTargetArgs {
+    /// Explore this server without a profile: HOST, HOST:PORT, IP:PORT or [IPv6]:PORT.
+    #[arg(
+        help_heading = "Quick target",
+        long,
+        value_name = "HOST[:PORT]",
+        conflicts_with = "profile"
+    )]
+    pub server: Option<String>,
+    /// How to use TLS (default: starttls).
+    #[arg(help_heading = "Quick target", long, value_enum, requires = "server")]
+    pub tls: Option<TlsArg>,
+    /// Refuse to go on without TLS.
+    #[arg(help_heading = "Quick target", long, requires = "server")]
+    pub require_tls: bool,
+    /// Accept a certificate that fails verification (the failure is still shown).
+    #[arg(help_heading = "Quick target", long, requires = "server")]
+    pub insecure: bool,
+    /// Trust the CA certificates in this PEM file.
+    #[arg(
+        help_heading = "Quick target",
+        long,
+        value_name = "FILE",
+        requires = "server"
+    )]
+    pub ca_file: Option<PathBuf>,
+    /// Which roots to trust.
+    #[arg(help_heading = "Quick target", long, value_enum, requires = "server")]
+    pub trust: Option<TrustArg>,
+    /// The name the certificate must carry (default: the server's host name).
+    #[arg(
+        help_heading = "Quick target",
+        long,
+        value_name = "NAME",
+        requires = "server"
+    )]
+    pub tls_name: Option<String>,
+    /// The name sent in EHLO.
+    #[arg(
+        help_heading = "Quick target",
+        long,
+        value_name = "NAME",
+        requires = "server"
+    )]
+    pub helo: Option<String>,
+    /// Seconds to wait for a connection and for each reply.
+    #[arg(
+        help_heading = "Quick target",
+        long,
+        value_name = "SECS",
+        requires = "server"
+    )]
+    pub timeout: Option<f64>,
+    /// SASL mechanism (with --user).
+    #[arg(
+        help_heading = "Quick target",
+        long,
+        value_enum,
+        value_name = "MECHANISM",
+        requires = "user"
+    )]
+    pub auth: Option<AuthArg>,
+    /// User name for AUTH; the password is asked for, or read from --password-env.
+    #[arg(
+        help_heading = "Quick target",
+        long,
+        value_name = "USER",
+        requires = "server"
+    )]
+    pub user: Option<String>,
+    /// Environment variable holding the password.
+    #[arg(
+        help_heading = "Quick target",
+        long,
+        value_name = "VAR",
+        requires = "user"
+    )]
+    pub password_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -496,6 +583,9 @@ pub struct TargetArgs {
     /// Stop, sending nothing more, unless TLS is established.
     #[arg(help_heading = "TLS", long)]
     pub require_tls: bool,
+    /// Go on without TLS even where the profile says `require_tls = true` (the explorer's F3).
+    #[arg(help_heading = "TLS", long, conflicts_with = "require_tls")]
+    pub no_require_tls: bool,
     /// Accept a certificate that fails verification; the exact failure is still recorded.
     #[arg(help_heading = "TLS", long)]
     pub insecure: bool,

@@ -67,6 +67,37 @@ impl SessionRecord {
     }
 }
 
+/// Writes a copy of the explorer's whole run (`text`, the transcript as the text export writes
+/// it) into `dir` as `smtpscope-STAMP-PROFILE-run.txt`, 0600; returns the file's path.
+pub fn write_run(dir: &Path, profile: &str, text: &str) -> Result<PathBuf, ExportError> {
+    crate::private_write::create_private_dir_all(dir).map_err(|source| ExportError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let now = jiff::Timestamp::now();
+    let stamp = format!(
+        "{}.{:03}",
+        now.strftime("%Y%m%d-%H%M%S"),
+        now.subsec_millisecond()
+    );
+    let profile: String = profile
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("smtpscope-{stamp}-{profile}-run.txt"));
+    crate::private_write::replace(&path, text.as_bytes()).map_err(|source| ExportError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("cannot create the export directory {}: {source}", path.display())]

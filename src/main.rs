@@ -30,12 +30,25 @@ fn main() -> ExitCode {
         Some(Cmd::Watch(args)) => commands::watch::run(args),
         Some(Cmd::Completions { shell }) => commands::completions::completions(shell),
         Some(Cmd::Man) => commands::completions::man(),
-        Some(Cmd::Tui(args)) => smtpscope::tui::run(smtpscope::tui::TuiOptions {
-            profile: args.profile,
-            scenario: args.scenario,
-            run: args.run,
-            export_dir: args.export_dir,
-        }),
+        Some(Cmd::Tui(args)) => {
+            let quick = match smtpscope::commands::target::quick_profile(&args.quick, &args.relay) {
+                Ok(q) => q,
+                Err(e) => {
+                    smtpscope::errln!(
+                        "smtpscope tui: {}",
+                        e.explain(smtpscope::advice::FrontEnd::Cli)
+                    );
+                    return ExitCode::from(smtpscope::exit::Failure::Usage.code());
+                }
+            };
+            smtpscope::tui::run(smtpscope::tui::TuiOptions {
+                profile: args.profile,
+                scenario: args.scenario,
+                run: args.run,
+                export_dir: args.export_dir,
+                quick,
+            })
+        }
     };
     ExitCode::from(code)
 }

@@ -565,6 +565,7 @@ async fn drive_tui(name: &'static str, profile: Profile) -> Run {
             abort: abort_tx,
             net: net_rx,
             on_draw: Some(draw_tx),
+            clipboard: None,
         };
         let result = run_app(
             &mut terminal,

@@ -269,6 +269,7 @@ impl App {
                 abort: abort_tx,
                 net: net_rx,
                 on_draw: Some(draw_tx),
+                clipboard: None,
             };
             run_app(
                 &mut terminal,

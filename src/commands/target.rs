@@ -62,7 +62,11 @@ pub fn overrides(
             TlsArg::Implicit => TlsMode::Implicit,
         }),
         // A switch: given means on; absent leaves the profile's choice.
-        require_tls: t.require_tls.then_some(true),
+        require_tls: match (t.require_tls, t.no_require_tls) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         trust: t.trust.map(|t| match t {
             TrustArg::Platform => Trust::Platform,
             TrustArg::Mozilla => Trust::Mozilla,
@@ -138,4 +142,74 @@ pub fn resolve(
         profile.as_ref().map(|(n, p)| (n.as_str(), p)),
         &overrides(t, a, r, may_prompt)?,
     )
+}
+
+/// `tui --server HOST[:PORT]` and its flags as an in-memory profile, named after the server,
+/// checked by the same rules a saved profile meets before anything connects; `None` without
+/// `--server`.
+pub fn quick_profile(
+    q: &crate::cli::QuickTargetArgs,
+    r: &RelayArgs,
+) -> Result<Option<(String, Profile)>, TargetError> {
+    use crate::profile::{AuthConfig, Verify};
+    let Some(server) = &q.server else {
+        return Ok(None);
+    };
+    let name: String = server
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect::<String>()
+        .trim_matches(['-', '.'])
+        .to_string();
+    let name = if crate::profile::valid_name(&name) {
+        name
+    } else {
+        "quick".into()
+    };
+    let profile = Profile {
+        server: server.clone(),
+        tls: q.tls.map_or(TlsMode::Starttls, |m| match m {
+            TlsArg::None => TlsMode::None,
+            TlsArg::Starttls => TlsMode::Starttls,
+            TlsArg::Implicit => TlsMode::Implicit,
+        }),
+        require_tls: q.require_tls,
+        verify: match (q.insecure, q.trust) {
+            (true, _) => Verify::Insecure,
+            (false, Some(TrustArg::Mozilla)) => Verify::Mozilla,
+            _ => Verify::Platform,
+        },
+        ca_file: q.ca_file.clone(),
+        tls_name: q.tls_name.clone(),
+        helo: q.helo.clone(),
+        timeout_secs: q.timeout,
+        auth: q.user.as_ref().map(|user| AuthConfig {
+            mechanism: q.auth.map_or(Mechanism::Plain, mechanism),
+            username: user.clone(),
+            password_env: q.password_env.clone(),
+            password_command: None,
+            password: None,
+        }),
+        relay: RelayAddresses {
+            local_recipient: r.local_recipient.clone(),
+            external_sender: r.external_sender.clone(),
+            external_recipient: r.external_recipient.clone(),
+            approved_recipient: r.approved_recipient.clone(),
+            disallowed_recipient: r.disallowed_recipient.clone(),
+            other_local_sender: r.other_local_sender.clone(),
+            auth_sender: r.auth_sender.clone(),
+        },
+        ..Profile::default()
+    };
+    // The rules every target meets (CR/LF and other injections, a port, TLS and require-TLS
+    // together) are checked now, as `check` checks its flags, not at the first connection.
+    target::resolve(Some((&name, &profile)), &Overrides::default())?;
+    Ok(Some((name, profile)))
 }

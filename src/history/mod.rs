@@ -134,6 +134,28 @@ impl History {
         list_dir(&dir)
     }
 
+    /// Each scenario's last verdict in the profile's newest runs (at most `runs` of them read),
+    /// edited runs passed over, as the explorer's scenario and profile lists show them after a
+    /// restart. Files that cannot be read are passed over too.
+    pub fn last_verdicts(
+        &self,
+        profile: &str,
+        runs: usize,
+    ) -> Result<Vec<(String, crate::scenario::Verdict)>, HistoryError> {
+        let mut out: Vec<(String, crate::scenario::Verdict)> = Vec::new();
+        for path in self.runs(profile)?.iter().rev().take(runs) {
+            let Ok(run) = RunRecord::load(path) else {
+                continue;
+            };
+            for r in run.results.iter().filter(|r| !r.is_edited()) {
+                if !out.iter().any(|(id, _)| *id == r.id) {
+                    out.push((r.id.clone(), r.verdict));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The last two runs of the profile that include `scenario` (by id), older first: the
     /// "before and after" of the explorer. A run file that cannot be read (cut short by a
     /// crash, edited by hand) is passed over and named in `skipped`, so one bad file never

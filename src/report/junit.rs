@@ -38,11 +38,10 @@ pub fn render(
                     .as_deref()
                     .map_or(s.command.clone(), |n| format!("{n}: {}", s.command))
             );
-            let reply = s
-                .reply
-                .as_ref()
-                .map(|x| format!("reply: {}", x.text))
-                .unwrap_or_else(|| "no reply".into());
+            let reply = s.reply.as_ref().map_or_else(
+                || s.reply_text().to_string(),
+                |x| format!("reply: {}", x.text),
+            );
             let mut case = TestCase::new(name, status(s.verdict, &s.reason, &reply));
             case.set_classname(class.clone());
             case.set_time(Duration::from_millis(s.elapsed_ms));

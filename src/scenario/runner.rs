@@ -78,6 +78,23 @@ pub struct StepResult {
     pub edited: bool,
 }
 
+impl StepResult {
+    /// The reply in one line, or, for a step with none, what the step was: a local check sends
+    /// nothing, and a step that never ran was not answered, not unanswered.
+    pub fn reply_text(&self) -> &str {
+        match &self.reply {
+            Some(r) => &r.text,
+            None if self.command.starts_with("check: ") || self.command.starts_with("probe ") => {
+                "local check, nothing sent"
+            }
+            None if self.verdict == Verdict::Skipped || self.reason.starts_with("not reached") => {
+                "not run"
+            }
+            None => "no reply",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioResult {
     pub scenario: String,
@@ -289,6 +306,17 @@ fn assertion_text(a: Option<Assertion>) -> &'static str {
     }
 }
 
+/// A relay probe's RCPT accepted where the scenario wants a refusal: the server would relay.
+fn opens_relay(step: &Step, verb: Verb, reply: &Reply) -> bool {
+    step.role == Role::Probe
+        && verb == Verb::Rcpt
+        && matches!(
+            step.expect,
+            Expect::Reject | Expect::RejectPolicy | Expect::Refuse
+        )
+        && reply.is_positive()
+}
+
 /// The verdict of one reply against a step.
 fn verdict_for(step: &Step, severity: Severity, verb: Verb, reply: &Reply) -> (Verdict, String) {
     let shown = describe(reply);
@@ -306,6 +334,13 @@ fn verdict_for(step: &Step, severity: Severity, verb: Verb, reply: &Reply) -> (V
             Verdict::Inconclusive,
             format!(
                 "{shown}: expected {}, so the probe could not be made",
+                expect_text(step.expect)
+            ),
+        ),
+        Judgement::Mismatch if opens_relay(step, verb, reply) => (
+            mismatch(),
+            format!(
+                "{shown}: open relay: the server accepted a recipient it should refuse (expected {})",
                 expect_text(step.expect)
             ),
         ),

@@ -3,6 +3,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+pub use super::copy::CopyWhat;
 use super::state::Toggle;
 
 /// Where a binding applies.
@@ -39,6 +40,12 @@ pub enum Action {
     Editor(EditorAction),
     /// In a pane over the main screen.
     Scroll(ScrollAction),
+    /// To the terminal's clipboard (OSC 52) or a file.
+    Copy(CopyWhat),
+    /// The command palette: every action by name.
+    Palette,
+    /// The reply-code strip whole, or back to two rows.
+    ExpandStrip,
 }
 
 /// Moving through a pane over the main screen, or closing it.
@@ -115,6 +122,8 @@ pub enum ProfileAction {
     Rename,
     Duplicate,
     Delete,
+    /// Brings the profile deleted last back from the trash folder.
+    Undo,
     Close,
 }
 
@@ -184,6 +193,7 @@ use Scope::{Editor, Global, Overlay as Over, Picker, Profiles as Profs, Transcri
 pub const BINDINGS: &[Binding] = &[
     b(Global, Char('c'), CTRL, Action::Quit, "Ctrl-C", "quit"),
     b(Global, KeyCode::F(1), NONE, Action::Open(Modal::Help), "F1", "help").foot(1, "help"),
+    b(Global, Char('p'), CTRL, Action::Palette, "Ctrl-P", "all actions by name (palette)").foot(2, "actions"),
     b(Global, Tab, NONE, Action::FocusNext, "Tab", "next pane").foot(2, "pane"),
     b(Global, BackTab, SHIFT, Action::FocusPrev, "Shift-Tab", "previous pane"),
     b(Global, Esc, NONE, Action::Escape, "Esc", "close / abort"),
@@ -199,6 +209,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Global, Char('r'), CTRL, Action::Run(RunAction::RunRest), "Ctrl-R", "run the remaining steps"),
     b(Global, Char('x'), CTRL, Action::Run(RunAction::Rset), "Ctrl-X", "RSET"),
     b(Global, Char('l'), CTRL, Action::Run(RunAction::Reconnect), "Ctrl-L", "reconnect"),
+    b(Global, Char('y'), CTRL, Action::Copy(CopyWhat::Run), "Ctrl-Y", "copy the whole run (clipboard)"),
+    b(Global, Char('o'), CTRL, Action::Copy(CopyWhat::RunToFile), "Ctrl-O", "write the whole run to a file"),
     b(Picker, Char('q'), NONE, Action::Quit, "q", "quit").foot(1, "quit"),
     b(Picker, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
     b(Picker, Up, NONE, Action::Picker(PickerAction::Up), "Up", "select scenario"),
@@ -216,6 +228,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Picker, Char('v'), NONE, Action::Open(Modal::Compare), "v", "compare two profiles' runs").foot(4, "compare"),
     b(Picker, Char('H'), SHIFT, Action::Open(Modal::History), "H", "this profile's run history: what changed"),
     b(Picker, Char('w'), NONE, Action::Open(Modal::Watch), "w", "watch the profile's mail log (log_file)"),
+    b(Picker, Char('C'), SHIFT, Action::Copy(CopyWhat::Command), "C", "copy as command (check, swaks)"),
+    b(Picker, Char('Y'), SHIFT, Action::Copy(CopyWhat::Session), "Y", "copy the last session"),
     b(Transcript, Char('q'), NONE, Action::Quit, "q", "quit"),
     b(Transcript, Char('?'), NONE, Action::Open(Modal::Help), "?", "help"),
     b(Transcript, Up, NONE, Action::Transcript(TranscriptAction::Up), "Up", "select line").foot(1, "select"),
@@ -235,6 +249,10 @@ pub const BINDINGS: &[Binding] = &[
     b(Transcript, Char('w'), NONE, Action::Transcript(TranscriptAction::RawView), "w", "raw bytes").foot(5, "raw"),
     b(Transcript, Char('/'), NONE, Action::Transcript(TranscriptAction::Search), "/", "search").foot(3, "search"),
     b(Transcript, Char('n'), NONE, Action::Transcript(TranscriptAction::SearchNext), "n", "next match"),
+    b(Transcript, Char('y'), NONE, Action::Copy(CopyWhat::Line), "y", "copy the line (clipboard)").foot(4, "copy"),
+    b(Transcript, Char('Y'), SHIFT, Action::Copy(CopyWhat::Session), "Y", "copy this session"),
+    b(Transcript, Char('C'), SHIFT, Action::Copy(CopyWhat::Command), "C", "copy as command (check, swaks)"),
+    b(Transcript, Char('m'), NONE, Action::ExpandStrip, "m", "the reply's meaning whole / in two rows"),
     b(Editor, Enter, NONE, Action::Editor(EditorAction::Send), "Enter", "send").foot(1, "send"),
     b(Editor, Up, NONE, Action::Editor(EditorAction::HistoryPrev), "Up", "history").foot(3, "history"),
     b(Editor, Down, NONE, Action::Editor(EditorAction::HistoryNext), "Down", "history"),
@@ -262,7 +280,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Profs, Char('r'), NONE, Action::Profile(ProfileAction::Rename), "r", "rename").foot(2, "rename"),
     b(Profs, Char('e'), NONE, Action::Profile(ProfileAction::Edit), "e", "edit").foot(3, "edit"),
     b(Profs, Char('d'), NONE, Action::Profile(ProfileAction::Duplicate), "d", "duplicate").foot(4, "dup"),
-    b(Profs, Char('D'), SHIFT, Action::Profile(ProfileAction::Delete), "D", "delete").foot(4, "del"),
+    b(Profs, Char('D'), SHIFT, Action::Profile(ProfileAction::Delete), "D", "delete (to the trash folder)").foot(4, "del"),
+    b(Profs, Char('u'), NONE, Action::Profile(ProfileAction::Undo), "u", "undo delete").foot(4, "undo"),
     b(Profs, Esc, NONE, Action::Profile(ProfileAction::Close), "Esc", "close").foot(1, "close"),
     b(Profs, Char('q'), NONE, Action::Profile(ProfileAction::Close), "q", "close"),
 ];

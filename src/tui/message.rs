@@ -57,6 +57,12 @@ pub enum NetEvent {
     Error(std::sync::Arc<super::worker::WorkerError>),
     /// The session records written (none when there was no session yet).
     Exported(Vec<PathBuf>),
+    /// A profile came back from the trash folder.
+    ProfileRestored {
+        name: String,
+    },
+    /// A copy of the whole run was written to this file.
+    RunWritten(PathBuf),
     ProfileSaved {
         name: String,
         path: PathBuf,
@@ -64,6 +70,8 @@ pub enum NetEvent {
     },
     ProfileDeleted {
         name: String,
+        /// Where the file went: the trash folder of the data directory, for `u` to restore.
+        trashed: PathBuf,
     },
     /// A profile's run history as the history pane shows it.
     History {
@@ -143,12 +151,24 @@ pub enum Effect {
     Export {
         json: bool,
     },
+    /// Write a copy of the whole run (the transcript as the text export writes it) to a file
+    /// where the profile's exports go.
+    WriteRun {
+        export_dir: Option<std::path::PathBuf>,
+        profile: String,
+        text: String,
+    },
     SaveProfile {
         name: String,
         text: String,
     },
     DeleteProfile {
         name: String,
+    },
+    /// Move a deleted profile back from the trash folder.
+    RestoreProfile {
+        name: String,
+        from: PathBuf,
     },
     /// Read the profiles in the config directory again (profiles written by hand appear).
     ListProfiles,

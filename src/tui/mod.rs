@@ -3,11 +3,13 @@
 //! the [`worker::Worker`] carries out; [`view::view`] draws. No relay logic lives here: the
 //! worker drives the same [`crate::scenario::runner::Stepper`] as `check`.
 
+pub mod copy;
 pub mod hangup;
 pub mod keymap;
 pub mod lines;
 pub mod masked;
 pub mod message;
+pub mod palette;
 pub mod state;
 pub mod update;
 pub mod view;
@@ -42,6 +44,9 @@ pub struct TuiOptions {
     pub run: bool,
     /// `--export-dir`: where every export goes, whatever the profile says.
     pub export_dir: Option<PathBuf>,
+    /// `--server` and its flags: a target without a profile, explored in memory (the
+    /// explorer offers to save it), named after the server.
+    pub quick: Option<(String, Profile)>,
 }
 
 /// Where the log goes: the platform's data directory (never the terminal), created 0700.
@@ -118,6 +123,9 @@ pub struct AppIo {
     pub net: mpsc::UnboundedReceiver<message::NetEvent>,
     /// Receives the screen text after each draw (tests wait on it).
     pub on_draw: Option<watch::Sender<String>>,
+    /// Where a copy's OSC 52 sequence goes: the terminal (written between frames, so it never
+    /// splits a frame's escapes), or `None` where there is no terminal.
+    pub clipboard: Option<Box<dyn Write + Send>>,
 }
 
 /// Why the app loop stopped short, with the backend's own error.
@@ -145,6 +153,7 @@ pub async fn run_app<B: Backend>(
         abort,
         mut net,
         on_draw,
+        mut clipboard,
     } = io;
     for e in initial {
         let _ = effects.send(e);
@@ -198,6 +207,13 @@ pub async fn run_app<B: Backend>(
                     abort.send_modify(|n| *n += 1);
                 }
                 let _ = effects.send(effect);
+            }
+            if let Some(text) = state.clipboard.take()
+                && let Some(out) = clipboard.as_mut()
+            {
+                let _ = out
+                    .write_all(copy::osc52(&text).as_bytes())
+                    .and_then(|()| out.flush());
             }
         }
         if state.mode.quitting() {
@@ -279,6 +295,38 @@ fn outside_events() -> impl Stream<Item = Message> {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
 }
 
+/// How many of a profile's newest runs the lists' verdicts are read from at start.
+const RECALLED_RUNS: usize = 10;
+
+/// Each saved profile's last verdicts from its run history, so that after a restart the
+/// scenario and profile lists show what `H` shows rather than "none yet".
+fn recall_verdicts(state: &mut State) {
+    let Ok(history) = crate::history::History::in_data_dir() else {
+        return;
+    };
+    recall_verdicts_from(state, &history);
+}
+
+/// [`recall_verdicts`] from the given history.
+pub fn recall_verdicts_from(state: &mut State, history: &crate::history::History) {
+    let saved: Vec<String> = state
+        .profiles
+        .entries
+        .iter()
+        .filter(|p| p.saved)
+        .map(|p| p.name.clone())
+        .collect();
+    for name in saved {
+        if let Ok(found) = history.last_verdicts(&name, RECALLED_RUNS) {
+            for (id, verdict) in found {
+                if state.verdicts.get(&name, &id).is_none() {
+                    state.verdicts.record(&name, &id, verdict);
+                }
+            }
+        }
+    }
+}
+
 fn load_profiles(notices: &mut Vec<String>) -> Vec<ProfileEntry> {
     match ProfileStore::from_env().and_then(|s| s.list()) {
         Ok(list) => list
@@ -332,7 +380,19 @@ pub fn run(opts: TuiOptions) -> u8 {
     let mut labs = Vec::new();
     let mut welcome = None;
     let mut compare = Vec::new();
-    if profiles.is_empty() {
+    let quick_name = opts.quick.as_ref().map(|(name, _)| name.clone());
+    if let Some((name, profile)) = opts.quick.clone() {
+        // A saved profile of the same name stays; the quick target is the one in use.
+        profiles.retain(|p| p.name != name);
+        profiles.push(ProfileEntry {
+            name: name.clone(),
+            profile,
+            saved: false,
+        });
+        welcome = Some(format!(
+            "{name} is a quick target, not saved: e then Ctrl-S saves it as profile {name}"
+        ));
+    } else if profiles.is_empty() {
         for (policy, name, tag) in [
             (Policy::OpenRelay, "lab-open", "open"),
             (Policy::Secure, "lab-secure", "secure"),
@@ -362,6 +422,10 @@ pub fn run(opts: TuiOptions) -> u8 {
         );
     }
     let mut state = State::new(profiles, catalogue);
+    recall_verdicts(&mut state);
+    if let Some(i) = quick_name.and_then(|n| state.profiles.position(&n)) {
+        state.switch_profile(i);
+    }
     if let Some(name) = &opts.profile {
         match state.profiles.position(name) {
             Some(i) => state.switch_profile(i),
@@ -429,6 +493,7 @@ pub fn run(opts: TuiOptions) -> u8 {
             abort: abort_tx,
             net: net_rx,
             on_draw: None,
+            clipboard: Some(Box::new(std::io::stdout())),
         };
         let out = run_app(
             &mut terminal,

@@ -2,12 +2,14 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
+use super::copy::{self, CopyWhat};
 use super::keymap::{
     Action, EditorAction, Modal, PickerAction, ProfileAction, RunAction, Scope, ScrollAction,
     TranscriptAction, lookup,
 };
 use super::masked::MaskedInput;
 use super::message::{Effect, Message, NetEvent, Target};
+use super::palette::{Outcome as PaletteOutcome, Palette};
 use super::state::{
     CloseReason, ConnPhase, Focus, Mode, NameFor, Naming, Overlay, PendingAfterPassword,
     ProfilePicker, Refusal, Run, Scroll, State, Toggle, domain_check_of,
@@ -29,6 +31,15 @@ pub fn update(state: &mut State, msg: Message) -> Vec<Effect> {
         Message::Key(key) => on_key(state, key),
         Message::Mouse(m) => {
             // The wheel scrolls the pane over the screen when there is one.
+            // A click on a pane of the main screen focuses it.
+            if let MouseEventKind::Down(ratatui::crossterm::event::MouseButton::Left) = m.kind
+                && state.overlay.is_none()
+                && !state.transcript.typing_search()
+                && let Some(f) = state.panes.get().focus_at(m.column, m.row)
+            {
+                state.focus = f;
+                return Vec::new();
+            }
             match (m.kind, state.overlay.as_mut().and_then(Overlay::scroll_mut)) {
                 (MouseEventKind::ScrollUp, Some(s)) => s.up(3),
                 (MouseEventKind::ScrollDown, Some(s)) => s.down(3),
@@ -192,7 +203,103 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Editor(a) => on_editor(state, a),
         // Only over an overlay, which has its own handler.
         Action::Scroll(_) => Vec::new(),
+        Action::Copy(what) => on_copy(state, what),
+        Action::ExpandStrip => {
+            state.strip_expanded = !state.strip_expanded;
+            Vec::new()
+        }
+        Action::Palette => {
+            state.overlay = Some(Overlay::Palette(Palette::default()));
+            Vec::new()
+        }
     }
+}
+
+/// A key while the command palette is open: Enter runs the selected action where its keys
+/// work (the focus moves to that pane first).
+fn on_palette_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(Overlay::Palette(p)) = state.overlay.as_mut() else {
+        return Vec::new();
+    };
+    match p.on_key(key) {
+        PaletteOutcome::Stay => Vec::new(),
+        PaletteOutcome::Close => {
+            state.overlay = None;
+            Vec::new()
+        }
+        PaletteOutcome::Run(entry) => {
+            state.overlay = None;
+            match entry.scope {
+                Scope::Picker => state.focus = Focus::Picker,
+                Scope::Transcript => state.focus = Focus::Transcript,
+                Scope::Editor => state.focus = Focus::Editor,
+                _ => {}
+            }
+            on_action(state, entry.action)
+        }
+    }
+}
+
+/// The line that opens each session in the transcript: whose it is, where it goes, and what
+/// for, so that sessions of different profiles and scenarios never run together.
+fn session_marker(state: &State) -> String {
+    let (profile, server) = state.profiles.current().map_or_else(
+        || ("no profile".to_string(), String::new()),
+        |p| {
+            let server = if p.profile.server.is_empty() {
+                p.profile.domain.clone().unwrap_or_default()
+            } else {
+                p.profile.server.clone()
+            };
+            (p.name.clone(), server)
+        },
+    );
+    let what = state.run.as_ref().map_or_else(
+        || "commands typed by hand".to_string(),
+        |r| format!("scenario {} {}", r.scenario.label(), r.scenario.id),
+    );
+    format!("{} {profile} · {server} · {what}", copy::SESSION_MARK)
+}
+
+/// A copy to the clipboard (the app loop writes it as OSC 52) or, for the whole run, a file.
+fn on_copy(state: &mut State, what: CopyWhat) -> Vec<Effect> {
+    let Some((text, name)) = copy::text_of(state, what) else {
+        error(
+            state,
+            match what {
+                CopyWhat::Command => "nothing to copy: no profile or scenario selected",
+                _ => "nothing to copy yet: the transcript is empty",
+            },
+        );
+        return Vec::new();
+    };
+    let (text, cut) = copy::bounded(text);
+    if what == CopyWhat::RunToFile {
+        let (export_dir, profile) = state
+            .profiles
+            .current()
+            .map(|p| (p.profile.export_dir.clone(), p.name.clone()))
+            .unwrap_or_default();
+        return vec![Effect::WriteRun {
+            export_dir,
+            profile,
+            text,
+        }];
+    }
+    let said = match what {
+        CopyWhat::Command => format!(
+            "copied to the clipboard (OSC 52): {}",
+            crate::terminal_text::one_line(text.lines().next().unwrap_or_default())
+        ),
+        _ => format!(
+            "copied {name} to the clipboard (OSC 52, {} bytes{})",
+            text.len(),
+            if cut { ", only its last MiB" } else { "" }
+        ),
+    };
+    state.clipboard = Some(text);
+    notice(state, said);
+    Vec::new()
 }
 
 const FOCUS_ORDER: [Focus; 3] = [Focus::Picker, Focus::Transcript, Focus::Editor];
@@ -502,6 +609,18 @@ fn on_profile_list_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             if let Some(name) = chosen {
                 state.overlay = Some(Overlay::ConfirmDelete { name });
             }
+        }
+        ProfileAction::Undo => {
+            return match state.trashed.take() {
+                Some((name, from)) => vec![Effect::RestoreProfile { name, from }],
+                None => {
+                    error(
+                        state,
+                        "nothing to restore: no profile was deleted in this session",
+                    );
+                    Vec::new()
+                }
+            };
         }
         ProfileAction::Edit => {
             if let Some(i) = state
@@ -936,6 +1055,9 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         }
         return Vec::new();
     }
+    if matches!(state.overlay, Some(Overlay::Palette(_))) {
+        return on_palette_key(state, key);
+    }
     let Some(overlay) = state.overlay.as_mut() else {
         return Vec::new();
     };
@@ -990,7 +1112,8 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         | Overlay::History { .. }
         | Overlay::Compare { .. }
         | Overlay::Profiles(_)
-        | Overlay::Watch { .. } => {}
+        | Overlay::Watch { .. }
+        | Overlay::Palette(_) => {}
         Overlay::Password { field, then, why } => match key.code {
             KeyCode::Esc => {
                 let failed = why.is_some();
@@ -1172,7 +1295,36 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
         return Vec::new();
     }
     match ev {
-        NetEvent::Entry(e) => state.transcript.push_entry(&e),
+        NetEvent::Entry(e) => {
+            if matches!(
+                e.kind,
+                crate::transcript::EntryKind::Event(crate::transcript::Event::Connecting { .. })
+            ) {
+                let marker = session_marker(state);
+                state.transcript.push_entry(&crate::transcript::Entry {
+                    at: e.at,
+                    tls: false,
+                    kind: crate::transcript::EntryKind::Event(crate::transcript::Event::Info(
+                        marker,
+                    )),
+                });
+            }
+            // Connected, the banner not yet in: the status bar says so, as the transcript
+            // does (it said "not connected" until the first report of the session).
+            if matches!(
+                e.kind,
+                crate::transcript::EntryKind::Event(crate::transcript::Event::Connected { .. })
+            ) {
+                state.conn.phase = ConnPhase::Open(crate::smtp::session::Phase::AwaitingBanner);
+            }
+            // The banner is in; the worker's report of the session follows.
+            if matches!(e.kind, crate::transcript::EntryKind::Received { .. })
+                && state.conn.phase == ConnPhase::Open(crate::smtp::session::Phase::AwaitingBanner)
+            {
+                state.conn.phase = ConnPhase::Open(crate::smtp::session::Phase::Greeted);
+            }
+            state.transcript.push_entry(&e);
+        }
         NetEvent::Preview { index, step } => {
             // The run is under way: its password was read.
             state.secret_retry = None;
@@ -1295,6 +1447,10 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             }
         }
         NetEvent::Exported(paths) => notice(state, exported(&paths)),
+        NetEvent::RunWritten(path) => notice(
+            state,
+            format!("the whole run written to {}", path.display()),
+        ),
         NetEvent::ProfileSaved {
             name,
             path,
@@ -1314,7 +1470,17 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             let headline = format!("profile {name} saved to {}", path.display());
             return switch_to(state, &name, headline);
         }
-        NetEvent::ProfileDeleted { name } => notice(state, format!("profile {name} deleted")),
+        NetEvent::ProfileDeleted { name, trashed } => {
+            notice(
+                state,
+                format!(
+                    "profile {name} deleted (moved to {}): u in the profile list brings it back",
+                    trashed.display()
+                ),
+            );
+            state.trashed = Some((name, trashed));
+        }
+        NetEvent::ProfileRestored { name } => notice(state, format!("profile {name} restored")),
         NetEvent::History { profile, lines } => {
             state.overlay = Some(Overlay::History {
                 profile,
@@ -1386,8 +1552,13 @@ fn exported(paths: &[std::path::PathBuf]) -> String {
         })
         .collect();
     let n = paths.len();
+    let kind = if first.extension().is_some_and(|e| e == "json") {
+        "JSON"
+    } else {
+        "text"
+    };
     format!(
-        "{n} session record{} written to {}: {}",
+        "{n} session record{} written to {} as {kind}: {}",
         if n == 1 { "" } else { "s" },
         dir.display(),
         names.join(", ")

@@ -540,6 +540,17 @@ impl Worker {
                 self.send(NetEvent::Idle);
             }
             Effect::Export { json } => self.export(json),
+            Effect::WriteRun {
+                export_dir,
+                profile,
+                text,
+            } => {
+                let dir = self.exports.for_profile(export_dir.as_ref());
+                match crate::export::write_run(&dir, &profile, &text) {
+                    Ok(path) => self.send(NetEvent::RunWritten(path)),
+                    Err(e) => self.error(WorkerError::Export(e)),
+                }
+            }
             Effect::SaveProfile { name, text } => {
                 let result = (|| {
                     let store = ProfileStore::from_env()?;
@@ -586,12 +597,37 @@ impl Worker {
                 let result = ProfileStore::from_env()
                     .and_then(|s| s.path(&name))
                     .map_err(WorkerError::from)
-                    .and_then(|path| {
-                        std::fs::remove_file(&path)
-                            .map_err(|source| WorkerError::Delete { path, source })
+                    .and_then(|path| trash_profile(&name, &path));
+                match result {
+                    Ok(trashed) => self.send(NetEvent::ProfileDeleted { name, trashed }),
+                    Err(e) => self.error(e),
+                }
+            }
+            Effect::RestoreProfile { name, from } => {
+                let result = ProfileStore::from_env()
+                    .map_err(WorkerError::from)
+                    .and_then(|store| {
+                        let to = store.path(&name)?;
+                        if to.exists() {
+                            return Err(WorkerError::Delete {
+                                path: to,
+                                source: std::io::Error::new(
+                                    std::io::ErrorKind::AlreadyExists,
+                                    "a profile of that name exists again; the trashed one stays in the trash",
+                                ),
+                            });
+                        }
+                        move_file(&from, &to).map_err(|source| WorkerError::Delete {
+                            path: from.clone(),
+                            source,
+                        })?;
+                        Ok(store)
                     });
                 match result {
-                    Ok(()) => self.send(NetEvent::ProfileDeleted { name }),
+                    Ok(store) => {
+                        self.send(NetEvent::ProfileRestored { name });
+                        self.send(list_profiles(&store));
+                    }
                     Err(e) => self.error(e),
                 }
             }
@@ -928,6 +964,36 @@ impl Worker {
         }
         self.send(NetEvent::Exported(written));
     }
+}
+
+/// Moves a deleted profile's file into `trash/` in the data directory (created 0700), named
+/// `NAME-STAMP.toml`, so that `u` can bring it back; returns where it went.
+fn trash_profile(name: &str, path: &std::path::Path) -> Result<PathBuf, WorkerError> {
+    let failed = |source: std::io::Error| WorkerError::Delete {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = crate::data_dir::data_dir()
+        .map_err(|e| failed(std::io::Error::other(e.to_string())))?
+        .join("trash");
+    crate::private_write::create_private_dir_all(&dir).map_err(failed)?;
+    let now = jiff::Timestamp::now();
+    let to = dir.join(format!(
+        "{name}-{}.{:03}.toml",
+        now.strftime("%Y%m%d-%H%M%S"),
+        now.subsec_millisecond()
+    ));
+    move_file(path, &to).map_err(failed)?;
+    Ok(to)
+}
+
+/// A rename, or a copy and a removal where the two are on different file systems.
+fn move_file(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)?;
+    std::fs::remove_file(from)
 }
 
 /// What an abort did, for the status line.

@@ -227,6 +227,10 @@ impl ReplyLine {
 }
 
 /// A complete reply: one or more lines, and everything wrong with them.
+/// How long [`Reply::summary`] grows before it leaves the rest out: a reason quotes a reply
+/// whole, but a hostile server's thousand-line reply is not a reason.
+pub const SUMMARY_MAX: usize = 2000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub lines: Vec<ReplyLine>,
@@ -275,13 +279,45 @@ impl Reply {
             .join(" ")
     }
 
-    /// Short form for messages: "554 5.7.1 <x>: Relay access denied".
+    /// The whole reply on one line, for reasons and messages: "554 5.7.1 <x>: Relay access
+    /// denied". A multi-line reply is quoted whole, its code (and an enhanced code repeated on
+    /// every line) once: Exim's `550-5.7.1 Relaying to <evil.test> is not permitted (lab` /
+    /// `550 policy: partner.test only)` reads "550 5.7.1 Relaying to <evil.test> is not
+    /// permitted (lab policy: partner.test only)". Past [`SUMMARY_MAX`] characters the rest is
+    /// left out and "…" says so; front ends cut it further only to fit their width.
     pub fn summary(&self) -> String {
-        let last = self.lines.last();
-        match last {
-            Some(line) => String::from_utf8_lossy(line.content()).into_owned(),
-            None => String::new(),
+        let Some(first) = self.lines.first() else {
+            return String::new();
+        };
+        let mut out = String::from_utf8_lossy(first.content()).into_owned();
+        if self.lines.len() == 1 {
+            return out;
         }
+        // "550-5.7.1 …" is quoted as "550 5.7.1 …": the hyphen only said more lines follow.
+        if first.code.is_some() && first.continues && out.is_char_boundary(3) {
+            out.replace_range(3..4, " ");
+        }
+        let repeated = first.enhanced.map(|e| e.to_string());
+        for line in &self.lines[1..] {
+            let text = line.text();
+            let text = match &repeated {
+                Some(e) => text
+                    .strip_prefix(e.as_str())
+                    .filter(|rest| rest.is_empty() || rest.starts_with(' '))
+                    .map_or(text.as_str(), str::trim_start),
+                None => text.as_str(),
+            };
+            if text.is_empty() {
+                continue;
+            }
+            if out.chars().count() + 1 + text.chars().count() > SUMMARY_MAX {
+                out.push_str(" …");
+                break;
+            }
+            out.push(' ');
+            out.push_str(text);
+        }
+        out
     }
 
     pub fn is_malformed(&self) -> bool {
@@ -795,6 +831,35 @@ mod tests {
             violations: &[&["incomplete"]],
         },
     ];
+
+    #[test]
+    fn a_multi_line_reply_is_quoted_whole() {
+        let exim = parse_all(
+            b"550-5.7.1 Relaying to <evil.test> is not permitted for alice@lab.test (lab\r\n\
+              550 policy: partner.test only)\r\n",
+        );
+        assert_eq!(
+            exim[0].summary(),
+            "550 5.7.1 Relaying to <evil.test> is not permitted for alice@lab.test \
+             (lab policy: partner.test only)"
+        );
+        // An enhanced code repeated on every line is quoted once.
+        let repeated = parse_all(b"550-5.7.1 first part\r\n550 5.7.1 second part\r\n");
+        assert_eq!(repeated[0].summary(), "550 5.7.1 first part second part");
+        let single = parse_all(b"554 5.7.1 <x@y>: Relay access denied\r\n");
+        assert_eq!(single[0].summary(), "554 5.7.1 <x@y>: Relay access denied");
+        let mut long = Vec::new();
+        for _ in 0..100 {
+            long.extend_from_slice(b"550-");
+            long.extend_from_slice(&[b'x'; 60]);
+            long.extend_from_slice(b"\r\n");
+        }
+        long.extend_from_slice(b"550 end\r\n");
+        let long = parse_all(&long);
+        let s = long[0].summary();
+        assert!(s.chars().count() <= SUMMARY_MAX + 2, "{}", s.len());
+        assert!(s.ends_with(" …"));
+    }
 
     #[test]
     fn table_parses_identically_at_every_chunk_size() {

@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+use super::command::Verb;
 use super::reply::EnhancedCode;
 
 /// One-line meaning of a basic three-digit reply code, or `None` if no
@@ -248,8 +249,10 @@ const HINT_WEAK_MECHANISM: &str =
 const HINT_ENCRYPTION_FOR_MECHANISM: &str =
     "encryption required for this authentication mechanism — issue STARTTLS, then AUTH again";
 const HINT_NO_MAILBOX: &str = "mailbox does not exist — a recipient check, not a relay decision";
-const HINT_TEMPORARY: &str = "temporary failure, often greylisting or a tarpit — \
-     a relay test that gets 4xx proves nothing; retry later";
+const HINT_TEMPORARY: &str = "try again later (often greylisting or a tarpit) — \
+     a relay test that gets 4xx proves nothing";
+/// What 450/451 with a 4.7.x code says: a policy answer, for now.
+const GREYLISTED: &str = "temporarily refused (greylisting?)";
 
 /// A teaching hint for replies that matter when testing relay policy, or
 /// `None` when the code carries no relay-specific lesson.
@@ -392,6 +395,59 @@ impl Explanation {
 
 /// Explain a reply from its basic code and optional enhanced code.
 pub fn explain(code: u16, enhanced: Option<EnhancedCode>) -> Explanation {
+    explain_answer(code, enhanced, None)
+}
+
+/// Explain a reply as the answer to `answering`, the command it follows: a 503 to AUTH is not
+/// the 503 of RCPT before MAIL.
+pub fn explain_answer(
+    code: u16,
+    enhanced: Option<EnhancedCode>,
+    answering: Option<Verb>,
+) -> Explanation {
+    let policy_for_now =
+        matches!(code, 450 | 451) && enhanced.is_some_and(|e| e.class == 4 && e.subject == 7);
+    if policy_for_now {
+        return Explanation {
+            code,
+            enhanced,
+            basic: GREYLISTED.to_owned(),
+            detail: None,
+            hint: Some(HINT_TEMPORARY.to_owned()),
+        };
+    }
+    let mut e = explain_code(code, enhanced);
+    if code == 503
+        && let Some(hint) = answering.and_then(bad_sequence_hint)
+    {
+        e.hint = Some(hint.to_owned());
+    }
+    e
+}
+
+/// What a 503 means as the answer to one command.
+fn bad_sequence_hint(verb: Verb) -> Option<&'static str> {
+    let hint = match verb {
+        Verb::Auth => {
+            "authentication not enabled: AUTH is offered only after STARTTLS (or not at all \
+             on this port) — read EHLO's AUTH line; not a relay decision"
+        }
+        Verb::StartTls => "TLS is already active (or not offered here) — not a relay decision",
+        Verb::Mail => {
+            "MAIL out of order: no EHLO yet, or a transaction is already open (RSET first) — \
+             not a relay decision"
+        }
+        Verb::Rcpt => "RCPT before an accepted MAIL FROM — fix the session; not a relay decision",
+        Verb::Data | Verb::Bdat => {
+            "no accepted recipient (or no MAIL FROM) yet, so there is nothing to send — \
+             not a relay decision"
+        }
+        _ => return None,
+    };
+    Some(hint)
+}
+
+fn explain_code(code: u16, enhanced: Option<EnhancedCode>) -> Explanation {
     let basic = match basic_meaning(code) {
         Some(meaning) => meaning.to_owned(),
         None => match first_digit(code) {
@@ -407,14 +463,20 @@ pub fn explain(code: u16, enhanced: Option<EnhancedCode>) -> Explanation {
         code,
         enhanced,
         basic,
-        detail: enhanced.map(|e| enhanced_detail(code, e)),
+        detail: enhanced.and_then(|e| enhanced_detail(code, e)),
         hint: relay_hint(code, enhanced).map(str::to_owned),
     }
 }
 
-fn enhanced_detail(code: u16, e: EnhancedCode) -> String {
+/// What the enhanced code adds, or `None` when it adds nothing (`2.0.0`, `5.0.0`: "other
+/// undefined status" is noise next to the basic code's meaning).
+fn enhanced_detail(code: u16, e: EnhancedCode) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     match (enhanced_meaning(e), enhanced_subject(e.subject)) {
+        (Some(_), _)
+            if (e.subject, e.detail) == (0, 0)
+                && matches!(e.class, 2 | 4 | 5)
+                && first_digit(code) == Some(u16::from(e.class)) => {}
         (Some(meaning), _) => parts.push(meaning.to_owned()),
         (None, Some(subject)) => parts.push(format!(
             "unregistered enhanced code (subject {}: {subject})",
@@ -436,7 +498,7 @@ fn enhanced_detail(code: u16, e: EnhancedCode) -> String {
             e.class
         ));
     }
-    parts.join("; ")
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 #[cfg(test)]
@@ -783,12 +845,47 @@ mod tests {
         for (code, class) in [(250, 2), (451, 4), (550, 5)] {
             let e = explain(code, Some(ec(class, 0, 0)));
             assert!(
-                e.detail
-                    .as_deref()
-                    .is_some_and(|d| !d.contains("disagrees")),
+                e.detail.as_deref().is_none_or(|d| !d.contains("disagrees")),
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn x_0_0_adds_no_undefined_status_noise() {
+        let e = explain(250, Some(ec(2, 0, 0)));
+        assert_eq!(e.detail, None);
+        assert_eq!(
+            e.one_line(),
+            "250 2.0.0: requested mail action okay, completed"
+        );
+    }
+
+    #[test]
+    fn a_503_is_read_as_the_answer_to_its_command() {
+        let auth = explain_answer(503, Some(ec(5, 5, 1)), Some(Verb::Auth)).one_line();
+        assert!(
+            auth.contains("authentication not enabled: AUTH is offered only after STARTTLS"),
+            "{auth}"
+        );
+        assert!(!auth.contains("RCPT before MAIL"), "{auth}");
+        let rcpt = explain_answer(503, Some(ec(5, 5, 1)), Some(Verb::Rcpt)).one_line();
+        assert!(rcpt.contains("RCPT before an accepted MAIL FROM"), "{rcpt}");
+        // With no command known, the general reading stays.
+        let none = explain_answer(503, None, None).one_line();
+        assert!(none.contains("commands out of order"), "{none}");
+    }
+
+    #[test]
+    fn greylisting_reads_temporarily_refused_without_contradiction() {
+        let line = explain_answer(451, Some(ec(4, 7, 1)), Some(Verb::Rcpt)).one_line();
+        assert!(
+            line.contains("temporarily refused (greylisting?)"),
+            "{line}"
+        );
+        assert!(!line.contains("message refused"), "{line}");
+        assert!(!line.contains("local error"), "{line}");
+        assert!(line.contains("try again later"), "{line}");
     }
 
     #[test]

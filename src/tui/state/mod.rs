@@ -98,6 +98,8 @@ pub enum Overlay {
         from: String,
         to: String,
     },
+    /// The command palette (Ctrl-P).
+    Palette(crate::tui::palette::Palette),
 }
 
 impl Overlay {
@@ -303,6 +305,44 @@ pub struct State {
     pub secret_retry: Option<PendingAfterPassword>,
     /// What the profile's mail log says, while the watch pane follows it.
     pub watch: Option<Box<crate::watch::snapshot::Snapshot>>,
+    /// Text copied and not yet handed to the terminal's clipboard (OSC 52): the app loop
+    /// takes it after each update.
+    pub clipboard: Option<String>,
+    /// The first transcript line of the current profile's sessions: the "last reply" strip
+    /// looks no further back, so it never explains another profile's reply after a switch.
+    pub profile_start: usize,
+    /// The reply-code strip shows its whole explanation (`m`), not two rows of it.
+    pub strip_expanded: bool,
+    /// The profile deleted last and where its file went, for `u` in the profile list.
+    pub trashed: Option<(String, PathBuf)>,
+    /// Where the panes were last drawn, for a click to focus one: set by the view.
+    pub panes: std::cell::Cell<PaneAreas>,
+}
+
+/// The main screen's panes as last drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaneAreas {
+    pub picker: ratatui::layout::Rect,
+    pub verdict: ratatui::layout::Rect,
+    pub transcript: ratatui::layout::Rect,
+    pub editor: ratatui::layout::Rect,
+}
+
+impl PaneAreas {
+    /// The pane a click at (`column`, `row`) lands in: the verdict panel belongs to the
+    /// scenario list.
+    pub fn focus_at(&self, column: u16, row: u16) -> Option<Focus> {
+        let at = ratatui::layout::Position::new(column, row);
+        if self.picker.contains(at) || self.verdict.contains(at) {
+            Some(Focus::Picker)
+        } else if self.transcript.contains(at) {
+            Some(Focus::Transcript)
+        } else if self.editor.contains(at) {
+            Some(Focus::Editor)
+        } else {
+            None
+        }
+    }
 }
 
 impl State {
@@ -343,6 +383,11 @@ impl State {
             typed_in_flight: 0,
             secret_retry: None,
             watch: None,
+            clipboard: None,
+            profile_start: 0,
+            strip_expanded: false,
+            trashed: None,
+            panes: std::cell::Cell::new(PaneAreas::default()),
         }
     }
 
@@ -358,6 +403,7 @@ impl State {
         self.toggles_in_use = None;
         self.conn = ConnInfo::default();
         self.run = None;
+        self.profile_start = self.transcript.lines.len();
         self.secret_retry = None;
         self.sync_domain_checks();
     }

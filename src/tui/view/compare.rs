@@ -87,10 +87,7 @@ fn step(run: Option<&LastRun>, i: usize, col: usize, theme: Theme) -> (Cell, Opt
     let style = v.map_or(Style::default(), |v| theme.fg(verdict_color(v)));
     let mut out = wrapped(&format!("{} {}", mark(v), s.label), col, 2, style);
     let reply = match &s.result {
-        Some(r) => r
-            .reply
-            .as_ref()
-            .map_or("no reply".to_string(), |x| x.text.clone()),
+        Some(r) => r.reply_text().to_string(),
         None => "not reached".to_string(),
     };
     out.extend(wrapped(&format!("  {reply}"), col, 2, Style::default()));
@@ -182,21 +179,42 @@ pub fn render(
                 Block::default()
                     .borders(Borders::ALL)
                     .title(title)
-                    .title_bottom(
-                        Line::from(
-                            " ≠ verdicts differ · Left/Right: another profile · Esc closes ",
-                        )
-                        .right_aligned(),
-                    ),
+                    .title_bottom(Line::from(border_hint(r.width)).right_aligned()),
             )
             .scroll((top, 0)),
         r,
     );
 }
 
+/// The bottom border's hint in the words that fit `width` (the border's corners left), so
+/// that it keeps its start rather than losing it to the right alignment.
+fn border_hint(width: u16) -> String {
+    let room = usize::from(width.saturating_sub(4));
+    [
+        " ≠ verdicts differ · Left/Right: another profile · Esc closes ",
+        " ≠ differ · Left/Right: other profile · Esc ",
+        " ≠ differ · ←/→ profile · Esc ",
+        " Esc closes ",
+    ]
+    .into_iter()
+    .find(|h| h.chars().count() <= room)
+    .unwrap_or("")
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_border_hint_keeps_its_start_at_every_width() {
+        for width in 0..120u16 {
+            let hint = border_hint(width);
+            assert!(hint.chars().count() <= usize::from(width.saturating_sub(4)));
+            assert!(hint.is_empty() || hint.starts_with(" ≠") || hint == " Esc closes ");
+        }
+        assert!(border_hint(80).contains("another profile"));
+    }
     use crate::profile::Profile;
     use crate::scenario::Catalogue;
     use crate::scenario::runner::{ReplySummary, StepResult};

@@ -408,15 +408,20 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
             text_pane(frame, centered(area, 90, 90), " Help ", &rows, scroll);
         }
         Overlay::Teaching { scroll } => {
+            // The reply selected (or the last), read in the scenario's context, comes first.
+            let context = super::reply_in_context(state);
             let text = state.selected_scenario().map(explain).unwrap_or_default();
-            let rows: Vec<Row> = text.lines().map(Row::plain).collect();
-            text_pane(
-                frame,
-                centered(area, 90, 90),
-                " Why it matters and how to fix it ",
-                &rows,
-                scroll,
-            );
+            let mut rows: Vec<Row> = context.iter().map(Row::plain).collect();
+            if !rows.is_empty() {
+                rows.push(Row::plain(""));
+            }
+            rows.extend(text.lines().map(Row::plain));
+            let title = if context.is_empty() {
+                " Why it matters and how to fix it "
+            } else {
+                " This reply, why it matters and how to fix it "
+            };
+            text_pane(frame, centered(area, 90, 90), title, &rows, scroll);
         }
         Overlay::Tls { scroll } => {
             let rows = tls_text(state, theme);
@@ -542,6 +547,7 @@ pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
                 r,
             );
         }
+        Overlay::Palette(p) => super::palette::render(p, frame, area, theme),
         Overlay::ConfirmDelete { name } => {
             let r = centered(area, 50, 20);
             frame.render_widget(Clear, r);

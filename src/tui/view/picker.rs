@@ -8,27 +8,44 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState};
 
 use super::Theme;
-use super::verdict::verdict_span;
+use super::verdict::{verdict_short, verdict_span, verdict_span_as};
 use crate::scenario::Scenario;
 use crate::tui::state::{Focus, State};
 
 pub fn render(state: &State, frame: &mut Frame, area: Rect, theme: Theme) {
     let current = state.profiles.current().map(|p| p.name.as_str());
     let compared = current.is_some_and(|c| state.compare.iter().any(|(name, _)| name == c));
+    let inner = usize::from(area.width.saturating_sub(2));
     let items: Vec<ListItem> = if compared {
-        let inner = usize::from(area.width.saturating_sub(2));
         side_by_side(state, inner, theme)
     } else {
         state
             .catalogue
             .iter()
             .map(|s| {
-                let mut spans = vec![Span::raw(head(s))];
-                if let Some(v) = current.and_then(|p| state.verdicts.get(p, &s.id)) {
-                    spans.push(Span::raw(" "));
-                    spans.push(verdict_span(v, theme));
-                }
-                ListItem::new(Line::from(spans))
+                let h = head(s);
+                let Some(v) = current.and_then(|p| state.verdicts.get(p, &s.id)) else {
+                    return ListItem::new(Line::from(h));
+                };
+                // The verdict whole where it fits, else its short form; the id gives way
+                // rather than the verdict.
+                let full = v.to_string();
+                let word = if h.chars().count() + 1 + full.len() <= inner {
+                    full
+                } else {
+                    verdict_short(v).to_string()
+                };
+                let room = inner.saturating_sub(word.len() + 1);
+                let h = if h.chars().count() > room {
+                    fit(&h, room)
+                } else {
+                    h
+                };
+                ListItem::new(Line::from(vec![
+                    Span::raw(h),
+                    Span::raw(" "),
+                    verdict_span_as(v, word, theme),
+                ]))
             })
             .collect()
     };

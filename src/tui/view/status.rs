@@ -62,7 +62,17 @@ pub fn render_toggles(state: &State, frame: &mut Frame, area: Rect, theme: Theme
     for spec in TOGGLES {
         let key = key_for(Action::Toggle(spec.toggle)).unwrap_or_default();
         spans.push(Span::raw(format!(" {key} {}", spec.tag)));
-        let value = (spec.value)(t);
+        let mut value = (spec.value)(t);
+        // Verification against the profile's own CA file says so, not "platform".
+        if spec.toggle == crate::tui::state::Toggle::Verify
+            && t.verify != crate::profile::Verify::Insecure
+            && state
+                .profiles
+                .current()
+                .is_some_and(|p| p.profile.ca_file.is_some())
+        {
+            value = "ca-file";
+        }
         spans.push(if (spec.alarming)(t) {
             Span::styled(value, theme.fg(Color::Red))
         } else {

@@ -12,6 +12,23 @@ use crate::tui::state::{Run, State};
 use crate::tui::wrap::{self, ellipsize};
 
 pub fn verdict_span(v: Verdict, theme: Theme) -> Span<'static> {
+    verdict_span_as(v, v.to_string(), theme)
+}
+
+/// The verdict in as few letters as are readable, for a narrow list: PASS, FAIL, WARN, INC?,
+/// SKIP.
+pub fn verdict_short(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Warn => "WARN",
+        Verdict::Inconclusive => "INC?",
+        Verdict::Skipped => "SKIP",
+    }
+}
+
+/// `text` in the verdict's colour.
+pub fn verdict_span_as(v: Verdict, text: String, theme: Theme) -> Span<'static> {
     let color = match v {
         Verdict::Pass => Color::Green,
         Verdict::Fail => Color::Red,
@@ -19,7 +36,7 @@ pub fn verdict_span(v: Verdict, theme: Theme) -> Span<'static> {
         Verdict::Inconclusive => Color::Magenta,
         Verdict::Skipped => Color::DarkGray,
     };
-    Span::styled(v.to_string(), theme.fg(color).add_modifier(Modifier::BOLD))
+    Span::styled(text, theme.fg(color).add_modifier(Modifier::BOLD))
 }
 
 fn mark(v: Option<Verdict>) -> &'static str {
@@ -47,10 +64,7 @@ pub fn run_lines(run: &Run, width: usize, height: usize, theme: Theme) -> Vec<Li
         let here = run.step() == Some(i);
         let v = s.result.as_ref().map(|r| r.verdict);
         let pointer = if here { "▶" } else { " " };
-        let reply = s
-            .result
-            .as_ref()
-            .map(|r| r.reply.as_ref().map_or("no reply", |x| x.text.as_str()));
+        let reply = s.result.as_ref().map(|r| r.reply_text());
         // A step the operator changed says so where it stands.
         let edited = if s.result.as_ref().is_some_and(|r| r.edited) {
             " (edited)"

@@ -1,0 +1,285 @@
+//! Findable keys and texts that hold (issue 27): the command palette (Ctrl-P) lists every action by name with its
+//! key and runs it from any focus, the editor included, where `p`, `v` or `q` type letters;
+//! a click on a pane focuses it; each session in the transcript says whose it is; the "last
+//! reply" strip never explains another profile's reply.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup should panic loudly
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use smtpscope::profile::Profile;
+use smtpscope::scenario::Catalogue;
+use smtpscope::tui::message::Message;
+use smtpscope::tui::state::{Focus, Overlay, ProfileEntry, State};
+use smtpscope::tui::update::update;
+use smtpscope::tui::view::{Theme, view};
+
+fn state() -> State {
+    let profile = Profile::parse(
+        "server = \"127.0.0.1:9\"\ntls = \"none\"\n",
+        std::path::Path::new("a.toml"),
+    )
+    .unwrap();
+    State::new(
+        vec![
+            ProfileEntry {
+                name: "alpha".into(),
+                profile: profile.clone(),
+                saved: false,
+            },
+            ProfileEntry {
+                name: "beta".into(),
+                profile,
+                saved: false,
+            },
+        ],
+        Catalogue::built_in()
+            .entries
+            .into_iter()
+            .map(|e| e.scenario)
+            .collect(),
+    )
+}
+
+fn press(s: &mut State, code: KeyCode, mods: KeyModifiers) {
+    let _ = update(s, Message::Key(KeyEvent::new(code, mods)));
+}
+
+fn type_text(s: &mut State, text: &str) {
+    for c in text.chars() {
+        press(s, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+}
+
+fn draw(s: &State, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view(s, f, Theme { color: false })).unwrap();
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn ctrl_p_from_the_editor_finds_the_profile_list_by_name() {
+    let mut s = state();
+    s.focus = Focus::Editor;
+    // In the editor, p is a letter.
+    type_text(&mut s, "p");
+    assert!(s.overlay.is_none());
+    assert_eq!(s.editor.text(), "p");
+    press(&mut s, KeyCode::Char('p'), KeyModifiers::CONTROL);
+    assert!(matches!(s.overlay, Some(Overlay::Palette(_))));
+    let screen = draw(&s, 80, 24);
+    assert!(screen.contains("Actions:"), "{screen}");
+    // Each action with its key.
+    assert!(screen.contains("quit"), "{screen}");
+    type_text(&mut s, "profiles");
+    let screen = draw(&s, 80, 24);
+    assert!(screen.contains("profiles (pick, add, rename…)"), "{screen}");
+    assert!(screen.contains(" p"), "its key is shown: {screen}");
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(
+        matches!(s.overlay, Some(Overlay::Profiles(_))),
+        "{:?}",
+        s.overlay
+    );
+    // What was typed in the editor is still there.
+    assert_eq!(s.editor.text(), "p");
+}
+
+#[test]
+fn the_palette_closes_with_esc_and_runs_nothing_that_does_not_match() {
+    let mut s = state();
+    press(&mut s, KeyCode::Char('p'), KeyModifiers::CONTROL);
+    type_text(&mut s, "zzzz");
+    let screen = draw(&s, 60, 20);
+    assert!(screen.contains("no action matches"), "{screen}");
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(matches!(s.overlay, Some(Overlay::Palette(_))));
+    press(&mut s, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(s.overlay.is_none());
+}
+
+#[test]
+fn a_click_on_a_pane_focuses_it() {
+    let mut s = state();
+    let _ = draw(&s, 120, 35);
+    let click = |column, row| {
+        Message::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let panes = s.panes.get();
+    let _ = update(
+        &mut s,
+        click(panes.transcript.x + 5, panes.transcript.y + 3),
+    );
+    assert_eq!(s.focus, Focus::Transcript);
+    let _ = update(&mut s, click(panes.editor.x + 5, panes.editor.y + 1));
+    assert_eq!(s.focus, Focus::Editor);
+    let _ = update(&mut s, click(panes.verdict.x + 2, panes.verdict.y + 2));
+    assert_eq!(s.focus, Focus::Picker);
+}
+
+fn entry(kind: smtpscope::transcript::EntryKind) -> Message {
+    Message::Net(Box::new(smtpscope::tui::message::NetEvent::Entry(
+        smtpscope::transcript::Entry {
+            at: std::time::Duration::ZERO,
+            tls: false,
+            kind,
+        },
+    )))
+}
+
+/// Each session opens with whose it is (profile, server, scenario), so sessions of two
+/// profiles never run together; and after a switch the "last reply" strip no longer explains
+/// the other profile's reply.
+#[test]
+fn sessions_are_marked_and_the_strip_forgets_the_other_profiles_reply() {
+    use smtpscope::transcript::{EntryKind, Event};
+    let mut s = state();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Event(Event::Connecting {
+            target: "127.0.0.1:9".into(),
+        })),
+    );
+    let reply = smtpscope::smtp::reply::ReplyParser::default()
+        .feed(b"250 2.0.0 Ok\r\n")
+        .reply
+        .unwrap();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Received {
+            reply,
+            latency: None,
+        }),
+    );
+    let lines = &s.transcript.lines;
+    assert_eq!(
+        lines.text(0),
+        "── session: alpha · 127.0.0.1:9 · commands typed by hand"
+    );
+    assert_eq!(lines.text(1), "connecting to 127.0.0.1:9");
+    let screen = draw(&s, 120, 35);
+    assert!(screen.contains("last reply: 250"), "{screen}");
+    s.switch_profile(1);
+    let screen = draw(&s, 120, 35);
+    assert!(!screen.contains("last reply: 250"), "{screen}");
+}
+
+/// After a restart, the lists show each saved profile's last verdicts from its run history
+/// (they said "none yet" while `H` showed the runs); an edited run is no verdict.
+#[test]
+fn the_lists_recall_last_verdicts_from_history_after_a_restart() {
+    use smtpscope::scenario::Verdict;
+    let dir = tempfile::tempdir().unwrap();
+    let history = smtpscope::history::History::new(dir.path());
+    let run = |verdict: &str, edited: bool| {
+        serde_json::json!({
+            "target": {"server": "127.0.0.1:9", "profile": "alpha"},
+            "results": [
+                {"id": "unauth-relay", "verdict": verdict, "reason": "r", "steps": [],
+                 "edited": if edited { vec!["RCPT"] } else { Vec::<&str>::new() }},
+                {"id": "starttls", "verdict": "pass", "reason": "r", "steps": []}
+            ]
+        })
+    };
+    let t0: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+    let t1: jiff::Timestamp = "2026-12-01T11:00:00Z".parse().unwrap();
+    history.save("alpha", t0, &run("fail", false)).unwrap();
+    // The newest run was edited: it is no verdict, so the older FAIL stands.
+    history.save("alpha", t1, &run("pass", true)).unwrap();
+    let mut s = state();
+    for p in &mut s.profiles.entries {
+        p.saved = true;
+    }
+    smtpscope::tui::recall_verdicts_from(&mut s, &history);
+    assert_eq!(s.verdicts.get("alpha", "unauth-relay"), Some(Verdict::Fail));
+    assert_eq!(s.verdicts.get("alpha", "starttls"), Some(Verdict::Pass));
+    assert_eq!(s.verdicts.get("beta", "unauth-relay"), None);
+    let _ = update(
+        &mut s,
+        Message::Key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE)),
+    );
+    let screen = draw(&s, 120, 35);
+    assert!(screen.contains("FAIL"), "{screen}");
+    assert!(
+        !screen.contains("none yet") || screen.matches("none yet").count() == 1,
+        "{screen}"
+    );
+}
+
+/// While the banner is awaited, the status bar says so, as the transcript says "connected";
+/// it said "not connected".
+#[test]
+fn the_status_says_connected_while_the_banner_is_awaited() {
+    use smtpscope::transcript::{EntryKind, Event};
+    let mut s = state();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Event(Event::Connecting {
+            target: "127.0.0.1:9".into(),
+        })),
+    );
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Event(Event::Connected {
+            peer: "127.0.0.1:9".into(),
+        })),
+    );
+    let screen = draw(&s, 120, 35);
+    let status = screen.lines().next().unwrap_or_default();
+    assert!(status.contains("awaiting banner"), "{status}");
+    assert!(!status.contains("not connected"), "{status}");
+    assert!(screen.contains("connected to 127.0.0.1:9"), "{screen}");
+}
+
+/// The reply-code strip ends in "…" where its explanation needs more than two rows; `m` in the
+/// transcript shows it whole, and again brings it back to two rows.
+#[test]
+fn m_expands_the_reply_code_strip() {
+    use smtpscope::transcript::EntryKind;
+    let mut s = state();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Sent {
+            bytes: b"RCPT TO:<a@elsewhere.example>\r\n".to_vec(),
+            redacted: false,
+        }),
+    );
+    let reply = smtpscope::smtp::reply::ReplyParser::default()
+        .feed(b"550 5.7.1 <a@elsewhere.example>: Relay access denied\r\n")
+        .reply
+        .unwrap();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Received {
+            reply,
+            latency: None,
+        }),
+    );
+    let screen = draw(&s, 60, 20);
+    assert!(
+        !screen.contains("relay denied"),
+        "cut at 60 columns: {screen}"
+    );
+    s.focus = Focus::Transcript;
+    type_text(&mut s, "m");
+    let screen = draw(&s, 60, 20);
+    assert!(screen.contains("relay denied"), "{screen}");
+    type_text(&mut s, "m");
+    assert!(!draw(&s, 60, 20).contains("relay denied"));
+}
