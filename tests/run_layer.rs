@@ -12,7 +12,7 @@ mod hostile_server;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::Command;
 use common::stepping::Stepping;
@@ -293,14 +293,32 @@ async fn esc_cancels_every_queued_typed_command() {
         app.press(KeyCode::Enter);
     }
     // The first is in flight (the tarpit holds its reply); the rest wait in the queue.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut in_flight = false;
+    for _ in 0..300 {
+        app.drain_events().await;
+        if server_log_has(&server, "NOOP 0") {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(in_flight, "the first typed NOOP never reached the server");
     let sent = app.press(KeyCode::Esc);
     assert_eq!(sent, 1, "Esc aborts while typed commands are queued");
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
+    // An event, not a time window: once the server has seen the connection end, nothing
+    // queued can still go out on it.
+    for _ in 0..300 {
         app.drain_events().await;
+        if server.ended() == server.connections() {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(
+        server.ended(),
+        server.connections(),
+        "after Esc the connection was never closed"
+    );
     let received: Vec<String> = server
         .received()
         .into_iter()

@@ -527,6 +527,12 @@ impl HostileServer {
         matches!((last_open, first_end), (Some(o), Some(e)) if o < e)
     }
 
+    /// How many connections have ended (the client closed, or the hook ended them), now.
+    pub fn ended(&self) -> usize {
+        let s = self.spans.lock().expect("spans");
+        s.1.iter().filter(|(_, e)| e.is_some()).count()
+    }
+
     /// What has been received so far, without waiting for the connections to end.
     pub fn received_now(&self) -> Vec<Vec<(bool, String)>> {
         let log = self.log.lock().expect("log");
