@@ -321,3 +321,61 @@ fn f8_writes_to_the_data_directory_and_says_where() {
         "nothing in the working directory"
     );
 }
+
+/// README: "The explorer keeps the last 100 sessions of its run for export (the oldest go
+/// first)." 105 sessions typed by hand, each `NOOP i` then Esc (which closes it and keeps its
+/// record): the export holds 100 records, those of sessions 5 to 104.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_100_sessions_are_kept_for_export() {
+    let lab = start_lab(Policy::OpenRelay).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = Explorer::with_exports(
+        "lab-open",
+        lab_profile(&lab),
+        ExportDirs::from(dir.path().to_path_buf()),
+    );
+    let target = || smtpscope::tui::message::Target {
+        profile_name: "lab-open".into(),
+        profile: lab_profile(&lab),
+        toggles: smtpscope::tui::state::Toggles::from_profile(&lab_profile(&lab)),
+        password: None,
+    };
+    for i in 0..105 {
+        app.effect_until(
+            Effect::Manual {
+                target: Box::new(target()),
+                bytes: format!("NOOP {i}\r\n").into_bytes(),
+            },
+            |e| matches!(e, NetEvent::Idle),
+        )
+        .await;
+        app.effect_until(Effect::Abort, |e| matches!(e, NetEvent::Idle))
+            .await;
+    }
+    let jsons = app.export(true).await;
+    assert_eq!(
+        jsons.len(),
+        100,
+        "the last 100 sessions: {} files",
+        jsons.len()
+    );
+    let mut kept: Vec<usize> = jsons
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            let entries = doc["transcript"]["entries"].as_array().unwrap();
+            entries
+                .iter()
+                .find_map(|e| {
+                    e["text"]
+                        .as_str()
+                        .and_then(|t| t.strip_prefix("NOOP "))
+                        .and_then(|n| n.trim().parse().ok())
+                })
+                .unwrap_or_else(|| panic!("{p:?}: no NOOP in {doc:#}"))
+        })
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(kept, (5..105).collect::<Vec<_>>(), "the oldest went first");
+}

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
-/// The most a refused run may take, and the most memory it may reach. The memory bound tells
+/// The most memory a refused run may reach (its time is not bounded here: a hang shows as the
+/// kill at 30 s, which fails the exit-code assertion). The memory bound tells
 /// a bounded read from an unbounded one: the hostile inputs are 1 GiB or endless when read
 /// whole, while a debug build's own peak is 50-75 MiB (tokio, the trust store, the
 /// catalogue), measured as the peak of all children so far (RUSAGE_CHILDREN), which other
 /// tests of this file share. 64 MiB was too close to that baseline and failed on it.
-const WITHIN: Duration = Duration::from_secs(5);
 const MAX_RSS_KIB: u64 = 256 * 1024;
 
 /// A loopback listener standing in for the server. Nothing accepts, so a client that
@@ -117,7 +117,7 @@ fn smtpscope(config: &Path, args: &[OsString]) -> Run {
         .env("SMTPSCOPE_DATA_DIR", config.join("data"))
         .env_remove("NO_COLOR")
         .args(args)
-        // A hang would show as a kill at this point, well past WITHIN.
+        // A hang shows as a kill here: no exit code, so `code == Some(2)` fails.
         .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
@@ -135,7 +135,7 @@ fn os(args: &[&str]) -> Vec<OsString> {
 }
 
 /// Runs `args` plus the hostile `file` (as `make(file)` gives it), for each hostile input:
-/// exit 2, the flag and the file named with the reason, fast, small, and no connection.
+/// exit 2, the flag and the file named with the reason, small (bounded memory), and no connection.
 fn refused_each_way(
     what: &str,
     args: &[&str],
@@ -162,7 +162,6 @@ fn refused_each_way(
         assert!(run.stderr.contains(&says(&file)), "{said}");
         assert!(run.stderr.contains(reason), "{said}");
         assert!(!run.stderr.contains("panicked"), "{said}");
-        assert!(run.elapsed < WITHIN, "took {:?}: {said}", run.elapsed);
         assert!(
             run.peak_rss_kib < MAX_RSS_KIB,
             "peak RSS {} KiB: {said}",
@@ -263,7 +262,7 @@ fn a_data_file_must_be_a_regular_file() {
                 .contains(&format!("--data-file {}: {reason}", file.display())),
             "{said}"
         );
-        assert!(run.elapsed < WITHIN && run.peak_rss_kib < MAX_RSS_KIB);
+        assert!(run.peak_rss_kib < MAX_RSS_KIB);
         assert_eq!(server.connections(), 0, "{said}");
     }
 }
@@ -288,7 +287,6 @@ fn profiles_are_bounded_and_one_bad_file_hides_no_other() {
     let run = smtpscope(config.path(), &os(&["profiles", "list"]));
     let said = format!("{}{}", run.stdout, run.stderr);
     assert_eq!(run.code, Some(2), "a broken profile is exit 2: {said}");
-    assert!(run.elapsed < WITHIN, "took {:?}: {said}", run.elapsed);
     assert!(run.peak_rss_kib < MAX_RSS_KIB, "{} KiB", run.peak_rss_kib);
     assert!(
         run.stdout
@@ -317,7 +315,7 @@ fn profiles_are_bounded_and_one_bad_file_hides_no_other() {
         let said = format!("{}{}", run.stdout, run.stderr);
         assert_eq!(run.code, Some(2), "{name}: {said}");
         assert!(run.stderr.contains(&format!("{name}.toml: ")), "{said}");
-        assert!(run.elapsed < WITHIN && run.peak_rss_kib < MAX_RSS_KIB);
+        assert!(run.peak_rss_kib < MAX_RSS_KIB);
         assert_eq!(server.connections(), 0, "{said}");
     }
 }
@@ -339,7 +337,6 @@ fn scenario_files_are_bounded() {
     std::os::unix::fs::symlink(&hostile.sparse, scenarios.join("huge.toml")).unwrap();
     let run = smtpscope(config.path(), &os(&["scenarios", "list"]));
     let said = format!("{}{}", run.stdout, run.stderr);
-    assert!(run.elapsed < WITHIN, "took {:?}: {said}", run.elapsed);
     assert!(run.peak_rss_kib < MAX_RSS_KIB, "{} KiB", run.peak_rss_kib);
     assert!(run.stdout.contains("unauth-relay"), "{said}");
     for (name, reason) in [

@@ -2,7 +2,9 @@
 //! of `mta-sts.<domain>`; a local rustls HTTPS server with a test CA serves the policies; the
 //! MX is the real test Postfix. Covered: enforce with a matching MX (PASS), enforce with the
 //! MX not covered (FAIL), enforce with an MX whose certificate does not fit its name (FAIL),
-//! testing (WARN), a redirect (FAIL), an oversize policy (FAIL).
+//! testing (WARN), a redirect (FAIL), an oversize policy (FAIL); README's other cells: `max_age`
+//! under a day, not `text/plain`, `mode: none`, no TXT record (WARN), a policy host with no
+//! address, an HTTP 404 and a body that is no policy (FAIL).
 //!
 //! Port 443 needs root, so the policy server listens on a free loopback port and the check
 //! is told so through `SMTPSCOPE_TEST_MTA_STS_PORT`, a test-only override that is neither a
@@ -21,14 +23,26 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const DOMAINS: [&str; 6] = [
+const DOMAINS: [&str; 13] = [
     "enforce.sts.example",
     "uncovered.sts.example",
     "badcert.sts.example",
     "testing.sts.example",
     "redirect.sts.example",
     "big.sts.example",
+    "brief.sts.example",
+    "html.sts.example",
+    "none.sts.example",
+    "notxt.sts.example",
+    "gone.sts.example",
+    "garbled.sts.example",
+    "nohost.sts.example",
 ];
+
+/// The domains with no `_mta-sts` TXT record.
+const NO_TXT: [&str; 1] = ["notxt.sts.example"];
+/// The domains whose `mta-sts.` host has no address: the policy cannot be fetched at all.
+const NO_HOST: [&str; 1] = ["nohost.sts.example"];
 
 fn policy(mode: &str, mx: &str) -> String {
     format!("version: STSv1\r\nmode: {mode}\r\nmx: {mx}\r\nmax_age: 604800\r\n")
@@ -50,6 +64,19 @@ fn answer(host: &str) -> Vec<u8> {
         "testing.sts.example" => ok(policy("testing", "*.other.example")),
         "redirect.sts.example" => b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://policy.elsewhere.example/mta-sts.txt\r\nContent-Length: 0\r\n\r\n".to_vec(),
         "big.sts.example" => ok(format!("{}{}", policy("enforce", "mail.lab.example"), "#".repeat(100_000))),
+        "brief.sts.example" => ok("version: STSv1\r\nmode: enforce\r\nmx: mail.lab.example\r\nmax_age: 3600\r\n".into()),
+        "html.sts.example" => {
+            let body = policy("enforce", "mail.lab.example");
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }
+        "none.sts.example" => ok(policy("none", "mail.lab.example")),
+        "notxt.sts.example" => ok(policy("enforce", "mail.lab.example")),
+        "garbled.sts.example" => ok("<html><body>It works!</body></html>\r\n".into()),
+        // gone.sts.example: 404, below.
         _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
     }
 }
@@ -217,8 +244,12 @@ fn policies_are_fetched_parsed_and_held_against_each_mx() {
             "mail.lab.example"
         };
         extra.push(format!("mx-host={d},{mx},10"));
-        extra.push(format!("txt-record=_mta-sts.{d},\"v=STSv1; id=20261201\""));
-        extra.push(format!("host-record=mta-sts.{d},127.0.0.1"));
+        if !NO_TXT.contains(&d) {
+            extra.push(format!("txt-record=_mta-sts.{d},\"v=STSv1; id=20261201\""));
+        }
+        if !NO_HOST.contains(&d) {
+            extra.push(format!("host-record=mta-sts.{d},127.0.0.1"));
+        }
     }
     let dns = match DnsServer::start_with(&extra) {
         Ok(Some(d)) => d,
@@ -381,4 +412,51 @@ fn policies_are_fetched_parsed_and_held_against_each_mx() {
             .contains("the body is larger than 65536 bytes"),
         "{r:#}"
     );
+
+    // README's table, the WARN column: max_age under a day, not text/plain, mode none, no TXT.
+    let r = run("brief.sts.example");
+    assert_eq!(r["verdict"], "warn", "max_age 3600: {r:#}");
+    assert!(
+        r.to_string().contains("max_age 3600 s is under a day"),
+        "{r:#}"
+    );
+    let r = run("html.sts.example");
+    assert_eq!(r["verdict"], "warn", "text/html: {r:#}");
+    assert!(
+        r.to_string()
+            .contains("served as \\\"text/html\\\"; RFC 8461 §3.2 wants text/plain"),
+        "{r:#}"
+    );
+    let r = run("none.sts.example");
+    assert_eq!(r["verdict"], "warn", "mode none: {r:#}");
+    assert!(
+        r.to_string().contains("mode none: the policy is withdrawn"),
+        "{r:#}"
+    );
+    let r = run("notxt.sts.example");
+    assert_eq!(r["verdict"], "warn", "no TXT record: {r:#}");
+    assert!(
+        r.to_string()
+            .contains("no v=STSv1 record at _mta-sts.notxt.sts.example"),
+        "{r:#}"
+    );
+
+    // The FAIL column: unfetchable (no address; HTTP 404) and unparsable.
+    let r = run("nohost.sts.example");
+    assert_eq!(r["verdict"], "fail", "no policy host: {r:#}");
+    assert!(
+        r.to_string()
+            .contains("TXT id=20261201 announces a policy, but it cannot be fetched"),
+        "{r:#}"
+    );
+    let r = run("gone.sts.example");
+    assert_eq!(r["verdict"], "fail", "HTTP 404: {r:#}");
+    assert!(
+        r.to_string()
+            .contains("HTTP 404: the policy must be served with 200"),
+        "{r:#}"
+    );
+    let r = run("garbled.sts.example");
+    assert_eq!(r["verdict"], "fail", "not a policy: {r:#}");
+    assert!(r.to_string().contains("the policy does not parse"), "{r:#}");
 }

@@ -622,12 +622,11 @@ fn relaxed_port_does_not_tarpit() -> Result<(), String> {
     let Some(pf) = shared("relaxed_port_does_not_tarpit") else {
         return Ok(());
     };
-    // 25 errors: past the default soft (10) and hard (20) limits.
-    let elapsed = failing_rcpts(pf.relaxed_port, 25, "elsewhere.example.org", 554)?;
-    assert!(
-        elapsed < Duration::from_secs(2),
-        "relaxed port tarpitted: 25 rejections took {elapsed:?}"
-    );
+    // 25 errors: past the default soft (10) and hard (20) limits. Counted, not timed: every
+    // one is answered 554 (the default hard limit would have answered the 21st with 421 and
+    // closed); the sleep time of 0 is asserted from the configuration in
+    // `tarpit_settings_per_port`.
+    failing_rcpts(pf.relaxed_port, 25, "elsewhere.example.org", 554)?;
     Ok(())
 }
 
@@ -637,11 +636,8 @@ fn open_relay_port_does_not_tarpit() -> Result<(), String> {
         return Ok(());
     };
     // Everything relays there; unknown local users are still errors (550).
-    let elapsed = failing_rcpts(pf.open_relay_port, 25, &pf.domain, 550)?;
-    assert!(
-        elapsed < Duration::from_secs(2),
-        "open relay port tarpitted: 25 rejections took {elapsed:?}"
-    );
+    // As on the relaxed port: all 25 answered 550, none 421.
+    failing_rcpts(pf.open_relay_port, 25, &pf.domain, 550)?;
     Ok(())
 }
 

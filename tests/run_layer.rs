@@ -12,12 +12,12 @@ mod hostile_server;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::Command;
 use common::stepping::Stepping;
 use hostile_server::{Flow, HostileServer, Stage, Tls, self_signed_config};
-use ratatui::crossterm::event::KeyCode;
+use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 use serde_json::Value;
 use smtpscope::profile::Profile;
 use smtpscope::tui::message::NetEvent;
@@ -293,14 +293,32 @@ async fn esc_cancels_every_queued_typed_command() {
         app.press(KeyCode::Enter);
     }
     // The first is in flight (the tarpit holds its reply); the rest wait in the queue.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut in_flight = false;
+    for _ in 0..300 {
+        app.drain_events().await;
+        if server_log_has(&server, "NOOP 0") {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(in_flight, "the first typed NOOP never reached the server");
     let sent = app.press(KeyCode::Esc);
     assert_eq!(sent, 1, "Esc aborts while typed commands are queued");
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
+    // An event, not a time window: once the server has seen the connection end, nothing
+    // queued can still go out on it.
+    for _ in 0..300 {
         app.drain_events().await;
+        if server.ended() == server.connections() {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(
+        server.ended(),
+        server.connections(),
+        "after Esc the connection was never closed"
+    );
     let received: Vec<String> = server
         .received()
         .into_iter()
@@ -319,4 +337,149 @@ async fn esc_cancels_every_queued_typed_command() {
             .is_some_and(|n| n.contains("4 queued commands were not sent")),
         "Esc says the queued commands were not sent: {notice:?}"
     );
+}
+
+/// A server that answers normally until `held` (a stage), then answers nothing, logs whatever
+/// arrives and records whether the client closed the connection (`closed`, the number of
+/// connections that did). A generous bound so that only a client that never closes ends it.
+fn holds_at(held: Stage, closed: Arc<Mutex<usize>>) -> HostileServer {
+    HostileServer::start(
+        Tls::None,
+        Arc::new(move |peer: &mut hostile_server::Peer, stage, _: &[u8]| {
+            if stage != held {
+                return Flow::Normal;
+            }
+            if peer.wait_for_close(Duration::from_secs(60)) {
+                *closed.lock().expect("closed") += 1;
+            }
+            Flow::Close
+        }),
+    )
+}
+
+/// Waits (a bounded number of 100 ms polls, feeding the app) until the server has seen the
+/// client close; false if it never did.
+async fn server_saw_close(app: &mut Stepping, closed: &Arc<Mutex<usize>>) -> bool {
+    for _ in 0..300 {
+        app.drain_events().await;
+        if *closed.lock().expect("closed") > 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// README's Esc: "the connection is closed at once, QUIT not sent", on the wire. A command
+/// typed by hand waits on a server that holds its reply; after Esc the server sees the
+/// connection closed and, of everything after the NOOP, no QUIT (or anything else). "At once"
+/// without a clock: the profile's reply timeout is 300 s, longer than the test waits for the
+/// close, so a client that waited for any reply (a QUIT's, or the NOOP's owed one) before
+/// closing never closes in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esc_on_a_typed_command_closes_the_connection_without_quit() {
+    let closed = Arc::new(Mutex::new(0));
+    let server = holds_at(Stage::Other, Arc::clone(&closed));
+    let addr = server.addr();
+    let mut app = Stepping::new(
+        "held",
+        profile(&format!(
+            "server = \"{addr}\"\ntls = \"none\"\nhelo = \"probe.test\"\ntimeout_secs = 300\n"
+        )),
+    );
+    app.press(KeyCode::Tab);
+    app.press(KeyCode::Tab);
+    app.type_text("NOOP");
+    app.press(KeyCode::Enter);
+    // The NOOP reached the server (it is logged when read), and its reply is held.
+    let mut arrived = false;
+    for _ in 0..300 {
+        app.drain_events().await;
+        if server.connections() == 1 && server_log_has(&server, "NOOP") {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(arrived, "the typed NOOP never reached the server");
+    assert_eq!(app.press(KeyCode::Esc), 1, "Esc aborts the typed command");
+    assert!(
+        server_saw_close(&mut app, &closed).await,
+        "after Esc the server never saw the connection closed"
+    );
+    let got: Vec<String> = server
+        .received()
+        .into_iter()
+        .flatten()
+        .map(|(_, l)| l)
+        .collect();
+    let after: Vec<&String> = got
+        .iter()
+        .skip_while(|l| !l.starts_with("NOOP"))
+        .skip(1)
+        .collect();
+    assert!(after.is_empty(), "sent after Esc: {after:?} (all: {got:?})");
+    assert!(!got.iter().any(|l| l.starts_with("QUIT")), "{got:?}");
+    assert_eq!(server.connections(), 1, "{got:?}");
+}
+
+/// The same for a scenario run: scenario A, stepped with Enter, waits on a server that holds
+/// its reply to MAIL FROM; Esc closes the connection and no QUIT follows the MAIL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esc_on_a_scenario_run_closes_the_connection_without_quit() {
+    let closed = Arc::new(Mutex::new(0));
+    let server = holds_at(Stage::Mail, Arc::clone(&closed));
+    let addr = server.addr();
+    let mut app = Stepping::new(
+        "held",
+        profile(&format!(
+            "server = \"{addr}\"\ntls = \"none\"\nhelo = \"probe.test\"\ntimeout_secs = 300\n\n[relay]\nlocal_recipient = \"postmaster@x.test\"\n"
+        )),
+    );
+    app.state.selected = app
+        .state
+        .catalogue
+        .iter()
+        .position(|s| s.answers_to("A"))
+        .expect("scenario A");
+    app.press(KeyCode::Enter);
+    // At the first step offered, Ctrl-R runs the rest, until MAIL FROM is held.
+    let mut held = false;
+    let mut ran = false;
+    for _ in 0..300 {
+        app.drain_events().await;
+        if server_log_has(&server, "MAIL FROM") {
+            held = true;
+            break;
+        }
+        if !ran && !app.state.editor.text().trim().is_empty() {
+            app.press_with(KeyCode::Char('r'), KeyModifiers::CONTROL);
+            ran = true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(held, "scenario A never sent MAIL FROM: {}", app.screen());
+    app.press(KeyCode::Esc);
+    assert!(
+        server_saw_close(&mut app, &closed).await,
+        "after Esc the server never saw the connection closed"
+    );
+    let got = server.received();
+    for conn in &got {
+        let after: Vec<&String> = conn
+            .iter()
+            .map(|(_, l)| l)
+            .skip_while(|l| !l.starts_with("MAIL FROM"))
+            .skip(1)
+            .collect();
+        assert!(after.is_empty(), "sent after Esc: {after:?} (all: {got:?})");
+    }
+}
+
+fn server_log_has(server: &HostileServer, start: &str) -> bool {
+    server
+        .received_now()
+        .iter()
+        .flatten()
+        .any(|(_, l)| l.starts_with(start))
 }

@@ -507,13 +507,18 @@ fn versions_are_probed_and_a_tls13_only_server_refuses_12() {
     ] {
         assert!(why.contains(want), "{want:?} in {why}");
     }
-    // Budget: a full probe under 2 s on an idle machine (BENCHMARKS.md); generous here
-    // because the test machine is shared.
+    // Its speed is a benchmark's (BENCHMARKS.md: a full probe under 2 s on an idle machine);
+    // what would make it slow is a probe that waited out a timeout, and none may have.
     let ms = step(&result, "TLS versions accepted")["elapsed_ms"]
         .as_u64()
         .unwrap();
     eprintln!("version probe took {ms} ms");
-    assert!(ms < 6000, "probe took {ms} ms");
+    for waited in ["timed out", "no reply within", "timeout"] {
+        assert!(
+            !why.contains(waited),
+            "a version probe waited ({waited}): {why}"
+        );
+    }
 
     let result = check_starttls(fx, fx.postfix.extra_ports[TLS13_ONLY], &[]);
     let (v, why) = verdict_and_reason(&result, "TLS versions accepted");

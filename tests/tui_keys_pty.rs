@@ -91,19 +91,20 @@ fn d_e_and_shift_d_duplicate_edit_and_delete_profiles_on_disk() {
     // The file, line and column of the mistake.
     tui.wait_for("alpha-copy.toml:1:");
     tui.press(ESC);
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
 
-    // D asks first: any key but y keeps the profile, y deletes its file.
+    // D asks first: any key but y keeps the profile, y deletes its file. Keys are handled in
+    // order, so once the list opened by the `p` after Esc shows, the Esc was handled (an event,
+    // not a sleep): the broken edit left the file as it was.
     tui.press("p");
     tui.wait_for("last verdicts");
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
     tui.press("D");
     tui.wait_for("Delete profile alpha-copy?");
     tui.press("n");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(copy.exists(), "n keeps the profile");
+    // Likewise: the list reopened after `n` means `n` was handled, and the file is still there.
     tui.press("p");
     tui.wait_for("last verdicts");
+    assert!(copy.exists(), "n keeps the profile");
     tui.press("D");
     tui.wait_for("Delete profile alpha-copy?");
     tui.press("y");

@@ -53,6 +53,16 @@ pub type Hook = Arc<dyn Fn(&mut Peer, Stage, &[u8]) -> Flow + Send + Sync>;
 /// What the server received: (connection, inside TLS, bytes), in order of arrival.
 type Log = Arc<Mutex<Vec<(usize, bool, Vec<u8>)>>>;
 
+/// Per connection: the event number of its accept and of its end (`None` while it lasts),
+/// from one counter shared by all of a server's connections.
+type Spans = Arc<Mutex<(usize, Vec<(usize, Option<usize>)>)>>;
+
+fn next_event(spans: &Spans) -> usize {
+    let mut s = spans.lock().expect("spans");
+    s.0 += 1;
+    s.0
+}
+
 /// How the server does TLS.
 #[derive(Clone)]
 pub enum Tls {
@@ -161,20 +171,25 @@ impl Peer {
     }
 
     /// Waits, up to `limit`, for the client to close; whatever it sends meanwhile is logged.
-    pub fn wait_for_close(&mut self, limit: Duration) {
+    /// True when the client closed (end of stream or a reset), false when `limit` passed.
+    pub fn wait_for_close(&mut self, limit: Duration) -> bool {
         if let Some(t) = self.tcp() {
             let _ = t.set_read_timeout(Some(Duration::from_millis(100)));
         }
         let until = Instant::now() + limit;
+        let mut closed = false;
         while Instant::now() < until {
             let mut chunk = [0u8; 4096];
             let r = match &mut self.stream {
                 Stream::Plain(s) => s.read(&mut chunk),
                 Stream::Tls(s) => s.read(&mut chunk),
-                Stream::Gone => return,
+                Stream::Gone => return true,
             };
             match r {
-                Ok(0) => break,
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
                 Ok(n) => {
                     let tls = self.tls_active();
                     self.log
@@ -183,10 +198,14 @@ impl Peer {
                         .push((self.id, tls, chunk[..n].to_vec()));
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(_) => break,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
             }
         }
         self.stream = Stream::Gone;
+        closed
     }
 
     /// Sends `bytes` one byte every `gap`, stopping early when the client goes away.
@@ -405,6 +424,9 @@ pub struct HostileServer {
     connections: Arc<AtomicUsize>,
     /// Connections whose thread is still running.
     active: Arc<AtomicUsize>,
+    /// Each connection's opening and end as places in one sequence of events (an order, not a
+    /// time): which connections were open at once.
+    spans: Spans,
     log: Log,
     handle: Option<JoinHandle<()>>,
 }
@@ -418,6 +440,8 @@ impl HostileServer {
         let connections = Arc::new(AtomicUsize::new(0));
         let active = Arc::new(AtomicUsize::new(0));
         let log = Arc::new(Mutex::new(Vec::new()));
+        let spans: Spans = Arc::new(Mutex::new((0, Vec::new())));
+        let spans2 = Arc::clone(&spans);
         let (config, implicit) = match tls {
             Tls::None => (None, false),
             Tls::Starttls(c) => (Some(c), false),
@@ -437,6 +461,8 @@ impl HostileServer {
                     Ok((tcp, _)) => {
                         let id = conns2.fetch_add(1, Ordering::SeqCst);
                         active2.fetch_add(1, Ordering::SeqCst);
+                        let opened = next_event(&spans2);
+                        spans2.lock().expect("spans").1.push((opened, None));
                         let _ = tcp.set_nonblocking(false);
                         let _ = tcp.set_read_timeout(Some(READ_TIMEOUT));
                         let _ = tcp.set_write_timeout(Some(READ_TIMEOUT));
@@ -452,8 +478,13 @@ impl HostileServer {
                         };
                         let hook = Arc::clone(&hook);
                         let active = Arc::clone(&active2);
+                        let spans = Arc::clone(&spans2);
                         workers.push(std::thread::spawn(move || {
                             serve(&mut peer, &hook, implicit);
+                            let ended = next_event(&spans);
+                            if let Some(span) = spans.lock().expect("spans").1.get_mut(id) {
+                                span.1 = Some(ended);
+                            }
                             active.fetch_sub(1, Ordering::SeqCst);
                         }));
                     }
@@ -472,6 +503,7 @@ impl HostileServer {
             stop,
             connections,
             active,
+            spans,
             log,
             handle: Some(handle),
         }
@@ -483,6 +515,34 @@ impl HostileServer {
 
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Whether every connection so far was open at one moment: each was accepted before any
+    /// ended. Waits for the connections' threads as `received` does.
+    pub fn all_open_at_once(&self) -> bool {
+        let _ = self.received();
+        let s = self.spans.lock().expect("spans");
+        let last_open = s.1.iter().map(|(o, _)| *o).max();
+        let first_end = s.1.iter().map(|(_, e)| e.unwrap_or(usize::MAX)).min();
+        matches!((last_open, first_end), (Some(o), Some(e)) if o < e)
+    }
+
+    /// How many connections have ended (the client closed, or the hook ended them), now.
+    pub fn ended(&self) -> usize {
+        let s = self.spans.lock().expect("spans");
+        s.1.iter().filter(|(_, e)| e.is_some()).count()
+    }
+
+    /// What has been received so far, without waiting for the connections to end.
+    pub fn received_now(&self) -> Vec<Vec<(bool, String)>> {
+        let log = self.log.lock().expect("log");
+        let mut out = vec![Vec::new(); self.connections()];
+        for (id, tls, l) in log.iter() {
+            if let Some(conn) = out.get_mut(*id) {
+                conn.push((*tls, String::from_utf8_lossy(l).into_owned()));
+            }
+        }
+        out
     }
 
     /// Every line (or chunk) each connection received, with whether it came inside TLS.
