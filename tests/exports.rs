@@ -346,6 +346,13 @@ async fn exports_carry_the_scenario_and_the_control_session() {
         "A passes on the secure lab, the control with it: {:?}",
         app.said
     );
+    // The status bar followed the control's connection, and says it is closed now.
+    assert_eq!(
+        app.state.conn.phase.to_string(),
+        "closed (session complete)",
+        "{}",
+        app.screen()
+    );
     // The control's session is in the transcript, marked as the control's.
     let lines = &app.state.transcript.lines;
     let marks: Vec<String> = (0..lines.len())

@@ -840,6 +840,12 @@ impl Worker {
                 Arc::new(move || live_transcript(&live)),
             ))
             .await;
+            // The status bar followed the control's connection: it is closed now.
+            if let Some(last) = conns.last() {
+                let mut i = conn_info(last);
+                i.phase = ConnPhase::Closed(CloseReason::SessionComplete);
+                self.send(NetEvent::Conn(i));
+            }
             self.runs += 1;
             let serial = self.runs;
             self.keep_all(&d.profile, d.export_dir.as_ref(), serial, conns);
