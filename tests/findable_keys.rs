@@ -417,3 +417,38 @@ fn a_successful_search_clears_the_old_no_match() {
     let screen = draw(&s, 80, 24);
     assert!(!screen.contains("no match"), "{screen}");
 }
+
+/// At 60x20 an export's notice names the directory in full (it read "…/exports…"), F8's and
+/// F9's notices differ (text, JSON), and a long error wraps onto more rows instead of being
+/// cut (issue 27, "Fit at 80x24 and 60x20").
+#[test]
+fn export_paths_and_errors_fit_at_60x20() {
+    use smtpscope::tui::message::NetEvent;
+    let dir = "/home/someone/.local/share/smtpscope/exports";
+    let mut said = Vec::new();
+    for ext in ["txt", "json"] {
+        let mut s = state();
+        let path =
+            std::path::PathBuf::from(format!("{dir}/smtpscope-20261207-112711.738-alpha.{ext}"));
+        let _ = update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::Exported(vec![path]))),
+        );
+        let screen = draw(&s, 60, 20);
+        assert!(screen.contains(dir), "{screen}");
+        assert!(!screen.contains("…/exports"), "{screen}");
+        said.push(s.notice.clone().expect("a notice").1);
+    }
+    assert!(said[0].contains("as text"), "{said:?}");
+    assert!(said[1].contains("as JSON"), "{said:?}");
+    let mut s = state();
+    let long = "cannot write /home/someone/.local/share/smtpscope/exports/x.txt: \
+                Permission denied (os error 13); choose another directory with --export-dir \
+                or the profile's export_dir ENDMARK";
+    let _ = update(&mut s, Message::Net(Box::new(NetEvent::Info(long.into()))));
+    let screen = draw(&s, 60, 20);
+    assert!(
+        screen.contains("ENDMARK"),
+        "the end of the notice is shown: {screen}"
+    );
+}
