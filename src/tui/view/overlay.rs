@@ -75,7 +75,7 @@ fn hanging_indent(line: &str) -> usize {
 /// then Relay 101.
 pub fn help_text(state: &State) -> Vec<Row> {
     let mut out = vec![
-        Row::plain("Keys (Up/Down/PgUp/PgDn/Home/End scroll; Esc or q closes)"),
+        Row::plain("Keys (Up/Down/PgUp/PgDn/Home/End scroll; / searches, n next; Esc or q closes)"),
         Row::plain(""),
     ];
     for scope in [
