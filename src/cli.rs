@@ -356,6 +356,25 @@ pub struct RelayArgs {
     pub auth_sender: Option<String>,
 }
 
+impl RelayArgs {
+    /// The flags given, as typed (`--local-recipient`), in the order `--help` lists them.
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--local-recipient", &self.local_recipient),
+            ("--external-sender", &self.external_sender),
+            ("--external-recipient", &self.external_recipient),
+            ("--approved-recipient", &self.approved_recipient),
+            ("--disallowed-recipient", &self.disallowed_recipient),
+            ("--other-local-sender", &self.other_local_sender),
+            ("--auth-sender", &self.auth_sender),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(flag, _)| flag)
+        .collect()
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     #[command(flatten)]

@@ -1,7 +1,9 @@
 //! Session records: one file per session, text or JSON, each with a header saying which
 //! profile, which server, when, with what TLS and which smtpscope made it. The JSON is the
-//! document `session --format json` prints, so one reader reads both. Secrets never reach a
-//! record: the transcript redacted them as it recorded.
+//! document `session --format json` prints, so one reader reads both, with one key more when
+//! the session belonged to a scenario run: `scenario` (its id, verdict, reason and steps, as
+//! `check --format json` reports them), and the same in the text record's header. Secrets
+//! never reach a record: the transcript redacted them as it recorded.
 
 use std::path::{Path, PathBuf};
 
@@ -9,13 +11,70 @@ use serde_json::Value;
 
 use crate::net::Connection;
 use crate::oneshot::{RecordHeader, SessionResult, session_json};
+use crate::scenario::{StepResult, Verdict};
+
+/// The scenario run a session belonged to: its id, its verdict (none while the run goes on,
+/// or when it was stopped before one), why, and every step of the run so far.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScenarioPart {
+    pub id: String,
+    pub verdict: Option<Verdict>,
+    pub reason: String,
+    pub steps: Vec<StepResult>,
+    /// For the local-delivery control: the scenario whose verdict it qualifies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_for: Option<String>,
+}
+
+impl ScenarioPart {
+    /// The part as comment lines after the text record's header.
+    pub fn text(&self) -> String {
+        let verdict = self
+            .verdict
+            .map_or_else(|| "no verdict".to_string(), |v| v.to_string());
+        let mut out = format!("# scenario: {} · {verdict}", self.id);
+        if let Some(of) = &self.control_for {
+            out.push_str(&format!(" (the local-delivery control for {of})"));
+        }
+        out.push('\n');
+        if !self.reason.is_empty() {
+            out.push_str(&format!("# reason: {}\n", one_line(&self.reason)));
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            out.push_str(&format!(
+                "# step {}: {} → {} · {}{}\n",
+                i + 1,
+                one_line(&step.command),
+                one_line(step.reply_text()),
+                step.verdict,
+                if step.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", one_line(&step.reason))
+                }
+            ));
+        }
+        out
+    }
+}
+
+/// A value on one comment line: line breaks become " / ".
+fn one_line(s: &str) -> String {
+    s.lines().collect::<Vec<_>>().join(" / ")
+}
 
 /// One session, ready to be written.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     pub header: RecordHeader,
+    /// `session --format json`'s document.
     pub json: Value,
-    pub text: String,
+    /// The header's comment lines.
+    pub head: String,
+    /// The transcript as text.
+    pub body: String,
+    /// The scenario run the session belonged to, if any.
+    pub scenario: Option<ScenarioPart>,
 }
 
 impl SessionRecord {
@@ -27,8 +86,29 @@ impl SessionRecord {
             ..SessionResult::default()
         };
         let json = session_json(conn, &header, &result);
-        let text = format!("{}\n{}", header.text(), conn.transcript().to_text());
-        SessionRecord { header, json, text }
+        SessionRecord {
+            head: header.text(),
+            body: conn.transcript().to_text(),
+            header,
+            json,
+            scenario: None,
+        }
+    }
+
+    /// The JSON record: `session --format json`'s document, and `scenario` when the session
+    /// belonged to a scenario run.
+    pub fn json(&self) -> Value {
+        let mut doc = self.json.clone();
+        if let (Some(part), Value::Object(m)) = (&self.scenario, &mut doc) {
+            m.insert("scenario".into(), serde_json::json!(part));
+        }
+        doc
+    }
+
+    /// The text record: the header (with the scenario's lines), a blank line, the transcript.
+    pub fn text(&self) -> String {
+        let part = self.scenario.as_ref().map(ScenarioPart::text);
+        format!("{}{}\n{}", self.head, part.unwrap_or_default(), self.body)
     }
 
     /// `smtpscope-20261201-101500.250-lab-open.json`: sorts by time (to the millisecond, so
@@ -124,14 +204,14 @@ pub fn write(dir: &Path, record: &SessionRecord, json: bool) -> Result<PathBuf, 
     let path = dir.join(record.file_name(json));
     let contents = if json {
         let mut text =
-            serde_json::to_string_pretty(&record.json).map_err(|e| ExportError::Render {
+            serde_json::to_string_pretty(&record.json()).map_err(|e| ExportError::Render {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
         text.push('\n');
         text
     } else {
-        record.text.clone()
+        record.text()
     };
     crate::private_write::replace(&path, contents.as_bytes()).map_err(|source| {
         ExportError::Write {
@@ -157,7 +237,9 @@ mod tests {
                 tls: "starttls: not established".into(),
             },
             json: serde_json::json!({"record": {}}),
-            text: "# header\n".into(),
+            head: "# header\n".into(),
+            body: String::new(),
+            scenario: None,
         }
     }
 
@@ -185,7 +267,10 @@ mod tests {
         let target = dir.path().join("a/b");
         let r = record(Some("p"), "2026-12-01T10:15:00Z");
         let path = write(&target, &r, false).expect("written");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "# header\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "# header\n\n"
+        );
         let json = write(&target, &r, true).expect("written");
         let back: Value =
             serde_json::from_str(&std::fs::read_to_string(json).expect("read")).expect("json");

@@ -31,6 +31,24 @@ fn main() -> ExitCode {
         Some(Cmd::Completions { shell }) => commands::completions::completions(shell),
         Some(Cmd::Man) => commands::completions::man(),
         Some(Cmd::Tui(args)) => {
+            // The relay addresses shape a quick target only: a saved profile keeps its own
+            // `[relay]` (the explorer would not keep an override past the next reading of the
+            // profile directory), so the combination is refused rather than quietly ignored.
+            if args.quick.server.is_none()
+                && let Some(flag) = args.relay.given().first()
+            {
+                let how = match &args.profile {
+                    Some(name) => format!(
+                        "with --profile, set it in the profile's [relay] section (e in the \
+                         explorer edits {name}), or give it to `smtpscope check --profile {name}` \
+                         for one run"
+                    ),
+                    None => "give it with --server, or set it in a profile's [relay] section"
+                        .to_string(),
+                };
+                smtpscope::errln!("smtpscope tui: {flag} applies to a --server target only; {how}");
+                return ExitCode::from(smtpscope::exit::Failure::Usage.code());
+            }
             let quick = match smtpscope::commands::target::quick_profile(&args.quick, &args.relay) {
                 Ok(q) => q,
                 Err(e) => {

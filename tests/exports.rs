@@ -173,10 +173,14 @@ async fn each_session_is_a_record_with_a_header_and_the_session_schema() {
                 .is_ok(),
             "{header}"
         );
-        // No key `session --format json` lacks; a session that never reached TLS has
-        // `null` where the TLS details would be, as `session` has then.
+        // No key `session --format json` lacks but `scenario` (the run the session belonged
+        // to); a session that never reached TLS has `null` where the TLS details would be, as
+        // `session` has then.
         let got = keys(&doc);
-        let extra: Vec<_> = got.difference(&reference).collect();
+        let extra: Vec<_> = got
+            .difference(&reference)
+            .filter(|k| !k.starts_with(".scenario"))
+            .collect();
         assert!(extra.is_empty(), "{path:?}: extra {extra:?}");
         if doc["authenticated"] == "bob" {
             // The same kind of session (TLS, AUTH): exactly the same keys.
@@ -320,6 +324,150 @@ fn f8_writes_to_the_data_directory_and_says_where() {
         0,
         "nothing in the working directory"
     );
+}
+
+/// An export after a scenario run carries the run's id, verdict, reason and steps (the JSON's
+/// `scenario` key, the text record's header); the local-delivery control that qualifies A's
+/// verdict is shown in the transcript with its own session mark and exported like the run's
+/// sessions; a hand-typed session's record has no scenario at all (issue 27).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_carry_the_scenario_and_the_control_session() {
+    let lab = start_lab(Policy::Secure).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = Explorer::with_exports(
+        "lab-secure",
+        lab_profile(&lab),
+        ExportDirs::from(dir.path().to_path_buf()),
+    );
+    let a = app.scenario("unauth-relay");
+    app.run(a).await;
+    assert!(
+        app.said.iter().any(|s| s.starts_with("PASS")),
+        "A passes on the secure lab, the control with it: {:?}",
+        app.said
+    );
+    // The status bar followed the control's connection, and says it is closed now.
+    assert_eq!(
+        app.state.conn.phase.to_string(),
+        "closed (session complete)",
+        "{}",
+        app.screen()
+    );
+    // The control's session is in the transcript, marked as the control's.
+    let lines = &app.state.transcript.lines;
+    let marks: Vec<String> = (0..lines.len())
+        .map(|i| lines.text(i).to_string())
+        .filter(|t| t.starts_with("── session:"))
+        .collect();
+    assert!(
+        marks
+            .iter()
+            .any(|m| m.ends_with("· the local-delivery control for scenario A unauth-relay")),
+        "{marks:#?}"
+    );
+    assert!(
+        marks
+            .iter()
+            .any(|m| m.ends_with("· scenario A unauth-relay")),
+        "{marks:#?}"
+    );
+    // And a session typed by hand.
+    let target = smtpscope::tui::message::Target {
+        profile_name: "lab-secure".into(),
+        profile: lab_profile(&lab),
+        toggles: smtpscope::tui::state::Toggles::from_profile(&lab_profile(&lab)),
+        password: None,
+    };
+    app.effect_until(
+        Effect::Manual {
+            target: Box::new(target),
+            bytes: b"NOOP\r\n".to_vec(),
+        },
+        |e| matches!(e, NetEvent::Idle),
+    )
+    .await;
+
+    let jsons = app.export(true).await;
+    let docs: Vec<Value> = jsons
+        .iter()
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    let of =
+        |id: &str| -> Vec<&Value> { docs.iter().filter(|d| d["scenario"]["id"] == id).collect() };
+    let runs = of("unauth-relay");
+    assert!(!runs.is_empty(), "{docs:#?}");
+    for d in &runs {
+        let s = &d["scenario"];
+        assert_eq!(s["verdict"], "pass", "{s:#}");
+        assert!(s["reason"].as_str().is_some_and(|r| !r.is_empty()), "{s:#}");
+        let steps = s["steps"].as_array().unwrap();
+        assert!(!steps.is_empty(), "{s:#}");
+        assert!(
+            steps
+                .iter()
+                .all(|st| st["verdict"].is_string() && st["command"].is_string()),
+            "{s:#}"
+        );
+        assert!(s.get("control_for").is_none(), "{s:#}");
+    }
+    let controls = of("local-delivery");
+    assert!(
+        !controls.is_empty(),
+        "the control's session is exported: {docs:#?}"
+    );
+    for d in &controls {
+        assert_eq!(d["scenario"]["control_for"], "unauth-relay", "{d:#}");
+        assert_eq!(d["scenario"]["verdict"], "pass", "{d:#}");
+        assert!(
+            d["transcript"]["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("RCPT TO:"))),
+            "{d:#}"
+        );
+    }
+    let by_hand: Vec<&Value> = docs
+        .iter()
+        .filter(|d| {
+            d["transcript"]["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["text"] == "NOOP")
+        })
+        .collect();
+    assert_eq!(by_hand.len(), 1, "{docs:#?}");
+    assert!(by_hand[0].get("scenario").is_none(), "{:#}", by_hand[0]);
+
+    let texts = app.export(false).await;
+    let texts: Vec<String> = texts
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let head = |t: &str| -> String {
+        t.lines()
+            .take_while(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        texts.iter().any(|t| {
+            let h = head(t);
+            h.contains("# scenario: unauth-relay · PASS") && h.contains("# step 1: ")
+        }),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.iter().any(|t| head(t).contains(
+            "# scenario: local-delivery · PASS (the local-delivery control for unauth-relay)"
+        )),
+        "{texts:#?}"
+    );
+    let hand = texts.iter().find(|t| t.contains("NOOP")).unwrap();
+    assert!(!head(hand).contains("# scenario"), "{hand}");
 }
 
 /// README: "The explorer keeps the last 100 sessions of its run for export (the oldest go

@@ -109,6 +109,56 @@ fn the_palette_closes_with_esc_and_runs_nothing_that_does_not_match() {
     assert!(s.overlay.is_none());
 }
 
+/// Ctrl-P opens the palette over any pane (help, the TLS pane, capabilities, history, compare,
+/// the profile list, the profile editor); Esc brings the pane back as it was, and an action
+/// run from the palette runs on the main screen.
+#[test]
+fn ctrl_p_opens_the_palette_over_every_pane() {
+    let ctrl_p = |s: &mut State| press(s, KeyCode::Char('p'), KeyModifiers::CONTROL);
+    type Open = fn(&mut State);
+    let opened: [(&str, Open); 7] = [
+        ("help", |s| press(s, KeyCode::F(1), KeyModifiers::NONE)),
+        ("tls", |s| press(s, KeyCode::Char('t'), KeyModifiers::NONE)),
+        ("capabilities", |s| {
+            press(s, KeyCode::Char('c'), KeyModifiers::NONE)
+        }),
+        ("teaching", |s| {
+            press(s, KeyCode::Char('i'), KeyModifiers::NONE)
+        }),
+        ("compare", |s| {
+            press(s, KeyCode::Char('v'), KeyModifiers::NONE)
+        }),
+        ("profiles", |s| {
+            press(s, KeyCode::Char('p'), KeyModifiers::NONE)
+        }),
+        ("editor", |s| {
+            press(s, KeyCode::Char('e'), KeyModifiers::NONE)
+        }),
+    ];
+    for (name, open) in opened {
+        let mut s = state();
+        open(&mut s);
+        assert!(s.overlay.is_some(), "{name} opened");
+        let before = format!("{:?}", s.overlay);
+        ctrl_p(&mut s);
+        assert!(
+            matches!(s.overlay, Some(Overlay::Palette(_))),
+            "Ctrl-P over {name}: {:?}",
+            s.overlay
+        );
+        let screen = draw(&s, 80, 24);
+        assert!(screen.contains("Actions:"), "{name}: {screen}");
+        // Esc: back to the pane, as it was.
+        press(&mut s, KeyCode::Esc, KeyModifiers::NONE);
+        assert_eq!(format!("{:?}", s.overlay), before, "{name}");
+        // An action run from the palette: the pane gives way to it.
+        ctrl_p(&mut s);
+        type_text(&mut s, "next pane");
+        press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(s.overlay.is_none(), "{name}: {:?}", s.overlay);
+    }
+}
+
 #[test]
 fn a_click_on_a_pane_focuses_it() {
     let mut s = state();
@@ -282,4 +332,123 @@ fn m_expands_the_reply_code_strip() {
     assert!(screen.contains("relay denied"), "{screen}");
     type_text(&mut s, "m");
     assert!(!draw(&s, 60, 20).contains("relay denied"));
+}
+
+/// `/` searches a pane over the screen (help, explanations, TLS, capabilities, history) as it
+/// does the transcript: every match marked, "1 of N" in the border, `n` the next, and a query
+/// with no match says so (issue 27).
+#[test]
+fn panes_are_searched_like_the_transcript() {
+    let mut s = state();
+    press(&mut s, KeyCode::F(1), KeyModifiers::NONE);
+    let first = draw(&s, 80, 24);
+    press(&mut s, KeyCode::Char('/'), KeyModifiers::NONE);
+    type_text(&mut s, "clipboard");
+    let typing = draw(&s, 80, 24);
+    assert!(
+        typing.contains("/clipboard"),
+        "the query shows as typed: {typing}"
+    );
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    let found = draw(&s, 80, 24);
+    assert!(
+        matches!(s.overlay, Some(Overlay::Help { .. })),
+        "still the help"
+    );
+    let total = found
+        .lines()
+        .find_map(|l| {
+            let at = l.find("1 of ")?;
+            l[at + 5..].split_whitespace().next()?.parse::<usize>().ok()
+        })
+        .unwrap_or_else(|| panic!("\"1 of N\" in the border: {found}"));
+    assert!(total >= 2, "{found}");
+    assert_ne!(found, first, "the pane moved to the match");
+    // The first row shown holds the match.
+    let rows: Vec<&str> = found.lines().collect();
+    let title = rows
+        .iter()
+        .position(|l| l.contains(" Help "))
+        .expect("the help's title");
+    assert!(
+        rows[title + 1].to_lowercase().contains("clipboard"),
+        "{found}"
+    );
+    press(&mut s, KeyCode::Char('n'), KeyModifiers::NONE);
+    let next = draw(&s, 80, 24);
+    assert!(next.contains(&format!("2 of {total}")), "{next}");
+    press(&mut s, KeyCode::Char('/'), KeyModifiers::NONE);
+    type_text(&mut s, "zqzqzq");
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    let none = draw(&s, 80, 24);
+    assert!(none.contains("no match for \"zqzqzq\""), "{none}");
+    // Esc still closes the pane.
+    press(&mut s, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(s.overlay.is_none());
+}
+
+/// A search that finds its text clears the "no match" an earlier search left (issue 27).
+#[test]
+fn a_successful_search_clears_the_old_no_match() {
+    use smtpscope::transcript::EntryKind;
+    let mut s = state();
+    let _ = update(
+        &mut s,
+        entry(EntryKind::Sent {
+            bytes: b"NOOP\r\n".to_vec(),
+            redacted: false,
+        }),
+    );
+    s.focus = Focus::Transcript;
+    press(&mut s, KeyCode::Char('/'), KeyModifiers::NONE);
+    type_text(&mut s, "absent");
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(
+        s.notice
+            .as_ref()
+            .is_some_and(|(_, n)| n.starts_with("no match for")),
+        "{:?}",
+        s.notice
+    );
+    press(&mut s, KeyCode::Char('/'), KeyModifiers::NONE);
+    type_text(&mut s, "noop");
+    press(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(s.notice, None, "the old no-match is gone");
+    let screen = draw(&s, 80, 24);
+    assert!(!screen.contains("no match"), "{screen}");
+}
+
+/// At 60x20 an export's notice names the directory in full (it read "…/exports…"), F8's and
+/// F9's notices differ (text, JSON), and a long error wraps onto more rows instead of being
+/// cut (issue 27, "Fit at 80x24 and 60x20").
+#[test]
+fn export_paths_and_errors_fit_at_60x20() {
+    use smtpscope::tui::message::NetEvent;
+    let dir = "/home/someone/.local/share/smtpscope/exports";
+    let mut said = Vec::new();
+    for ext in ["txt", "json"] {
+        let mut s = state();
+        let path =
+            std::path::PathBuf::from(format!("{dir}/smtpscope-20261207-112711.738-alpha.{ext}"));
+        let _ = update(
+            &mut s,
+            Message::Net(Box::new(NetEvent::Exported(vec![path]))),
+        );
+        let screen = draw(&s, 60, 20);
+        assert!(screen.contains(dir), "{screen}");
+        assert!(!screen.contains("…/exports"), "{screen}");
+        said.push(s.notice.clone().expect("a notice").1);
+    }
+    assert!(said[0].contains("as text"), "{said:?}");
+    assert!(said[1].contains("as JSON"), "{said:?}");
+    let mut s = state();
+    let long = "cannot write /home/someone/.local/share/smtpscope/exports/x.txt: \
+                Permission denied (os error 13); choose another directory with --export-dir \
+                or the profile's export_dir ENDMARK";
+    let _ = update(&mut s, Message::Net(Box::new(NetEvent::Info(long.into()))));
+    let screen = draw(&s, 60, 20);
+    assert!(
+        screen.contains("ENDMARK"),
+        "the end of the notice is shown: {screen}"
+    );
 }

@@ -248,6 +248,9 @@ async fn compare(server: &str, profile: &Profile, id: &str, steps: usize) -> Vec
         .step_through(id, &[], steps + SPARE_PRESSES, RUN_DEADLINE)
         .await;
     let explorer: Vec<Vec<String>> = app.sessions.iter().map(|s| sent_lines(s)).collect();
+    // The local-delivery control that qualifies a relay verdict is shown and exported too,
+    // under its own session mark; check runs it as well, reported apart from the scenario.
+    let controls = app.control_sessions.len();
     // The sessions told apart above are the explorer's own session records (F9).
     let records = app.export_json().await.map(|paths| paths.len());
     drop(app);
@@ -271,10 +274,10 @@ async fn compare(server: &str, profile: &Profile, id: &str, steps: usize) -> Vec
     if let Some(d) = first_difference(&explorer, &check) {
         problems.push(d);
     }
-    if records != Some(explorer.len()) {
+    if records != Some(explorer.len() + controls) {
         problems.push(format!(
-            "the explorer's F9 export wrote {records:?} session records for the {} sessions of its transcript",
-            explorer.len()
+            "the explorer's F9 export wrote {records:?} session records for the {} sessions of its transcript ({controls} of them the control's)",
+            explorer.len() + controls
         ));
     }
     let check_verdict = checked.verdict.map_or_else(

@@ -273,3 +273,48 @@ async fn the_explorer_names_keys_not_flags() {
     assert!(!all.contains("--tls"), "{all}");
     assert_finished_texts("implicit", &all);
 }
+
+/// A step with no reply says what it was instead of "no reply": a local check sent nothing, a
+/// step skipped or never reached did not run; only a step that went out and got nothing back
+/// says "no reply" (issue 27).
+#[test]
+fn steps_without_a_reply_say_what_they_were() {
+    use smtpscope::scenario::{StepResult, Verdict};
+    let step = |command: &str, verdict: Verdict, reason: &str| StepResult {
+        name: None,
+        command: command.into(),
+        expected: String::new(),
+        reply: None,
+        verdict,
+        reason: reason.into(),
+        elapsed_ms: 0,
+        role: smtpscope::scenario::model::Role::Probe,
+        note: None,
+        edited: false,
+    };
+    assert_eq!(
+        step("check: certificate name", Verdict::Pass, "ok").reply_text(),
+        "local check, nothing sent"
+    );
+    assert_eq!(
+        step("probe TLS 1.0", Verdict::Pass, "refused").reply_text(),
+        "local check, nothing sent"
+    );
+    assert_eq!(
+        step("RCPT TO:<a@b.example>", Verdict::Skipped, "needs TLS").reply_text(),
+        "not run"
+    );
+    assert_eq!(
+        step(
+            "DATA",
+            Verdict::Inconclusive,
+            "not reached: the server closed"
+        )
+        .reply_text(),
+        "not run"
+    );
+    assert_eq!(
+        step("NOOP", Verdict::Inconclusive, "timed out").reply_text(),
+        "no reply"
+    );
+}

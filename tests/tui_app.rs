@@ -162,13 +162,14 @@ async fn step_through_a_on_open_and_secure_labs() {
     app.wait_for("C: NOOP").await;
     app.wait_for("S: 250 2.0.0 Ok").await;
     app.press(KeyCode::F(8));
-    let s = app.wait_for("4 session records written to").await;
+    let s = app.wait_for("6 session records written to").await;
     let written: Vec<_> = std::fs::read_dir(export_dir.path())
         .expect("dir")
         .flatten()
         .collect();
-    // One record per session: A on each of the three profiles, and the one typed by hand.
-    assert_eq!(written.len(), 4, "{s}");
+    // One record per session: A on each of the three profiles, the local-delivery control
+    // that followed each refusal (lab-secure, bad-control), and the one typed by hand.
+    assert_eq!(written.len(), 6, "{s}");
     let texts: Vec<String> = written
         .iter()
         .map(|e| std::fs::read_to_string(e.path()).expect("export"))

@@ -170,3 +170,30 @@ fn there_is_no_password_flag() {
         }
     }
 }
+
+/// `tui`'s relay flags shape a `--server` target; with `--profile` (or no target at all) they
+/// would be quietly ignored, so the combination is refused, naming the flag and where the
+/// address belongs instead (issue 27).
+#[test]
+fn tui_relay_flags_without_server_are_refused() {
+    let (code, out) = run(&[
+        "tui",
+        "--profile",
+        "mx",
+        "--local-recipient",
+        "postmaster@lab.test",
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("--local-recipient applies to a --server target only"),
+        "{out}"
+    );
+    assert!(out.contains("[relay]"), "{out}");
+    assert!(out.contains("smtpscope check --profile mx"), "{out}");
+    let (code, out) = run(&["tui", "--approved-recipient", "a@partner.test"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("--approved-recipient applies to a --server target only"),
+        "{out}"
+    );
+}

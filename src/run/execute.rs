@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::scenario_run::{ScenarioRun, Unreachable, apply_control, conclude};
+use super::scenario_run::{NewTranscript, ScenarioRun, Unreachable, apply_control, conclude};
 use crate::scenario::model::Role;
 use crate::scenario::runner::{sessions, unmet_requirement};
 use crate::scenario::{Context, Scenario, ScenarioResult, StepResult, Verdict};
@@ -119,9 +119,29 @@ pub async fn scenarios(
     results
 }
 
-/// The control for one scenario run by hand (the explorer), applied exactly as `check` does.
-pub async fn control_for(result: &mut ScenarioResult, control: Scenario, ctx: Context) {
-    let limit = Arc::new(Semaphore::new(1));
-    let c = scenario(control, Arc::new(ctx), limit, Arc::new(Unreachable::new())).await;
+/// The control for one scenario run by hand (the explorer), applied exactly as `check` does;
+/// its sessions one after the other, each transcript made by `transcripts` (the explorer shows
+/// them as they are recorded). Returns the control's result and its sessions, for their
+/// records.
+pub async fn control_for(
+    result: &mut ScenarioResult,
+    control: Scenario,
+    ctx: Context,
+    transcripts: NewTranscript,
+) -> (ScenarioResult, Vec<crate::net::Connection>) {
+    let (c, conns) = match unmet_requirement(&control, &ctx) {
+        Some(why) => (ScenarioResult::skipped(&control, why), Vec::new()),
+        // On the heap: a whole run's future is large, and the explorer's worker awaits this
+        // inside its own.
+        None => {
+            Box::pin(
+                ScenarioRun::new(control, ctx)
+                    .with_transcripts(transcripts)
+                    .to_end(),
+            )
+            .await
+        }
+    };
     apply_control(std::slice::from_mut(result), Some(&c));
+    (c, conns)
 }

@@ -61,6 +61,9 @@ pub enum ScrollAction {
     /// The compare view: another profile on the right.
     Previous,
     Next,
+    /// Search the pane (`/`), and on to the next match (`n`).
+    Search,
+    SearchNext,
 }
 
 /// A pane opened over the main screen.
@@ -266,6 +269,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Over, Home, NONE, Action::Scroll(ScrollAction::Top), "Home", "top").foot(4, "top"),
     b(Over, End, NONE, Action::Scroll(ScrollAction::Bottom), "End", "end").foot(4, "end"),
     b(Over, Esc, NONE, Action::Scroll(ScrollAction::Close), "Esc", "close").foot(1, "close"),
+    b(Over, Char('/'), NONE, Action::Scroll(ScrollAction::Search), "/", "search the pane (not compare)"),
+    b(Over, Char('n'), NONE, Action::Scroll(ScrollAction::SearchNext), "n", "next match"),
     b(Over, Char('q'), NONE, Action::Scroll(ScrollAction::Close), "q", "close"),
     b(Scope::Compare, Left, NONE, Action::Scroll(ScrollAction::Previous), "Left", "another profile on the right").foot(2, "other profile"),
     b(Scope::Compare, Right, NONE, Action::Scroll(ScrollAction::Next), "Right", "another profile on the right"),

@@ -33,6 +33,11 @@ pub enum NetEvent {
         /// What the operator changed: not empty, the run is no verdict of the scenario.
         edited: Vec<String>,
     },
+    /// The local-delivery control starts, to qualify the verdict of scenario `of`: the
+    /// sessions that follow are the control's.
+    ControlStarted {
+        of: String,
+    },
     /// The network side is idle again.
     Idle,
     /// A command to offer in the editor, for the operator to edit or send: the EHLO that

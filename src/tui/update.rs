@@ -209,6 +209,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Palette => {
+            state.under_palette = None;
             state.overlay = Some(Overlay::Palette(Palette::default()));
             Vec::new()
         }
@@ -224,18 +225,27 @@ fn on_palette_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     match p.on_key(key) {
         PaletteOutcome::Stay => Vec::new(),
         PaletteOutcome::Close => {
-            state.overlay = None;
+            // Back to the pane it was opened over, as it was.
+            state.overlay = state.under_palette.take().map(|o| *o);
             Vec::new()
         }
         PaletteOutcome::Run(entry) => {
             state.overlay = None;
+            // The action is the main screen's: the pane the palette was opened over closes,
+            // as Esc would have closed it (the watch pane stops following its log).
+            let mut effects = Vec::new();
+            if let Some(Overlay::Watch { .. }) = state.under_palette.take().map(|o| *o) {
+                state.watch = None;
+                effects.push(Effect::StopWatch);
+            }
             match entry.scope {
                 Scope::Picker => state.focus = Focus::Picker,
                 Scope::Transcript => state.focus = Focus::Transcript,
                 Scope::Editor => state.focus = Focus::Editor,
                 _ => {}
             }
-            on_action(state, entry.action)
+            effects.extend(on_action(state, entry.action));
+            effects
         }
     }
 }
@@ -258,6 +268,10 @@ fn session_marker(state: &State) -> String {
         || "commands typed by hand".to_string(),
         |r| format!("scenario {} {}", r.scenario.label(), r.scenario.id),
     );
+    let what = match &state.control_of {
+        Some(_) => format!("the local-delivery control for {what}"),
+        None => what,
+    };
     format!("{} {profile} · {server} · {what}", copy::SESSION_MARK)
 }
 
@@ -1035,6 +1049,15 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.mode = Mode::Quitting { interrupted: true };
         return vec![Effect::Abort];
     }
+    // Ctrl-P opens the palette over any pane; Esc in the palette comes back to it.
+    if key.code == KeyCode::Char('p')
+        && key.modifiers.contains(KeyModifiers::CONTROL)
+        && !matches!(state.overlay, Some(Overlay::Palette(_)))
+    {
+        state.under_palette = state.overlay.take().map(Box::new);
+        state.overlay = Some(Overlay::Palette(Palette::default()));
+        return Vec::new();
+    }
     if matches!(state.overlay, Some(Overlay::Profiles(_))) {
         return on_profile_list_key(state, key);
     }
@@ -1067,10 +1090,19 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         Scope::Overlay
     };
     if let Some(scroll) = overlay.scroll_mut() {
+        // A query being typed takes every key.
+        if scroll.typing.is_some() {
+            scroll.search_key(key.code);
+            return Vec::new();
+        }
         // The transcript's keys; Esc or q closes; anything else is ignored, so that a key
         // pressed to scroll never closes the pane by surprise.
         if let Some(Action::Scroll(a)) = lookup(scope, &key) {
             match a {
+                // The compare view draws its own columns: no search there.
+                ScrollAction::Search if scope == Scope::Compare => {}
+                ScrollAction::Search => scroll.start_search(),
+                ScrollAction::SearchNext => scroll.search_next(),
                 ScrollAction::Up => scroll.up(1),
                 ScrollAction::Down => scroll.down(1),
                 ScrollAction::PageUp => scroll.up(OVERLAY_PAGE),
@@ -1365,6 +1397,7 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             edited,
         } => {
             state.secret_retry = None;
+            state.control_of = None;
             let mut said = format!("{verdict}: {reason}");
             if let Some(run) = state.run.as_mut() {
                 run.finish(verdict, reason.clone(), edited.clone());
@@ -1403,6 +1436,7 @@ fn on_net(state: &mut State, ev: NetEvent) -> Vec<Effect> {
             }
         }
         NetEvent::Info(t) => notice(state, t),
+        NetEvent::ControlStarted { of } => state.control_of = Some(of),
         NetEvent::Suggest { command, why } => {
             // Never over a scenario's step or over what the operator has started typing.
             let at_step = state.run.as_ref().is_some_and(|r| r.step().is_some());
@@ -1572,9 +1606,22 @@ fn forget_verdicts(state: &mut State, name: &str) {
     state.compare.retain(|(n, _)| n != name);
 }
 
+/// The prefix of the notice a search with no match leaves.
+const NO_MATCH: &str = "no match for ";
+
 fn search_next(state: &mut State) {
-    if let Some(q) = state.transcript.search_next() {
-        notice(state, format!("no match for {q:?}"));
+    match state.transcript.search_next() {
+        Some(q) => notice(state, format!("{NO_MATCH}{q:?}")),
+        // Found: an earlier search's "no match" is no longer true.
+        None => {
+            if state
+                .notice
+                .as_ref()
+                .is_some_and(|(_, n)| n.starts_with(NO_MATCH))
+            {
+                clear_notice(state);
+            }
+        }
     }
 }
 

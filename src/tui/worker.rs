@@ -221,6 +221,8 @@ struct Kept {
     /// The profile's `export_dir`, if it names one.
     export_dir: Option<PathBuf>,
     conn: Connection,
+    /// The scenario run it belonged to (its serial number), if any.
+    run: Option<u64>,
 }
 
 /// A session that ended, as its record: the connection itself is dropped at once, as it
@@ -228,6 +230,8 @@ struct Kept {
 struct Finished {
     export_dir: Option<PathBuf>,
     record: SessionRecord,
+    /// The scenario run it belonged to, whose verdict and steps its record gets at the end.
+    run: Option<u64>,
 }
 
 /// At most this many finished sessions are kept for export; the oldest go first.
@@ -263,6 +267,8 @@ impl ExportDirs {
 
 /// A scenario run in progress, driven one step per Enter.
 struct Driver {
+    /// The run's serial number, which its sessions' records carry.
+    serial: u64,
     /// When the run started, for its place in the run history.
     started: (jiff::Timestamp, std::time::Instant),
     profile: String,
@@ -285,6 +291,8 @@ pub struct Worker {
     history: Option<History>,
     /// Set to stop the thread following a mail log for the watch pane.
     watching: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The serial number of the last scenario run started.
+    runs: u64,
 }
 
 impl Drop for Worker {
@@ -304,6 +312,7 @@ impl Worker {
             exports: exports.into(),
             history: None,
             watching: None,
+            runs: 0,
         }
     }
 
@@ -325,21 +334,37 @@ impl Worker {
     }
 
     /// Keeps the sessions of one profile's run that ended, for export.
-    fn keep_all(&mut self, profile: &str, export_dir: Option<&PathBuf>, conns: Vec<Connection>) {
+    fn keep_all(
+        &mut self,
+        profile: &str,
+        export_dir: Option<&PathBuf>,
+        run: u64,
+        conns: Vec<Connection>,
+    ) {
         for conn in conns {
             self.keep(Kept {
                 profile: profile.to_string(),
                 export_dir: export_dir.cloned(),
                 conn,
+                run: Some(run),
             });
+        }
+    }
+
+    /// Gives the records of run `serial`'s sessions what the run came to.
+    fn label_run(&mut self, serial: u64, part: &crate::export::ScenarioPart) {
+        for f in self.finished.iter_mut().filter(|f| f.run == Some(serial)) {
+            f.record.scenario = Some(part.clone());
         }
     }
 
     /// Drops the scenario run in progress, keeping its sessions' records.
     fn drop_driver(&mut self) {
         if let Some(d) = self.driver.take() {
+            let part = unfinished(&d, "the run was stopped before its verdict");
             let conns = d.run.abandon();
-            self.keep_all(&d.profile, d.export_dir.as_ref(), conns);
+            self.keep_all(&d.profile, d.export_dir.as_ref(), d.serial, conns);
+            self.label_run(d.serial, &part);
         }
     }
 
@@ -647,6 +672,7 @@ impl Worker {
                 profile: target.profile_name.clone(),
                 export_dir: target.profile.export_dir.clone(),
                 conn,
+                run: None,
             };
             if let Err(e) = opened {
                 self.keep(kept);
@@ -740,7 +766,9 @@ impl Worker {
         let run = ScenarioRun::new(scenario, ctx)
             .with_transcripts(Arc::new(move || live_transcript(&live)))
             .with_events(events);
+        self.runs += 1;
         self.driver = Some(Driver {
+            serial: self.runs,
             started: (jiff::Timestamp::now(), std::time::Instant::now()),
             profile: target.profile_name.clone(),
             export_dir: target.profile.export_dir.clone(),
@@ -771,9 +799,11 @@ impl Worker {
             i.phase = ConnPhase::Closed(CloseReason::SessionComplete);
             i
         });
-        let (profile, export_dir) = (d.profile.clone(), d.export_dir.clone());
+        let (profile, export_dir, serial) = (d.profile.clone(), d.export_dir.clone(), d.serial);
+        let part = unfinished(d, "the run is under way");
         let done = d.run.is_done();
-        self.keep_all(&profile, export_dir.as_ref(), closed);
+        self.keep_all(&profile, export_dir.as_ref(), serial, closed);
+        self.label_run(serial, &part);
         if let Some(i) = info.or(last_closed) {
             self.send(NetEvent::Conn(i));
         }
@@ -790,7 +820,7 @@ impl Worker {
         };
         let ctx = d.run.context().clone();
         let (mut result, closed) = d.run.finish().await;
-        self.keep_all(&d.profile, d.export_dir.as_ref(), closed);
+        self.keep_all(&d.profile, d.export_dir.as_ref(), d.serial, closed);
         // An edited run is no verdict of the scenario, so the control that would qualify
         // one is not run either.
         if let Some(control) = d.control
@@ -798,8 +828,48 @@ impl Worker {
             && !result.is_edited()
         {
             self.send(NetEvent::Info("running the local-delivery control…".into()));
-            crate::run::execute::control_for(&mut result, control, ctx.clone()).await;
+            self.send(NetEvent::ControlStarted {
+                of: result.id.clone(),
+            });
+            // Its sessions are shown and kept like the run's, each with its own record.
+            let live = self.tx.clone();
+            let (c, conns) = Box::pin(crate::run::execute::control_for(
+                &mut result,
+                control,
+                ctx.clone(),
+                Arc::new(move || live_transcript(&live)),
+            ))
+            .await;
+            // The status bar followed the control's connection: it is closed now.
+            if let Some(last) = conns.last() {
+                let mut i = conn_info(last);
+                i.phase = ConnPhase::Closed(CloseReason::SessionComplete);
+                self.send(NetEvent::Conn(i));
+            }
+            self.runs += 1;
+            let serial = self.runs;
+            self.keep_all(&d.profile, d.export_dir.as_ref(), serial, conns);
+            self.label_run(
+                serial,
+                &crate::export::ScenarioPart {
+                    id: c.id.clone(),
+                    verdict: Some(c.verdict),
+                    reason: c.reason.clone(),
+                    steps: c.steps.clone(),
+                    control_for: Some(result.id.clone()),
+                },
+            );
         }
+        self.label_run(
+            d.serial,
+            &crate::export::ScenarioPart {
+                id: result.id.clone(),
+                verdict: Some(result.verdict),
+                reason: result.reason.clone(),
+                steps: result.steps.clone(),
+                control_for: None,
+            },
+        );
         // Keeping the run and comparing it are told apart: "not kept" only when the run was
         // not written, never because an older file could not be read.
         let kept = self
@@ -934,19 +1004,28 @@ impl Worker {
     /// profile's exports go; reports the files written.
     fn export(&self, json: bool) {
         let live_driver = self.driver.as_ref().and_then(|d| {
-            d.run
-                .connection()
-                .map(|c| (d.profile.as_str(), d.export_dir.as_ref(), c))
+            d.run.connection().map(|c| {
+                (
+                    d.profile.as_str(),
+                    d.export_dir.as_ref(),
+                    c,
+                    Some(unfinished(d, "the run is under way")),
+                )
+            })
         });
         let live = self
             .manual
             .as_ref()
-            .map(|k| (k.profile.as_str(), k.export_dir.as_ref(), &k.conn))
+            .map(|k| (k.profile.as_str(), k.export_dir.as_ref(), &k.conn, None))
             .into_iter()
             .chain(live_driver)
             // A connection that never got as far as connecting has nothing to record.
-            .filter(|(_, _, conn)| !conn.transcript().entries().is_empty())
-            .map(|(profile, dir, conn)| (dir.cloned(), SessionRecord::of(conn, profile)));
+            .filter(|(_, _, conn, _)| !conn.transcript().entries().is_empty())
+            .map(|(profile, dir, conn, part)| {
+                let mut record = SessionRecord::of(conn, profile);
+                record.scenario = part;
+                (dir.cloned(), record)
+            });
         let done = self
             .finished
             .iter()
@@ -1095,7 +1174,19 @@ fn keep_in(finished: &mut std::collections::VecDeque<Finished>, kept: Kept) {
     finished.push_back(Finished {
         record: SessionRecord::of(&kept.conn, &kept.profile),
         export_dir: kept.export_dir,
+        run: kept.run,
     });
+}
+
+/// What a run that has no verdict yet (or will never have one) says in its records.
+fn unfinished(d: &Driver, why: &str) -> crate::export::ScenarioPart {
+    crate::export::ScenarioPart {
+        id: d.run.scenario().id.clone(),
+        verdict: None,
+        reason: why.to_string(),
+        steps: d.run.results(),
+        control_for: None,
+    }
 }
 
 #[cfg(test)]

@@ -94,6 +94,11 @@ pub struct Stepping {
     /// The transcript, one entry per session (a new one at each "connecting to"), each line
     /// as `render_entry` renders it.
     pub sessions: Vec<Vec<String>>,
+    /// The sessions of the local-delivery control run after the scenario (they are shown and
+    /// exported, but are not the scenario's), as `sessions`.
+    pub control_sessions: Vec<Vec<String>>,
+    /// The control is running: its sessions go to `control_sessions`.
+    in_control: bool,
     /// Every notice and error the run produced, in order.
     pub said: Vec<String>,
     abort: watch::Sender<u64>,
@@ -127,6 +132,8 @@ impl Stepping {
             effects,
             net,
             sessions: Vec::new(),
+            control_sessions: Vec::new(),
+            in_control: false,
             said: Vec::new(),
             abort,
             _exports: exports,
@@ -180,18 +187,27 @@ impl Stepping {
     fn net(&mut self, ev: NetEvent) {
         match &ev {
             NetEvent::Entry(e) => {
+                let sessions = if self.in_control {
+                    &mut self.control_sessions
+                } else {
+                    &mut self.sessions
+                };
                 if matches!(e.kind, EntryKind::Event(Event::Connecting { .. }))
-                    || self.sessions.is_empty()
+                    || sessions.is_empty()
                 {
-                    self.sessions.push(Vec::new());
+                    sessions.push(Vec::new());
                 }
-                if let Some(s) = self.sessions.last_mut() {
+                if let Some(s) = sessions.last_mut() {
                     s.extend(render_entry(e));
                 }
             }
+            NetEvent::ControlStarted { .. } => self.in_control = true,
             NetEvent::Done {
                 verdict, reason, ..
-            } => self.said.push(format!("{verdict}: {reason}")),
+            } => {
+                self.in_control = false;
+                self.said.push(format!("{verdict}: {reason}"));
+            }
             NetEvent::Info(t) => self.said.push(t.clone()),
             NetEvent::Error(e) => self.said.push(e.to_string()),
             _ => {}

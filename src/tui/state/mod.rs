@@ -317,6 +317,11 @@ pub struct State {
     pub trashed: Option<(String, PathBuf)>,
     /// Where the panes were last drawn, for a click to focus one: set by the view.
     pub panes: std::cell::Cell<PaneAreas>,
+    /// The local-delivery control is running for this scenario (its id): the sessions that
+    /// open now are the control's, and their marks say so.
+    pub control_of: Option<String>,
+    /// The pane the command palette was opened over, for Esc to come back to.
+    pub under_palette: Option<Box<Overlay>>,
 }
 
 /// The main screen's panes as last drawn.
@@ -388,6 +393,8 @@ impl State {
             strip_expanded: false,
             trashed: None,
             panes: std::cell::Cell::new(PaneAreas::default()),
+            control_of: None,
+            under_palette: None,
         }
     }
 

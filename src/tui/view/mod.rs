@@ -62,9 +62,11 @@ pub fn view(state: &State, frame: &mut Frame, theme: Theme) {
     } else {
         u16::from(said_rows > 1) + 1
     };
-    // A notice (an error, an export's path) wraps onto up to three rows rather than being cut.
+    // A notice (an error, an export's path) wraps rather than being cut: onto as many rows as
+    // it needs, up to a quarter of the screen (at least three).
+    let most = usize::from(area.height / 4).max(3);
     let notice_rows = notice_text(state).map_or(1, |(_, t)| {
-        super::wrap::height(t, usize::from(area.width).max(1)).clamp(1, 3)
+        super::wrap::height(t, usize::from(area.width).max(1)).clamp(1, most)
     });
     let notice_rows = u16::try_from(notice_rows).unwrap_or(1);
     let rows = Layout::default()

@@ -3,13 +3,14 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::Theme;
 use crate::scenario::teaching::explain;
 use crate::tui::keymap::{Scope, hints, scope_name};
+use crate::tui::lines::match_ranges;
 use crate::tui::state::{Overlay, Scroll, State};
 use crate::tui::wrap::{self, width};
 
@@ -74,7 +75,7 @@ fn hanging_indent(line: &str) -> usize {
 /// then Relay 101.
 pub fn help_text(state: &State) -> Vec<Row> {
     let mut out = vec![
-        Row::plain("Keys (Up/Down/PgUp/PgDn/Home/End scroll; Esc or q closes)"),
+        Row::plain("Keys (Up/Down/PgUp/PgDn/Home/End scroll; / searches, n next; Esc or q closes)"),
         Row::plain(""),
     ];
     for scope in [
@@ -344,22 +345,47 @@ pub fn wrap_rows(rows: &[Row], width: usize) -> Vec<Line<'static>> {
     out
 }
 
-/// A pane of text over the screen that scrolls: where it is shows in its bottom border.
+/// A pane of text over the screen that scrolls: where it is shows in its bottom border. It is
+/// searched as the transcript is: every match marked, "3 of 41" (or "no match") in the border.
 fn text_pane(frame: &mut Frame, r: Rect, title: &str, rows: &[Row], scroll: &Scroll) {
     frame.render_widget(Clear, r);
     let inner_w = usize::from(r.width.saturating_sub(2));
     let inner_h = usize::from(r.height.saturating_sub(2));
-    let lines = wrap_rows(rows, inner_w.max(1));
+    let mut lines = wrap_rows(rows, inner_w.max(1));
+    let _ = scroll.visible(lines.len(), inner_h);
+    let query = scroll.search.clone().unwrap_or_default();
+    if !query.is_empty() {
+        let hits: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !match_ranges(&line_text(l), &query).is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        scroll.found(&hits);
+        for &i in &hits {
+            if let Some(l) = lines.get_mut(i) {
+                *l = marked(std::mem::take(l), &query);
+            }
+        }
+    }
     let top = scroll.visible(lines.len(), inner_h);
+    let searching = match (&scroll.typing, &scroll.search) {
+        (Some(typed), _) => format!(" /{typed}▏ Enter searches · "),
+        (None, Some(q)) => match scroll.match_count() {
+            (_, 0) => format!(" no match for {q:?} · "),
+            (at, total) => format!(" {at} of {total} · n next · "),
+        },
+        (None, None) => String::new(),
+    };
     let more = if lines.len() > inner_h {
         let last = (usize::from(top) + inner_h).min(lines.len());
         format!(
-            " rows {}-{last} of {} · Esc closes ",
+            "{searching} rows {}-{last} of {} · Esc closes ",
             usize::from(top) + 1,
             lines.len()
         )
     } else {
-        " Esc closes ".to_string()
+        format!("{searching} Esc closes ")
     };
     frame.render_widget(
         Paragraph::new(lines)
@@ -372,6 +398,31 @@ fn text_pane(frame: &mut Frame, r: Rect, title: &str, rows: &[Row], scroll: &Scr
             .scroll((top, 0)),
         r,
     );
+}
+
+fn line_text(l: &Line) -> String {
+    l.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
+/// `line` with every occurrence of `query` inside a span marked as a search match.
+fn marked(line: Line<'static>, query: &str) -> Line<'static> {
+    let hl = Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED);
+    let mut spans = Vec::with_capacity(line.spans.len() + 2);
+    for span in line.spans {
+        let text = span.content.to_string();
+        let mut at = 0;
+        for (s, e) in match_ranges(&text, query) {
+            if s > at {
+                spans.push(Span::styled(text[at..s].to_string(), span.style));
+            }
+            spans.push(Span::styled(text[s..e].to_string(), span.style.patch(hl)));
+            at = e;
+        }
+        if at < text.len() {
+            spans.push(Span::styled(text[at..].to_string(), span.style));
+        }
+    }
+    Line { spans, ..line }
 }
 
 /// How many lines `text` takes wrapped at word boundaries to `width` columns (a word longer
