@@ -111,8 +111,9 @@ impl SessionRecord {
         format!("{}{}\n{}", self.head, part.unwrap_or_default(), self.body)
     }
 
-    /// `smtpscope-20261201-101500.250-lab-open.json`: sorts by time (to the millisecond, so
-    /// two sessions never share a name), says whose it is, and is the same each time the
+    /// `smtpscope-20261201-101500.250123-lab-open.json`: sorts by time (to the microsecond:
+    /// two sessions on loopback can start in the same millisecond, never in the same
+    /// microsecond, as one starts after the other's connect), says whose it is, and is the same each time the
     /// same session is exported (a later export of a session still open overwrites the
     /// earlier, shorter one).
     pub fn file_name(&self, json: bool) -> String {
@@ -122,9 +123,9 @@ impl SessionRecord {
             .parse::<jiff::Timestamp>()
             .map(|t| {
                 format!(
-                    "{}.{:03}",
+                    "{}.{:06}",
                     t.strftime("%Y%m%d-%H%M%S"),
-                    t.subsec_millisecond()
+                    t.subsec_microsecond()
                 )
             })
             .unwrap_or_else(|_| "unknown-time".into());
@@ -197,11 +198,31 @@ pub enum ExportError {
 /// Writes `record` into `dir` (created 0700 if missing) as text or JSON, 0600, replacing an
 /// earlier export of the same session whole; returns the file's path.
 pub fn write(dir: &Path, record: &SessionRecord, json: bool) -> Result<PathBuf, ExportError> {
+    write_distinct(dir, record, json, &mut std::collections::HashSet::new())
+}
+
+/// [`write`] for one of several records exported together: a name already `taken` by this
+/// export gets `-2`, `-3`… before its extension, so no record of the batch overwrites another
+/// (two sessions can never share a name by their times, but a clock stepping back could).
+pub fn write_distinct(
+    dir: &Path,
+    record: &SessionRecord,
+    json: bool,
+    taken: &mut std::collections::HashSet<PathBuf>,
+) -> Result<PathBuf, ExportError> {
     crate::private_write::create_private_dir_all(dir).map_err(|source| ExportError::CreateDir {
         path: dir.to_path_buf(),
         source,
     })?;
-    let path = dir.join(record.file_name(json));
+    let name = record.file_name(json);
+    let mut path = dir.join(&name);
+    let mut n = 2;
+    while taken.contains(&path) {
+        let (stem, ext) = name.rsplit_once('.').unwrap_or((name.as_str(), ""));
+        path = dir.join(format!("{stem}-{n}.{ext}"));
+        n += 1;
+    }
+    taken.insert(path.clone());
     let contents = if json {
         let mut text =
             serde_json::to_string_pretty(&record.json()).map_err(|e| ExportError::Render {
@@ -248,17 +269,34 @@ mod tests {
         let r = record(Some("lab-open"), "2026-12-01T10:15:00.25Z");
         assert_eq!(
             r.file_name(true),
-            "smtpscope-20261201-101500.250-lab-open.json"
+            "smtpscope-20261201-101500.250000-lab-open.json"
         );
         assert_eq!(
             r.file_name(false),
-            "smtpscope-20261201-101500.250-lab-open.txt"
+            "smtpscope-20261201-101500.250000-lab-open.txt"
         );
         let odd = record(Some("../x y"), "garbage");
         assert_eq!(odd.file_name(false), "smtpscope-unknown-time-.._x_y.txt");
         assert!(!odd.file_name(false).contains('/'));
         let none = record(None, "2026-12-01T10:15:00Z");
         assert!(none.file_name(true).ends_with("-no-profile.json"));
+    }
+
+    #[test]
+    fn sessions_a_microsecond_apart_or_sharing_a_time_keep_their_own_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = record(Some("p"), "2026-12-01T10:15:00.250001Z");
+        let b = record(Some("p"), "2026-12-01T10:15:00.250002Z");
+        assert_ne!(a.file_name(true), b.file_name(true));
+        let mut taken = std::collections::HashSet::new();
+        let first = write_distinct(dir.path(), &a, true, &mut taken).expect("written");
+        let same_time = write_distinct(dir.path(), &a, true, &mut taken).expect("written");
+        assert_ne!(first, same_time);
+        assert!(
+            same_time.to_string_lossy().ends_with("-p-2.json"),
+            "{same_time:?}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 2);
     }
 
     #[test]

@@ -1031,9 +1031,10 @@ impl Worker {
             .iter()
             .map(|f| (f.export_dir.clone(), f.record.clone()));
         let mut written = Vec::new();
+        let mut taken = std::collections::HashSet::new();
         for (profile_dir, record) in done.chain(live) {
             let dir = self.exports.for_profile(profile_dir.as_ref());
-            match crate::export::write(&dir, &record, json) {
+            match crate::export::write_distinct(&dir, &record, json, &mut taken) {
                 Ok(path) => written.push(path),
                 Err(e) => {
                     self.error(WorkerError::Export(e));
