@@ -822,3 +822,78 @@ fn later_sessions_resume_tls_and_the_certificate_checks_do_not() {
         assert!(l.contains("certificate verified for localhost"), "{l}");
     }
 }
+
+/// Relay tricks against the tarpitting listener, as Postfix itself counted them: four sessions
+/// of at most four refused probes each, side by side (issue 25: two sessions of eight, one after
+/// the other, were the audit's longest path), so no session comes near smtpd_soft_error_limit
+/// (10) and Postfix never says "too many errors".
+#[test]
+fn relay_tricks_split_into_four_sessions_far_from_the_tarpit() {
+    let Some(pf) = shared("relay_tricks_split_into_four_sessions_far_from_the_tarpit") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.starttls_port, false);
+    let (code, out, err) = check(
+        pf,
+        cfg.path(),
+        &[
+            "--scenario",
+            "relay-tricks",
+            "--local-address",
+            "127.0.0.25",
+            "--format",
+            "json",
+        ],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(code, 0, "{doc:#} {err}");
+    let tricks = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["id"] == "relay-tricks")
+        .expect("relay-tricks ran");
+    assert_eq!(tricks["verdict"], "pass", "{tricks:#}");
+    // Postfix writes the disconnect line as the session ends; allow it a moment to land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sessions = loop {
+        let ours: Vec<String> = pf
+            .log()
+            .lines()
+            .filter(|l| l.contains("disconnect from") && l.contains("[127.0.0.25]"))
+            .filter(|l| l.contains(" mail="))
+            .map(str::to_string)
+            .collect();
+        if ours.len() >= 4 || std::time::Instant::now() > deadline {
+            break ours;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        sessions.len(),
+        4,
+        "four relay-trick sessions: {sessions:#?}"
+    );
+    let mut refused = 0;
+    for line in &sessions {
+        // "... commands=12/16": 16 commands, 12 of them accepted.
+        let counts = line
+            .rsplit_once("commands=")
+            .map(|(_, c)| c.trim())
+            .expect("a command count");
+        let (ok, all) = counts.split_once('/').unwrap_or((counts, counts));
+        let errors = all.parse::<usize>().expect("count") - ok.parse::<usize>().expect("count");
+        assert!(errors <= 4, "a session drew {errors} errors: {line}");
+        refused += errors;
+    }
+    assert!(
+        refused >= 12,
+        "the probes were refused, as Postfix counted: {sessions:#?}"
+    );
+    assert!(
+        !pf.log()
+            .lines()
+            .any(|l| l.contains("[127.0.0.25]") && l.contains("too many errors")),
+        "the tarpit engaged"
+    );
+}
