@@ -74,6 +74,25 @@ fn the_banner_is_kept_and_replies_are_matched_to_their_commands() {
     assert_eq!(s.received(&reply("250 unasked\r\n")), None, "unsolicited");
 }
 
+/// A success that cannot answer what is awaited is counted as a surplus reply, one by one.
+#[test]
+fn surplus_replies_are_counted() {
+    let mut s = ready(SecurityPolicy::default(), false);
+    assert_eq!(s.surplus(), 0);
+    exchange(&mut s, Verb::Mail, "250 ok\r\n");
+    exchange(&mut s, Verb::Rcpt, "250 ok\r\n");
+    s.sent(Verb::Data);
+    assert_eq!(s.received(&reply("250 again\r\n")), None);
+    assert_eq!(s.surplus(), 1);
+    assert_eq!(s.received(&reply("250 and again\r\n")), None);
+    assert_eq!(s.surplus(), 2);
+    assert_eq!(
+        s.received(&reply("354 go ahead\r\n")),
+        Some(Awaiting::Command(Verb::Data))
+    );
+    assert_eq!(s.surplus(), 2);
+}
+
 #[test]
 fn malformed_replies_are_counted() {
     let mut s = ready(SecurityPolicy::default(), false);
