@@ -279,6 +279,21 @@ mod tests {
         assert!(dns_name("--domain", &label(64)).is_err());
         assert!(line("step", &"x".repeat(MAX_COMMAND_LINE - 2)).is_ok());
         assert!(line("step", &"x".repeat(MAX_COMMAND_LINE - 1)).is_err());
+        // An XCLIENT attribute whose line alone is exactly 512 octets passes; 513 does not.
+        let sized = |len: usize| {
+            (0..=255usize)
+                .flat_map(|plus| (0..=255 - plus).map(move |a| (plus, a)))
+                .map(|(plus, a)| format!("{}{}", "+".repeat(plus), "a".repeat(a)))
+                .find(|v| super::super::command::xclient_line_len("HELO", v) == len)
+                .expect("a value of that encoded length")
+        };
+        let at = sized(MAX_COMMAND_LINE);
+        assert!(xclient_attribute(&format!("HELO={at}")).is_ok());
+        let over = sized(MAX_COMMAND_LINE + 1);
+        assert!(matches!(
+            xclient_attribute(&format!("HELO={over}")),
+            Err(XclientError::TooLong { len: 513, .. })
+        ));
     }
 
     #[test]
