@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Mutation testing of the security gate and the verdict rules, bounded in time.
+# Mutation testing of the protocol core (the security gate, the command flow, validation), the
+# verdict rules and the run layer's stepper, bounded in time.
 #
-#   bash scripts/mutants.sh              # both files, at most 45 minutes in all
+#   bash scripts/mutants.sh              # every file below, at most 45 minutes in all
 #   MUTANTS_WALL_CLOCK=20m bash scripts/mutants.sh
 #   MUTANTS_FILES="src/scenario/verdict.rs" bash scripts/mutants.sh
 #
@@ -19,7 +20,7 @@ if ! command -v cargo-mutants >/dev/null 2>&1; then
 fi
 
 wall_clock=${MUTANTS_WALL_CLOCK:-45m}
-files=${MUTANTS_FILES:-"crates/smtp/src/session.rs src/scenario/verdict.rs"}
+files=${MUTANTS_FILES:-"crates/smtp/src/session.rs crates/smtp/src/flow.rs crates/smtp/src/validate.rs src/scenario/verdict.rs src/run/scenario_run.rs"}
 # One build directory at a time (the machine may be shared); dependencies are built once into
 # a target directory kept between runs, not again in every scratch copy.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/mutants-build}

@@ -27,7 +27,7 @@ fn spki_sha256(pem: &str) -> Vec<u8> {
         .to_vec()
 }
 
-fn dane_result(dns: &DnsServer, domain: &str, port: u16) -> Value {
+fn dane_result(dns: std::net::SocketAddr, domain: &str, port: u16) -> Value {
     let mut cmd = Command::cargo_bin("smtpscope").unwrap();
     cmd.timeout(Duration::from_secs(60));
     cmd.env(
@@ -39,7 +39,7 @@ fn dane_result(dns: &DnsServer, domain: &str, port: u16) -> Value {
         "--domain",
         domain,
         "--dns-server",
-        &dns.addr.to_string(),
+        &dns.to_string(),
         "--mx-port",
         &port.to_string(),
         "--helo",
@@ -102,7 +102,7 @@ fn tlsa_records_are_matched_against_the_served_chain() {
     };
     let port = pf.relaxed_port;
 
-    let r = dane_result(&dns, "match.dane.example", port);
+    let r = dane_result(dns.addr, "match.dane.example", port);
     assert_eq!(r["verdict"], "warn", "{r:#}");
     let reason = r["reason"].as_str().unwrap();
     assert!(
@@ -131,7 +131,7 @@ fn tlsa_records_are_matched_against_the_served_chain() {
             .contains("matches the server certificate")
     );
 
-    let r = dane_result(&dns, "nomatch.dane.example", port);
+    let r = dane_result(dns.addr, "nomatch.dane.example", port);
     assert_eq!(r["verdict"], "warn", "not validated, so a warning: {r:#}");
     let reason = r["reason"].as_str().unwrap();
     assert!(reason.contains("no usable TLSA record matches"), "{reason}");
@@ -148,7 +148,7 @@ fn tlsa_records_are_matched_against_the_served_chain() {
             .contains("matches no certificate")
     );
 
-    let r = dane_result(&dns, "none.dane.example", port);
+    let r = dane_result(dns.addr, "none.dane.example", port);
     assert_eq!(r["verdict"], "warn", "{r:#}");
     assert!(
         r["reason"]
@@ -386,4 +386,173 @@ fn a_validated_dane_ee_record_vouches_for_a_certificate_with_other_names() {
         "{verifies:#}"
     );
     assert_eq!(starttls["verdict"], "fail", "{starttls:#}");
+}
+
+/// A root CA and a leaf for `names` it signs, as PEM; the leaf's file carries the root after
+/// it, so the server sends the trust anchor as DANE-TA needs (RFC 7672 §3.1.2). Returns the
+/// leaf's and the root's SPKI SHA-256, the chain file and the key file.
+fn chain_with_anchor(dir: &std::path::Path, names: &[&str]) -> (String, String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let mut root_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    root_params
+        .distinguished_name
+        .push(DnType::CommonName, "smtpscope DANE-TA root");
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root_cert = root_params.self_signed(&root_key).unwrap();
+    let root = Issuer::new(root_params, root_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, names[0]);
+    leaf_params.is_ca = IsCa::ExplicitNoCa;
+    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf_params.use_authority_key_identifier_extension = true;
+    let leaf_cert = leaf_params.signed_by(&leaf_key, &root).unwrap();
+    let chain = dir.join("chain.pem");
+    std::fs::write(&chain, format!("{}{}", leaf_cert.pem(), root_cert.pem())).unwrap();
+    let key = dir.join("key.pem");
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    (
+        hex(&spki_sha256(&leaf_cert.pem())),
+        hex(&spki_sha256(&root_cert.pem())),
+        chain.display().to_string(),
+        key.display().to_string(),
+    )
+}
+
+/// README's DANE row as verdicts, through `check --domain` with validated answers: a DANE-TA
+/// record whose anchor the server sends passes when the chain from it verifies for the MX and
+/// FAILs when it does not (the MX's name is not in the certificate); PKIX usages 0 and 1 are
+/// each a WARN step ("not used for SMTP") and do not fail an MX that a usable record covers.
+#[test]
+fn dane_ta_that_does_not_verify_fails_and_pkix_usages_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (leaf, root, chain, key) = chain_with_anchor(
+        dir.path(),
+        &[
+            "localhost",
+            "mx-ta-good.dane.example",
+            "mx-pkix.dane.example",
+        ],
+    );
+    let pf = match common::postfix::Postfix::start_with(vec![vec![
+        format!("smtpd_tls_cert_file={chain}"),
+        format!("smtpd_tls_key_file={key}"),
+    ]]) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            let why = common::postfix::missing_requirements()
+                .unwrap_or_else(|| "postfix not installed".into());
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI requires Postfix: {why}");
+            }
+            common::skips::skipped("dane_ta_verdicts", &why);
+            return;
+        }
+        Err(e) => panic!("starting Postfix: {e}"),
+    };
+    let port = pf.extra_ports[0];
+    let mut extra = Vec::new();
+    for (domain, mx, records) in [
+        (
+            "ta-good.dane.example",
+            "mx-ta-good.dane.example",
+            vec![format!("020101{root}")],
+        ),
+        // The same anchor, but this MX's name is not in the certificate.
+        (
+            "ta-bad.dane.example",
+            "mx-ta-bad.dane.example",
+            vec![format!("020101{root}")],
+        ),
+        (
+            "pkix.dane.example",
+            "mx-pkix.dane.example",
+            vec![
+                format!("030101{leaf}"),
+                format!("000101{root}"),
+                format!("010101{leaf}"),
+            ],
+        ),
+    ] {
+        extra.push(format!("mx-host={domain},{mx},10"));
+        extra.push(format!("host-record={mx},127.0.0.1"));
+        for rdata in records {
+            extra.push(format!("dns-rr=_25._tcp.{mx},52,{rdata}"));
+        }
+    }
+    let dns = match DnsServer::start_with(&extra) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI requires dnsmasq");
+            }
+            common::skips::skipped("dane_ta_verdicts", "dnsmasq not installed");
+            return;
+        }
+        Err(e) => panic!("dnsmasq: {e}"),
+    };
+    let front = validating_front(dns.addr, 200);
+    let record_step = |r: &Value, prefix: &str| -> Value {
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["command"].as_str().unwrap_or("").starts_with(prefix))
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {prefix}… in {r:#}"))
+    };
+
+    let good = dane_result(front, "ta-good.dane.example", port);
+    assert_eq!(good["verdict"], "pass", "{good:#}");
+    let ta = record_step(&good, "TLSA 2 1 1 ");
+    assert_eq!(ta["verdict"], "pass", "{ta:#}");
+    assert!(
+        ta["reason"]
+            .as_str()
+            .unwrap()
+            .contains("matches certificate 2 of the chain, and the chain from it verifies"),
+        "{ta:#}"
+    );
+
+    let bad = dane_result(front, "ta-bad.dane.example", port);
+    assert_eq!(bad["verdict"], "fail", "{bad:#}");
+    let ta = record_step(&bad, "TLSA 2 1 1 ");
+    assert_eq!(ta["verdict"], "fail", "{ta:#}");
+    assert!(
+        ta["reason"]
+            .as_str()
+            .unwrap()
+            .contains("matches certificate 2 of the chain, but the chain from it does not verify"),
+        "{ta:#}"
+    );
+
+    let pkix = dane_result(front, "pkix.dane.example", port);
+    assert_eq!(
+        pkix["verdict"], "pass",
+        "usages 0 and 1 do not fail an MX a DANE-EE record covers: {pkix:#}"
+    );
+    assert_eq!(
+        record_step(&pkix, "TLSA 3 1 1 ")["verdict"],
+        "pass",
+        "{pkix:#}"
+    );
+    for (usage, kind) in [("0", "TA"), ("1", "EE")] {
+        let st = record_step(&pkix, &format!("TLSA {usage} 1 1 "));
+        assert_eq!(st["verdict"], "warn", "{st:#}");
+        assert!(
+            st["reason"].as_str().unwrap().contains(&format!(
+                "usage {usage} (PKIX-{kind}) is not used for SMTP (RFC 7672 §3.1.3)"
+            )),
+            "{st:#}"
+        );
+    }
 }

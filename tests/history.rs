@@ -191,6 +191,77 @@ fn a_regression_exits_5_naming_it_and_an_improvement_exits_0() {
     );
 }
 
+/// README: "The comparison is printed after a human report, or on standard error with
+/// `--format json|junit` or `--output`, so standard output stays one document." JSON is
+/// above; here JUnit, and a human report written with `--output`.
+#[test]
+fn with_junit_or_output_the_comparison_goes_to_standard_error() {
+    let rt = runtime();
+    let secure = rt.block_on(start_lab(Policy::Secure));
+    let open = rt.block_on(start_lab(Policy::OpenRelay));
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("secure.json");
+    let first = check(&secure, data.path(), &["--format", "json"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    std::fs::write(&before, &first.stdout).unwrap();
+    let baseline = before.to_str().unwrap();
+    let compared = format!(
+        "smtpscope check: compared with the baseline {}",
+        before.display()
+    );
+
+    let junit = check(
+        &open,
+        data.path(),
+        &["--format", "junit", "--baseline", baseline],
+    );
+    assert_eq!(junit.code, 5, "{}{}", junit.stdout, junit.stderr);
+    let xml = junit.stdout.as_str();
+    let parsed = roxmltree::Document::parse(xml)
+        .unwrap_or_else(|e| panic!("standard output is one XML document, not {e}: {xml}"));
+    assert_eq!(parsed.root_element().tag_name().name(), "testsuites");
+    assert!(!xml.contains("compared with the baseline"), "{xml}");
+    assert!(!xml.contains("worse   "), "{xml}");
+    assert!(junit.stderr.contains(&compared), "{}", junit.stderr);
+    assert!(
+        junit.stderr.contains("worse   A unauth-relay: PASS → FAIL")
+            && junit.stderr.contains("4 worse, 0 better"),
+        "{}",
+        junit.stderr
+    );
+
+    let report = dir.path().join("report.txt");
+    let to_file = check(
+        &open,
+        data.path(),
+        &["--output", report.to_str().unwrap(), "--baseline", baseline],
+    );
+    assert_eq!(to_file.code, 5, "{}{}", to_file.stdout, to_file.stderr);
+    assert!(
+        !to_file.stdout.contains("compared with the baseline") && !to_file.stdout.contains("worse"),
+        "nothing of the comparison on standard output: {}",
+        to_file.stdout
+    );
+    assert!(to_file.stderr.contains(&compared), "{}", to_file.stderr);
+    assert!(
+        to_file
+            .stderr
+            .contains("worse   A unauth-relay: PASS → FAIL"),
+        "{}",
+        to_file.stderr
+    );
+    let written = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        written.contains("unauth-relay"),
+        "the report itself: {written}"
+    );
+    assert!(
+        !written.contains("compared with the baseline"),
+        "the report file is the report alone: {written}"
+    );
+}
+
 #[test]
 fn a_bad_baseline_is_a_usage_error_naming_the_file() {
     let rt = runtime();

@@ -764,6 +764,58 @@ mod tests {
         }
     }
 
+    fn steps(verdicts: &[(Verdict, &str)]) -> Vec<StepResult> {
+        verdicts
+            .iter()
+            .map(|(v, why)| step("TXT x".into(), None, *v, (*why).to_string(), Instant::now()))
+            .collect()
+    }
+
+    /// The overall verdict of a check without one of its own: the worst step's, in the order
+    /// FAIL > INCONCLUSIVE > WARN > SKIPPED > PASS, with the reason of the first step that has
+    /// it; no step at all is INCONCLUSIVE, never a PASS.
+    #[test]
+    fn worst_takes_the_worst_verdict_and_its_first_reason() {
+        use Verdict::*;
+        let order = [Fail, Inconclusive, Warn, Skipped, Pass];
+        for (i, worse) in order.iter().enumerate() {
+            for better in &order[i + 1..] {
+                for list in [
+                    [(*better, "better"), (*worse, "worse")],
+                    [(*worse, "worse"), (*better, "better")],
+                ] {
+                    assert_eq!(
+                        worst(&steps(&list)),
+                        (*worse, "worse".to_string()),
+                        "{list:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            worst(&steps(&[(Pass, "a"), (Warn, "first"), (Warn, "second")])),
+            (Warn, "first".to_string())
+        );
+        assert_eq!(worst(&[]), (Inconclusive, "nothing checked".to_string()));
+        let r = result(
+            "posture-spf",
+            "SPF",
+            steps(&[(Pass, "ok"), (Fail, "broken")]),
+        );
+        assert_eq!((r.verdict, r.reason.as_str()), (Fail, "broken"));
+        let given = result_with(
+            "posture-spf",
+            "SPF",
+            steps(&[(Fail, "broken")]),
+            Some((Warn, "said".into())),
+        );
+        assert_eq!(
+            (given.verdict, given.reason.as_str()),
+            (Warn, "said"),
+            "an overall verdict given wins"
+        );
+    }
+
     #[test]
     fn an_spf_permerror_fails_whatever_the_record_ends_in() {
         let record = spf::parse("v=spf1 include:x.example -all").unwrap();

@@ -1240,3 +1240,61 @@ impl Connection {
         self.end_pipe(grace).await;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test code
+mod tests {
+    use super::*;
+    use crate::net::tls::TlsVersion;
+
+    fn options(mode: TlsMode) -> ConnectOptions {
+        let mut o = ConnectOptions::new(Target {
+            host: "127.0.0.1".into(),
+            port: 25,
+        });
+        o.tls_mode = mode;
+        o
+    }
+
+    /// SECURITY.md §2: implicit TLS has no plaintext to fall back to, so it requires TLS
+    /// whatever the policy says; the other modes keep the policy as given.
+    #[test]
+    fn implicit_tls_always_requires_tls() {
+        assert!(options(TlsMode::Implicit).effective_policy().require_tls);
+        for mode in [TlsMode::Starttls, TlsMode::None] {
+            assert!(!options(mode).effective_policy().require_tls, "{mode:?}");
+            let mut o = options(mode);
+            o.policy.require_tls = true;
+            o.policy.allow_cleartext_auth = true;
+            let p = o.effective_policy();
+            assert!(p.require_tls && p.allow_cleartext_auth, "{mode:?}");
+        }
+        let mut o = options(TlsMode::Implicit);
+        o.policy.allow_cleartext_auth = true;
+        assert!(
+            o.effective_policy().allow_cleartext_auth,
+            "only require_tls is forced"
+        );
+    }
+
+    /// What a failed handshake says was offered: both versions by default, one when
+    /// `--tls-min` and `--tls-max` pin it.
+    #[test]
+    fn the_versions_offered_follow_tls_min_and_max() {
+        let conn = |min: Option<TlsVersion>, max: Option<TlsVersion>| {
+            let mut o = options(TlsMode::Starttls);
+            o.tls.min_version = min;
+            o.tls.max_version = max;
+            Connection::new(o, Transcript::new())
+        };
+        let c = conn(None, None);
+        assert_eq!(c.offered_versions(), "TLSv1.2 and TLSv1.3");
+        assert!(!c.one_version());
+        let c = conn(Some(TlsVersion::Tls13), None);
+        assert_eq!(c.offered_versions(), "TLSv1.3");
+        assert!(c.one_version());
+        let c = conn(None, Some(TlsVersion::Tls12));
+        assert_eq!(c.offered_versions(), "TLSv1.2");
+        assert!(c.one_version());
+    }
+}

@@ -319,3 +319,142 @@ async fn read_until<T>(
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test code
+mod tests {
+    use super::*;
+    use tokio::net::{TcpListener, UnixListener};
+
+    fn loopback(port: u16) -> Target {
+        Target {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    /// A proxy that sends its CONNECT reply and the mail server's banner in one write: the
+    /// SOCKS5 exchange reads exactly its reply, so the banner is still there for the session.
+    #[tokio::test]
+    async fn the_socks5_exchange_leaves_a_banner_sent_with_its_reply_unread() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut greeting = [0u8; 3];
+            s.read_exact(&mut greeting).await.unwrap();
+            assert_eq!(greeting, [5, 1, 0], "no login offered");
+            s.write_all(&[5, 0]).await.unwrap();
+            let mut head = [0u8; 5];
+            s.read_exact(&mut head).await.unwrap();
+            let mut rest = vec![0u8; usize::from(head[4]) + 2];
+            s.read_exact(&mut rest).await.unwrap();
+            assert_eq!(
+                &rest[..rest.len() - 2],
+                b"mx.example",
+                "the name, unresolved"
+            );
+            let mut answer = vec![5, 0, 0, 1, 127, 0, 0, 1, 0, 25];
+            answer.extend_from_slice(b"220 behind.proxy ESMTP\r\n");
+            s.write_all(&answer).await.unwrap();
+            s
+        });
+        let route = Route::Socks5(Socks5Route {
+            proxy: loopback(port),
+            login: None,
+        });
+        let target = Target {
+            host: "mx.example".into(),
+            port: 25,
+        };
+        let opened = open(&route, &target, Duration::from_secs(30), Origin::default())
+            .await
+            .expect("through the proxy");
+        assert_eq!(
+            opened.described,
+            format!("mx.example:25 via SOCKS5 127.0.0.1:{port}")
+        );
+        assert!(
+            opened.peer.is_none(),
+            "the server's address is the proxy's business"
+        );
+        let mut wire = opened.wire;
+        let mut banner = [0u8; 24];
+        // Bounded only so that a consumed banner fails the test instead of hanging it.
+        tokio::time::timeout(Duration::from_secs(60), wire.read_exact(&mut banner))
+            .await
+            .expect("the banner was consumed with the proxy's reply")
+            .expect("the banner");
+        assert_eq!(&banner, b"220 behind.proxy ESMTP\r\n");
+        drop(proxy.await.unwrap());
+    }
+
+    /// A proxy that is not there is named as the proxy, not taken for the mail server.
+    #[tokio::test]
+    async fn an_absent_proxy_is_named_as_the_proxy() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let route = Route::Socks5(Socks5Route {
+            proxy: loopback(port),
+            login: None,
+        });
+        let Err(e) = open(
+            &route,
+            &loopback(25),
+            Duration::from_secs(30),
+            Origin::default(),
+        )
+        .await
+        else {
+            panic!("nothing listens there");
+        };
+        assert!(
+            matches!(&e, NetError::Refused { target } if target.starts_with(&format!("the SOCKS5 proxy 127.0.0.1:{port}"))),
+            "{e:?}"
+        );
+    }
+
+    /// A UNIX socket nobody listens on is "refused" with its path; a path that is not there
+    /// is a connect error with the system's reason.
+    #[tokio::test]
+    async fn a_unix_socket_without_a_listener_is_refused_by_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("smtpd.sock");
+        drop(UnixListener::bind(&path).unwrap());
+        let shown = path.display().to_string();
+        let route = Route::Unix(path);
+        let Err(e) = open(
+            &route,
+            &loopback(25),
+            Duration::from_secs(30),
+            Origin::default(),
+        )
+        .await
+        else {
+            panic!("nobody listens");
+        };
+        assert!(
+            matches!(&e, NetError::Refused { target } if target == &shown),
+            "{e:?}"
+        );
+
+        let missing = dir.path().join("none.sock");
+        let route = Route::Unix(missing.clone());
+        let Err(e) = open(
+            &route,
+            &loopback(25),
+            Duration::from_secs(30),
+            Origin::default(),
+        )
+        .await
+        else {
+            panic!("no such socket");
+        };
+        assert!(
+            matches!(&e, NetError::Connect { target, reason }
+                if target == &missing.display().to_string() && !reason.is_empty()),
+            "{e:?}"
+        );
+    }
+}

@@ -264,6 +264,35 @@ mod tests {
         }
     }
 
+    /// A reply whose code the parser could read but which is no valid SMTP code (out of range,
+    /// no separator after it) is Malformed for every expectation, even where any reply would
+    /// do: a verdict never rests on it.
+    #[test]
+    fn a_code_that_is_read_but_not_valid_is_malformed() {
+        for wire in [
+            "999 out of range\r\n",
+            "2500 no separator\r\n",
+            "199 too low\r\n",
+        ] {
+            let r = reply(wire);
+            assert!(r.code().is_some(), "the parser reads a code in {wire:?}");
+            assert!(!r.has_valid_code(), "{wire:?}");
+            for expect in [
+                Expect::Accept,
+                Expect::Reject,
+                Expect::RejectPolicy,
+                Expect::Refuse,
+                Expect::Anything,
+            ] {
+                assert_eq!(
+                    judge(expect, &[], Verb::Rcpt, &r),
+                    Judgement::Malformed,
+                    "{wire:?} {expect:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn starttls_530_is_not_called_authentication() {
         let tls = reply("530 5.7.0 Must issue a STARTTLS command first\r\n");

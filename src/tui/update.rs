@@ -1882,6 +1882,83 @@ mod tests {
         );
     }
 
+    /// SECURITY.md §3: the prompt's buffer is wiped on backspace, Ctrl-U, Enter and close,
+    /// asserted on the bytes of its allocation (what a memory dump would read) while the
+    /// prompt is open, and on what each buffer held when it was freed.
+    #[test]
+    fn the_password_buffer_is_wiped_on_backspace_ctrl_u_enter_and_close() {
+        use super::super::masked::released;
+        use secrecy::ExposeSecret;
+        fn allocation(s: &State) -> Vec<u8> {
+            match &s.overlay {
+                Some(Overlay::Password { field, .. }) => field.allocation().to_vec(),
+                other => panic!("no password prompt: {other:?}"),
+            }
+        }
+        fn nothing_after(bytes: &[u8], n: usize) -> bool {
+            bytes[n..].iter().all(|b| *b == 0)
+        }
+        let mut s = state_with(false);
+        s.focus = Focus::Editor;
+        typed(&mut s, "AUTH PLAIN");
+        update(&mut s, key(KeyCode::Enter));
+        let _ = released::take();
+
+        typed(&mut s, "s3cret");
+        assert_eq!(
+            &allocation(&s)[..6],
+            b"s3cret",
+            "the view sees the typed bytes"
+        );
+        update(&mut s, key(KeyCode::Backspace));
+        let a = allocation(&s);
+        assert_eq!(&a[..5], b"s3cre");
+        assert!(
+            nothing_after(&a, 5),
+            "Backspace left the 't': {:?}",
+            &a[..8]
+        );
+        update(&mut s, ctrl('h'));
+        assert!(nothing_after(&allocation(&s), 4), "Ctrl-H left the 'e'");
+        update(&mut s, ctrl('u'));
+        assert!(
+            nothing_after(&allocation(&s), 0),
+            "Ctrl-U left bytes behind"
+        );
+
+        typed(&mut s, "hunter2");
+        update(&mut s, key(KeyCode::Enter));
+        assert_eq!(
+            s.password.as_ref().map(|p| p.expose_secret().to_string()),
+            Some("hunter2".to_string())
+        );
+        let freed = released::take();
+        assert!(
+            !freed.is_empty(),
+            "Enter closed the prompt and freed its buffer"
+        );
+        assert!(
+            freed.iter().all(|b| nothing_after(b, 0)),
+            "Enter freed a buffer holding the password"
+        );
+
+        // Esc closes the prompt with the password half typed.
+        s.password = None;
+        s.focus = Focus::Editor;
+        typed(&mut s, "AUTH PLAIN");
+        update(&mut s, key(KeyCode::Enter));
+        let _ = released::take();
+        typed(&mut s, "half");
+        update(&mut s, key(KeyCode::Esc));
+        assert!(s.overlay.is_none());
+        let freed = released::take();
+        assert_eq!(freed.len(), 1, "Esc freed the prompt's buffer");
+        assert!(
+            nothing_after(&freed[0], 0),
+            "Esc freed a buffer holding what was typed"
+        );
+    }
+
     #[test]
     fn a_scenario_needing_auth_prompts_when_the_profile_names_no_source() {
         let mut s = state_with(false);

@@ -270,6 +270,32 @@ pub fn xclient_attribute(given: &str) -> Result<(String, String), XclientError> 
 mod tests {
     use super::*;
 
+    /// The limits at their edges: a 63-octet label and a 510-octet line (512 with CRLF, RFC
+    /// 5321 §4.5.3.1) pass, one more octet does not.
+    #[test]
+    fn limits_hold_at_their_edges() {
+        let label = |n: usize| format!("{}.example", "a".repeat(n));
+        assert!(dns_name("--domain", &label(63)).is_ok());
+        assert!(dns_name("--domain", &label(64)).is_err());
+        assert!(line("step", &"x".repeat(MAX_COMMAND_LINE - 2)).is_ok());
+        assert!(line("step", &"x".repeat(MAX_COMMAND_LINE - 1)).is_err());
+        // An XCLIENT attribute whose line alone is exactly 512 octets passes; 513 does not.
+        let sized = |len: usize| {
+            (0..=255usize)
+                .flat_map(|plus| (0..=255 - plus).map(move |a| (plus, a)))
+                .map(|(plus, a)| format!("{}{}", "+".repeat(plus), "a".repeat(a)))
+                .find(|v| super::super::command::xclient_line_len("HELO", v) == len)
+                .expect("a value of that encoded length")
+        };
+        let at = sized(MAX_COMMAND_LINE);
+        assert!(xclient_attribute(&format!("HELO={at}")).is_ok());
+        let over = sized(MAX_COMMAND_LINE + 1);
+        assert!(matches!(
+            xclient_attribute(&format!("HELO={over}")),
+            Err(XclientError::TooLong { len: 513, .. })
+        ));
+    }
+
     #[test]
     fn dns_names_and_tls_names() {
         for ok in [

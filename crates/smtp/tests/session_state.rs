@@ -74,6 +74,25 @@ fn the_banner_is_kept_and_replies_are_matched_to_their_commands() {
     assert_eq!(s.received(&reply("250 unasked\r\n")), None, "unsolicited");
 }
 
+/// A success that cannot answer what is awaited is counted as a surplus reply, one by one.
+#[test]
+fn surplus_replies_are_counted() {
+    let mut s = ready(SecurityPolicy::default(), false);
+    assert_eq!(s.surplus(), 0);
+    exchange(&mut s, Verb::Mail, "250 ok\r\n");
+    exchange(&mut s, Verb::Rcpt, "250 ok\r\n");
+    s.sent(Verb::Data);
+    assert_eq!(s.received(&reply("250 again\r\n")), None);
+    assert_eq!(s.surplus(), 1);
+    assert_eq!(s.received(&reply("250 and again\r\n")), None);
+    assert_eq!(s.surplus(), 2);
+    assert_eq!(
+        s.received(&reply("354 go ahead\r\n")),
+        Some(Awaiting::Command(Verb::Data))
+    );
+    assert_eq!(s.surplus(), 2);
+}
+
 #[test]
 fn malformed_replies_are_counted() {
     let mut s = ready(SecurityPolicy::default(), false);
@@ -313,4 +332,125 @@ fn phases_and_awaited_replies_read_as_words() {
         Awaiting::MessageEnd.to_string(),
         "the reply to the end of the message"
     );
+}
+
+/// XCLIENT accepted (220): the server greets again as for a new client, so what was learnt
+/// and authenticated before no longer holds and EHLO is due (Postfix's XCLIENT_README). A
+/// refusal changes nothing. Plain and inside TLS.
+#[test]
+fn an_accepted_xclient_forgets_capabilities_and_login_and_wants_ehlo() {
+    for tls in [false, true] {
+        let mut s = ready(SecurityPolicy::default(), tls);
+        s.auth_sent("alice");
+        s.received(&reply("235 2.7.0 ok\r\n"));
+        assert_eq!(s.authenticated(), Some("alice"));
+        exchange(&mut s, Verb::Xclient, "550 5.7.0 not authorized\r\n");
+        assert_eq!(
+            s.phase(),
+            Phase::Ready,
+            "a refusal changes nothing (tls {tls})"
+        );
+        assert!(s.capabilities().is_some());
+        assert_eq!(s.authenticated(), Some("alice"));
+
+        assert_eq!(
+            exchange(&mut s, Verb::Xclient, "220 mail.lab.example ESMTP\r\n"),
+            Some(Awaiting::Command(Verb::Xclient))
+        );
+        assert_eq!(s.phase(), Phase::Greeted, "EHLO is due (tls {tls})");
+        assert_eq!(s.authenticated(), None, "the login no longer holds");
+        assert!(s.capabilities().is_none(), "nothing learnt before holds");
+        let next = s.next_commands();
+        assert!(next.starts_with(&[Verb::Ehlo, Verb::Helo]), "{next:?}");
+        assert!(
+            !next.contains(&Verb::Mail) && !next.contains(&Verb::Auth),
+            "{next:?}"
+        );
+        if tls {
+            assert!(s.capabilities_after_tls().is_none());
+            assert!(
+                s.capabilities_before_tls().is_none(),
+                "never had any: implicit TLS"
+            );
+            assert!(s.tls_active(), "TLS itself is still up");
+        } else {
+            assert!(s.capabilities_before_tls().is_none());
+        }
+        s.sent(Verb::Ehlo);
+        s.received(&reply(EHLO));
+        assert_eq!(s.phase(), Phase::Ready);
+        assert_eq!(s.authenticated(), None);
+    }
+
+    // An AUTH exchange under way (334 answered) is forgotten too: its late 235 logs no one in.
+    let mut s = ready(SecurityPolicy::default(), true);
+    s.auth_sent("bob");
+    s.received(&reply("334 \r\n"));
+    exchange(&mut s, Verb::Xclient, "220 mail.lab.example ESMTP\r\n");
+    s.auth_step_sent();
+    s.received(&reply("235 2.7.0 ok\r\n"));
+    assert_eq!(
+        s.authenticated(),
+        None,
+        "the AUTH before XCLIENT does not hold after it"
+    );
+}
+
+/// A banner that refuses (554, RFC 5321 §3.1) is kept, but the session is not greeted: only
+/// QUIT makes sense then. A 421 banner closes.
+#[test]
+fn a_refused_banner_leaves_the_session_ungreeted() {
+    let mut s = Session::new(SecurityPolicy::default(), false);
+    assert_eq!(
+        s.received(&reply("554 5.7.1 no service for you\r\n")),
+        Some(Awaiting::Banner)
+    );
+    assert_eq!(s.banner().and_then(Reply::code), Some(554));
+    assert_eq!(s.phase(), Phase::AwaitingBanner);
+    assert!(s.next_commands().is_empty(), "{:?}", s.next_commands());
+    assert_eq!(s.awaiting(), None);
+
+    let mut s = Session::new(SecurityPolicy::default(), false);
+    s.received(&reply("421 4.3.2 shutting down\r\n"));
+    assert_eq!(s.phase(), Phase::Closing);
+    assert!(s.check(Verb::Ehlo).is_err(), "nothing but QUIT after a 421");
+    assert!(s.check(Verb::Quit).is_ok());
+}
+
+/// TLS established after AUTH (a client that logged in on a cleartext connection it was
+/// allowed to, then upgraded): the login, the capabilities and the phase are reset as RFC 3207
+/// §4.2 says, and STARTTLS is refused from then on.
+#[test]
+fn tls_after_auth_forgets_the_login() {
+    let policy = SecurityPolicy {
+        require_tls: false,
+        allow_cleartext_auth: true,
+    };
+    let mut s = ready(policy, false);
+    s.auth_sent("alice");
+    s.received(&reply("235 2.7.0 ok\r\n"));
+    assert_eq!(s.authenticated(), Some("alice"));
+    exchange(&mut s, Verb::StartTls, "220 2.0.0 go ahead\r\n");
+    assert_eq!(s.phase(), Phase::TlsHandshake);
+    s.auth_sent("bob");
+    s.tls_established();
+    assert!(s.tls_active());
+    assert_eq!(
+        s.authenticated(),
+        None,
+        "a login before TLS does not hold inside it"
+    );
+    assert_eq!(s.phase(), Phase::Greeted);
+    assert!(s.capabilities_after_tls().is_none());
+    assert!(s.capabilities_before_tls().is_some(), "kept for comparison");
+    assert!(s.capabilities().is_none(), "only the post-TLS EHLO counts");
+    s.sent(Verb::Ehlo);
+    s.received(&reply(EHLO));
+    assert_eq!(
+        s.authenticated(),
+        None,
+        "the AUTH pending before TLS is not taken"
+    );
+    assert!(s.check(Verb::StartTls).is_err());
+    assert!(!s.next_commands().contains(&Verb::StartTls));
 }

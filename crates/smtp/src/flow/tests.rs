@@ -330,6 +330,14 @@ fn an_auth_exchange_that_cannot_answer_is_cancelled_and_an_endless_one_cut_off()
         "{:?}",
         steps[11]
     );
+    // The cut-off is after the eighth challenge: the eighth still gets its answer (here a
+    // cancel), the ninth is too many.
+    assert!(matches!(steps[7], AuthStep::Cancel(_)), "{:?}", steps[7]);
+    assert!(
+        matches!(steps[8], AuthStep::TooManyChallenges),
+        "{:?}",
+        steps[8]
+    );
     assert_eq!(AUTH_CANCEL, b"*\r\n");
 }
 
