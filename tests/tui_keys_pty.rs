@@ -91,10 +91,14 @@ fn d_e_and_shift_d_duplicate_edit_and_delete_profiles_on_disk() {
     // The file, line and column of the mistake.
     tui.wait_for("alpha-copy.toml:1:");
     tui.press(ESC);
+    // The editor gone is the Esc handled (an event, not a sleep); only then the next key, or
+    // the terminal reads Esc and `p` together as Alt-p.
+    tui.wait_until("the editor closed by Esc", |t| {
+        !t.screen().contains(" Profile alpha-copy — Ctrl-S saves")
+    });
 
-    // D asks first: any key but y keeps the profile, y deletes its file. Keys are handled in
-    // order, so once the list opened by the `p` after Esc shows, the Esc was handled (an event,
-    // not a sleep): the broken edit left the file as it was.
+    // D asks first: any key but y keeps the profile, y deletes its file. The broken edit left
+    // the file as it was.
     tui.press("p");
     tui.wait_for("last verdicts");
     assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
