@@ -325,7 +325,25 @@ async fn judge(
         };
         steps.push(step(format!("TLSA {rec}"), None, verdict, reason, started));
     }
-    let overall = match (any, validated) {
+    let overall = overall(host, &matched, validated);
+    (
+        result_with("posture-dane", &label, steps, Some(overall)),
+        records,
+        validated,
+    )
+}
+
+/// The verdict over all of a host's records. Records that match nothing but could have (usages
+/// 2 and 3) are a DANE sender's reason to defer mail; records none of which is usable (usages
+/// 0 and 1, which RFC 7672 §3.1.3 excludes for SMTP, or unknown fields) make DANE not apply, and
+/// the sender falls back to TLS without authentication (RFC 7672 §2.2; Postfix's effective
+/// security level `encrypt`): a WARN, not a FAIL.
+fn overall(host: &str, matched: &[RecordMatch], validated: bool) -> (Verdict, String) {
+    let any = matched.iter().any(RecordMatch::usable_match);
+    let none_usable = matched
+        .iter()
+        .all(|m| matches!(m, RecordMatch::Unusable(_)));
+    match (any, validated) {
         (true, true) => (
             Verdict::Pass,
             format!("{host} is DANE-protected: a validated TLSA record matches its chain"),
@@ -334,6 +352,12 @@ async fn judge(
             Verdict::Warn,
             format!(
                 "a TLSA record matches {host}'s chain, but the answer was not DNSSEC-validated (no AD bit): senders will not use DANE"
+            ),
+        ),
+        (false, true) if none_usable => (
+            Verdict::Warn,
+            format!(
+                "none of {host}'s validated TLSA records is usable for SMTP (RFC 7672 §3.1.3: SMTP clients do not use usages 0 and 1): DANE senders deliver over TLS without checking the certificate (Postfix: security level encrypt); publish a DANE-EE record (3 1 1) to be protected"
             ),
         ),
         (false, true) => (
@@ -348,12 +372,7 @@ async fn judge(
                 "no usable TLSA record matches {host}'s chain (not validated, so senders ignore them today; once signed, DANE senders would not deliver); {ROLLOVER_HINT}"
             ),
         ),
-    };
-    (
-        result_with("posture-dane", &label, steps, Some(overall)),
-        records,
-        validated,
-    )
+    }
 }
 
 #[cfg(test)]
@@ -462,6 +481,42 @@ mod tests {
             match_record(&rec(2, 1, 1, &c[2]), &c[..2], "mx.test"),
             RecordMatch::NoMatch
         );
+    }
+
+    #[test]
+    fn records_none_of_which_is_usable_warn_and_usable_ones_that_miss_fail() {
+        let c = chain();
+        let pkix = [rec(0, 0, 0, &c[1]), rec(1, 1, 1, &c[0])];
+        let matched: Vec<RecordMatch> = pkix
+            .iter()
+            .map(|r| match_record(r, &c, "mx.example"))
+            .collect();
+        let (v, why) = overall("mx.example", &matched, true);
+        assert_eq!(v, Verdict::Warn, "{why}");
+        assert!(
+            why.contains("none of mx.example's validated TLSA records is usable"),
+            "{why}"
+        );
+        // A usable record that matches nothing is a DANE sender's reason to defer: FAIL.
+        let stale_record = TlsaRecord {
+            usage: 3,
+            selector: 1,
+            matching: 1,
+            data: vec![0u8; 32],
+        };
+        let stale = [stale_record.clone()];
+        let matched: Vec<RecordMatch> = stale
+            .iter()
+            .map(|r| match_record(r, &c, "mx.example"))
+            .collect();
+        assert_eq!(overall("mx.example", &matched, true).0, Verdict::Fail);
+        // Beside it, unusable records change nothing.
+        let both = [stale_record, rec(1, 1, 1, &c[0])];
+        let matched: Vec<RecordMatch> = both
+            .iter()
+            .map(|r| match_record(r, &c, "mx.example"))
+            .collect();
+        assert_eq!(overall("mx.example", &matched, true).0, Verdict::Fail);
     }
 
     #[test]
