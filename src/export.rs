@@ -129,23 +129,25 @@ impl SessionRecord {
                 )
             })
             .unwrap_or_else(|_| "unknown-time".into());
-        let profile: String = self
-            .header
-            .profile
-            .as_deref()
-            .unwrap_or("no-profile")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let profile = safe_name(self.header.profile.as_deref().unwrap_or("no-profile"));
         let ext = if json { "json" } else { "txt" };
         format!("smtpscope-{stamp}-{profile}.{ext}")
     }
+}
+
+/// A profile's name as part of a file name: anything but ASCII letters, digits, `-`, `_` and
+/// `.` becomes `_`, so no name can reach outside the export directory.
+fn safe_name(profile: &str) -> String {
+    profile
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Writes a copy of the explorer's whole run (`text`, the transcript as the text export writes
@@ -161,16 +163,7 @@ pub fn write_run(dir: &Path, profile: &str, text: &str) -> Result<PathBuf, Expor
         now.strftime("%Y%m%d-%H%M%S"),
         now.subsec_millisecond()
     );
-    let profile: String = profile
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let profile = safe_name(profile);
     let path = dir.join(format!("smtpscope-{stamp}-{profile}-run.txt"));
     crate::private_write::replace(&path, text.as_bytes()).map_err(|source| ExportError::Write {
         path: path.clone(),
