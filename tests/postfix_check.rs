@@ -897,3 +897,88 @@ fn relay_tricks_split_into_four_sessions_far_from_the_tarpit() {
         "the tarpit engaged"
     );
 }
+
+/// The relay probes of one session go out as one pipelined batch (RFC 2920), and Postfix takes
+/// them as a well-behaved client's: every probe refused by Postfix itself, no "improper command
+/// pipelining" in its log (it logs that for commands sent ahead where the protocol does not
+/// allow it).
+#[test]
+fn relay_probes_go_out_pipelined_and_postfix_takes_them() {
+    let Some(pf) = shared("relay_probes_go_out_pipelined_and_postfix_takes_them") else {
+        return;
+    };
+    let cfg = config_dir(pf, pf.starttls_port, false);
+    let (code, out, err) = check(
+        pf,
+        cfg.path(),
+        &[
+            "--scenario",
+            "relay-tricks",
+            "--local-address",
+            "127.0.0.26",
+            "--transcripts",
+            "--format",
+            "json",
+        ],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(code, 0, "{doc:#} {err}");
+    let tricks = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["id"] == "relay-tricks")
+        .expect("relay-tricks ran");
+    assert_eq!(tricks["verdict"], "pass", "{tricks:#}");
+    let transcripts = tricks["transcripts"].as_array().expect("transcripts");
+    assert_eq!(transcripts.len(), 4, "{tricks:#}");
+    for t in transcripts {
+        let t = t.as_str().expect("text");
+        // From the first MAIL on, the client's lines come in a run before any reply: the
+        // session's four probes (MAIL, RCPT, RSET between them) were written before Postfix
+        // answered the first.
+        let lines: Vec<&str> = t
+            .lines()
+            .skip_while(|l| !l.contains("C: MAIL FROM"))
+            .collect();
+        let batch = lines.iter().take_while(|l| l.contains(" C: ")).count();
+        assert_eq!(batch, 11, "four probes with three RSETs in one batch:\n{t}");
+        assert_eq!(
+            t.matches("S: 554 5.7.1").count(),
+            4,
+            "each probe refused by Postfix's relay check:\n{t}"
+        );
+        assert!(t.contains("S: 221"), "QUIT answered:\n{t}");
+    }
+    // Postfix's log lines land a moment after the replies; wait for the 16 refusals.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ours = loop {
+        let ours: Vec<String> = pf
+            .log()
+            .lines()
+            .filter(|l| l.contains("[127.0.0.26]"))
+            .map(str::to_string)
+            .collect();
+        let refusals = ours
+            .iter()
+            .filter(|l| l.contains("NOQUEUE: reject: RCPT"))
+            .count();
+        if refusals >= 16 || std::time::Instant::now() > deadline {
+            break ours;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        ours.iter()
+            .filter(|l| l.contains("NOQUEUE: reject: RCPT"))
+            .count(),
+        16,
+        "Postfix logged each probe's refusal: {ours:#?}"
+    );
+    assert!(
+        !ours
+            .iter()
+            .any(|l| l.contains("improper command pipelining")),
+        "{ours:#?}"
+    );
+}

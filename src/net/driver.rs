@@ -158,6 +158,9 @@ pub struct Connection {
     /// On a pipe, until the first line that starts with a digit: what a program prints before
     /// its banner (`exim -bh` announces its test session) is shown, not parsed as replies.
     before_banner: bool,
+    /// Commands written ahead of their turn ([`Self::send_ahead`]) whose replies are not read
+    /// yet, in order, as they went on the wire.
+    ahead: std::collections::VecDeque<Vec<u8>>,
 }
 
 /// What arrived on a connection while no command waited for a reply.
@@ -195,6 +198,7 @@ impl Connection {
             idle_heard: None,
             pipe: None,
             before_banner: false,
+            ahead: std::collections::VecDeque::new(),
         }
     }
 
@@ -799,9 +803,56 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes `cmds` in one go, before their turn (RFC 2920 command pipelining), when the
+    /// server offers PIPELINING; otherwise writes nothing. Each is gated first, and nothing
+    /// goes out if any is refused. [`Self::command`] then reads the reply of the first one
+    /// written ahead instead of writing it again; a command sent ahead that the caller never
+    /// asks for has its reply read, recorded and set aside before anything else is sent.
+    /// Returns whether the commands went out.
+    pub async fn send_ahead(&mut self, cmds: &[Command]) -> Result<bool, NetError> {
+        let offered = self.session.capabilities().is_some_and(|c| c.pipelining());
+        if !offered || cmds.is_empty() {
+            return Ok(false);
+        }
+        self.settle_ahead(None).await?;
+        let verbs: Vec<Verb> = cmds.iter().map(Command::gate_verb).collect();
+        for verb in &verbs {
+            self.gate(*verb)?;
+        }
+        let wires: Vec<Vec<u8>> = cmds.iter().map(Command::to_wire).collect();
+        self.write(&wires.concat(), None).await?;
+        for verb in verbs {
+            self.session.sent(verb);
+        }
+        self.ahead.extend(wires);
+        Ok(true)
+    }
+
+    /// Reads the replies of commands written ahead, in order, up to the one whose bytes are
+    /// `wanted` (its reply returned) or all of them (`None` returned): the replies of those
+    /// passed over are in the transcript, marked as set aside.
+    async fn settle_ahead(&mut self, wanted: Option<&[u8]>) -> Result<Option<Reply>, NetError> {
+        while let Some(front) = self.ahead.pop_front() {
+            let reply = self.read_reply().await?;
+            if wanted == Some(front.as_slice()) {
+                self.collect_unsolicited();
+                return Ok(Some(reply));
+            }
+            let line = String::from_utf8_lossy(&front).trim_end().to_string();
+            self.note(Event::Info(format!(
+                "reply set aside: `{line}` went out pipelined ahead of its step, which was not run"
+            )));
+        }
+        Ok(None)
+    }
+
     /// Sends a command without waiting for its reply (after the security gate). A raw line
     /// may hold several commands: each is gated, and nothing goes out if any is refused.
+    /// Replies still owed to commands written ahead are read first.
     pub async fn send(&mut self, cmd: &Command) -> Result<(), NetError> {
+        if !self.ahead.is_empty() {
+            self.settle_ahead(None).await?;
+        }
         let (answered, unterminated) = match cmd {
             Command::Raw(bytes) => (raw_commands(bytes), raw_unterminated(bytes)),
             other => (vec![other.verb()], None),
@@ -827,6 +878,11 @@ impl Connection {
     pub async fn command(&mut self, cmd: &Command) -> Result<Reply, NetError> {
         if *cmd == Command::StartTls {
             return self.starttls().await;
+        }
+        if !self.ahead.is_empty()
+            && let Some(reply) = self.settle_ahead(Some(&cmd.to_wire())).await?
+        {
+            return Ok(reply);
         }
         let expected = match cmd {
             Command::Raw(bytes) => raw_commands(bytes).len().max(1),
@@ -1202,7 +1258,25 @@ impl Connection {
             self.close().await;
             return Ok(None);
         }
+        // QUIT already written ahead, after the replies owed before it: its reply is read.
+        let quit = Command::Quit.to_wire();
+        if self.ahead.contains(&quit) {
+            let reply = match self.settle_ahead(Some(&quit)).await {
+                Ok(r) => r,
+                Err(NetError::Closed { .. }) => None,
+                Err(e) => {
+                    self.close().await;
+                    return Err(e);
+                }
+            };
+            self.close().await;
+            return Ok(reply);
+        }
         // Replies still owed (a pipelined batch cut short) come first, so QUIT's is its own.
+        if self.settle_ahead(None).await.is_err() {
+            self.close().await;
+            return Ok(None);
+        }
         while self.session.awaiting().is_some() {
             if self.read_reply().await.is_err() {
                 self.close().await;
@@ -1221,6 +1295,7 @@ impl Connection {
 
     /// Closes the connection (TLS close_notify first, when TLS is up).
     pub async fn close(&mut self) {
+        self.ahead.clear();
         match std::mem::replace(&mut self.io, Io::Closed) {
             Io::Tls(mut s) => {
                 let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;

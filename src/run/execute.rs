@@ -132,7 +132,7 @@ pub async fn scenarios(
         ctx.opts.resumption = Some(crate::net::tls::Resumption::new());
     }
     // Nobody steps through these sessions: the version probe starts with its session.
-    ctx.probe_early = true;
+    ctx.unattended = true;
     let ctx = Arc::new(ctx);
     let control_needed = scenarios.iter().any(|s| s.needs_control);
     let control_selected = control

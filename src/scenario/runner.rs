@@ -21,6 +21,24 @@ use crate::smtp::flow;
 use crate::smtp::reply::Reply;
 use crate::transcript::Transcript;
 
+/// The most commands one pipelined write holds: a session's four relay probes with the RSETs
+/// between them (11) fit, a scenario file with more groups in one session goes out in
+/// batches.
+const MAX_PIPELINED: usize = 16;
+
+/// The line a MAIL or RCPT step sends, CRLF ended, when it can go out pipelined (RFC 2920
+/// §3.1: MAIL and RCPT may appear anywhere in a group; RSET too).
+fn pipelinable_line(step: &Step, vars: &Vars) -> Option<Vec<u8>> {
+    if step.action.is_some() {
+        return None;
+    }
+    let line = vars.expand(step.send.as_deref()?).ok()?;
+    crate::smtp::validate::line("the filled-in command", &line).ok()?;
+    let mut wire = line.into_bytes();
+    wire.extend_from_slice(b"\r\n");
+    matches!(classify_raw(&wire), Verb::Mail | Verb::Rcpt).then_some(wire)
+}
+
 /// How long a smuggling probe waits for a reply that should not come.
 const SMUGGLE_WAIT: Duration = Duration::from_secs(2);
 
@@ -36,9 +54,11 @@ pub struct Context {
     /// Keep each session's transcript in the result.
     pub keep_transcripts: bool,
     pub concurrency: usize,
-    /// Start a session's TLS version probe when the session opens, beside its other steps
-    /// (`check`), instead of when the step is reached (the explorer, stepping by hand).
-    pub probe_early: bool,
+    /// Nobody steps through these sessions (`check`): a session's TLS version probe starts
+    /// when the session opens, beside its other steps, and MAIL, RCPT and the RSET between
+    /// probes go out pipelined when the server offers PIPELINING. The explorer, stepping by
+    /// hand, sends each command when its step is reached.
+    pub unattended: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -1080,7 +1100,7 @@ pub struct Stepper {
     leftover: Option<(Vec<Vec<Step>>, String)>,
     /// The TLS handshake ran past its deadline (the server answered 220 and then nothing).
     handshake_timed_out: bool,
-    /// The TLS version probe, started when the session opened (`Context::probe_early`).
+    /// The TLS version probe, started when the session opened (`Context::unattended`).
     versions: Option<EarlyProbe>,
 }
 
@@ -1137,7 +1157,7 @@ impl Stepper {
         }
     }
 
-    /// With `Context::probe_early`, starts the session's TLS version probe now, beside the
+    /// With `Context::unattended`, starts the session's TLS version probe now, beside the
     /// steps before it: its own connections need nothing from this one. Only once this session
     /// was greeted and prepared without a stall and the server offers TLS, so a server that
     /// stalls, floods or has no STARTTLS costs no more connections than before (the probe
@@ -1150,7 +1170,7 @@ impl Stepper {
                 .session()
                 .capabilities()
                 .is_some_and(|c| c.starttls());
-        if self.ctx.probe_early
+        if self.ctx.unattended
             && self.versions.is_none()
             && tls_on_offer
             && !self.server_stalled()
@@ -1435,6 +1455,9 @@ impl Stepper {
         } else {
             let vars = self.vars.clone().unwrap_or_default();
             let literal = edited.filter(|_| step.send.is_some());
+            if literal.is_none() {
+                self.pipeline_ahead().await;
+            }
             let outcome = run_step(
                 &step,
                 literal,
@@ -1509,6 +1532,55 @@ impl Stepper {
         self.unit = self.units.len();
         self.step = 0;
         self.dead = Some("the server closed the session".into());
+    }
+
+    /// In a run nobody steps through, writes in one go the commands from the current step on
+    /// that RFC 2920 lets travel together: MAIL and RCPT steps and the RSET between groups, up
+    /// to the first step of another kind. Their replies are still read and judged step by step,
+    /// so the steps and verdicts are the explorer's; only the waiting is shared. A command
+    /// whose step turns out not to be needed (its MAIL was refused) has its reply read and set
+    /// aside. Not with `--send-data` (DATA would have to come before the RSET) nor over a pipe.
+    async fn pipeline_ahead(&mut self) {
+        if !self.ctx.unattended
+            || self.ctx.send_data
+            || self.ctx.opts.route.is_pipe()
+            || self.conn.awaiting_reply()
+            || self.dead.is_some()
+        {
+            return;
+        }
+        let Some(vars) = &self.vars else {
+            return;
+        };
+        let mut cmds = Vec::new();
+        let (mut unit, mut from) = (self.unit, self.step);
+        'units: while let Some(steps) = self.units.get(unit) {
+            for st in steps.iter().skip(from) {
+                match pipelinable_line(st, vars) {
+                    Some(line) if cmds.len() < MAX_PIPELINED => cmds.push(Command::Raw(line)),
+                    _ => break 'units,
+                }
+            }
+            if unit + 1 >= self.units.len() {
+                break;
+            }
+            // The RSET `end_unit` sends after a group, when another unit follows.
+            if steps.first().is_some_and(|st| st.group.is_some()) {
+                cmds.push(Command::Rset);
+            }
+            unit += 1;
+            from = 0;
+        }
+        if cmds.len() < 2 {
+            return;
+        }
+        if let Err(e) = self.conn.send_ahead(&cmds).await {
+            // Refused by the gate or the write failed: the step's own exchange finds out again
+            // and says so in its result.
+            self.conn.note(crate::transcript::Event::Info(format!(
+                "commands not pipelined: {e}"
+            )));
+        }
     }
 
     /// Records the current step as skipped by the operator and moves on.
@@ -1660,6 +1732,11 @@ impl Stepper {
                 self.conn.session().phase(),
                 crate::smtp::session::Phase::Mail | crate::smtp::session::Phase::Rcpt
             ) {
+                // Unattended, RSET and QUIT travel together (QUIT may end a pipelined group):
+                // the RSET's reply is read below, QUIT's by `quit`.
+                if self.ctx.unattended && !self.conn.awaiting_reply() {
+                    let _ = self.conn.send_ahead(&[Command::Rset, Command::Quit]).await;
+                }
                 let _ = self.conn.command(&Command::Rset).await;
             }
             let _ = self.conn.quit().await;

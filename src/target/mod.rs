@@ -476,7 +476,7 @@ impl ResolvedTarget {
             send_data: run.send_data,
             keep_transcripts: run.keep_transcripts,
             concurrency: run.concurrency,
-            probe_early: false,
+            unattended: false,
         }
     }
 
