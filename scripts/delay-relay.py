@@ -3,22 +3,36 @@
 order: a server that far away (round trip 2 x DELAY_MS) for scripts/bench-check.sh's "wan"
 target. Loopback only; exits after LIFETIME_S seconds.
 
+A relay ends TCP on both sides, which a router on a real path does not: its kernel's delayed
+ACKs (up to 40 ms) would hold back a server that waits, under Nagle's rule, for the ACK of what
+it sent last (Postfix's EHLO reply after its TLS session tickets). So every read is followed by
+TCP_QUICKACK, and the delay measured is the path's, not the relay's.
+
 usage: delay-relay.py LISTEN_PORT TARGET_PORT DELAY_MS LIFETIME_S
 """
 import asyncio
+import socket
 import sys
 
 LISTEN, TARGET = int(sys.argv[1]), int(sys.argv[2])
 DELAY, LIFETIME = float(sys.argv[3]) / 1000, float(sys.argv[4])
 
 
-async def pipe(reader, writer):
+def quickack(sock):
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_QUICKACK", 12), 1)
+    except OSError:
+        pass
+
+
+async def pipe(reader, reader_sock, writer):
     loop = asyncio.get_running_loop()
     queue = asyncio.Queue()
 
     async def read():
         while True:
             data = await reader.read(65536)
+            quickack(reader_sock)
             await queue.put((loop.time() + DELAY, data))
             if not data:
                 return
@@ -50,7 +64,11 @@ async def handle(client_r, client_w):
     except OSError:
         client_w.close()
         return
-    await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+    client_sock = client_w.get_extra_info("socket")
+    server_sock = server_w.get_extra_info("socket")
+    await asyncio.gather(
+        pipe(client_r, client_sock, server_w), pipe(server_r, server_sock, client_w)
+    )
     client_w.close()
     server_w.close()
 
