@@ -447,3 +447,7 @@ mod tests {
         assert_eq!(results[1].verdict, Verdict::Pass);
     }
 }
+
+#[cfg(test)]
+#[path = "scenario_run_tests.rs"]
+mod driven;

@@ -1,0 +1,408 @@
+//! The stepper driven as the explorer and `check` drive it, against the built-in lab on
+//! loopback and against servers that never greet or stop answering: every step offered and
+//! judged once, at its index, across sessions; the run's own bookkeeping (connections,
+//! transcripts, edits, skips) as the front ends read it.
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::lab::{Lab, LabConfig, Policy};
+use crate::profile::Profile;
+use crate::scenario::Catalogue;
+use crate::scenario::model::Role;
+use crate::tui::message::Target;
+use crate::tui::state::Toggles;
+
+async fn lab(policy: Policy) -> Lab {
+    let config = LabConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        policy,
+        misbehave: Vec::new(),
+        store_dir: None,
+    };
+    Lab::start(config, None).await.expect("the lab starts")
+}
+
+/// The explorer's context for `profile` (one session at a time, transcripts kept).
+async fn context(profile: Profile, needs_auth: bool) -> Context {
+    let target = Target {
+        profile_name: "lab".into(),
+        toggles: Toggles::from_profile(&profile),
+        profile,
+        password: None,
+    };
+    let mut ctx = crate::tui::worker::context(&target, needs_auth)
+        .await
+        .expect("a context");
+    ctx.keep_transcripts = true;
+    ctx
+}
+
+fn scenario(id: &str) -> Scenario {
+    Catalogue::built_in().find(id).expect("built in").clone()
+}
+
+/// A sink that keeps every event.
+fn recorder() -> (Sink, Arc<Mutex<Vec<RunEvent>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&seen);
+    let sink: Sink = Arc::new(move |ev| keep.lock().expect("not poisoned").push(ev));
+    (sink, seen)
+}
+
+fn judged(events: &[RunEvent]) -> Vec<usize> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepJudged { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect()
+}
+
+fn count(events: &[RunEvent], want: fn(&RunEvent) -> bool) -> usize {
+    events.iter().filter(|e| want(e)).count()
+}
+
+/// Relay tricks on the open relay: four sessions of four probes, stepped one Enter at a time.
+/// Each offer's index is the number of results so far (the earlier sessions' and this one's),
+/// every step is judged once at its own index, each session is opened, closed and handed back
+/// for its record, and the result holds every step and transcript.
+#[tokio::test]
+async fn stepping_offers_and_judges_each_step_once_at_its_index_across_sessions() {
+    let lab = lab(Policy::OpenRelay).await;
+    let ctx = context(crate::tui::lab_profile(&lab), false).await;
+    let (sink, seen) = recorder();
+    let mut run = ScenarioRun::new(scenario("relay-tricks"), ctx).with_events(sink);
+    assert!(run.connection().is_none(), "nothing is open before start");
+    assert!(run.results().is_empty());
+    run.start().await;
+    let mut offers = Vec::new();
+    let mut closed = 0;
+    while !run.is_done() {
+        let (index, _) = run
+            .offer()
+            .expect("a step is offered while the run is not done");
+        assert_eq!(index, run.results().len(), "offer {index} after {offers:?}");
+        assert!(run.connection().is_some(), "a session is open at an offer");
+        assert!(run.connection_mut().is_some());
+        offers.push(index);
+        run.advance(Input::AsOffered).await;
+        closed += run.take_closed().len();
+    }
+    assert!(run.offer().is_none());
+    assert!(run.connection().is_none(), "the last session was closed");
+    let (result, rest) = run.finish().await;
+    closed += rest.len();
+    assert_eq!(closed, 4, "four sessions, each handed back once");
+    let steps = 32;
+    assert_eq!(result.steps.len(), steps);
+    assert_eq!(result.verdict, Verdict::Fail, "{}", result.reason);
+    assert!(!result.reason.is_empty());
+    assert_eq!(result.transcripts.len(), 4);
+    assert!(result.edited.is_empty());
+    // Every step of an open relay runs: offered at 0, 1, 2, … in order.
+    assert_eq!(offers, (0..steps).collect::<Vec<_>>());
+    let events = seen.lock().expect("not poisoned").clone();
+    assert_eq!(judged(&events), (0..steps).collect::<Vec<_>>());
+    assert_eq!(count(&events, |e| matches!(e, RunEvent::SessionOpened)), 4);
+    assert_eq!(count(&events, |e| matches!(e, RunEvent::SessionClosed)), 4);
+    assert_eq!(
+        count(&events, |e| matches!(e, RunEvent::StepOffered { .. })),
+        steps
+    );
+}
+
+/// `to_end` gives the steps and verdict that stepping gives; a refused MAIL on the secure lab
+/// settles the steps after it without an offer.
+#[tokio::test]
+async fn to_end_is_stepping_to_the_end() {
+    let lab = lab(Policy::Secure).await;
+    let ctx = context(crate::tui::lab_profile(&lab), false).await;
+    let (result, conns) = ScenarioRun::new(scenario("unauth-relay"), ctx.clone())
+        .to_end()
+        .await;
+    assert_eq!(conns.len(), 1);
+    assert_eq!(result.verdict, Verdict::Pass, "{}", result.reason);
+    assert_eq!(result.steps.len(), 2);
+    assert_eq!(result.transcripts.len(), 1);
+    let mut stepped = ScenarioRun::new(scenario("unauth-relay"), ctx);
+    stepped.start().await;
+    while !stepped.is_done() {
+        stepped.advance(Input::AsOffered).await;
+    }
+    let (by_hand, _) = stepped.finish().await;
+    assert_eq!(by_hand.verdict, result.verdict);
+    assert_eq!(
+        by_hand.steps.iter().map(|s| &s.command).collect::<Vec<_>>(),
+        result.steps.iter().map(|s| &s.command).collect::<Vec<_>>()
+    );
+}
+
+/// The operator's hand: an edit of the same verb is accepted and named in the result, another
+/// verb is not; a skipped step is recorded as such; NOOP and RSET typed between steps reach the
+/// server on the scenario's connection (RSET is named as the operator's), and nothing does
+/// without a connection.
+#[tokio::test]
+async fn edits_skips_and_commands_aside_are_the_operators() {
+    let lab = lab(Policy::Secure).await;
+    let ctx = context(crate::tui::lab_profile(&lab), false).await;
+    let mut run = ScenarioRun::new(scenario("unauth-relay"), ctx);
+    assert!(matches!(
+        run.aside(b"NOOP\r\n".to_vec()).await,
+        Err(NetError::NotConnected)
+    ));
+    run.start().await;
+    assert!(run.accepts_edit("MAIL FROM:<someone@outside.example.net>"));
+    assert!(!run.accepts_edit("RCPT TO:<someone@elsewhere.example.org>"));
+    let noop = run
+        .aside(b"NOOP\r\n".to_vec())
+        .await
+        .expect("NOOP answered");
+    assert_eq!(noop.code(), Some(250));
+    let rset = run.rset().await.expect("RSET answered");
+    assert_eq!(rset.code(), Some(250));
+    run.advance(Input::Edited(
+        "MAIL FROM:<someone@outside.example.net>".into(),
+    ))
+    .await;
+    let (index, _) = run.offer().expect("RCPT offered");
+    assert_eq!(index, 1);
+    run.advance(Input::Skip).await;
+    assert!(run.is_done());
+    let (result, _) = run.finish().await;
+    // Both hands are named: the RSET typed between steps and the edited MAIL.
+    assert_eq!(result.edited.len(), 2, "{:?}", result.edited);
+    assert!(result.edited[0].starts_with("RSET sent by the operator"));
+    assert!(result.edited[1].contains("`MAIL FROM:<someone@outside.example.net>` sent instead"));
+    assert_eq!(result.steps[1].verdict, Verdict::Skipped);
+    assert_eq!(result.steps[1].reason, "skipped by the operator");
+    let mut done = ScenarioRun::new(scenario("unauth-relay"), context_for_nothing());
+    assert!(matches!(done.rset().await, Err(NetError::NotConnected)));
+}
+
+fn context_for_nothing() -> Context {
+    let opts = crate::net::ConnectOptions::new(crate::net::connect::Target {
+        host: "127.0.0.1".into(),
+        port: 9,
+    });
+    Context {
+        opts,
+        helo: "probe.test".into(),
+        credentials: None,
+        vars: crate::scenario::vars::Vars::default(),
+        send_data: false,
+        keep_transcripts: false,
+        concurrency: 1,
+        unattended: false,
+    }
+}
+
+/// Esc in the explorer: the open session's connection comes back for its record.
+#[tokio::test]
+async fn abandon_hands_back_the_open_session() {
+    let lab = lab(Policy::Secure).await;
+    let ctx = context(crate::tui::lab_profile(&lab), false).await;
+    let mut run = ScenarioRun::new(scenario("unauth-relay"), ctx);
+    run.start().await;
+    let conns = run.abandon();
+    assert_eq!(conns.len(), 1);
+    assert!(
+        conns[0].is_open(),
+        "handed back as it was, not closed politely"
+    );
+}
+
+/// A listener that takes each connection and says nothing: a server that never greets.
+async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    (addr, task)
+}
+
+/// A server that never greets costs one timeout: the first session records its steps as not
+/// reached, and the three after it are not tried (each step judged, at its own index), with a
+/// note of why.
+#[tokio::test]
+async fn a_server_that_never_greets_is_waited_for_once() {
+    let (addr, task) = silent_server().await;
+    let lab = lab(Policy::Secure).await;
+    let mut profile = crate::tui::lab_profile(&lab);
+    profile.server = addr.to_string();
+    profile.timeout_secs = Some(0.5);
+    let ctx = context(profile, false).await;
+    let (sink, seen) = recorder();
+    let run = ScenarioRun::new(scenario("relay-tricks"), ctx).with_events(sink);
+    let (result, conns) = run.to_end().await;
+    task.abort();
+    assert_eq!(conns.len(), 1, "only the first session connected");
+    assert_eq!(result.steps.len(), 32);
+    assert_eq!(result.verdict, Verdict::Inconclusive, "{}", result.reason);
+    let not_tried = result
+        .steps
+        .iter()
+        .filter(|s| s.reason.starts_with("not tried: an earlier connection"))
+        .count();
+    assert_eq!(not_tried, 24, "{:#?}", result.steps);
+    let events = seen.lock().expect("not poisoned").clone();
+    assert_eq!(judged(&events), (0..32).collect::<Vec<_>>());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RunEvent::Note(n) if n.starts_with("session could not start")))
+    );
+    assert_eq!(count(&events, |e| matches!(e, RunEvent::SessionOpened)), 0);
+}
+
+/// A server that greets, answers EHLO, then stops answering at MAIL: the session that met it
+/// says so at once, so the sessions after it are not tried rather than each waiting as long.
+#[tokio::test]
+async fn a_server_that_stops_answering_stops_the_later_sessions() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            let (r, mut w) = s.into_split();
+            let mut lines = BufReader::new(r).lines();
+            let _ = w.write_all(b"220 stall.test ESMTP\r\n").await;
+            if let Ok(Some(_ehlo)) = lines.next_line().await {
+                let _ = w.write_all(b"250 stall.test\r\n").await;
+            }
+            // MAIL and whatever follows: read, never answered.
+            held.push((lines, w));
+        }
+    });
+    let lab = lab(Policy::Secure).await;
+    let mut profile = crate::tui::lab_profile(&lab);
+    profile.server = addr.to_string();
+    profile.tls = crate::net::TlsMode::None;
+    profile.timeout_secs = Some(0.5);
+    let ctx = context(profile, false).await;
+    let (result, conns) = ScenarioRun::new(scenario("relay-tricks"), ctx)
+        .to_end()
+        .await;
+    task.abort();
+    assert_eq!(conns.len(), 1, "one session met the stall; none after it");
+    let later: Vec<&StepResult> = result.steps.iter().skip(8).collect();
+    assert_eq!(later.len(), 24);
+    assert!(
+        later.iter().all(|s| s
+            .reason
+            .contains("the server stopped answering within the reply timeout")),
+        "{later:#?}"
+    );
+}
+
+/// The one rule for a scenario's result: the aggregate of its steps, with what the run kept.
+#[test]
+fn conclude_keeps_what_the_run_gathered() {
+    let s = scenario("unauth-relay");
+    let step = StepResult {
+        name: Some("outside recipient".into()),
+        command: "RCPT TO:<x@elsewhere.example.org>".into(),
+        expected: "reject".into(),
+        reply: None,
+        verdict: Verdict::Fail,
+        reason: "accepted".into(),
+        elapsed_ms: 3,
+        role: Role::Probe,
+        note: None,
+        edited: false,
+    };
+    let r = conclude(
+        &s,
+        vec![step],
+        vec!["an edit".into()],
+        vec!["a transcript".into()],
+        42,
+    );
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(r.reason.contains("accepted"), "{}", r.reason);
+    assert_eq!(r.steps.len(), 1);
+    assert_eq!(r.elapsed_ms, 42);
+    assert_eq!(r.transcripts, vec!["a transcript".to_string()]);
+    assert_eq!(r.edited, vec!["an edit".to_string()]);
+    assert_eq!(r.id, "unauth-relay");
+    assert!(r.needs_control);
+}
+
+fn result(id: &str, verdict: Verdict, needs_control: bool) -> ScenarioResult {
+    ScenarioResult {
+        scenario: id.into(),
+        id: id.into(),
+        title: String::new(),
+        verdict,
+        reason: "r".into(),
+        steps: vec![],
+        elapsed_ms: 0,
+        transcripts: vec![],
+        needs_control,
+        edited: vec![],
+    }
+}
+
+/// Only a relay PASS depends on the control: a passed control leaves it, a skipped one is
+/// named in its reason, any other makes it INCONCLUSIVE; other verdicts and scenarios that do
+/// not need the control are never touched.
+#[test]
+fn the_control_touches_only_relay_passes() {
+    let runs = || {
+        vec![
+            result("unauth-relay", Verdict::Pass, true),
+            result("relay-tricks", Verdict::Fail, true),
+            result("starttls", Verdict::Pass, false),
+        ]
+    };
+    let mut passed = runs();
+    apply_control(
+        &mut passed,
+        Some(&result("local-delivery", Verdict::Pass, false)),
+    );
+    assert_eq!(
+        passed
+            .iter()
+            .map(|r| (r.verdict, r.reason.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (Verdict::Pass, "r"),
+            (Verdict::Fail, "r"),
+            (Verdict::Pass, "r")
+        ]
+    );
+    let mut skipped = runs();
+    let mut c = result("local-delivery", Verdict::Skipped, false);
+    c.reason = "no local recipient".into();
+    apply_control(&mut skipped, Some(&c));
+    assert_eq!(skipped[0].verdict, Verdict::Pass);
+    assert_eq!(
+        skipped[0].reason,
+        "r (the local-delivery control did not run: no local recipient)"
+    );
+    assert_eq!(skipped[1].reason, "r");
+    assert_eq!(skipped[2].reason, "r");
+    let mut failed = runs();
+    apply_control(
+        &mut failed,
+        Some(&result("local-delivery", Verdict::Fail, false)),
+    );
+    assert_eq!(failed[0].verdict, Verdict::Inconclusive);
+    assert_eq!(failed[1].verdict, Verdict::Fail);
+    assert_eq!(failed[1].reason, "r");
+    assert_eq!(failed[2].verdict, Verdict::Pass);
+    let mut none = runs();
+    apply_control(&mut none, None);
+    assert_eq!(none[0].verdict, Verdict::Pass);
+    assert_eq!(none[0].reason, "r");
+}
