@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::crowd::Crowd;
 use super::event::{RunEvent, Sink};
 use crate::net::{Connection, NetError};
 use crate::scenario::model::Step;
@@ -48,7 +49,14 @@ pub struct ScenarioRun {
     transcripts: Vec<String>,
     started: Instant,
     events: Option<Sink>,
+    /// The run's sessions open at once, shared with the run's other scenarios.
+    crowd: Arc<Crowd>,
+    /// Sessions tried again after a 421 in the banner: bounded, whatever the server does.
+    retries: usize,
 }
+
+/// The most times one scenario run opens a session again after a 421 in the banner.
+const BUSY_RETRIES: usize = 8;
 
 impl ScenarioRun {
     /// All of the scenario's sessions, one after the other.
@@ -81,7 +89,15 @@ impl ScenarioRun {
             transcripts: Vec::new(),
             started: Instant::now(),
             events: None,
+            crowd: Arc::new(Crowd::default()),
+            retries: 0,
         }
+    }
+
+    /// Counts this run's sessions with the other runs' against the same server.
+    pub fn sharing_crowd(mut self, crowd: Arc<Crowd>) -> ScenarioRun {
+        self.crowd = crowd;
+        self
     }
 
     /// Shares "the server never greeted" with the other runs against the same server.
@@ -162,7 +178,7 @@ impl ScenarioRun {
             let mut st = Stepper::new(
                 self.scenario.clone(),
                 self.ctx.clone(),
-                units,
+                units.clone(),
                 (self.new_transcript)(),
             );
             if let Some(why) = self.unreachable.get() {
@@ -173,6 +189,7 @@ impl ScenarioRun {
                 self.record(base, steps);
                 continue;
             }
+            self.crowd.enter().await;
             match st.open().await {
                 Ok(()) => {
                     self.emit(RunEvent::SessionOpened);
@@ -180,6 +197,23 @@ impl ScenarioRun {
                     self.settle().await;
                 }
                 Err(why) => {
+                    self.crowd.leave();
+                    if why.is_busy()
+                        && self.retries < BUSY_RETRIES
+                        && let Some(open) = self.crowd.turned_away()
+                    {
+                        self.retries += 1;
+                        self.emit(RunEvent::Note(format!(
+                            "{why} while {open} other session(s) of this run were open: it waits for one to end and tries again"
+                        )));
+                        let conn = st.into_connection();
+                        if self.ctx.keep_transcripts {
+                            self.transcripts.push(conn.transcript().to_text());
+                        }
+                        self.closed.push(conn);
+                        self.queue.push_front(units);
+                        continue;
+                    }
                     // A failure every session would meet again (no greeting, a wait that ran
                     // out in the opening they share) is met once per run.
                     if let Some(shared) =
@@ -308,6 +342,7 @@ impl ScenarioRun {
     /// Ends a session politely and keeps what it produced: its steps, edits, transcript
     /// and connection.
     async fn end_session(&mut self, st: Stepper) {
+        self.crowd.leave();
         self.edits.extend(st.edits().iter().cloned());
         let (run, conn) = st.finish_keeping().await;
         self.results.extend(run.steps);
@@ -341,6 +376,7 @@ impl ScenarioRun {
     /// Drops the run as it is (an abort): the open session's connection, for its record.
     pub fn abandon(mut self) -> Vec<Connection> {
         if let Some(st) = self.stepper.take() {
+            self.crowd.leave();
             self.closed.push(st.into_connection());
         }
         self.closed

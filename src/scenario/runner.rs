@@ -439,6 +439,16 @@ pub enum SetupError {
 }
 
 impl SetupError {
+    /// The server turned the session away with 421 in its banner: "not now" (RFC 5321 §3.8,
+    /// and what a per-client connection limit answers), unlike a 554 there.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            SetupError::Unreachable(NetError::Banner(flow::BannerProblem::Refused(reply)))
+                if reply.starts_with("421")
+        )
+    }
+
     /// Why every other session to this server would fail the same way in the part all
     /// sessions share (banner, EHLO, STARTTLS, the handshake), if it would: no greeting at
     /// all, or a wait that ran out. Then the others are not tried, and the run costs one

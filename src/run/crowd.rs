@@ -1,0 +1,131 @@
+//! How many of a run's sessions are open at once, shared by its scenarios. A server that
+//! limits connections per client (Exim's `smtp_accept_max_per_host`, Postfix's
+//! `smtpd_client_connection_count_limit`, the lab's `--max-connections`) answers the one too
+//! many with 421 in its banner. That says "not now", not "never": the session waits for one of
+//! the run's others to end and tries again, and the run keeps under the limit it learned,
+//! instead of counting the server as unreachable and leaving the other scenarios untried.
+
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+#[derive(Debug)]
+struct Counts {
+    open: usize,
+    /// The most sessions the server took at once, once it has turned one away.
+    limit: usize,
+}
+
+#[derive(Debug)]
+pub struct Crowd {
+    counts: Mutex<Counts>,
+    ended: Notify,
+}
+
+impl Default for Crowd {
+    fn default() -> Self {
+        Crowd {
+            counts: Mutex::new(Counts {
+                open: 0,
+                limit: usize::MAX,
+            }),
+            ended: Notify::new(),
+        }
+    }
+}
+
+impl Crowd {
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        // A panic elsewhere cannot leave the two numbers inconsistent: each change is one
+        // statement.
+        self.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until one more session may open under the learned limit, and counts it.
+    pub async fn enter(&self) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the check, so an end between the check and the wait is seen.
+            ended.as_mut().enable();
+            {
+                let mut c = self.counts();
+                if c.open < c.limit {
+                    c.open += 1;
+                    return;
+                }
+            }
+            ended.await;
+        }
+    }
+
+    /// A session counted by [`Self::enter`] ended (or never got going).
+    pub fn leave(&self) {
+        {
+            let mut c = self.counts();
+            c.open = c.open.saturating_sub(1);
+        }
+        self.ended.notify_waiters();
+    }
+
+    /// A session that has left was turned away with 421 in the banner: when others are open,
+    /// the server's limit is their number (returned), and the session may try again once one
+    /// ends. With none open the server is refusing this client, not a crowd: `None`.
+    pub fn turned_away(&self) -> Option<usize> {
+        let mut c = self.counts();
+        if c.open == 0 {
+            return None;
+        }
+        c.limit = c.limit.min(c.open);
+        Some(c.open)
+    }
+
+    #[cfg(test)]
+    fn snapshot(&self) -> (usize, usize) {
+        let c = self.counts();
+        (c.open, c.limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_turned_away_session_waits_for_one_to_end_and_the_limit_holds() {
+        let crowd = Arc::new(Crowd::default());
+        for _ in 0..3 {
+            crowd.enter().await;
+        }
+        // A fourth opens and is turned away: it leaves, the limit becomes 3.
+        crowd.enter().await;
+        crowd.leave();
+        assert_eq!(crowd.turned_away(), Some(3));
+        assert_eq!(crowd.snapshot(), (3, 3));
+        let waiting = {
+            let crowd = Arc::clone(&crowd);
+            tokio::spawn(async move { crowd.enter().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "three open: the fourth waits");
+        crowd.leave();
+        waiting.await.expect("entered once one ended");
+        assert_eq!(crowd.snapshot(), (3, 3));
+        // The limit only goes down.
+        crowd.leave();
+        crowd.leave();
+        assert_eq!(crowd.turned_away(), Some(1));
+        assert_eq!(crowd.snapshot(), (1, 1));
+    }
+
+    #[test]
+    fn turned_away_with_nobody_open_is_a_refusal() {
+        let crowd = Crowd::default();
+        assert_eq!(crowd.turned_away(), None);
+        assert_eq!(crowd.snapshot(), (0, usize::MAX));
+    }
+}
