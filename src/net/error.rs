@@ -120,6 +120,15 @@ impl NetError {
         )
     }
 
+    /// True when the server turned the connection away with 421 in its banner: "not now"
+    /// (RFC 5321 §3.8; what a per-client connection limit answers), unlike a 554 there.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            NetError::Banner(crate::smtp::flow::BannerProblem::Refused(reply)) if reply.starts_with("421")
+        )
+    }
+
     /// True for failures to reach the server at all.
     pub fn is_connect(&self) -> bool {
         matches!(

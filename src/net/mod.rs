@@ -3,6 +3,7 @@
 
 pub mod cert_defects;
 pub mod connect;
+pub mod crowd;
 pub mod driver;
 pub mod error;
 pub mod exchange;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::smtp::tls_hello::{self, HelloAnswer};
 use crate::transcript::Transcript;
 
+use super::crowd::Crowd;
 use super::driver::{ConnectOptions, Connection, TlsMode};
 use super::error::NetError;
 use super::tls::TlsVersion;
@@ -79,16 +80,25 @@ impl VersionReport {
 }
 
 /// Probes all four versions at once (each on its own connection).
-pub async fn versions(opts: &ConnectOptions, helo: &str) -> VersionReport {
+pub async fn versions(opts: &ConnectOptions, helo: &str, crowd: &Crowd) -> VersionReport {
     let started = Instant::now();
     let mut opts = opts.clone();
     opts.timeouts.reply = opts.timeouts.reply.min(PROBE_REPLY_LIMIT);
     opts.timeouts.connect = opts.timeouts.connect.min(PROBE_REPLY_LIMIT);
+    let wait = opts.timeouts.reply;
     let (v10, v11, v12, v13) = tokio::join!(
-        old_version(&opts, helo, tls_hello::TLS10),
-        old_version(&opts, helo, tls_hello::TLS11),
-        modern_version(&opts, helo, TlsVersion::Tls12),
-        modern_version(&opts, helo, TlsVersion::Tls13),
+        in_turn(crowd, wait, || old_version(&opts, helo, tls_hello::TLS10)),
+        in_turn(crowd, wait, || old_version(&opts, helo, tls_hello::TLS11)),
+        in_turn(crowd, wait, || modern_version(
+            &opts,
+            helo,
+            TlsVersion::Tls12
+        )),
+        in_turn(crowd, wait, || modern_version(
+            &opts,
+            helo,
+            TlsVersion::Tls13
+        )),
     );
     VersionReport {
         probes: vec![
@@ -113,6 +123,35 @@ pub async fn versions(opts: &ConnectOptions, helo: &str) -> VersionReport {
     }
 }
 
+/// The most times one version probe connects again after a 421 in the banner.
+const BUSY_RETRIES: usize = 8;
+
+/// Runs a probe; when the server turned its connection away with 421 in the banner (a
+/// per-client connection limit, met beside the run's sessions and the other probes), tries
+/// again once another of the run's connections has ended (one that ended during the attempt
+/// counts), waiting at most `wait` each time (the session that would end may be the one
+/// waiting for this probe) and trying at most [`BUSY_RETRIES`] times more.
+async fn in_turn<F, Fut>(crowd: &Crowd, wait: Duration, mut probe: F) -> ProbeOutcome
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (ProbeOutcome, bool)>,
+{
+    let mut tries = 0;
+    loop {
+        let ended = crowd.next_end();
+        let (outcome, busy) = probe().await;
+        if !busy {
+            // Its connection (which the server counted) is closed: a slot for another.
+            crowd.connection_ended();
+            return outcome;
+        }
+        tries += 1;
+        if tries > BUSY_RETRIES || tokio::time::timeout(wait, ended).await.is_err() {
+            return outcome;
+        }
+    }
+}
+
 /// Connects and gets to the point where a TLS ClientHello is due: after STARTTLS's 220, or
 /// straight away for implicit TLS.
 async fn to_hello(conn: &mut Connection, helo: &str, implicit: bool) -> Result<(), NetError> {
@@ -125,7 +164,19 @@ async fn to_hello(conn: &mut Connection, helo: &str, implicit: bool) -> Result<(
     Ok(())
 }
 
-async fn old_version(opts: &ConnectOptions, helo: &str, version: u16) -> ProbeOutcome {
+/// The probe's outcome, and whether the server turned the connection away with 421.
+async fn old_version(opts: &ConnectOptions, helo: &str, version: u16) -> (ProbeOutcome, bool) {
+    let mut busy = false;
+    let outcome = old_version_outcome(opts, helo, version, &mut busy).await;
+    (outcome, busy)
+}
+
+async fn old_version_outcome(
+    opts: &ConnectOptions,
+    helo: &str,
+    version: u16,
+    busy: &mut bool,
+) -> ProbeOutcome {
     let implicit = opts.tls_mode == TlsMode::Implicit;
     let mut plain = opts.clone();
     // Implicit TLS: open the TCP connection only; the hello below is the first byte sent.
@@ -135,6 +186,7 @@ async fn old_version(opts: &ConnectOptions, helo: &str, version: u16) -> ProbeOu
     let mut conn = Connection::new(plain, Transcript::new());
     if let Err(e) = to_hello(&mut conn, helo, implicit).await {
         conn.close().await;
+        *busy = e.is_busy();
         return ProbeOutcome::Unknown { why: e.to_string() };
     }
     let mut random = [0u8; 32];
@@ -214,7 +266,12 @@ async fn old_version(opts: &ConnectOptions, helo: &str, version: u16) -> ProbeOu
     }
 }
 
-async fn modern_version(opts: &ConnectOptions, helo: &str, version: TlsVersion) -> ProbeOutcome {
+/// The probe's outcome, and whether the server turned the connection away with 421.
+async fn modern_version(
+    opts: &ConnectOptions,
+    helo: &str,
+    version: TlsVersion,
+) -> (ProbeOutcome, bool) {
     let mut pinned = opts.clone();
     // A full handshake of its own: a resumed one would not show what this version negotiates.
     pinned.resumption = None;
@@ -239,6 +296,7 @@ async fn modern_version(opts: &ConnectOptions, helo: &str, version: TlsVersion) 
         Ok::<(), NetError>(())
     }
     .await;
+    let busy = result.as_ref().is_err_and(NetError::is_busy);
     let outcome = match result {
         Ok(()) => match conn.tls_info() {
             Some(info) => ProbeOutcome::Accepted {
@@ -260,5 +318,5 @@ async fn modern_version(opts: &ConnectOptions, helo: &str, version: TlsVersion) 
     } else {
         conn.close().await;
     }
-    outcome
+    (outcome, busy)
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::crowd::Crowd;
 use super::scenario_run::{NewTranscript, ScenarioRun, Unreachable, apply_control, conclude};
 use crate::scenario::model::{Action, Role, Step};
 use crate::scenario::runner::{sessions, unmet_requirement};
@@ -40,7 +39,6 @@ fn plan(
     s: Scenario,
     ctx: &Arc<Context>,
     unreachable: &Arc<Unreachable>,
-    crowd: &Arc<Crowd>,
     planned: &mut Vec<Planned>,
 ) -> tokio::task::JoinHandle<ScenarioResult> {
     if let Some(why) = unmet_requirement(&s, ctx) {
@@ -51,8 +49,7 @@ fn plan(
     for units in sessions(&s) {
         let weight = round_trips(&units);
         let run = ScenarioRun::for_session(s.clone(), (**ctx).clone(), units)
-            .sharing_unreachable(Arc::clone(unreachable))
-            .sharing_crowd(Arc::clone(crowd));
+            .sharing_unreachable(Arc::clone(unreachable));
         let (go, permit) = oneshot::channel();
         planned.push(Planned { weight, go });
         handles.push(tokio::spawn(async move {
@@ -129,7 +126,6 @@ pub async fn scenarios(
 ) -> Vec<ScenarioResult> {
     let limit = Arc::new(Semaphore::new(ctx.concurrency.max(1)));
     let unreachable = Arc::new(Unreachable::new());
-    let crowd = Arc::new(Crowd::default());
     let mut ctx = ctx;
     // One run, one TLS session store: after a full handshake the other sessions resume.
     if ctx.opts.resumption.is_none() {
@@ -145,11 +141,11 @@ pub async fn scenarios(
     let mut planned = Vec::new();
     let mut handles = Vec::new();
     for s in scenarios {
-        handles.push(plan(s, &ctx, &unreachable, &crowd, &mut planned));
+        handles.push(plan(s, &ctx, &unreachable, &mut planned));
     }
     let hidden_control = match control {
         Some(c) if control_needed && !control_selected => {
-            Some(plan(c, &ctx, &unreachable, &crowd, &mut planned))
+            Some(plan(c, &ctx, &unreachable, &mut planned))
         }
         _ => None,
     };

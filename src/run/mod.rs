@@ -4,7 +4,6 @@
 //! goes. `check` drives runs to the end ([`execute`]); the explorer drives one step per Enter.
 //! Neither has a session loop of its own.
 
-pub mod crowd;
 pub mod domain;
 pub mod event;
 pub mod execute;

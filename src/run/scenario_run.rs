@@ -4,9 +4,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::crowd::Crowd;
 use super::event::{RunEvent, Sink};
 use crate::net::{Connection, NetError};
 use crate::scenario::model::Step;
@@ -49,8 +48,6 @@ pub struct ScenarioRun {
     transcripts: Vec<String>,
     started: Instant,
     events: Option<Sink>,
-    /// The run's sessions open at once, shared with the run's other scenarios.
-    crowd: Arc<Crowd>,
     /// Sessions tried again after a 421 in the banner: bounded, whatever the server does.
     retries: usize,
 }
@@ -89,15 +86,8 @@ impl ScenarioRun {
             transcripts: Vec::new(),
             started: Instant::now(),
             events: None,
-            crowd: Arc::new(Crowd::default()),
             retries: 0,
         }
-    }
-
-    /// Counts this run's sessions with the other runs' against the same server.
-    pub fn sharing_crowd(mut self, crowd: Arc<Crowd>) -> ScenarioRun {
-        self.crowd = crowd;
-        self
     }
 
     /// Shares "the server never greeted" with the other runs against the same server.
@@ -189,18 +179,19 @@ impl ScenarioRun {
                 self.record(base, steps);
                 continue;
             }
-            self.crowd.enter().await;
+            self.ctx.crowd.enter().await;
             match st.open().await {
                 Ok(()) => {
+                    self.ctx.crowd.greeted();
                     self.emit(RunEvent::SessionOpened);
                     self.stepper = Some(st);
                     self.settle().await;
                 }
                 Err(why) => {
-                    self.crowd.leave();
+                    self.ctx.crowd.leave();
                     if why.is_busy()
                         && self.retries < BUSY_RETRIES
-                        && let Some(open) = self.crowd.turned_away()
+                        && let Some(open) = self.ctx.crowd.turned_away()
                     {
                         self.retries += 1;
                         self.emit(RunEvent::Note(format!(
@@ -212,6 +203,11 @@ impl ScenarioRun {
                         }
                         self.closed.push(conn);
                         self.queue.push_front(units);
+                        if open == 0 {
+                            // Nothing to wait for: the one that was open has ended. A pause,
+                            // growing, so a server that keeps answering 421 is not hammered.
+                            tokio::time::sleep(Duration::from_millis(50 << self.retries)).await;
+                        }
                         continue;
                     }
                     // A failure every session would meet again (no greeting, a wait that ran
@@ -342,7 +338,7 @@ impl ScenarioRun {
     /// Ends a session politely and keeps what it produced: its steps, edits, transcript
     /// and connection.
     async fn end_session(&mut self, st: Stepper) {
-        self.crowd.leave();
+        self.ctx.crowd.leave();
         self.edits.extend(st.edits().iter().cloned());
         let (run, conn) = st.finish_keeping().await;
         self.results.extend(run.steps);
@@ -376,7 +372,7 @@ impl ScenarioRun {
     /// Drops the run as it is (an abort): the open session's connection, for its record.
     pub fn abandon(mut self) -> Vec<Connection> {
         if let Some(st) = self.stepper.take() {
-            self.crowd.leave();
+            self.ctx.crowd.leave();
             self.closed.push(st.into_connection());
         }
         self.closed

@@ -195,6 +195,7 @@ fn context_for_nothing() -> Context {
         keep_transcripts: false,
         concurrency: 1,
         unattended: false,
+        crowd: Default::default(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! Each scenario's steps are split into sessions (`groups_per_session`) so that failing probes
 //! never trip a tarpit.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -13,6 +14,7 @@ use super::model::{Action, Assertion, Expect, Role, Scenario, Severity, Step, Tl
 use super::vars::{Vars, setting_of};
 use super::verdict::{Judgement, Verdict, describe, expect_text, judge};
 use crate::advice::Control;
+use crate::net::crowd::Crowd;
 use crate::net::{ConnectOptions, Connection, NetError, TlsMode};
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::capabilities::Capabilities;
@@ -59,6 +61,9 @@ pub struct Context {
     /// probes go out pipelined when the server offers PIPELINING. The explorer, stepping by
     /// hand, sends each command when its step is reached.
     pub unattended: bool,
+    /// The run's connections open at once, shared by its sessions and their TLS version
+    /// probes (a clone of the context shares it).
+    pub crowd: Arc<Crowd>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -442,11 +447,7 @@ impl SetupError {
     /// The server turned the session away with 421 in its banner: "not now" (RFC 5321 §3.8,
     /// and what a per-client connection limit answers), unlike a 554 there.
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            SetupError::Unreachable(NetError::Banner(flow::BannerProblem::Refused(reply)))
-                if reply.starts_with("421")
-        )
+        matches!(self, SetupError::Unreachable(e) if e.is_busy())
     }
 
     /// Why every other session to this server would fail the same way in the part all
@@ -615,7 +616,7 @@ async fn run_step(
         (None, Some(Action::Smuggle)) => return smuggle(step, s, conn, started, command).await,
         (None, Some(Action::Check)) => return Ok(check_step(step, s, conn, replies, command)),
         (None, Some(Action::TlsVersions)) => {
-            let report = crate::net::probe::versions(&ctx.opts, &ctx.helo).await;
+            let report = crate::net::probe::versions(&ctx.opts, &ctx.helo, &ctx.crowd).await;
             return Ok(versions_step(step, s, report, command, started));
         }
         (None, None) => return Ok(failed_step(step, command, started, "empty step".into())),
@@ -1192,8 +1193,9 @@ impl Stepper {
         {
             let opts = self.ctx.opts.clone();
             let helo = self.ctx.helo.clone();
+            let crowd = Arc::clone(&self.ctx.crowd);
             self.versions = Some(EarlyProbe(tokio::spawn(async move {
-                crate::net::probe::versions(&opts, &helo).await
+                crate::net::probe::versions(&opts, &helo, &crowd).await
             })));
         }
     }

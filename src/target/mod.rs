@@ -477,6 +477,7 @@ impl ResolvedTarget {
             keep_transcripts: run.keep_transcripts,
             concurrency: run.concurrency,
             unattended: false,
+            crowd: Default::default(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! How many of a run's sessions are open at once, shared by its scenarios. A server that
+//! How many of a run's sessions are open at once, shared by its scenarios (and consulted by
+//! their TLS version probes). A server that
 //! limits connections per client (Exim's `smtp_accept_max_per_host`, Postfix's
 //! `smtpd_client_connection_count_limit`, the lab's `--max-connections`) answers the one too
 //! many with 421 in its banner. That says "not now", not "never": the session waits for one of
@@ -12,6 +13,8 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 struct Counts {
     open: usize,
+    /// Sessions the server greeted: once one was, a 421 means a crowd, not a refusal.
+    greeted: usize,
     /// The most sessions the server took at once, once it has turned one away.
     limit: usize,
 }
@@ -27,6 +30,7 @@ impl Default for Crowd {
         Crowd {
             counts: Mutex::new(Counts {
                 open: 0,
+                greeted: 0,
                 limit: usize::MAX,
             }),
             ended: Notify::new(),
@@ -70,16 +74,37 @@ impl Crowd {
         self.ended.notify_waiters();
     }
 
-    /// A session that has left was turned away with 421 in the banner: when others are open,
-    /// the server's limit is their number (returned), and the session may try again once one
-    /// ends. With none open the server is refusing this client, not a crowd: `None`.
+    /// A counted session got past the banner.
+    pub fn greeted(&self) {
+        self.counts().greeted += 1;
+    }
+
+    /// A session that has left was turned away with 421 in the banner. When others are open,
+    /// or were greeted before (they may have ended between the server's count and this), the
+    /// server's limit is the number open now, at least one, and the session may try again:
+    /// how many are open is returned. With none ever greeted the server is refusing this
+    /// client, not a crowd: `None`.
     pub fn turned_away(&self) -> Option<usize> {
         let mut c = self.counts();
-        if c.open == 0 {
+        if c.open == 0 && c.greeted == 0 {
             return None;
         }
-        c.limit = c.limit.min(c.open);
+        c.limit = c.limit.min(c.open.max(1));
         Some(c.open)
+    }
+
+    /// The next end of one of the run's connections (a session's, or a connection that is not
+    /// a session: a TLS version probe's), listened for from now on: a probe turned away with
+    /// 421 tries again after it.
+    pub fn next_end(&self) -> std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut ended = Box::pin(self.ended.notified());
+        ended.as_mut().enable();
+        ended
+    }
+
+    /// A connection of the run that is not a counted session ended.
+    pub fn connection_ended(&self) {
+        self.ended.notify_waiters();
     }
 
     #[cfg(test)]
@@ -123,9 +148,13 @@ mod tests {
     }
 
     #[test]
-    fn turned_away_with_nobody_open_is_a_refusal() {
+    fn turned_away_with_nobody_open_is_a_refusal_unless_one_was_greeted() {
         let crowd = Crowd::default();
         assert_eq!(crowd.turned_away(), None);
         assert_eq!(crowd.snapshot(), (0, usize::MAX));
+        // One was greeted and has ended: the 421 was counted while it was open.
+        crowd.greeted();
+        assert_eq!(crowd.turned_away(), Some(0));
+        assert_eq!(crowd.snapshot(), (0, 1));
     }
 }
