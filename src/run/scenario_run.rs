@@ -206,7 +206,10 @@ impl ScenarioRun {
                         if open == 0 {
                             // Nothing to wait for: the one that was open has ended. A pause,
                             // growing, so a server that keeps answering 421 is not hammered.
-                            tokio::time::sleep(Duration::from_millis(50 << self.retries)).await;
+                            tokio::time::sleep(Duration::from_millis(
+                                (50 << self.retries).min(500),
+                            ))
+                            .await;
                         }
                         continue;
                     }

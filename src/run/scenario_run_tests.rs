@@ -79,6 +79,7 @@ async fn stepping_offers_and_judges_each_step_once_at_its_index_across_sessions(
     run.start().await;
     let mut offers = Vec::new();
     let mut closed = 0;
+    let mut first_closed_at = None;
     while !run.is_done() {
         let (index, _) = run
             .offer()
@@ -88,13 +89,19 @@ async fn stepping_offers_and_judges_each_step_once_at_its_index_across_sessions(
         assert!(run.connection_mut().is_some());
         offers.push(index);
         run.advance(Input::AsOffered).await;
-        closed += run.take_closed().len();
+        let now = run.take_closed().len();
+        if now > 0 && first_closed_at.is_none() {
+            first_closed_at = Some(run.results().len());
+        }
+        closed += now;
     }
     assert!(run.offer().is_none());
     assert!(run.connection().is_none(), "the last session was closed");
+    // Each session is handed back as it ends, the first after its eight steps.
+    assert_eq!(first_closed_at, Some(8));
+    assert_eq!(closed, 4, "four sessions, each handed back as it ended");
     let (result, rest) = run.finish().await;
-    closed += rest.len();
-    assert_eq!(closed, 4, "four sessions, each handed back once");
+    assert!(rest.is_empty(), "nothing handed back twice");
     let steps = 32;
     assert_eq!(result.steps.len(), steps);
     assert_eq!(result.verdict, Verdict::Fail, "{}", result.reason);
@@ -406,4 +413,108 @@ fn the_control_touches_only_relay_passes() {
     apply_control(&mut none, None);
     assert_eq!(none[0].verdict, Verdict::Pass);
     assert_eq!(none[0].reason, "r");
+}
+
+/// A listener that answers the first `refused` connections with `first_words` and closes
+/// them, and hands every later one to `lab`; counts the connections.
+async fn turning_away(
+    lab: std::net::SocketAddr,
+    refused: usize,
+    first_words: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            if n < refused {
+                let _ = s.write_all(first_words).await;
+                let _ = s.shutdown().await;
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut up) = tokio::net::TcpStream::connect(lab).await {
+                    let _ = tokio::io::copy_bidirectional(&mut s, &mut up).await;
+                }
+            });
+        }
+    });
+    (addr, seen, task)
+}
+
+const TOO_MANY: &[u8] = b"421 4.7.0 too many connections, try again later\r\n";
+
+/// Another session of the run was greeted (a crowd): a 421 in the banner is "not now", and
+/// the session tries again, with the turned-away attempt's transcript kept and a note of why.
+#[tokio::test]
+async fn a_session_turned_away_with_421_in_a_crowd_tries_again() {
+    let lab = lab(Policy::Secure).await;
+    let (addr, seen, task) = turning_away(lab.addr, 1, TOO_MANY).await;
+    let mut profile = crate::tui::lab_profile(&lab);
+    profile.server = addr.to_string();
+    let ctx = context(profile, false).await;
+    ctx.crowd.greeted();
+    let (sink, events) = recorder();
+    let (result, conns) = ScenarioRun::new(scenario("unauth-relay"), ctx)
+        .with_events(sink)
+        .to_end()
+        .await;
+    task.abort();
+    assert_eq!(result.verdict, Verdict::Pass, "{}", result.reason);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        conns.len(),
+        2,
+        "the turned-away attempt is kept for its record"
+    );
+    assert_eq!(result.transcripts.len(), 2);
+    assert!(result.transcripts[0].contains("421 4.7.0 too many connections"));
+    let events = events.lock().expect("not poisoned").clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RunEvent::Note(n) if n.contains("tries again")))
+    );
+}
+
+/// Tries again at most eight times when the server keeps answering 421; a failure that is not
+/// a 421 (no greeting at all) is not tried again even in a crowd; and with no session of the
+/// run ever greeted, a 421 is the server refusing this client: no second try.
+#[tokio::test]
+async fn tries_after_a_421_are_bounded_and_only_for_a_421_in_a_crowd() {
+    let lab = lab(Policy::Secure).await;
+    for (words, greeted, attempts) in [
+        (TOO_MANY, true, 1 + 8),
+        (&b""[..], true, 1),
+        (TOO_MANY, false, 1),
+    ] {
+        let (addr, seen, task) = turning_away(lab.addr, usize::MAX, words).await;
+        let mut profile = crate::tui::lab_profile(&lab);
+        profile.server = addr.to_string();
+        profile.timeout_secs = Some(1.0);
+        let ctx = context(profile, false).await;
+        if greeted {
+            ctx.crowd.greeted();
+        }
+        let (result, _) = ScenarioRun::new(scenario("unauth-relay"), ctx)
+            .to_end()
+            .await;
+        task.abort();
+        assert_eq!(result.verdict, Verdict::Inconclusive, "{}", result.reason);
+        assert_eq!(
+            seen.load(std::sync::atomic::Ordering::SeqCst),
+            attempts,
+            "{words:?} greeted before: {greeted}"
+        );
+    }
 }
