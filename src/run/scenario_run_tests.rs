@@ -506,10 +506,21 @@ async fn tries_after_a_421_are_bounded_and_only_for_a_421_in_a_crowd() {
         if greeted {
             ctx.crowd.greeted();
         }
+        let started = std::time::Instant::now();
         let (result, _) = ScenarioRun::new(scenario("unauth-relay"), ctx)
             .to_end()
             .await;
+        let took = started.elapsed();
         task.abort();
+        if attempts > 1 {
+            // With nothing open to wait for, each try again comes after a growing pause
+            // (50, 100, 200, 400, then 500 ms): a server that keeps answering 421 is not
+            // hammered. A lower bound only: sleeps never end early.
+            assert!(
+                took >= std::time::Duration::from_millis(2750),
+                "eight tries again in {took:?}"
+            );
+        }
         assert_eq!(result.verdict, Verdict::Inconclusive, "{}", result.reason);
         assert_eq!(
             seen.load(std::sync::atomic::Ordering::SeqCst),
