@@ -15,7 +15,7 @@
 # 300 s (--duration), and every command runs under `timeout 60`.
 #
 # BIN=path times another build (e.g. an older commit's, for a before/after) instead of building
-# this one.
+# this one. CHECK_ARGS adds flags to the audit only (e.g. CHECK_ARGS="--concurrency 16").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-15}
@@ -96,6 +96,11 @@ pairs() {
   local label=$1 server=$2 ca=$3
   local audit=() one=() ratio=()
   local check=(timeout 60 "$bin" check --profile bench --all)
+  # CHECK_ARGS: more flags for the audit (e.g. "--concurrency 16"), split on spaces.
+  if [ -n "${CHECK_ARGS:-}" ]; then
+    read -r -a extra <<<"$CHECK_ARGS"
+    check+=("${extra[@]}")
+  fi
   local session=(timeout 60 "$bin" session --server "$server" --ca-file "$ca" --tls-name localhost
     --helo probe.test --to postmaster@lab.example --quit-after rcpt)
   echo "== $label"

@@ -412,7 +412,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Sessions run at once (besides the TLS version probe's four short connections).
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Compare with an earlier `check --format json` report: print what changed, and exit 5
     /// when any verdict got worse.

@@ -21,9 +21,13 @@ use hostile_server::{Flow, HostileServer, Stage, Tls};
 
 fn smtpscope(args: &[&str]) -> (Option<i32>, String, String) {
     let config = tempfile::tempdir().unwrap();
+    smtpscope_in(config.path(), args)
+}
+
+fn smtpscope_in(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::cargo_bin("smtpscope")
         .unwrap()
-        .env("SMTPSCOPE_CONFIG_DIR", config.path())
+        .env("SMTPSCOPE_CONFIG_DIR", config)
         .env("FIGURES_TEST_PASSWORD", "not-a-secret")
         .args(args)
         .timeout(Duration::from_secs(120))
@@ -124,7 +128,21 @@ fn count_connections_of_check_all(extra: &[&str]) -> usize {
         "json",
     ];
     args.extend_from_slice(extra);
-    let (code, out, err) = smtpscope(&args);
+    // The built-in audit has 12 sessions; a scenario of 20 one-probe sessions makes more of
+    // them than the default lets run at once.
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(config.path().join("scenarios")).unwrap();
+    let mut text = String::from(
+        "id = \"many-sessions\"\ntitle = \"t\"\ntests = \"t\"\nwhy = \"w\"\ngroups_per_session = 1\n[fix]\nsummary = \"s\"\n",
+    );
+    for n in 0..20 {
+        text.push_str(&format!(
+            "[[steps]]\ngroup = \"g{n}\"\nsend = \"MAIL FROM:<a{n}@outside.test>\"\nexpect = \"accept\"\nrole = \"setup\"\n"
+        ));
+    }
+    std::fs::write(config.path().join("scenarios/many-sessions.toml"), text).unwrap();
+    args.extend_from_slice(&["--scenario", "many-sessions"]);
+    let (code, out, err) = smtpscope_in(config.path(), &args);
     assert_eq!(code, Some(3), "nothing could be tested: {out}{err}");
     assert!(
         out.contains("not tried: an earlier connection to this server already failed"),
@@ -133,10 +151,10 @@ fn count_connections_of_check_all(extra: &[&str]) -> usize {
     server.connections()
 }
 
-/// README: "`--concurrency N` (default 8; …)".
+/// README: "`--concurrency N` (default 16; …)".
 #[test]
-fn check_runs_eight_sessions_at_once_by_default() {
-    assert_eq!(count_connections_of_check_all(&[]), 8);
+fn check_runs_sixteen_sessions_at_once_by_default() {
+    assert_eq!(count_connections_of_check_all(&[]), 16);
     assert_eq!(
         count_connections_of_check_all(&["--concurrency", "2"]),
         2,
