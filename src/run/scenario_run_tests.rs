@@ -10,8 +10,8 @@ use crate::lab::{Lab, LabConfig, Policy};
 use crate::profile::Profile;
 use crate::scenario::Catalogue;
 use crate::scenario::model::Role;
-use crate::tui::message::Target;
-use crate::tui::state::Toggles;
+use crate::target::lab::lab_profile;
+use crate::target::{Overrides, RunOptions};
 
 async fn lab(policy: Policy) -> Lab {
     let config = LabConfig {
@@ -25,17 +25,27 @@ async fn lab(policy: Policy) -> Lab {
 
 /// The explorer's context for `profile` (one session at a time, transcripts kept).
 async fn context(profile: Profile, needs_auth: bool) -> Context {
-    let target = Target {
-        profile_name: "lab".into(),
-        toggles: Toggles::from_profile(&profile),
-        profile,
-        password: None,
-    };
-    let mut ctx = crate::tui::worker::context(&target, needs_auth)
+    let resolved =
+        crate::target::resolve(Some(("lab", &profile)), &Overrides::default()).expect("resolves");
+    let (_, opts) = resolved
+        .endpoints(false)
         .await
-        .expect("a context");
-    ctx.keep_transcripts = true;
-    ctx
+        .expect("an endpoint")
+        .remove(0);
+    let credentials = if needs_auth {
+        resolved.read_credentials().expect("credentials")
+    } else {
+        None
+    };
+    resolved.context(
+        opts,
+        credentials,
+        RunOptions {
+            send_data: false,
+            keep_transcripts: true,
+            concurrency: 1,
+        },
+    )
 }
 
 fn scenario(id: &str) -> Scenario {
@@ -71,7 +81,7 @@ fn count(events: &[RunEvent], want: fn(&RunEvent) -> bool) -> usize {
 #[tokio::test]
 async fn stepping_offers_and_judges_each_step_once_at_its_index_across_sessions() {
     let lab = lab(Policy::OpenRelay).await;
-    let ctx = context(crate::tui::lab_profile(&lab), false).await;
+    let ctx = context(lab_profile(&lab), false).await;
     let (sink, seen) = recorder();
     let mut run = ScenarioRun::new(scenario("relay-tricks"), ctx).with_events(sink);
     assert!(run.connection().is_none(), "nothing is open before start");
@@ -125,7 +135,7 @@ async fn stepping_offers_and_judges_each_step_once_at_its_index_across_sessions(
 #[tokio::test]
 async fn to_end_is_stepping_to_the_end() {
     let lab = lab(Policy::Secure).await;
-    let ctx = context(crate::tui::lab_profile(&lab), false).await;
+    let ctx = context(lab_profile(&lab), false).await;
     let (result, conns) = ScenarioRun::new(scenario("unauth-relay"), ctx.clone())
         .to_end()
         .await;
@@ -153,7 +163,7 @@ async fn to_end_is_stepping_to_the_end() {
 #[tokio::test]
 async fn edits_skips_and_commands_aside_are_the_operators() {
     let lab = lab(Policy::Secure).await;
-    let ctx = context(crate::tui::lab_profile(&lab), false).await;
+    let ctx = context(lab_profile(&lab), false).await;
     let mut run = ScenarioRun::new(scenario("unauth-relay"), ctx);
     assert!(matches!(
         run.aside(b"NOOP\r\n".to_vec()).await,
@@ -210,7 +220,7 @@ fn context_for_nothing() -> Context {
 #[tokio::test]
 async fn abandon_hands_back_the_open_session() {
     let lab = lab(Policy::Secure).await;
-    let ctx = context(crate::tui::lab_profile(&lab), false).await;
+    let ctx = context(lab_profile(&lab), false).await;
     let mut run = ScenarioRun::new(scenario("unauth-relay"), ctx);
     run.start().await;
     let conns = run.abandon();
@@ -243,7 +253,7 @@ async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) 
 async fn a_server_that_never_greets_is_waited_for_once() {
     let (addr, task) = silent_server().await;
     let lab = lab(Policy::Secure).await;
-    let mut profile = crate::tui::lab_profile(&lab);
+    let mut profile = lab_profile(&lab);
     profile.server = addr.to_string();
     profile.timeout_secs = Some(0.5);
     let ctx = context(profile, false).await;
@@ -293,7 +303,7 @@ async fn a_server_that_stops_answering_stops_the_later_sessions() {
         }
     });
     let lab = lab(Policy::Secure).await;
-    let mut profile = crate::tui::lab_profile(&lab);
+    let mut profile = lab_profile(&lab);
     profile.server = addr.to_string();
     profile.tls = crate::net::TlsMode::None;
     profile.timeout_secs = Some(0.5);
@@ -460,7 +470,7 @@ const TOO_MANY: &[u8] = b"421 4.7.0 too many connections, try again later\r\n";
 async fn a_session_turned_away_with_421_in_a_crowd_tries_again() {
     let lab = lab(Policy::Secure).await;
     let (addr, seen, task) = turning_away(lab.addr, 1, TOO_MANY).await;
-    let mut profile = crate::tui::lab_profile(&lab);
+    let mut profile = lab_profile(&lab);
     profile.server = addr.to_string();
     let ctx = context(profile, false).await;
     ctx.crowd.greeted();
@@ -499,7 +509,7 @@ async fn tries_after_a_421_are_bounded_and_only_for_a_421_in_a_crowd() {
         (TOO_MANY, false, 1),
     ] {
         let (addr, seen, task) = turning_away(lab.addr, usize::MAX, words).await;
-        let mut profile = crate::tui::lab_profile(&lab);
+        let mut profile = lab_profile(&lab);
         profile.server = addr.to_string();
         profile.timeout_secs = Some(1.0);
         let ctx = context(profile, false).await;

@@ -5,6 +5,7 @@
 
 mod credentials;
 mod error;
+pub mod lab;
 #[cfg(feature = "dns")]
 mod mx;
 mod route;
