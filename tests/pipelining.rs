@@ -11,36 +11,45 @@ use std::time::Duration;
 use assert_cmd::Command;
 use common::fake_server::{FakeServer, Peer, greet};
 
-fn session(addr: &str, extra: &[&str]) -> (Option<i32>, String) {
+/// Runs smtpscope with `config` as its configuration directory: exit code, stdout, stderr.
+fn smtpscope(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::cargo_bin("smtpscope")
         .unwrap()
-        .env("SMTPSCOPE_CONFIG_DIR", tempfile::tempdir().unwrap().path())
-        .args([
-            "session",
-            "--server",
-            addr,
-            "--tls",
-            "none",
-            "--helo",
-            "probe.test",
-            "--timeout",
-            "5",
-            "--from",
-            "s@x.test",
-            "--to",
-            "a@y.test",
-            "--to",
-            "b@y.test",
-            "--pipeline",
-        ])
-        .args(extra)
+        .env("SMTPSCOPE_CONFIG_DIR", config)
+        .args(args)
         .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+fn session(addr: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let config = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "session",
+        "--server",
+        addr,
+        "--tls",
+        "none",
+        "--helo",
+        "probe.test",
+        "--timeout",
+        "5",
+        "--from",
+        "s@x.test",
+        "--to",
+        "a@y.test",
+        "--to",
+        "b@y.test",
+        "--pipeline",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, _) = smtpscope(config.path(), &args);
+    (code, out)
 }
 
 #[test]
@@ -133,10 +142,9 @@ fn two_probe_scenario(config: &std::path::Path) {
 fn check_two_probes(addr: &str) -> (Option<i32>, String) {
     let config = tempfile::tempdir().unwrap();
     two_probe_scenario(config.path());
-    let out = Command::cargo_bin("smtpscope")
-        .unwrap()
-        .env("SMTPSCOPE_CONFIG_DIR", config.path())
-        .args([
+    let (code, out, err) = smtpscope(
+        config.path(),
+        &[
             "check",
             "--server",
             addr,
@@ -149,14 +157,9 @@ fn check_two_probes(addr: &str) -> (Option<i32>, String) {
             "--scenario",
             "two-probes",
             "--transcripts",
-        ])
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+        ],
+    );
+    (code, out + &err)
 }
 
 /// `check` (nobody steps through it) sends a session's probes as one batch when PIPELINING is

@@ -240,20 +240,10 @@ fn relay_probes_send_rset_before_quit_as_postfix_saw() {
         assert_eq!(doc["results"].as_array().expect("results").len(), 2);
     }
     // Postfix writes the disconnect line as the session ends; allow it a moment to land.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let sessions = loop {
-        let log = pf.log();
-        let ours: Vec<String> = log
-            .lines()
-            .filter(|l| l.contains("disconnect from") && l.contains("[127.0.0.9]"))
-            .map(str::to_string)
-            .collect();
-        // A, C and the local-delivery control on each of the two ports.
-        if ours.len() >= 6 || std::time::Instant::now() > deadline {
-            break ours;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    // A, C and the local-delivery control on each of the two ports.
+    let sessions = log_lines_once(pf, 6, |l| {
+        l.contains("disconnect from") && l.contains("[127.0.0.9]")
+    });
     assert!(sessions.len() >= 6, "{sessions:#?}");
     for line in &sessions {
         if line.contains(" mail=") {
@@ -823,6 +813,45 @@ fn later_sessions_resume_tls_and_the_certificate_checks_do_not() {
     }
 }
 
+/// `check --scenario relay-tricks` from `local` (a loopback address of its own, so Postfix's
+/// log lines of this run can be told apart), which must pass; its result in the JSON report.
+fn relay_tricks_from(pf: &Postfix, local: &str, extra: &[&str]) -> Value {
+    let cfg = config_dir(pf, pf.starttls_port, false);
+    let mut args = vec!["--scenario", "relay-tricks", "--local-address", local];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--format", "json"]);
+    let (code, out, err) = check(pf, cfg.path(), &args);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(code, 0, "{doc:#} {err}");
+    let tricks = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["id"] == "relay-tricks")
+        .cloned()
+        .expect("relay-tricks ran");
+    assert_eq!(tricks["verdict"], "pass", "{tricks:#}");
+    tricks
+}
+
+/// Postfix's log lines that `wanted` picks, once there are `count` of them or 10 s have
+/// passed (its lines land a moment after the replies they tell of).
+fn log_lines_once(pf: &Postfix, count: usize, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<String> = pf
+            .log()
+            .lines()
+            .filter(|l| wanted(l))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= count || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Relay tricks against the tarpitting listener, as Postfix itself counted them: four sessions
 /// of at most four refused probes each, side by side (issue 25: two sessions of eight, one after
 /// the other, were the audit's longest path), so no session comes near smtpd_soft_error_limit
@@ -832,43 +861,11 @@ fn relay_tricks_split_into_four_sessions_far_from_the_tarpit() {
     let Some(pf) = shared("relay_tricks_split_into_four_sessions_far_from_the_tarpit") else {
         return;
     };
-    let cfg = config_dir(pf, pf.starttls_port, false);
-    let (code, out, err) = check(
-        pf,
-        cfg.path(),
-        &[
-            "--scenario",
-            "relay-tricks",
-            "--local-address",
-            "127.0.0.25",
-            "--format",
-            "json",
-        ],
-    );
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-    assert_eq!(code, 0, "{doc:#} {err}");
-    let tricks = doc["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .find(|r| r["id"] == "relay-tricks")
-        .expect("relay-tricks ran");
-    assert_eq!(tricks["verdict"], "pass", "{tricks:#}");
+    relay_tricks_from(pf, "127.0.0.25", &[]);
     // Postfix writes the disconnect line as the session ends; allow it a moment to land.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let sessions = loop {
-        let ours: Vec<String> = pf
-            .log()
-            .lines()
-            .filter(|l| l.contains("disconnect from") && l.contains("[127.0.0.25]"))
-            .filter(|l| l.contains(" mail="))
-            .map(str::to_string)
-            .collect();
-        if ours.len() >= 4 || std::time::Instant::now() > deadline {
-            break ours;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let sessions = log_lines_once(pf, 4, |l| {
+        l.contains("disconnect from") && l.contains("[127.0.0.25]") && l.contains(" mail=")
+    });
     assert_eq!(
         sessions.len(),
         4,
@@ -907,29 +904,7 @@ fn relay_probes_go_out_pipelined_and_postfix_takes_them() {
     let Some(pf) = shared("relay_probes_go_out_pipelined_and_postfix_takes_them") else {
         return;
     };
-    let cfg = config_dir(pf, pf.starttls_port, false);
-    let (code, out, err) = check(
-        pf,
-        cfg.path(),
-        &[
-            "--scenario",
-            "relay-tricks",
-            "--local-address",
-            "127.0.0.26",
-            "--transcripts",
-            "--format",
-            "json",
-        ],
-    );
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-    assert_eq!(code, 0, "{doc:#} {err}");
-    let tricks = doc["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .find(|r| r["id"] == "relay-tricks")
-        .expect("relay-tricks ran");
-    assert_eq!(tricks["verdict"], "pass", "{tricks:#}");
+    let tricks = relay_tricks_from(pf, "127.0.0.26", &["--transcripts"]);
     let transcripts = tricks["transcripts"].as_array().expect("transcripts");
     assert_eq!(transcripts.len(), 4, "{tricks:#}");
     for t in transcripts {
@@ -951,34 +926,18 @@ fn relay_probes_go_out_pipelined_and_postfix_takes_them() {
         assert!(t.contains("S: 221"), "QUIT answered:\n{t}");
     }
     // Postfix's log lines land a moment after the replies; wait for the 16 refusals.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let ours = loop {
-        let ours: Vec<String> = pf
-            .log()
-            .lines()
-            .filter(|l| l.contains("[127.0.0.26]"))
-            .map(str::to_string)
-            .collect();
-        let refusals = ours
-            .iter()
-            .filter(|l| l.contains("NOQUEUE: reject: RCPT"))
-            .count();
-        if refusals >= 16 || std::time::Instant::now() > deadline {
-            break ours;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let refusals = log_lines_once(pf, 16, |l| {
+        l.contains("[127.0.0.26]") && l.contains("NOQUEUE: reject: RCPT")
+    });
     assert_eq!(
-        ours.iter()
-            .filter(|l| l.contains("NOQUEUE: reject: RCPT"))
-            .count(),
+        refusals.len(),
         16,
-        "Postfix logged each probe's refusal: {ours:#?}"
+        "Postfix logged each probe's refusal: {refusals:#?}"
     );
+    let log = pf.log();
     assert!(
-        !ours
-            .iter()
-            .any(|l| l.contains("improper command pipelining")),
-        "{ours:#?}"
+        !log.lines()
+            .any(|l| l.contains("[127.0.0.26]") && l.contains("improper command pipelining")),
+        "{log}"
     );
 }
