@@ -1,8 +1,8 @@
 //! A server that limits connections per client answers the one too many with 421 in its
-//! banner. `check` runs its sessions side by side (`--concurrency`, 8 by default): a session
+//! banner. `check` runs its sessions side by side (`--concurrency`, 16 by default): a session
 //! turned away that way waits for one of the run's others to end and tries again, under the
 //! limit it learned, instead of counting the server as unreachable and leaving every later
-//! scenario "not tried". The TLS version probe's four connections of their own, beside the
+//! scenario "not tried". The TLS version probe's connections of their own, beside the
 //! sessions, likewise try again as the run's sessions end. Against the built-in lab with
 //! `--max-connections 3`.
 

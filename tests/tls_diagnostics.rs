@@ -12,7 +12,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -635,11 +636,13 @@ fn client_certificate_is_presented_and_verified_by_postfix() {
     }
 }
 
-/// A loopback server that speaks only TLS 1.0: a STARTTLS shim in front of
-/// `openssl s_server -tls1` (OpenSSL 3 allows TLS 1.0 only at security level 0).
+/// A loopback server that speaks the TLS versions `flags` give `openssl s_server` (`-tls1`:
+/// only TLS 1.0; OpenSSL 3 allows 1.0 and 1.1 only at security level 0), behind a STARTTLS
+/// shim that counts the connections it hands over to TLS.
 struct Tls10Server {
     port: u16,
     child: Child,
+    handovers: Arc<AtomicUsize>,
 }
 
 impl Drop for Tls10Server {
@@ -650,6 +653,10 @@ impl Drop for Tls10Server {
 }
 
 fn tls10_server(dir: &Path) -> Option<Tls10Server> {
+    old_tls_server(dir, &["-tls1"])
+}
+
+fn old_tls_server(dir: &Path, flags: &[&str]) -> Option<Tls10Server> {
     let key = KeyPair::generate().unwrap();
     let cert = leaf_params(
         &["localhost"],
@@ -664,13 +671,8 @@ fn tls10_server(dir: &Path) -> Option<Tls10Server> {
     let backend_port = backend.local_addr().unwrap().port();
     drop(backend);
     let child = match StdCommand::new("openssl")
-        .args([
-            "s_server",
-            "-quiet",
-            "-tls1",
-            "-cipher",
-            "DEFAULT@SECLEVEL=0",
-        ])
+        .args(["s_server", "-quiet", "-cipher", "DEFAULT@SECLEVEL=0"])
+        .args(flags)
         .arg("-accept")
         .arg(format!("127.0.0.1:{backend_port}"))
         .arg("-cert")
@@ -698,16 +700,23 @@ fn tls10_server(dir: &Path) -> Option<Tls10Server> {
     }
     let front = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = front.local_addr().unwrap().port();
+    let handovers = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&handovers);
     std::thread::spawn(move || {
         for conn in front.incoming().flatten() {
-            std::thread::spawn(move || shim(conn, backend_port));
+            let counted = Arc::clone(&counted);
+            std::thread::spawn(move || shim(conn, backend_port, &counted));
         }
     });
-    Some(Tls10Server { port, child })
+    Some(Tls10Server {
+        port,
+        child,
+        handovers,
+    })
 }
 
 /// Banner, EHLO with STARTTLS, 220 to STARTTLS, then the bytes both ways to s_server.
-fn shim(client: TcpStream, backend_port: u16) {
+fn shim(client: TcpStream, backend_port: u16, handovers: &AtomicUsize) {
     client.set_read_timeout(Some(Duration::from_secs(20))).ok();
     let mut w = client.try_clone().unwrap();
     let mut r = BufReader::new(client.try_clone().unwrap());
@@ -723,6 +732,7 @@ fn shim(client: TcpStream, backend_port: u16) {
             w.write_all(b"250-tls10.test\r\n250 STARTTLS\r\n").ok();
         } else if upper.starts_with("STARTTLS") {
             w.write_all(b"220 2.0.0 Ready to start TLS\r\n").ok();
+            handovers.fetch_add(1, Ordering::SeqCst);
             break;
         } else if upper.starts_with("QUIT") {
             w.write_all(b"221 bye\r\n").ok();
@@ -760,16 +770,13 @@ fn shim(client: TcpStream, backend_port: u16) {
     let _ = up.join();
 }
 
-#[test]
-fn a_tls10_only_server_gets_a_named_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(server) = tls10_server(dir.path()) else {
-        return;
-    };
+/// `check --scenario starttls` against an [`old_tls_server`]: the one result, the exit code,
+/// and how many connections reached STARTTLS's 220 (the session's and the version probe's).
+fn check_old_tls(server: &Tls10Server, dir: &Path) -> (Value, Option<i32>, usize) {
     let srv = format!("127.0.0.1:{}", server.port);
     let mut cmd = Command::cargo_bin("smtpscope").unwrap();
     cmd.timeout(Duration::from_secs(90));
-    cmd.env("SMTPSCOPE_CONFIG_DIR", dir.path().join("config"));
+    cmd.env("SMTPSCOPE_CONFIG_DIR", dir.join("config"));
     cmd.args([
         "check",
         "--server",
@@ -788,24 +795,83 @@ fn a_tls10_only_server_gets_a_named_fail() {
     let out = cmd.output().unwrap();
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let result = &doc["results"][0];
+    let handovers = server.handovers.load(Ordering::SeqCst);
+    (doc["results"][0].clone(), out.status.code(), handovers)
+}
+
+#[test]
+fn a_tls10_only_server_gets_a_named_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = tls10_server(dir.path()) else {
+        return;
+    };
+    let (result, code, handovers) = check_old_tls(&server, dir.path());
     assert_eq!(result["verdict"], "fail", "{result:#}");
-    let (_, why) = verdict_and_reason(result, "STARTTLS handshake");
+    let (_, why) = verdict_and_reason(&result, "STARTTLS handshake");
     assert!(
         why.contains("accepts none of the TLS versions offered (TLSv1.2 and TLSv1.3)"),
         "{why}"
     );
-    let (v, why) = verdict_and_reason(result, "TLS versions accepted");
+    let (v, why) = verdict_and_reason(&result, "TLS versions accepted");
     assert_eq!(v, "fail", "{why}");
     assert!(
         why.starts_with("accepts only TLS 1.0; smtpscope requires 1.2 or newer"),
         "{why}"
     );
     assert!(why.contains("TLSv1.0 accepted: TLS_"), "{why}");
-    assert!(why.contains("TLSv1.1 refused"), "{why}");
+    // Learnt from the same hello: offered up to 1.1, it chose 1.0.
+    assert!(
+        why.contains("TLSv1.1 refused (the server answered with TLSv1.0 instead)"),
+        "{why}"
+    );
     assert!(why.contains("TLSv1.2 refused"), "{why}");
     assert!(why.contains("TLSv1.3 refused"), "{why}");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(code, Some(1));
+    // The session's handshake, one hello for 1.0 and 1.1, one each for 1.2 and 1.3.
+    assert_eq!(handovers, 4, "connections handed over to TLS");
+}
+
+/// 1.0 and 1.1 share a hello offering up to 1.1; a server that picks 1.1 is asked about 1.0
+/// alone. Each verdict agrees with `openssl s_client` pinned to that version.
+#[test]
+fn old_versions_share_a_hello_unless_the_server_picks_11() {
+    // (s_server flags, 1.0 accepted, 1.1 accepted, connections handed over to TLS). s_server
+    // serves one connection at a time; `-rev` answers a finished probe's QUIT with a line, so
+    // the probe does not hold it for a reply timeout while the others wait.
+    let cases: [(&[&str], bool, bool, usize); 3] = [
+        (&["-no_tls1_2", "-no_tls1_3"], true, true, 5),
+        (&["-tls1_1"], false, true, 5),
+        (&["-no_tls1", "-no_tls1_1", "-rev"], false, false, 4),
+    ];
+    for (flags, v10, v11, want_handovers) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(server) = old_tls_server(dir.path(), flags) else {
+            return;
+        };
+        let (result, _, handovers) = check_old_tls(&server, dir.path());
+        let (_, why) = verdict_and_reason(&result, "TLS versions accepted");
+        eprintln!("{flags:?}: {why}");
+        assert!(!why.contains("not determined"), "{flags:?}: {why}");
+        for (name, accepted, openssl_flag) in
+            [("TLSv1.0", v10, "-tls1"), ("TLSv1.1", v11, "-tls1_1")]
+        {
+            let said = if accepted {
+                format!("{name} accepted: TLS_")
+            } else {
+                format!("{name} refused")
+            };
+            assert!(why.contains(&said), "{flags:?}: want {said:?} in {why}");
+            assert_eq!(
+                openssl_completes(server.port, openssl_flag),
+                accepted,
+                "{flags:?}: openssl s_client {openssl_flag} disagrees with {said:?}"
+            );
+        }
+        assert_eq!(
+            handovers, want_handovers,
+            "{flags:?}: connections handed over to TLS ({why})"
+        );
+    }
 }
 
 /// A one-connection STARTTLS server (rustls) that staples `ocsp` to its handshake and reports

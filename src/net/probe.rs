@@ -2,6 +2,12 @@
 //! real handshake pinned to that version (learning the suite and key exchange group), 1.0
 //! and 1.1 with a hand-built ClientHello whose answer is read but never completed
 //! ([`crate::smtp::tls_hello`]), since rustls does not speak them.
+//!
+//! The two old versions share one hello offering up to 1.1: before TLS 1.3 a server answers
+//! with the highest version it has at or below the one offered (RFC 5246 §E.1), so an alert
+//! refuses both, a 1.0 ServerHello accepts 1.0 and refuses 1.1, and only a 1.1 ServerHello
+//! leaves 1.0 to a hello of its own. Most servers today refuse both: three connections, not
+//! four, each a TCP connection, a greeting and an smtpd process on the server.
 
 use std::time::{Duration, Instant};
 
@@ -79,16 +85,15 @@ impl VersionReport {
     }
 }
 
-/// Probes all four versions at once (each on its own connection).
+/// Probes the four versions at once (1.0 and 1.1 together, see above).
 pub async fn versions(opts: &ConnectOptions, helo: &str, crowd: &Crowd) -> VersionReport {
     let started = Instant::now();
     let mut opts = opts.clone();
     opts.timeouts.reply = opts.timeouts.reply.min(PROBE_REPLY_LIMIT);
     opts.timeouts.connect = opts.timeouts.connect.min(PROBE_REPLY_LIMIT);
     let wait = opts.timeouts.reply;
-    let (v10, v11, v12, v13) = tokio::join!(
-        in_turn(crowd, wait, || old_version(&opts, helo, tls_hello::TLS10)),
-        in_turn(crowd, wait, || old_version(&opts, helo, tls_hello::TLS11)),
+    let ((v10, v11), v12, v13) = tokio::join!(
+        in_turn(crowd, wait, || old_versions(&opts, helo)),
         in_turn(crowd, wait, || modern_version(
             &opts,
             helo,
@@ -131,10 +136,10 @@ const BUSY_RETRIES: usize = 8;
 /// again once another of the run's connections has ended (one that ended during the attempt
 /// counts), waiting at most `wait` each time (the session that would end may be the one
 /// waiting for this probe) and trying at most [`BUSY_RETRIES`] times more.
-async fn in_turn<F, Fut>(crowd: &Crowd, wait: Duration, mut probe: F) -> ProbeOutcome
+async fn in_turn<T, F, Fut>(crowd: &Crowd, wait: Duration, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = (ProbeOutcome, bool)>,
+    Fut: std::future::Future<Output = (T, bool)>,
 {
     let mut tries = 0;
     loop {
@@ -164,11 +169,44 @@ async fn to_hello(conn: &mut Connection, helo: &str, implicit: bool) -> Result<(
     Ok(())
 }
 
-/// The probe's outcome, and whether the server turned the connection away with 421.
-async fn old_version(opts: &ConnectOptions, helo: &str, version: u16) -> (ProbeOutcome, bool) {
+/// TLS 1.0's and 1.1's outcomes, from one hello offering up to 1.1 and, when the server
+/// chose 1.1, one offering 1.0 alone; and whether the server turned a connection away with 421.
+async fn old_versions(opts: &ConnectOptions, helo: &str) -> ((ProbeOutcome, ProbeOutcome), bool) {
     let mut busy = false;
-    let outcome = old_version_outcome(opts, helo, version, &mut busy).await;
-    (outcome, busy)
+    let up_to_11 = old_version_outcome(opts, helo, tls_hello::TLS11, &mut busy).await;
+    match up_to_11.chosen {
+        Some((tls_hello::TLS10, suite)) => {
+            // It would have taken 1.1 had it any: its 1.1 outcome already says "answered with
+            // TLSv1.0 instead".
+            let v10 = ProbeOutcome::Accepted {
+                cipher_suite: tls_hello::suite_name(suite),
+                key_exchange: None,
+            };
+            ((v10, up_to_11.outcome), busy)
+        }
+        Some((tls_hello::TLS11, _)) => {
+            let v10 = old_version_outcome(opts, helo, tls_hello::TLS10, &mut busy).await;
+            ((v10.outcome, up_to_11.outcome), busy)
+        }
+        // Refused, unknown, or a server that answered 1.2 to a 1.1 hello: the same for both.
+        _ => ((up_to_11.outcome.clone(), up_to_11.outcome), busy),
+    }
+}
+
+/// What one hand-built hello learned: the outcome for the version it offered, and the
+/// version and suite of the ServerHello the server answered with, if it sent one.
+struct OldAnswer {
+    outcome: ProbeOutcome,
+    chosen: Option<(u16, u16)>,
+}
+
+impl From<ProbeOutcome> for OldAnswer {
+    fn from(outcome: ProbeOutcome) -> OldAnswer {
+        OldAnswer {
+            outcome,
+            chosen: None,
+        }
+    }
 }
 
 async fn old_version_outcome(
@@ -176,7 +214,7 @@ async fn old_version_outcome(
     helo: &str,
     version: u16,
     busy: &mut bool,
-) -> ProbeOutcome {
+) -> OldAnswer {
     let implicit = opts.tls_mode == TlsMode::Implicit;
     let mut plain = opts.clone();
     // Implicit TLS: open the TCP connection only; the hello below is the first byte sent.
@@ -187,14 +225,15 @@ async fn old_version_outcome(
     if let Err(e) = to_hello(&mut conn, helo, implicit).await {
         conn.close().await;
         *busy = e.is_busy();
-        return ProbeOutcome::Unknown { why: e.to_string() };
+        return ProbeOutcome::Unknown { why: e.to_string() }.into();
     }
     let mut random = [0u8; 32];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).is_err() {
         conn.close().await;
         return ProbeOutcome::Unknown {
             why: "no random bytes for the ClientHello".into(),
-        };
+        }
+        .into();
     }
     let name = opts
         .tls
@@ -211,9 +250,17 @@ async fn old_version_outcome(
     conn.close().await;
     let bytes = match answer {
         Ok(b) => b,
-        Err(e) => return ProbeOutcome::Unknown { why: e.to_string() },
+        Err(e) => return ProbeOutcome::Unknown { why: e.to_string() }.into(),
     };
-    match tls_hello::parse_answer(&bytes) {
+    let answer = tls_hello::parse_answer(&bytes);
+    let chosen = match answer {
+        HelloAnswer::ServerHello {
+            version,
+            cipher_suite,
+        } => Some((version, cipher_suite)),
+        _ => None,
+    };
+    let outcome = match answer {
         HelloAnswer::ServerHello {
             version: chosen,
             cipher_suite,
@@ -263,7 +310,8 @@ async fn old_version_outcome(
                 String::from_utf8_lossy(&first).trim_end()
             ),
         },
-    }
+    };
+    OldAnswer { outcome, chosen }
 }
 
 /// The probe's outcome, and whether the server turned the connection away with 421.
