@@ -16,6 +16,11 @@
 #
 # BIN=path times another build (e.g. an older commit's, for a before/after) instead of building
 # this one. CHECK_ARGS adds flags to the audit only (e.g. CHECK_ARGS="--concurrency 16").
+#
+# FLOOR="1 5 12" also times, against each target, a `check` of N sessions that each do what the
+# one session does (EHLO, STARTTLS, EHLO, MAIL, RCPT, RSET, QUIT; a user scenario written here,
+# one probe per session), paired with the one session in the same way: the least any audit of
+# N connections can cost, whatever its scenarios do on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-15}
@@ -91,11 +96,32 @@ auth_sender = "$3@lab.example"
 TOML
 }
 
-# pairs LABEL SERVER CA: RUNS alternating pairs, then the figures.
+# write_floor N: the user scenario floor-N, N sessions of one MAIL/RCPT probe each.
+write_floor() {
+  local n=$1 i
+  mkdir -p "$tmp/cfg/scenarios"
+  {
+    printf 'id = "floor-%s"\ntitle = "%s sessions like the one session"\n' "$n" "$n"
+    printf 'tests = "The floor of an audit of %s connections."\nwhy = "A benchmark."\n' "$n"
+    printf 'groups_per_session = 1\n[fix]\nsummary = "None: a benchmark."\n'
+    for i in $(seq 1 "$n"); do
+      printf '[[steps]]\nname = "mail %s"\ngroup = "g%s"\nsend = "MAIL FROM:<{external_sender}>"\n' "$i" "$i"
+      printf 'expect = "accept"\nrole = "setup"\n'
+      printf '[[steps]]\nname = "rcpt %s"\ngroup = "g%s"\nsend = "RCPT TO:<{local_recipient}>"\n' "$i" "$i"
+      printf 'expect = "accept"\n'
+    done
+  } >"$tmp/cfg/scenarios/floor-$n.toml"
+}
+
+# pairs LABEL SERVER CA [WHAT...]: RUNS alternating pairs of `check --profile bench WHAT`
+# (default --all, the audit) and the one session, then the figures.
 pairs() {
   local label=$1 server=$2 ca=$3
+  shift 3
+  local what=("$@")
+  [ ${#what[@]} -gt 0 ] || what=(--all)
   local audit=() one=() ratio=()
-  local check=(timeout 60 "$bin" check --profile bench --all)
+  local check=(timeout 60 "$bin" check --profile bench "${what[@]}")
   # CHECK_ARGS: more flags for the audit (e.g. "--concurrency 16"), split on spaces.
   if [ -n "${CHECK_ARGS:-}" ]; then
     read -r -a extra <<<"$CHECK_ARGS"
@@ -130,6 +156,19 @@ pairs() {
   mb=$(median "${one[@]}")
   echo "   paired median ratio (median of A/B per pair): $(median "${ratio[@]}")x;" \
     "ratio of medians: $(awk -v a="$ma" -v b="$mb" 'BEGIN { printf "%.2f", a / b }')x"
+}
+
+for n in ${FLOOR:-}; do
+  write_floor "$n"
+done
+
+# target LABEL SERVER CA: the audit, then each FLOOR, against one target.
+target() {
+  pairs "$@"
+  local n
+  for n in ${FLOOR:-}; do
+    pairs "$1: $n sessions like the one session" "$2" "$3" --scenario "floor-$n"
+  done
 }
 
 need_postfix=
@@ -170,11 +209,11 @@ for t in $targets; do
   case $t in
     tarpit)
       write_profile "127.0.0.1:$starttls" "$pf_ca" "$pf_bob" BENCH_BOB_PW
-      pairs "Postfix with its default tarpit (127.0.0.1:$starttls)" "127.0.0.1:$starttls" "$pf_ca"
+      target "Postfix with its default tarpit (127.0.0.1:$starttls)" "127.0.0.1:$starttls" "$pf_ca"
       ;;
     relaxed)
       write_profile "127.0.0.1:$relaxed" "$pf_ca" "$pf_bob" BENCH_BOB_PW
-      pairs "Postfix without a tarpit (127.0.0.1:$relaxed)" "127.0.0.1:$relaxed" "$pf_ca"
+      target "Postfix without a tarpit (127.0.0.1:$relaxed)" "127.0.0.1:$relaxed" "$pf_ca"
       ;;
     wan)
       relay_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -185,7 +224,7 @@ for t in $targets; do
         sleep 0.1
       done
       write_profile "127.0.0.1:$relay_port" "$pf_ca" "$pf_bob" BENCH_BOB_PW
-      pairs "Postfix without a tarpit, 10 ms away (127.0.0.1:$relay_port, 5 ms each way)" "127.0.0.1:$relay_port" "$pf_ca"
+      target "Postfix without a tarpit, 10 ms away (127.0.0.1:$relay_port, 5 ms each way)" "127.0.0.1:$relay_port" "$pf_ca"
       ;;
     lab)
       (TMPDIR=$tmp exec "$bin" lab --policy secure --duration 300) >"$tmp/lab.out" 2>&1 &
@@ -200,7 +239,7 @@ for t in $targets; do
       export BENCH_LAB_PW
       BENCH_LAB_PW=$(awk '$1 == "bob" && $2 == "/" { print $3; exit }' "$tmp/lab.out")
       write_profile "$addr" "$lab_ca" bob BENCH_LAB_PW
-      pairs "the built-in lab, --policy secure ($addr)" "$addr" "$lab_ca"
+      target "the built-in lab, --policy secure ($addr)" "$addr" "$lab_ca"
       ;;
     *) echo "unknown target $t (tarpit, relaxed, lab, wan)"; exit 2 ;;
   esac
