@@ -403,6 +403,11 @@ pub struct CheckArgs {
     /// Include each session's transcript in the report.
     #[arg(long)]
     pub transcripts: bool,
+    /// Wait for each reply before the next command even when the server offers PIPELINING
+    /// (by default a session's MAIL, RCPT and RSET steps go out together, RFC 2920): for a
+    /// server or a middlebox in front of it that mishandles what it offers.
+    #[arg(long)]
+    pub no_pipelining: bool,
     /// Show every step, not only those that did not pass.
     #[arg(long, short)]
     pub verbose: bool,

@@ -139,27 +139,49 @@ fn two_probe_scenario(config: &std::path::Path) {
     std::fs::write(config.join("scenarios/two-probes.toml"), text).unwrap();
 }
 
-fn check_two_probes(addr: &str) -> (Option<i32>, String) {
+fn check_two_probes(addr: &str, extra: &[&str]) -> (Option<i32>, String) {
     let config = tempfile::tempdir().unwrap();
     two_probe_scenario(config.path());
-    let (code, out, err) = smtpscope(
-        config.path(),
-        &[
-            "check",
-            "--server",
-            addr,
-            "--tls",
-            "none",
-            "--helo",
-            "probe.test",
-            "--timeout",
-            "5",
-            "--scenario",
-            "two-probes",
-            "--transcripts",
-        ],
-    );
+    let mut args = vec![
+        "check",
+        "--server",
+        addr,
+        "--tls",
+        "none",
+        "--helo",
+        "probe.test",
+        "--timeout",
+        "5",
+        "--scenario",
+        "two-probes",
+        "--transcripts",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err) = smtpscope(config.path(), &args);
     (code, out + &err)
+}
+
+/// The two-probe session answered one command at a time; each command must arrive alone (the
+/// client waited for the reply before it), or the server panics naming the one that did not.
+fn answer_one_at_a_time(peer: &mut Peer) {
+    for (prefix, reply) in [
+        ("MAIL", &b"250 2.1.0 Ok\r\n"[..]),
+        ("RCPT", b"554 5.7.1 denied\r\n"),
+        ("RSET", b"250 2.0.0 Ok\r\n"),
+        ("MAIL", b"250 2.1.0 Ok\r\n"),
+        ("RCPT", b"554 5.7.1 denied\r\n"),
+        ("RSET", b"250 2.0.0 Ok\r\n"),
+        ("QUIT", b"221 2.0.0 Bye\r\n"),
+    ] {
+        peer.expect(prefix);
+        assert_eq!(
+            peer.pending(),
+            0,
+            "more arrived with {prefix}, before its reply"
+        );
+        peer.send(reply);
+    }
+    peer.close();
 }
 
 /// `check` (nobody steps through it) sends a session's probes as one batch when PIPELINING is
@@ -182,7 +204,7 @@ fn check_pipelines_a_sessions_probes_and_sets_aside_a_refused_senders_rcpt() {
         peer.send(b"250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n");
         peer.close();
     });
-    let (code, out) = check_two_probes(&server.addr());
+    let (code, out) = check_two_probes(&server.addr(), &[]);
     let got = server.finish();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("PASS"), "{out}");
@@ -224,23 +246,23 @@ fn check_pipelines_a_sessions_probes_and_sets_aside_a_refused_senders_rcpt() {
 fn check_waits_for_each_reply_when_pipelining_is_not_offered() {
     let server = FakeServer::start(None, false, |peer: &mut Peer| {
         greet(peer, &[]);
-        for (prefix, reply) in [
-            ("MAIL", &b"250 2.1.0 Ok\r\n"[..]),
-            ("RCPT", b"554 5.7.1 denied\r\n"),
-            ("RSET", b"250 2.0.0 Ok\r\n"),
-            ("MAIL", b"250 2.1.0 Ok\r\n"),
-            ("RCPT", b"554 5.7.1 denied\r\n"),
-            ("RSET", b"250 2.0.0 Ok\r\n"),
-            ("QUIT", b"221 2.0.0 Bye\r\n"),
-        ] {
-            let line = peer.expect(prefix);
-            // Nothing else may have arrived with it: the client waits for this reply first.
-            assert!(line.ends_with(b"\r\n"));
-            peer.send(reply);
-        }
-        peer.close();
+        answer_one_at_a_time(peer);
     });
-    let (code, out) = check_two_probes(&server.addr());
+    let (code, out) = check_two_probes(&server.addr(), &[]);
+    server.finish();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("set aside"), "{out}");
+}
+
+/// `check --no-pipelining`: PIPELINING is offered, and still each command waits for the reply
+/// to the one before (for a server, or a firewall's SMTP inspection, that mishandles it).
+#[test]
+fn check_no_pipelining_waits_for_each_reply_though_pipelining_is_offered() {
+    let server = FakeServer::start(None, false, |peer: &mut Peer| {
+        greet(peer, &["PIPELINING"]);
+        answer_one_at_a_time(peer);
+    });
+    let (code, out) = check_two_probes(&server.addr(), &["--no-pipelining"]);
     server.finish();
     assert_eq!(code, Some(0), "{out}");
     assert!(!out.contains("set aside"), "{out}");

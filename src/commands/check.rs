@@ -167,6 +167,7 @@ fn run_inner(args: &CheckArgs) -> Result<CheckExit, CheckError> {
         send_data: args.send_data,
         keep_transcripts: args.transcripts,
         concurrency: usize::from(args.concurrency),
+        pipelining: !args.no_pipelining,
     };
     let several = targets.len() > 1;
     for (host, mut opts) in targets {

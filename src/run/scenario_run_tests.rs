@@ -44,6 +44,7 @@ async fn context(profile: Profile, needs_auth: bool) -> Context {
             send_data: false,
             keep_transcripts: true,
             concurrency: 1,
+            pipelining: true,
         },
     )
 }
@@ -212,6 +213,7 @@ fn context_for_nothing() -> Context {
         keep_transcripts: false,
         concurrency: 1,
         unattended: false,
+        pipelining: true,
         crowd: Default::default(),
     }
 }

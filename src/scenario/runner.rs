@@ -61,6 +61,10 @@ pub struct Context {
     /// probes go out pipelined when the server offers PIPELINING. The explorer, stepping by
     /// hand, sends each command when its step is reached.
     pub unattended: bool,
+    /// Whether an unattended run may pipeline when the server offers PIPELINING; off, each
+    /// command waits for the reply before it (`check --no-pipelining`, for a server or a
+    /// middlebox that mishandles what it offers).
+    pub pipelining: bool,
     /// The run's connections open at once, shared by its sessions and their TLS version
     /// probes (a clone of the context shares it).
     pub crowd: Arc<Crowd>,
@@ -1554,6 +1558,7 @@ impl Stepper {
     /// aside. Not with `--send-data` (DATA would have to come before the RSET) nor over a pipe.
     async fn pipeline_ahead(&mut self) {
         if !self.ctx.unattended
+            || !self.ctx.pipelining
             || self.ctx.send_data
             || self.ctx.opts.route.is_pipe()
             || self.conn.awaiting_reply()
@@ -1746,7 +1751,7 @@ impl Stepper {
             ) {
                 // Unattended, RSET and QUIT travel together (QUIT may end a pipelined group):
                 // the RSET's reply is read below, QUIT's by `quit`.
-                if self.ctx.unattended && !self.conn.awaiting_reply() {
+                if self.ctx.unattended && self.ctx.pipelining && !self.conn.awaiting_reply() {
                     let _ = self.conn.send_ahead(&[Command::Rset, Command::Quit]).await;
                 }
                 let _ = self.conn.command(&Command::Rset).await;

@@ -121,6 +121,8 @@ pub struct RunOptions {
     pub send_data: bool,
     pub keep_transcripts: bool,
     pub concurrency: usize,
+    /// Unattended runs may pipeline (`check --no-pipelining` turns it off).
+    pub pipelining: bool,
 }
 
 /// Loads a saved profile by name from the user's config directory.
@@ -478,6 +480,7 @@ impl ResolvedTarget {
             keep_transcripts: run.keep_transcripts,
             concurrency: run.concurrency,
             unattended: false,
+            pipelining: run.pipelining,
             crowd: Default::default(),
         }
     }

@@ -96,6 +96,8 @@ pub async fn context(t: &Target, needs_auth: bool) -> Result<Context, WorkerErro
         send_data: t.toggles.send_data,
         keep_transcripts: false,
         concurrency: 1,
+        // The explorer sends each command at its Enter: nothing to pipeline.
+        pipelining: false,
     };
     Ok(resolved.context(opts, credentials, run))
 }

@@ -164,6 +164,17 @@ impl Peer {
         Some(buf)
     }
 
+    /// Bytes that arrived and are not read yet: after a line, anything here came with it (a
+    /// client that waits for each reply has sent nothing more).
+    #[allow(dead_code)]
+    pub fn pending(&self) -> usize {
+        match &self.stream {
+            Stream::Plain(s) => s.buffer().len(),
+            Stream::Tls(s) => s.buffer().len(),
+            Stream::Gone => 0,
+        }
+    }
+
     /// Reads exactly `buf.len()` bytes (a BDAT chunk); panics if the client stops short.
     #[allow(dead_code)]
     pub fn read_exact(&mut self, buf: &mut [u8]) {
