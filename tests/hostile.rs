@@ -1705,7 +1705,8 @@ fn relay_tricks_against(banner: &'static [u8]) -> (Vec<String>, String) {
 /// SECURITY.md §3a: "the server name taken from a banner" is checked where it enters, like
 /// every structured value (no control byte, a domain's length at most), because relay tricks
 /// write it into MAIL and RCPT (`T%D@S`, `@S:T@D`, ...). A banner whose first word carries a
-/// control byte, ESC, a bare CR, DEL or runs past 255 octets must change nothing on the wire:
+/// control byte, ESC, a bare CR, DEL, runs past 255 octets or is printable but no domain (`<`,
+/// `>`, `@`, `%`: it would shape the probes' addresses) must change nothing on the wire:
 /// relay-tricks sends exactly the lines it sends to a server that calls itself `localhost`
 /// (the name used when the banner's is refused), all 16 probes tried.
 #[test]
@@ -1733,6 +1734,11 @@ fn a_hostile_name_in_the_banner_never_reaches_relay_tricks() {
         (b"220 evil\x7fname.example ESMTP\r\n", true),
         (b"220 evil\x00name.example ESMTP\r\n", true),
         (overlong, true),
+        // Printable, and still not a domain: each would shape the probes' addresses.
+        (b"220 evil>:<x@y.example ESMTP\r\n", true),
+        (b"220 a@evil.example ESMTP\r\n", true),
+        (b"220 evil%x.example ESMTP\r\n", true),
+        (b"220 <evil.example> ESMTP\r\n", true),
         // Bare CRs are a malformed line (exit 9 territory): the run may stop early, but what
         // it sends still carries nothing of the name.
         (b"220 evil.example\rRSET\rMAIL ESMTP\r\n", false),

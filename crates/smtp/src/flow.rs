@@ -28,15 +28,43 @@ pub fn check_banner(banner: &Reply) -> Result<(), BannerProblem> {
 }
 
 /// The server's name from its banner (`220 mail.example.com ESMTP ...`). It fills in scenario
-/// commands, so a name that could not go into a command line is not used.
+/// commands as the domain of an address (`T%D@S`, `@S:T@D`), so only what can stand there is
+/// used: a DNS name, or an address as a domain literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`; a
+/// bare address, as some servers greet with, is written as one). Anything else (`<`, `>`,
+/// `@`, `:`, quotes, a control byte: a server choosing what goes inside our probes) gives
+/// `localhost`.
 pub fn server_name(banner: &Reply) -> String {
     banner
         .lines
         .first()
         .map(|l| l.text())
         .and_then(|t| t.split_whitespace().next().map(str::to_string))
-        .filter(|name| super::validate::helo("server name", name).is_ok())
+        .and_then(|name| usable_domain(&name))
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// `name` as the domain of an address, if it can be one.
+fn usable_domain(name: &str) -> Option<String> {
+    use core::net::IpAddr;
+    // RFC 5321 §4.1.3: an address is a domain only as a literal, `[IPv4]` or `[IPv6:addr]`.
+    let ip = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(inner) => match inner.strip_prefix("IPv6:") {
+            Some(v6) => IpAddr::V6(v6.parse().ok()?),
+            None => IpAddr::V4(inner.parse().ok()?),
+        },
+        None => match name.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => {
+                return super::validate::dns_name("server name", name)
+                    .is_ok()
+                    .then(|| name.to_string());
+            }
+        },
+    };
+    Some(match ip {
+        IpAddr::V4(a) => format!("[{a}]"),
+        IpAddr::V6(a) => format!("[IPv6:{a}]"),
+    })
 }
 
 /// Why the greeting failed.

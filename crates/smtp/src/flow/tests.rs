@@ -132,6 +132,36 @@ fn banners_are_checked_at_every_split() {
     assert_eq!(server_name(&banner[0]), "mx1.example.org");
 }
 
+/// The banner's name goes into relay probes as an address's domain: only a DNS name or an
+/// address (as a domain literal) may; anything a server could use to shape our commands gives
+/// `localhost`.
+#[test]
+fn only_a_domain_or_an_address_from_the_banner_is_used_as_the_servers_name() {
+    for (banner, want) in [
+        ("220 mx1.example.org ESMTP", "mx1.example.org"),
+        ("220 MX1.Example.ORG. ready", "MX1.Example.ORG."),
+        ("220 192.0.2.7 ESMTP Exim", "[192.0.2.7]"),
+        ("220 [192.0.2.7] ESMTP", "[192.0.2.7]"),
+        ("220 2001:db8::1 ESMTP", "[IPv6:2001:db8::1]"),
+        ("220 [IPv6:2001:db8::1] ESMTP", "[IPv6:2001:db8::1]"),
+        ("220 evil>:<x@y.example ESMTP", "localhost"),
+        ("220 a@b.example ESMTP", "localhost"),
+        ("220 evil%name.example ESMTP", "localhost"),
+        ("220 ev\"il.example ESMTP", "localhost"),
+        ("220 <evil.example> ESMTP", "localhost"),
+        ("220 evil:name.example ESMTP", "localhost"),
+        ("220 [192.0.2.300] ESMTP", "localhost"),
+        ("220 [IPv6:192.0.2.7] ESMTP", "localhost"),
+        ("220 -evil.example ESMTP", "localhost"),
+        ("220 b\u{e4}r.example ESMTP", "localhost"),
+        ("220", "localhost"),
+    ] {
+        let wire = format!("{banner}\r\n");
+        let replies = replies_split_at(wire.as_bytes(), 0);
+        assert_eq!(server_name(&replies[0]), want, "{banner:?}");
+    }
+}
+
 #[test]
 fn the_test_message_names_itself_and_its_envelope() {
     let to = vec!["a@x.test".to_string(), "b@y.test".to_string()];
