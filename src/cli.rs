@@ -416,7 +416,7 @@ pub struct CheckArgs {
     /// Write the report to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Sessions run at once (besides the TLS version probe's three short connections).
+    /// Sessions run at once (besides the TLS version probe's two or three short connections).
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Compare with an earlier `check --format json` report: print what changed, and exit 5

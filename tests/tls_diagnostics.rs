@@ -641,76 +641,94 @@ fn client_certificate_is_presented_and_verified_by_postfix() {
 /// shim that counts the connections it hands over to TLS.
 struct Tls10Server {
     port: u16,
-    child: Child,
+    children: Vec<Child>,
     handovers: Arc<AtomicUsize>,
 }
 
 impl Drop for Tls10Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
+
+/// s_server serves one connection at a time; this many, taken in turn, serve a session and its
+/// version probe's connections at once.
+const BACKENDS: usize = 4;
 
 fn tls10_server(dir: &Path) -> Option<Tls10Server> {
     old_tls_server(dir, &["-tls1"])
 }
 
 fn old_tls_server(dir: &Path, flags: &[&str]) -> Option<Tls10Server> {
+    // Signed by a CA written beside it (`ca.pem`), so a session given `--ca-file` verifies it.
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_params = ca_params("smtpscope old-TLS test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    write(dir, "ca.pem", &ca_cert.pem());
+    let ca = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().unwrap();
     let cert = leaf_params(
         &["localhost"],
         (2100, 1, 1),
         ExtendedKeyUsagePurpose::ServerAuth,
     )
-    .self_signed(&key)
+    .signed_by(&key, &ca)
     .unwrap();
     let cert_path = write(dir, "tls10.pem", &cert.pem());
     let key_path = write(dir, "tls10.key", &key.serialize_pem());
-    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
-    let backend_port = backend.local_addr().unwrap().port();
-    drop(backend);
-    let child = match StdCommand::new("openssl")
-        .args(["s_server", "-quiet", "-cipher", "DEFAULT@SECLEVEL=0"])
-        .args(flags)
-        .arg("-accept")
-        .arg(format!("127.0.0.1:{backend_port}"))
-        .arg("-cert")
-        .arg(&cert_path)
-        .arg("-key")
-        .arg(&key_path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI requires openssl: {e}");
+    let mut children = Vec::new();
+    let mut backends = Vec::new();
+    for _ in 0..BACKENDS {
+        let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+        let backend_port = backend.local_addr().unwrap().port();
+        drop(backend);
+        match StdCommand::new("openssl")
+            .args(["s_server", "-quiet", "-cipher", "DEFAULT@SECLEVEL=0"])
+            .args(flags)
+            .arg("-accept")
+            .arg(format!("127.0.0.1:{backend_port}"))
+            .arg("-cert")
+            .arg(&cert_path)
+            .arg("-key")
+            .arg(&key_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("CI requires openssl: {e}");
+                }
+                common::skips::skipped("tls_diagnostics::tls10", &format!("openssl: {e}"));
+                return None;
             }
-            common::skips::skipped("tls_diagnostics::tls10", &format!("openssl: {e}"));
-            return None;
         }
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", backend_port)).is_err() {
-        assert!(Instant::now() < deadline, "openssl s_server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", backend_port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        backends.push(backend_port);
     }
     let front = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = front.local_addr().unwrap().port();
     let handovers = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&handovers);
     std::thread::spawn(move || {
-        for conn in front.incoming().flatten() {
+        for (n, conn) in front.incoming().flatten().enumerate() {
             let counted = Arc::clone(&counted);
+            let backend_port = backends[n % BACKENDS];
             std::thread::spawn(move || shim(conn, backend_port, &counted));
         }
     });
     Some(Tls10Server {
         port,
-        child,
+        children,
         handovers,
     })
 }
@@ -770,8 +788,9 @@ fn shim(client: TcpStream, backend_port: u16, handovers: &AtomicUsize) {
     let _ = up.join();
 }
 
-/// `check --scenario starttls` against an [`old_tls_server`]: the one result, the exit code,
-/// and how many connections reached STARTTLS's 220 (the session's and the version probe's).
+/// `check --scenario starttls` against an [`old_tls_server`] (its CA given): the one result,
+/// the exit code, and how many connections reached STARTTLS's 220 (the session's and the
+/// version probe's).
 fn check_old_tls(server: &Tls10Server, dir: &Path) -> (Value, Option<i32>, usize) {
     let srv = format!("127.0.0.1:{}", server.port);
     let mut cmd = Command::cargo_bin("smtpscope").unwrap();
@@ -792,6 +811,7 @@ fn check_old_tls(server: &Tls10Server, dir: &Path) -> (Value, Option<i32>, usize
         "--format",
         "json",
     ]);
+    cmd.arg("--ca-file").arg(dir.join("ca.pem"));
     let out = cmd.output().unwrap();
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
@@ -832,7 +852,8 @@ fn a_tls10_only_server_gets_a_named_fail() {
 }
 
 /// 1.0 and 1.1 share a hello offering up to 1.1; a server that picks 1.1 is asked about 1.0
-/// alone. Each verdict agrees with `openssl s_client` pinned to that version.
+/// alone; 1.3 comes from the session's own handshake when that negotiated it. Each old
+/// version's verdict agrees with `openssl s_client` pinned to that version.
 #[test]
 fn old_versions_share_a_hello_unless_the_server_picks_11() {
     // (s_server flags, 1.0 accepted, 1.1 accepted, connections handed over to TLS). s_server
@@ -841,7 +862,8 @@ fn old_versions_share_a_hello_unless_the_server_picks_11() {
     let cases: [(&[&str], bool, bool, usize); 3] = [
         (&["-no_tls1_2", "-no_tls1_3"], true, true, 5),
         (&["-tls1_1"], false, true, 5),
-        (&["-no_tls1", "-no_tls1_1", "-rev"], false, false, 4),
+        // The session's TLS 1.3 handshake, the hello for 1.0/1.1, the handshake pinned to 1.2.
+        (&["-no_tls1", "-no_tls1_1", "-rev"], false, false, 3),
     ];
     for (flags, v10, v11, want_handovers) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -871,6 +893,14 @@ fn old_versions_share_a_hello_unless_the_server_picks_11() {
             handovers, want_handovers,
             "{flags:?}: connections handed over to TLS ({why})"
         );
+        if want_handovers == 3 {
+            assert!(
+                why.contains("TLSv1.2 accepted: TLS_")
+                    && why.contains("TLSv1.3 accepted: TLS13_")
+                    && why.contains("(the session's own handshake)"),
+                "{why}"
+            );
+        }
     }
 }
 

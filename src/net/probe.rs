@@ -6,8 +6,12 @@
 //! The two old versions share one hello offering up to 1.1: before TLS 1.3 a server answers
 //! with the highest version it has at or below the one offered (RFC 5246 §E.1), so an alert
 //! refuses both, a 1.0 ServerHello accepts 1.0 and refuses 1.1, and only a 1.1 ServerHello
-//! leaves 1.0 to a hello of its own. Most servers today refuse both: three connections, not
-//! four, each a TCP connection, a greeting and an smtpd process on the server.
+//! leaves 1.0 to a hello of its own. Most servers today refuse both: one connection, not two,
+//! each a TCP connection, a greeting and an smtpd process on the server.
+//!
+//! And 1.3 needs no connection of its own when the session the probe belongs to negotiated it:
+//! that session offered 1.3, the server took it. Otherwise (the session has no TLS, failed its
+//! handshake, was pinned below 1.3, or got 1.2) a handshake pinned to 1.3 asks.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +32,9 @@ pub enum ProbeOutcome {
     Accepted {
         cipher_suite: String,
         key_exchange: Option<String>,
+        /// Learnt from the probe's own session's handshake, not a connection of the probe's.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        in_session: bool,
     },
     Refused {
         why: String,
@@ -70,13 +77,19 @@ impl VersionReport {
                 ProbeOutcome::Accepted {
                     cipher_suite,
                     key_exchange,
+                    in_session,
                 } => format!(
-                    "{} accepted: {cipher_suite}{}",
+                    "{} accepted: {cipher_suite}{}{}",
                     p.version,
                     key_exchange
                         .as_deref()
                         .map(|k| format!(", {k}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if *in_session {
+                        " (the session's own handshake)"
+                    } else {
+                        ""
+                    }
                 ),
                 ProbeOutcome::Refused { why } => format!("{} refused ({why})", p.version),
                 ProbeOutcome::Unknown { why } => format!("{} not determined: {why}", p.version),
@@ -85,8 +98,34 @@ impl VersionReport {
     }
 }
 
-/// Probes the four versions at once (1.0 and 1.1 together, see above).
-pub async fn versions(opts: &ConnectOptions, helo: &str, crowd: &Crowd) -> VersionReport {
+/// What the session a probe belongs to negotiated in its own handshake, offering the versions
+/// its profile allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionHandshake {
+    pub version: String,
+    pub cipher_suite: String,
+    pub key_exchange: Option<String>,
+}
+
+impl SessionHandshake {
+    pub fn of(info: &crate::tls_info::TlsInfo) -> SessionHandshake {
+        SessionHandshake {
+            version: info.version.clone(),
+            cipher_suite: info.cipher_suite.clone(),
+            key_exchange: info.key_exchange.clone(),
+        }
+    }
+}
+
+/// Probes the four versions at once (1.0 and 1.1 together, 1.3 from `session` when it
+/// negotiated 1.3: see above). `session` resolves once the probe's session has made its
+/// handshake or will not (`None`).
+pub async fn versions(
+    opts: &ConnectOptions,
+    helo: &str,
+    crowd: &Crowd,
+    session: impl std::future::Future<Output = Option<SessionHandshake>>,
+) -> VersionReport {
     let started = Instant::now();
     let mut opts = opts.clone();
     opts.timeouts.reply = opts.timeouts.reply.min(PROBE_REPLY_LIMIT);
@@ -99,11 +138,21 @@ pub async fn versions(opts: &ConnectOptions, helo: &str, crowd: &Crowd) -> Versi
             helo,
             TlsVersion::Tls12
         )),
-        in_turn(crowd, wait, || modern_version(
-            &opts,
-            helo,
-            TlsVersion::Tls13
-        )),
+        async {
+            match session.await {
+                Some(h) if h.version == "TLSv1.3" => ProbeOutcome::Accepted {
+                    cipher_suite: h.cipher_suite,
+                    key_exchange: h.key_exchange,
+                    in_session: true,
+                },
+                _ => {
+                    in_turn(crowd, wait, || {
+                        modern_version(&opts, helo, TlsVersion::Tls13)
+                    })
+                    .await
+                }
+            }
+        },
     );
     VersionReport {
         probes: vec![
@@ -181,6 +230,7 @@ async fn old_versions(opts: &ConnectOptions, helo: &str) -> ((ProbeOutcome, Prob
             let v10 = ProbeOutcome::Accepted {
                 cipher_suite: tls_hello::suite_name(suite),
                 key_exchange: None,
+                in_session: false,
             };
             ((v10, up_to_11.outcome), busy)
         }
@@ -267,6 +317,7 @@ async fn old_version_outcome(
         } if chosen == version => ProbeOutcome::Accepted {
             cipher_suite: tls_hello::suite_name(cipher_suite),
             key_exchange: None,
+            in_session: false,
         },
         HelloAnswer::ServerHello {
             version: chosen, ..
@@ -350,6 +401,7 @@ async fn modern_version(
             Some(info) => ProbeOutcome::Accepted {
                 cipher_suite: info.cipher_suite.clone(),
                 key_exchange: info.key_exchange.clone(),
+                in_session: false,
             },
             None => ProbeOutcome::Unknown {
                 why: "no TLS session after the handshake".into(),

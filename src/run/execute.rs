@@ -12,7 +12,7 @@ use crate::scenario::{Context, Scenario, ScenarioResult, StepResult, Verdict};
 
 /// How long a session will keep its connection busy, in round trips, roughly: each step is
 /// one, a group's RSET another, the TLS version probe's connections (beside the session)
-/// three more. Only the order sessions start in depends on it.
+/// two or three more. Only the order sessions start in depends on it.
 fn round_trips(units: &[Vec<Step>]) -> usize {
     units
         .iter()
@@ -21,7 +21,7 @@ fn round_trips(units: &[Vec<Step>]) -> usize {
             let probe: usize = unit
                 .iter()
                 .filter(|st| st.action == Some(Action::TlsVersions))
-                .map(|_| 3)
+                .map(|_| 2)
                 .sum();
             unit.len() + rset + probe
         })

@@ -541,3 +541,34 @@ async fn tries_after_a_421_are_bounded_and_only_for_a_421_in_a_crowd() {
         );
     }
 }
+
+/// The version probe's TLS 1.3 line comes from the session's own handshake, whether the probe
+/// runs at its step (the explorer) or starts with the session and waits for that handshake
+/// (`check`): the same report either way, and no connection of the probe's for 1.3.
+#[tokio::test]
+async fn the_version_probe_takes_tls13_from_the_sessions_own_handshake() {
+    let lab = lab(Policy::Secure).await;
+    for unattended in [false, true] {
+        let mut ctx = context(lab_profile(&lab), false).await;
+        ctx.unattended = unattended;
+        let (result, _) = ScenarioRun::new(scenario("starttls"), ctx).to_end().await;
+        let step = result
+            .steps
+            .iter()
+            .find(|s| s.name.as_deref() == Some("TLS versions accepted"))
+            .expect("the version step");
+        assert_eq!(step.verdict, Verdict::Pass, "{}", step.reason);
+        assert!(
+            step.reason.contains(
+                "TLSv1.3 accepted: TLS13_AES_256_GCM_SHA384, X25519 (the session's own handshake)"
+            ),
+            "unattended {unattended}: {}",
+            step.reason
+        );
+        assert!(
+            step.reason.contains("TLSv1.2 accepted: TLS_"),
+            "unattended {unattended}: {}",
+            step.reason
+        );
+    }
+}

@@ -317,7 +317,7 @@ fn step_command(step: &Step, vars: &Vars) -> String {
             step.sequence.as_deref().unwrap_or("?")
         ),
         Some(Action::Check) => format!("check: {}", assertion_text(step.assert)),
-        Some(Action::TlsVersions) => "probe TLS 1.0, 1.1, 1.2 and 1.3 (fresh connections)".into(),
+        Some(Action::TlsVersions) => "probe TLS 1.0, 1.1, 1.2 and 1.3 (connections of its own; 1.3 from this session's handshake when it negotiated 1.3)".into(),
         None => String::new(),
     }
 }
@@ -620,7 +620,15 @@ async fn run_step(
         (None, Some(Action::Smuggle)) => return smuggle(step, s, conn, started, command).await,
         (None, Some(Action::Check)) => return Ok(check_step(step, s, conn, replies, command)),
         (None, Some(Action::TlsVersions)) => {
-            let report = crate::net::probe::versions(&ctx.opts, &ctx.helo, &ctx.crowd).await;
+            // This session's handshake, if it made one, already answers for TLS 1.3.
+            let own = conn.tls_info().map(crate::net::probe::SessionHandshake::of);
+            let report = crate::net::probe::versions(
+                &ctx.opts,
+                &ctx.helo,
+                &ctx.crowd,
+                std::future::ready(own),
+            )
+            .await;
             return Ok(versions_step(step, s, report, command, started));
         }
         (None, None) => return Ok(failed_step(step, command, started, "empty step".into())),
@@ -1117,6 +1125,10 @@ pub struct Stepper {
     handshake_timed_out: bool,
     /// The TLS version probe, started when the session opened (`Context::unattended`).
     versions: Option<EarlyProbe>,
+    /// Tells that probe what this session's own handshake negotiated, once it has made one,
+    /// or that it will not (sent `None`, or dropped).
+    handshake_for_probe:
+        Option<tokio::sync::oneshot::Sender<Option<crate::net::probe::SessionHandshake>>>,
 }
 
 /// A version probe started ahead of its step; stopped if the step never takes its report.
@@ -1169,6 +1181,7 @@ impl Stepper {
             leftover: None,
             handshake_timed_out: false,
             versions: None,
+            handshake_for_probe: None,
         }
     }
 
@@ -1198,9 +1211,29 @@ impl Stepper {
             let opts = self.ctx.opts.clone();
             let helo = self.ctx.helo.clone();
             let crowd = Arc::clone(&self.ctx.crowd);
+            let (tell, handshake) = tokio::sync::oneshot::channel();
+            self.handshake_for_probe = Some(tell);
             self.versions = Some(EarlyProbe(tokio::spawn(async move {
-                crate::net::probe::versions(&opts, &helo, &crowd).await
+                let session = async move { handshake.await.ok().flatten() };
+                crate::net::probe::versions(&opts, &helo, &crowd, session).await
             })));
+            // Implicit TLS: the handshake came with the connection.
+            self.tell_probe_handshake(false);
+        }
+    }
+
+    /// Hands the early version probe this session's handshake once there is one; with `last`,
+    /// whatever there is (the probe's step is due: its 1.3 question must not wait on a step
+    /// that waits on it).
+    fn tell_probe_handshake(&mut self, last: bool) {
+        let own = self
+            .conn
+            .tls_info()
+            .map(crate::net::probe::SessionHandshake::of);
+        if (own.is_some() || last)
+            && let Some(tell) = self.handshake_for_probe.take()
+        {
+            let _ = tell.send(own);
         }
     }
 
@@ -1457,6 +1490,7 @@ impl Stepper {
             .versions
             .take_if(|_| step.action == Some(Action::TlsVersions))
         {
+            self.tell_probe_handshake(true);
             let started = Instant::now();
             let command = step_command(&step, self.shown_vars());
             match (&mut probe.0).await {
@@ -1485,6 +1519,7 @@ impl Stepper {
             )
             .await;
             self.handshake_timed_out |= self.conn.handshake_timed_out();
+            self.tell_probe_handshake(false);
             self.judge_outcome(&step, outcome)
         };
         if result.edited {
@@ -1917,6 +1952,7 @@ mod tests {
                     "yes" => ProbeOutcome::Accepted {
                         cipher_suite: "S".into(),
                         key_exchange: None,
+                        in_session: false,
                     },
                     "no" => ProbeOutcome::Refused {
                         why: "alert protocol_version".into(),
