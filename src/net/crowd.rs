@@ -17,7 +17,15 @@ struct Counts {
     greeted: usize,
     /// The most sessions the server took at once, once it has turned one away.
     limit: usize,
+    /// Tries again after a 421 the run may still make, all its sessions and probes together.
+    retries_left: usize,
 }
+
+/// How many times one run connects again after a 421 in the banner, whatever its number of
+/// sessions: the full audit's 12 sessions and its version probe's connections all turned away
+/// twice over at a limit of one fit, while a server that admits one connection and answers 421
+/// to every other gets this many extra connections from a run, not eight per session.
+pub const RUN_RETRIES: usize = 32;
 
 #[derive(Debug)]
 pub struct Crowd {
@@ -32,6 +40,7 @@ impl Default for Crowd {
                 open: 0,
                 greeted: 0,
                 limit: usize::MAX,
+                retries_left: RUN_RETRIES,
             }),
             ended: Notify::new(),
         }
@@ -83,14 +92,30 @@ impl Crowd {
     /// or were greeted before (they may have ended between the server's count and this), the
     /// server's limit is the number open now, at least one, and the session may try again:
     /// how many are open is returned. With none ever greeted the server is refusing this
-    /// client, not a crowd: `None`.
+    /// client, not a crowd: `None`; likewise once the run has tried again [`RUN_RETRIES`]
+    /// times.
     pub fn turned_away(&self) -> Option<usize> {
         let mut c = self.counts();
         if c.open == 0 && c.greeted == 0 {
             return None;
         }
         c.limit = c.limit.min(c.open.max(1));
+        if c.retries_left == 0 {
+            return None;
+        }
+        c.retries_left -= 1;
         Some(c.open)
+    }
+
+    /// A connection that is not a counted session (a version probe's) was turned away with
+    /// 421: whether the run may still try again, counting the try.
+    pub fn may_try_again(&self) -> bool {
+        let mut c = self.counts();
+        if c.retries_left == 0 {
+            return false;
+        }
+        c.retries_left -= 1;
+        true
     }
 
     /// The next end of one of the run's connections (a session's, or a connection that is not
@@ -108,6 +133,11 @@ impl Crowd {
     }
 
     #[cfg(test)]
+    fn retries_left(&self) -> usize {
+        self.counts().retries_left
+    }
+
+    #[cfg(test)]
     fn snapshot(&self) -> (usize, usize) {
         let c = self.counts();
         (c.open, c.limit)
@@ -119,6 +149,24 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    /// The run's tries again are shared by its sessions and probes, and end at the budget.
+    #[test]
+    fn a_run_tries_again_at_most_run_retries_times_in_all() {
+        let crowd = Crowd::default();
+        crowd.greeted();
+        for n in 0..RUN_RETRIES {
+            let allowed = if n % 2 == 0 {
+                crowd.turned_away().is_some()
+            } else {
+                crowd.may_try_again()
+            };
+            assert!(allowed, "try {n}");
+        }
+        assert_eq!(crowd.retries_left(), 0);
+        assert_eq!(crowd.turned_away(), None, "a session, after the budget");
+        assert!(!crowd.may_try_again(), "a probe, after the budget");
+    }
 
     #[tokio::test]
     async fn a_turned_away_session_waits_for_one_to_end_and_the_limit_holds() {

@@ -184,7 +184,8 @@ const BUSY_RETRIES: usize = 8;
 /// per-client connection limit, met beside the run's sessions and the other probes), tries
 /// again once another of the run's connections has ended (one that ended during the attempt
 /// counts), waiting at most `wait` each time (the session that would end may be the one
-/// waiting for this probe) and trying at most [`BUSY_RETRIES`] times more.
+/// waiting for this probe) and trying at most [`BUSY_RETRIES`] times more, within the run's
+/// budget ([`super::crowd::RUN_RETRIES`]).
 async fn in_turn<T, F, Fut>(crowd: &Crowd, wait: Duration, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
@@ -200,7 +201,10 @@ where
             return outcome;
         }
         tries += 1;
-        if tries > BUSY_RETRIES || tokio::time::timeout(wait, ended).await.is_err() {
+        if tries > BUSY_RETRIES
+            || !crowd.may_try_again()
+            || tokio::time::timeout(wait, ended).await.is_err()
+        {
             return outcome;
         }
     }

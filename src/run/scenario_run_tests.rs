@@ -572,3 +572,61 @@ async fn the_version_probe_takes_tls13_from_the_sessions_own_handshake() {
         );
     }
 }
+
+/// A server that admits one connection (handed to `lab`) and answers 421 to every other, for
+/// good: the whole run tries again at most [`crate::net::crowd::RUN_RETRIES`] times, not eight
+/// times per session (about a hundred connections for the full audit before the run's budget).
+#[tokio::test]
+async fn a_server_that_keeps_answering_421_gets_a_bounded_number_of_tries_per_run() {
+    use std::sync::atomic::Ordering;
+    use tokio::io::AsyncWriteExt;
+    let lab = lab(Policy::Secure).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    let upstream = lab.addr;
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            if count.fetch_add(1, Ordering::SeqCst) > 0 {
+                let _ = s.write_all(TOO_MANY).await;
+                let _ = s.shutdown().await;
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut s, &mut up).await;
+                }
+            });
+        }
+    });
+    let mut profile = lab_profile(&lab);
+    profile.server = addr.to_string();
+    profile.timeout_secs = Some(2.0);
+    let mut ctx = context(profile, true).await;
+    ctx.concurrency = 16;
+    let cat = Catalogue::built_in();
+    let scenarios: Vec<Scenario> = cat.defaults().into_iter().cloned().collect();
+    let sessions: usize = scenarios
+        .iter()
+        .map(|s| crate::scenario::runner::sessions(s).len())
+        .sum();
+    let results = crate::run::execute::scenarios(scenarios, None, ctx).await;
+    task.abort();
+    let connections = seen.load(Ordering::SeqCst);
+    eprintln!("{connections} connections for {sessions} sessions");
+    assert!(
+        connections <= sessions + crate::net::crowd::RUN_RETRIES,
+        "{connections} connections for {sessions} sessions"
+    );
+    assert!(
+        connections > sessions,
+        "the run did try again: {connections}"
+    );
+    assert!(
+        results.iter().any(|r| r.verdict == Verdict::Inconclusive),
+        "the sessions turned away for good say so"
+    );
+}
