@@ -183,15 +183,16 @@ const BUSY_RETRIES: usize = 8;
 /// Runs a probe; when the server turned its connection away with 421 in the banner (a
 /// per-client connection limit, met beside the run's sessions and the other probes), tries
 /// again once another of the run's connections has ended (one that ended during the attempt
-/// counts), waiting at most `wait` each time (the session that would end may be the one
-/// waiting for this probe) and trying at most [`BUSY_RETRIES`] times more, within the run's
-/// budget ([`super::crowd::RUN_RETRIES`]).
+/// counts) or after a growing pause (50 ms, doubling, at most 500 ms and at most `wait`),
+/// whichever comes first: a server counts a closed connection a moment after the client has
+/// closed it, so an end seen here may not be room there yet. At most [`BUSY_RETRIES`] times
+/// more, within the run's budget ([`super::crowd::RUN_RETRIES`]).
 async fn in_turn<T, F, Fut>(crowd: &Crowd, wait: Duration, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = (T, bool)>,
 {
-    let mut tries = 0;
+    let mut tries: u32 = 0;
     loop {
         let ended = crowd.next_end();
         let (outcome, busy) = probe().await;
@@ -201,12 +202,11 @@ where
             return outcome;
         }
         tries += 1;
-        if tries > BUSY_RETRIES
-            || !crowd.may_try_again()
-            || tokio::time::timeout(wait, ended).await.is_err()
-        {
+        if tries as usize > BUSY_RETRIES || !crowd.may_try_again() {
             return outcome;
         }
+        let pause = Duration::from_millis((25u64 << tries.min(5)).min(500)).min(wait);
+        let _ = tokio::time::timeout(pause, ended).await;
     }
 }
 

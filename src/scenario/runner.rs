@@ -1222,6 +1222,24 @@ impl Stepper {
         }
     }
 
+    /// The TLS version probe's step, when it is the session's last, comes after the session's
+    /// QUIT: a server that takes one connection at a time from this client (a per-client limit
+    /// of one) then has room for the probe's, instead of turning them away until the probe
+    /// gives up. Nothing is lost: the session had nothing more to send.
+    async fn quit_before_probe(&mut self, step: &Step) {
+        let last = self.unit + 1 >= self.units.len()
+            && self.step + 1 >= self.units.get(self.unit).map_or(0, Vec::len);
+        if step.action != Some(Action::TlsVersions)
+            || !last
+            || !self.conn.is_open()
+            || self.conn.awaiting_reply()
+        {
+            return;
+        }
+        let _ = self.conn.quit().await;
+        self.ctx.crowd.connection_ended();
+    }
+
     /// Hands the early version probe this session's handshake once there is one; with `last`,
     /// whatever there is (the probe's step is due: its 1.3 question must not wait on a step
     /// that waits on it).
@@ -1491,6 +1509,7 @@ impl Stepper {
             .take_if(|_| step.action == Some(Action::TlsVersions))
         {
             self.tell_probe_handshake(true);
+            self.quit_before_probe(&step).await;
             let started = Instant::now();
             let command = step_command(&step, self.shown_vars());
             match (&mut probe.0).await {
@@ -1508,6 +1527,7 @@ impl Stepper {
             if literal.is_none() {
                 self.pipeline_ahead().await;
             }
+            self.quit_before_probe(&step).await;
             let outcome = run_step(
                 &step,
                 literal,
