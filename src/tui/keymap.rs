@@ -269,7 +269,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Over, Home, NONE, Action::Scroll(ScrollAction::Top), "Home", "top").foot(4, "top"),
     b(Over, End, NONE, Action::Scroll(ScrollAction::Bottom), "End", "end").foot(4, "end"),
     b(Over, Esc, NONE, Action::Scroll(ScrollAction::Close), "Esc", "close").foot(1, "close"),
-    b(Over, Char('/'), NONE, Action::Scroll(ScrollAction::Search), "/", "search the pane (not compare)"),
+    b(Over, Char('/'), NONE, Action::Scroll(ScrollAction::Search), "/", "search the pane"),
     b(Over, Char('n'), NONE, Action::Scroll(ScrollAction::SearchNext), "n", "next match"),
     b(Over, Char('q'), NONE, Action::Scroll(ScrollAction::Close), "q", "close"),
     b(Scope::Compare, Left, NONE, Action::Scroll(ScrollAction::Previous), "Left", "another profile on the right").foot(2, "other profile"),

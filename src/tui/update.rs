@@ -1099,8 +1099,6 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         // pressed to scroll never closes the pane by surprise.
         if let Some(Action::Scroll(a)) = lookup(scope, &key) {
             match a {
-                // The compare view draws its own columns: no search there.
-                ScrollAction::Search if scope == Scope::Compare => {}
                 ScrollAction::Search => scroll.start_search(),
                 ScrollAction::SearchNext => scroll.search_next(),
                 ScrollAction::Up => scroll.up(1),
@@ -2752,6 +2750,19 @@ mod tests {
         assert_eq!(other(&s), "q", "wraps around, never the current profile");
         update(&mut s, key(KeyCode::Char('h')));
         assert_eq!(other(&s), "r");
+        // `/` searches it as every pane: the query takes every key, `l` included.
+        update(&mut s, key(KeyCode::Char('/')));
+        for c in "hl".chars() {
+            update(&mut s, key(KeyCode::Char(c)));
+        }
+        update(&mut s, key(KeyCode::Enter));
+        match &s.overlay {
+            Some(Overlay::Compare { other, scroll }) => {
+                assert_eq!(other, "r", "typing did not switch the profile");
+                assert_eq!(scroll.search.as_deref(), Some("hl"));
+            }
+            o => panic!("{o:?}"),
+        }
         update(&mut s, key(KeyCode::Esc));
         assert!(s.overlay.is_none());
         // Alone, there is nothing to compare with: said, not an empty pane.

@@ -162,8 +162,11 @@ pub fn render(
     frame.render_widget(Clear, r);
     let inner_w = usize::from(r.width.saturating_sub(2));
     let inner_h = usize::from(r.height.saturating_sub(2));
-    let body = lines(state, other, inner_w, theme);
+    let mut body = lines(state, other, inner_w, theme);
+    let _ = scroll.visible(body.len(), inner_h);
+    super::overlay::mark_search(&mut body, scroll);
     let top = scroll.visible(body.len(), inner_h);
+    let searching = super::overlay::search_status(scroll);
     let title = state
         .selected_scenario()
         .map_or(" Compare ".to_string(), |s| {
@@ -179,7 +182,7 @@ pub fn render(
                 Block::default()
                     .borders(Borders::ALL)
                     .title(title)
-                    .title_bottom(Line::from(border_hint(r.width)).right_aligned()),
+                    .title_bottom(Line::from(border_hint(r.width, &searching)).right_aligned()),
             )
             .scroll((top, 0)),
         r,
@@ -187,10 +190,19 @@ pub fn render(
 }
 
 /// The bottom border's hint in the words that fit `width` (the border's corners left), so
-/// that it keeps its start rather than losing it to the right alignment.
-fn border_hint(width: u16) -> String {
+/// that it keeps its start rather than losing it to the right alignment; after the search's
+/// status (`searching`, from [`super::overlay::search_status`]), which comes first when
+/// there is one, and goes whole or not at all.
+fn border_hint(width: u16, searching: &str) -> String {
     let room = usize::from(width.saturating_sub(4));
-    [
+    let searching = if searching.chars().count() <= room {
+        searching
+    } else {
+        ""
+    };
+    let room = room - searching.chars().count();
+    let hint = [
+        " ≠ verdicts differ · Left/Right: another profile · / searches · Esc closes ",
         " ≠ verdicts differ · Left/Right: another profile · Esc closes ",
         " ≠ differ · Left/Right: other profile · Esc ",
         " ≠ differ · ←/→ profile · Esc ",
@@ -198,8 +210,8 @@ fn border_hint(width: u16) -> String {
     ]
     .into_iter()
     .find(|h| h.chars().count() <= room)
-    .unwrap_or("")
-    .to_string()
+    .unwrap_or("");
+    format!("{searching}{hint}")
 }
 
 #[cfg(test)]
@@ -208,12 +220,17 @@ mod tests {
 
     #[test]
     fn the_border_hint_keeps_its_start_at_every_width() {
-        for width in 0..120u16 {
-            let hint = border_hint(width);
-            assert!(hint.chars().count() <= usize::from(width.saturating_sub(4)));
-            assert!(hint.is_empty() || hint.starts_with(" ≠") || hint == " Esc closes ");
+        for searching in ["", " 2 of 5 · n next · "] {
+            for width in 0..120u16 {
+                let hint = border_hint(width, searching);
+                assert!(hint.chars().count() <= usize::from(width.saturating_sub(4)));
+                let rest = hint.strip_prefix(searching).unwrap_or(&hint);
+                assert!(rest.is_empty() || rest.starts_with(" ≠") || rest == " Esc closes ");
+            }
         }
-        assert!(border_hint(80).contains("another profile"));
+        assert!(border_hint(80, "").contains("another profile"));
+        assert!(border_hint(100, "").contains("/ searches"));
+        assert!(border_hint(80, " 2 of 5 · n next · ").starts_with(" 2 of 5 · n next · "));
     }
     use crate::profile::Profile;
     use crate::scenario::Catalogue;
@@ -284,6 +301,65 @@ mod tests {
             .iter()
             .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
             .collect()
+    }
+
+    /// `/` in the compare view: every match marked, "1 of 2 · n next" in the border, and `n`
+    /// goes on to the second.
+    #[test]
+    fn the_compare_view_is_searched_like_the_other_panes() {
+        use ratatui::crossterm::event::KeyCode;
+        use ratatui::style::Modifier;
+        let mut s = state();
+        ran(&mut s, "lab-open", Verdict::Fail, "250 2.1.5 Ok");
+        ran(
+            &mut s,
+            "lab-secure",
+            Verdict::Pass,
+            "554 5.7.1 Relay access denied",
+        );
+        let mut scroll = Scroll::default();
+        scroll.start_search();
+        for c in "Relay access".chars() {
+            scroll.search_key(KeyCode::Char(c));
+        }
+        scroll.search_key(KeyCode::Enter);
+        let draw = |scroll: &Scroll| {
+            let mut term =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).expect("term");
+            term.draw(|f| {
+                let area = f.area();
+                render(&s, "lab-secure", scroll, f, area, Theme { color: false });
+            })
+            .expect("draw");
+            term.backend().buffer().clone()
+        };
+        let buf = draw(&scroll);
+        let rows: Vec<String> = (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect()
+            })
+            .collect();
+        let all = rows.join("\n");
+        assert!(all.contains("1 of 2 · n next"), "{all}");
+        let marked: String = (0..buf.area.height)
+            .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+            .filter(|&p| buf[p].modifier.contains(Modifier::REVERSED))
+            .map(|p| buf[p].symbol().to_string())
+            .collect();
+        assert_eq!(marked, "Relay accessRelay access", "{all}");
+        scroll.search_next();
+        let buf = draw(&scroll);
+        let all: String = (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(all.contains("2 of 2 · n next"), "{all}");
     }
 
     #[test]

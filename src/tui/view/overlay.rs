@@ -353,30 +353,9 @@ fn text_pane(frame: &mut Frame, r: Rect, title: &str, rows: &[Row], scroll: &Scr
     let inner_h = usize::from(r.height.saturating_sub(2));
     let mut lines = wrap_rows(rows, inner_w.max(1));
     let _ = scroll.visible(lines.len(), inner_h);
-    let query = scroll.search.clone().unwrap_or_default();
-    if !query.is_empty() {
-        let hits: Vec<usize> = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| !match_ranges(&line_text(l), &query).is_empty())
-            .map(|(i, _)| i)
-            .collect();
-        scroll.found(&hits);
-        for &i in &hits {
-            if let Some(l) = lines.get_mut(i) {
-                *l = marked(std::mem::take(l), &query);
-            }
-        }
-    }
+    mark_search(&mut lines, scroll);
     let top = scroll.visible(lines.len(), inner_h);
-    let searching = match (&scroll.typing, &scroll.search) {
-        (Some(typed), _) => format!(" /{typed}▏ Enter searches · "),
-        (None, Some(q)) => match scroll.match_count() {
-            (_, 0) => format!(" no match for {q:?} · "),
-            (at, total) => format!(" {at} of {total} · n next · "),
-        },
-        (None, None) => String::new(),
-    };
+    let searching = search_status(scroll);
     let more = if lines.len() > inner_h {
         let last = (usize::from(top) + inner_h).min(lines.len());
         format!(
@@ -400,8 +379,43 @@ fn text_pane(frame: &mut Frame, r: Rect, title: &str, rows: &[Row], scroll: &Scr
     );
 }
 
-fn line_text(l: &Line) -> String {
-    l.spans.iter().map(|s| s.content.as_ref()).collect()
+/// Marks every match of the pane's search in `lines` (as drawn, wrapped), and tells the
+/// scroll which lines hold one so that it moves to the match asked for and counts them. A
+/// match is looked for within each span, so what is marked is what is counted.
+pub(super) fn mark_search(lines: &mut [Line<'static>], scroll: &Scroll) {
+    let query = scroll.search.clone().unwrap_or_default();
+    if query.is_empty() {
+        return;
+    }
+    let hits: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.spans
+                .iter()
+                .any(|s| !match_ranges(&s.content, &query).is_empty())
+        })
+        .map(|(i, _)| i)
+        .collect();
+    scroll.found(&hits);
+    for &i in &hits {
+        if let Some(l) = lines.get_mut(i) {
+            *l = marked(std::mem::take(l), &query);
+        }
+    }
+}
+
+/// The search's part of a pane's bottom border: the query being typed, "3 of 41 · n next", or
+/// "no match"; empty with no search.
+pub(super) fn search_status(scroll: &Scroll) -> String {
+    match (&scroll.typing, &scroll.search) {
+        (Some(typed), _) => format!(" /{typed}▏ Enter searches · "),
+        (None, Some(q)) => match scroll.match_count() {
+            (_, 0) => format!(" no match for {q:?} · "),
+            (at, total) => format!(" {at} of {total} · n next · "),
+        },
+        (None, None) => String::new(),
+    }
 }
 
 /// `line` with every occurrence of `query` inside a span marked as a search match.
