@@ -317,7 +317,7 @@ fn step_command(step: &Step, vars: &Vars) -> String {
             step.sequence.as_deref().unwrap_or("?")
         ),
         Some(Action::Check) => format!("check: {}", assertion_text(step.assert)),
-        Some(Action::TlsVersions) => "probe TLS 1.0, 1.1, 1.2 and 1.3 (connections of its own; 1.3 from this session's handshake when it negotiated 1.3)".into(),
+        Some(Action::TlsVersions) => "probe TLS 1.0, 1.1, 1.2 and 1.3 (1.3 from this session's handshake if it negotiated it)".into(),
         None => String::new(),
     }
 }
