@@ -427,11 +427,11 @@ fn the_control_touches_only_relay_passes() {
     assert_eq!(none[0].reason, "r");
 }
 
-/// A listener that answers the first `refused` connections with `first_words` and closes
-/// them, and hands every later one to `lab`; counts the connections.
+/// A listener that answers the connections `refuse` picks (by their number, from 0) with
+/// `first_words` and closes them, and hands every other to `lab`; counts the connections.
 async fn turning_away(
     lab: std::net::SocketAddr,
-    refused: usize,
+    refuse: fn(usize) -> bool,
     first_words: &'static [u8],
 ) -> (
     std::net::SocketAddr,
@@ -449,7 +449,7 @@ async fn turning_away(
     let task = tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             let n = count.fetch_add(1, Ordering::SeqCst);
-            if n < refused {
+            if refuse(n) {
                 let _ = s.write_all(first_words).await;
                 let _ = s.shutdown().await;
                 continue;
@@ -471,7 +471,7 @@ const TOO_MANY: &[u8] = b"421 4.7.0 too many connections, try again later\r\n";
 #[tokio::test]
 async fn a_session_turned_away_with_421_in_a_crowd_tries_again() {
     let lab = lab(Policy::Secure).await;
-    let (addr, seen, task) = turning_away(lab.addr, 1, TOO_MANY).await;
+    let (addr, seen, task) = turning_away(lab.addr, |n| n < 1, TOO_MANY).await;
     let mut profile = lab_profile(&lab);
     profile.server = addr.to_string();
     let ctx = context(profile, false).await;
@@ -510,7 +510,7 @@ async fn tries_after_a_421_are_bounded_and_only_for_a_421_in_a_crowd() {
         (&b""[..], true, 1),
         (TOO_MANY, false, 1),
     ] {
-        let (addr, seen, task) = turning_away(lab.addr, usize::MAX, words).await;
+        let (addr, seen, task) = turning_away(lab.addr, |_| true, words).await;
         let mut profile = lab_profile(&lab);
         profile.server = addr.to_string();
         profile.timeout_secs = Some(1.0);
@@ -579,29 +579,8 @@ async fn the_version_probe_takes_tls13_from_the_sessions_own_handshake() {
 #[tokio::test]
 async fn a_server_that_keeps_answering_421_gets_a_bounded_number_of_tries_per_run() {
     use std::sync::atomic::Ordering;
-    use tokio::io::AsyncWriteExt;
     let lab = lab(Policy::Secure).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("addr");
-    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = Arc::clone(&seen);
-    let upstream = lab.addr;
-    let task = tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            if count.fetch_add(1, Ordering::SeqCst) > 0 {
-                let _ = s.write_all(TOO_MANY).await;
-                let _ = s.shutdown().await;
-                continue;
-            }
-            tokio::spawn(async move {
-                if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
-                    let _ = tokio::io::copy_bidirectional(&mut s, &mut up).await;
-                }
-            });
-        }
-    });
+    let (addr, seen, task) = turning_away(lab.addr, |n| n > 0, TOO_MANY).await;
     let mut profile = lab_profile(&lab);
     profile.server = addr.to_string();
     profile.timeout_secs = Some(2.0);

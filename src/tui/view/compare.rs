@@ -333,15 +333,18 @@ mod tests {
             .expect("draw");
             term.backend().buffer().clone()
         };
+        let screen = |buf: &ratatui::buffer::Buffer| -> String {
+            (0..buf.area.height)
+                .map(|y| {
+                    (0..buf.area.width)
+                        .map(|x| buf[(x, y)].symbol().to_string())
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         let buf = draw(&scroll);
-        let rows: Vec<String> = (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect()
-            })
-            .collect();
-        let all = rows.join("\n");
+        let all = screen(&buf);
         assert!(all.contains("1 of 2 · n next"), "{all}");
         let marked: String = (0..buf.area.height)
             .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
@@ -350,15 +353,7 @@ mod tests {
             .collect();
         assert_eq!(marked, "Relay accessRelay access", "{all}");
         scroll.search_next();
-        let buf = draw(&scroll);
-        let all: String = (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+        let all = screen(&draw(&scroll));
         assert!(all.contains("2 of 2 · n next"), "{all}");
     }
 
